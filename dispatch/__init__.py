@@ -1,0 +1,1 @@
+"""Domain side of hotline12349: registry, work orders, vendors, storage."""

