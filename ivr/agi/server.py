@@ -1,0 +1,124 @@
+"""The FastAGI server: one asyncio task per call, bounded header reads, a safe outcome on error.
+
+Whatever goes wrong inside the engine, the dialplan learns it through ``HOTLINE_ROUTE``: only
+a flow that finished sets ``done``; anything else leaves the call to the operator queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from ivr.agi.environment import read_environment
+from ivr.agi.errors import AgiError, AgiHangup, AgiProtocolError
+from ivr.agi.session import AgiSession
+from ivr.config import AgiSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AgiSession], Awaitable[None]]
+
+ROUTE_VARIABLE = "HOTLINE_ROUTE"
+REASON_VARIABLE = "HOTLINE_REASON"
+READ_LIMIT = 8192
+FALLBACK_TIMEOUT_S = 5.0
+
+
+async def route_to_operator(session: AgiSession, reason: str) -> None:
+    """Tell the dialplan to queue the call for a human, best effort and briefly."""
+    if session.hungup:
+        return
+    with contextlib.suppress(AgiError, ValueError, TimeoutError, OSError):
+        async with asyncio.timeout(FALLBACK_TIMEOUT_S):
+            await session.set_variable(REASON_VARIABLE, reason)
+            await session.set_variable(ROUTE_VARIABLE, "operator")
+
+
+class FastAgiServer:
+    """Serves FastAGI requests, dispatching on the script name of ``agi://host/<script>``."""
+
+    def __init__(self, routes: Mapping[str, Handler], settings: AgiSettings) -> None:
+        self._routes = dict(routes)
+        self._settings = settings
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.max_sessions)
+        self.sessions_served = 0
+        self.sessions_failed = 0
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("FastAGI server is not listening")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(
+            self._on_connection,
+            host=self._settings.host,
+            port=self._settings.port,
+            limit=READ_LIMIT,
+            backlog=1024,
+        )
+        log.info("FastAGI listening on %s:%d", self._settings.host, self.port)
+        return self.port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            if self._slots.locked():
+                log.error("FastAGI session refused: %d sessions busy", self._settings.max_sessions)
+                return
+            async with self._slots:
+                await self._serve(reader, writer)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            env = await read_environment(
+                reader,
+                timeout_s=self._settings.header_timeout_s,
+                max_bytes=self._settings.header_max_bytes,
+            )
+        except (AgiProtocolError, AgiHangup) as exc:
+            self.sessions_failed += 1
+            log.warning("FastAGI connection dropped before a call started: %s", exc)
+            return
+        session = AgiSession(env, reader, writer, reply_timeout_s=self._settings.reply_timeout_s)
+        handler = self._routes.get(env.script)
+        if handler is None:
+            log.error("no FastAGI route for script %r", env.script)
+            await route_to_operator(session, "unknown_script")
+            return
+        try:
+            await handler(session)
+            self.sessions_served += 1
+        except AgiHangup:
+            self.sessions_served += 1
+        except asyncio.CancelledError:
+            await route_to_operator(session, "engine_shutdown")
+            raise
+        except Exception:
+            self.sessions_failed += 1
+            log.exception("call flow %r failed on %s", env.script, env.uniqueid)
+            await route_to_operator(session, "engine_error")

@@ -1,0 +1,111 @@
+"""The prompt catalogue: names, texts per language, Asterisk paths, and the TTS build step."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.audio import AudioSegment, to_telephone
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "recordings" / "prompts"
+CATALOGUE_PATH = PROMPTS_DIR / "catalogue.toml"
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class CatalogueError(Exception):
+    """The prompt catalogue is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptLanguage:
+    code: str
+    voice: str
+    words_per_minute: int
+    texts: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptCatalogue:
+    """All prompts by language, resolved to Asterisk prompt paths with a fallback language."""
+
+    languages: dict[str, PromptLanguage]
+    default_language: str
+    prefix: str = "hotline"
+
+    @classmethod
+    def load(
+        cls, path: Path = CATALOGUE_PATH, default_language: str = "zh", prefix: str = "hotline"
+    ) -> PromptCatalogue:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CatalogueError(f"cannot read prompt catalogue {path}: {exc}") from exc
+        languages = {code: _parse_language(code, table) for code, table in data.items()}
+        if default_language not in languages:
+            raise CatalogueError(f"default language {default_language!r} missing in {path}")
+        return cls(languages=languages, default_language=default_language, prefix=prefix)
+
+    def has_language(self, language: str) -> bool:
+        return language in self.languages
+
+    def path(self, name: str, language: str) -> str:
+        """Asterisk prompt path (no extension) for ``name``, in ``language`` if recorded."""
+        lang = self.languages.get(language)
+        if lang is None or name not in lang.texts:
+            lang = self.languages[self.default_language]
+            if name not in lang.texts:
+                raise KeyError(f"unknown prompt {name!r}")
+        return f"{self.prefix}/{lang.code}/{name}"
+
+    def digits(self, number: str, language: str) -> list[str]:
+        """Prompt paths that read ``number`` digit by digit."""
+        return [self.path(f"digit_{digit}", language) for digit in number if digit.isdigit()]
+
+
+def _parse_language(code: str, table: object) -> PromptLanguage:
+    if not isinstance(table, dict) or not isinstance(table.get("prompts"), dict):
+        raise CatalogueError(f"language {code!r} needs a [{code}.prompts] table")
+    texts = table["prompts"]
+    for name, text in texts.items():
+        if not _NAME.match(name) or not isinstance(text, str) or not text.strip():
+            raise CatalogueError(f"bad prompt {code}.{name!r}: [a-z0-9_] name, non-empty text")
+    return PromptLanguage(
+        code=code,
+        voice=str(table.get("voice", code)),
+        words_per_minute=int(table.get("words_per_minute", 120)),
+        texts=dict(texts),
+    )
+
+
+def synthesise(text: str, voice: str, words_per_minute: int, out: Path) -> None:
+    """Speak ``text`` with espeak-ng into a telephone-ready WAV file."""
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise RuntimeError("espeak-ng is not installed (Debian package: espeak-ng)")
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        subprocess.run(
+            [espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        to_telephone(AudioSegment.from_wav(raw)).export(out, format="wav")
+
+
+def build(catalogue: PromptCatalogue, out_dir: Path = PROMPTS_DIR) -> list[Path]:
+    """Render every prompt of every language; returns the files written."""
+    written = []
+    for lang in catalogue.languages.values():
+        target = out_dir / lang.code
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in lang.texts.items():
+            out = target / f"{name}.wav"
+            synthesise(text, lang.voice, lang.words_per_minute, out)
+            written.append(out)
+    return written
