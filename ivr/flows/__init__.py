@@ -1,0 +1,1 @@
+"""Call flows served over FastAGI, one module per route."""

@@ -1,0 +1,300 @@
+"""The inbound 12349 call: identify the caller, one short keypad menu, a committed work order.
+
+Every way out of this flow is either an order whose number the elder heard, or a route to a
+human (the operator queue, or an operator call-back when the elder hung up before choosing).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.calls import record_call_end, record_call_start
+from dispatch.orders import ServiceType, create_order
+from dispatch.phones import mask
+from dispatch.registry import CallerIdentity, CallerStatus, identify
+from ivr.agi.errors import AgiHangup
+from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
+from ivr.agi.session import AgiSession
+from ivr.context import EngineContext
+from ivr.menu import (
+    CONFIRM_KEY,
+    OPERATOR_KEY,
+    RECHOOSE_KEY,
+    SERVICE_OF_CHOICE,
+    Choice,
+    interpret_main,
+    menu_escape_digits,
+)
+
+log = logging.getLogger(__name__)
+
+EMERGENCY_QUEUE_PRIORITY = 10
+MAX_RECHOOSE = 2
+
+
+class RouteToHuman(Exception):
+    """Leave the menu and queue the call for an operator."""
+
+    def __init__(self, reason: str, prompt: str = "to_operator", priority: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.prompt = prompt
+        self.priority = priority
+
+
+@dataclass
+class CallOutcome:
+    """What the flow learned, written to the call record when the call ends."""
+
+    answered_at: datetime | None = None
+    identity: CallerIdentity | None = None
+    order_id: int | None = None
+    order_no: str | None = None
+    order_announced_at: datetime | None = None
+    disposition: str = "abandoned"
+    reason: str | None = None
+    strikes: list[str] = field(default_factory=list)
+
+
+class InboundFlow:
+    """FastAGI route ``inbound``: the call an elder (or family) makes to 12349."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self.ivr = ctx.settings.ivr
+
+    async def __call__(self, agi: AgiSession) -> None:
+        outcome = CallOutcome()
+        started = self.ctx.now()
+        try:
+            await self._run(agi, outcome)
+        except RouteToHuman as route:
+            await self._route_to_human(agi, outcome, route)
+        except AgiHangup:
+            if outcome.order_id is None:
+                outcome.disposition, outcome.reason = "abandoned", "hangup_before_order"
+        finally:
+            await self._finish(agi, outcome, started)
+
+    # -- the dialogue ---------------------------------------------------------------------
+
+    async def _run(self, agi: AgiSession, outcome: CallOutcome) -> None:
+        await agi.answer()
+        outcome.answered_at = self.ctx.now()
+        identity = await self._identify(agi)
+        outcome.identity = identity
+        await self._record_start(agi, identity, outcome)
+        if identity.status is CallerStatus.WITHHELD:
+            raise RouteToHuman("withheld_number", prompt="unknown_caller")
+        if identity.status is CallerStatus.UNKNOWN:
+            raise RouteToHuman("unknown_caller", prompt="unknown_caller")
+        if identity.handset:
+            await self._emergency_order(identity, agi, outcome)
+            raise RouteToHuman("handset_emergency", priority=EMERGENCY_QUEUE_PRIORITY)
+        language = identity.language
+        greeting = "welcome_family" if identity.status is CallerStatus.FAMILY else "welcome"
+        early = await agi.stream_file(
+            self.ctx.prompts.path(greeting, language), menu_escape_digits()
+        )
+        service = await self._choose_service(agi, language, outcome, early.digit)
+        await self._create_order(agi, identity, service, outcome)
+        await self._announce_order(agi, language, outcome)
+
+    async def _identify(self, agi: AgiSession) -> CallerIdentity:
+        try:
+            async with self.ctx.sessions() as session:
+                return await identify(
+                    session,
+                    agi.env.callerid,
+                    self.ivr.local_area_code,
+                    default_language=self.ivr.default_language,
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("registry unavailable for caller %s: %s", mask(agi.env.callerid), exc)
+            raise RouteToHuman("registry_unavailable", prompt="system_busy") from exc
+
+    async def _choose_service(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, early_digit: str | None
+    ) -> ServiceType:
+        rechosen = 0
+        pending = early_digit
+        while True:
+            choice = await self._ask_main_menu(agi, language, outcome, pending)
+            pending = None
+            if choice is Choice.OPERATOR:
+                raise RouteToHuman("caller_request")
+            if await self._confirm(agi, language, outcome, choice):
+                return SERVICE_OF_CHOICE[choice]
+            rechosen += 1
+            if rechosen > MAX_RECHOOSE:
+                raise RouteToHuman("undecided")
+
+    async def _ask_main_menu(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, pending: str | None
+    ) -> Choice:
+        prompt = self.ctx.prompts.path("menu_main", language)
+        while True:
+            if pending is not None:
+                digits, pending = pending, None
+            else:
+                reply = await agi.get_data(prompt, self.ivr.menu_timeout_ms, 1)
+                digits = reply.digits
+            choice = interpret_main(digits)
+            if choice is not None:
+                return choice
+            await self._strike(agi, language, outcome, "invalid_input" if digits else "no_input")
+
+    async def _confirm(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, choice: Choice
+    ) -> bool:
+        prompt = self.ctx.prompts.path(f"confirm_{choice.value}", language)
+        while True:
+            digits = (await agi.get_data(prompt, self.ivr.menu_timeout_ms, 1)).digits
+            if digits == CONFIRM_KEY:
+                return True
+            if digits == RECHOOSE_KEY:
+                return False
+            if digits == OPERATOR_KEY:
+                raise RouteToHuman("caller_request")
+            await self._strike(agi, language, outcome, "invalid_input" if digits else "no_input")
+
+    async def _strike(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, kind: str
+    ) -> None:
+        """Silence or a wrong key: say so and repeat, until the attempts run out."""
+        outcome.strikes.append(kind)
+        if len(outcome.strikes) >= self.ivr.menu_attempts:
+            raise RouteToHuman(kind)
+        await agi.stream_file(self.ctx.prompts.path(kind, language))
+
+    # -- orders ---------------------------------------------------------------------------
+
+    async def _create_order(
+        self,
+        agi: AgiSession,
+        identity: CallerIdentity,
+        service: ServiceType,
+        outcome: CallOutcome,
+        source: str = "phone",
+    ) -> None:
+        assert identity.elder_id is not None
+        requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
+        try:
+            async with self.ctx.sessions() as session:
+                order = await create_order(
+                    session,
+                    elder_id=identity.elder_id,
+                    service=service,
+                    source=source,
+                    call_uniqueid=agi.env.uniqueid,
+                    requested_by=requested_by,
+                    at=self.ctx.now(),
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("order not stored for call %s: %s", agi.env.uniqueid, exc)
+            raise RouteToHuman("storage_unavailable", prompt="system_busy") from exc
+        outcome.order_id, outcome.order_no = order.id, order.order_no
+        outcome.disposition, outcome.reason = "order", service.value
+        await self.ctx.live.publish(
+            "order_created",
+            {"order_no": order.order_no, "service": service.value, "elder_id": identity.elder_id,
+             "source": source, "uniqueid": agi.env.uniqueid},
+        )
+
+    async def _emergency_order(
+        self, identity: CallerIdentity, agi: AgiSession, outcome: CallOutcome
+    ) -> None:
+        try:
+            await self._create_order(agi, identity, ServiceType.EMERGENCY, outcome, "handset")
+        except RouteToHuman:
+            log.error("emergency order not stored; the operator gets the call regardless")
+
+    async def _announce_order(self, agi: AgiSession, language: str, outcome: CallOutcome) -> None:
+        assert outcome.order_no is not None
+        await agi.set_variable("HOTLINE_ORDER_NO", outcome.order_no)
+        await agi.set_variable(ROUTE_VARIABLE, "done")
+        outcome.order_announced_at = self.ctx.now()
+        await agi.stream_file(self.ctx.prompts.path("order_number_is", language))
+        for digit_prompt in self.ctx.prompts.digits(outcome.order_no, language):
+            await agi.stream_file(digit_prompt)
+        await agi.stream_file(self.ctx.prompts.path("order_goodbye", language))
+
+    # -- endings --------------------------------------------------------------------------
+
+    async def _route_to_human(
+        self, agi: AgiSession, outcome: CallOutcome, route: RouteToHuman
+    ) -> None:
+        outcome.disposition, outcome.reason = "operator", route.reason
+        if agi.hungup:
+            return
+        try:
+            await agi.set_variable(REASON_VARIABLE, route.reason)
+            await agi.set_variable("HOTLINE_PRIORITY", str(route.priority))
+            if outcome.identity is not None and outcome.identity.elder_id is not None:
+                await agi.set_variable("HOTLINE_ELDER_ID", str(outcome.identity.elder_id))
+            await agi.set_variable(ROUTE_VARIABLE, "operator")
+            language = outcome.identity.language if outcome.identity else self.ivr.default_language
+            await agi.stream_file(self.ctx.prompts.path(route.prompt, language))
+        except AgiHangup:
+            pass
+
+    async def _record_start(
+        self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome
+    ) -> None:
+        fields = {
+            "channel": agi.env.channel,
+            "status": identity.status.value,
+            "elder_id": identity.elder_id,
+            "caller": mask(identity.number),
+        }
+        await self.ctx.live.call_started(agi.env.uniqueid, fields)
+
+    async def _finish(self, agi: AgiSession, outcome: CallOutcome, started: datetime) -> None:
+        if outcome.disposition == "abandoned" and outcome.identity is not None \
+                and outcome.identity.elder_id is not None:
+            outcome.reason = "callback_needed"
+            await self.ctx.live.publish(
+                "callback_needed",
+                {"elder_id": outcome.identity.elder_id, "uniqueid": agi.env.uniqueid},
+            )
+        identity = outcome.identity
+        try:
+            async with self.ctx.sessions() as session:
+                await record_call_start(
+                    session,
+                    uniqueid=agi.env.uniqueid,
+                    linkedid=agi.env.get("agi_linkedid") or None,
+                    channel=agi.env.channel,
+                    direction="inbound",
+                    caller_number=identity.number if identity else None,
+                    identity_status=identity.status.value if identity else "unidentified",
+                    elder_id=identity.elder_id if identity else None,
+                    started_at=started,
+                )
+                await record_call_end(
+                    session,
+                    uniqueid=agi.env.uniqueid,
+                    ended_at=self.ctx.now(),
+                    disposition=outcome.disposition,
+                    reason=outcome.reason,
+                    order_id=outcome.order_id,
+                    answered_at=outcome.answered_at,
+                    order_announced_at=outcome.order_announced_at,
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("call record for %s not stored: %s", agi.env.uniqueid, exc)
+        await self.ctx.live.call_ended(
+            agi.env.uniqueid, {"disposition": outcome.disposition, "reason": outcome.reason}
+        )
+        log.info(
+            "call %s from %s: %s (%s)%s",
+            agi.env.uniqueid,
+            mask(identity.number if identity else agi.env.callerid),
+            outcome.disposition,
+            outcome.reason,
+            f" order {outcome.order_no}" if outcome.order_no else "",
+        )

