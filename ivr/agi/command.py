@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_VERB = re.compile(r"^[A-Za-z]+( [A-Za-z]+)*$")
+_VERB = re.compile(r"[A-Za-z]+( [A-Za-z]+)*")
 _FORBIDDEN = ("\r", "\n", "\x00")
 
 
@@ -20,6 +20,6 @@ def quote_argument(value: str) -> str:
 
 def build_command(verb: str, *args: str | int) -> str:
     """Join a command verb (``"STREAM FILE"``) and its arguments into one AGI line, no newline."""
-    if not _VERB.match(verb):
+    if not _VERB.fullmatch(verb):
         raise ValueError(f"invalid AGI command verb: {verb!r}")
     return " ".join([verb, *(quote_argument(str(arg)) for arg in args)])

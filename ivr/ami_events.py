@@ -1,0 +1,30 @@
+"""What the engine does with AMI events: forward the dialplan's alerts to the event stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ivr.live import LiveState
+
+FORWARDED_USER_EVENTS = {"HotlineQueued": "queued", "HotlineCallbackNeeded": "callback_needed"}
+
+
+def subscribe_engine_events(ami: Any, live: LiveState) -> None:
+    """Forward the dialplan's UserEvents about the operator queue to the console stream."""
+
+    async def on_user_event(message: Any) -> None:
+        kind = FORWARDED_USER_EVENTS.get(str(message.get("UserEvent", "")))
+        if kind is None:
+            return
+        await live.publish(
+            kind,
+            {
+                "uniqueid": message.get("Uniqueid"),
+                "linkedid": message.get("Linkedid"),
+                "reason": message.get("Reason"),
+                "queue_status": message.get("Queue"),
+                "source": "dialplan",
+            },
+        )
+
+    ami.on_event("UserEvent", on_user_event)

@@ -1,0 +1,138 @@
+"""The ``hotline`` console command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ivr.config import ConfigError, Settings, load_settings
+from ivr.logmask import install_masking_filter
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from ivr.engine import serve_forever
+
+    settings = _settings(args)
+    _configure_logging(settings.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(settings))
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    shown = settings.model_dump(mode="json")
+    if shown["ami"]["secret"]:
+        shown["ami"]["secret"] = "***"
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from dispatch.db import upgrade
+
+    upgrade(_settings(args).database.url)
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_city_generate(args: argparse.Namespace) -> int:
+    from dispatch.citygen import generate_city
+    from dispatch.db import upgrade
+
+    url = _settings(args).database.url
+    upgrade(url)
+    summary = generate_city(url, elders=args.elders, vendors=args.vendors, seed=args.seed)
+    print(summary)
+    return 0
+
+
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    from dispatch.db import upgrade
+    from dispatch.importer import import_registry_csv
+
+    url = _settings(args).database.url
+    upgrade(url)
+    report = import_registry_csv(url, Path(args.csv))
+    print(report)
+    return 0 if not getattr(report, "errors", None) else 1
+
+
+def cmd_prompts_build(args: argparse.Namespace) -> int:
+    from ivr.prompts import PromptCatalogue, build
+
+    written = build(PromptCatalogue.load())
+    print(f"{len(written)} prompts written")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ivr.demo.runner import run_demo
+
+    _configure_logging("WARNING")
+    return asyncio.run(run_demo(calls=args.calls, speed=args.speed, seed=args.seed,
+                                elders=args.elders, vendors=args.vendors))
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_masking_filter()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="12349 home-care hotline engine")
+    parser.add_argument("--config", help="TOML configuration file (default: $HOTLINE_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    Command = Callable[[argparse.Namespace], int]
+
+    def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    add("engine", cmd_engine, "run the engine (FastAGI server + AMI client)")
+    config = add("config", cmd_config_check, "validate the configuration and print it")
+    config.add_argument("action", choices=["check"])
+    db = add("db", cmd_db_upgrade, "database schema migrations")
+    db.add_argument("action", choices=["upgrade"])
+    city = add("city", cmd_city_generate, "generate a synthetic city registry")
+    city.add_argument("action", choices=["generate"])
+    city.add_argument("--elders", type=int, default=10_000)
+    city.add_argument("--vendors", type=int, default=40)
+    city.add_argument("--seed", type=int, default=12349)
+    registry = add("registry", cmd_registry_import, "import an elder registry CSV")
+    registry.add_argument("action", choices=["import"])
+    registry.add_argument("csv")
+    prompts = add("prompts", cmd_prompts_build, "render the prompt catalogue to WAV files")
+    prompts.add_argument("action", choices=["build"])
+    demo = add("demo", cmd_demo, "play a day of calls through the engine and the simulator")
+    demo.add_argument("--calls", type=int, default=300)
+    demo.add_argument("--speed", type=float, default=25.0)
+    demo.add_argument("--seed", type=int, default=12349)
+    demo.add_argument("--elders", type=int, default=10_000)
+    demo.add_argument("--vendors", type=int, default=40)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

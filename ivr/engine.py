@@ -1,0 +1,91 @@
+"""The engine process: storage, Redis, prompts, the FastAGI server and the AMI link, wired."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
+from ivr.agi.server import FastAgiServer
+from ivr.clock import Clock, ScaledClock
+from ivr.config import Settings
+from ivr.context import EngineContext
+from ivr.flows.inbound import InboundFlow
+from ivr.live import LiveState
+from ivr.prompts import PromptCatalogue
+from ivr.redis_link import RedisLink, open_redis
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One engine process. Holds no call state another process would need."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or ScaledClock(settings.clock.speed)
+        self.agi: FastAgiServer | None = None
+        self.ami: Any = None
+        self.redis: RedisLink | None = None
+        self.context: EngineContext | None = None
+        self._db_engine: Any = None
+
+    async def start(self, *, migrate: bool = True, connect_ami: bool = True) -> None:
+        settings = self.settings
+        if migrate:
+            await asyncio.to_thread(upgrade, settings.database.url)
+        self._db_engine = make_async_engine(settings.database.url, settings.database.pool_size)
+        self.redis = await asyncio.to_thread(open_redis, settings.redis)
+        live = LiveState(self.redis.client, settings.redis.key_prefix,
+                         settings.redis.event_stream_maxlen)
+        prompts = PromptCatalogue.load(
+            default_language=settings.ivr.default_language, prefix=settings.ivr.prompt_prefix
+        )
+        self.context = EngineContext(
+            settings=settings,
+            sessions=async_sessionmaker_for(self._db_engine),
+            live=live,
+            prompts=prompts,
+            clock=self.clock,
+        )
+        self.agi = FastAgiServer({"inbound": InboundFlow(self.context)}, settings.agi)
+        await self.agi.start()
+        if connect_ami and settings.ami.enabled:
+            await self.start_ami()
+
+    async def start_ami(self) -> None:
+        """Connect to Asterisk's AMI; calls are served over FastAGI whether or not it is up."""
+        from ivr.ami.client import AmiClient
+        from ivr.ami_events import subscribe_engine_events
+
+        assert self.context is not None
+        self.ami = AmiClient(self.settings.ami)
+        subscribe_engine_events(self.ami, self.context.live)
+        await self.ami.start()
+
+    @property
+    def agi_port(self) -> int:
+        assert self.agi is not None
+        return self.agi.port
+
+    async def stop(self) -> None:
+        if self.agi is not None:
+            await self.agi.close()
+        if self.ami is not None:
+            await self.ami.close()
+        if self.redis is not None:
+            await self.redis.close()
+        if self._db_engine is not None:
+            await self._db_engine.dispose()
+
+
+async def serve_forever(settings: Settings) -> None:
+    """Run the engine until cancelled (Ctrl-C or SIGTERM)."""
+    engine = Engine(settings)
+    await engine.start()
+    log.info("engine ready: FastAGI %s:%d", settings.agi.host, engine.agi_port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await engine.stop()

@@ -1,0 +1,302 @@
+"""The engine's FastAGI server over real TCP, against Asterisk's recorded behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from ivr.agi import AgiCommandError, AgiHangup, AgiProtocolError, AgiSession
+from ivr.agi.command import build_command, quote_argument
+from ivr.agi.server import FastAgiServer
+from ivr.config import AgiSettings
+from tests.agi_peer import AsteriskPeer, environment
+from tests.traces import split_agi_trace
+
+Handler = Callable[[AgiSession], Awaitable[None]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Awaitable[FastAgiServer]]]:
+    servers: list[FastAgiServer] = []
+
+    async def start(routes: dict[str, Handler], **overrides: float) -> FastAgiServer:
+        settings = AgiSettings(port=0, header_timeout_s=overrides.get("header_timeout_s", 0.5),
+                               reply_timeout_s=overrides.get("reply_timeout_s", 2.0),
+                               header_max_bytes=int(overrides.get("header_max_bytes", 4096)))
+        server = FastAgiServer(routes, settings)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+async def replay(server: FastAgiServer, trace: str) -> AsteriskPeer:
+    """Play Asterisk's side of ``trace`` against the server; check every command it sends."""
+    env, exchanges = split_agi_trace(trace)
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(env)
+    for command, reply in exchanges:
+        await peer.expect(command, reply)
+    assert await peer.read_until_eof() == []
+    await peer.close()
+    return peer
+
+
+async def test_menu_trace_every_reply_kind_is_understood(serve) -> None:
+    seen: dict[str, object] = {}
+
+    async def menu(agi: AgiSession) -> None:
+        seen["args"] = agi.env.args
+        seen["script"] = agi.env.script
+        await agi.answer()
+        seen["cid"] = await agi.get_variable("CALLERID(num)")
+        seen["barge"] = await agi.stream_file("welcome", "0123456789*#")
+        seen["menu"] = await agi.get_data("menu", 5000, 1)
+        seen["beep"] = await agi.get_data("beep", 4000, 3)
+        seen["wait"] = await agi.wait_for_digit(5000)
+        await agi.set_variable("CHOICE", "1")
+        seen["full"] = await agi.get_full_variable("${CHOICE}-${CALLERID(num)}")
+        seen["unset"] = await agi.get_variable("NOSUCHVAR")
+        seen["missing"] = await agi.stream_file("no-such-prompt")
+        seen["exec"] = await agi.exec("Playback", "beep")
+        seen["exec_missing"] = await agi.exec("NoSuchApp", "foo")
+        with pytest.raises(AgiCommandError) as unknown:
+            await agi.command("FOOBAR", "baz")
+        seen["510"] = unknown.value.code
+        with pytest.raises(AgiCommandError) as usage:
+            await agi.command("GET DATA")
+        seen["520"] = usage.value
+        await agi.verbose("trace done", 1)
+        seen["status"] = (await agi.command("CHANNEL STATUS")).value
+
+    server = await serve({"menu": menu})
+    await replay(server, "menu.agi.txt")
+    assert seen["args"] == ("first arg", "second")
+    assert seen["script"] == "menu"
+    assert seen["cid"] == "13800138000"
+    assert seen["barge"].digit == "1" and seen["barge"].endpos == 13760
+    assert seen["menu"].digits == "2" and not seen["menu"].timed_out
+    assert seen["beep"].digits == "3"
+    assert seen["wait"] == "9"
+    assert seen["full"] == "1-13800138000"
+    assert seen["unset"] is None
+    assert seen["missing"].missing
+    assert seen["exec"] == 0 and seen["exec_missing"] == -2
+    assert seen["510"] == 510
+    assert seen["520"].code == 520 and "receive DTMF data" in seen["520"].text
+    assert seen["status"] == 6
+    assert server.sessions_failed == 0
+
+
+async def test_hangup_trace_keeps_sync_through_hangup_line_and_511(serve) -> None:
+    seen: dict[str, object] = {}
+
+    async def hangup(agi: AgiSession) -> None:
+        await agi.answer()
+        with pytest.raises(AgiHangup):
+            await agi.get_data("menu", 10000, 4)
+        with pytest.raises(AgiHangup):
+            await agi.wait_for_digit(1000)
+        with pytest.raises(AgiHangup):
+            await agi.stream_file("beep")
+        seen["hungup"] = agi.hungup
+        reply = await agi.command("SET VARIABLE", "X", "after hangup")
+        seen["set_after_hangup"] = reply.result
+
+    server = await serve({"hangup": hangup})
+    await replay(server, "hangup.agi.txt")
+    assert seen == {"hungup": True, "set_after_hangup": "1"}
+
+
+async def test_vendor_offer_trace(serve) -> None:
+    seen: dict[str, object] = {}
+
+    async def offer(agi: AgiSession) -> None:
+        seen["order"] = await agi.get_variable("ORDER_ID")
+        seen["key"] = (await agi.get_data("beep", 6000, 1)).digits
+        await agi.set_variable("ACCEPTED", "yes")
+
+    server = await serve({"vendor_offer": offer})
+    await replay(server, "vendor_offer.agi.txt")
+    assert seen == {"order": "77", "key": "1"}
+
+
+async def test_unsolicited_hangup_between_commands_does_not_shift_replies(serve) -> None:
+    values: list[str | None] = []
+
+    async def flow(agi: AgiSession) -> None:
+        values.append(await agi.get_variable("A"))
+        values.append(await agi.get_variable("B"))
+        values.append(await agi.get_variable("C"))
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    await peer.expect("GET VARIABLE A", ["200 result=1 (a)", "HANGUP"])
+    await peer.expect("GET VARIABLE B", ["200 result=1 (b)"])
+    await peer.expect("GET VARIABLE C", ["HANGUP", "200 result=1 (c)"])
+    await peer.read_until_eof()
+    assert values == ["a", "b", "c"]
+
+
+async def test_get_data_timeout_with_no_digits(serve) -> None:
+    got = []
+
+    async def flow(agi: AgiSession) -> None:
+        got.append(await agi.get_data("menu", 8000, 1))
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    await peer.expect("GET DATA menu 8000 1", ["200 result= (timeout)"])
+    await peer.read_until_eof()
+    assert got[0].digits == "" and got[0].timed_out
+
+
+async def test_utf8_caller_name_split_across_tcp_writes(serve) -> None:
+    names = []
+
+    async def flow(agi: AgiSession) -> None:
+        names.append(agi.env.calleridname)
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    block = ("\n".join(environment("flow", name="张三丰")) + "\n\n").encode("utf-8")
+    cut = block.index("三".encode()) + 1  # inside the three bytes of 三
+    peer.writer.write(block[:cut])
+    await peer.writer.drain()
+    await asyncio.sleep(0.05)
+    peer.writer.write(block[cut:])
+    await peer.writer.drain()
+    await peer.read_until_eof()
+    assert names == ["张三丰"]
+
+
+async def test_stalled_header_is_cut_off_while_other_calls_are_served(serve) -> None:
+    served = []
+
+    async def flow(agi: AgiSession) -> None:
+        served.append(await agi.get_variable("X"))
+
+    server = await serve({"flow": flow}, header_timeout_s=0.5)
+    stalled = await AsteriskPeer.connect(server.port)
+    await stalled.send_lines(environment("flow")[:5])  # no blank line: never completes
+    good = await AsteriskPeer.connect(server.port)
+    await good.send_environment(environment("flow"))
+    await good.expect("GET VARIABLE X", ["200 result=1 (ok)"])
+    assert await good.read_until_eof() == []
+    assert served == ["ok"]
+    assert await stalled.read_until_eof(timeout=5.0) == []  # closed by the engine
+    assert server.sessions_failed == 1
+
+
+async def test_oversized_header_is_refused(serve) -> None:
+    server = await serve({}, header_max_bytes=2048)
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_lines([f"agi_arg_{i}: {'x' * 100}" for i in range(40)])
+    assert await peer.read_until_eof() == []
+    assert server.sessions_failed == 1
+
+
+async def test_garbage_header_is_refused(serve) -> None:
+    server = await serve({})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_lines(["GET / HTTP/1.1", "Host: x", ""])
+    assert await peer.read_until_eof() == []
+
+
+async def test_eof_in_the_middle_of_a_command(serve) -> None:
+    outcome = []
+
+    async def flow(agi: AgiSession) -> None:
+        try:
+            await agi.get_data("menu", 8000, 1)
+        except AgiHangup:
+            outcome.append("hangup")
+            raise
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    assert await peer.read_command() == "GET DATA menu 8000 1"
+    await peer.close()
+    for _ in range(50):
+        if outcome:
+            break
+        await asyncio.sleep(0.02)
+    assert outcome == ["hangup"]
+    assert server.sessions_failed == 0
+
+
+async def test_a_failing_flow_routes_the_caller_to_a_human(serve) -> None:
+    async def broken(agi: AgiSession) -> None:
+        raise RuntimeError("bug")
+
+    server = await serve({"broken": broken})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("broken"))
+    await peer.expect('SET VARIABLE HOTLINE_REASON engine_error', ["200 result=1"])
+    await peer.expect('SET VARIABLE HOTLINE_ROUTE operator', ["200 result=1"])
+    assert await peer.read_until_eof() == []
+    assert server.sessions_failed == 1
+
+
+async def test_unknown_script_routes_the_caller_to_a_human(serve) -> None:
+    server = await serve({})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("nosuchscript?x=1"))
+    await peer.expect("SET VARIABLE HOTLINE_REASON unknown_script", ["200 result=1"])
+    await peer.expect("SET VARIABLE HOTLINE_ROUTE operator", ["200 result=1"])
+    assert await peer.read_until_eof() == []
+
+
+async def test_silent_peer_cannot_hold_a_session_forever(serve) -> None:
+    errors = []
+
+    async def flow(agi: AgiSession) -> None:
+        try:
+            await agi.get_variable("X")
+        except AgiProtocolError as exc:
+            errors.append(str(exc))
+            raise
+
+    server = await serve({"flow": flow}, reply_timeout_s=0.3)
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    assert await peer.read_command() == "GET VARIABLE X"
+    # No reply: the engine gives up, still tries to leave the call to a human, and closes.
+    rest = await peer.read_until_eof(timeout=10.0)
+    assert rest[0] == "SET VARIABLE HOTLINE_REASON engine_error"
+    assert errors and "no reply" in errors[0]
+
+
+async def test_garbage_reply_line_is_a_protocol_error(serve) -> None:
+    errors = []
+
+    async def flow(agi: AgiSession) -> None:
+        try:
+            await agi.get_variable("X")
+        except AgiProtocolError as exc:
+            errors.append(exc)
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    await peer.expect("GET VARIABLE X", ["HTTP/1.1 400 Bad Request"])
+    await peer.read_until_eof()
+    assert len(errors) == 1
+
+
+def test_command_encoding_refuses_line_injection() -> None:
+    assert build_command("STREAM FILE", "hotline/zh/menu", "") == 'STREAM FILE hotline/zh/menu ""'
+    assert quote_argument('say "hi"\\') == '"say \\"hi\\"\\\\"'
+    for bad in ("a\nHANGUP", "a\rb", "a\x00"):
+        with pytest.raises(ValueError):
+            quote_argument(bad)
+    with pytest.raises(ValueError):
+        build_command("ANSWER\n")
