@@ -51,6 +51,7 @@ class CallOutcome:
     """What the flow learned, written to the call record when the call ends."""
 
     answered_at: datetime | None = None
+    linkedid: str | None = None
     identity: CallerIdentity | None = None
     order_id: int | None = None
     order_no: str | None = None
@@ -85,6 +86,7 @@ class InboundFlow:
     async def _run(self, agi: AgiSession, outcome: CallOutcome) -> None:
         await agi.answer()
         outcome.answered_at = self.ctx.now()
+        outcome.linkedid = await agi.get_variable("CHANNEL(linkedid)")
         identity = await self._identify(agi)
         outcome.identity = identity
         await self._record_start(agi, identity, outcome)
@@ -254,20 +256,20 @@ class InboundFlow:
         await self.ctx.live.call_started(agi.env.uniqueid, fields)
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome, started: datetime) -> None:
-        if outcome.disposition == "abandoned" and outcome.identity is not None \
-                and outcome.identity.elder_id is not None:
+        identity = outcome.identity
+        if outcome.disposition == "abandoned" and identity is not None and identity.number:
             outcome.reason = "callback_needed"
             await self.ctx.live.publish(
                 "callback_needed",
-                {"elder_id": outcome.identity.elder_id, "uniqueid": agi.env.uniqueid},
+                {"elder_id": identity.elder_id, "number": identity.number,
+                 "uniqueid": agi.env.uniqueid},
             )
-        identity = outcome.identity
         try:
             async with self.ctx.sessions() as session:
                 await record_call_start(
                     session,
                     uniqueid=agi.env.uniqueid,
-                    linkedid=agi.env.get("agi_linkedid") or None,
+                    linkedid=outcome.linkedid,
                     channel=agi.env.channel,
                     direction="inbound",
                     caller_number=identity.number if identity else None,

@@ -1,0 +1,143 @@
+"""A realistic mix of calls to 12349, each with the outcome the hotline owes that caller."""
+
+from __future__ import annotations
+
+import random
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.prompts import PROMPTS_DIR
+
+SERVICE_KEYS = {"1": "meal", "2": "housekeeping", "3": "health"}
+
+
+@dataclass
+class PlannedCall:
+    """One call of the demo: who calls, how they behave, and what must come of it."""
+
+    kind: str
+    caller: dict[str, Any]
+    expect: str  # "order:<service>", "operator:<reason>" or "callback"
+    start_offset_s: float
+    result: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prompt_seconds(name: str, language: str = "zh") -> float:
+    with wave.open(str(PROMPTS_DIR / language / f"{name}.wav"), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+class ScriptBook:
+    """Keypad behaviours timed against the real prompt lengths."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.menu_s = prompt_seconds("menu_main")
+        self.confirm_s = max(prompt_seconds(f"confirm_{s}") for s in SERVICE_KEYS.values())
+
+    def listen(self) -> dict[str, Any]:
+        """Let the greeting play to its end."""
+        return {"silent": True}
+
+    def menu_key(self, key: str, late: bool = False) -> dict[str, Any]:
+        wait = self.rng.uniform(5.5, 7.0) if late else self.rng.uniform(1.0, 4.0)
+        return {"press": key, "delay": round(self.menu_s + wait, 2)}
+
+    def confirm_key(self, key: str = "1") -> dict[str, Any]:
+        return {"press": key, "delay": round(self.confirm_s + self.rng.uniform(0.8, 3.0), 2)}
+
+    def barge_in(self, key: str) -> dict[str, Any]:
+        return {"press": key, "delay": round(self.rng.uniform(1.5, 3.0), 2)}
+
+
+@dataclass
+class NumberPools:
+    """Phone numbers the demo may dial from, drawn from the generated city."""
+
+    elders: list[str]
+    family: list[str]
+    handsets: list[str]
+    unknown: list[str]
+
+
+def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float) -> list[PlannedCall]:
+    """``count`` calls in a realistic mix, arrivals spread over ``spread_s`` simulated seconds."""
+    rng = random.Random(seed)
+    book = ScriptBook(rng)
+    builders: list[tuple[float, Callable[[], PlannedCall]]] = [
+        (0.44, lambda: _service_call(rng, book, pools.elders, "elder")),
+        (0.06, lambda: _service_call(rng, book, pools.elders, "elder_late", late=True)),
+        (0.05, lambda: _service_call(rng, book, pools.elders, "elder_barge_in", barge=True)),
+        (0.08, lambda: _service_call(rng, book, pools.family, "family")),
+        (0.06, lambda: _simple(rng, pools.unknown, "unknown_number", "operator:unknown_caller")),
+        (0.02, lambda: _simple(rng, ["anonymous"], "withheld", "operator:withheld_number")),
+        (0.03, lambda: _simple(rng, pools.handsets, "handset", "operator:handset_emergency")),
+        (0.06, lambda: _hangs_up(rng, pools.elders)),
+        (0.05, lambda: _scripted(rng, pools.elders, "silent", [book.listen()],
+                                 "operator:no_input")),
+        (0.05, lambda: _wrong_then_right(rng, book, pools.elders)),
+        (0.03, lambda: _scripted(rng, pools.elders, "wrong_keys",
+                                 [book.listen(), book.menu_key("7"), book.menu_key("8"),
+                                  book.menu_key("9")], "operator:invalid_input")),
+        (0.04, lambda: _scripted(rng, pools.elders, "asks_operator",
+                                 [book.listen(), book.menu_key("0")], "operator:caller_request")),
+        (0.03, lambda: _rechooses(rng, book, pools.elders)),
+    ]
+    weights = [weight for weight, _ in builders]
+    calls = []
+    for index in range(count):
+        _, build = rng.choices(builders, weights=weights)[0]
+        call = build()
+        call.start_offset_s = round(spread_s * index / max(count, 1) + rng.uniform(0, 3), 2)
+        calls.append(call)
+    return calls
+
+
+def _caller(number: str, script: list[dict[str, Any]], hangup_after: float | None = None
+            ) -> dict[str, Any]:
+    return {"number": number, "name": "", "to": "12349", "context": "from-pstn",
+            "script": script, "hangup_after": hangup_after}
+
+
+def _service_call(rng: random.Random, book: ScriptBook, pool: list[str], kind: str,
+                  late: bool = False, barge: bool = False) -> PlannedCall:
+    key = rng.choice(sorted(SERVICE_KEYS))
+    first = [book.barge_in(key)] if barge else [book.listen(), book.menu_key(key, late)]
+    script = [*first, book.confirm_key("1")]
+    return PlannedCall(kind, _caller(rng.choice(pool), script), f"order:{SERVICE_KEYS[key]}", 0)
+
+
+def _simple(rng: random.Random, pool: list[str], kind: str, expect: str) -> PlannedCall:
+    return PlannedCall(kind, _caller(rng.choice(pool), []), expect, 0)
+
+
+def _scripted(rng: random.Random, pool: list[str], kind: str, script: list[dict[str, Any]],
+              expect: str) -> PlannedCall:
+    return PlannedCall(kind, _caller(rng.choice(pool), script), expect, 0)
+
+
+def _hangs_up(rng: random.Random, pool: list[str]) -> PlannedCall:
+    after = round(rng.uniform(3.0, 20.0), 1)
+    return PlannedCall("hangs_up", _caller(rng.choice(pool), [{"silent": True}], after),
+                       "callback", 0)
+
+
+def _wrong_then_right(rng: random.Random, book: ScriptBook, pool: list[str]) -> PlannedCall:
+    key = rng.choice(sorted(SERVICE_KEYS))
+    script = [book.listen(), book.menu_key(rng.choice("4789*")), book.menu_key(key),
+              book.confirm_key("1")]
+    return PlannedCall("wrong_then_right", _caller(rng.choice(pool), script),
+                       f"order:{SERVICE_KEYS[key]}", 0)
+
+
+def _rechooses(rng: random.Random, book: ScriptBook, pool: list[str]) -> PlannedCall:
+    first, second = rng.sample(sorted(SERVICE_KEYS), 2)
+    script = [book.listen(), book.menu_key(first), book.confirm_key("2"), book.menu_key(second),
+              book.confirm_key("1")]
+    return PlannedCall("rechooses", _caller(rng.choice(pool), script),
+                       f"order:{SERVICE_KEYS[second]}", 0)
+
+

@@ -1,0 +1,133 @@
+"""Start the simulator as a separate process and talk to it over its JSON-lines control port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 60.0
+
+
+class SimulatorError(Exception):
+    """The simulator did not start, or answered a control request with an error."""
+
+
+@dataclass
+class SimulatorProcess:
+    """A running ``python -m sim serve`` and a control connection to it."""
+
+    process: asyncio.subprocess.Process
+    control_port: int
+    ami_port: int | None
+    ami_secret: str
+    _reader: asyncio.StreamReader | None = None
+    _writer: asyncio.StreamWriter | None = None
+    _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _reader_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(
+        cls,
+        *,
+        agi_url: str,
+        speed: float = 1.0,
+        log_path: Path | None = None,
+        extra_args: Sequence[str] = (),
+        dialplans: Path = REPO_ROOT / "dialplans",
+        sounds: Path = REPO_ROOT / "recordings" / "prompts",
+        globals_: Mapping[str, str] | None = None,
+    ) -> SimulatorProcess:
+        secret = secrets.token_urlsafe(24)
+        args = [
+            sys.executable, "-m", "sim", "serve",
+            "--dialplans", str(dialplans), "--sounds", str(sounds),
+            "--prompt-prefix", "hotline", "--speed", str(speed),
+            "--control-port", "0", "--ami-port", "0", "--ami-user", "hotline",
+            "--ami-secret-env", "HOTLINE_SIM_AMI_SECRET",
+            "--global", f"HOTLINE_AGI={agi_url}",
+        ]
+        for name, value in (globals_ or {}).items():
+            args += ["--global", f"{name}={value}"]
+        args += list(extra_args)
+        stderr = log_path.open("ab") if log_path else asyncio.subprocess.DEVNULL
+        env = {**os.environ, "HOTLINE_SIM_AMI_SECRET": secret, "PYTHONUNBUFFERED": "1"}
+        process = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, cwd=str(REPO_ROOT)
+        )
+        try:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT_S)
+            ready = json.loads(line or b"{}")
+            if not ready.get("ready"):
+                raise SimulatorError(f"simulator did not report ready: {line!r}")
+        except (TimeoutError, json.JSONDecodeError, SimulatorError) as exc:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise SimulatorError(f"simulator failed to start: {exc}") from exc
+        sim = cls(process, int(ready["control_port"]), ready.get("ami_port"), secret)
+        await sim._connect()
+        return sim
+
+    async def _connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(
+            "127.0.0.1", self.control_port, limit=64 * 1024 * 1024
+        )
+        self._reader_task = asyncio.create_task(self._read_responses())
+
+    async def _read_responses(self) -> None:
+        assert self._reader is not None
+        try:
+            while line := await self._reader.readline():
+                message = json.loads(line)
+                future = self._pending.pop(message.get("id"), None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(SimulatorError("simulator control link closed"))
+            self._pending.clear()
+
+    async def request(self, op: str, **payload: Any) -> dict[str, Any]:
+        """Send one control request and wait for its response (a call waits until it ends)."""
+        assert self._writer is not None
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        message = {"id": request_id, "op": op, **payload}
+        self._writer.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+        await self._writer.drain()
+        response = await future
+        if not response.get("ok"):
+            raise SimulatorError(f"simulator refused {op}: {response.get('error')}")
+        return response
+
+    async def call(self, caller: Mapping[str, Any]) -> dict[str, Any]:
+        return (await self.request("call", caller=dict(caller)))["result"]
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.request("shutdown"), 5.0)
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader_task
+        try:
+            await asyncio.wait_for(self.process.wait(), 10.0)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()

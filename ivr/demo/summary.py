@@ -1,0 +1,140 @@
+"""The demo's summary: what the engine recorded, checked against what each caller experienced."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from dispatch.db import make_sync_engine
+from dispatch.models import Call, WorkOrder
+from ivr.demo.scenario import PlannedCall
+
+
+@dataclass
+class Summary:
+    speed: float
+    real_seconds: float
+    placed: int = 0
+    identity: Counter[str] = field(default_factory=Counter)
+    orders: Counter[str] = field(default_factory=Counter)
+    human_routes: Counter[str] = field(default_factory=Counter)
+    callbacks: int = 0
+    operator_answered: int = 0
+    queue_waits: list[float] = field(default_factory=list)
+    answer_to_order: list[float] = field(default_factory=list)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    mismatches: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+
+    @property
+    def lost_calls(self) -> int:
+        return len(self.lost)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def _observed(call: PlannedCall, record: Call | None, order: WorkOrder | None) -> str:
+    """The outcome as the engine recorded it, in the vocabulary of PlannedCall.expect."""
+    if record is None:
+        queue = (call.result or {}).get("queue")
+        return "operator:engine_unreachable" if queue else "none"
+    if record.disposition == "order" and order is not None:
+        return f"order:{order.service}"
+    if record.disposition == "operator":
+        return f"operator:{record.reason}"
+    if record.disposition == "abandoned" and record.reason == "callback_needed":
+        return "callback"
+    return f"{record.disposition}:{record.reason}"
+
+
+def build_summary(db_url: str, plan: list[PlannedCall], speed: float,
+                  real_seconds: float) -> Summary:
+    summary = Summary(speed=speed, real_seconds=real_seconds, placed=len(plan))
+    engine = make_sync_engine(db_url)
+    with engine.connect() as conn:
+        records = {row.uniqueid: row for row in conn.execute(select(Call))}
+        orders = {row.id: row for row in conn.execute(select(WorkOrder))}
+    engine.dispose()
+    for order in orders.values():
+        summary.orders[str(order.service)] += 1
+    for call in plan:
+        summary.by_kind[call.kind] += 1
+        result: dict[str, Any] = call.result or {}
+        record = records.get(result.get("uniqueid", ""))
+        order = orders.get(record.order_id) if record and record.order_id else None
+        _count(summary, call, result, record)
+        observed = _observed(call, record, order)
+        if observed != call.expect:
+            summary.mismatches.append(f"{call.kind}: expected {call.expect}, got {observed}")
+        reached_human = bool(result.get("queue")) or observed.startswith(("operator:", "callback"))
+        if order is None and not reached_human:
+            summary.lost.append(f"{call.kind} {result.get('uniqueid')}: {observed} "
+                                f"{call.extra.get('error', '')}".strip())
+    return summary
+
+
+def _count(summary: Summary, call: PlannedCall, result: dict[str, Any],
+           record: Call | None) -> None:
+    if record is not None:
+        summary.identity[record.identity_status] += 1
+        if record.disposition == "operator":
+            summary.human_routes[str(record.reason)] += 1
+        if record.reason == "callback_needed":
+            summary.callbacks += 1
+        if record.answered_at and record.order_announced_at:
+            delta = (record.order_announced_at - record.answered_at).total_seconds()
+            summary.answer_to_order.append(delta)
+    elif result.get("queue"):
+        summary.human_routes["engine_unreachable"] += 1
+    queue = result.get("queue") or {}
+    if queue.get("answered_at") is not None and queue.get("joined_at") is not None:
+        summary.operator_answered += 1
+        summary.queue_waits.append(queue["answered_at"] - queue["joined_at"])
+
+
+def print_summary(s: Summary) -> None:
+    rows: list[tuple[str, str]] = [
+        ("calls placed", f"{s.placed}"),
+        ("  by caller behaviour", ", ".join(f"{k} {v}" for k, v in sorted(s.by_kind.items()))),
+        ("caller identified", f"{s.identity['elder'] + s.identity['family']} "
+                              f"(elder {s.identity['elder']}, family {s.identity['family']})"),
+        ("caller not identified", f"unknown {s.identity['unknown']}, "
+                                  f"withheld {s.identity['withheld']}"),
+        ("work orders", f"{sum(s.orders.values())}"),
+    ]
+    rows += [(f"  {service}", f"{count}") for service, count in sorted(s.orders.items())]
+    rows.append(("routed to a human", f"{sum(s.human_routes.values())}"))
+    rows += [(f"  {reason}", f"{count}") for reason, count in s.human_routes.most_common()]
+    rows += [
+        ("hung up early -> operator call-back", f"{s.callbacks}"),
+        ("answered by an operator", f"{s.operator_answered}, queue wait p50 "
+                                    f"{_percentile(s.queue_waits, 50):.1f} s"),
+        ("answer -> order number (simulated)", f"p50 {_percentile(s.answer_to_order, 50):.1f} s, "
+                                               f"p95 {_percentile(s.answer_to_order, 95):.1f} s"),
+        ("outcome as planned", f"{s.placed - len(s.mismatches)} of {s.placed}"),
+        ("calls without an order or a human", f"{s.lost_calls}"),
+        ("run time", f"{s.real_seconds:.0f} s real at {s.speed:g}x simulated time"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print()
+    print("hotline12349 demo summary")
+    print("-" * (width + 30))
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    for line in s.mismatches[:20]:
+        print(f"  differs from plan: {line}")
+    for line in s.lost:
+        print(f"  LOST: {line}")
+    print("-" * (width + 30))
+    print("RESULT:", "every call ended in an order or a route to a human" if not s.lost
+          else f"{s.lost_calls} call(s) ended with neither an order nor a human")
