@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", "var"))
 
@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     clock: ClockSettings = ClockSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment wins over the file (passed as init values), as operators expect."""
+        return env_settings, init_settings
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -114,16 +126,21 @@ def _explain(exc: ValidationError) -> str:
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Load and validate settings; raise ConfigError with a readable message on any problem."""
+    """Load and validate settings; raise ConfigError with a readable message on any problem.
+
+    ``overrides`` (per section) win over both the environment and the file: the demo and the
+    tests use them to pin their own storage whatever the operator's environment says.
+    """
     file_path = path or os.environ.get("HOTLINE_CONFIG")
     data: dict[str, Any] = _read_toml(Path(file_path)) if file_path else {}
-    for section, values in overrides.items():
-        if isinstance(values, dict):
-            data.setdefault(section, {}).update(values)
-        else:
-            data[section] = values
     try:
         settings = Settings(**data)
+        for section, values in overrides.items():
+            current = getattr(settings, section)
+            if not isinstance(current, BaseModel) or not isinstance(values, dict):
+                raise ConfigError(f"override {section!r} must be a section table")
+            replaced = type(current).model_validate({**current.model_dump(), **values})
+            settings = settings.model_copy(update={section: replaced})
     except ValidationError as exc:
         raise ConfigError(_explain(exc)) from None
     _check_consistency(settings)

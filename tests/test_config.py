@@ -1,0 +1,77 @@
+"""Configuration: defaults, environment overrides, and readable errors for broken input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.cli import main
+from ivr.config import ConfigError, load_settings
+
+
+def test_ami_has_no_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOTLINE_AMI__SECRET", raising=False)
+    with pytest.raises(ConfigError, match=r"ami\.secret is empty"):
+        load_settings(None)
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "hotline.toml"
+    config.write_text('[ami]\nsecret = "from-file"\nport = 6000\n[ivr]\nlocal_area_code = "28"\n')
+    monkeypatch.setenv("HOTLINE_AMI__PORT", "7000")
+    settings = load_settings(config)
+    assert settings.ami.secret == "from-file"
+    assert settings.ami.port == 7000
+    assert settings.ivr.local_area_code == "28"
+    assert settings.agi.host == "127.0.0.1"  # loopback unless configured
+    assert settings.ami.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[ami\nsecret=1", "not valid TOML"),
+        ('[agi]\nport = "many"\n[ami]\nsecret="x"', "agi.port"),
+        ('[ivr]\nlocal_area_code = "0931"\n[ami]\nsecret="x"', "ivr.local_area_code"),
+        ('[database]\nurl = "mysql://x"\n[ami]\nsecret="x"', "database.url"),
+        ('[nonsense]\nx = 1\n[ami]\nsecret="x"', "nonsense"),
+    ],
+)
+def test_broken_config_gives_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(config)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_cli_reports_config_errors_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[agi]\nport = 70000\n[ami]\nsecret="x"')
+    assert main(["--config", str(config), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "agi.port" in err and "Traceback" not in err
+
+
+def test_cli_config_check_hides_the_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text('[ami]\nsecret = "s3cr3t-value"\n')
+    assert main(["--config", str(config), "config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cr3t-value" not in out and '"secret": "***"' in out
+
+
+def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTLINE_DATABASE__URL", "postgresql://prod@db/hotline")
+    settings = load_settings(None, database={"url": "sqlite:///var/demo.sqlite3"},
+                             ami={"enabled": False})
+    assert settings.database.url == "sqlite:///var/demo.sqlite3"
