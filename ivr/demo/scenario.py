@@ -91,9 +91,22 @@ def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float) -> li
     for index in range(count):
         _, build = rng.choices(builders, weights=weights)[0]
         call = build()
+        call.caller["number"] = presented_form(call.caller["number"], rng)
         call.start_offset_s = round(spread_s * index / max(count, 1) + rng.uniform(0, 3), 2)
         calls.append(call)
     return calls
+
+
+def presented_form(e164: str, rng: random.Random, local_area_code: str = "931") -> str:
+    """The caller-ID as a trunk might present it: national, international or local digits."""
+    if not e164.startswith("+86"):
+        return e164
+    national = e164[3:]
+    if national.startswith("1"):
+        return rng.choice([national, national, e164, "0086" + national])
+    if national.startswith(local_area_code) and rng.random() < 0.3:
+        return national[len(local_area_code):]
+    return rng.choice(["0" + national, "0" + national, e164])
 
 
 def _caller(number: str, script: list[dict[str, Any]], hangup_after: float | None = None
