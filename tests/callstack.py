@@ -1,0 +1,104 @@
+"""The engine and the simulator running together over TCP, on a generated registry."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from dispatch.citygen import generate_city, sample_numbers
+from dispatch.db import make_sync_engine, upgrade, with_schema
+from dispatch.models import Call, WorkOrder
+from ivr.config import Settings, load_settings
+from ivr.demo.simproc import SimulatorProcess
+from ivr.engine import Engine
+from tests.storage import PG_ENV, _pg_admin
+
+REDIS_ENV = "HOTLINE_TEST_REDIS_URL"
+OPERATORS = [
+    {"name": "op1", "answer_delay_s": 2.0, "talk_s": 5.0, "available": True},
+    {"name": "op2", "answer_delay_s": 3.0, "talk_s": 5.0, "available": True},
+]
+
+
+@dataclass
+class CallStack:
+    db_url: str
+    settings: Settings
+    engine: Engine | None
+    sim: SimulatorProcess
+    numbers: dict[str, list[str]] = field(default_factory=dict)
+
+    async def call(self, number: str, script: list[dict[str, Any]] | None = None,
+                   hangup_after: float | None = None) -> dict[str, Any]:
+        return await self.sim.call({"number": number, "name": "", "to": "12349",
+                                    "context": "from-pstn", "script": script or [],
+                                    "hangup_after": hangup_after})
+
+    def record(self, uniqueid: str) -> tuple[Call | None, WorkOrder | None]:
+        engine = make_sync_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                call = conn.execute(select(Call).where(Call.uniqueid == uniqueid)).first()
+                order = None
+                if call is not None and call.order_id is not None:
+                    order = conn.execute(
+                        select(WorkOrder).where(WorkOrder.id == call.order_id)
+                    ).first()
+                return call, order
+        finally:
+            engine.dispose()
+
+
+def backend_urls(kind: str, folder: Path) -> tuple[str, str, str | None]:
+    """(database URL, Redis URL or "" for embedded, PostgreSQL schema to drop)."""
+    if kind == "embedded":
+        return f"sqlite:///{folder / 'hotline.sqlite3'}", "", None
+    base, redis_url = os.environ.get(PG_ENV), os.environ.get(REDIS_ENV)
+    if not base or not redis_url:
+        pytest.skip(f"{PG_ENV} and {REDIS_ENV} are not set: server variant not run")
+    schema = f"calls_{uuid.uuid4().hex[:12]}"
+    _pg_admin(base, f'CREATE SCHEMA "{schema}"')
+    return with_schema(base, schema), redis_url, schema
+
+
+async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,
+                     agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None
+                     ) -> AsyncIterator[CallStack]:
+    db_url, redis_url, schema = backend_urls(kind, folder)
+    upgrade(db_url)
+    generate_city(db_url, elders=elders, vendors=5, seed=99)
+    numbers = sample_numbers(db_url, 20, 99)
+    overrides: dict[str, Any] = {
+        "database": {"url": db_url},
+        "redis": {"url": redis_url, "embedded_path": str(folder / "redis.db"),
+                  "key_prefix": f"t{uuid.uuid4().hex[:8]}:"},
+        "agi": {"port": 0},
+        "ami": {"enabled": False},
+        "clock": {"speed": speed},
+    }
+    for section, values in (engine_overrides or {}).items():
+        overrides.setdefault(section, {}).update(values)
+    settings = load_settings(None, **overrides)
+    engine: Engine | None = None
+    if agi_url is None:
+        engine = Engine(settings)
+        await engine.start(migrate=False, connect_ami=False)
+        agi_url = f"agi://127.0.0.1:{engine.agi_port}"
+    sim = await SimulatorProcess.start(agi_url=agi_url, speed=speed,
+                                       log_path=folder / "sim.log")
+    try:
+        await sim.request("operators", operators=OPERATORS)
+        yield CallStack(db_url, settings, engine, sim, numbers)
+    finally:
+        await sim.stop()
+        if engine is not None:
+            await engine.stop()
+        if schema is not None:
+            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

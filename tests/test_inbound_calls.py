@@ -1,0 +1,191 @@
+"""Wire-level: each path of the 12349 call, engine and simulator over TCP.
+
+Runs twice: on SQLite + embedded Redis (the newcomer's defaults) and on PostgreSQL + Redis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from tests.callstack import CallStack, open_stack
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MENU_KEY_DELAY = 14.5  # just after the 13 s main-menu prompt
+CONFIRM_KEY_DELAY = 9.0  # just after the 8 s confirmation prompt
+LISTEN = {"silent": True}
+
+
+def press(key: str, delay: float) -> dict[str, Any]:
+    return {"press": key, "delay": delay}
+
+
+def heard(result: dict[str, Any]) -> list[str]:
+    return [entry[1].rsplit("/", 1)[-1] for entry in result["heard"]]
+
+
+def national(e164: str) -> str:
+    return e164.removeprefix("+86")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["embedded", "servers"])
+async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                ) -> AsyncIterator[CallStack]:
+    folder = tmp_path_factory.mktemp(f"calls-{request.param}")
+    async for opened in open_stack(request.param, folder):
+        yield opened
+
+
+@pytest.mark.parametrize(("key", "service"), [("1", "meal"), ("2", "housekeeping"),
+                                              ("3", "health")])
+async def test_known_elder_orders_each_service(stack: CallStack, key: str, service: str) -> None:
+    number = stack.numbers["elders"][int(key)]
+    result = await stack.call(national(number),
+                              [LISTEN, press(key, MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)])
+    call, order = stack.record(result["uniqueid"])
+    assert call is not None and order is not None
+    assert call.disposition == "order" and call.identity_status == "elder"
+    assert order.service == service and order.source == "phone"
+    assert result["variables"]["HOTLINE_ROUTE"] == "done"
+    assert result["variables"]["HOTLINE_ORDER_NO"] == order.order_no
+    prompts = heard(result)
+    start = prompts.index("order_number_is")
+    assert prompts[start + 1 : start + 1 + len(order.order_no)] == [
+        f"digit_{d}" for d in order.order_no
+    ]
+    assert prompts[-1] == "order_goodbye"
+    assert result["queue"] is None
+    assert call.answered_at <= call.order_announced_at <= call.ended_at
+
+
+async def test_family_member_orders_on_behalf_of_the_elder(stack: CallStack) -> None:
+    result = await stack.call("0086" + national(stack.numbers["family"][0]),
+                              [LISTEN, press("2", MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)])
+    call, order = stack.record(result["uniqueid"])
+    assert call.identity_status == "family" and order is not None
+    assert order.requested_by not in (None, "elder")
+    assert "welcome_family" in heard(result)
+
+
+@pytest.mark.parametrize(("number", "reason"), [("13912345678", "unknown_caller"),
+                                                ("anonymous", "withheld_number")])
+async def test_unknown_or_withheld_caller_reaches_an_operator(
+    stack: CallStack, number: str, reason: str
+) -> None:
+    if number != "anonymous":
+        number = national(stack.numbers["unknown"][0])
+    result = await stack.call(number)
+    call, _ = stack.record(result["uniqueid"])
+    assert call.disposition == "operator" and call.reason == reason
+    assert result["variables"]["HOTLINE_REASON"] == reason
+    assert result["queue"] is not None and result["queue"]["answered_at"] is not None
+    assert "menu_main" not in heard(result)
+
+
+async def test_silence_repeats_twice_then_a_human(stack: CallStack) -> None:
+    result = await stack.call(national(stack.numbers["elders"][4]), [LISTEN])
+    call, _ = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "no_input")
+    prompts = heard(result)
+    assert prompts.count("menu_main") == 3 and prompts.count("no_input") == 2
+    assert result["queue"]["answered_at"] is not None
+
+
+async def test_wrong_keys_three_times_then_a_human(stack: CallStack) -> None:
+    script = [LISTEN, press("7", MENU_KEY_DELAY), press("*", MENU_KEY_DELAY),
+              press("9", MENU_KEY_DELAY)]
+    result = await stack.call(national(stack.numbers["elders"][5]), script)
+    call, _ = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "invalid_input")
+    assert heard(result).count("invalid_input") == 2
+
+
+async def test_wrong_key_then_right_key_gives_an_order(stack: CallStack) -> None:
+    script = [LISTEN, press("8", MENU_KEY_DELAY), press("3", MENU_KEY_DELAY),
+              press("1", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(stack.numbers["elders"][6]), script)
+    call, order = stack.record(result["uniqueid"])
+    assert call.disposition == "order" and order.service == "health"
+
+
+async def test_late_but_in_time_key_is_accepted(stack: CallStack) -> None:
+    script = [LISTEN, press("1", 13.0 + 7.0), press("1", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(stack.numbers["elders"][7]), script)
+    call, order = stack.record(result["uniqueid"])
+    assert call.disposition == "order" and order.service == "meal"
+
+
+async def test_barge_in_during_the_greeting(stack: CallStack) -> None:
+    result = await stack.call(national(stack.numbers["elders"][8]),
+                              [press("2", 1.5), press("1", CONFIRM_KEY_DELAY)])
+    _, order = stack.record(result["uniqueid"])
+    assert order.service == "housekeeping"
+    assert "menu_main" not in heard(result)
+    assert result["heard"][0][2] == "2"  # the greeting was interrupted by the key
+
+
+@pytest.mark.parametrize("at", ["menu", "confirm"])
+async def test_zero_reaches_a_human_from_anywhere(stack: CallStack, at: str) -> None:
+    script = [LISTEN, press("0", MENU_KEY_DELAY)] if at == "menu" else \
+        [LISTEN, press("1", MENU_KEY_DELAY), press("0", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(stack.numbers["elders"][9]), script)
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "caller_request")
+    assert order is None and result["queue"]["answered_at"] is not None
+
+
+async def test_changing_ones_mind_at_confirmation(stack: CallStack) -> None:
+    script = [LISTEN, press("1", MENU_KEY_DELAY), press("2", CONFIRM_KEY_DELAY),
+              press("3", MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(stack.numbers["elders"][10]), script)
+    _, order = stack.record(result["uniqueid"])
+    assert order.service == "health"
+
+
+async def test_hanging_up_mid_menu_asks_an_operator_to_call_back(stack: CallStack) -> None:
+    result = await stack.call(national(stack.numbers["elders"][11]), [LISTEN], hangup_after=10.0)
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("abandoned", "callback_needed")
+    assert order is None and result["hangup_by"] == "caller"
+    events = await _stream_events(stack)
+    assert any(e["type"] == "callback_needed" and e["data"]["uniqueid"] == result["uniqueid"]
+               for e in events)
+
+
+async def test_one_key_handset_skips_the_menu(stack: CallStack) -> None:
+    result = await stack.call(national(stack.numbers["handsets"][0]))
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "handset_emergency")
+    assert order is not None and order.service == "emergency"
+    assert result["variables"]["QUEUE_PRIO"] == "10"
+    assert "menu_main" not in heard(result)
+
+
+async def test_live_state_and_event_stream(stack: CallStack) -> None:
+    result = await stack.call(national(stack.numbers["elders"][12]),
+                              [LISTEN, press("1", MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)])
+    kinds = [e["type"] for e in await _stream_events(stack)
+             if e["data"].get("uniqueid") == result["uniqueid"]]
+    assert kinds == ["call_started", "order_created", "call_ended"]
+    live_calls = f"{stack.settings.redis.key_prefix}calls:live"
+    assert not await _redis(stack).sismember(live_calls, result["uniqueid"])
+
+
+def _redis(stack: CallStack) -> aioredis.Redis:
+    assert stack.engine is not None and stack.engine.redis is not None
+    return stack.engine.redis.client
+
+
+async def _stream_events(stack: CallStack) -> list[dict[str, Any]]:
+    client = _redis(stack)
+    entries = await client.xrange(f"{stack.settings.redis.key_prefix}events")
+    return [{"type": fields[b"type"].decode(), "data": json.loads(fields[b"data"])}
+            for _, fields in entries]
+
+
