@@ -1,0 +1,48 @@
+"""Wire-level: a dead engine, database or Redis never leaves an elder in silence."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.callstack import open_stack
+from tests.test_inbound_calls import CONFIRM_KEY_DELAY, LISTEN, MENU_KEY_DELAY, heard, press
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_engine_down_sends_the_call_to_the_operator_queue(tmp_path: Path) -> None:
+    async for stack in open_stack("embedded", tmp_path, elders=20,
+                                  agi_url=f"agi://127.0.0.1:{closed_port()}"):
+        result = await stack.call("13800138000")
+        assert result["variables"]["AGISTATUS"] == "FAILURE"
+        assert result["variables"]["HOTLINE_REASON"] == "engine_FAILURE"
+        assert result["queue"]["answered_at"] is not None
+
+
+async def test_database_down_routes_to_a_human(tmp_path: Path) -> None:
+    dead_db = f"postgresql://postgres@127.0.0.1:{closed_port()}/hotline"
+    async for stack in open_stack("embedded", tmp_path, elders=20,
+                                  engine_overrides={"database": {"url": dead_db}}):
+        result = await stack.call(stack.numbers["elders"][0])
+        assert result["variables"]["HOTLINE_ROUTE"] == "operator"
+        assert result["variables"]["HOTLINE_REASON"] == "registry_unavailable"
+        assert "system_busy" in heard(result)
+        assert result["queue"]["answered_at"] is not None
+
+
+async def test_redis_down_still_gives_an_order(tmp_path: Path) -> None:
+    dead_redis = f"redis://127.0.0.1:{closed_port()}/0"
+    async for stack in open_stack("embedded", tmp_path, elders=20,
+                                  engine_overrides={"redis": {"url": dead_redis}}):
+        result = await stack.call(stack.numbers["elders"][1],
+                                  [LISTEN, press("1", MENU_KEY_DELAY),
+                                   press("1", CONFIRM_KEY_DELAY)])
+        call, order = stack.record(result["uniqueid"])
+        assert call.disposition == "order" and order is not None
+        assert stack.engine is not None and stack.engine.context is not None
+        assert stack.engine.context.live.errors > 0
