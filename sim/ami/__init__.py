@@ -1,0 +1,1 @@
+"""The simulator's Asterisk manager interface (AMI) server, on Twisted."""

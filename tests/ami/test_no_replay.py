@@ -1,0 +1,80 @@
+"""Defect: panoramisk replays unanswered actions after a reconnect (a call dialled twice)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from panoramisk import Manager
+
+from ivr.ami import AmiConnectionLost, AmiOriginateLost
+
+from .scripted import SECRET, Peer, ScriptedAmi
+
+
+async def _drop_after_originate(peer: Peer, index: int) -> None:
+    await peer.accept_login()
+    if index == 0:
+        while (await peer.read_message()).action != "Originate":
+            pass
+        peer.writer.transport.abort()  # Asterisk got it; its answer never arrives
+        return
+    await peer.serve_pings()
+
+
+def _originates(peer: Peer) -> int:
+    return sum(1 for m in peer.messages if m.action == "Originate")
+
+
+async def test_originate_in_flight_fails_and_is_never_resent(client_factory) -> None:
+    async with ScriptedAmi(_drop_after_originate) as server:
+        client = client_factory(server.port)
+        await client.start()
+        with pytest.raises(AmiOriginateLost, match="not re-sent"):
+            await client.originate(channel="Local/s@callee-answers/n", context="vendor-offer",
+                                   exten="s", caller_id="12349", variables={"ORDER_ID": "77"},
+                                   timeout_ms=30000, action_id="orig-77")
+        await server.wait_peers(2)
+        await client.wait_connected(5)
+        await client.action("Ping")  # the new link works
+        await asyncio.sleep(0.2)
+        assert _originates(server.peers[0]) == 1
+        assert _originates(server.peers[1]) == 0
+
+
+async def test_other_actions_in_flight_fail_with_connection_lost(client_factory) -> None:
+    async def drop_on_getvar(peer: Peer, index: int) -> None:
+        await peer.accept_login()
+        while (await peer.read_message()).action != "Getvar":
+            pass
+        peer.writer.transport.abort()
+
+    async with ScriptedAmi(drop_on_getvar) as server:
+        client = client_factory(server.port, reconnect_delay_s=10)
+        await client.start()
+        with pytest.raises(AmiConnectionLost) as info:
+            await client.action("Getvar", {"Variable": "X"})
+        assert not isinstance(info.value, AmiOriginateLost)
+        with pytest.raises(AmiConnectionLost, match="not connected"):
+            await client.action("Ping")
+
+
+async def test_plain_panoramisk_dials_the_originate_twice() -> None:
+    async with ScriptedAmi(_drop_after_originate) as server:
+        manager = Manager(loop=asyncio.get_running_loop(), host="127.0.0.1", port=server.port,
+                          username="hotline", secret=SECRET, ping_delay=60, reconnect_timeout=0)
+        manager.connect()
+        try:
+            await server.wait_peers(1)
+            await asyncio.sleep(0.1)
+            manager.send_action({"Action": "Originate", "Async": "true", "Channel": "Local/s@x/n",
+                                 "Context": "vendor-offer", "Exten": "s", "Priority": "1"})
+            await server.wait_peers(2)
+            for _ in range(50):
+                if _originates(server.peers[1]):
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            manager.close()
+    assert _originates(server.peers[0]) == 1
+    assert _originates(server.peers[1]) == 1  # replayed after FullyBooted
