@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from typing import Any
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
@@ -69,9 +70,9 @@ class Engine:
         assert self.agi is not None
         return self.agi.port
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 0.0) -> None:
         if self.agi is not None:
-            await self.agi.close()
+            await self.agi.close(grace_s)
         if self.ami is not None:
             await self.ami.close()
         if self.redis is not None:
@@ -80,12 +81,24 @@ class Engine:
             await self._db_engine.dispose()
 
 
+SHUTDOWN_GRACE_S = 10.0
+
+
 async def serve_forever(settings: Settings) -> None:
-    """Run the engine until cancelled (Ctrl-C or SIGTERM)."""
+    """Run the engine until SIGTERM or SIGINT, then shut down cleanly.
+
+    Calls in progress get a grace period to finish; any still running after it are handed to
+    the operator queue, the embedded Redis server is stopped, and the database pool closed.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     engine = Engine(settings)
     await engine.start()
     log.info("engine ready: FastAGI %s:%d", settings.agi.host, engine.agi_port)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("shutting down: %.0f s for calls in progress", SHUTDOWN_GRACE_S)
     finally:
-        await engine.stop()
+        await engine.stop(SHUTDOWN_GRACE_S)

@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.audio import AudioSegment, to_telephone
+from ivr.audio import TELEPHONE_RATE, AudioSegment, to_telephone
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "recordings" / "prompts"
 CATALOGUE_PATH = PROMPTS_DIR / "catalogue.toml"
@@ -98,9 +98,31 @@ def synthesise(text: str, voice: str, words_per_minute: int, out: Path) -> None:
         to_telephone(AudioSegment.from_wav(raw)).export(out, format="wav")
 
 
+HOLD_NOTES_HZ = (523.25, 659.25, 783.99, 659.25)  # a soft C-major arpeggio
+HOLD_NOTE_MS = 600
+HOLD_GAP_MS = 400
+HOLD_LEVEL_DBFS = -24.0
+
+
+def hold_sound(seconds: float = 20.0) -> AudioSegment:
+    """A quiet, slow chime for callers waiting in the operator queue."""
+    from pydub.generators import Sine
+
+    bar = AudioSegment.empty()
+    for freq in HOLD_NOTES_HZ:
+        note = Sine(freq, sample_rate=TELEPHONE_RATE).to_audio_segment(duration=HOLD_NOTE_MS)
+        bar += note.fade_in(60).fade_out(300).apply_gain(HOLD_LEVEL_DBFS - note.dBFS)
+        bar += AudioSegment.silent(duration=HOLD_GAP_MS, frame_rate=TELEPHONE_RATE)
+    repeats = max(1, int(seconds * 1000 // len(bar)))
+    return (bar * repeats).set_channels(1).set_sample_width(2).set_frame_rate(TELEPHONE_RATE)
+
+
 def build(catalogue: PromptCatalogue, out_dir: Path = PROMPTS_DIR) -> list[Path]:
-    """Render every prompt of every language; returns the files written."""
-    written = []
+    """Render every prompt of every language and the hold sound; returns the files written."""
+    (out_dir / "moh").mkdir(parents=True, exist_ok=True)
+    hold = out_dir / "moh" / "hold.wav"
+    hold_sound().export(hold, format="wav")
+    written = [hold]
     for lang in catalogue.languages.values():
         target = out_dir / lang.code
         target.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,14 @@ def test_every_catalogue_prompt_is_recorded_for_the_telephone() -> None:
                 assert wav.getnframes() > 8000 * 0.3, f"{path} is shorter than 0.3 s"
 
 
+def test_hold_sound_is_recorded_quiet_for_the_telephone() -> None:
+    from ivr.audio import AudioSegment
+
+    hold = AudioSegment.from_wav(PROMPTS_DIR / "moh" / "hold.wav")
+    assert (hold.frame_rate, hold.sample_width, hold.channels) == (8000, 2, 1)
+    assert len(hold) >= 15_000 and hold.dBFS < -20
+
+
 def test_paths_fall_back_to_the_default_language() -> None:
     catalogue = PromptCatalogue.load()
     assert catalogue.path("menu_main", "yue") == "hotline/yue/menu_main"

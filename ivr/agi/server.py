@@ -65,14 +65,19 @@ class FastAgiServer:
         log.info("FastAGI listening on %s:%d", self._settings.host, self.port)
         return self.port
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop accepting calls; let calls in progress finish for ``grace_s``, then hand the
+        rest to the operator queue (their dialplan continues with HOTLINE_ROUTE=operator)."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        if self._tasks and grace_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
