@@ -158,6 +158,22 @@ async def test_get_data_timeout_with_no_digits(serve) -> None:
     assert got[0].digits == "" and got[0].timed_out
 
 
+async def test_get_data_returns_star_and_hash_keys(serve) -> None:
+    got = []
+
+    async def flow(agi: AgiSession) -> None:
+        got.append((await agi.get_data("menu", 8000, 1)).digits)
+        got.append((await agi.get_data("menu", 8000, 3)).digits)
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    await peer.expect("GET DATA menu 8000 1", ["200 result=*"])
+    await peer.expect("GET DATA menu 8000 3", ["200 result=0*1 (timeout)"])
+    await peer.read_until_eof()
+    assert got == ["*", "0*1"]
+
+
 async def test_utf8_caller_name_split_across_tcp_writes(serve) -> None:
     names = []
 

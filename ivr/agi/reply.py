@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ivr.agi.errors import AgiProtocolError
 
 _REPLY_200 = re.compile(
-    r"^200 result=(?P<result>-?\d*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$"
+    r"^200 result=(?P<result>[0-9*#-]*)(?: \((?P<data>.*)\))?(?: endpos=(?P<endpos>-?\d+))?\s*$"
 )
 
 
@@ -40,8 +40,6 @@ def parse_200(line: str) -> AgiReply:
     if match is None:
         raise AgiProtocolError(f"unparseable AGI reply: {line[:120]!r}")
     result_text = match.group("result")
-    if result_text == "-":
-        raise AgiProtocolError(f"unparseable AGI reply: {line[:120]!r}")
     endpos = match.group("endpos")
     return AgiReply(
         result=result_text,

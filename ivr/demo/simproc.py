@@ -44,7 +44,7 @@ class SimulatorProcess:
         speed: float = 1.0,
         log_path: Path | None = None,
         extra_args: Sequence[str] = (),
-        dialplans: Path = REPO_ROOT / "dialplans",
+        dialplans: Path = REPO_ROOT / "asterisk_conf" / "extensions.conf",
         sounds: Path = REPO_ROOT / "recordings" / "prompts",
         globals_: Mapping[str, str] | None = None,
     ) -> SimulatorProcess:

@@ -1,0 +1,416 @@
+"""Import of a registry CSV (format: docs/registry-csv.md).
+
+Good rows are imported, bad rows reported with their line number and reason; an elder is
+matched by any of its phone numbers, so re-importing updates instead of duplicating.
+Nothing in a malformed file (bad UTF-8, NUL bytes, endless lines, wrong field counts)
+stops the import or raises.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.db import make_sync_engine
+from dispatch.models import Elder, ElderPhone, FamilyContact, PhoneKind, SubsidyCategory
+from dispatch.phones import is_mobile, mask, normalize
+
+REQUIRED = ("name", "phones")
+OPTIONAL = (
+    "gender", "birth_date", "id_card", "handset", "family", "address",
+    "province_code", "province_name", "city_code", "city_name", "county_code", "county_name",
+    "street_code", "street_name", "community_code", "community_name",
+    "latitude", "longitude", "language", "subsidy", "health_notes",
+)  # fmt: skip
+MAX_LINE_CHARS = 65_536
+MAX_ERRORS = 10_000
+COMMIT_EVERY = 500
+
+SUBSIDY_ALIASES = {
+    "": "none", "无": "none", "none": "none",
+    "三无": "sanwu", "三无老人": "sanwu",
+    "低保": "dibao",
+    "低收入": "low_income",
+    "重点优抚": "priority_care", "优抚": "priority_care", "重点优抚对象": "priority_care",
+    "失能半失能困难": "disabled_hardship", "失能": "disabled_hardship",
+    "半失能": "disabled_hardship",
+    "劳模": "model_worker", "劳动模范": "model_worker",
+}  # fmt: skip
+GENDERS = {"": None, "m": "M", "男": "M", "f": "F", "女": "F"}
+_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2,4})?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_RAW_ID = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
+_MASKED_ID = re.compile(r"[0-9]{6}\*{8}[0-9]{3}[0-9Xx]")
+_CODE_LENGTHS = {"province": 6, "city": 6, "county": 6, "street": 12, "community": 12}
+_CODE_PARENT = {"city": ("province", 2), "county": ("city", 4), "street": ("county", 6),
+                "community": ("street", 9)}  # fmt: skip
+_NAME_LIMITS = {"province": 32, "city": 32, "county": 32, "street": 64, "community": 64}
+
+
+class RowError(ValueError):
+    """A row that cannot be imported; the message says why."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    path: str
+    created: int = 0
+    updated: int = 0
+    errors: list[BadRow] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    fatal: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fatal is None and not self.errors
+
+    def __str__(self) -> str:
+        lines = [f"{self.path}: {self.created} elders created, {self.updated} updated, "
+                 f"{len(self.errors)} rows rejected"]
+        if self.fatal:
+            lines.append(f"  import stopped: {self.fatal}")
+        if self.ignored_columns:
+            lines.append(f"  ignored columns: {', '.join(self.ignored_columns)}")
+        lines += [f"  line {e.line}: {e.reason}" for e in self.errors[:50]]
+        if len(self.errors) > 50:
+            lines.append(f"  ... and {len(self.errors) - 50} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class ElderRecord:
+    """One validated row."""
+
+    fields: dict[str, Any]
+    phones: list[tuple[str, PhoneKind]]
+    family: list[tuple[str, str, str]]
+
+
+class _BoundedLines:
+    """Physical lines of a text file, each cut at MAX_LINE_CHARS; remembers which were cut."""
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.count = 0
+        self.cut: set[int] = set()
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            line = self.handle.readline(MAX_LINE_CHARS)
+            if not line:
+                return
+            self.count += 1
+            if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
+                self.cut.add(self.count)
+                while True:  # drain the rest of this physical line
+                    rest = self.handle.readline(MAX_LINE_CHARS)
+                    if not rest or rest.endswith("\n"):
+                        break
+                line = line + "\n"
+            yield line
+
+
+# -- cell parsers ------------------------------------------------------------------------
+
+def _text(value: str, column: str, limit: int, required: bool = False,
+          fold_lines: bool = False) -> str | None:
+    if fold_lines:  # spreadsheet cells may hold line breaks
+        value = " ".join(value.split())
+    value = value.strip()
+    if not value:
+        if required:
+            raise RowError(f"{column} is empty")
+        return None
+    if len(value) > limit:
+        raise RowError(f"{column} longer than {limit} characters")
+    if _CONTROL.search(value):
+        raise RowError(f"{column} contains control characters")
+    return value
+
+
+def _phone_list(value: str, area: str, column: str) -> list[str]:
+    numbers: list[str] = []
+    for item in (part.strip() for part in value.split(";")):
+        if not item:
+            continue
+        number = normalize(item, area)
+        if number is None:
+            raise RowError(f"{column}: {mask(item)} is not a valid phone number")
+        if number not in numbers:
+            numbers.append(number)
+    return numbers
+
+
+def _family(value: str, area: str) -> list[tuple[str, str, str]]:
+    contacts: list[tuple[str, str, str]] = []
+    for item in (part.strip() for part in value.split(";")):
+        if not item:
+            continue
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) != 3:
+            raise RowError("family: each contact must be name:relation:phone")
+        name = _text(parts[0], "family name", 64, required=True)
+        relation = _text(parts[1], "family relation", 16, required=True)
+        number = normalize(parts[2], area)
+        if number is None:
+            raise RowError(f"family: {mask(parts[2])} is not a valid phone number")
+        if all(number != c[2] for c in contacts):
+            contacts.append((name or "", relation or "", number))
+    return contacts
+
+
+def _birth_date(value: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        born = date.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"birth_date {value[:20]!r} is not YYYY-MM-DD") from None
+    if not date(1900, 1, 1) <= born <= datetime.now(UTC).date():
+        raise RowError(f"birth_date {value} is out of range")
+    return born
+
+
+def _id_card(value: str) -> str | None:
+    value = value.strip()
+    if not value:
+        return None
+    if _MASKED_ID.fullmatch(value):
+        return value.upper()
+    if _RAW_ID.fullmatch(value):  # store masked only: region prefix and last 4 characters
+        return (value[:6] + "*" * (len(value) - 10) + value[-4:]).upper()
+    raise RowError("id_card is neither an 18/15-digit ID nor a masked one")
+
+
+def _coordinate(value: str, column: str, limit: float) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise RowError(f"{column} {value[:20]!r} is not a number") from None
+    if not math.isfinite(number) or abs(number) > limit:
+        raise RowError(f"{column} {value[:20]} is out of range")
+    return number
+
+
+def _regions(cells: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for level, length in _CODE_LENGTHS.items():
+        column = f"{level}_code"
+        if column in cells:
+            code = cells[column].strip() or None
+            if code is not None and not (code.isascii() and code.isdigit()
+                                         and len(code) == length):
+                raise RowError(f"{column} must be {length} digits")
+            out[column] = code
+        name_column = f"{level}_name"
+        if name_column in cells:
+            out[name_column] = _text(cells[name_column], name_column, _NAME_LIMITS[level])
+    for level, (parent, prefix) in _CODE_PARENT.items():
+        child, above = out.get(f"{level}_code"), out.get(f"{parent}_code")
+        if child and above and child[:prefix] != above[:prefix]:
+            raise RowError(f"{level}_code {child} does not lie in {parent}_code {above}")
+    return out
+
+
+def parse_row(cells: dict[str, str], area: str) -> ElderRecord:
+    """Validate one row (cells by column name) into an ElderRecord; raise RowError."""
+    for column, value in cells.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RowError(f"{column} is not valid UTF-8") from None
+    cells = {k: unicodedata.normalize("NFKC", v) for k, v in cells.items()}
+    fields: dict[str, Any] = {"name": _text(cells["name"], "name", 64, required=True)}
+    if "gender" in cells:
+        gender = cells["gender"].strip().lower()
+        if gender not in GENDERS:
+            raise RowError("gender must be M, F, 男, 女 or empty")
+        fields["gender"] = GENDERS[gender]
+    if "birth_date" in cells:
+        fields["birth_date"] = _birth_date(cells["birth_date"])
+    if "id_card" in cells:
+        fields["id_card_masked"] = _id_card(cells["id_card"])
+    if "address" in cells:
+        fields["address"] = _text(cells["address"], "address", 255, fold_lines=True)
+    fields.update(_regions(cells))
+    lat_lon = [c for c in ("latitude", "longitude") if c in cells]
+    if lat_lon:
+        lat = _coordinate(cells.get("latitude", ""), "latitude", 90.0)
+        lon = _coordinate(cells.get("longitude", ""), "longitude", 180.0)
+        if (lat is None) != (lon is None):
+            raise RowError("latitude and longitude go together")
+        fields["latitude"], fields["longitude"] = lat, lon
+    if "language" in cells:
+        language = cells["language"].strip() or "zh"
+        if not _LANGUAGE.fullmatch(language):
+            raise RowError(f"language {language[:16]!r} is not a code like zh or yue")
+        fields["preferred_language"] = language
+    if "subsidy" in cells:
+        subsidy = SUBSIDY_ALIASES.get(cells["subsidy"].strip().lower(), cells["subsidy"].strip())
+        if subsidy not in {s.value for s in SubsidyCategory}:
+            raise RowError(f"subsidy {subsidy[:24]!r} is not a known category")
+        fields["subsidy_category"] = subsidy
+    if "health_notes" in cells:
+        fields["health_notes"] = _text(cells["health_notes"][:2000], "health_notes", 2000,
+                                       fold_lines=True)
+
+    phones = [(n, PhoneKind.MOBILE if is_mobile(n) else PhoneKind.LANDLINE)
+              for n in _phone_list(cells["phones"], area, "phones")]
+    handsets = _phone_list(cells.get("handset", ""), area, "handset")
+    phones = [p for p in phones if p[0] not in handsets]
+    phones += [(n, PhoneKind.HANDSET) for n in handsets]
+    if not phones:
+        raise RowError("no phone number: phones (or handset) is required")
+    family = _family(cells.get("family", ""), area)
+    own = {n for n, _ in phones}
+    if any(number in own for _, _, number in family):
+        raise RowError("a family contact has one of the elder's own numbers")
+    return ElderRecord(fields, phones, family)
+
+
+# -- storage -----------------------------------------------------------------------------
+
+def _store(conn: Connection, record: ElderRecord) -> bool:
+    """Insert or update one elder; return True if it was created."""
+    numbers = [n for n, _ in record.phones]
+    owners = sorted(set(conn.scalars(
+        select(ElderPhone.elder_id).where(ElderPhone.number_e164.in_(numbers))
+    )))  # fmt: skip
+    if len(owners) > 1:
+        raise RowError(f"its phones belong to {len(owners)} different registered elders "
+                       f"(ids {', '.join(map(str, owners))})")
+    if owners:
+        elder_id = owners[0]
+        conn.execute(update(Elder).where(Elder.id == elder_id).values(**record.fields))
+        conn.execute(delete(ElderPhone).where(ElderPhone.elder_id == elder_id))
+        conn.execute(delete(FamilyContact).where(FamilyContact.elder_id == elder_id))
+    else:
+        values = {"created_at": datetime.now(UTC), "preferred_language": "zh",
+                  "subsidy_category": "none", **record.fields}
+        elder_id = conn.execute(insert(Elder).values(**values)).inserted_primary_key[0]
+    conn.execute(insert(ElderPhone), [
+        {"elder_id": elder_id, "number_e164": n, "kind": k.value, "label": None}
+        for n, k in record.phones
+    ])  # fmt: skip
+    if record.family:
+        conn.execute(insert(FamilyContact), [
+            {"elder_id": elder_id, "name": name, "relation": relation, "number_e164": number,
+             "priority": priority}
+            for priority, (name, relation, number) in enumerate(record.family, start=1)
+        ])  # fmt: skip
+    return not owners
+
+
+def _header(reader: Any, report: ImportReport) -> list[str] | None:
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        report.fatal = f"unreadable header: {exc}"
+        return None
+    if not header:
+        report.fatal = "the file is empty: a header row is required"
+        return None
+    columns = [unicodedata.normalize("NFKC", c).strip().lower() for c in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        report.fatal = f"missing required column(s): {', '.join(missing)}"
+        return None
+    if len(set(columns)) != len(columns):
+        report.fatal = "duplicate column names in the header"
+        return None
+    report.ignored_columns = [c for c in columns if c not in REQUIRED + OPTIONAL]
+    return columns
+
+
+def _rows(reader: Any, lines: _BoundedLines, width: int,
+          report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, cells) of each non-blank record; malformed ones are reported."""
+    while len(report.errors) < MAX_ERRORS:
+        start = lines.count + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            report.errors.append(BadRow(start, f"malformed CSV: {exc}"))
+            if lines.count < start:
+                return
+            continue
+        if any(n in lines.cut for n in range(start, lines.count + 1)):
+            report.errors.append(BadRow(start, f"line longer than {MAX_LINE_CHARS} characters"))
+        elif not any(cell.strip() for cell in row):
+            continue
+        elif len(row) != width:
+            report.errors.append(BadRow(start, f"expected {width} fields, found {len(row)}"))
+        else:
+            yield start, row
+    report.fatal = f"more than {MAX_ERRORS} bad rows: stopped"
+
+
+def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "931",
+                        ) -> ImportReport:
+    """Import the registry CSV at ``path`` into the (migrated) database at ``url``."""
+    report = ImportReport(str(path))
+    try:
+        handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: SIM115
+    except OSError as exc:
+        report.fatal = f"cannot open: {exc.strerror or exc}"
+        return report
+    engine = make_sync_engine(url)
+    try:
+        with handle, engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")  # reads, then writes: lock first
+            lines = _BoundedLines(handle)
+            reader = csv.reader(lines, strict=True)
+            columns = _header(reader, report)
+            if columns is None:
+                return report
+            pending = 0
+            for line, row in _rows(reader, lines, len(columns), report):
+                cells = {c: v for c, v in zip(columns, row, strict=True) if c not in
+                         report.ignored_columns}
+                try:
+                    record = parse_row(cells, local_area_code)
+                    with conn.begin_nested():
+                        created = _store(conn, record)
+                except RowError as exc:
+                    report.errors.append(BadRow(line, str(exc)))
+                    continue
+                except SQLAlchemyError as exc:
+                    cause = getattr(exc, "orig", None) or exc
+                    report.errors.append(
+                        BadRow(line, f"rejected by the database: {type(cause).__name__}")
+                    )
+                    continue
+                report.created += created
+                report.updated += not created
+                pending += 1
+                if pending >= COMMIT_EVERY:
+                    conn.commit()
+                    pending = 0
+            conn.commit()
+    except (OSError, SQLAlchemyError) as exc:
+        report.fatal = f"import stopped: {type(exc).__name__}: {exc}"[:500]
+    finally:
+        engine.dispose()
+    return report

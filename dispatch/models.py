@@ -1,0 +1,339 @@
+"""SQLAlchemy 2 models of the registry, vendors, work orders and calls.
+
+All timestamps are timezone-aware UTC (:class:`UtcDateTime`), on SQLite as on PostgreSQL.
+Enumerated columns are VARCHAR with a CHECK constraint (no native PostgreSQL enum types),
+so both backends store and validate the same values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ServiceType(StrEnum):
+    """Services an order can request; vendors offer the first three."""
+
+    MEAL = "meal"
+    HOUSEKEEPING = "housekeeping"
+    HEALTH = "health"
+    EMERGENCY = "emergency"
+
+
+class PhoneKind(StrEnum):
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+    HANDSET = "handset"  # a one-key (一键通) handset line: an ordinary number, flagged
+
+
+class SubsidyCategory(StrEnum):
+    """Government-purchased service eligibility (政府购买服务对象)."""
+
+    NONE = "none"
+    SANWU = "sanwu"  # 三无老人
+    DIBAO = "dibao"  # 低保
+    LOW_INCOME = "low_income"  # 低收入
+    PRIORITY_CARE = "priority_care"  # 重点优抚对象
+    DISABLED_HARDSHIP = "disabled_hardship"  # 失能、半失能困难老人
+    MODEL_WORKER = "model_worker"  # 劳动模范
+
+
+class VendorStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REMOVED = "removed"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    DISPATCHING = "dispatching"
+    ACCEPTED = "accepted"
+    IN_SERVICE = "in_service"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ESCALATED = "escalated"
+
+
+class OrderSource(StrEnum):
+    PHONE = "phone"
+    HANDSET = "handset"
+    WEB = "web"
+    OPERATOR = "operator"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def choice(enum: type[StrEnum], length: int = 24) -> Enum:
+    """A VARCHAR column type restricted to the values of ``enum`` by a CHECK constraint."""
+    return Enum(
+        enum,
+        name=enum.__name__.lower(),
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime()}
+
+
+class Elder(Base):
+    """A registered elder (服务对象). Only a masked ID card number is ever stored."""
+
+    __tablename__ = "elders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str | None] = mapped_column(String(1))  # "M", "F" or NULL
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    id_card_masked: Mapped[str | None] = mapped_column(String(18))
+    address: Mapped[str | None] = mapped_column(String(255))
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    province_name: Mapped[str | None] = mapped_column(String(32))
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    city_name: Mapped[str | None] = mapped_column(String(32))
+    county_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    county_name: Mapped[str | None] = mapped_column(String(32))
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    street_name: Mapped[str | None] = mapped_column(String(64))
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    community_name: Mapped[str | None] = mapped_column(String(64))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    preferred_language: Mapped[str] = mapped_column(String(16), default="zh")
+    subsidy_category: Mapped[SubsidyCategory] = mapped_column(
+        choice(SubsidyCategory), default=SubsidyCategory.NONE
+    )
+    health_notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+
+    phones: Mapped[list[ElderPhone]] = relationship(
+        back_populates="elder", cascade="all, delete-orphan", passive_deletes=True
+    )
+    family: Mapped[list[FamilyContact]] = relationship(
+        back_populates="elder",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="FamilyContact.priority",
+    )
+
+
+class ElderPhone(Base):
+    """A number that identifies the elder when it calls; unique across all elders."""
+
+    __tablename__ = "elder_phones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"), index=True)
+    number_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[PhoneKind] = mapped_column(choice(PhoneKind, 16))
+    label: Mapped[str | None] = mapped_column(String(32))
+
+    elder: Mapped[Elder] = relationship(back_populates="phones")
+
+
+class FamilyContact(Base):
+    """A relative to call in an emergency; calls from this number act for the elder.
+
+    The number is not unique: one child may be the contact of both parents.
+    ``priority`` orders an elder's contacts, 1 first.
+    """
+
+    __tablename__ = "family_contacts"
+    __table_args__ = (UniqueConstraint("elder_id", "number_e164"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(16))
+    number_e164: Mapped[str] = mapped_column(String(20), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+
+    elder: Mapped[Elder] = relationship(back_populates="family")
+
+
+vendor_services = Table(
+    "vendor_services",
+    Base.metadata,
+    Column("vendor_id", ForeignKey("vendors.id", ondelete="CASCADE"), primary_key=True),
+    Column("service", choice(ServiceType), primary_key=True),
+)
+
+vendor_coverage = Table(
+    "vendor_coverage",
+    Base.metadata,
+    Column("vendor_id", ForeignKey("vendors.id", ondelete="CASCADE"), primary_key=True),
+    Column("county_code", String(6), primary_key=True),
+    Index("ix_vendor_coverage_county_code", "county_code"),
+)
+
+
+class Vendor(Base):
+    """A franchised service vendor (加盟企业).
+
+    Opening hours: ``closes_at`` earlier than ``opens_at`` means overnight; equal means 24 h.
+    ``rank_score`` (0-100, higher is better) drives priority dispatch; NULL for new vendors.
+    """
+
+    __tablename__ = "vendors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[VendorStatus] = mapped_column(
+        choice(VendorStatus, 16), default=VendorStatus.ACTIVE
+    )
+    opens_at: Mapped[time] = mapped_column(Time, default=time(8, 0))
+    closes_at: Mapped[time] = mapped_column(Time, default=time(20, 0))
+    rank_score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+
+    phones: Mapped[list[VendorPhone]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class VendorPhone(Base):
+    __tablename__ = "vendor_phones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"), index=True)
+    number_e164: Mapped[str] = mapped_column(String(20), index=True)
+    label: Mapped[str | None] = mapped_column(String(32))
+
+
+class WorkOrder(Base):
+    """A service order (工单). ``priority``: 0 is the most urgent (emergency)."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (Index("ix_work_orders_status_priority", "status", "priority"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Set in the same transaction as the insert (derived from id); never NULL once committed.
+    order_no: Mapped[str | None] = mapped_column(String(16), unique=True)
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id"), index=True)
+    service: Mapped[ServiceType] = mapped_column(choice(ServiceType))
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[OrderStatus] = mapped_column(choice(OrderStatus), default=OrderStatus.NEW)
+    source: Mapped[OrderSource] = mapped_column(choice(OrderSource, 16))
+    call_uniqueid: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    accept_deadline: Mapped[datetime | None]
+    arrive_deadline: Mapped[datetime | None]
+
+    events: Mapped[list[OrderEvent]] = relationship(
+        order_by="OrderEvent.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class OrderEvent(Base):
+    """One step of an order's timeline (created, dispatched, accepted, ...)."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Call(Base):
+    """One call leg as Asterisk saw it (uniqueid) and how the hotline ended it."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(128))
+    direction: Mapped[str] = mapped_column(String(16))
+    caller_number: Mapped[str | None] = mapped_column(String(20))
+    identity_status: Mapped[str] = mapped_column(String(16))
+    elder_id: Mapped[int | None] = mapped_column(ForeignKey("elders.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    order_announced_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    disposition: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"))
+
+
+__all__ = [
+    "Base",
+    "Call",
+    "Elder",
+    "ElderPhone",
+    "FamilyContact",
+    "OrderEvent",
+    "OrderSource",
+    "OrderStatus",
+    "PhoneKind",
+    "ServiceType",
+    "SubsidyCategory",
+    "UtcDateTime",
+    "Vendor",
+    "VendorPhone",
+    "VendorStatus",
+    "WorkOrder",
+    "choice",
+    "vendor_coverage",
+    "vendor_services",
+]

@@ -1,0 +1,153 @@
+"""Work orders: creation with a speakable order number, and their timeline.
+
+Order numbers: 8 digits for the first nine million orders. The first seven digits are a
+bijective scramble of the database id over 1000000..9999999 (consecutive orders do not
+get neighbouring numbers, so a misheard digit rarely names another real order, and the
+number reveals no order volume); the eighth is a Damm check digit, which catches every
+single-digit error and every swap of adjacent digits when an operator types it back.
+From id 9000000 on, the body is ``id + 1000000`` (8+ digits), so numbers stay unique.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import OrderEvent, OrderSource, OrderStatus, ServiceType, WorkOrder
+
+__all__ = [
+    "PRIORITY",
+    "ServiceType",
+    "add_order_event",
+    "create_order",
+    "find_order",
+    "is_valid_order_no",
+    "order_no_for",
+]
+
+# Lower is more urgent.
+PRIORITY: dict[ServiceType, int] = {
+    ServiceType.EMERGENCY: 0,
+    ServiceType.HEALTH: 1,
+    ServiceType.MEAL: 2,
+    ServiceType.HOUSEKEEPING: 3,
+}
+
+_SCRAMBLED = 9_000_000  # ids below this get a scrambled 7-digit body
+_BODY_BASE = 1_000_000
+_MULTIPLIER = 7_919_407  # coprime with 9_000_000: multiplication is a bijection
+_OFFSET = 2_718_281
+_DAMM = (
+    (0, 3, 1, 7, 5, 9, 8, 6, 4, 2),
+    (7, 0, 9, 2, 1, 5, 4, 8, 6, 3),
+    (4, 2, 0, 6, 8, 7, 1, 3, 5, 9),
+    (1, 7, 5, 0, 9, 8, 3, 4, 2, 6),
+    (6, 1, 2, 3, 0, 4, 5, 9, 7, 8),
+    (3, 6, 7, 4, 2, 0, 9, 5, 8, 1),
+    (5, 8, 6, 9, 7, 2, 0, 1, 3, 4),
+    (8, 9, 4, 5, 3, 6, 2, 0, 1, 7),
+    (9, 4, 3, 8, 6, 1, 7, 2, 0, 5),
+    (2, 5, 8, 1, 4, 3, 6, 7, 9, 0),
+)
+
+
+def _damm(digits: str) -> int:
+    interim = 0
+    for ch in digits:
+        interim = _DAMM[interim][ord(ch) - 48]
+    return interim
+
+
+def order_no_for(order_id: int) -> str:
+    """The order number of database id ``order_id`` (>= 1)."""
+    if order_id < 1:
+        raise ValueError(f"order id must be positive, got {order_id}")
+    if order_id < _SCRAMBLED:
+        body = _BODY_BASE + (order_id * _MULTIPLIER + _OFFSET) % _SCRAMBLED
+    else:
+        body = order_id + _BODY_BASE
+    text = str(body)
+    return f"{text}{_damm(text)}"
+
+
+def is_valid_order_no(text: str) -> bool:
+    """True if ``text`` has the shape and check digit of an order number."""
+    return len(text) >= 8 and text.isascii() and text.isdigit() and _damm(text) == 0
+
+
+def _bounded(name: str, value: str | None, limit: int) -> str | None:
+    if value is not None and len(value) > limit:
+        raise ValueError(f"{name} longer than {limit} characters")
+    return value
+
+
+async def create_order(
+    session: AsyncSession,
+    *,
+    elder_id: int,
+    service: ServiceType,
+    source: str,
+    call_uniqueid: str | None,
+    requested_by: str | None,
+    at: datetime,
+) -> WorkOrder:
+    """Insert an order and its "created" event, COMMIT, and return it with order_no set."""
+    service = ServiceType(service)
+    order = WorkOrder(
+        elder_id=elder_id,
+        service=service,
+        priority=PRIORITY[service],
+        status=OrderStatus.NEW,
+        source=OrderSource(source),
+        call_uniqueid=_bounded("call_uniqueid", call_uniqueid, 64),
+        requested_by=_bounded("requested_by", requested_by, 64),
+        created_at=at,
+    )
+    try:
+        session.add(order)
+        await session.flush()
+        order.order_no = order_no_for(order.id)
+        session.add(
+            OrderEvent(
+                order_id=order.id,
+                at=at,
+                kind="created",
+                detail={"service": service.value, "source": order.source.value,
+                        "requested_by": requested_by},
+            )
+        )
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    if session.sync_session.expire_on_commit:
+        await session.refresh(order)
+    return order
+
+
+async def add_order_event(
+    session: AsyncSession,
+    order_id: int,
+    kind: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one event to an order's timeline and COMMIT."""
+    event = OrderEvent(order_id=order_id, at=at, kind=_bounded("kind", kind, 32), detail=detail)
+    try:
+        session.add(event)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def find_order(session: AsyncSession, order_no: str) -> WorkOrder | None:
+    """The order with this number, or None."""
+    if not is_valid_order_no(order_no):
+        return None
+    result = await session.execute(select(WorkOrder).where(WorkOrder.order_no == order_no))
+    return result.scalar_one_or_none()

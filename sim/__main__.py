@@ -1,0 +1,209 @@
+"""Command line: ``python -m sim serve ...`` (control/AMI servers) and ``python -m sim run ...``
+(play a scenario file of calls and write their results)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.clock import SimClock
+from sim.dialplan.parser import DialplanError, load
+from sim.logmask import setup_logging
+from sim.parties import PartyError
+from sim.pbx import Pbx, PbxSettings
+from sim.sounds import SoundLibrary
+
+log = logging.getLogger("sim")
+ALL_CLASSES = {"system", "call", "log", "verbose", "command", "agent", "user", "config",
+               "dtmf", "reporting", "cdr", "dialplan", "originate", "agi", "cc", "aoc",
+               "test", "security", "message"}
+
+
+def _global(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dialplans", action="append", required=True, type=Path,
+                        help="extensions.conf file or directory of *.conf (repeatable)")
+    common.add_argument("--sounds", type=Path, help="directory of prompts: <sounds>/<lang>/*.wav")
+    common.add_argument("--prompt-prefix", default="hotline")
+    common.add_argument("--global", dest="globals", action="append", type=_global, default=[],
+                        metavar="NAME=VALUE", help="override a [globals] value (repeatable)")
+    common.add_argument("--speed", type=_positive, default=1.0,
+                        help="simulated seconds per real second")
+    common.add_argument("--operators", type=Path, help="JSON list of queue operators")
+    common.add_argument("--phones", type=Path, help="JSON object of phone behaviours")
+    common.add_argument("--agi-dir", type=Path, default=Path("agi_scripts"))
+    common.add_argument("--agi-connect-timeout", type=_positive, default=2.0,
+                        help="real seconds to connect to a FastAGI server")
+    common.add_argument("--agi-idle-timeout", type=_positive, default=60.0,
+                        help="real seconds to wait for each engine command before giving up")
+    common.add_argument("--record-dir", type=Path, help="where RECORD FILE writes silence")
+    common.add_argument("--log-level", default="WARNING")
+    serve = sub.add_parser("serve", parents=[common], help="run until shut down")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address for all servers")
+    serve.add_argument("--control-port", type=int, default=0)
+    serve.add_argument("--ami-port", type=int)
+    serve.add_argument("--ami-user", default="hotline")
+    serve.add_argument("--ami-secret-env", metavar="VARNAME",
+                       help="environment variable holding the AMI secret")
+    run = sub.add_parser("run", parents=[common], help="play a scenario and exit")
+    run.add_argument("--scenario", type=Path, required=True)
+    run.add_argument("--results", type=Path, required=True)
+    return parser
+
+
+def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
+    dialplan = load(args.dialplans)
+    settings = PbxSettings(
+        agi_connect_timeout=args.agi_connect_timeout, agi_idle_timeout=args.agi_idle_timeout,
+        agi_dir=args.agi_dir.resolve(),
+        record_dir=args.record_dir.resolve() if args.record_dir else None,
+    )
+    pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,
+              SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))
+    if args.operators:
+        pbx.queues.set_operators(_read_json(args.operators))
+    if args.phones:
+        pbx.phones.update(_read_json(args.phones))
+    return pbx
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"cannot read {path}: {exc}") from None
+
+
+def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
+    from sim.ami.server import AmiUser
+
+    if not args.ami_secret_env:
+        raise SystemExit("--ami-port needs --ami-secret-env (there is no default secret)")
+    secret = os.environ.get(args.ami_secret_env, "")
+    if not secret:
+        raise SystemExit(f"environment variable {args.ami_secret_env} is empty or unset")
+    return {args.ami_user: AmiUser(secret, read=set(ALL_CLASSES), write=set(ALL_CLASSES))}
+
+
+def serve(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    from sim.control import ControlFactory, ControlService
+
+    pbx = make_pbx(args, reactor)
+    service = ControlService(pbx, reactor.stop)
+    control = reactor.listenTCP(args.control_port, ControlFactory(service), interface=args.host)
+    ami_port = None
+    if args.ami_port is not None:
+        try:
+            from sim.ami import server as ami_server
+        except ImportError:
+            log.warning("sim.ami.server is not available; AMI disabled")
+        else:
+            listening = ami_server.listen(pbx, reactor, args.ami_port, _ami_users(args),
+                                          interface=args.host)
+            ami_port = listening.getHost().port
+    ready = {"ready": True, "control_port": control.getHost().port, "ami_port": ami_port}
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    reactor.run()
+    return 0
+
+
+def _scenario(data: Any) -> tuple[list[dict], Any, Any]:
+    if isinstance(data, list):
+        return data, None, None
+    if isinstance(data, dict) and isinstance(data.get("calls"), list):
+        return data["calls"], data.get("phones"), data.get("operators")
+    raise SystemExit("scenario must be a list of calls or an object with a 'calls' list")
+
+
+def run(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+    from twisted.internet.defer import DeferredList
+
+    pbx = make_pbx(args, reactor)
+    calls, phones, operators = _scenario(_read_json(args.scenario))
+    if phones is not None:
+        pbx.phones.update(phones)
+    if operators is not None:
+        pbx.queues.set_operators(operators)
+    results: list[Any] = [None] * len(calls)
+    failures = 0
+
+    def place(idx: int, item: Any) -> Any:
+        caller = item.get("caller") if isinstance(item, dict) else None
+        d = pbx.call(caller)
+
+        def store(result: Any) -> None:
+            results[idx] = result
+
+        return d.addCallback(store)
+
+    def start() -> None:
+        nonlocal failures
+        pending = []
+        for idx, item in enumerate(calls):
+            at = item.get("at", 0) if isinstance(item, dict) else 0
+            if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+                raise SystemExit(f"call {idx}: 'at' must be a non-negative number")
+            from twisted.internet.defer import Deferred
+
+            d: Deferred = Deferred()
+            pbx.clock.call_later(float(at), d.callback, None)
+            d.addCallback(lambda _, i=idx, it=item: place(i, it))
+            pending.append(d)
+
+        def finished(outcomes: list) -> None:
+            nonlocal failures
+            for ok, value in outcomes:
+                if not ok:
+                    failures += 1
+                    log.error("call failed: %s", value.getErrorMessage())
+            out = {"calls": results, "stats": pbx.stats_snapshot()}
+            args.results.write_text(json.dumps(out, ensure_ascii=False, indent=1),
+                                    encoding="utf-8")
+            reactor.stop()
+
+        DeferredList(pending, consumeErrors=True).addCallback(finished)
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return run(args)
+    except (DialplanError, PartyError) as exc:
+        print(f"sim: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Queue(queuename[,options[,URL[,announceoverride[,timeout]]]]) with scripted operators."""
+
+from __future__ import annotations
+
+import logging
+
+from sim import events as ev
+from sim.apps.registry import AppContext, application
+from sim.dialplan.args import split_args
+from sim.queues import Connection
+
+log = logging.getLogger(__name__)
+
+
+@application("Queue")
+async def queue(ctx: AppContext, data: str) -> int:
+    args = split_args(data) + [""] * 5
+    name, options, timeout_text = args[0].strip(), args[1], args[4]
+    chan, pbx = ctx.chan, ctx.pbx
+    if not name:
+        log.warning("Queue requires an argument: queuename[,options[,URL[,announceoverride"
+                    "[,timeout[,agi[,gosub[,rule[,position]]]]]]]]")
+        return -1
+    try:
+        timeout = float(timeout_text) if timeout_text.strip() else None
+    except ValueError:
+        timeout = None
+    if timeout is not None and timeout <= 0:
+        timeout = None
+    try:
+        prio = int((chan.get_var("QUEUE_PRIO") or "0").strip() or "0")
+    except ValueError:
+        prio = 0
+    record = {"name": name, "joined_at": pbx.clock.stamp(), "priority": prio,
+              "answered_at": None, "operator": None, "left_reason": None, "ended_at": None}
+    if chan.record is not None:
+        chan.record.queue = record
+    waiter = pbx.queues.join(chan, name, prio)
+    win = chan.window(opportunity=False)
+    try:
+        res = await win.wait(timeout, until=waiter.done)
+    finally:
+        win.close()
+    if res.kind != "until" or not isinstance(res.value, Connection):
+        abandoned = res.kind == "hangup"
+        pbx.queues.leave(waiter, abandoned=abandoned)
+        record["left_reason"] = "abandon" if abandoned else "timeout"
+        record["ended_at"] = pbx.clock.stamp()
+        if abandoned:
+            return -1
+        chan.set_var("QUEUESTATUS", "TIMEOUT")
+        return 0
+    conn: Connection = res.value
+    record.update(answered_at=pbx.clock.stamp(), operator=conn.operator.name,
+                  left_reason="answered")
+    chan.answer()
+    talk_timer = pbx.clock.call_later(
+        conn.operator.talk_s, conn.op_chan.request_hangup, 16, "operator", True
+    )
+    ended_by_agent = await pbx.bridge(chan, conn.op_chan)
+    if talk_timer.active():
+        talk_timer.cancel()
+    record["ended_at"] = pbx.clock.stamp()
+    record["ended_by"] = "operator" if ended_by_agent else "caller"
+    talk = int(pbx.clock.stamp() - record["answered_at"])
+    chan.emit(ev.channel_event(
+        "AgentComplete", ev.AGENT, chan, ("Queue", name),
+        ("Interface", conn.operator.interface), ("MemberName", conn.operator.name),
+        ("HoldTime", str(conn.hold_time)), ("TalkTime", str(talk)),
+        ("Reason", "agent" if ended_by_agent else "caller"),
+    ))
+    if not conn.op_chan.destroyed:
+        conn.op_chan.destroy()
+    pbx.queues.release(conn.operator)
+    if ended_by_agent and "c" in options and not chan.hungup:
+        return 0
+    if not chan.hungup:
+        chan.request_hangup(16, by="pbx", soft=True)
+    return -1

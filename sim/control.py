@@ -1,0 +1,179 @@
+"""Control protocol: JSON lines over TCP on loopback, used by tests, the demo and benchmarks.
+
+Requests carry an ``id`` that the response echoes; requests run concurrently (a ``call``
+answers when the call has ended). Operations: ``call``, ``originate``, ``phones``,
+``operators``, ``globals``, ``stats``, ``channels``, ``shutdown``. Any malformed request gets
+``{"ok": false, "error": "..."}``; the connection stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import protocol
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.protocols.basic import LineOnlyReceiver
+
+from sim.parties import CallerParty, PartyError
+from sim.pbx import OriginateRequest, OriginateResult, Pbx
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 4 * 1024 * 1024
+
+
+class RequestError(ValueError):
+    """The request is well-formed JSON but not a valid operation."""
+
+
+def _str(data: dict, key: str, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
+        raise RequestError(f"{key} must be a single-line string")
+    return value
+
+
+def originate_request(data: dict) -> OriginateRequest:
+    variables = data.get("variables") or {}
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise RequestError("variables must map names to strings")
+    timeout = data.get("timeout_ms", 30000)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+        raise RequestError("timeout_ms must be a non-negative integer")
+    priority = data.get("priority", 1)
+    if not isinstance(priority, (int, str)) or isinstance(priority, bool):
+        raise RequestError("priority must be a number or a label")
+    return OriginateRequest(
+        channel=_str(data, "channel"), context=_str(data, "context"), exten=_str(data, "exten"),
+        priority=priority, application=_str(data, "application"), data=_str(data, "data"),
+        timeout_ms=timeout, caller_id=_str(data, "caller_id"), variables=variables,
+    )
+
+
+class ControlService:
+    """Operations on the PBX, independent of the wire."""
+
+    def __init__(self, pbx: Pbx, stop: Callable[[], None]) -> None:
+        self.pbx = pbx
+        self.stop = stop
+
+    def handle(self, request: dict) -> Deferred | Any:
+        op = request.get("op")
+        if not isinstance(op, str):
+            raise RequestError("missing op")
+        handler = getattr(self, f"op_{op}", None)
+        if handler is None:
+            raise RequestError(f"unknown op {op!r}")
+        return handler(request)
+
+    def op_call(self, request: dict) -> Deferred:
+        """Place a call now, or ``delay`` simulated seconds from now."""
+        delay = request.get("delay", 0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise RequestError("delay must be a non-negative number of seconds")
+        caller = request.get("caller")
+        CallerParty.from_json(caller)
+        if not delay:
+            return self.pbx.call(caller)
+        return self.pbx.clock.sleep(float(delay)).addCallback(lambda _: self.pbx.call(caller))
+
+    def op_originate(self, request: dict) -> Deferred:
+        req = originate_request(request)
+        wait_end = request.get("wait", "end") == "end"
+
+        def done(res: OriginateResult) -> Any:
+            out = {"reason": res.reason, "uniqueid": res.uniqueid, "channel": res.channel}
+            if res.ended is None or not wait_end:
+                return out
+            return res.ended.addCallback(lambda call: {**out, "call": call})
+
+        return self.pbx.originate(req).addCallback(done)
+
+    def op_phones(self, request: dict) -> dict:
+        return {"phones": self.pbx.phones.update(request.get("phones"))}
+
+    def op_operators(self, request: dict) -> dict:
+        return {"operators": self.pbx.queues.set_operators(request.get("operators"))}
+
+    def op_globals(self, request: dict) -> dict:
+        values = request.get("globals")
+        if not isinstance(values, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            raise RequestError("globals must map names to strings")
+        for key, value in values.items():
+            self.pbx.set_global(key, value)
+        return {"globals": len(values)}
+
+    def op_stats(self, request: dict) -> dict:
+        return self.pbx.stats_snapshot()
+
+    def op_channels(self, request: dict) -> dict:
+        return {"channels": [
+            {"name": c.name, "state": c.state.desc, "uniqueid": c.uniqueid,
+             "linkedid": c.linkedid, "context": c.context, "exten": c.exten,
+             "priority": c.priority, "app": c.app, "callerid": c.caller_num}
+            for c in self.pbx.channels()
+        ]}
+
+    def op_shutdown(self, request: dict) -> dict:
+        self.pbx.reactor.callLater(0.05, self.stop)
+        return {"stopping": True}
+
+
+class ControlProtocol(LineOnlyReceiver):
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, service: ControlService) -> None:
+        self.service = service
+
+    def lineReceived(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        try:
+            request = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._reply(None, error=f"bad JSON: {exc}")
+            return
+        if not isinstance(request, dict):
+            self._reply(None, error="request must be a JSON object")
+            return
+        req_id = request.get("id")
+        d = maybeDeferred(self.service.handle, request)
+        d.addCallbacks(lambda result: self._reply(req_id, result=result),
+                       lambda failure: self._failed(req_id, failure))
+
+    def _failed(self, req_id: Any, failure: Any) -> None:
+        if failure.check(RequestError, PartyError):
+            self._reply(req_id, error=str(failure.value))
+        else:
+            log.error("control request failed: %s", failure.getTraceback())
+            self._reply(req_id, error=f"internal error: {failure.value!r}")
+
+    def _reply(self, req_id: Any, result: Any = None, error: str | None = None) -> None:
+        msg: dict[str, Any] = {"id": req_id, "ok": error is None}
+        if error is None:
+            msg["result"] = result
+        else:
+            msg["error"] = error
+        if self.transport is not None and self.connected:
+            self.transport.write(json.dumps(msg, ensure_ascii=False).encode("utf-8") + b"\n")
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._reply(None, error=f"request longer than {MAX_LINE} bytes; closing")
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+
+class ControlFactory(protocol.Factory):
+    def __init__(self, service: ControlService) -> None:
+        self.service = service
+
+    def buildProtocol(self, addr: Any) -> ControlProtocol:
+        return ControlProtocol(self.service)

@@ -1,0 +1,1 @@
+"""Asterisk extensions.conf: parsing, pattern matching, expressions and variable substitution."""

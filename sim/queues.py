@@ -1,0 +1,247 @@
+"""The operator queue: scripted operators, QUEUE_PRIO ordering, ringinuse=no, timeouts.
+
+An operator is free or busy; a free operator who is ``available`` is rung for the first waiting
+caller (highest QUEUE_PRIO first, then arrival order) and answers ``answer_delay_s`` later, then
+talks ``talk_s`` and hangs up. A caller who leaves (hangup, timeout) while being rung cancels it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+
+from sim import events as ev
+from sim.channel import Channel, State
+from sim.parties import PartyError
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall
+
+    from sim.pbx import Pbx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Operator:
+    name: str
+    answer_delay_s: float = 5.0
+    talk_s: float = 60.0
+    available: bool = True
+    queues: tuple[str, ...] | None = None
+    busy: bool = False
+    calls_taken: int = 0
+    last_call: int = 0
+    login_time: int = 0
+
+    @property
+    def interface(self) -> str:
+        return f"PJSIP/{self.name}"
+
+    def serves(self, queue: str) -> bool:
+        return self.queues is None or queue in self.queues
+
+    @classmethod
+    def from_json(cls, data: Any) -> Operator:
+        if not isinstance(data, dict):
+            raise PartyError("operator must be an object")
+        name = data.get("name")
+        if not isinstance(name, str) or not name or len(name) > 64 or not all(
+            c.isalnum() or c in "_-." for c in name
+        ):
+            raise PartyError("operator.name must be 1-64 letters, digits, '_', '-' or '.'")
+        queues = data.get("queues")
+        if queues is not None and (
+            not isinstance(queues, list) or not all(isinstance(q, str) for q in queues)
+        ):
+            raise PartyError("operator.queues must be a list of queue names")
+        values = {}
+        for key, default in (("answer_delay_s", 5.0), ("talk_s", 60.0)):
+            value = data.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise PartyError(f"operator.{key} must be a non-negative number")
+            values[key] = float(value)
+        return cls(name=name, available=bool(data.get("available", True)),
+                   queues=tuple(queues) if queues is not None else None, **values)
+
+
+@dataclass
+class Waiter:
+    chan: Channel
+    queue: str
+    prio: int
+    seq: int
+    joined_at: float
+    done: Deferred = field(default_factory=Deferred)
+    ringing: tuple[Operator, Channel, IDelayedCall] | None = None
+    rang_at: float = 0.0
+
+
+@dataclass
+class Connection:
+    operator: Operator
+    op_chan: Channel
+    hold_time: int
+    ring_time: int
+
+
+class QueueManager:
+    def __init__(self, pbx: Pbx) -> None:
+        self.pbx = pbx
+        self.operators: list[Operator] = []
+        self.waiting: dict[str, list[Waiter]] = {}
+        self._seq = itertools.count()
+
+    # configuration -----------------------------------------------------------------------
+    def set_operators(self, data: Any) -> int:
+        if not isinstance(data, list):
+            raise PartyError("operators must be a list")
+        parsed = [Operator.from_json(item) for item in data]
+        names = [op.name for op in parsed]
+        if len(set(names)) != len(names):
+            raise PartyError("operator names must be unique")
+        old = {op.name: op for op in self.operators}
+        now = int(self.pbx.clock.now())
+        for op in parsed:
+            prev = old.get(op.name)
+            op.busy = prev.busy if prev else False
+            op.calls_taken = prev.calls_taken if prev else 0
+            op.last_call = prev.last_call if prev else 0
+            op.login_time = prev.login_time if prev else now
+        self.operators = parsed
+        for queue in list(self.waiting):
+            self._dispatch(queue)
+        return len(parsed)
+
+    def waiting_count(self, queue: str) -> int:
+        return len(self.waiting.get(queue, []))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "waiting": {q: len(w) for q, w in self.waiting.items() if w},
+            "operators": [
+                {"name": op.name, "busy": op.busy, "available": op.available,
+                 "calls_taken": op.calls_taken}
+                for op in self.operators
+            ],
+        }
+
+    # callers -----------------------------------------------------------------------------
+    def join(self, chan: Channel, queue: str, prio: int) -> Waiter:
+        waiter = Waiter(chan, queue, prio, next(self._seq), self.pbx.clock.elapsed())
+        line = self.waiting.setdefault(queue, [])
+        pos = next((i for i, w in enumerate(line) if w.prio < prio), len(line))
+        line.insert(pos, waiter)
+        chan.emit(ev.channel_event("QueueCallerJoin", ev.AGENT, chan, ("Queue", queue),
+                                   ("Position", str(pos + 1)), ("Count", str(len(line)))))
+        self._dispatch(queue)
+        return waiter
+
+    def leave(self, waiter: Waiter, abandoned: bool) -> None:
+        """The caller stops waiting (hangup or timeout); cancels any ringing operator."""
+        line = self.waiting.get(waiter.queue, [])
+        if waiter not in line:
+            return
+        pos = line.index(waiter) + 1
+        line.remove(waiter)
+        chan = waiter.chan
+        if abandoned:
+            held = int(self.pbx.clock.elapsed() - waiter.joined_at)
+            chan.emit(ev.channel_event(
+                "QueueCallerAbandon", ev.AGENT, chan, ("Queue", waiter.queue),
+                ("Position", str(pos)), ("OriginalPosition", str(pos)), ("HoldTime", str(held)),
+            ))
+        chan.emit(ev.channel_event("QueueCallerLeave", ev.AGENT, chan, ("Queue", waiter.queue),
+                                   ("Position", str(pos)), ("Count", str(len(line)))))
+        if waiter.ringing is not None:
+            op, op_chan, call = waiter.ringing
+            waiter.ringing = None
+            if call.active():
+                call.cancel()
+            op_chan.emit(ev.two_channel_event("DialEnd", ev.CALL, chan, op_chan,
+                                              ("DialStatus", "CANCEL")))
+            op_chan.request_hangup(16, by="pbx", soft=True)
+            op_chan.destroy()
+            self.release(op)
+
+    def release(self, op: Operator) -> None:
+        op.busy = False
+        self._member_status(op, 1)
+        for queue in list(self.waiting):
+            self._dispatch(queue)
+
+    # dispatch ----------------------------------------------------------------------------
+    def _dispatch(self, queue: str) -> None:
+        line = self.waiting.get(queue, [])
+        for waiter in line:
+            if waiter.ringing is not None:
+                continue
+            op = next((o for o in self.operators
+                       if o.available and not o.busy and o.serves(queue)), None)
+            if op is None:
+                return
+            self._ring(waiter, op)
+
+    def _ring(self, waiter: Waiter, op: Operator) -> None:
+        pbx = self.pbx
+        chan = waiter.chan
+        op.busy = True
+        op_chan = pbx.new_channel(
+            f"{op.interface}-{pbx.next_channel_seq():08x}", "PJSIP", context="from-internal",
+            exten="s", linkedid=chan.linkedid, state=State.DOWN, caller_num=chan.caller_num,
+            caller_name=chan.caller_name, language=chan.language,
+        )
+        member = (("Queue", waiter.queue), ("Interface", op.interface), ("MemberName", op.name))
+        chan.emit(ev.two_channel_event("AgentCalled", ev.AGENT, chan, op_chan, *member))
+        chan.emit(ev.two_channel_event("DialBegin", ev.CALL, chan, op_chan,
+                                       ("DialString", op.name)))
+        op_chan.set_state(State.RINGING)
+        chan.emit(ev.two_channel_event("DialState", ev.CALL, chan, op_chan,
+                                       ("DialStatus", "RINGING")))
+        self._member_status(op, 6)
+        waiter.rang_at = pbx.clock.elapsed()
+        call = pbx.clock.call_later(op.answer_delay_s, self._answered, waiter)
+        waiter.ringing = (op, op_chan, call)
+
+    def _answered(self, waiter: Waiter) -> None:
+        if waiter.ringing is None:
+            return
+        op, op_chan, _call = waiter.ringing
+        waiter.ringing = None
+        line = self.waiting.get(waiter.queue, [])
+        pos = line.index(waiter) + 1 if waiter in line else 1
+        if waiter in line:
+            line.remove(waiter)
+        chan = waiter.chan
+        now = self.pbx.clock.elapsed()
+        op_chan.answer()
+        chan.emit(ev.two_channel_event("DialEnd", ev.CALL, chan, op_chan,
+                                       ("DialStatus", "ANSWER")))
+        chan.emit(ev.channel_event("QueueCallerLeave", ev.AGENT, chan, ("Queue", waiter.queue),
+                                   ("Position", str(pos)), ("Count", str(len(line)))))
+        hold, ring = int(now - waiter.joined_at), int(now - waiter.rang_at)
+        chan.emit(ev.two_channel_event(
+            "AgentConnect", ev.AGENT, chan, op_chan, ("Queue", waiter.queue),
+            ("Interface", op.interface), ("MemberName", op.name), ("HoldTime", str(hold)),
+            ("RingTime", str(ring)),
+        ))
+        op.calls_taken += 1
+        op.last_call = int(self.pbx.clock.now())
+        self._member_status(op, 2)
+        if not waiter.done.called:
+            waiter.done.callback(Connection(op, op_chan, hold, ring))
+
+    def _member_status(self, op: Operator, status: int) -> None:
+        self.pbx.events.publish(ev.Event("QueueMemberStatus", ev.AGENT, [
+            ("Queue", ",".join(op.queues) if op.queues else "operators"),
+            ("MemberName", op.name), ("Interface", op.interface),
+            ("StateInterface", op.interface), ("Membership", "static"), ("Penalty", "0"),
+            ("CallsTaken", str(op.calls_taken)), ("LastCall", str(op.last_call)),
+            ("LastPause", "0"), ("LoginTime", str(op.login_time)),
+            ("InCall", "1" if status == 2 else "0"), ("Status", str(status)), ("Paused", "0"),
+            ("PausedReason", ""), ("Ringinuse", "0"), ("Wrapuptime", "0"),
+        ]))

@@ -1,0 +1,230 @@
+"""Work orders and call records on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dispatch.calls import UnknownCallError, record_call_end, record_call_start
+from dispatch.db import async_sessionmaker_for, make_sync_engine
+from dispatch.models import Call, Elder, OrderEvent, WorkOrder
+from dispatch.orders import (
+    PRIORITY,
+    ServiceType,
+    add_order_event,
+    create_order,
+    find_order,
+    is_valid_order_no,
+    order_no_for,
+)
+
+AT = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+async def _elder(session: AsyncSession, name: str = "张秀英") -> int:
+    elder = Elder(name=name, created_at=AT)
+    session.add(elder)
+    await session.flush()
+    elder_id = elder.id
+    await session.commit()
+    return elder_id
+
+
+# -- order numbers (pure) ----------------------------------------------------------------
+
+def test_order_numbers_are_unique_eight_digits_with_check_digit() -> None:
+    numbers = [order_no_for(i) for i in range(1, 200_001)]
+    assert len(set(numbers)) == len(numbers)
+    assert all(len(n) == 8 and n[0] != "0" and is_valid_order_no(n) for n in numbers)
+    assert order_no_for(9_000_000) == "100000006"  # past nine million: longer, still unique
+    assert is_valid_order_no(order_no_for(123_456_789))
+
+
+def test_check_digit_catches_typos_and_swaps() -> None:
+    number = order_no_for(4242)
+    for i in range(len(number)):
+        for digit in "0123456789":
+            if digit != number[i]:
+                assert not is_valid_order_no(number[:i] + digit + number[i + 1:])
+    for i in range(len(number) - 1):
+        if number[i] != number[i + 1]:
+            swapped = number[:i] + number[i + 1] + number[i] + number[i + 2:]
+            assert not is_valid_order_no(swapped)
+    for bad in ("", "1234567", "abcdefgh", "１２３４５６７８", "12345678\n"):
+        assert not is_valid_order_no(bad)
+
+
+def test_order_ids_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        order_no_for(0)
+
+
+def test_emergency_is_most_urgent() -> None:
+    assert PRIORITY[ServiceType.EMERGENCY] == min(PRIORITY.values())
+    assert set(PRIORITY) == set(ServiceType)
+
+
+# -- create_order ------------------------------------------------------------------------
+
+async def test_create_order_commits_order_and_created_event(
+    db_session: AsyncSession, migrated_db_url: str
+) -> None:
+    elder_id = await _elder(db_session)
+    order = await create_order(db_session, elder_id=elder_id, service=ServiceType.MEAL,
+                               source="phone", call_uniqueid="1700000000.7",
+                               requested_by="elder", at=AT)
+    assert order.order_no == order_no_for(order.id)
+    assert (order.service, order.priority, order.status) == ("meal", 2, "new")
+    # visible to another connection: it was committed before returning
+    engine = make_sync_engine(migrated_db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(WorkOrder.order_no, WorkOrder.created_at)).one()
+            events = conn.execute(select(OrderEvent.kind, OrderEvent.at, OrderEvent.detail)).all()
+    finally:
+        engine.dispose()
+    assert row == (order.order_no, AT)
+    assert events == [("created", AT, {"service": "meal", "source": "phone",
+                                       "requested_by": "elder"})]
+    assert (await find_order(db_session, order.order_no)).id == order.id
+    assert await find_order(db_session, "00000000") is None
+
+
+async def test_order_fields_readable_with_expiring_sessions(db_engine: AsyncEngine) -> None:
+    async with async_sessionmaker(db_engine, expire_on_commit=True)() as session:
+        elder_id = await _elder(session)
+        order = await create_order(session, elder_id=elder_id, service="health",
+                                   source="handset", call_uniqueid=None, requested_by=None,
+                                   at=AT)
+        assert order.order_no and order.service == ServiceType.HEALTH and order.priority == 1
+
+
+async def test_create_order_for_missing_elder_fails_and_rolls_back(
+    db_session: AsyncSession,
+) -> None:
+    with pytest.raises(IntegrityError):
+        await create_order(db_session, elder_id=999_999, service=ServiceType.MEAL,
+                           source="phone", call_uniqueid=None, requested_by=None, at=AT)
+    elder_id = await _elder(db_session)  # the session is usable again
+    order = await create_order(db_session, elder_id=elder_id, service=ServiceType.EMERGENCY,
+                               source="handset", call_uniqueid=None, requested_by=None, at=AT)
+    assert order.priority == 0
+    assert await db_session.scalar(select(func.count()).select_from(WorkOrder)) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("service", "massage"), ("source", "fax"), ("requested_by", "x" * 65)],
+)
+async def test_create_order_validates_before_writing(
+    db_session: AsyncSession, field: str, value: str
+) -> None:
+    elder_id = await _elder(db_session)
+    kwargs = {"elder_id": elder_id, "service": "meal", "source": "phone",
+              "call_uniqueid": None, "requested_by": None, "at": AT, field: value}
+    with pytest.raises(ValueError):
+        await create_order(db_session, **kwargs)  # type: ignore[arg-type]
+    assert await db_session.scalar(select(func.count()).select_from(WorkOrder)) == 0
+
+
+async def test_concurrent_orders_get_unique_numbers(db_engine: AsyncEngine) -> None:
+    sessions = async_sessionmaker_for(db_engine)
+    async with sessions() as session:
+        elder_id = await _elder(session)
+
+    async def one(i: int) -> str:
+        async with sessions() as session:
+            order = await create_order(session, elder_id=elder_id,
+                                       service=list(ServiceType)[i % 4], source="phone",
+                                       call_uniqueid=f"1700000000.{i}", requested_by="elder",
+                                       at=AT + timedelta(seconds=i))
+            return order.order_no or ""
+
+    numbers = await asyncio.gather(*(one(i) for i in range(50)))
+    assert len(set(numbers)) == 50 and all(is_valid_order_no(n) for n in numbers)
+    async with sessions() as session:
+        stored = set(await session.scalars(select(WorkOrder.order_no)))
+        events = await session.scalar(select(func.count()).select_from(OrderEvent))
+    assert stored == set(numbers) and events == 50
+
+
+async def test_add_order_event_appends_to_timeline(db_session: AsyncSession) -> None:
+    elder_id = await _elder(db_session)
+    order = await create_order(db_session, elder_id=elder_id, service=ServiceType.HOUSEKEEPING,
+                               source="operator", call_uniqueid=None, requested_by="op1",
+                               at=AT)
+    await add_order_event(db_session, order.id, "dispatched", AT + timedelta(minutes=1),
+                          {"vendor_id": 7, "note": "优先派单"})
+    await add_order_event(db_session, order.id, "accepted", AT + timedelta(minutes=2))
+    rows = (await db_session.execute(
+        select(OrderEvent.kind, OrderEvent.detail).where(OrderEvent.order_id == order.id)
+        .order_by(OrderEvent.id)
+    )).all()  # fmt: skip
+    assert [tuple(r) for r in rows] == [
+        ("created", {"service": "housekeeping", "source": "operator", "requested_by": "op1"}),
+        ("dispatched", {"vendor_id": 7, "note": "优先派单"}),
+        ("accepted", None),
+    ]
+    with pytest.raises(IntegrityError):
+        await add_order_event(db_session, 424242, "accepted", AT)
+
+
+# -- call records ------------------------------------------------------------------------
+
+async def test_call_start_and_end(db_session: AsyncSession) -> None:
+    elder_id = await _elder(db_session)
+    call_id = await record_call_start(
+        db_session, uniqueid="1700000001.11", linkedid="1700000001.11",
+        channel="PJSIP/trunk-0000000b", direction="inbound", caller_number="+8613800138000",
+        identity_status="elder", elder_id=elder_id, started_at=AT,
+    )
+    again = await record_call_start(
+        db_session, uniqueid="1700000001.11", linkedid="1700000001.11",
+        channel="PJSIP/trunk-0000000b", direction="inbound", caller_number="+8613800138000",
+        identity_status="elder", elder_id=elder_id, started_at=AT,
+    )
+    assert again == call_id  # a retried start does not duplicate the record
+    order = await create_order(db_session, elder_id=elder_id, service=ServiceType.MEAL,
+                               source="phone", call_uniqueid="1700000001.11",
+                               requested_by="elder", at=AT + timedelta(seconds=20))
+    await record_call_end(
+        db_session, uniqueid="1700000001.11", ended_at=AT + timedelta(seconds=40),
+        disposition="order", reason=None, order_id=order.id,
+        answered_at=AT + timedelta(seconds=1), order_announced_at=AT + timedelta(seconds=25),
+    )
+    db_session.expunge_all()
+    call = await db_session.scalar(select(Call))
+    assert call is not None
+    assert (call.id, call.disposition, call.reason, call.order_id) == (
+        call_id, "order", None, order.id)
+    assert call.answered_at == AT + timedelta(seconds=1)
+    assert call.order_announced_at - call.answered_at == timedelta(seconds=24)
+    assert call.ended_at == AT + timedelta(seconds=40)
+
+
+async def test_call_end_without_answer_keeps_nulls(db_session: AsyncSession) -> None:
+    await record_call_start(
+        db_session, uniqueid="u-withheld", linkedid=None, channel="PJSIP/trunk-1",
+        direction="inbound", caller_number=None, identity_status="withheld", elder_id=None,
+        started_at=AT,
+    )
+    await record_call_end(db_session, uniqueid="u-withheld", ended_at=AT + timedelta(seconds=3),
+                          disposition="operator", reason="unknown_caller")
+    call = await db_session.scalar(select(Call).execution_options(populate_existing=True))
+    assert call is not None
+    assert (call.answered_at, call.order_id, call.reason) == (None, None, "unknown_caller")
+
+
+async def test_call_end_of_unknown_call_raises_clearly(db_session: AsyncSession) -> None:
+    with pytest.raises(UnknownCallError):
+        await record_call_end(db_session, uniqueid="never-started", ended_at=AT,
+                              disposition="failed", reason="engine_error")
+    # the session is still usable
+    await record_call_start(db_session, uniqueid="next", linkedid=None, channel="c",
+                            direction="inbound", caller_number=None,
+                            identity_status="unknown", elder_id=None, started_at=AT)
