@@ -62,7 +62,7 @@ async def test_menu_trace_every_reply_kind_is_understood(serve) -> None:
         await agi.set_variable("CHOICE", "1")
         seen["full"] = await agi.get_full_variable("${CHOICE}-${CALLERID(num)}")
         seen["unset"] = await agi.get_variable("NOSUCHVAR")
-        seen["missing"] = await agi.stream_file("no-such-prompt")
+        seen["missing"] = await agi.command("STREAM FILE", "no-such-prompt", "")
         seen["exec"] = await agi.exec("Playback", "beep")
         seen["exec_missing"] = await agi.exec("NoSuchApp", "foo")
         with pytest.raises(AgiCommandError) as unknown:
@@ -85,7 +85,7 @@ async def test_menu_trace_every_reply_kind_is_understood(serve) -> None:
     assert seen["wait"] == "9"
     assert seen["full"] == "1-13800138000"
     assert seen["unset"] is None
-    assert seen["missing"].missing
+    assert (seen["missing"].result, seen["missing"].endpos) == ("-1", 0)
     assert seen["exec"] == 0 and seen["exec_missing"] == -2
     assert seen["510"] == 510
     assert seen["520"].code == 520 and "receive DTMF data" in seen["520"].text
@@ -156,6 +156,41 @@ async def test_get_data_timeout_with_no_digits(serve) -> None:
     await peer.expect("GET DATA menu 8000 1", ["200 result= (timeout)"])
     await peer.read_until_eof()
     assert got[0].digits == "" and got[0].timed_out
+
+
+async def test_playback_cut_by_hangup_is_not_taken_for_a_missing_prompt(serve) -> None:
+    outcome = []
+
+    async def flow(agi: AgiSession) -> None:
+        try:
+            await agi.stream_file("hotline/zh/welcome")
+        except AgiHangup:
+            outcome.append("hangup")
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    await peer.expect('STREAM FILE hotline/zh/welcome ""', ["200 result=-1 endpos=0"])
+    await peer.expect("CHANNEL STATUS", ["HANGUP", "511 Command Not Permitted on a dead channel"])
+    await peer.read_until_eof()
+    assert outcome == ["hangup"]
+
+
+async def test_missing_prompt_on_a_live_channel_is_reported_and_the_call_goes_on(serve) -> None:
+    outcome = []
+
+    async def flow(agi: AgiSession) -> None:
+        outcome.append((await agi.stream_file("no-such-prompt")).missing)
+        outcome.append(await agi.get_variable("X"))
+
+    server = await serve({"flow": flow})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    await peer.expect('STREAM FILE no-such-prompt ""', ["200 result=-1 endpos=0"])
+    await peer.expect("CHANNEL STATUS", ["200 result=6"])
+    await peer.expect("GET VARIABLE X", ["200 result=1 (x)"])
+    await peer.read_until_eof()
+    assert outcome == [True, "x"]
 
 
 async def test_get_data_returns_star_and_hash_keys(serve) -> None:

@@ -136,6 +136,8 @@ class AgiSession:
             await self.command("STREAM FILE", prompt, escape_digits), "STREAM FILE"
         )
         if reply.result == "-1":
+            # -1 is both "no such prompt" and "hung up while playing": ask the channel.
+            await self.command("CHANNEL STATUS")
             log.error("prompt missing on the PBX: %s", prompt)
             return Playback(digit=None, endpos=0, missing=True)
         value = reply.value or 0

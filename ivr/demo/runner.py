@@ -63,8 +63,8 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
               f"at {speed:g}x through the simulator ...")
         await _play(sim, plan, speed)
     finally:
-        await sim.stop()
         await engine.stop()
+        await sim.stop()
     summary = await asyncio.to_thread(build_summary, db_url, plan, speed,
                                       time.monotonic() - started)
     print_summary(summary)
