@@ -14,15 +14,17 @@ import shlex
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,10 +37,10 @@ CONNECT_TIMEOUT_S = 10  # PostgreSQL connection attempts give up after this
 ASYNC_COMMAND_TIMEOUT_S = 10.0  # hot-path statements (lookups, orders, call records)
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
 )
 
 
@@ -201,6 +203,13 @@ def make_async_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 _readers = threading.local()
 
 
+def _reader_cache() -> weakref.WeakKeyDictionary[Engine, sqlite3.Connection]:
+    cache = getattr(_readers, "cache", None)
+    if cache is None:
+        cache = _readers.cache = weakref.WeakKeyDictionary()
+    return cache
+
+
 def sqlite_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
     """A query-only sqlite3 connection to the engine's file, for this thread (else None).
 
@@ -208,11 +217,7 @@ def sqlite_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
     to its worker thread and back, which costs far more than the query. Hot-path reads
     use this connection directly; in WAL mode it sees every committed write.
     """
-    cache: weakref.WeakKeyDictionary[Engine, sqlite3.Connection] | None = getattr(
-        _readers, "cache", None
-    )
-    if cache is None:
-        cache = _readers.cache = weakref.WeakKeyDictionary()
+    cache = _reader_cache()
     reader = cache.get(engine.sync_engine)
     if reader is None:
         path = _sqlite_file(engine.url) if engine.dialect.name == "sqlite" else None
@@ -223,6 +228,78 @@ def sqlite_reader(engine: AsyncEngine) -> sqlite3.Connection | None:
         reader.execute("PRAGMA busy_timeout=5000")
         cache[engine.sync_engine] = reader
     return reader
+
+
+def _drop_sqlite_reader(engine: AsyncEngine) -> None:
+    reader = _reader_cache().pop(engine.sync_engine, None)
+    if reader is not None:
+        reader.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _DriverStatement:
+    """A statement compiled once for a dialect whose driver takes positional parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        return [params[n] if n in params else self.defaults[n] for n in self.names]
+
+
+_COMPILED: dict[tuple[Executable, str, str], _DriverStatement] = {}
+
+
+def _compiled(statement: Executable, dialect: Dialect) -> _DriverStatement:
+    key = (statement, dialect.name, dialect.driver)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        found = _COMPILED[key] = _DriverStatement(
+            compiled.string,
+            tuple(compiled.positiontup or ()),
+            {key: bind.effective_value for key, bind in compiled.binds.items()},
+        )
+    return found
+
+
+async def fetch_committed_row(
+    engine: AsyncEngine, statement: Executable, params: dict[str, Any]
+) -> Sequence[Any] | None:
+    """The first row of a read-only statement built once at import (a module constant).
+
+    Reads committed data outside any session, straight through the driver with SQL
+    compiled once: SQLite through :func:`sqlite_reader`, PostgreSQL through a pooled
+    asyncpg connection in one round trip (no BEGIN/ROLLBACK). Result values are raw
+    driver values (no SQLAlchemy type processing). If the direct route fails, the
+    connection is discarded and the statement runs once more through SQLAlchemy, so
+    errors surface as SQLAlchemyError and a server restart costs no failed call.
+    """
+    driver_statement = _compiled(statement, engine.dialect)
+    args = driver_statement.args(params)
+    reader = sqlite_reader(engine)
+    if reader is not None:
+        try:
+            return reader.execute(driver_statement.sql, args).fetchone()
+        except sqlite3.Error:
+            _drop_sqlite_reader(engine)
+    elif engine.dialect.driver == "asyncpg":
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            try:
+                return await driver.fetchrow(driver_statement.sql, *args)
+            except TimeoutError as exc:
+                await conn.invalidate()
+                raise StatementTimeoutError(f"statement timed out: {exc}") from exc
+            except Exception:
+                await conn.invalidate()
+    async with engine.connect() as conn:
+        return (await conn.execute(statement, params)).first()
+
+
+class StatementTimeoutError(SQLAlchemyError):
+    """A hot-path statement exceeded the command timeout."""
 
 
 def async_sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, String, bindparam, cast, literal_column, null, select, union_all
+from sqlalchemy import Select, String, bindparam, cast, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from dispatch.db import sqlite_reader
+from dispatch.db import fetch_committed_row
 from dispatch.models import Elder, ElderPhone, FamilyContact, PhoneKind
 from dispatch.phones import normalize
 
@@ -40,7 +40,7 @@ class CallerIdentity:
     handset: bool  # the call came from a registered one-key handset line
 
 
-def _lookup_statement():  # type: ignore[no-untyped-def]
+def _lookup_statement() -> Select[Any]:
     number = bindparam("number", type_=String)
     as_elder = (
         select(
@@ -89,57 +89,18 @@ class _Match(NamedTuple):
     kind: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class _DriverQuery:
-    """The lookup compiled once for a dialect whose driver takes positional parameters."""
-
-    sql: str
-    names: tuple[str, ...]
-    defaults: dict[str, Any]
-
-    def args(self, number: str) -> list[Any]:
-        return [number if name == "number" else self.defaults[name] for name in self.names]
-
-
-_DRIVER_QUERIES: dict[tuple[str, str], _DriverQuery] = {}
-
-
-def _driver_query(dialect: Dialect) -> _DriverQuery:
-    key = (dialect.name, dialect.driver)
-    query = _DRIVER_QUERIES.get(key)
-    if query is None:
-        compiled = _LOOKUP.compile(dialect=dialect)
-        query = _DRIVER_QUERIES[key] = _DriverQuery(
-            compiled.string,
-            tuple(compiled.positiontup or ()),
-            compiled.construct_params({"number": ""}),
-        )
-    return query
-
-
 async def _find(session: AsyncSession, number: str) -> _Match | None:
-    """The best registry match for ``number``, by the cheapest route the session allows.
+    """The best registry match for ``number``.
 
-    With a session bound to an engine, the lookup reads committed data outside the
-    session's transaction, straight through the driver with SQL compiled once: on SQLite
-    through a query-only sqlite3 connection in this thread (microseconds, where aiosqlite
-    would hand each call to its worker thread and back), on PostgreSQL through a pooled
-    asyncpg connection in one round trip (no BEGIN/ROLLBACK).
+    With a session bound to an engine (the usual case) the lookup reads committed data
+    by the driver's shortest route (see fetch_committed_row); a session bound to a
+    connection runs it inside its own transaction.
     """
     bind = session.bind
     if isinstance(bind, AsyncEngine):
-        query = _driver_query(bind.dialect)
-        reader = sqlite_reader(bind)
-        if reader is not None:
-            row = reader.execute(query.sql, query.args(number)).fetchone()
-            return _Match(*row) if row else None
-        if bind.dialect.driver == "asyncpg":
-            async with bind.connect() as conn:
-                driver = (await conn.get_raw_connection()).driver_connection
-                row = await driver.fetchrow(query.sql, *query.args(number))
-            return _Match(*row) if row else None
-    conn = await session.connection()
-    row = (await conn.execute(_LOOKUP, {"number": number})).first()
+        row = await fetch_committed_row(bind, _LOOKUP, {"number": number})
+    else:
+        row = (await (await session.connection()).execute(_LOOKUP, {"number": number})).first()
     return _Match(*row) if row else None
 
 

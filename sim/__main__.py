@@ -14,7 +14,7 @@ from typing import Any
 from sim.clock import SimClock
 from sim.dialplan.parser import DialplanError, load
 from sim.logmask import setup_logging
-from sim.parties import PartyError
+from sim.parties import CallerParty, PartyError
 from sim.pbx import Pbx, PbxSettings
 from sim.sounds import SoundLibrary
 
@@ -139,53 +139,55 @@ def _scenario(data: Any) -> tuple[list[dict], Any, Any]:
     raise SystemExit("scenario must be a list of calls or an object with a 'calls' list")
 
 
+def _validated_calls(calls: list[Any]) -> list[tuple[float, dict]]:
+    out = []
+    for idx, item in enumerate(calls):
+        if not isinstance(item, dict):
+            raise PartyError(f"call {idx}: must be an object with 'at' and 'caller'")
+        at = item.get("at", 0)
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
+            raise PartyError(f"call {idx}: 'at' must be a non-negative number")
+        try:
+            CallerParty.from_json(item.get("caller"))
+        except PartyError as exc:
+            raise PartyError(f"call {idx}: {exc}") from None
+        out.append((float(at), item["caller"]))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
     from twisted.internet.defer import DeferredList
 
     pbx = make_pbx(args, reactor)
     calls, phones, operators = _scenario(_read_json(args.scenario))
+    planned = _validated_calls(calls)
     if phones is not None:
         pbx.phones.update(phones)
     if operators is not None:
         pbx.queues.set_operators(operators)
-    results: list[Any] = [None] * len(calls)
+    results: list[Any] = [None] * len(planned)
     failures = 0
 
-    def place(idx: int, item: Any) -> Any:
-        caller = item.get("caller") if isinstance(item, dict) else None
-        d = pbx.call(caller)
+    def store(result: Any, idx: int) -> None:
+        results[idx] = result
 
-        def store(result: Any) -> None:
-            results[idx] = result
-
-        return d.addCallback(store)
+    def finished(outcomes: list) -> None:
+        nonlocal failures
+        for ok, value in outcomes:
+            if not ok:
+                failures += 1
+                log.error("call failed: %s", value.getErrorMessage())
+        out = {"calls": results, "stats": pbx.stats_snapshot()}
+        args.results.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+        reactor.stop()
 
     def start() -> None:
-        nonlocal failures
-        pending = []
-        for idx, item in enumerate(calls):
-            at = item.get("at", 0) if isinstance(item, dict) else 0
-            if isinstance(at, bool) or not isinstance(at, (int, float)) or at < 0:
-                raise SystemExit(f"call {idx}: 'at' must be a non-negative number")
-            from twisted.internet.defer import Deferred
-
-            d: Deferred = Deferred()
-            pbx.clock.call_later(float(at), d.callback, None)
-            d.addCallback(lambda _, i=idx, it=item: place(i, it))
-            pending.append(d)
-
-        def finished(outcomes: list) -> None:
-            nonlocal failures
-            for ok, value in outcomes:
-                if not ok:
-                    failures += 1
-                    log.error("call failed: %s", value.getErrorMessage())
-            out = {"calls": results, "stats": pbx.stats_snapshot()}
-            args.results.write_text(json.dumps(out, ensure_ascii=False, indent=1),
-                                    encoding="utf-8")
-            reactor.stop()
-
+        pending = [
+            pbx.clock.sleep(at).addCallback(lambda _, c=caller: pbx.call(c))
+            .addCallback(store, idx)
+            for idx, (at, caller) in enumerate(planned)
+        ]
         DeferredList(pending, consumeErrors=True).addCallback(finished)
 
     reactor.callWhenRunning(start)

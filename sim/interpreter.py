@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 100_000
+YIELD_EVERY = 256
 
 
 class Runner:
@@ -78,6 +79,8 @@ class Runner:
             if steps > MAX_STEPS:
                 log.warning("%s: more than %d dialplan steps; hanging up", chan.name, MAX_STEPS)
                 return
+            if steps % YIELD_EVERY == 0:
+                await self.pbx.clock.sleep(0)  # a busy loop must not starve other calls
             ext = self.pbx.dialplan.find(chan.context, chan.exten)
             if ext is None:
                 if in_h or not self._invalid_extension():

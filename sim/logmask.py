@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-_NUMBER = re.compile(r"(?<![\d.])(\+?\d{3})(\d{2,})(\d{2})(?![\d.])")
+_NUMBER = re.compile(r"(?<![\d.\-])(\+?\d{3})(\d{2,})(\d{2})(?![\d.])")
 
 
 def mask_numbers(text: str) -> str:

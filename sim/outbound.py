@@ -128,8 +128,11 @@ class OutboundLeg:
         self.chan.emit(ev.two_channel_event("DialEnd", ev.CALL, self.caller, self.chan,
                                             ("DialStatus", status)))
 
-    async def ring(self, timeout: float | None, waiter: Channel | None) -> str:
-        """Ring until the phone reacts, ``timeout`` sim seconds pass, or ``waiter`` hangs up."""
+    async def ring(
+        self, timeout: float | None, waiter: Channel | None, cancel: Deferred | None = None
+    ) -> str:
+        """Ring until the phone reacts, ``timeout`` sim seconds pass, ``waiter`` hangs up or
+        ``cancel`` fires (the last two give CANCEL)."""
         config = self.party.config
         clock = self.pbx.clock
         if config.answer in ("answer", "noanswer") and (config.ring_s > 0 or
@@ -150,7 +153,7 @@ class OutboundLeg:
                     win.close()
                 kind, value = res.kind, res.value
             else:
-                kind, value = await _race(clock, timeout, reacted)
+                kind, value = await _race(clock, timeout, reacted, cancel)
         finally:
             if reaction is not None and reaction.active():
                 reaction.cancel()
@@ -236,7 +239,9 @@ class OutboundLeg:
         self._near_hung_up()
 
 
-async def _race(clock, timeout: float | None, reacted: Deferred) -> tuple[str, object]:
+async def _race(
+    clock, timeout: float | None, reacted: Deferred, cancel: Deferred | None
+) -> tuple[str, object]:
     done: Deferred = Deferred()
     timer = None
     if timeout is not None:
@@ -247,7 +252,14 @@ async def _race(clock, timeout: float | None, reacted: Deferred) -> tuple[str, o
             done.callback(("until", value))
         return value
 
+    def on_cancel(value: object) -> object:
+        if not done.called:
+            done.callback(("hangup", None))
+        return value
+
     reacted.addCallback(on_react)
+    if cancel is not None:
+        cancel.addCallback(on_cancel)
     try:
         return await done
     finally:

@@ -106,13 +106,18 @@ class QueueManager:
             raise PartyError("operator names must be unique")
         old = {op.name: op for op in self.operators}
         now = int(self.pbx.clock.now())
+        current: list[Operator] = []
         for op in parsed:
             prev = old.get(op.name)
-            op.busy = prev.busy if prev else False
-            op.calls_taken = prev.calls_taken if prev else 0
-            op.last_call = prev.last_call if prev else 0
-            op.login_time = prev.login_time if prev else now
-        self.operators = parsed
+            if prev is None:
+                op.login_time = now
+                current.append(op)
+                continue
+            # keep the object: a call in progress still refers to it
+            prev.answer_delay_s, prev.talk_s = op.answer_delay_s, op.talk_s
+            prev.available, prev.queues = op.available, op.queues
+            current.append(prev)
+        self.operators = current
         for queue in list(self.waiting):
             self._dispatch(queue)
         return len(parsed)

@@ -8,14 +8,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dispatch.db import (
     alembic_config,
     async_sessionmaker_for,
     async_url,
+    make_async_engine,
     make_sync_engine,
     server_settings,
     sync_url,
@@ -259,3 +260,40 @@ def test_concurrent_upgrades_take_turns(db_url: str) -> None:
             assert "elders" in inspect(conn).get_table_names()
     finally:
         engine.dispose()
+
+
+async def test_registry_errors_surface_as_sqlalchemy_errors(db_url: str) -> None:
+    engine = make_async_engine(db_url, pool_size=1)
+    sessions = async_sessionmaker_for(engine)
+    try:
+        async with sessions() as session:  # no tables yet
+            with pytest.raises(SQLAlchemyError):
+                await identify(session, "13800138000", AREA)
+        upgrade(db_url)
+        async with sessions() as session:  # recovers once the schema exists
+            assert (await identify(session, "13800138000", AREA)).status is CallerStatus.UNKNOWN
+    finally:
+        await engine.dispose()
+
+
+async def test_lookup_survives_a_dropped_server_connection(pg_url: str) -> None:
+    upgrade(pg_url)
+    engine = make_async_engine(pg_url, pool_size=1)
+    sessions = async_sessionmaker_for(engine)
+    try:
+        async with sessions() as session:
+            ids = await _seed(session)
+        async with engine.connect() as conn:
+            pid = (await conn.get_raw_connection()).driver_connection.get_server_pid()
+        admin = make_sync_engine(pg_url)
+        try:
+            with admin.begin() as conn:
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                    {"pid": pid}).scalar()
+        finally:
+            admin.dispose()
+        async with sessions() as session:
+            who = await identify(session, "13800138000", AREA)
+        assert (who.status, who.elder_id) == (CallerStatus.ELDER, ids["zhang"])
+    finally:
+        await engine.dispose()

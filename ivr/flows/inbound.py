@@ -50,6 +50,8 @@ class RouteToHuman(Exception):
 class CallOutcome:
     """What the flow learned, written to the call record when the call ends."""
 
+    started_at: datetime
+    recorded: bool = False
     answered_at: datetime | None = None
     linkedid: str | None = None
     identity: CallerIdentity | None = None
@@ -69,8 +71,7 @@ class InboundFlow:
         self.ivr = ctx.settings.ivr
 
     async def __call__(self, agi: AgiSession) -> None:
-        outcome = CallOutcome()
-        started = self.ctx.now()
+        outcome = CallOutcome(started_at=self.ctx.now())
         try:
             await self._run(agi, outcome)
         except RouteToHuman as route:
@@ -79,7 +80,7 @@ class InboundFlow:
             if outcome.order_id is None:
                 outcome.disposition, outcome.reason = "abandoned", "hangup_before_order"
         finally:
-            await self._finish(agi, outcome, started)
+            await self._finish(agi, outcome)
 
     # -- the dialogue ---------------------------------------------------------------------
 
@@ -247,23 +248,7 @@ class InboundFlow:
     async def _record_start(
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome
     ) -> None:
-        fields = {
-            "channel": agi.env.channel,
-            "status": identity.status.value,
-            "elder_id": identity.elder_id,
-            "caller": mask(identity.number),
-        }
-        await self.ctx.live.call_started(agi.env.uniqueid, fields)
-
-    async def _finish(self, agi: AgiSession, outcome: CallOutcome, started: datetime) -> None:
-        identity = outcome.identity
-        if outcome.disposition == "abandoned" and identity is not None and identity.number:
-            outcome.reason = "callback_needed"
-            await self.ctx.live.publish(
-                "callback_needed",
-                {"elder_id": identity.elder_id, "number": identity.number,
-                 "uniqueid": agi.env.uniqueid},
-            )
+        """Commit the call record as soon as the caller is known, then show it live."""
         try:
             async with self.ctx.sessions() as session:
                 await record_call_start(
@@ -272,23 +257,46 @@ class InboundFlow:
                     linkedid=outcome.linkedid,
                     channel=agi.env.channel,
                     direction="inbound",
-                    caller_number=identity.number if identity else None,
-                    identity_status=identity.status.value if identity else "unidentified",
-                    elder_id=identity.elder_id if identity else None,
-                    started_at=started,
+                    caller_number=identity.number,
+                    identity_status=identity.status.value,
+                    elder_id=identity.elder_id,
+                    started_at=outcome.started_at,
                 )
-                await record_call_end(
-                    session,
-                    uniqueid=agi.env.uniqueid,
-                    ended_at=self.ctx.now(),
-                    disposition=outcome.disposition,
-                    reason=outcome.reason,
-                    order_id=outcome.order_id,
-                    answered_at=outcome.answered_at,
-                    order_announced_at=outcome.order_announced_at,
-                )
+            outcome.recorded = True
         except (SQLAlchemyError, OSError) as exc:
             log.error("call record for %s not stored: %s", agi.env.uniqueid, exc)
+        fields = {
+            "channel": agi.env.channel,
+            "status": identity.status.value,
+            "elder_id": identity.elder_id,
+            "caller": mask(identity.number),
+        }
+        await self.ctx.live.call_started(agi.env.uniqueid, fields)
+
+    async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
+        identity = outcome.identity
+        if outcome.disposition == "abandoned" and identity is not None and identity.number:
+            outcome.reason = "callback_needed"
+            await self.ctx.live.publish(
+                "callback_needed",
+                {"elder_id": identity.elder_id, "number": identity.number,
+                 "uniqueid": agi.env.uniqueid},
+            )
+        if outcome.recorded:
+            try:
+                async with self.ctx.sessions() as session:
+                    await record_call_end(
+                        session,
+                        uniqueid=agi.env.uniqueid,
+                        ended_at=self.ctx.now(),
+                        disposition=outcome.disposition,
+                        reason=outcome.reason,
+                        order_id=outcome.order_id,
+                        answered_at=outcome.answered_at,
+                        order_announced_at=outcome.order_announced_at,
+                    )
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("end of call %s not stored: %s", agi.env.uniqueid, exc)
         await self.ctx.live.call_ended(
             agi.env.uniqueid, {"disposition": outcome.disposition, "reason": outcome.reason}
         )

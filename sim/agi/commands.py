@@ -7,6 +7,7 @@ integer (EXEC returns the application's value, shown as "Unknown Result" in AGIE
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,8 +54,13 @@ def command(words: str, dead: bool = False) -> Callable[[Handler], Handler]:
     return register
 
 
+_BLANKS = re.compile(r"[ \t]+")
+
+
 def parse_args(line: str) -> list[str]:
     """res_agi.c parse_args: spaces/tabs split words, ``"`` quotes, ``\\`` escapes."""
+    if '"' not in line and "\\" not in line:
+        return [w for w in _BLANKS.split(line) if w][: MAX_ARGS - 1]
     out: list[str] = []
     starts: list[int] = []
     quoted = escaped = False

@@ -15,7 +15,6 @@ from sim.agi.commands import (
     command,
 )
 from sim.agi.media_commands import atoi, scan_int
-from sim.apps.registry import AppContext, find_app
 from sim.functions import expand, parse_callerid, read_function, write_function
 
 if TYPE_CHECKING:
@@ -67,6 +66,9 @@ async def set_variable(s: AgiSession, argv: list[str]) -> int:
 async def exec_app(s: AgiSession, argv: list[str]) -> int:
     if len(argv) < 2:
         return RESULT_SHOWUSAGE
+    from sim.apps.registry import AppContext, find_app
+    from sim.interpreter import run_app
+
     fn = find_app(argv[1])
     if fn is None:
         log.warning("Could not find application (%s)", argv[1])
@@ -76,8 +78,6 @@ async def exec_app(s: AgiSession, argv: list[str]) -> int:
         full = (s.pbx.lookup_variable(s.chan, "AGIEXECFULL") or "").lower()
         if full in ("yes", "true", "y", "t", "1", "on"):
             data = expand(s.pbx, s.chan, data)
-        from sim.interpreter import run_app
-
         res = await run_app(fn, AppContext(s.chan, s.pbx, s.runner), data)
     s.send(f"200 result={res}\n")
     return res

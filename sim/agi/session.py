@@ -75,7 +75,7 @@ class AgiSession:
         self.eof = False
         self.busy = False
         self._buffer = b""
-        self._lines: deque[bytes] = deque()
+        self._lines: deque[tuple[bytes, float]] = deque()
         self._waiter: Deferred | None = None
         self.ctrl: Deferred | None = None
         self.replies: list[str] = []
@@ -85,6 +85,7 @@ class AgiSession:
         if self.ctrl is not None and not self.ctrl.called:
             self.ctrl.callback(None)
         self._buffer += data
+        now = self.reactor.seconds()
         while True:
             nl = self._buffer.find(b"\n")
             if nl >= 0 and nl < AGI_BUF_LEN - 1:
@@ -94,12 +95,12 @@ class AgiSession:
                 self._buffer = self._buffer[AGI_BUF_LEN - 1 :]
             else:
                 break
-            self._lines.append(line)
+            self._lines.append((line, now))
         self._wake()
 
     def connection_lost(self) -> None:
         if self._buffer:
-            self._lines.append(self._buffer)
+            self._lines.append((self._buffer, self.reactor.seconds()))
             self._buffer = b""
         self.eof = True
         if self.ctrl is not None and not self.ctrl.called:
@@ -178,12 +179,16 @@ class AgiSession:
                     if status == SUCCESS:
                         status = FAILURE
                     break
-                assert isinstance(item, bytes)
-                if item[:7].lower() == b"failure":
+                assert isinstance(item, tuple)
+                raw, received_at = item
+                raw = raw.split(b"\x00", 1)[0]  # C string semantics, as fgets leaves it
+                if not raw:
+                    break
+                if raw[:7].lower() == b"failure":
                     status = FAILURE
                     break
-                latency_ms = round((self.reactor.seconds() - replied_at) * 1000.0, 3)
-                line = item[:-1] if item.endswith(b"\n") else item
+                latency_ms = round(max(0.0, received_at - replied_at) * 1000.0, 3)
+                line = raw[:-1] if raw.endswith(b"\n") else raw
                 command = line.decode("utf-8", errors="replace")
                 self.busy = True
                 self.replies = []

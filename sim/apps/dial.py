@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from twisted.internet.defer import Deferred, DeferredList, ensureDeferred
+
 from sim.apps.registry import AppContext, application
+from sim.channel import Channel
 from sim.dialplan.args import split_args
 from sim.outbound import (
     ANSWER,
@@ -18,6 +21,33 @@ from sim.outbound import (
 log = logging.getLogger(__name__)
 
 _PRIORITY = {ANSWER: 0, "BUSY": 1, "CONGESTION": 2, NOANSWER: 3, "CANCEL": 4, CHANUNAVAIL: 5}
+
+
+async def ring_all(chan: Channel, legs: list[OutboundLeg], timeout: float | None) -> list[str]:
+    """Ring every leg at once until one answers, all fail, or the caller hangs up."""
+    cancel: Deferred = Deferred()
+    statuses: list[str | None] = [None] * len(legs)
+    settled: Deferred = Deferred()
+
+    def note(status: str, idx: int) -> str:
+        statuses[idx] = status
+        if (status == ANSWER or all(s is not None for s in statuses)) and not settled.called:
+            settled.callback(None)
+        return status
+
+    attempts = [
+        ensureDeferred(leg.ring(timeout, None, cancel)).addCallback(note, idx)
+        for idx, leg in enumerate(legs)
+    ]
+    win = chan.window(opportunity=False)
+    try:
+        await win.wait(None, until=settled)
+    finally:
+        win.close()
+    if not cancel.called:
+        cancel.callback(None)
+    results = await DeferredList(attempts, consumeErrors=True)
+    return [res if ok else CHANUNAVAIL for ok, res in results]
 
 
 @application("Dial")
@@ -52,13 +82,7 @@ async def dial(ctx: AppContext, data: str) -> int:
                     language=chan.language)
         for t in targets
     ]
-    # The first leg rings in the foreground; others race it (first to answer wins).
-    from twisted.internet.defer import DeferredList, ensureDeferred
-
-    results = await DeferredList(
-        [ensureDeferred(leg.ring(timeout, chan)) for leg in legs], consumeErrors=True
-    )
-    statuses = [res if ok else CHANUNAVAIL for ok, res in results]
+    statuses = await ring_all(chan, legs, timeout)
     winner = next((leg for leg, st in zip(legs, statuses, strict=True) if st == ANSWER), None)
     for leg, st in zip(legs, statuses, strict=True):
         if st == ANSWER and leg is not winner:

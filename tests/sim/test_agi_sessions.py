@@ -197,3 +197,43 @@ async def test_pyst2_script_runs_as_asterisk_runs_it(sounds, tmp_path: Path) -> 
     assert result["variables"]["AFTER"] == "SUCCESS", result
     assert result["variables"]["PYST"] == "a1:2"
 
+
+
+async def test_record_say_and_get_option(sounds, tmp_path: Path) -> None:
+    script = [
+        'RECORD FILE msg1 wav "#" 2000',           # silent party: runs to the timeout
+        'RECORD FILE msg2 wav "#" 10000 s=3',      # 3 s of silence ends it, minus 2 s trimmed
+        'RECORD FILE sub/msg3 wav "#" -1',         # the party presses # after 1.5 s
+        'RECORD FILE msg4 xyz "#" 1000',           # unknown format
+        'SAY DIGITS 123 ""',
+        'SAY DIGITS 456 "5"',                      # the party presses 5 during "4"
+        "SAY NUMBER 42 \"\"",
+        "GET OPTION beep \"12\" 2000",             # key after the prompt, within the timeout
+        'STREAM FILE welcome "" 16000',            # starts 2 s in
+        "WAIT FOR DIGIT x",
+    ]
+    steps = [{"silent": True}, {"silent": True}, {"press": "#", "delay": 1.5},
+             {"press": "5", "delay": 0.2}, {"press": "2", "delay": 1.0}]
+    peer = await FastAgiPeer(script).start()
+    async with start_sim(PLAN, sounds, {"ENGINE": f"127.0.0.1:{peer.port}"}, speed=20,
+                         extra_args=["--record-dir", str(tmp_path)]) as sim:
+        result = await sim.call(caller("agi-test", script=steps))
+    await peer.stop()
+    replies = [r[0] for r in peer.sessions[0].replies]
+    assert replies[:9] == [
+        "200 result=0 (timeout) endpos=16000",
+        "200 result=0 (timeout) endpos=8000",
+        "200 result=35 (dtmf) endpos=10400",
+        "200 result=-1 (writefile)",
+        "200 result=0",
+        "200 result=53",
+        "200 result=0",
+        "200 result=50 endpos=2000",
+        "200 result=0 endpos=24000",
+    ]
+    assert replies[9] == "520-Invalid command syntax.  Proper usage follows:"
+    assert (tmp_path / "sub" / "msg3.wav").stat().st_size == 44 + 2 * 10400
+    # SAY NUMBER 42 needs digits/40, which the fixture lacks: it is skipped, digits/2 plays
+    assert [h[1] for h in result["heard"]] == ["digits/1", "digits/2", "digits/3", "digits/4",
+                                               "digits/2", "beep", "welcome"]
+    assert result["heard"][3][2] == "5"

@@ -44,6 +44,22 @@ async def test_dial_outcomes(sounds) -> None:
     assert go_on["variables"]["RESULT"] == "ANSWER"       # 'g': continue after the callee
 
 
+async def test_dial_several_phones_and_caller_giving_up(sounds) -> None:
+    async with start_sim(PLAN, sounds, speed=20) as sim:
+        await sim.request("phones", phones=PHONES)
+        both, gave_up = await asyncio.gather(
+            sim.call(caller("both")),
+            sim.call({**caller("slow"), "hangup_after": 2}),
+        )
+        stats = await sim.request("stats")
+    assert both["dial"][0]["status"] == "ANSWER"          # the busy phone does not matter
+    assert gave_up["dial"][0]["status"] == "CANCEL"
+    assert gave_up["variables"]["DIALSTATUS"] == "CANCEL"
+    assert gave_up["hangup_by"] == "caller"
+    assert 1.9 < gave_up["ended_at"] - gave_up["answered_at"] < 3
+    assert stats["channels"] == 0                          # every leg was hung up
+
+
 async def test_originate_reasons(sounds) -> None:
     async with start_sim(PLAN, sounds, speed=20) as sim:
         await sim.request("phones", phones=PHONES)

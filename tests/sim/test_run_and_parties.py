@@ -78,3 +78,12 @@ def test_steps_are_taken_only_at_opportunities_and_carry_over() -> None:
     assert party.arm(opportunity=True) == []             # script exhausted: silence
     assert book.party("unknown").config.answer == "answer"
     assert book.party("unknown").config.ring_s == 3.0
+
+
+def test_log_lines_mask_phone_numbers() -> None:
+    from sim.logmask import mask_numbers
+
+    assert mask_numbers("call from 13800138000 to 12349") == "call from 138******00 to 12349"
+    assert mask_numbers("PJSIP/09318123456@trunk") == "PJSIP/093******56@trunk"
+    assert mask_numbers("uniqueid 1795346825.0 at 12.5") == "uniqueid 1795346825.0 at 12.5"
+    assert mask_numbers("PJSIP/pstn-00000012 hung up") == "PJSIP/pstn-00000012 hung up"
