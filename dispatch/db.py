@@ -267,7 +267,8 @@ def _compiled(statement: Executable, dialect: Dialect) -> _DriverStatement:
 async def fetch_committed_row(
     engine: AsyncEngine, statement: Executable, params: dict[str, Any]
 ) -> Sequence[Any] | None:
-    """The first row of a read-only statement built once at import (a module constant).
+    """The first row of a read-only statement built once at import (a module constant)
+    that selects a few rows at most (use LIMIT).
 
     Reads committed data outside any session, straight through the driver with SQL
     compiled once: SQLite through :func:`sqlite_reader`, PostgreSQL through a pooled
@@ -281,7 +282,8 @@ async def fetch_committed_row(
     reader = sqlite_reader(engine)
     if reader is not None:
         try:
-            return reader.execute(driver_statement.sql, args).fetchone()
+            rows = reader.execute(driver_statement.sql, args).fetchall()  # ends the read
+            return rows[0] if rows else None
         except sqlite3.Error:
             _drop_sqlite_reader(engine)
     elif engine.dialect.driver == "asyncpg":

@@ -27,7 +27,7 @@ class DatabaseSettings(BaseModel):
         default=f"sqlite:///{VAR_DIR / 'hotline.sqlite3'}",
         description="SQLAlchemy URL: sqlite:///path or postgresql://user@host/db",
     )
-    pool_size: int = Field(default=10, ge=1, le=200)
+    pool_size: int = Field(default=20, ge=1, le=200)
 
     @field_validator("url")
     @classmethod

@@ -187,7 +187,7 @@ class InboundFlow:
         assert identity.elder_id is not None
         requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
         try:
-            async with self.ctx.sessions() as session:
+            async with self.ctx.writing() as session:
                 order = await create_order(
                     session,
                     elder_id=identity.elder_id,
@@ -250,7 +250,7 @@ class InboundFlow:
     ) -> None:
         """Commit the call record as soon as the caller is known, then show it live."""
         try:
-            async with self.ctx.sessions() as session:
+            async with self.ctx.writing() as session:
                 await record_call_start(
                     session,
                     uniqueid=agi.env.uniqueid,
@@ -284,7 +284,7 @@ class InboundFlow:
             )
         if outcome.recorded:
             try:
-                async with self.ctx.sessions() as session:
+                async with self.ctx.writing() as session:
                     await record_call_end(
                         session,
                         uniqueid=agi.env.uniqueid,
