@@ -65,7 +65,7 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
     upgrade(url)
     report = import_registry_csv(url, Path(args.csv))
     print(report)
-    return 0 if not getattr(report, "errors", None) else 1
+    return 0 if report.ok and not report.errors else 1
 
 
 def cmd_prompts_build(args: argparse.Namespace) -> int:
