@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ivr.demo.simproc import SimControl
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
@@ -34,13 +35,9 @@ class SimProcess:
         self.proc = proc
         self.control_port: int = ready["control_port"]
         self.ami_port: int | None = ready.get("ami_port")
+        self.control = SimControl(SimError)
         self._stderr = bytearray()
         self._stderr_task = asyncio.create_task(self._drain_stderr())
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._ids = itertools.count(1)
-        self._read_task: asyncio.Task[None] | None = None
 
     async def _drain_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -52,62 +49,33 @@ class SimProcess:
         return self._stderr.decode("utf-8", errors="replace")
 
     async def connect(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(
-            "127.0.0.1", self.control_port, limit=16 * 1024 * 1024
-        )
-        self._read_task = asyncio.create_task(self._read_responses())
-
-    async def _read_responses(self) -> None:
-        assert self._reader is not None
-        try:
-            while line := await self._reader.readline():
-                message = json.loads(line)
-                future = self._pending.pop(message.get("id"), None)
-                if future is not None and not future.done():
-                    future.set_result(message)
-        finally:
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(SimError("control connection closed"))
+        await self.control.connect(self.control_port)
 
     async def raw(self, request: Mapping[str, Any], timeout: float = REQUEST_TIMEOUT
                   ) -> dict[str, Any]:
         """Send one request (an ``id`` is added) and return the whole response message."""
-        assert self._writer is not None, "not connected"
-        req_id = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[req_id] = future
-        payload = {**request, "id": req_id}
-        self._writer.write(json.dumps(payload, ensure_ascii=False).encode("utf-8") + b"\n")
-        await self._writer.drain()
-        return await asyncio.wait_for(future, timeout)
+        return await self.control.raw(request, timeout)
 
     async def request(self, op: str, timeout: float = REQUEST_TIMEOUT, **fields: Any) -> Any:
         """Send ``op`` and return its result; raise SimError on ``ok: false``."""
-        message = await self.raw({"op": op, **fields}, timeout)
-        if not message.get("ok"):
-            raise SimError(message.get("error", "unknown error"))
-        return message["result"]
+        return await self.control.request(op, timeout, **fields)
 
     async def call(self, caller: Mapping[str, Any], timeout: float = REQUEST_TIMEOUT) -> dict:
-        return await self.request("call", timeout=timeout, caller=dict(caller))
+        return await self.control.call(caller, timeout)
 
     async def originate(self, timeout: float = REQUEST_TIMEOUT, **fields: Any) -> dict:
         return await self.request("originate", timeout=timeout, **fields)
 
     async def close(self) -> int | None:
         with contextlib.suppress(Exception):
-            if self._writer is not None and self.proc.returncode is None:
+            if self.proc.returncode is None:
                 await self.raw({"op": "shutdown"}, timeout=5)
-        if self._writer is not None:
-            self._writer.close()
+        await self.control.close()
         try:
             await asyncio.wait_for(self.proc.wait(), 10)
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
-        if self._read_task is not None:
-            self._read_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(self._stderr_task, 5)
         return self.proc.returncode

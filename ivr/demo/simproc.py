@@ -22,6 +22,70 @@ class SimulatorError(Exception):
     """The simulator did not start, or answered a control request with an error."""
 
 
+class SimControl:
+    """The simulator's JSON-lines control connection: requests matched to answers by id."""
+
+    def __init__(self, error: type[Exception] = SimulatorError) -> None:
+        self._error = error
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._reader_task: asyncio.Task[None] | None = None
+
+    async def connect(self, port: int) -> None:
+        self._reader, self._writer = await asyncio.open_connection(
+            "127.0.0.1", port, limit=64 * 1024 * 1024
+        )
+        self._reader_task = asyncio.create_task(self._read_responses())
+
+    async def _read_responses(self) -> None:
+        assert self._reader is not None
+        try:
+            while line := await self._reader.readline():
+                message = json.loads(line)
+                future = self._pending.pop(message.get("id"), None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+        finally:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(self._error("simulator control link closed"))
+            self._pending.clear()
+
+    async def raw(self, request: Mapping[str, Any], timeout: float | None = None
+                  ) -> dict[str, Any]:
+        """Send one request (an ``id`` is added) and return the whole response message."""
+        if self._writer is None:
+            raise self._error("not connected to the simulator")
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        message = {**request, "id": request_id}
+        self._writer.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+        await self._writer.drain()
+        return await asyncio.wait_for(future, timeout)
+
+    async def request(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
+        """Send ``op`` and return its result; a refusal raises (a call waits until it ends)."""
+        response = await self.raw({"op": op, **fields}, timeout)
+        if not response.get("ok"):
+            raise self._error(f"simulator refused {op}: {response.get('error')}")
+        return response.get("result")
+
+    async def call(self, caller: Mapping[str, Any], timeout: float | None = None
+                   ) -> dict[str, Any]:
+        return await self.request("call", timeout=timeout, caller=dict(caller))
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader_task
+
+
 @dataclass
 class SimulatorProcess:
     """A running ``python -m sim serve`` and a control connection to it."""
@@ -30,11 +94,7 @@ class SimulatorProcess:
     control_port: int
     ami_port: int | None
     ami_secret: str
-    _reader: asyncio.StreamReader | None = None
-    _writer: asyncio.StreamWriter | None = None
-    _pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    _reader_task: asyncio.Task[None] | None = None
+    control: SimControl = field(default_factory=SimControl)
 
     @classmethod
     async def start(
@@ -77,55 +137,19 @@ class SimulatorProcess:
             await process.wait()
             raise SimulatorError(f"simulator failed to start: {exc}") from exc
         sim = cls(process, int(ready["control_port"]), ready.get("ami_port"), secret)
-        await sim._connect()
+        await sim.control.connect(sim.control_port)
         return sim
 
-    async def _connect(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(
-            "127.0.0.1", self.control_port, limit=64 * 1024 * 1024
-        )
-        self._reader_task = asyncio.create_task(self._read_responses())
-
-    async def _read_responses(self) -> None:
-        assert self._reader is not None
-        try:
-            while line := await self._reader.readline():
-                message = json.loads(line)
-                future = self._pending.pop(message.get("id"), None)
-                if future is not None and not future.done():
-                    future.set_result(message)
-        finally:
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(SimulatorError("simulator control link closed"))
-            self._pending.clear()
-
-    async def request(self, op: str, **payload: Any) -> dict[str, Any]:
-        """Send one control request and wait for its response (a call waits until it ends)."""
-        assert self._writer is not None
-        request_id = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        message = {"id": request_id, "op": op, **payload}
-        self._writer.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
-        await self._writer.drain()
-        response = await future
-        if not response.get("ok"):
-            raise SimulatorError(f"simulator refused {op}: {response.get('error')}")
-        return response
+    async def request(self, op: str, **payload: Any) -> Any:
+        return await self.control.request(op, **payload)
 
     async def call(self, caller: Mapping[str, Any]) -> dict[str, Any]:
-        return (await self.request("call", caller=dict(caller)))["result"]
+        return await self.control.call(caller)
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.request("shutdown"), 5.0)
-        if self._writer is not None:
-            self._writer.close()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader_task
+            await self.control.raw({"op": "shutdown"}, 5.0)
+        await self.control.close()
         try:
             await asyncio.wait_for(self.process.wait(), 10.0)
         except TimeoutError:
