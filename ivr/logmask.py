@@ -13,15 +13,28 @@ def mask_text(text: str) -> str:
     return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
 
 
+_FORMATTER = logging.Formatter()
+
+
 class MaskingFilter(logging.Filter):
-    """Rewrites each record's final message so no full phone number reaches a log."""
+    """Rewrites each record's message and traceback so no full phone number reaches a log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_text(_FORMATTER.formatException(record.exc_info))
         return True
+
+
+def masked_logger(name: str) -> logging.Logger:
+    """A logger whose own records are masked whatever handlers the application installs."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, MaskingFilter) for f in logger.filters):
+        logger.addFilter(MaskingFilter())
+    return logger
 
 
 def install_masking_filter() -> None:

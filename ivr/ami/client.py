@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from panoramisk.message import Message
 
+from ivr.logmask import masked_logger
+
 from .errors import AmiActionError, AmiAuthError, AmiConnectionLost, AmiError, AmiTimeout
 from .headers import variable_header
 from .login import login
-from .logmask import masked_logger
 from .manager import HardenedManager
 from .messages import AmiMessage, AmiResponse, OriginateOutcome
 from .protocol import HardenedAMIProtocol

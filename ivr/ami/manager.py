@@ -12,7 +12,8 @@ from typing import Any
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
-from .logmask import masked_logger
+from ivr.logmask import masked_logger
+
 from .protocol import HardenedAMIProtocol
 
 log = masked_logger("ivr.ami.events")

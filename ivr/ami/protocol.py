@@ -24,9 +24,10 @@ from panoramisk import actions, utils
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from ivr.logmask import masked_logger
+
 from .errors import AmiConnectionLost, AmiOriginateLost, AmiProtocolError
 from .headers import header_lines
-from .logmask import masked_logger
 
 BANNER_PREFIX = "Asterisk Call Manager/"
 MAX_BANNER_CHARS = 1024
