@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.hotpath import write_transaction
 from dispatch.models import Call
 
 __all__ = [
     "CallDisposition",
     "CallReason",
     "UnknownCallError",
+    "record_call",
     "record_call_end",
     "record_call_start",
 ]
@@ -124,3 +126,57 @@ async def record_call_end(
     except BaseException:
         await session.rollback()
         raise
+
+
+async def record_call(
+    session: AsyncSession,
+    *,
+    uniqueid: str,
+    linkedid: str | None,
+    channel: str,
+    direction: str,
+    caller_number: str | None,
+    identity_status: str,
+    elder_id: int | None,
+    started_at: datetime,
+    ended_at: datetime,
+    disposition: str,
+    reason: str | None,
+    order_id: int | None = None,
+    answered_at: datetime | None = None,
+    order_announced_at: datetime | None = None,
+) -> None:
+    """Store a finished call in one statement and COMMIT (the call path's single write).
+
+    A record already stored for ``uniqueid`` (a retried AGI session) is left as it is.
+    """
+    params = {
+        "uniqueid": uniqueid[:64],
+        "linkedid": _clip(linkedid, 64),
+        "channel": channel[:128],
+        "direction": direction[:16],
+        "caller_number": _clip(caller_number, 20),
+        "identity_status": str(identity_status)[:16],
+        "elder_id": elder_id,
+        "started_at": started_at,
+        "answered_at": answered_at,
+        "order_announced_at": order_announced_at,
+        "ended_at": ended_at,
+        "disposition": str(disposition)[:24],
+        "reason": _clip(reason and str(reason), 32),
+        "order_id": order_id,
+    }
+    try:
+        await write_transaction(session, (_INSERT_CALL, params))
+    except IntegrityError:
+        if await session.scalar(select(Call.id).where(Call.uniqueid == uniqueid[:64])) is None:
+            raise
+
+
+_INSERT_CALL = insert(Call).values(
+    {name: bindparam(name) for name in (
+        "uniqueid", "linkedid", "channel", "direction", "caller_number", "identity_status",
+        "elder_id", "started_at", "answered_at", "order_announced_at", "ended_at",
+        "disposition", "reason", "order_id",
+    )}
+)

@@ -10,12 +10,15 @@ From id 9000000 on, the body is ``id + 1000000`` (8+ digits), so numbers stay un
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
+from dispatch.hotpath import write_transaction
 from dispatch.models import OrderEvent, OrderSource, OrderStatus, ServiceType, WorkOrder
 
 __all__ = [
@@ -35,6 +38,22 @@ PRIORITY: dict[ServiceType, int] = {
     ServiceType.MEAL: 2,
     ServiceType.HOUSEKEEPING: 3,
 }
+
+_ORDER_COLUMNS = ("elder_id", "service", "priority", "status", "source", "call_uniqueid",
+                  "requested_by", "created_at")
+_INSERT_ORDER = (
+    insert(WorkOrder)
+    .values({name: bindparam(name) for name in _ORDER_COLUMNS})
+    .returning(WorkOrder.id)
+)
+_SET_ORDER_NO = (
+    update(WorkOrder)
+    .where(WorkOrder.id == bindparam("order_id"))
+    .values(order_no=bindparam("order_no"))
+)
+_INSERT_EVENT = insert(OrderEvent).values(
+    {name: bindparam(name) for name in ("order_id", "at", "kind", "detail")}
+)
 
 _SCRAMBLED = 9_000_000  # ids below this get a scrambled 7-digit body
 _BODY_BASE = 1_000_000
@@ -96,36 +115,33 @@ async def create_order(
 ) -> WorkOrder:
     """Insert an order and its "created" event, COMMIT, and return it with order_no set."""
     service = ServiceType(service)
-    order = WorkOrder(
-        elder_id=elder_id,
-        service=service,
-        priority=PRIORITY[service],
-        status=OrderStatus.NEW,
-        source=OrderSource(source),
-        call_uniqueid=_bounded("call_uniqueid", call_uniqueid, 64),
-        requested_by=_bounded("requested_by", requested_by, 64),
-        created_at=at,
-    )
-    try:
-        session.add(order)
-        await session.flush()
-        order.order_no = order_no_for(order.id)
-        session.add(
-            OrderEvent(
-                order_id=order.id,
-                at=at,
-                kind="created",
-                detail={"service": service.value, "source": order.source.value,
-                        "requested_by": requested_by},
-            )
-        )
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    if session.sync_session.expire_on_commit:
-        await session.refresh(order)
-    return order
+    values = {
+        "elder_id": elder_id,
+        "service": service,
+        "priority": PRIORITY[service],
+        "status": OrderStatus.NEW,
+        "source": OrderSource(source),
+        "call_uniqueid": _bounded("call_uniqueid", call_uniqueid, 64),
+        "requested_by": _bounded("requested_by", requested_by, 64),
+        "created_at": at,
+    }
+    numbered: dict[str, str] = {}
+
+    def number_and_log(row: Sequence[Any] | None) -> list[tuple[Executable, dict[str, Any]]]:
+        assert row is not None
+        order_id = int(row[0])
+        numbered["order_no"] = order_no = order_no_for(order_id)
+        detail = {"service": service.value, "source": values["source"].value,
+                  "requested_by": requested_by}
+        return [
+            (_SET_ORDER_NO, {"order_id": order_id, "order_no": order_no}),
+            (_INSERT_EVENT, {"order_id": order_id, "at": at, "kind": "created",
+                             "detail": detail}),
+        ]
+
+    row = await write_transaction(session, (_INSERT_ORDER, values), number_and_log)
+    assert row is not None
+    return WorkOrder(id=int(row[0]), order_no=numbered["order_no"], **values)
 
 
 async def add_order_event(

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from dispatch.calls import record_call_end, record_call_start
+from dispatch.calls import record_call
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
 from dispatch.registry import CallerIdentity, CallerStatus, identify
@@ -51,7 +51,6 @@ class CallOutcome:
     """What the flow learned, written to the call record when the call ends."""
 
     started_at: datetime
-    recorded: bool = False
     answered_at: datetime | None = None
     linkedid: str | None = None
     identity: CallerIdentity | None = None
@@ -187,7 +186,7 @@ class InboundFlow:
         assert identity.elder_id is not None
         requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
         try:
-            async with self.ctx.writing() as session:
+            async with self.ctx.sessions() as session:
                 order = await create_order(
                     session,
                     elder_id=identity.elder_id,
@@ -248,23 +247,7 @@ class InboundFlow:
     async def _record_start(
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome
     ) -> None:
-        """Commit the call record as soon as the caller is known, then show it live."""
-        try:
-            async with self.ctx.writing() as session:
-                await record_call_start(
-                    session,
-                    uniqueid=agi.env.uniqueid,
-                    linkedid=outcome.linkedid,
-                    channel=agi.env.channel,
-                    direction="inbound",
-                    caller_number=identity.number,
-                    identity_status=identity.status.value,
-                    elder_id=identity.elder_id,
-                    started_at=outcome.started_at,
-                )
-            outcome.recorded = True
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("call record for %s not stored: %s", agi.env.uniqueid, exc)
+        """Show the call live; its database record is written once, when it ends."""
         fields = {
             "channel": agi.env.channel,
             "status": identity.status.value,
@@ -282,21 +265,27 @@ class InboundFlow:
                 {"elder_id": identity.elder_id, "number": identity.number,
                  "uniqueid": agi.env.uniqueid},
             )
-        if outcome.recorded:
-            try:
-                async with self.ctx.writing() as session:
-                    await record_call_end(
-                        session,
-                        uniqueid=agi.env.uniqueid,
-                        ended_at=self.ctx.now(),
-                        disposition=outcome.disposition,
-                        reason=outcome.reason,
-                        order_id=outcome.order_id,
-                        answered_at=outcome.answered_at,
-                        order_announced_at=outcome.order_announced_at,
-                    )
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("end of call %s not stored: %s", agi.env.uniqueid, exc)
+        try:
+            async with self.ctx.sessions() as session:
+                await record_call(
+                    session,
+                    uniqueid=agi.env.uniqueid,
+                    linkedid=outcome.linkedid,
+                    channel=agi.env.channel,
+                    direction="inbound",
+                    caller_number=identity.number if identity else None,
+                    identity_status=identity.status.value if identity else "unidentified",
+                    elder_id=identity.elder_id if identity else None,
+                    started_at=outcome.started_at,
+                    ended_at=self.ctx.now(),
+                    disposition=outcome.disposition,
+                    reason=outcome.reason,
+                    order_id=outcome.order_id,
+                    answered_at=outcome.answered_at,
+                    order_announced_at=outcome.order_announced_at,
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("call record for %s not stored: %s", agi.env.uniqueid, exc)
         await self.ctx.live.call_ended(
             agi.env.uniqueid, {"disposition": outcome.disposition, "reason": outcome.reason}
         )

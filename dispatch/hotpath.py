@@ -1,0 +1,175 @@
+"""Writes on the call path, straight through the database driver.
+
+Through an ORM session, an order costs about 4 ms of CPU on the engine's event loop; the same
+statements sent by the driver cost under 1 ms. The statements are still SQLAlchemy Core
+constructs, compiled once per dialect, and their parameters still pass through SQLAlchemy's
+type processing (enums, UTC timestamps, JSON), so rows are identical whichever route wrote
+them. SQLite writes run synchronously in the calling thread: a WAL commit takes microseconds
+and, with no ``await`` inside, concurrent calls never contend for the lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql import Executable
+
+from dispatch.db import _sqlite_file
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A statement compiled for one dialect, with its parameters' type processors."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: dict[str, Callable[[Any], Any]]
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        out = []
+        for name in self.names:
+            value = params[name]
+            processor = self.processors.get(name)
+            out.append(processor(value) if processor is not None and value is not None
+                       else value)
+        return out
+
+
+_COMPILED: dict[tuple[int, str, str], DriverStatement] = {}
+
+
+def compiled(statement: Executable, dialect: Dialect) -> DriverStatement:
+    """``statement`` (a module constant with bindparams) compiled for ``dialect``, cached."""
+    key = (id(statement), dialect.name, dialect.driver)
+    found = _COMPILED.get(key)
+    if found is None:
+        result = statement.compile(dialect=dialect)
+        found = _COMPILED[key] = DriverStatement(
+            result.string,
+            tuple(result.positiontup or ()),
+            dict(result._bind_processors),
+        )
+    return found
+
+
+Planned = tuple[Executable, dict[str, Any]]
+FollowUp = Callable[[Sequence[Any] | None], Sequence[Planned]]
+
+
+def _no_follow_up(_row: Sequence[Any] | None) -> Sequence[Planned]:
+    return ()
+
+
+def _storage_error(exc: Exception, sql: str) -> DBAPIError:
+    """The driver's error as the SQLAlchemy error an ORM route would have raised."""
+    integrity = isinstance(
+        exc, sqlite3.IntegrityError | asyncpg.exceptions.IntegrityConstraintViolationError
+    )
+    kind = IntegrityError if integrity else OperationalError
+    return kind(sql, None, exc)
+
+
+_writers = threading.local()
+
+
+def _sqlite_writer(engine: AsyncEngine) -> sqlite3.Connection | None:
+    cache: weakref.WeakKeyDictionary[Any, sqlite3.Connection] | None = getattr(
+        _writers, "cache", None
+    )
+    if cache is None:
+        cache = _writers.cache = weakref.WeakKeyDictionary()
+    writer = cache.get(engine.sync_engine)
+    if writer is None:
+        path = _sqlite_file(engine.url) if engine.dialect.name == "sqlite" else None
+        if path is None:
+            return None
+        writer = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON",
+                       "PRAGMA synchronous=NORMAL"):
+            writer.execute(pragma)
+        cache[engine.sync_engine] = writer
+    return writer
+
+
+async def write_transaction(
+    session: AsyncSession, first: Planned, then: FollowUp = _no_follow_up
+) -> Sequence[Any] | None:
+    """Run ``first`` (its RETURNING row, if any, is returned) and the statements ``then``
+    builds from that row, in one committed transaction.
+
+    A session bound to an engine writes through the driver; a session bound to a connection
+    (a test's outer transaction) runs the same statements through SQLAlchemy.
+    """
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine):
+        return await _session_write(session, first, then)
+    writer = _sqlite_writer(bind)
+    if writer is not None:
+        return _sqlite_write(writer, bind.dialect, first, then)
+    if bind.dialect.driver == "asyncpg":
+        return await _asyncpg_write(bind, first, then)
+    return await _session_write(session, first, then)
+
+
+async def _session_write(session: AsyncSession, first: Planned, then: FollowUp
+                         ) -> Sequence[Any] | None:
+    try:
+        statement, params = first
+        result = await session.execute(statement, params)
+        row = result.first() if result.returns_rows else None
+        for statement, params in then(row):
+            await session.execute(statement, params)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    return row
+
+
+async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
+                         ) -> Sequence[Any] | None:
+    dialect = engine.dialect
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        step = compiled(first[0], dialect)
+        try:
+            async with driver.transaction():
+                row = await driver.fetchrow(step.sql, *step.args(first[1]))
+                for statement, params in then(row):
+                    step = compiled(statement, dialect)
+                    await driver.execute(step.sql, *step.args(params))
+                return row
+        except asyncpg.exceptions.PostgresError as exc:
+            raise _storage_error(exc, step.sql) from exc
+        except Exception:
+            await conn.invalidate()
+            raise
+
+
+def _sqlite_write(writer: sqlite3.Connection, dialect: Dialect, first: Planned,
+                  then: FollowUp) -> Sequence[Any] | None:
+    step = compiled(first[0], dialect)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            row = writer.execute(step.sql, step.args(first[1])).fetchone()
+            for statement, params in then(row):
+                step = compiled(statement, dialect)
+                writer.execute(step.sql, step.args(params))
+            writer.execute("COMMIT")
+        except BaseException:
+            if writer.in_transaction:
+                writer.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise _storage_error(exc, step.sql) from exc
+    return row
