@@ -12,7 +12,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +65,8 @@ async def _drive(sim: SimulatorProcess, numbers: list[str], calls: int, concurre
 
 
 def _classic_dir(db_url: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="hotline-classic-"))
+    folder = (BENCH_DIR / "classic").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
     script = folder / "inbound"
     script.write_text(
         f"#!{sys.executable}\n"
@@ -130,7 +130,7 @@ async def _run(report: Callable[[str, dict[str, Any]], None], calls: int, concur
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     db_path = BENCH_DIR / "calls.sqlite3"
     db_path.unlink(missing_ok=True)
-    db_url = f"sqlite:///{db_path}"
+    db_url = f"sqlite:///{db_path.resolve()}"  # the classic script runs in another directory
     numbers = _city(db_url)
     engine_figures = await _engine_figures(db_url, "", numbers, calls, concurrency)
     sample = engine_figures.pop("sample")

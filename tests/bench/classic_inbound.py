@@ -42,8 +42,9 @@ def main() -> int:
     agi = AGI()
     agi.answer()
     agi.get_variable("CHANNEL(linkedid)")
-    agi.stream_file(f"{PREFIX}/welcome", "0123")
-    key = agi.get_data(f"{PREFIX}/menu_main", 8000, 1)
+    key = agi.stream_file(f"{PREFIX}/welcome", "0123") or agi.get_data(
+        f"{PREFIX}/menu_main", 8000, 1
+    )
     agi.get_data(f"{PREFIX}/confirm_{SERVICES.get(key, ServiceType.MEAL).value}", 8000, 1)
     order_no = asyncio.run(_order_for(agi.env["agi_callerid"], agi.env["agi_uniqueid"], key))
     if order_no is None:
