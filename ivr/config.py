@@ -79,6 +79,20 @@ class ClockSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
 
 
+class SpeechSettings(BaseModel):
+    model_path: Path = Field(
+        default=VAR_DIR / "models" / "vosk-model-small-cn-0.22",
+        description="directory of an unpacked Vosk model (am/, conf/, graph/)",
+    )
+    sample_rate: int | None = Field(
+        default=None, ge=8000, le=48000, description="model rate; None = read conf/mfcc.conf"
+    )
+    confidence_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    max_listen_s: float = Field(default=8.0, gt=0, le=60)
+    silence_s: float = Field(default=4.0, gt=0, le=60)
+    workers: int = Field(default=4, ge=1, le=64, description="recognition threads per process")
+
+
 class Settings(BaseSettings):
     """All engine settings."""
 
@@ -92,6 +106,7 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     ivr: IvrSettings = IvrSettings()
     clock: ClockSettings = ClockSettings()
+    speech: SpeechSettings = SpeechSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

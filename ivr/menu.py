@@ -12,6 +12,7 @@ class Choice(StrEnum):
     HOUSEKEEPING = "housekeeping"
     HEALTH = "health"
     OPERATOR = "operator"
+    EMERGENCY = "emergency"
 
 
 MAIN_MENU_KEYS: dict[str, Choice] = {
@@ -19,10 +20,12 @@ MAIN_MENU_KEYS: dict[str, Choice] = {
     "2": Choice.HOUSEKEEPING,
     "3": Choice.HEALTH,
     "0": Choice.OPERATOR,
+    "9": Choice.EMERGENCY,
 }
 CONFIRM_KEY = "1"
 RECHOOSE_KEY = "2"
 OPERATOR_KEY = "0"
+EMERGENCY_KEY = "9"
 
 SERVICE_OF_CHOICE: dict[Choice, ServiceType] = {
     Choice.MEAL: ServiceType.MEAL,

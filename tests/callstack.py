@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from dispatch.citygen import generate_city, sample_numbers
 from dispatch.db import make_sync_engine, upgrade, with_schema
-from dispatch.models import Call, WorkOrder
+from dispatch.models import Call, Elder, ElderPhone, WorkOrder
 from ivr.config import Settings, load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
@@ -40,6 +40,20 @@ class CallStack:
         return await self.sim.call({"number": number, "name": "", "to": "12349",
                                     "context": "from-pstn", "script": script or [],
                                     "hangup_after": hangup_after})
+
+    def elder_number(self, language: str, index: int) -> str:
+        """The ``index``-th mobile or landline of an elder who prefers ``language``."""
+        engine = make_sync_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return conn.execute(
+                    select(ElderPhone.number_e164)
+                    .join(Elder, Elder.id == ElderPhone.elder_id)
+                    .where(Elder.preferred_language == language, ElderPhone.kind != "handset")
+                    .order_by(ElderPhone.id).offset(index).limit(1)
+                ).scalar_one()
+        finally:
+            engine.dispose()
 
     def record(self, uniqueid: str) -> tuple[Call | None, WorkOrder | None]:
         engine = make_sync_engine(self.db_url)

@@ -13,12 +13,16 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from ivr.demo.scenario import SERVICE_KEYS, prompt_seconds, shortest_prompt_seconds
 from tests.callstack import CallStack, open_stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MENU_KEY_DELAY = 14.5  # just after the 13 s main-menu prompt
-CONFIRM_KEY_DELAY = 9.0  # just after the 8 s confirmation prompt
+# Just after the shortest recording of each prompt: in time in every language.
+MENU_KEY_DELAY = shortest_prompt_seconds("menu_main") + 1.0
+CONFIRM_KEY_DELAY = 1.0 + min(
+    shortest_prompt_seconds(f"confirm_{service}") for service in SERVICE_KEYS.values()
+)
 LISTEN = {"silent": True}
 
 
@@ -99,7 +103,7 @@ async def test_silence_repeats_twice_then_a_human(stack: CallStack) -> None:
 
 async def test_wrong_keys_three_times_then_a_human(stack: CallStack) -> None:
     script = [LISTEN, press("7", MENU_KEY_DELAY), press("*", MENU_KEY_DELAY),
-              press("9", MENU_KEY_DELAY)]
+              press("5", MENU_KEY_DELAY)]
     result = await stack.call(national(stack.numbers["elders"][5]), script)
     call, _ = stack.record(result["uniqueid"])
     assert (call.disposition, call.reason) == ("operator", "invalid_input")
@@ -115,8 +119,9 @@ async def test_wrong_key_then_right_key_gives_an_order(stack: CallStack) -> None
 
 
 async def test_late_but_in_time_key_is_accepted(stack: CallStack) -> None:
-    script = [LISTEN, press("1", 13.0 + 7.0), press("1", CONFIRM_KEY_DELAY)]
-    result = await stack.call(national(stack.numbers["elders"][7]), script)
+    number = stack.elder_number("zh", 0)
+    script = [LISTEN, press("1", prompt_seconds("menu_main") + 7.0), press("1", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(number), script)
     call, order = stack.record(result["uniqueid"])
     assert call.disposition == "order" and order.service == "meal"
 
@@ -167,12 +172,38 @@ async def test_one_key_handset_skips_the_menu(stack: CallStack) -> None:
     assert "menu_main" not in heard(result)
 
 
+@pytest.mark.parametrize("at", ["menu", "confirm"])
+async def test_nine_is_an_emergency_from_any_menu(stack: CallStack, at: str) -> None:
+    script = [LISTEN, press("9", MENU_KEY_DELAY)] if at == "menu" else \
+        [LISTEN, press("2", MENU_KEY_DELAY), press("9", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(stack.numbers["elders"][13]), script)
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "caller_emergency")
+    assert order.service == "emergency" and order.priority == 0
+    assert result["variables"]["QUEUE_PRIO"] == "10"
+    assert "emergency" in heard(result)
+
+
+async def test_operators_see_who_is_calling_before_they_answer(stack: CallStack) -> None:
+    result = await stack.call(national(stack.numbers["handsets"][1]))
+    pops = [e["data"] for e in await _stream_events(stack)
+            if e["type"] == "screen_pop" and e["data"]["uniqueid"] == result["uniqueid"]]
+    assert len(pops) == 1
+    pop = pops[0]
+    assert (pop["reason"], pop["priority"]) == ("handset_emergency", 10)
+    profile = pop["profile"]
+    assert profile["name"] and profile["address"] and "health_notes" in profile
+    assert any(phone["kind"] == "handset" for phone in profile["phones"])
+    assert profile["recent_orders"][0]["service"] == "emergency"
+    assert pop["order_no"] == profile["recent_orders"][0]["order_no"]
+
+
 async def test_live_state_and_event_stream(stack: CallStack) -> None:
     result = await stack.call(national(stack.numbers["elders"][12]),
                               [LISTEN, press("1", MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)])
     kinds = [e["type"] for e in await _stream_events(stack)
              if e["data"].get("uniqueid") == result["uniqueid"]]
-    assert kinds == ["call_started", "order_created", "call_ended"]
+    assert kinds == ["call_started", "order_created", "call_ended"]  # no screen pop: no human
     live_calls = f"{stack.settings.redis.key_prefix}calls:live"
     assert not await _redis(stack).sismember(live_calls, result["uniqueid"])
 

@@ -30,13 +30,21 @@ def prompt_seconds(name: str, language: str = "zh") -> float:
         return wav.getnframes() / wav.getframerate()
 
 
+def shortest_prompt_seconds(name: str) -> float:
+    """The shortest recording of ``name`` over all languages: a key pressed just after it is
+    heard in time whatever the caller's language (during a longer prompt it barges in)."""
+    lengths = [prompt_seconds(name, lang.name) for lang in PROMPTS_DIR.iterdir()
+               if (lang / f"{name}.wav").exists()]
+    return min(lengths)
+
+
 class ScriptBook:
     """Keypad behaviours timed against the real prompt lengths."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self.menu_s = prompt_seconds("menu_main")
-        self.confirm_s = max(prompt_seconds(f"confirm_{s}") for s in SERVICE_KEYS.values())
+        self.menu_s = shortest_prompt_seconds("menu_main")
+        self.confirm_s = min(shortest_prompt_seconds(f"confirm_{s}") for s in SERVICE_KEYS.values())
 
     def listen(self) -> dict[str, Any]:
         """Let the greeting play to its end."""

@@ -116,6 +116,7 @@ class SimulatorProcess:
             "--control-port", "0", "--ami-port", "0", "--ami-user", "hotline",
             "--ami-secret-env", "HOTLINE_SIM_AMI_SECRET",
             "--global", f"HOTLINE_AGI={agi_url}",
+            "--global", f"HOTLINE_AGI_BIN={REPO_ROOT / 'agi_scripts'}",
         ]
         for name, value in (globals_ or {}).items():
             args += ["--global", f"{name}={value}"]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch.calls import record_call
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
+from dispatch.profile import elder_profile
 from dispatch.registry import CallerIdentity, CallerStatus, identify
 from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
@@ -22,6 +23,7 @@ from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.menu import (
     CONFIRM_KEY,
+    EMERGENCY_KEY,
     OPERATOR_KEY,
     RECHOOSE_KEY,
     SERVICE_OF_CHOICE,
@@ -95,8 +97,7 @@ class InboundFlow:
         if identity.status is CallerStatus.UNKNOWN:
             raise RouteToHuman("unknown_caller", prompt="unknown_caller")
         if identity.handset:
-            await self._emergency_order(identity, agi, outcome)
-            raise RouteToHuman("handset_emergency", priority=EMERGENCY_QUEUE_PRIORITY)
+            await self._emergency(agi, outcome, "handset_emergency", "handset")
         language = identity.language
         greeting = "welcome_family" if identity.status is CallerStatus.FAMILY else "welcome"
         early = await agi.stream_file(
@@ -129,6 +130,8 @@ class InboundFlow:
             pending = None
             if choice is Choice.OPERATOR:
                 raise RouteToHuman("caller_request")
+            if choice is Choice.EMERGENCY:
+                await self._emergency(agi, outcome, "caller_emergency", "phone")
             if await self._confirm(agi, language, outcome, choice):
                 return SERVICE_OF_CHOICE[choice]
             rechosen += 1
@@ -162,6 +165,8 @@ class InboundFlow:
                 return False
             if digits == OPERATOR_KEY:
                 raise RouteToHuman("caller_request")
+            if digits == EMERGENCY_KEY:
+                await self._emergency(agi, outcome, "caller_emergency", "phone")
             await self._strike(agi, language, outcome, "invalid_input" if digits else "no_input")
 
     async def _strike(
@@ -207,13 +212,17 @@ class InboundFlow:
              "source": source, "uniqueid": agi.env.uniqueid},
         )
 
-    async def _emergency_order(
-        self, identity: CallerIdentity, agi: AgiSession, outcome: CallOutcome
+    async def _emergency(
+        self, agi: AgiSession, outcome: CallOutcome, reason: str, source: str
     ) -> None:
+        """An emergency: an order at top priority, then straight to the operators, no menu."""
+        assert outcome.identity is not None
         try:
-            await self._create_order(agi, identity, ServiceType.EMERGENCY, outcome, "handset")
+            await self._create_order(agi, outcome.identity, ServiceType.EMERGENCY, outcome,
+                                     source)
         except RouteToHuman:
             log.error("emergency order not stored; the operator gets the call regardless")
+        raise RouteToHuman(reason, prompt="emergency", priority=EMERGENCY_QUEUE_PRIORITY)
 
     async def _announce_order(self, agi: AgiSession, language: str, outcome: CallOutcome) -> None:
         assert outcome.order_no is not None
@@ -233,6 +242,7 @@ class InboundFlow:
         outcome.disposition, outcome.reason = "operator", route.reason
         if agi.hungup:
             return
+        await self._screen_pop(agi, outcome, route)
         try:
             await agi.set_variable(REASON_VARIABLE, route.reason)
             await agi.set_variable("HOTLINE_PRIORITY", str(route.priority))
@@ -243,6 +253,30 @@ class InboundFlow:
             await agi.stream_file(self.ctx.prompts.path(route.prompt, language))
         except AgiHangup:
             pass
+
+    async def _screen_pop(
+        self, agi: AgiSession, outcome: CallOutcome, route: RouteToHuman
+    ) -> None:
+        """Put who is calling on the operators' screens before the call reaches them."""
+        identity = outcome.identity
+        profile = None
+        if identity is not None and identity.elder_id is not None:
+            try:
+                async with self.ctx.sessions() as session:
+                    profile = await elder_profile(session, identity.elder_id)
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("profile of elder %s unavailable: %s", identity.elder_id, exc)
+        await self.ctx.live.publish("screen_pop", {
+            "uniqueid": agi.env.uniqueid,
+            "linkedid": outcome.linkedid,
+            "reason": route.reason,
+            "priority": route.priority,
+            "caller": identity.number if identity else agi.env.callerid,
+            "caller_status": identity.status.value if identity else "unidentified",
+            "relation": identity.relation if identity else None,
+            "order_no": outcome.order_no,
+            "profile": profile,
+        })
 
     async def _record_start(
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome

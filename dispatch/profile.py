@@ -1,0 +1,52 @@
+"""The elder's profile as an operator's screen shows it when the call arrives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import Elder, ElderPhone, FamilyContact, WorkOrder
+
+RECENT_ORDERS = 5
+
+
+async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] | None:
+    """Who is calling: identity, address, health notes, phones, family, recent orders."""
+    elder = await session.get(Elder, elder_id)
+    if elder is None:
+        return None
+    phones = (await session.execute(
+        select(ElderPhone.number_e164, ElderPhone.kind).where(ElderPhone.elder_id == elder_id)
+    )).all()
+    family = (await session.execute(
+        select(FamilyContact.name, FamilyContact.relation, FamilyContact.number_e164)
+        .where(FamilyContact.elder_id == elder_id)
+        .order_by(FamilyContact.priority, FamilyContact.id)
+    )).all()
+    orders = (await session.execute(
+        select(WorkOrder.order_no, WorkOrder.service, WorkOrder.status, WorkOrder.created_at)
+        .where(WorkOrder.elder_id == elder_id)
+        .order_by(WorkOrder.created_at.desc(), WorkOrder.id.desc())
+        .limit(RECENT_ORDERS)
+    )).all()
+    return {
+        "elder_id": elder.id,
+        "name": elder.name,
+        "gender": elder.gender,
+        "birth_date": elder.birth_date.isoformat() if elder.birth_date else None,
+        "address": elder.address,
+        "region": {"county": elder.county_name, "street": elder.street_name,
+                   "community": elder.community_name},
+        "location": {"lat": elder.latitude, "lon": elder.longitude},
+        "language": elder.preferred_language,
+        "subsidy": str(elder.subsidy_category),
+        "health_notes": elder.health_notes,
+        "phones": [{"number": n, "kind": str(k)} for n, k in phones],
+        "family": [{"name": n, "relation": r, "number": num} for n, r, num in family],
+        "recent_orders": [
+            {"order_no": no, "service": str(svc), "status": str(st), "at": at.isoformat()}
+            for no, svc, st, at in orders
+        ],
+    }
