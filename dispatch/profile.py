@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,25 @@ from dispatch.models import Elder, ElderPhone, FamilyContact, WorkOrder
 RECENT_ORDERS = 5
 
 
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    name: str
+    relation: str
+    number: str
+
+
+async def family_contacts(session: AsyncSession, elder_id: int) -> list[Contact]:
+    """The elder's family, in the order they are to be called."""
+    rows = (await session.execute(
+        select(FamilyContact.id, FamilyContact.name, FamilyContact.relation,
+               FamilyContact.number_e164)
+        .where(FamilyContact.elder_id == elder_id)
+        .order_by(FamilyContact.priority, FamilyContact.id)
+    )).all()
+    return [Contact(*row) for row in rows]
+
+
 async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] | None:
     """Who is calling: identity, address, health notes, phones, family, recent orders."""
     elder = await session.get(Elder, elder_id)
@@ -20,11 +40,7 @@ async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] 
     phones = (await session.execute(
         select(ElderPhone.number_e164, ElderPhone.kind).where(ElderPhone.elder_id == elder_id)
     )).all()
-    family = (await session.execute(
-        select(FamilyContact.name, FamilyContact.relation, FamilyContact.number_e164)
-        .where(FamilyContact.elder_id == elder_id)
-        .order_by(FamilyContact.priority, FamilyContact.id)
-    )).all()
+    family = await family_contacts(session, elder_id)
     orders = (await session.execute(
         select(WorkOrder.order_no, WorkOrder.service, WorkOrder.status, WorkOrder.created_at)
         .where(WorkOrder.elder_id == elder_id)
@@ -44,7 +60,7 @@ async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] 
         "subsidy": str(elder.subsidy_category),
         "health_notes": elder.health_notes,
         "phones": [{"number": n, "kind": str(k)} for n, k in phones],
-        "family": [{"name": n, "relation": r, "number": num} for n, r, num in family],
+        "family": [{"name": c.name, "relation": c.relation, "number": c.number} for c in family],
         "recent_orders": [
             {"order_no": no, "service": str(svc), "status": str(st), "at": at.isoformat()}
             for no, svc, st, at in orders

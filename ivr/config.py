@@ -75,6 +75,22 @@ class IvrSettings(BaseModel):
     local_area_code: str = Field(default="931", pattern=r"^[1-9][0-9]{1,3}$")
 
 
+class DialSettings(BaseModel):
+    """Outside numbers as dial-string templates, so one dialplan runs on any trunk."""
+
+    family: str = Field(default="PJSIP/{number}@trunk", description="{number}: national digits")
+    caller_id: str = Field(default='"12349" <12349>')
+    ring_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    ack_wait_s: float = Field(default=45.0, gt=0, le=300)
+
+    @field_validator("family")
+    @classmethod
+    def _has_number(cls, template: str) -> str:
+        if "{number}" not in template or any(ch in template for ch in "\r\n"):
+            raise ValueError("dial templates need a {number} placeholder and no line breaks")
+        return template
+
+
 class ClockSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
 
@@ -105,6 +121,7 @@ class Settings(BaseSettings):
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
     ivr: IvrSettings = IvrSettings()
+    dial: DialSettings = DialSettings()
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ class EngineContext:
     live: LiveState
     prompts: PromptCatalogue
     clock: Clock
+    on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
 
     def now(self) -> datetime:
         """The engine clock's current time as an aware UTC datetime."""

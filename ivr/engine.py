@@ -12,6 +12,8 @@ from ivr.agi.server import FastAgiServer
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
 from ivr.context import EngineContext
+from ivr.escalation import FamilyEscalation
+from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
@@ -28,6 +30,7 @@ class Engine:
         self.clock = clock or ScaledClock(settings.clock.speed)
         self.agi: FastAgiServer | None = None
         self.ami: Any = None
+        self.escalation: FamilyEscalation | None = None
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
         self._db_engine: Any = None
@@ -50,7 +53,9 @@ class Engine:
             prompts=prompts,
             clock=self.clock,
         )
-        self.agi = FastAgiServer({"inbound": InboundFlow(self.context)}, settings.agi)
+        routes = {"inbound": InboundFlow(self.context),
+                  "family_alert": FamilyAlertFlow(self.context)}
+        self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
@@ -64,6 +69,8 @@ class Engine:
         self.ami = AmiClient(self.settings.ami)
         subscribe_engine_events(self.ami, self.context.live)
         await self.ami.start()
+        self.escalation = FamilyEscalation(self.context, self.ami)
+        self.context.on_emergency = self.escalation.start
 
     @property
     def agi_port(self) -> int:
@@ -73,6 +80,8 @@ class Engine:
     async def stop(self, grace_s: float = 0.0) -> None:
         if self.agi is not None:
             await self.agi.close(grace_s)
+        if self.escalation is not None:
+            await self.escalation.close()
         if self.ami is not None:
             await self.ami.close()
         if self.redis is not None:

@@ -83,8 +83,8 @@ def backend_urls(kind: str, folder: Path) -> tuple[str, str, str | None]:
 
 
 async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,
-                     agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None
-                     ) -> AsyncIterator[CallStack]:
+                     agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
+                     ami: bool = False) -> AsyncIterator[CallStack]:
     db_url, redis_url, schema = backend_urls(kind, folder)
     upgrade(db_url)
     generate_city(db_url, elders=elders, vendors=5, seed=99)
@@ -108,6 +108,10 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
     sim = await SimulatorProcess.start(agi_url=agi_url, speed=speed,
                                        log_path=folder / "sim.log")
     try:
+        if ami and engine is not None:
+            settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
+            settings.ami.secret = sim.ami_secret
+            await engine.start_ami()
         await sim.request("operators", operators=OPERATORS)
         yield CallStack(db_url, settings, engine, sim, numbers)
     finally:

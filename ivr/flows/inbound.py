@@ -222,6 +222,9 @@ class InboundFlow:
                                      source)
         except RouteToHuman:
             log.error("emergency order not stored; the operator gets the call regardless")
+        elder_id = outcome.identity.elder_id
+        if self.ctx.on_emergency and outcome.order_id is not None and elder_id is not None:
+            self.ctx.on_emergency(outcome.order_id, elder_id)
         raise RouteToHuman(reason, prompt="emergency", priority=EMERGENCY_QUEUE_PRIORITY)
 
     async def _announce_order(self, agi: AgiSession, language: str, outcome: CallOutcome) -> None:

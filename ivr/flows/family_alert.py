@@ -1,0 +1,65 @@
+"""FastAGI route ``family_alert``: a family member answers the engine's emergency call."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.orders import add_order_event
+from ivr.agi.errors import AgiHangup
+from ivr.agi.session import AgiSession
+from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+ACK_KEY = "1"
+ATTEMPTS = 2
+ACK_TIMEOUT_MS = 10_000
+
+
+class FamilyAlertFlow:
+    """Tell the family member, ask for key 1, and record the acknowledgement."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, agi: AgiSession) -> None:
+        order_id = _int(await agi.get_variable("HOTLINE_ORDER_ID"))
+        contact_id = _int(await agi.get_variable("HOTLINE_CONTACT_ID"))
+        if order_id is None or contact_id is None:
+            log.error("family alert call %s without order or contact", agi.env.uniqueid)
+            return
+        language = self.ctx.settings.ivr.default_language
+        prompt = self.ctx.prompts.path("family_alert", language)
+        acknowledged = False
+        try:
+            for _ in range(ATTEMPTS):
+                if (await agi.get_data(prompt, ACK_TIMEOUT_MS, 1)).digits == ACK_KEY:
+                    acknowledged = True
+                    break
+        except AgiHangup:
+            pass
+        await self._record(order_id, contact_id, acknowledged, agi.env.uniqueid)
+        if acknowledged:
+            await self.ctx.live.signal_ack(order_id, contact_id)
+            if not agi.hungup:
+                await agi.stream_file(self.ctx.prompts.path("family_thanks", language))
+
+    async def _record(self, order_id: int, contact_id: int, acknowledged: bool,
+                      uniqueid: str) -> None:
+        kind = "family_acknowledged" if acknowledged else "family_no_key"
+        try:
+            async with self.ctx.sessions() as session:
+                await add_order_event(session, order_id, kind, self.ctx.now(),
+                                      {"contact_id": contact_id, "uniqueid": uniqueid})
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("family answer for order %s not stored: %s", order_id, exc)
+        await self.ctx.live.publish(kind, {"order_id": order_id, "contact_id": contact_id})
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,96 @@
+"""Wire-level: an emergency calls the family in order until one presses 1 (AMI Originate)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from dispatch.db import make_sync_engine
+from dispatch.models import ElderPhone, FamilyContact, OrderEvent, WorkOrder
+from dispatch.phones import national
+from tests.callstack import CallStack, open_stack
+
+DEADLINE_S = 60.0
+
+
+def handset_with_family(stack: CallStack, at_least: int) -> tuple[str, list[str]]:
+    """A handset line whose elder has ``at_least`` family contacts (numbers in call order)."""
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            counts = (
+                select(FamilyContact.elder_id)
+                .group_by(FamilyContact.elder_id)
+                .having(func.count() >= at_least)
+                .subquery()
+            )
+            line, elder_id = conn.execute(
+                select(ElderPhone.number_e164, ElderPhone.elder_id)
+                .where(ElderPhone.kind == "handset", ElderPhone.elder_id.in_(select(counts)))
+                .order_by(ElderPhone.id).limit(1)
+            ).one()
+            family = conn.execute(
+                select(FamilyContact.number_e164).where(FamilyContact.elder_id == elder_id)
+                .order_by(FamilyContact.priority, FamilyContact.id)
+            ).scalars().all()
+            return line, list(family)
+    finally:
+        engine.dispose()
+
+
+async def escalation_events(stack: CallStack, order_no: str) -> list[tuple[str, dict]]:
+    """Poll the order's timeline until the escalation has ended (or the deadline passes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE_S
+    engine = make_sync_engine(stack.db_url)
+    try:
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(OrderEvent.kind, OrderEvent.detail)
+                    .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
+                    .where(WorkOrder.order_no == order_no).order_by(OrderEvent.id)
+                ).all()
+            kinds = [kind for kind, _ in rows]
+            if "family_acknowledged" in kinds or "family_unreached" in kinds \
+                    or loop.time() > deadline:
+                return [(kind, detail) for kind, detail in rows]
+            await asyncio.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
+async def test_busy_first_contact_then_the_second_acknowledges(tmp_path: Path) -> None:
+    async for stack in open_stack("embedded", tmp_path, elders=300, ami=True):
+        line, family = handset_with_family(stack, 2)
+        first, second = national(family[0]), national(family[1])
+        await stack.sim.request("phones", phones={
+            first: {"answer": "busy"},
+            second: {"answer": "answer", "ring_s": 2.0, "script": [{"press": "1", "delay": 2.0}]},
+        })
+        result = await stack.call(national(line))
+        order_no = result["variables"].get("HOTLINE_ORDER_NO") or stack.record(
+            result["uniqueid"])[1].order_no
+        events = await escalation_events(stack, order_no)
+        called = [(d["outcome"]) for kind, d in events if kind == "family_called"]
+        assert called == ["busy", "answered"]
+        acks = [d for kind, d in events if kind == "family_acknowledged"]
+        assert len(acks) == 1
+
+
+async def test_nobody_answers_and_the_alarm_stays_open(tmp_path: Path) -> None:
+    async for stack in open_stack("embedded", tmp_path, elders=300, ami=True,
+                                  engine_overrides={"dial": {"ring_timeout_s": 5.0}}):
+        line, family = handset_with_family(stack, 1)
+        await stack.sim.request("phones", phones={
+            national(number): {"answer": "noanswer"} for number in family
+        })
+        result = await stack.call(national(line))
+        _, order = stack.record(result["uniqueid"])
+        events = await escalation_events(stack, order.order_no)
+        called = [d["outcome"] for kind, d in events if kind == "family_called"]
+        assert called == ["no_answer"] * len(family)
+        assert events[-1][0] == "family_unreached"
+        assert order.status == "new"  # still open for the operators
