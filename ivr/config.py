@@ -91,6 +91,13 @@ class DialSettings(BaseModel):
         return template
 
 
+class SpoolSettings(BaseModel):
+    """Where the dialplan's classic script spools calls nobody answered (engine down)."""
+
+    dir: Path = Field(default=VAR_DIR / "spool", description="HOTLINE_SPOOL_DIR of the dialplan")
+    replay_interval_s: float = Field(default=30.0, gt=0, le=3600)
+
+
 class ClockSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
 
@@ -122,6 +129,7 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     ivr: IvrSettings = IvrSettings()
     dial: DialSettings = DialSettings()
+    spool: SpoolSettings = SpoolSettings()
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

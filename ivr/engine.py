@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Any
@@ -18,6 +19,7 @@ from ivr.flows.inbound import InboundFlow
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
 from ivr.redis_link import RedisLink, open_redis
+from ivr.spool_service import replay_forever
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class Engine:
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
         self._db_engine: Any = None
+        self._spool_task: asyncio.Task[None] | None = None
 
     async def start(self, *, migrate: bool = True, connect_ami: bool = True) -> None:
         settings = self.settings
@@ -57,6 +60,7 @@ class Engine:
                   "family_alert": FamilyAlertFlow(self.context)}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
+        self._spool_task = asyncio.create_task(replay_forever(self.context))
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
 
@@ -80,6 +84,10 @@ class Engine:
     async def stop(self, grace_s: float = 0.0) -> None:
         if self.agi is not None:
             await self.agi.close(grace_s)
+        if self._spool_task is not None:
+            self._spool_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._spool_task
         if self.escalation is not None:
             await self.escalation.close()
         if self.ami is not None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from sqlalchemy import select
+
+from dispatch.db import make_sync_engine
+from dispatch.models import WorkOrder
+from ivr.spool_service import replay_once
 from tests.callstack import open_stack
 from tests.test_inbound_calls import CONFIRM_KEY_DELAY, LISTEN, MENU_KEY_DELAY, heard, press
 
@@ -46,3 +51,28 @@ async def test_redis_down_still_gives_an_order(tmp_path: Path) -> None:
         assert call.disposition == "order" and order is not None
         assert stack.engine is not None and stack.engine.context is not None
         assert stack.engine.context.live.errors > 0
+
+
+async def test_nobody_answers_and_the_spooled_call_becomes_an_emergency(tmp_path: Path) -> None:
+    async for stack in open_stack("embedded", tmp_path, elders=40,
+                                  sim_globals={"HOTLINE_QUEUE_TIMEOUT": "5"}):
+        await stack.sim.request("operators", operators=[])
+        number = stack.numbers["elders"][2]
+        result = await stack.call(number, [LISTEN, press("0", MENU_KEY_DELAY)])
+        assert result["variables"]["HOTLINE_SPOOLED"] == "1"
+        assert stack.engine is not None and stack.engine.context is not None
+        assert await replay_once(stack.engine.context) == 1
+        assert await replay_once(stack.engine.context) == 0  # never twice
+        orders = spool_orders(stack.db_url)
+        assert [(o.service, o.requested_by, o.call_uniqueid) for o in orders] == [
+            ("emergency", "spool", result["uniqueid"])
+        ]
+
+
+def spool_orders(db_url: str) -> list:
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(WorkOrder).where(WorkOrder.requested_by == "spool")))
+    finally:
+        engine.dispose()

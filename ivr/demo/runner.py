@@ -39,6 +39,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         agi={"port": 0},
         ami={"enabled": False},
         clock={"speed": speed},
+        spool={"dir": str((DEMO_DIR / "spool").resolve())},
     )
     started = time.monotonic()
     print(f"Generating a synthetic city of {elders:,} elders and {vendors} vendors ...")
@@ -52,7 +53,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     await engine.start(migrate=False, connect_ami=False)
     sim = await SimulatorProcess.start(
         agi_url=f"agi://127.0.0.1:{engine.agi_port}", speed=speed,
-        log_path=DEMO_DIR / "sim.log",
+        log_path=DEMO_DIR / "sim.log", globals_={"HOTLINE_SPOOL_DIR": str(settings.spool.dir)},
     )
     try:
         await _connect_ami(engine, sim)

@@ -37,11 +37,16 @@ def _squash(phrase: str) -> str:
 
 @dataclass(frozen=True)
 class Grammar:
-    """The phrases one language accepts, by intent, plus meaningless polite fillers."""
+    """The phrases one language accepts, by intent.
+
+    ``fillers`` are polite words accepted around a phrase; ``garbage`` words are short sounds
+    that absorb noise and out-of-menu speech, so that hearing one means "not understood".
+    """
 
     language: str
     intents: Mapping[str, tuple[str, ...]]
     fillers: tuple[str, ...] = ()
+    garbage: tuple[str, ...] = ()
     _lookup: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +64,9 @@ class Grammar:
                     raise GrammarError(
                         f"{self.language}: phrase {phrase!r} is in both {seen[key]} and {intent}"
                     )
+        clash = (set(self.fillers) & set(self.garbage)) | (set(seen) & set(self.garbage))
+        if clash:
+            raise GrammarError(f"{self.language}: garbage words also used as phrases: {clash}")
         object.__setattr__(self, "intents", MappingProxyType(dict(self.intents)))
         lookup = {_squash(p): i for i, phrases in self.intents.items() for p in phrases}
         object.__setattr__(self, "_lookup", MappingProxyType(lookup))
@@ -69,19 +77,20 @@ class Grammar:
         missing = [i for i in wanted if i not in self.intents]
         if missing:
             raise GrammarError(f"{self.language}: no phrases for {', '.join(missing)}")
-        return Grammar(self.language, {i: self.intents[i] for i in wanted}, self.fillers)
+        chosen = {i: self.intents[i] for i in wanted}
+        return Grammar(self.language, chosen, self.fillers, self.garbage)
 
     def phrases(self) -> list[str]:
         """All intent phrases, in table order."""
         return [p for phrases in self.intents.values() for p in phrases]
 
     def vosk_json(self, known: Callable[[str], bool] | None = None) -> str:
-        """The JSON list Vosk takes as a grammar: phrases, fillers and the garbage word.
+        """The JSON list Vosk takes as a grammar: phrases, fillers, garbage words and [unk].
 
         ``known`` tells whether a word is in the model's vocabulary; phrases with an unknown
         word are left out (and logged), and the garbage word is the spelling the model has.
         """
-        entries = [*self.phrases(), *self.fillers]
+        entries = [*self.phrases(), *self.fillers, *self.garbage]
         if known is not None:
             dropped = [e for e in entries if not all(known(w) for w in e.split())]
             if dropped:
@@ -95,7 +104,7 @@ class Grammar:
     def intent_of(self, text: str) -> str | None:
         """The intent a recognised text names, or None when it is not exactly one phrase."""
         words = text.split()
-        if any(w in UNKNOWN_TOKENS for w in words):
+        if any(w in UNKNOWN_TOKENS or w in self.garbage for w in words):
             return None
         meaning = "".join(w for w in words if w not in self.fillers)
         return self._lookup.get(meaning) if meaning else None
@@ -109,10 +118,19 @@ def _parse_language(language: str, table: object) -> Grammar:
         if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
             raise GrammarError(f"{language}.{intent}: expected a list of strings")
         intents[intent] = tuple(phrases)
-    fillers = table.get("fillers", [])
-    if not isinstance(fillers, list) or not all(isinstance(f, str) for f in fillers):
-        raise GrammarError(f"{language}.fillers: expected a list of strings")
-    return Grammar(language, intents, tuple(fillers))
+    return Grammar(
+        language,
+        intents,
+        _word_list(language, table, "fillers"),
+        _word_list(language, table, "garbage"),
+    )
+
+
+def _word_list(language: str, table: dict[str, object], key: str) -> tuple[str, ...]:
+    words = table.get(key, [])
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        raise GrammarError(f"{language}.{key}: expected a list of strings")
+    return tuple(words)
 
 
 def load_grammars(path: str | Path = GRAMMAR_PATH) -> dict[str, Grammar]:

@@ -105,6 +105,11 @@ class Recognizer:
         """True once the caller has started speaking (barge-in can stop the prompt)."""
         return self._heard
 
+    @property
+    def listened_s(self) -> float:
+        """Seconds of call audio fed so far."""
+        return self._audio_s
+
     def feed(self, pcm8k: bytes) -> Recognition | None:
         """Take a frame of call audio; return the recognition once the caller is done."""
         if self.result is not None:
