@@ -337,3 +337,97 @@ __all__ = [
     "vendor_coverage",
     "vendor_services",
 ]
+
+
+# -- alarm boxes (Contact ID pendants and base units) ------------------------------------
+
+
+class AlarmKind(StrEnum):
+    """What an alarm event means for the hotline, from a per-model code map."""
+
+    PERSONAL_EMERGENCY = "personal_emergency"
+    MEDICAL = "medical"
+    FALL = "fall"
+    INACTIVITY = "inactivity"
+    PERIODIC_TEST = "periodic_test"
+    MANUAL_TEST = "manual_test"
+    POWER_LOSS = "power_loss"
+    LOW_BATTERY = "low_battery"
+    SUPERVISION_LOSS = "supervision_loss"
+    LISTEN_IN = "listen_in"
+    UNKNOWN = "unknown"  # a code missing from the map: treated as an emergency
+
+
+class AlarmAction(StrEnum):
+    """What ingestion decided for one event."""
+
+    ORDER = "order"  # an emergency order for the elder
+    ALERT = "alert"  # operators must look (unidentified emergency, device trouble)
+    TEST = "test"  # a test report: the device is alive
+    RECORD = "record"  # recorded only (restores, listen-in)
+
+
+class AlarmDevice(Base):
+    """An alarm box or pendant base unit of an elder, known by its Contact ID account."""
+
+    __tablename__ = "alarm_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(4), unique=True)
+    model: Mapped[str] = mapped_column(String(32))
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"), index=True)
+    line_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    test_interval_hours: Mapped[int] = mapped_column(Integer, default=24)
+    last_test_at: Mapped[datetime | None]
+    registered_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+
+
+class AlarmFile(Base):
+    """One AlarmReceiver spool file, ingested once (same name and content = same file)."""
+
+    __tablename__ = "alarm_files"
+    __table_args__ = (UniqueConstraint("name", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    calling_from: Mapped[str | None] = mapped_column(String(32))
+    caller_name: Mapped[str | None] = mapped_column(String(80))
+    timestamp_text: Mapped[str | None] = mapped_column(String(80))
+    received_at: Mapped[datetime]
+    ingested_at: Mapped[datetime]
+
+
+class AlarmEvent(Base):
+    """One Contact ID event of a spool file and what was done about it."""
+
+    __tablename__ = "alarm_events"
+    __table_args__ = (
+        UniqueConstraint("file_id", "seq"),
+        Index("ix_alarm_events_action_handled_at", "action", "handled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("alarm_files.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # position in the file, from 0
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alarm_devices.id", ondelete="SET NULL"), index=True
+    )
+    elder_id: Mapped[int | None] = mapped_column(ForeignKey("elders.id", ondelete="SET NULL"))
+    account: Mapped[str] = mapped_column(String(4), index=True)
+    message: Mapped[str] = mapped_column(String(16))
+    qualifier: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(3))
+    partition: Mapped[str] = mapped_column(String(2))
+    zone: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[AlarmKind] = mapped_column(choice(AlarmKind))
+    action: Mapped[AlarmAction] = mapped_column(choice(AlarmAction, 16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    handled_at: Mapped[datetime | None]  # order opened or alert handed out; NULL = pending
+    claimed_at: Mapped[datetime | None]  # an ingester is opening the order (a lease)
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL"), index=True
+    )
+
+
+__all__ += ["AlarmAction", "AlarmDevice", "AlarmEvent", "AlarmFile", "AlarmKind"]

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ami-user", default="hotline")
     serve.add_argument("--ami-secret-env", metavar="VARNAME",
                        help="environment variable holding the AMI secret")
+    serve.add_argument("--alarm-spool", type=Path, metavar="DIR",
+                       help="AlarmReceiver spool directory the alarm op writes into")
     run = sub.add_parser("run", parents=[common], help="play a scenario and exit")
     run.add_argument("--scenario", type=Path, required=True)
     run.add_argument("--results", type=Path, required=True)
@@ -112,7 +114,7 @@ def serve(args: argparse.Namespace) -> int:
     from sim.control import ControlFactory, ControlService
 
     pbx = make_pbx(args, reactor)
-    service = ControlService(pbx, reactor.stop)
+    service = ControlService(pbx, reactor.stop, args.alarm_spool)
     control = reactor.listenTCP(args.control_port, ControlFactory(service), interface=args.host)
     ami_port = None
     if args.ami_port is not None:

@@ -2,8 +2,8 @@
 
 Requests carry an ``id`` that the response echoes; requests run concurrently (a ``call``
 answers when the call has ended). Operations: ``call``, ``originate``, ``phones``,
-``operators``, ``globals``, ``stats``, ``channels``, ``shutdown``. Any malformed request gets
-``{"ok": false, "error": "..."}``; the connection stays usable.
+``operators``, ``globals``, ``stats``, ``channels``, ``alarm``, ``shutdown``. Any malformed
+request gets ``{"ok": false, "error": "..."}``; the connection stays usable.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.protocols.basic import LineOnlyReceiver
 
+from sim.alarm_box import AlarmBox, AlarmBoxError, BoxEvent, Corruption
 from sim.parties import CallerParty, PartyError
 from sim.pbx import OriginateRequest, OriginateResult, Pbx
 
@@ -58,9 +60,11 @@ def originate_request(data: dict) -> OriginateRequest:
 class ControlService:
     """Operations on the PBX, independent of the wire."""
 
-    def __init__(self, pbx: Pbx, stop: Callable[[], None]) -> None:
+    def __init__(self, pbx: Pbx, stop: Callable[[], None],
+                 alarm_spool: Path | None = None) -> None:
         self.pbx = pbx
         self.stop = stop
+        self.alarm_spool = alarm_spool
 
     def handle(self, request: dict) -> Deferred | Any:
         op = request.get("op")
@@ -120,6 +124,30 @@ class ControlService:
              "priority": c.priority, "app": c.app, "callerid": c.caller_num}
             for c in self.pbx.channels()
         ]}
+
+    def op_alarm(self, request: dict) -> dict:
+        """An alarm box call: write the spool file AlarmReceiver would leave after it."""
+        if self.alarm_spool is None:
+            raise RequestError("no alarm spool: start the simulator with --alarm-spool DIR")
+        events = request.get("events")
+        if not isinstance(events, list) or not events or not all(
+            isinstance(e, dict) for e in events
+        ):
+            raise RequestError("events must be a non-empty list of objects")
+        corrupt = request.get("corrupt")
+        try:
+            box = AlarmBox(_str(request, "account"), _str(request, "line"),
+                           _str(request, "caller_name"))
+            if corrupt is not None and corrupt not in [c.value for c in Corruption]:
+                raise RequestError(f"corrupt must be one of {sorted(Corruption)}")
+            spoil = None if corrupt is None else Corruption(corrupt)
+            path = box.report(self.alarm_spool, [BoxEvent(
+                code=str(e.get("code", "")), qualifier=e.get("qualifier", 1),
+                zone=str(e.get("zone", "001")), partition=str(e.get("partition", "01")),
+            ) for e in events], when=self.pbx.clock.now(), corrupt=spoil)
+        except (AlarmBoxError, ValueError, OSError) as exc:
+            raise RequestError(str(exc)) from None
+        return {"file": path.name}
 
     def op_shutdown(self, request: dict) -> dict:
         self.pbx.reactor.callLater(0.05, self.stop)
