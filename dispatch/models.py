@@ -431,3 +431,27 @@ class AlarmEvent(Base):
 
 
 __all__ += ["AlarmAction", "AlarmDevice", "AlarmEvent", "AlarmFile", "AlarmKind"]
+
+
+class QueueCall(Base):
+    """One caller's wait in the operator queue, from the dialplan's and Asterisk's events."""
+
+    __tablename__ = "queue_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
+    linkedid: Mapped[str | None] = mapped_column(String(64), index=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    queued_at: Mapped[datetime | None] = mapped_column(index=True)
+    joined_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    operator: Mapped[str | None] = mapped_column(String(80))
+    abandoned_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))  # answered/abandoned/unanswered
+
+
+__all__ += ["QueueCall"]

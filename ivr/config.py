@@ -98,6 +98,15 @@ class SpoolSettings(BaseModel):
     replay_interval_s: float = Field(default=30.0, gt=0, le=3600)
 
 
+class AlarmSettings(BaseModel):
+    """AlarmReceiver's eventspooldir (alarmreceiver.conf) and how often it is scanned."""
+
+    spool_dir: Path = Field(default=VAR_DIR / "alarms")
+    scan_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    min_age_s: float = Field(default=2.0, ge=0, le=60, description="skip files still written")
+    code_map: Path | None = Field(default=None, description="TOML; None = the bundled map")
+
+
 class ClockSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
 
@@ -130,6 +139,7 @@ class Settings(BaseSettings):
     ivr: IvrSettings = IvrSettings()
     dial: DialSettings = DialSettings()
     spool: SpoolSettings = SpoolSettings()
+    alarms: AlarmSettings = AlarmSettings()
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +24,22 @@ class EngineContext:
     prompts: PromptCatalogue
     clock: Clock
     on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
+    _write_gate: contextlib.AbstractAsyncContextManager[object] = field(
+        default_factory=contextlib.nullcontext
+    )
+
+    def __post_init__(self) -> None:
+        if self.settings.database.url.startswith("sqlite"):
+            # SQLite has one writer. The call path writes synchronously (dispatch/hotpath.py);
+            # an ORM write that awaits mid-transaction must not hold the lock meanwhile, so
+            # every write in this process queues here first.
+            self._write_gate = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session for one write transaction, serialised where the database requires it."""
+        async with self._write_gate, self.sessions() as session:
+            yield session
 
     def now(self) -> datetime:
         """The engine clock's current time as an aware UTC datetime."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from typing import Any
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
 from ivr.agi.server import FastAgiServer
+from ivr.alarm_service import scan_forever
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
 from ivr.context import EngineContext
@@ -18,6 +18,7 @@ from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
+from ivr.queue_tracker import QueueTracker
 from ivr.redis_link import RedisLink, open_redis
 from ivr.spool_service import replay_forever
 
@@ -36,7 +37,7 @@ class Engine:
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
         self._db_engine: Any = None
-        self._spool_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def start(self, *, migrate: bool = True, connect_ami: bool = True) -> None:
         settings = self.settings
@@ -60,7 +61,8 @@ class Engine:
                   "family_alert": FamilyAlertFlow(self.context)}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
-        self._spool_task = asyncio.create_task(replay_forever(self.context))
+        self._background = [asyncio.create_task(replay_forever(self.context)),
+                            asyncio.create_task(scan_forever(self.context))]
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
 
@@ -72,6 +74,7 @@ class Engine:
         assert self.context is not None
         self.ami = AmiClient(self.settings.ami)
         subscribe_engine_events(self.ami, self.context.live)
+        QueueTracker(self.context).subscribe(self.ami)
         await self.ami.start()
         self.escalation = FamilyEscalation(self.context, self.ami)
         self.context.on_emergency = self.escalation.start
@@ -84,10 +87,9 @@ class Engine:
     async def stop(self, grace_s: float = 0.0) -> None:
         if self.agi is not None:
             await self.agi.close(grace_s)
-        if self._spool_task is not None:
-            self._spool_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._spool_task
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.escalation is not None:
             await self.escalation.close()
         if self.ami is not None:

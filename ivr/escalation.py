@@ -83,7 +83,7 @@ class FamilyEscalation:
 
     async def _event(self, order_id: int, kind: str, detail: dict[str, Any]) -> None:
         try:
-            async with self.ctx.sessions() as session:
+            async with self.ctx.writing() as session:
                 await add_order_event(session, order_id, kind, self.ctx.now(), detail)
         except (SQLAlchemyError, OSError) as exc:
             log.error("escalation step of order %s not stored: %s", order_id, exc)

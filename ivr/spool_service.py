@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 async def replay_once(ctx: EngineContext) -> int:
     """One pass over the spool: orders for known callers, alerts for the others."""
-    report = await replay_spool(ctx.sessions, ctx.settings.spool.dir,
+    report = await replay_spool(ctx.writing, ctx.settings.spool.dir,
                                 ctx.settings.ivr.local_area_code, ctx.now())
     for order in report.created:
         await ctx.live.publish("spooled_emergency", {"order_no": order.order_no,

@@ -84,8 +84,8 @@ def backend_urls(kind: str, folder: Path) -> tuple[str, str, str | None]:
 
 async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,
                      agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
-                     ami: bool = False, sim_globals: dict[str, str] | None = None
-                     ) -> AsyncIterator[CallStack]:
+                     ami: bool = False, sim_globals: dict[str, str] | None = None,
+                     sim_args: tuple[str, ...] = ()) -> AsyncIterator[CallStack]:
     db_url, redis_url, schema = backend_urls(kind, folder)
     upgrade(db_url)
     generate_city(db_url, elders=elders, vendors=5, seed=99)
@@ -98,6 +98,8 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
         "ami": {"enabled": False},
         "clock": {"speed": speed},
         "spool": {"dir": str(folder / "spool"), "replay_interval_s": 3600.0},
+        "alarms": {"spool_dir": str(folder / "alarms"), "scan_interval_s": 3600.0,
+                   "min_age_s": 0.0},
     }
     for section, values in (engine_overrides or {}).items():
         overrides.setdefault(section, {}).update(values)
@@ -108,7 +110,7 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
         await engine.start(migrate=False, connect_ami=False)
         agi_url = f"agi://127.0.0.1:{engine.agi_port}"
     sim = await SimulatorProcess.start(agi_url=agi_url, speed=speed,
-                                       log_path=folder / "sim.log",
+                                       log_path=folder / "sim.log", extra_args=sim_args,
                                        globals_={"HOTLINE_SPOOL_DIR": str(folder / "spool"),
                                                  **(sim_globals or {})})
     try:

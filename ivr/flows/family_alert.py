@@ -50,7 +50,7 @@ class FamilyAlertFlow:
                       uniqueid: str) -> None:
         kind = "family_acknowledged" if acknowledged else "family_no_key"
         try:
-            async with self.ctx.sessions() as session:
+            async with self.ctx.writing() as session:
                 await add_order_event(session, order_id, kind, self.ctx.now(),
                                       {"contact_id": contact_id, "uniqueid": uniqueid})
         except (SQLAlchemyError, OSError) as exc:

@@ -191,7 +191,7 @@ class InboundFlow:
         assert identity.elder_id is not None
         requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
         try:
-            async with self.ctx.sessions() as session:
+            async with self.ctx.writing() as session:
                 order = await create_order(
                     session,
                     elder_id=identity.elder_id,
@@ -303,7 +303,7 @@ class InboundFlow:
                  "uniqueid": agi.env.uniqueid},
             )
         try:
-            async with self.ctx.sessions() as session:
+            async with self.ctx.writing() as session:
                 await record_call(
                     session,
                     uniqueid=agi.env.uniqueid,

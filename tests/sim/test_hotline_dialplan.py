@@ -17,7 +17,9 @@ PROMPTS = ROOT / "recordings" / "prompts"
 async def test_engine_down_routes_to_a_human(tmp_path: Path) -> None:
     operators = tmp_path / "operators.json"
     operators.write_text(json.dumps([{"name": "op1", "answer_delay_s": 2, "talk_s": 5}]))
-    globals_ = {"HOTLINE_AGI": "agi://127.0.0.1:1", "HOTLINE_QUEUE_TIMEOUT": "4"}
+    globals_ = {"HOTLINE_AGI": "agi://127.0.0.1:1", "HOTLINE_QUEUE_TIMEOUT": "4",
+                "HOTLINE_AGI_BIN": str(ROOT / "agi_scripts"),
+                "HOTLINE_SPOOL_DIR": str(tmp_path / "spool")}
     async with start_sim(PLANS, PROMPTS, globals_, speed=20,
                          extra_args=["--operators", str(operators)]) as sim:
         served, nobody = await asyncio.gather(
@@ -27,11 +29,13 @@ async def test_engine_down_routes_to_a_human(tmp_path: Path) -> None:
     calls = sorted([served, nobody], key=lambda c: c["queue"]["answered_at"] is None)
     served, nobody = calls
     for call in calls:
-        assert call["variables"]["AGISTATUS"] == "FAILURE"
+        assert call["variables"]["HOTLINE_REASON"] == "engine_FAILURE"
         assert call["queue"]["name"] == "operators"
         assert any(app == "UserEvent" and data.startswith("HotlineQueued")
                    for _t, app, data in call["apps"])
     assert served["queue"]["operator"] == "op1"
     assert nobody["queue"]["left_reason"] == "timeout"
     assert nobody["variables"]["QUEUESTATUS"] == "TIMEOUT"
+    assert nobody["variables"]["HOTLINE_SPOOLED"] == "1"  # nobody answered: spooled, not lost
+    assert len(list((tmp_path / "spool").glob("*.json"))) == 1
     assert [h[1] for h in nobody["heard"]] == ["hotline/zh/operator_unavailable"]

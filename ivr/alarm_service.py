@@ -1,0 +1,58 @@
+"""Scans AlarmReceiver's spool: emergency orders for alarms, alerts for the operators."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from dispatch.alarm_codes import CodeMap, load_code_map
+from dispatch.alarms import ingest_spool
+from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+
+async def scan_once(ctx: EngineContext, code_map: CodeMap) -> int:
+    """One pass; returns the number of emergency orders opened."""
+    settings = ctx.settings.alarms
+    report = await ingest_spool(ctx.writing, settings.spool_dir, ctx.now(), code_map,
+                                local_area_code=ctx.settings.ivr.local_area_code,
+                                min_age_s=settings.min_age_s)
+    for order in report.orders:
+        await ctx.live.publish("alarm_emergency", {
+            "order_no": order.order_no, "elder_id": order.elder_id,
+            "kinds": [str(kind) for kind in order.kinds],
+        })
+        if ctx.on_emergency is not None:
+            ctx.on_emergency(order.order_id, order.elder_id)
+    for alert in report.alerts:
+        await ctx.live.publish("alarm_alert", _plain(dataclasses.asdict(alert)))
+    for name, reason in report.quarantined:
+        log.error("alarm file %s quarantined: %s", name, reason)
+    for name, reason in report.failed:
+        log.error("alarm file %s not ingested yet: %s", name, reason)
+    return len(report.orders)
+
+
+async def scan_forever(ctx: EngineContext) -> None:
+    """Scan at start and every ``alarms.scan_interval_s``; errors never stop the loop."""
+    code_map = load_code_map(ctx.settings.alarms.code_map)
+    try:
+        ctx.settings.alarms.spool_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.error("alarm spool %s cannot be created: %s", ctx.settings.alarms.spool_dir, exc)
+    while True:
+        try:
+            await scan_once(ctx, code_map)
+        except Exception:
+            log.exception("alarm spool scan failed; retrying later")
+        await ctx.clock.sleep(ctx.settings.alarms.scan_interval_s)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value if isinstance(value, int | float | bool | type(None)) else str(value)
