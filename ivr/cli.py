@@ -8,8 +8,10 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ivr.config import ConfigError, Settings, load_settings
 from ivr.logmask import install_masking_filter
@@ -76,6 +78,50 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _in_session(url: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
+
+    await asyncio.to_thread(upgrade, url)
+    engine = make_async_engine(url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _utc(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_report_alarms(args: argparse.Namespace) -> int:
+    from dispatch.alarm_report import alarm_report, default_period, format_alarm_report
+
+    now = datetime.now(UTC)
+    since, until = default_period(now)
+    since, until = _utc(args.since) or since, _utc(args.until) or until
+    report = asyncio.run(_in_session(_settings(args).database.url,
+                                     lambda s: alarm_report(s, since, until, now)))
+    print(format_alarm_report(report))
+    return 0
+
+
+def cmd_alarm_close(args: argparse.Namespace) -> int:
+    from dispatch.dispositions import DispositionError, close_alarm
+
+    try:
+        asyncio.run(_in_session(_settings(args).database.url, lambda s: close_alarm(
+            s, args.order_no, args.disposition, args.by, datetime.now(UTC))))
+    except DispositionError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    print(f"order {args.order_no} closed as {args.disposition} by {args.by}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ivr.demo.runner import run_demo
 
@@ -116,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("csv")
     prompts = add("prompts", cmd_prompts_build, "render the prompt catalogue to WAV files")
     prompts.add_argument("action", choices=["build"])
+    report = add("report", cmd_report_alarms, "reports for a period")
+    report.add_argument("subject", choices=["alarms"])
+    report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days ago)")
+    report.add_argument("--until", help="ISO date/time (default: now)")
+    alarm = add("alarm", cmd_alarm_close, "close an emergency order with its disposition")
+    alarm.add_argument("action", choices=["close"])
+    alarm.add_argument("order_no")
+    alarm.add_argument("--as", dest="disposition", required=True,
+                       choices=["real_emergency", "accidental", "test", "no_response"])
+    alarm.add_argument("--by", required=True, help="the operator closing it")
     demo = add("demo", cmd_demo, "play a day of calls through the engine and the simulator")
     demo.add_argument("--calls", type=int, default=300)
     demo.add_argument("--speed", type=float, default=25.0)

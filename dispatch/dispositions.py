@@ -1,0 +1,41 @@
+"""Closing an alarm: real emergency, accidental press, test, or no response; who and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import OrderStatus, ServiceType, WorkOrder
+from dispatch.orders import add_order_event
+
+
+class Disposition(StrEnum):
+    REAL_EMERGENCY = "real_emergency"
+    ACCIDENTAL = "accidental"
+    TEST = "test"
+    NO_RESPONSE = "no_response"
+
+
+class DispositionError(ValueError):
+    """The order is not an open emergency, or the closing data is incomplete."""
+
+
+async def close_alarm(session: AsyncSession, order_no: str, disposition: Disposition | str,
+                      closed_by: str, at: datetime) -> None:
+    """Close an emergency order with its disposition; the timeline keeps who and when."""
+    disposition = Disposition(disposition)
+    if not closed_by.strip():
+        raise DispositionError("an alarm is closed by someone: give the operator's name or id")
+    order = await session.scalar(select(WorkOrder).where(WorkOrder.order_no == order_no))
+    if order is None or order.service != ServiceType.EMERGENCY:
+        raise DispositionError(f"no emergency order {order_no}")
+    if order.status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        raise DispositionError(f"order {order_no} is already closed")
+    status = (OrderStatus.COMPLETED if disposition is Disposition.REAL_EMERGENCY
+              else OrderStatus.CANCELLED)
+    await session.execute(update(WorkOrder).where(WorkOrder.id == order.id).values(status=status))
+    await add_order_event(session, order.id, "alarm_closed", at,
+                          {"disposition": disposition.value, "closed_by": closed_by.strip()})
