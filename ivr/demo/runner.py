@@ -6,8 +6,10 @@ import asyncio
 import shutil
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
+from dispatch.alarm_report import AlarmReport, alarm_report
 from ivr.config import load_settings
 from ivr.demo.scenario import NumberPools, PlannedCall, plan_calls
 from ivr.demo.simproc import SimulatorProcess
@@ -63,13 +65,24 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         print(f"Playing {calls} calls over {spread_s / 60:.0f} simulated minutes "
               f"at {speed:g}x through the simulator ...")
         await _play(sim, plan, speed)
+        await asyncio.sleep(1.0)  # the last queue events reach the engine
+        alarms = await _alarm_figures(engine)
     finally:
         await engine.stop()
         await sim.stop()
     summary = await asyncio.to_thread(build_summary, db_url, plan, speed,
                                       time.monotonic() - started)
+    summary.alarms = alarms
     print_summary(summary)
-    return 1 if summary.lost_calls else 0
+    return 1 if summary.lost_calls or summary.lost_emergencies else 0
+
+
+async def _alarm_figures(engine: Engine) -> AlarmReport:
+    assert engine.context is not None
+    now = engine.context.now()
+    async with engine.context.sessions() as session:
+        return await alarm_report(session, now - timedelta(days=7), now + timedelta(days=1),
+                                  now)
 
 
 async def _connect_ami(engine: Engine, sim: SimulatorProcess) -> None:

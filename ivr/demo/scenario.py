@@ -89,10 +89,13 @@ def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float) -> li
         (0.05, lambda: _wrong_then_right(rng, book, pools.elders)),
         (0.03, lambda: _scripted(rng, pools.elders, "wrong_keys",
                                  [book.listen(), book.menu_key("7"), book.menu_key("8"),
-                                  book.menu_key("9")], "operator:invalid_input")),
+                                  book.menu_key("5")], "operator:invalid_input")),
         (0.04, lambda: _scripted(rng, pools.elders, "asks_operator",
                                  [book.listen(), book.menu_key("0")], "operator:caller_request")),
         (0.03, lambda: _rechooses(rng, book, pools.elders)),
+        (0.02, lambda: _scripted(rng, pools.elders, "presses_9",
+                                 [book.listen(), book.menu_key("9")],
+                                 "operator:caller_emergency")),
     ]
     weights = [weight for weight, _ in builders]
     calls = []
@@ -148,7 +151,7 @@ def _hangs_up(rng: random.Random, pool: list[str]) -> PlannedCall:
 
 def _wrong_then_right(rng: random.Random, book: ScriptBook, pool: list[str]) -> PlannedCall:
     key = rng.choice(sorted(SERVICE_KEYS))
-    script = [book.listen(), book.menu_key(rng.choice("4789*")), book.menu_key(key),
+    script = [book.listen(), book.menu_key(rng.choice("4578*")), book.menu_key(key),
               book.confirm_key("1")]
     return PlannedCall("wrong_then_right", _caller(rng.choice(pool), script),
                        f"order:{SERVICE_KEYS[key]}", 0)

@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from dispatch.alarm_report import AlarmReport
 from dispatch.db import make_sync_engine
 from dispatch.models import Call, WorkOrder
 from ivr.demo.scenario import PlannedCall
+
+EMERGENCY_KINDS = frozenset({"handset", "presses_9"})
 
 
 @dataclass
@@ -29,6 +32,13 @@ class Summary:
     by_kind: Counter[str] = field(default_factory=Counter)
     mismatches: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    emergencies_planned: int = 0
+    lost_emergency_calls: list[str] = field(default_factory=list)
+    alarms: AlarmReport | None = None
+
+    @property
+    def lost_emergencies(self) -> int:
+        return len(self.lost_emergency_calls)
 
     @property
     def lost_calls(self) -> int:
@@ -77,6 +87,11 @@ def build_summary(db_url: str, plan: list[PlannedCall], speed: float,
         if observed != call.expect:
             summary.mismatches.append(f"{call.kind}: expected {call.expect}, got {observed}")
         reached_human = bool(result.get("queue")) or observed.startswith(("operator:", "callback"))
+        if call.kind in EMERGENCY_KINDS:
+            summary.emergencies_planned += 1
+            emergency_order = order is not None and str(order.service) == "emergency"
+            if not (emergency_order and result.get("queue")):
+                summary.lost_emergency_calls.append(f"{call.kind} {result.get('uniqueid')}")
         if order is None and not reached_human:
             summary.lost.append(f"{call.kind} {result.get('uniqueid')}: {observed} "
                                 f"{call.extra.get('error', '')}".strip())
@@ -121,6 +136,7 @@ def print_summary(s: Summary) -> None:
                                     f"{_percentile(s.queue_waits, 50):.1f} s"),
         ("answer -> order number (simulated)", f"p50 {_percentile(s.answer_to_order, 50):.1f} s, "
                                                f"p95 {_percentile(s.answer_to_order, 95):.1f} s"),
+        *_emergency_rows(s),
         ("outcome as planned", f"{s.placed - len(s.mismatches)} of {s.placed}"),
         ("calls without an order or a human", f"{s.lost_calls}"),
         ("run time", f"{s.real_seconds:.0f} s real at {s.speed:g}x simulated time"),
@@ -135,6 +151,24 @@ def print_summary(s: Summary) -> None:
         print(f"  differs from plan: {line}")
     for line in s.lost:
         print(f"  LOST: {line}")
+    for line in s.lost_emergency_calls:
+        print(f"  LOST EMERGENCY: {line}")
     print("-" * (width + 30))
     print("RESULT:", "every call ended in an order or a route to a human" if not s.lost
           else f"{s.lost_calls} call(s) ended with neither an order nor a human")
+    if s.lost_emergencies:
+        print(f"RESULT: {s.lost_emergencies} emergency call(s) without order and operator")
+
+
+def _emergency_rows(s: Summary) -> list[tuple[str, str]]:
+    rows = [("emergencies (handset, key 9)",
+             f"{s.emergencies_planned}, lost {s.lost_emergencies}")]
+    if s.alarms is not None:
+        e = s.alarms.emergencies
+        rows.append(("  answered by an operator",
+                     f"within 15 s {e.within(15):.1f} %, 60 s {e.within(60):.1f} % "
+                     f"(target 97.5 %), 180 s {e.within(180):.1f} % (target 99 %)"))
+        rows.append(("  emergency queue wait", f"p50 {e.percentile(50):.1f} s, "
+                                               f"p95 {e.percentile(95):.1f} s, "
+                                               f"abandoned {e.abandoned}"))
+    return rows
