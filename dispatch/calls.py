@@ -1,11 +1,11 @@
-"""Call records: one row per Asterisk channel (uniqueid), opened at start, closed at end."""
+"""Call records: one row per Asterisk channel (uniqueid), written when the call ends."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,10 +15,7 @@ from dispatch.models import Call
 __all__ = [
     "CallDisposition",
     "CallReason",
-    "UnknownCallError",
     "record_call",
-    "record_call_end",
-    "record_call_start",
 ]
 
 
@@ -42,90 +39,8 @@ class CallReason(StrEnum):
     ENGINE_ERROR = "engine_error"
 
 
-class UnknownCallError(LookupError):
-    """record_call_end() for a uniqueid that record_call_start() never stored."""
-
-
 def _clip(value: str | None, limit: int) -> str | None:
     return None if value is None else value[:limit]
-
-
-async def record_call_start(
-    session: AsyncSession,
-    *,
-    uniqueid: str,
-    linkedid: str | None,
-    channel: str,
-    direction: str,
-    caller_number: str | None,
-    identity_status: str,
-    elder_id: int | None,
-    started_at: datetime,
-) -> int:
-    """Store the start of a call and COMMIT; return the call id.
-
-    Idempotent on ``uniqueid``: a repeated start (an AGI retry) returns the existing id.
-    """
-    call = Call(
-        uniqueid=uniqueid[:64],
-        linkedid=_clip(linkedid, 64),
-        channel=channel[:128],
-        direction=direction[:16],
-        caller_number=_clip(caller_number, 20),
-        identity_status=str(identity_status)[:16],
-        elder_id=elder_id,
-        started_at=started_at,
-    )
-    session.add(call)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        existing = await session.scalar(select(Call.id).where(Call.uniqueid == uniqueid[:64]))
-        if existing is None:
-            raise
-        return existing
-    except BaseException:
-        await session.rollback()
-        raise
-    return call.id
-
-
-async def record_call_end(
-    session: AsyncSession,
-    *,
-    uniqueid: str,
-    ended_at: datetime,
-    disposition: str,
-    reason: str | None,
-    order_id: int | None = None,
-    answered_at: datetime | None = None,
-    order_announced_at: datetime | None = None,
-) -> None:
-    """Close the call record of ``uniqueid`` and COMMIT.
-
-    ``answered_at`` and ``order_announced_at`` are written only when given.
-    Raises UnknownCallError if the call was never started.
-    """
-    values: dict[str, object] = {
-        "ended_at": ended_at,
-        "disposition": str(disposition)[:24],
-        "reason": _clip(reason and str(reason), 32),
-        "order_id": order_id,
-    }
-    if answered_at is not None:
-        values["answered_at"] = answered_at
-    if order_announced_at is not None:
-        values["order_announced_at"] = order_announced_at
-    statement = update(Call).where(Call.uniqueid == uniqueid[:64]).values(**values)
-    try:
-        result = await session.execute(statement, execution_options={"synchronize_session": False})
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            raise UnknownCallError(f"no call record for uniqueid {uniqueid!r}")
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
 
 
 async def record_call(

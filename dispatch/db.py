@@ -237,29 +237,39 @@ def _drop_sqlite_reader(engine: AsyncEngine) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _DriverStatement:
-    """A statement compiled once for a dialect whose driver takes positional parameters."""
+class DriverStatement:
+    """A statement compiled once for a dialect whose driver takes positional parameters,
+    with SQLAlchemy's type processing of each parameter (enums, UTC timestamps, JSON)."""
 
     sql: str
     names: tuple[str, ...]
     defaults: dict[str, Any]
+    processors: dict[str, Any]
 
     def args(self, params: dict[str, Any]) -> list[Any]:
-        return [params[n] if n in params else self.defaults[n] for n in self.names]
+        out = []
+        for name in self.names:
+            value = params[name] if name in params else self.defaults[name]
+            processor = self.processors.get(name)
+            out.append(processor(value) if processor is not None and value is not None
+                       else value)
+        return out
 
 
-_COMPILED: dict[tuple[Executable, str, str], _DriverStatement] = {}
+_COMPILED: dict[tuple[Executable, str, str], DriverStatement] = {}
 
 
-def _compiled(statement: Executable, dialect: Dialect) -> _DriverStatement:
+def compiled(statement: Executable, dialect: Dialect) -> DriverStatement:
+    """``statement`` (a module constant) compiled for ``dialect``, cached."""
     key = (statement, dialect.name, dialect.driver)
     found = _COMPILED.get(key)
     if found is None:
-        compiled = statement.compile(dialect=dialect)
-        found = _COMPILED[key] = _DriverStatement(
-            compiled.string,
-            tuple(compiled.positiontup or ()),
-            {key: bind.effective_value for key, bind in compiled.binds.items()},
+        result = statement.compile(dialect=dialect)
+        found = _COMPILED[key] = DriverStatement(
+            result.string,
+            tuple(result.positiontup or ()),
+            {name: bind.effective_value for name, bind in result.binds.items()},
+            dict(result._bind_processors),
         )
     return found
 
@@ -277,7 +287,7 @@ async def fetch_committed_row(
     connection is discarded and the statement runs once more through SQLAlchemy, so
     errors surface as SQLAlchemyError and a server restart costs no failed call.
     """
-    driver_statement = _compiled(statement, engine.dialect)
+    driver_statement = compiled(statement, engine.dialect)
     args = driver_statement.args(params)
     reader = sqlite_reader(engine)
     if reader is not None:

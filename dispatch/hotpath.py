@@ -14,7 +14,6 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -23,43 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
-from dispatch.db import _sqlite_file
-
-
-@dataclass(frozen=True, slots=True)
-class DriverStatement:
-    """A statement compiled for one dialect, with its parameters' type processors."""
-
-    sql: str
-    names: tuple[str, ...]
-    processors: dict[str, Callable[[Any], Any]]
-
-    def args(self, params: dict[str, Any]) -> list[Any]:
-        out = []
-        for name in self.names:
-            value = params[name]
-            processor = self.processors.get(name)
-            out.append(processor(value) if processor is not None and value is not None
-                       else value)
-        return out
-
-
-_COMPILED: dict[tuple[int, str, str], DriverStatement] = {}
-
-
-def compiled(statement: Executable, dialect: Dialect) -> DriverStatement:
-    """``statement`` (a module constant with bindparams) compiled for ``dialect``, cached."""
-    key = (id(statement), dialect.name, dialect.driver)
-    found = _COMPILED.get(key)
-    if found is None:
-        result = statement.compile(dialect=dialect)
-        found = _COMPILED[key] = DriverStatement(
-            result.string,
-            tuple(result.positiontup or ()),
-            dict(result._bind_processors),
-        )
-    return found
-
+from dispatch.db import _sqlite_file, compiled
 
 Planned = tuple[Executable, dict[str, Any]]
 FollowUp = Callable[[Sequence[Any] | None], Sequence[Planned]]

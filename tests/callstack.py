@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,25 @@ class CallStack:
                     .where(Elder.preferred_language == language, ElderPhone.kind != "handset")
                     .order_by(ElderPhone.id).offset(index).limit(1)
                 ).scalar_one()
+        finally:
+            engine.dispose()
+
+    async def poll(self, statement: Any, done: Callable[[list[Any]], bool],
+                   timeout_s: float = 60.0) -> list[Any]:
+        """Rows of ``statement``, read again until ``done(rows)`` or the timeout passes.
+
+        For what the engine writes after a call has ended (escalations, AMI events).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        engine = make_sync_engine(self.db_url)
+        try:
+            while True:
+                with engine.connect() as conn:
+                    rows = list(conn.execute(statement).all())
+                if done(rows) or loop.time() > deadline:
+                    return rows
+                await asyncio.sleep(0.1)
         finally:
             engine.dispose()
 

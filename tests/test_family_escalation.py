@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -41,25 +40,15 @@ def handset_with_family(stack: CallStack, at_least: int) -> tuple[str, list[str]
 
 
 async def escalation_events(stack: CallStack, order_no: str) -> list[tuple[str, dict]]:
-    """Poll the order's timeline until the escalation has ended (or the deadline passes)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    engine = make_sync_engine(stack.db_url)
-    try:
-        while True:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    select(OrderEvent.kind, OrderEvent.detail)
-                    .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
-                    .where(WorkOrder.order_no == order_no).order_by(OrderEvent.id)
-                ).all()
-            kinds = [kind for kind, _ in rows]
-            if "family_acknowledged" in kinds or "family_unreached" in kinds \
-                    or loop.time() > deadline:
-                return [(kind, detail) for kind, detail in rows]
-            await asyncio.sleep(0.2)
-    finally:
-        engine.dispose()
+    """The order's timeline once the escalation has ended."""
+    rows = await stack.poll(
+        select(OrderEvent.kind, OrderEvent.detail)
+        .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
+        .where(WorkOrder.order_no == order_no).order_by(OrderEvent.id),
+        lambda rows: any(kind in ("family_acknowledged", "family_unreached")
+                         for kind, _ in rows),
+    )
+    return [(kind, detail) for kind, detail in rows]
 
 
 async def test_busy_first_contact_then_the_second_acknowledges(tmp_path: Path) -> None:

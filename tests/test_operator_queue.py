@@ -3,7 +3,6 @@ and turns alarm-box spool files into emergency orders."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -23,20 +22,12 @@ DEADLINE_S = 20.0
 
 async def queue_record(stack: CallStack, uniqueid: str, until: str) -> Any:
     """The queue_calls row of ``uniqueid`` once its ``until`` field is set."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    engine = make_sync_engine(stack.db_url)
-    try:
-        while True:
-            with engine.connect() as conn:
-                row = conn.execute(
-                    select(QueueCall).where(QueueCall.uniqueid == uniqueid)
-                ).first()
-            if (row is not None and getattr(row, until) is not None) or loop.time() > deadline:
-                return row
-            await asyncio.sleep(0.1)
-    finally:
-        engine.dispose()
+    rows = await stack.poll(
+        select(QueueCall).where(QueueCall.uniqueid == uniqueid),
+        lambda rows: bool(rows) and getattr(rows[0], until) is not None,
+        timeout_s=20.0,
+    )
+    return rows[0] if rows else None
 
 
 async def test_answered_and_abandoned_waits_are_recorded(tmp_path: Path) -> None:

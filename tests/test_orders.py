@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dispatch.calls import UnknownCallError, record_call_end, record_call_start
+from dispatch.calls import record_call
 from dispatch.db import async_sessionmaker_for, make_sync_engine
 from dispatch.models import Call, Elder, OrderEvent, WorkOrder
 from dispatch.orders import (
@@ -176,55 +176,22 @@ async def test_add_order_event_appends_to_timeline(db_session: AsyncSession) -> 
 
 # -- call records ------------------------------------------------------------------------
 
-async def test_call_start_and_end(db_session: AsyncSession) -> None:
+async def test_call_record_links_its_order(db_session: AsyncSession) -> None:
     elder_id = await _elder(db_session)
-    call_id = await record_call_start(
-        db_session, uniqueid="1700000001.11", linkedid="1700000001.11",
-        channel="PJSIP/trunk-0000000b", direction="inbound", caller_number="+8613800138000",
-        identity_status="elder", elder_id=elder_id, started_at=AT,
-    )
-    again = await record_call_start(
-        db_session, uniqueid="1700000001.11", linkedid="1700000001.11",
-        channel="PJSIP/trunk-0000000b", direction="inbound", caller_number="+8613800138000",
-        identity_status="elder", elder_id=elder_id, started_at=AT,
-    )
-    assert again == call_id  # a retried start does not duplicate the record
     order = await create_order(db_session, elder_id=elder_id, service=ServiceType.MEAL,
                                source="phone", call_uniqueid="1700000001.11",
                                requested_by="elder", at=AT + timedelta(seconds=20))
-    await record_call_end(
-        db_session, uniqueid="1700000001.11", ended_at=AT + timedelta(seconds=40),
-        disposition="order", reason=None, order_id=order.id,
-        answered_at=AT + timedelta(seconds=1), order_announced_at=AT + timedelta(seconds=25),
+    await record_call(
+        db_session, uniqueid="1700000001.11", linkedid="1700000001.11",
+        channel="PJSIP/trunk-0000000b", direction="inbound", caller_number="+8613800138000",
+        identity_status="elder", elder_id=elder_id, started_at=AT,
+        ended_at=AT + timedelta(seconds=40), disposition="order", reason=None,
+        order_id=order.id, answered_at=AT + timedelta(seconds=1),
+        order_announced_at=AT + timedelta(seconds=25),
     )
     db_session.expunge_all()
     call = await db_session.scalar(select(Call))
     assert call is not None
-    assert (call.id, call.disposition, call.reason, call.order_id) == (
-        call_id, "order", None, order.id)
-    assert call.answered_at == AT + timedelta(seconds=1)
+    assert (call.disposition, call.reason, call.order_id) == ("order", None, order.id)
     assert call.order_announced_at - call.answered_at == timedelta(seconds=24)
     assert call.ended_at == AT + timedelta(seconds=40)
-
-
-async def test_call_end_without_answer_keeps_nulls(db_session: AsyncSession) -> None:
-    await record_call_start(
-        db_session, uniqueid="u-withheld", linkedid=None, channel="PJSIP/trunk-1",
-        direction="inbound", caller_number=None, identity_status="withheld", elder_id=None,
-        started_at=AT,
-    )
-    await record_call_end(db_session, uniqueid="u-withheld", ended_at=AT + timedelta(seconds=3),
-                          disposition="operator", reason="unknown_caller")
-    call = await db_session.scalar(select(Call).execution_options(populate_existing=True))
-    assert call is not None
-    assert (call.answered_at, call.order_id, call.reason) == (None, None, "unknown_caller")
-
-
-async def test_call_end_of_unknown_call_raises_clearly(db_session: AsyncSession) -> None:
-    with pytest.raises(UnknownCallError):
-        await record_call_end(db_session, uniqueid="never-started", ended_at=AT,
-                              disposition="failed", reason="engine_error")
-    # the session is still usable
-    await record_call_start(db_session, uniqueid="next", linkedid=None, channel="c",
-                            direction="inbound", caller_number=None,
-                            identity_status="unknown", elder_id=None, started_at=AT)
