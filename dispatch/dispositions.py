@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.hotpath import write_transaction
 from dispatch.models import OrderStatus, ServiceType, WorkOrder
-from dispatch.orders import add_order_event
+from dispatch.orders import order_event
 
 
 class Disposition(StrEnum):
@@ -36,6 +37,17 @@ async def close_alarm(session: AsyncSession, order_no: str, disposition: Disposi
         raise DispositionError(f"order {order_no} is already closed")
     status = (OrderStatus.COMPLETED if disposition is Disposition.REAL_EMERGENCY
               else OrderStatus.CANCELLED)
-    await session.execute(update(WorkOrder).where(WorkOrder.id == order.id).values(status=status))
-    await add_order_event(session, order.id, "alarm_closed", at,
-                          {"disposition": disposition.value, "closed_by": closed_by.strip()})
+    order_id = order.id
+    await session.rollback()  # end the read before writing (SQLite has one writer)
+    detail = {"disposition": disposition.value, "closed_by": closed_by.strip()}
+    await write_transaction(
+        session, (_SET_STATUS, {"order_id": order_id, "status": status}),
+        lambda _row: [order_event(order_id, "alarm_closed", at, detail)],
+    )
+
+
+_SET_STATUS = (
+    update(WorkOrder)
+    .where(WorkOrder.id == bindparam("order_id"))
+    .values(status=bindparam("status"))
+)

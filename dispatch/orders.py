@@ -152,13 +152,14 @@ async def add_order_event(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one event to an order's timeline and COMMIT."""
-    event = OrderEvent(order_id=order_id, at=at, kind=_bounded("kind", kind, 32), detail=detail)
-    try:
-        session.add(event)
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
+    await write_transaction(session, order_event(order_id, kind, at, detail))
+
+
+def order_event(order_id: int, kind: str, at: datetime, detail: dict[str, Any] | None
+                ) -> tuple[Executable, dict[str, Any]]:
+    """The statement that appends an event to an order's timeline, for a write transaction."""
+    return _INSERT_EVENT, {"order_id": order_id, "at": at, "kind": _bounded("kind", kind, 32),
+                           "detail": detail}
 
 
 async def find_order(session: AsyncSession, order_no: str) -> WorkOrder | None:

@@ -123,6 +123,8 @@ class SpeechSettings(BaseModel):
     max_listen_s: float = Field(default=8.0, gt=0, le=60)
     silence_s: float = Field(default=4.0, gt=0, le=60)
     workers: int = Field(default=4, ge=1, le=64, description="recognition threads per process")
+    host: str = Field(default="127.0.0.1", description="AudioSocket bind address")
+    port: int = Field(default=4574, ge=0, le=65535, description="AudioSocket port; 0 = any")
 
 
 class Settings(BaseSettings):

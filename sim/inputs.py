@@ -35,6 +35,7 @@ class InputWindow:
         self.start = self.clock.elapsed()
         self.position = 0.0
         self.listener: Callable[[str], None] | None = None
+        self.speaker: Callable[[bytes], None] | None = None
         party = chan.party
         self.items: list[PartyInput] = party.arm(opportunity) if party is not None else []
         self.fired: set[int] = set()
@@ -51,6 +52,10 @@ class InputWindow:
         self.fired.add(idx)
         item = self.items[idx]
         self.position = max(self.position, item.delay)
+        if item.audio is not None:
+            if self.speaker is not None and not self.chan.hungup:
+                self.speaker(item.audio)
+            return
         if item.digit is None:
             self.chan.pbx.party_hangup(self.chan)
             return

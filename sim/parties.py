@@ -3,8 +3,10 @@
 A script is a list of steps consumed one per input opportunity (GET DATA, WAIT FOR DIGIT,
 STREAM FILE with escape digits, Background, Read, WaitExten):
 ``{"press": "12#", "delay": 1.0, "gap": 0.4}``, ``{"silent": true}``,
-``{"hangup": true, "delay": 1.0}``. Delays count from the start of the opportunity; keys not
-yet pressed when it ends carry over to the next activity. An empty script means silence.
+``{"hangup": true, "delay": 1.0}``, ``{"say": "/path/to/file.wav", "delay": 1.0}`` (heard
+only by AudioSocket, which is an opportunity too). Delays count from the start of the
+opportunity; inputs not yet made when it ends carry over to the next activity. An empty script
+means silence.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from sim.voice import VoiceError, load_wav
 
 DEFAULT_DELAY = 1.0
 DEFAULT_GAP = 0.4
@@ -25,13 +29,15 @@ class PartyError(ValueError):
 
 @dataclass
 class PartyInput:
-    """A key press (``digit``) or a hangup (``digit is None``) ``delay`` sim seconds from now."""
+    """A key press (``digit``), speech (``audio``: 8 kHz 16-bit mono PCM) or a hangup (neither)
+    ``delay`` sim seconds from now."""
 
     delay: float
     digit: str | None
+    audio: bytes | None = None
 
     def later(self, elapsed: float) -> PartyInput:
-        return PartyInput(max(0.0, self.delay - elapsed), self.digit)
+        return PartyInput(max(0.0, self.delay - elapsed), self.digit, self.audio)
 
 
 def _number(value: Any, what: str, default: float | None = None) -> float:
@@ -55,9 +61,18 @@ def parse_step(step: Any) -> list[PartyInput]:
         return []
     if step.get("hangup"):
         return [PartyInput(_number(step.get("delay"), "hangup delay", 0.0), None)]
+    if "say" in step:
+        path = step["say"]
+        if not isinstance(path, str) or not path or "\x00" in path:
+            raise PartyError(f"say needs the path of a WAV file: {step!r}")
+        try:
+            audio = load_wav(path)
+        except VoiceError as exc:
+            raise PartyError(str(exc)) from None
+        return [PartyInput(_number(step.get("delay"), "say delay", DEFAULT_DELAY), None, audio)]
     press = step.get("press")
     if not isinstance(press, str) or not _DIGITS.match(press):
-        raise PartyError(f"step needs press (DTMF digits), silent or hangup: {step!r}")
+        raise PartyError(f"step needs press (DTMF digits), say, silent or hangup: {step!r}")
     delay = _number(step.get("delay"), "press delay", DEFAULT_DELAY)
     gap = _number(step.get("gap"), "press gap", DEFAULT_GAP)
     return [PartyInput(delay + i * gap, d.upper()) for i, d in enumerate(press)]

@@ -17,12 +17,13 @@ def report(title: str, figures: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--only", choices=["callerid", "calls", "speech"], action="append")
+    parser.add_argument("--only", action="append",
+                        choices=["callerid", "calls", "emergency", "speech"])
     parser.add_argument("--elders", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=500)
     args = parser.parse_args()
-    chosen = args.only or ["callerid", "calls", "speech"]
+    chosen = args.only or ["callerid", "calls", "emergency", "speech"]
     started = time.time()
     if "callerid" in chosen:
         from tests.bench import callerid
@@ -32,6 +33,10 @@ def main() -> None:
         from tests.bench import calls
 
         calls.run(report, calls=args.calls, concurrency=args.concurrency)
+    if "emergency" in chosen:
+        from tests.bench import emergency
+
+        emergency.run(report)
     if "speech" in chosen:
         from tests.bench import speech
 
