@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ivr.config import SpeechSettings
+from ivr.tcp_service import TcpService
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,10 @@ class AudioStream:
             self._end("eof")
 
 
-class AudioSocketServer:
+class AudioSocketServer(TcpService):
     """Accepts Asterisk's AudioSocket connections and hands each to the call expecting it."""
+
+    name = "AudioSocket server"
 
     def __init__(
         self,
@@ -223,21 +226,14 @@ class AudioSocketServer:
         max_frames: int = 250,
         max_connections: int = 10_000,
     ) -> None:
+        super().__init__()
         self._settings = settings
         self.uuid_timeout_s = uuid_timeout_s
         self.idle_timeout_s = idle_timeout_s
         self._max_frames = max_frames
         self._max_connections = max_connections
         self._expected: dict[uuid.UUID, AudioStream] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
         self.rejected = 0
-
-    @property
-    def port(self) -> int:
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("AudioSocket server is not listening")
-        return int(self._server.sockets[0].getsockname()[1])
 
     @property
     def address(self) -> str:
@@ -245,13 +241,8 @@ class AudioSocketServer:
         return f"{self._settings.host}:{self.port}"
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(
-            self._on_connection,
-            host=self._settings.host,
-            port=self._settings.port,
-            limit=MAX_AUDIO_BYTES * 2,
-            backlog=1024,
-        )
+        await self._listen(self._on_connection, self._settings.host, self._settings.port,
+                           MAX_AUDIO_BYTES * 2)
         log.info("AudioSocket listening on %s", self.address)
         return self.port
 
@@ -273,38 +264,22 @@ class AudioSocketServer:
             stream.close("not connected")
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
         for stream in list(self._expected.values()):
             stream.close("server closed")
         self._expected.clear()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
+        await self._stop()
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            if len(self._tasks) > self._max_connections:
+        async with self._connection(writer) as open_connections:
+            if open_connections > self._max_connections:
                 self.rejected += 1
                 log.error("AudioSocket refused: %d connections open", self._max_connections)
                 return
             stream = await self._claim(reader)
             if stream is not None:
                 await stream._pump(reader, writer, self.idle_timeout_s)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _claim(self, reader: asyncio.StreamReader) -> AudioStream | None:
         """Read the UUID frame and take the stream expecting it; None (logged) otherwise."""

@@ -15,6 +15,7 @@ from ivr.agi.environment import read_environment
 from ivr.agi.errors import AgiError, AgiHangup, AgiProtocolError
 from ivr.agi.session import AgiSession
 from ivr.config import AgiSettings
+from ivr.tcp_service import TcpService
 
 log = logging.getLogger(__name__)
 
@@ -36,67 +37,39 @@ async def route_to_operator(session: AgiSession, reason: str) -> None:
             await session.set_variable(ROUTE_VARIABLE, "operator")
 
 
-class FastAgiServer:
+class FastAgiServer(TcpService):
     """Serves FastAGI requests, dispatching on the script name of ``agi://host/<script>``."""
 
+    name = "FastAGI server"
+
     def __init__(self, routes: Mapping[str, Handler], settings: AgiSettings) -> None:
+        super().__init__()
         self._routes = dict(routes)
         self._settings = settings
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_sessions)
         self.sessions_served = 0
         self.sessions_failed = 0
 
-    @property
-    def port(self) -> int:
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("FastAGI server is not listening")
-        return int(self._server.sockets[0].getsockname()[1])
-
     async def start(self) -> int:
-        self._server = await asyncio.start_server(
-            self._on_connection,
-            host=self._settings.host,
-            port=self._settings.port,
-            limit=READ_LIMIT,
-            backlog=1024,
-        )
+        await self._listen(self._on_connection, self._settings.host, self._settings.port,
+                           READ_LIMIT)
         log.info("FastAGI listening on %s:%d", self._settings.host, self.port)
         return self.port
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Stop accepting calls; let calls in progress finish for ``grace_s``, then hand the
         rest to the operator queue (their dialplan continues with HOTLINE_ROUTE=operator)."""
-        if self._server is not None:
-            self._server.close()
-        if self._tasks and grace_s > 0:
-            await asyncio.wait(list(self._tasks), timeout=grace_s)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
+        await self._stop(grace_s)
 
     async def _on_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
+        async with self._connection(writer):
             if self._slots.locked():
                 log.error("FastAGI session refused: %d sessions busy", self._settings.max_sessions)
                 return
             async with self._slots:
                 await self._serve(reader, writer)
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
