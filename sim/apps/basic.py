@@ -8,7 +8,7 @@ import logging
 from sim import events as ev
 from sim.apps.registry import AppContext, application, find_app
 from sim.channel import State
-from sim.dialplan.args import split_args, split_once
+from sim.dialplan.args import split_args, split_once, split_top_level
 from sim.functions import checkcondition, write_function
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,8 @@ async def exec_if(ctx: AppContext, data: str) -> int:
     if rest is None:
         log.warning("ExecIf requires an argument: <expr>?<appiftrue>(<args>)[:<appiffalse>]")
         return -1
-    iftrue, iffalse = _split_branches(rest)
+    iftrue, iffalse_or_none = split_top_level(rest)
+    iffalse = iffalse_or_none or ""
     chosen = iftrue if checkcondition(cond) else iffalse
     if not chosen:
         return 0
@@ -155,18 +156,6 @@ async def exec_if(ctx: AppContext, data: str) -> int:
         log.warning("Could not find application! (%s)", app)
         return -1
     return await fn(ctx, args[:-1] if args.endswith(")") else args)
-
-
-def _split_branches(text: str) -> tuple[str, str]:
-    depth = 0
-    for idx, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == ":" and depth == 0:
-            return text[:idx], text[idx + 1 :]
-    return text, ""
 
 
 def _float(text: str, default: float) -> float:

@@ -50,3 +50,16 @@ def split_once(text: str, sep: str) -> tuple[str, str | None]:
     """``strsep`` on the first ``sep``: (head, tail or None)."""
     head, found, tail = text.partition(sep)
     return head, (tail if found else None)
+
+
+def split_top_level(text: str, sep: str = ":") -> tuple[str, str | None]:
+    """Split at the first ``sep`` outside parentheses: (head, tail or None)."""
+    depth = 0
+    for idx, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            return text[:idx], text[idx + 1 :]
+    return text, None

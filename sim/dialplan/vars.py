@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from sim.dialplan.args import split_top_level
 from sim.dialplan.expr import evaluate
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,11 @@ def _matching(text: str, open_at: int) -> int:
 
 def split_name(expr: str) -> tuple[str, int | None, int | None]:
     """``NAME:offset:length`` -> parts; colons inside parentheses belong to the name."""
-    depth = 0
-    for idx, ch in enumerate(expr):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == ":" and depth == 0:
-            name, rest = expr[:idx], expr[idx + 1 :]
-            off_s, _, len_s = rest.partition(":")
-            return name, _int(off_s), (_int(len_s) if len_s != "" else None)
-    return expr, None, None
+    name, rest = split_top_level(expr)
+    if rest is None:
+        return expr, None, None
+    off_s, _, len_s = rest.partition(":")
+    return name, _int(off_s), (_int(len_s) if len_s != "" else None)
 
 
 def _int(text: str) -> int:
