@@ -37,6 +37,7 @@ from dispatch.models import (
     ServiceType,
     Vendor,
     VendorPhone,
+    VendorWorker,
     vendor_coverage,
     vendor_services,
 )
@@ -401,6 +402,9 @@ def _vendor_rows(rng: random.Random, numbers: NumberAllocator, count: int) -> It
             "opens_at": hours[0],
             "closes_at": hours[1],
             "rank_score": None if rng.random() < 0.1 else round(rng.uniform(55, 98), 1),
+            "latitude": round(home.lat + rng.gauss(0, 0.02), 6),
+            "longitude": round(home.lon + rng.gauss(0, 0.02), 6),
+            "max_open_orders": rng.choice((10, 20, 30)),
             "created_at": _registered(rng.random()),
         }
         phones = [{"vendor_id": vendor_id, "number_e164": numbers.landline(), "label": "调度电话"}]
@@ -408,11 +412,17 @@ def _vendor_rows(rng: random.Random, numbers: NumberAllocator, count: int) -> It
             phones.append(
                 {"vendor_id": vendor_id, "number_e164": numbers.mobile(), "label": "负责人手机"}
             )
+        workers = [
+            {"vendor_id": vendor_id, "name": f"{rng.choice(SURNAMES)}师傅",
+             "number_e164": numbers.mobile(), "active": True}
+            for _ in range(rng.randint(1, 4))
+        ]
         yield (
             vendor,
             [{"vendor_id": vendor_id, "service": s.value} for s in services],
             [{"vendor_id": vendor_id, "county_code": c} for c in sorted(coverage)],
             phones,
+            workers,
         )
 
 
@@ -468,13 +478,14 @@ def generate_city(
                 _insert(conn, FamilyContact.__table__, family_rows)
                 if progress:
                     progress(made)
-            for vendor, services, coverage, phones in _vendor_rows(
+            for vendor, services, coverage, phones, workers in _vendor_rows(
                 vendor_rng, builder.numbers, vendors
             ):
                 _insert(conn, Vendor.__table__, [vendor])
                 _insert(conn, vendor_services, services)
                 _insert(conn, vendor_coverage, coverage)
                 _insert(conn, VendorPhone.__table__, phones)
+                _insert(conn, VendorWorker.__table__, workers)
             _reset_sequences(conn)
             summary = _count(conn)
     finally:

@@ -239,6 +239,10 @@ class Vendor(Base):
     opens_at: Mapped[time] = mapped_column(Time, default=time(8, 0))
     closes_at: Mapped[time] = mapped_column(Time, default=time(20, 0))
     rank_score: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # Orders accepted and not yet completed beyond which the vendor gets no new offers.
+    max_open_orders: Mapped[int] = mapped_column(Integer, default=20)
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
 
     phones: Mapped[list[VendorPhone]] = relationship(
@@ -274,6 +278,12 @@ class WorkOrder(Base):
     created_at: Mapped[datetime]
     accept_deadline: Mapped[datetime | None]
     arrive_deadline: Mapped[datetime | None]
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("vendor_workers.id"))
+    accepted_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    rating: Mapped[int | None] = mapped_column(Integer)
 
     events: Mapped[list[OrderEvent]] = relationship(
         order_by="OrderEvent.id", cascade="all, delete-orphan", passive_deletes=True
@@ -455,3 +465,85 @@ class QueueCall(Base):
 
 
 __all__ += ["QueueCall"]
+
+
+# -- dispatch by phone: offers to vendors, workers' reports, quality callbacks ------------
+
+
+class CallPurpose(StrEnum):
+    """Why the engine dials out."""
+
+    VENDOR_OFFER = "vendor_offer"  # offer an order to a vendor: 1 accept, 2 decline
+    QUALITY_CALLBACK = "quality_callback"  # ask the elder to rate the service (回访)
+
+
+class OutboundState(StrEnum):
+    """Where an outbound call stands; only ``scheduled`` may be claimed, once."""
+
+    SCHEDULED = "scheduled"
+    DIALING = "dialing"  # claimed by one engine; Originate sent (or about to be)
+    ANSWERED = "answered"  # the far end answered; the engine's flow is talking
+    DONE = "done"  # an outcome is recorded
+    CANCELLED = "cancelled"  # no longer needed (order accepted, escalated, ...)
+
+
+class VendorWorker(Base):
+    """A vendor's worker, known by the phone they report arrival and completion from."""
+
+    __tablename__ = "vendor_workers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    number_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class OutboundCall(Base):
+    """One outbound call attempt: the database record that makes dialling exactly-once.
+
+    ``seq`` numbers the attempts of one order and purpose; (order, purpose, seq) is unique, so
+    two engines deciding the same next attempt insert it once. An engine dials only after its
+    conditional UPDATE moved the row from ``scheduled`` to ``dialing``.
+    """
+
+    __tablename__ = "outbound_calls"
+    __table_args__ = (
+        UniqueConstraint("order_id", "purpose", "seq"),
+        Index("ix_outbound_calls_state_due_at", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[CallPurpose] = mapped_column(choice(CallPurpose))
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    number_e164: Mapped[str] = mapped_column(String(20))
+    tries: Mapped[int] = mapped_column(Integer, default=1)  # of this party for this order
+    state: Mapped[OutboundState] = mapped_column(choice(OutboundState, 16))
+    due_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason_code: Mapped[int | None] = mapped_column(Integer)
+
+
+class Complaint(Base):
+    """A poor rating (1 or 2) or a caller's grievance, for the operators to follow up."""
+
+    __tablename__ = "complaints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"),
+                                          unique=True)
+    vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ += ["CallPurpose", "Complaint", "OutboundCall", "OutboundState", "VendorWorker"]
