@@ -1,56 +1,137 @@
 """Family escalation: while the operators take an emergency, the elder's family is called in
-order, about 30 s per step, until one of them presses 1 to acknowledge."""
+order, about 30 s per step, until one of them presses 1 to acknowledge.
+
+The order's timeline is the escalation's memory: an escalation cut off (engine killed,
+restarted) resumes from it with the next contact not yet called. A Redis lease per order makes
+one engine process at a time run it; a dead process's lease expires after one step's time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import exists, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from dispatch.models import OrderEvent, OrderStatus, ServiceType, WorkOrder
 from dispatch.orders import add_order_event
 from dispatch.phones import mask, national
 from dispatch.profile import Contact, family_contacts
+from ivr.claims import Leases
 from ivr.context import EngineContext
 
 log = logging.getLogger(__name__)
 
 FAMILY_CONTEXT = "hotline-family-alert"
 ACK_POLL_S = 0.25
+FINISHED = ("family_acknowledged", "family_unreached", "family_none")
+CLOSED = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
+LEASE_MARGIN_S = 5.0
 
 
 class FamilyEscalation:
     """Starts one escalation task per emergency order; tasks survive the call that began them."""
 
-    def __init__(self, ctx: EngineContext, ami: Any) -> None:
+    def __init__(self, ctx: EngineContext, ami: Any, leases: Leases) -> None:
         self.ctx = ctx
         self.ami = ami
+        self.leases = leases
         self.tasks: set[asyncio.Task[str]] = set()
+        self.running: set[int] = set()
 
-    def start(self, order_id: int, elder_id: int) -> None:
-        task = asyncio.create_task(self.run(order_id, elder_id))
+    def start(self, order_id: int, elder_id: int, resumed: bool = False) -> None:
+        if order_id in self.running:
+            return
+        self.running.add(order_id)
+        task = asyncio.create_task(self.run(order_id, elder_id, resumed))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(lambda _t: self.running.discard(order_id))
 
     async def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
-    async def run(self, order_id: int, elder_id: int) -> str:
-        """Call each contact in turn; return "acknowledged", "unreached" or "no_family"."""
+    @property
+    def _lease_s(self) -> float:
+        """Real seconds one step may take (ring, wait for the key) before a lease lapses."""
+        dial = self.ctx.settings.dial
+        return (dial.ring_timeout_s + dial.ack_wait_s) / self.ctx.clock.speed + LEASE_MARGIN_S
+
+    async def run(self, order_id: int, elder_id: int, resumed: bool = False) -> str:
+        """Escalate unless another process does; "acknowledged", "unreached", "no_family",
+        "finished" (done before) or "elsewhere" (another process holds the lease)."""
+        lease = f"escalation:{order_id}"
+        if not await self.leases.claim(lease, self._lease_s):
+            return "elsewhere"
+        try:
+            return await self._escalate(order_id, elder_id, resumed, lease)
+        finally:
+            await self.leases.release(lease)
+
+    async def _escalate(self, order_id: int, elder_id: int, resumed: bool, lease: str) -> str:
         async with self.ctx.sessions() as session:
+            kinds = (await session.execute(
+                select(OrderEvent.kind, OrderEvent.detail)
+                .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+            )).all()
             contacts = await family_contacts(session, elder_id)
+        if any(kind in FINISHED for kind, _ in kinds):
+            return "finished"
+        called = {(detail or {}).get("contact_id") for kind, detail in kinds
+                  if kind == "family_called"}
+        if resumed:
+            await self._event(order_id, "family_resumed", {"already_called": len(called)})
         if not contacts:
             await self._event(order_id, "family_none", {})
             return "no_family"
         for contact in contacts:
+            if contact.id in called:
+                continue
+            if not await self.leases.refresh(lease, self._lease_s):
+                log.warning("escalation of order %s taken over by another process", order_id)
+                return "elsewhere"
             if await self._try(order_id, contact):
                 return "acknowledged"
         await self._event(order_id, "family_unreached", {"contacts": len(contacts)})
         await self.ctx.live.publish("family_unreached", {"order_id": order_id})
         return "unreached"
+
+    async def resume_open(self) -> int:
+        """Start the escalation of every recent open emergency order not yet finished (the
+        lease keeps those another process still runs with it); returns how many started."""
+        since = self.ctx.now() - timedelta(seconds=self.ctx.settings.dial.resume_window_s)
+        finished = exists().where(OrderEvent.order_id == WorkOrder.id,
+                                  OrderEvent.kind.in_(FINISHED))
+        try:
+            async with self.ctx.sessions() as session:
+                rows = (await session.execute(
+                    select(WorkOrder.id, WorkOrder.elder_id)
+                    .where(WorkOrder.service == ServiceType.EMERGENCY,
+                           WorkOrder.status.not_in(CLOSED), WorkOrder.created_at >= since,
+                           ~finished)
+                    .order_by(WorkOrder.id)
+                )).all()
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("open emergencies not read: %s", exc)
+            return 0
+        started = [order_id for order_id, _ in rows if order_id not in self.running]
+        for order_id, elder_id in rows:
+            self.start(order_id, elder_id, resumed=True)
+        return len(started)
+
+    async def resume_forever(self) -> None:
+        """Resume at start, then every ``dial.resume_interval_s``; errors never stop it."""
+        while True:
+            try:
+                await self.resume_open()
+            except Exception:
+                log.exception("resuming escalations failed; retrying later")
+            await self.ctx.clock.sleep(self.ctx.settings.dial.resume_interval_s)
 
     async def _try(self, order_id: int, contact: Contact) -> bool:
         dial = self.ctx.settings.dial

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--speed", type=_positive, default=1.0,
                         help="simulated seconds per real second")
     common.add_argument("--operators", type=Path, help="JSON list of queue operators")
+    common.add_argument("--queues-conf", type=Path,
+                        help="queues.conf for each queue's strategy (default: beside the "
+                             "first --dialplans file, as Asterisk's config directory)")
     common.add_argument("--phones", type=Path, help="JSON object of phone behaviours")
     common.add_argument("--agi-dir", type=Path, default=Path("agi_scripts"))
     common.add_argument("--agi-connect-timeout", type=_positive, default=2.0,
@@ -83,6 +86,12 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
     )
     pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,
               SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))
+    queues_conf = args.queues_conf or args.dialplans[0].parent / "queues.conf"
+    if args.queues_conf or (args.dialplans[0].is_file() and queues_conf.is_file()):
+        try:
+            pbx.queues.load_conf(queues_conf)
+        except PartyError as exc:
+            raise SystemExit(str(exc)) from None
     if args.operators:
         pbx.queues.set_operators(_read_json(args.operators))
     if args.phones:

@@ -97,8 +97,12 @@ class Channel:
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.bridged_with: Channel | None = None
+        self.bridge_id = ""
         self.party_hangup_hook: Callable[[], None] | None = None
+        self.in_pbx = False  # a dialplan Runner drives this channel
+        self.pending_goto: tuple[str, str, int] | None = None
         self._hangup_waiters: list[Callable[[], None]] = []
+        self._goto_waiters: list[Callable[[], None]] = []
         self._answer_waiters: list[Callable[[], None]] = []
 
     # events -----------------------------------------------------------------------------
@@ -191,6 +195,33 @@ class Channel:
         def cancel() -> None:
             if fn in self._hangup_waiters:
                 self._hangup_waiters.remove(fn)
+
+        return cancel
+
+    def prepare_goto(self, context: str, exten: str, priority: int) -> bool:
+        """AMI Redirect, first half (ast_async_goto): a channel whose dialplan runs continues
+        at (context, exten, priority) once its application ends; one without (a queue member's
+        leg) is placed there and True says a new Runner must start it. :meth:`wake_goto` then
+        ends the application's waits, as a hangup would."""
+        if self.in_pbx:
+            self.pending_goto = (context, exten, priority)
+            return False
+        self.context, self.exten, self.priority = context, exten, priority
+        self.in_pbx = True
+        return True
+
+    def wake_goto(self) -> None:
+        waiters, self._goto_waiters = self._goto_waiters, []
+        for fn in waiters:
+            fn()
+
+    def on_goto(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn`` once when the channel is redirected; returns a canceller."""
+        self._goto_waiters.append(fn)
+
+        def cancel() -> None:
+            if fn in self._goto_waiters:
+                self._goto_waiters.remove(fn)
 
         return cancel
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class WaitResult:
-    kind: str  # "done" | "digit" | "hangup" | "until"
+    kind: str  # "done" | "digit" | "hangup" | "until" | "redirect"
     digit: str | None = None
     elapsed: float = 0.0
     value: Any = None
@@ -96,6 +96,7 @@ class InputWindow:
 
         self.listener = on_digit
         cancel_hangup = self.chan.on_hangup(lambda: finish("hangup"))
+        cancel_goto = self.chan.on_goto(lambda: finish("redirect"))
         if until is not None:
 
             def passthrough(value: Any) -> Any:
@@ -108,6 +109,7 @@ class InputWindow:
         finally:
             self.listener = None
             cancel_hangup()
+            cancel_goto()
             if timer is not None and timer.active():
                 timer.cancel()
 

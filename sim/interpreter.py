@@ -51,6 +51,7 @@ class Runner:
 
     async def run(self) -> None:
         chan = self.chan
+        chan.in_pbx = True
         try:
             await self._loop()
             if self.pbx.dialplan.find(chan.context, "h") is not None and not chan.destroyed:
@@ -93,6 +94,10 @@ class Runner:
                              chan.priority, chan.context, chan.exten)
                 return
             res = await self.execute(step.app, step.data)
+            if chan.pending_goto is not None and not chan.hungup:  # AMI Redirect
+                context, exten, priority = chan.pending_goto
+                chan.pending_goto = None
+                self.goto(context, exten, priority)
             if res != 0 and not self.jumped:
                 return
             if self.jumped:

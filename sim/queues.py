@@ -3,13 +3,18 @@
 An operator is free or busy; a free operator who is ``available`` is rung for the first waiting
 caller (highest QUEUE_PRIO first, then arrival order) and answers ``answer_delay_s`` later, then
 talks ``talk_s`` and hangs up. A caller who leaves (hangup, timeout) while being rung cancels it.
+A queue whose ``strategy`` is ``ringall`` (queues.conf) rings every free member at once for its
+first caller; the first to answer gets the call and the others' ringing is cancelled. Any other
+strategy rings one member at a time.
 """
 
 from __future__ import annotations
 
+import configparser
 import itertools
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
@@ -77,7 +82,7 @@ class Waiter:
     seq: int
     joined_at: float
     done: Deferred = field(default_factory=Deferred)
-    ringing: tuple[Operator, Channel, IDelayedCall] | None = None
+    ringing: list[tuple[Operator, Channel, IDelayedCall]] = field(default_factory=list)
     rang_at: float = 0.0
 
 
@@ -94,7 +99,22 @@ class QueueManager:
         self.pbx = pbx
         self.operators: list[Operator] = []
         self.waiting: dict[str, list[Waiter]] = {}
+        self.strategies: dict[str, str] = {}
         self._seq = itertools.count()
+
+    def load_conf(self, path: Path) -> int:
+        """Read each queue's ``strategy`` from a queues.conf; returns the number of queues."""
+        parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                           comment_prefixes=(";", "#"),
+                                           inline_comment_prefixes=(";",))
+        try:
+            parser.read_string(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, configparser.Error) as exc:
+            raise PartyError(f"cannot read {path}: {exc}") from None
+        for name in parser.sections():
+            if name != "general":
+                self.strategies[name] = parser.get(name, "strategy", fallback="ringall").strip()
+        return len(self.strategies)
 
     # configuration -----------------------------------------------------------------------
     def set_operators(self, data: Any) -> int:
@@ -162,16 +182,24 @@ class QueueManager:
             ))
         chan.emit(ev.channel_event("QueueCallerLeave", ev.AGENT, chan, ("Queue", waiter.queue),
                                    ("Position", str(pos)), ("Count", str(len(line)))))
-        if waiter.ringing is not None:
-            op, op_chan, call = waiter.ringing
-            waiter.ringing = None
+        self._cancel_rings(waiter)
+        for queue in list(self.waiting):
+            self._dispatch(queue)
+
+    def _cancel_rings(self, waiter: Waiter, keep: Operator | None = None) -> None:
+        """Stop ringing every member rung for ``waiter`` (except ``keep``, who answered)."""
+        rings, waiter.ringing = waiter.ringing, []
+        for op, op_chan, call in rings:
+            if op is keep:
+                continue
             if call.active():
                 call.cancel()
-            op_chan.emit(ev.two_channel_event("DialEnd", ev.CALL, chan, op_chan,
+            op_chan.emit(ev.two_channel_event("DialEnd", ev.CALL, waiter.chan, op_chan,
                                               ("DialStatus", "CANCEL")))
             op_chan.request_hangup(16, by="pbx", soft=True)
             op_chan.destroy()
-            self.release(op)
+            op.busy = False
+            self._member_status(op, 1)
 
     def release(self, op: Operator) -> None:
         op.busy = False
@@ -182,14 +210,15 @@ class QueueManager:
     # dispatch ----------------------------------------------------------------------------
     def _dispatch(self, queue: str) -> None:
         line = self.waiting.get(queue, [])
+        ring_all = self.strategies.get(queue) == "ringall"
         for waiter in line:
-            if waiter.ringing is not None:
+            if waiter.ringing:
                 continue
-            op = next((o for o in self.operators
-                       if o.available and not o.busy and o.serves(queue)), None)
-            if op is None:
+            free = [o for o in self.operators if o.available and not o.busy and o.serves(queue)]
+            if not free:
                 return
-            self._ring(waiter, op)
+            for op in free if ring_all else free[:1]:
+                self._ring(waiter, op)
 
     def _ring(self, waiter: Waiter, op: Operator) -> None:
         pbx = self.pbx
@@ -208,15 +237,17 @@ class QueueManager:
         chan.emit(ev.two_channel_event("DialState", ev.CALL, chan, op_chan,
                                        ("DialStatus", "RINGING")))
         self._member_status(op, 6)
-        waiter.rang_at = pbx.clock.elapsed()
-        call = pbx.clock.call_later(op.answer_delay_s, self._answered, waiter)
-        waiter.ringing = (op, op_chan, call)
+        if not waiter.ringing:
+            waiter.rang_at = pbx.clock.elapsed()
+        call = pbx.clock.call_later(op.answer_delay_s, self._answered, waiter, op)
+        waiter.ringing.append((op, op_chan, call))
 
-    def _answered(self, waiter: Waiter) -> None:
-        if waiter.ringing is None:
+    def _answered(self, waiter: Waiter, op: Operator) -> None:
+        rung = next((r for r in waiter.ringing if r[0] is op), None)
+        if rung is None:
             return
-        op, op_chan, _call = waiter.ringing
-        waiter.ringing = None
+        op_chan = rung[1]
+        self._cancel_rings(waiter, keep=op)
         line = self.waiting.get(waiter.queue, [])
         pos = line.index(waiter) + 1 if waiter in line else 1
         if waiter in line:
@@ -239,6 +270,8 @@ class QueueManager:
         self._member_status(op, 2)
         if not waiter.done.called:
             waiter.done.callback(Connection(op, op_chan, hold, ring))
+        for queue in list(self.waiting):
+            self._dispatch(queue)  # members whose ringing was cancelled
 
     def _member_status(self, op: Operator, status: int) -> None:
         self.pbx.events.publish(ev.Event("QueueMemberStatus", ev.AGENT, [

@@ -14,9 +14,9 @@ from tests.callstack import CallStack, open_stack
 DEADLINE_S = 60.0
 
 
-def handset_with_family(stack: CallStack, at_least: int) -> tuple[str, list[str]]:
+def handset_with_family(db_url: str, at_least: int) -> tuple[str, list[str]]:
     """A handset line whose elder has ``at_least`` family contacts (numbers in call order)."""
-    engine = make_sync_engine(stack.db_url)
+    engine = make_sync_engine(db_url)
     try:
         with engine.connect() as conn:
             counts = (
@@ -53,7 +53,7 @@ async def escalation_events(stack: CallStack, order_no: str) -> list[tuple[str, 
 
 async def test_busy_first_contact_then_the_second_acknowledges(tmp_path: Path) -> None:
     async for stack in open_stack("embedded", tmp_path, elders=300, ami=True):
-        line, family = handset_with_family(stack, 2)
+        line, family = handset_with_family(stack.db_url, 2)
         first, second = national(family[0]), national(family[1])
         await stack.sim.request("phones", phones={
             first: {"answer": "busy"},
@@ -72,7 +72,7 @@ async def test_busy_first_contact_then_the_second_acknowledges(tmp_path: Path) -
 async def test_nobody_answers_and_the_alarm_stays_open(tmp_path: Path) -> None:
     async for stack in open_stack("embedded", tmp_path, elders=300, ami=True,
                                   engine_overrides={"dial": {"ring_timeout_s": 5.0}}):
-        line, family = handset_with_family(stack, 1)
+        line, family = handset_with_family(stack.db_url, 1)
         await stack.sim.request("phones", phones={
             national(number): {"answer": "noanswer"} for number in family
         })

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
 
-from . import auth, channel_actions, originate
+from . import auth, channel_actions, originate, redirect
 from .framing import Request
 from .perms import CLASSES
 from .session import AmiSession
@@ -36,6 +36,7 @@ ACTIONS: dict[str, Action] = {
     "setvar": Action(_CALL, channel_actions.action_setvar),
     "getvar": Action(_CALL | _REPORTING, channel_actions.action_getvar),
     "originate": Action(_ORIGINATE, originate.action_originate),
+    "redirect": Action(_CALL, redirect.action_redirect),
     "userevent": Action(_USER, channel_actions.action_userevent),
     "coreshowchannels": Action(_SYSTEM | _REPORTING, channel_actions.action_coreshowchannels),
 }

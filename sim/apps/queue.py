@@ -31,6 +31,7 @@ async def queue(ctx: AppContext, data: str) -> int:
         prio = int((chan.get_var("QUEUE_PRIO") or "0").strip() or "0")
     except ValueError:
         prio = 0
+    chan.set_var("ABANDONED", "")  # cleared on entry, TRUE if the caller gives up
     record = {"name": name, "joined_at": pbx.clock.stamp(), "priority": prio,
               "answered_at": None, "operator": None, "left_reason": None, "ended_at": None}
     if chan.record is not None:
@@ -44,11 +45,14 @@ async def queue(ctx: AppContext, data: str) -> int:
     if res.kind != "until" or not isinstance(res.value, Connection):
         abandoned = res.kind == "hangup"
         pbx.queues.leave(waiter, abandoned=abandoned)
-        record["left_reason"] = "abandon" if abandoned else "timeout"
+        record["left_reason"] = {"hangup": "abandon", "redirect": "redirect"}.get(
+            res.kind, "timeout")
         record["ended_at"] = pbx.clock.stamp()
         if abandoned:
+            chan.set_var("ABANDONED", "TRUE")
             return -1
-        chan.set_var("QUEUESTATUS", "TIMEOUT")
+        if res.kind != "redirect":
+            chan.set_var("QUEUESTATUS", "TIMEOUT")
         return 0
     conn: Connection = res.value
     record.update(answered_at=pbx.clock.stamp(), operator=conn.operator.name,
@@ -58,10 +62,13 @@ async def queue(ctx: AppContext, data: str) -> int:
         conn.operator.talk_s, conn.op_chan.request_hangup, 16, "operator", True
     )
     ended_by_agent = await pbx.bridge(chan, conn.op_chan)
-    if talk_timer.active():
-        talk_timer.cancel()
+    op_redirected = conn.op_chan.in_pbx and not conn.op_chan.hungup
+    if talk_timer.active() and not op_redirected:
+        talk_timer.cancel()  # a redirected operator still hangs up after talk_s
+    redirected = chan.pending_goto is not None and not chan.hungup
     record["ended_at"] = pbx.clock.stamp()
-    record["ended_by"] = "operator" if ended_by_agent else "caller"
+    record["ended_by"] = "redirect" if redirected or op_redirected else (
+        "operator" if ended_by_agent else "caller")
     talk = int(pbx.clock.stamp() - record["answered_at"])
     chan.emit(ev.channel_event(
         "AgentComplete", ev.AGENT, chan, ("Queue", name),
@@ -69,10 +76,13 @@ async def queue(ctx: AppContext, data: str) -> int:
         ("HoldTime", str(conn.hold_time)), ("TalkTime", str(talk)),
         ("Reason", "agent" if ended_by_agent else "caller"),
     ))
-    if not conn.op_chan.destroyed:
-        conn.op_chan.destroy()
-    pbx.queues.release(conn.operator)
-    if ended_by_agent and "c" in options and not chan.hungup:
+    if op_redirected:  # the member stays in use until the redirected leg hangs up
+        conn.op_chan.on_hangup(lambda: pbx.queues.release(conn.operator))
+    else:
+        if not conn.op_chan.destroyed:
+            conn.op_chan.destroy()
+        pbx.queues.release(conn.operator)
+    if redirected or (ended_by_agent and "c" in options and not chan.hungup):
         return 0
     if not chan.hungup:
         chan.request_hangup(16, by="pbx", soft=True)

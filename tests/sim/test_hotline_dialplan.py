@@ -17,7 +17,8 @@ PROMPTS = ROOT / "recordings" / "prompts"
 async def test_engine_down_routes_to_a_human(tmp_path: Path) -> None:
     operators = tmp_path / "operators.json"
     operators.write_text(json.dumps([{"name": "op1", "answer_delay_s": 2, "talk_s": 5}]))
-    globals_ = {"HOTLINE_AGI": "agi://127.0.0.1:1", "HOTLINE_QUEUE_TIMEOUT": "4",
+    globals_ = {"HOTLINE_AGI": "agi://127.0.0.1:1", "HOTLINE_QUEUE_TIMEOUT": "3",
+                "HOTLINE_OVERFLOW_S": "3",
                 "HOTLINE_AGI_BIN": str(ROOT / "agi_scripts"),
                 "HOTLINE_SPOOL_DIR": str(tmp_path / "spool")}
     async with start_sim(PLANS, PROMPTS, globals_, speed=20,
@@ -30,7 +31,7 @@ async def test_engine_down_routes_to_a_human(tmp_path: Path) -> None:
     served, nobody = calls
     for call in calls:
         assert call["variables"]["HOTLINE_REASON"] == "engine_FAILURE"
-        assert call["queue"]["name"] == "operators"
+        assert call["queue"]["name"] == ("operators" if call is served else "operators-overflow")
         assert any(app == "UserEvent" and data.startswith("HotlineQueued")
                    for _t, app, data in call["apps"])
     assert served["queue"]["operator"] == "op1"

@@ -57,5 +57,7 @@ async def test_timeout_abandon_and_continue(sounds) -> None:
     assert abandoned["queue"]["left_reason"] == "abandon"
     assert abandoned["hangup_by"] == "caller"
     assert "QUEUESTATUS" not in abandoned["variables"]
+    assert abandoned["variables"]["ABANDONED"] == "TRUE"
+    assert "ABANDONED" not in timed_out["variables"]
     assert continued["queue"]["operator"] == "op1"
     assert continued["variables"]["CONTINUED"] == "yes"

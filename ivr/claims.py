@@ -1,0 +1,60 @@
+"""Leases in Redis: one engine process at a time does a job (an escalation), and a process
+that dies mid-job loses its lease when the lease expires, so another one can take over."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+# Extend or drop the lease only while it is still ours (compare-and-set in one step).
+_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
+           "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
+           "return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class Leases:
+    """``claim`` / ``refresh`` / ``release`` of named leases owned by this process.
+
+    Redis down: ``claim`` answers True (doing a job twice beats not doing it at all).
+    """
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self.owner = uuid.uuid4().hex
+
+    def key(self, name: str) -> str:
+        return f"{self._prefix}lease:{name}"
+
+    async def claim(self, name: str, ttl_s: float) -> bool:
+        try:
+            return bool(await self._client.set(
+                self.key(name), self.owner, nx=True, px=_ms(ttl_s)))
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s not checked (Redis unavailable): %s", name, exc)
+            return True
+
+    async def refresh(self, name: str, ttl_s: float) -> bool:
+        """Extend the lease; False if another process holds it now."""
+        try:
+            return bool(await self._client.eval(
+                _REFRESH, 1, self.key(name), self.owner, _ms(ttl_s)))
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s not refreshed (Redis unavailable): %s", name, exc)
+            return True
+
+    async def release(self, name: str) -> None:
+        try:
+            await self._client.eval(_RELEASE, 1, self.key(name), self.owner)
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s not released (it will expire): %s", name, exc)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -1,0 +1,79 @@
+"""Real processes for crash tests: engine processes and a private Redis server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@contextlib.contextmanager
+def engines() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Engine processes started in the block; whatever is still running is stopped after."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def engine_process(env: dict[str, str], agi_port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``hotline engine`` configured by ``env``, serving FastAGI on ``agi_port``."""
+    return subprocess.Popen([sys.executable, "-m", "ivr.cli", "engine"],
+                            env={**env, "HOTLINE_AGI__PORT": str(agi_port)},
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+class RedisServer:
+    """A private redis-server on a fixed loopback port that a test may kill and restart."""
+
+    def __init__(self, port: int, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.binary, self.port, self.folder = binary, port, folder
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            except OSError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: everything Redis held is gone, as after a crash without persistence."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        self.kill()

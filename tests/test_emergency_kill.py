@@ -1,0 +1,110 @@
+"""Wire-level: the engine is killed (SIGKILL) in the middle of a handset emergency. The call
+still reaches an operator through the dialplan, the emergency order is there, and the family
+escalation cut off by the kill resumes exactly once when two engines start again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from dispatch.citygen import generate_city
+from dispatch.db import upgrade
+from dispatch.models import OrderEvent, ServiceType, WorkOrder
+from dispatch.phones import national
+from ivr.demo.simproc import SimulatorProcess
+from tests.callstack import OPERATORS, CallStack, backend_urls
+from tests.processes import engine_process, engines
+from tests.storage import PG_ENV, _pg_admin
+from tests.test_engine_process import _wait_for_port
+from tests.test_family_escalation import handset_with_family
+from tests.test_inbound_failures import closed_port
+
+SPEED = 30.0
+
+
+async def test_engine_killed_mid_alarm_loses_nothing(tmp_path: Path) -> None:
+    db_url, redis_url, schema = backend_urls("server", tmp_path)
+    try:
+        await killed_mid_alarm(tmp_path, db_url, redis_url)
+    finally:
+        if schema is not None:
+            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
+    upgrade(db_url)
+    generate_city(db_url, elders=300, vendors=5, seed=99)
+    line, family = handset_with_family(db_url, 2)
+    stack_db = CallStack(db_url, None, None, None)  # type: ignore[arg-type]  # for poll()
+    port = closed_port()
+    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{port}", speed=SPEED,
+                                       log_path=tmp_path / "sim.log",
+                                       globals_={"HOTLINE_SPOOL_DIR": str(tmp_path / "spool")})
+    env = {
+        **os.environ,
+        "HOTLINE_DATABASE__URL": db_url, "HOTLINE_REDIS__URL": redis_url,
+        "HOTLINE_REDIS__KEY_PREFIX": f"k{uuid.uuid4().hex[:8]}:",
+        "HOTLINE_AMI__PORT": str(sim.ami_port), "HOTLINE_AMI__SECRET": sim.ami_secret,
+        "HOTLINE_CLOCK__SPEED": str(SPEED), "HOTLINE_SPOOL__DIR": str(tmp_path / "spool"),
+        "HOTLINE_ALARMS__SPOOL_DIR": str(tmp_path / "alarms"),
+    }
+    log = tmp_path / "engines.log"
+    try:
+        await sim.request("operators", operators=OPERATORS)
+        first, second = national(family[0]), national(family[1])
+        await sim.request("phones", phones={
+            first: {"answer": "answer", "ring_s": 1.0, "script": []},  # answers, never presses
+            second: {"answer": "answer", "ring_s": 1.0,
+                     "script": [{"press": "1", "delay": 2.0}]},
+        })
+        with engines() as running:
+            running.append(engine_process(env, port, log))
+            await _wait_for_port(port)
+            call = asyncio.create_task(sim.call({
+                "number": national(line), "name": "", "to": "12349", "context": "from-pstn",
+                "script": [], "hangup_after": None}))
+            orders = await stack_db.poll(
+                select(WorkOrder.id).where(WorkOrder.service == ServiceType.EMERGENCY),
+                bool, timeout_s=60.0)
+            assert orders, log.read_text(errors="replace")
+            running[0].send_signal(signal.SIGKILL)  # mid-alarm: the call is still in the AGI
+            running[0].wait(10)
+            result = await asyncio.wait_for(call, 120)
+            # two engines come back; the escalation must continue once, not twice
+            running.append(engine_process(env, port, log))
+            running.append(engine_process(env, 0, log))
+            [order_id] = orders[0]
+            timeline = await stack_db.poll(
+                select(OrderEvent.kind, OrderEvent.detail)
+                .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id),
+                lambda rows: any(kind == "family_acknowledged" for kind, _ in rows),
+                timeout_s=90.0)
+            await asyncio.sleep(3.0)  # time for a doubled escalation to show itself
+            timeline = await stack_db.poll(
+                select(OrderEvent.kind, OrderEvent.detail)
+                .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id), bool)
+    finally:
+        await sim.stop()
+    output = log.read_text(errors="replace")
+    # the call reached a human although the engine died under it
+    assert result["queue"] is not None and result["queue"]["operator"] in ("op1", "op2"), output
+    [(uniqueid, status)] = await stack_db.poll(
+        select(WorkOrder.call_uniqueid, WorkOrder.status).where(WorkOrder.id == order_id), bool)
+    assert uniqueid == result["uniqueid"] and status == "new"
+    kinds = [kind for kind, _ in timeline]
+    assert kinds.count("family_resumed") == 1, timeline
+    assert kinds.count("family_acknowledged") == 1, timeline
+    second_id = next(d["contact_id"] for k, d in timeline if k == "family_acknowledged")
+    calls_to_second = [d for k, d in timeline
+                       if k == "family_called" and d["contact_id"] == second_id]
+    assert [d["outcome"] for d in calls_to_second] == ["answered"], timeline
+    assert "family_unreached" not in kinds
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
