@@ -2,8 +2,8 @@
 
 Requests carry an ``id`` that the response echoes; requests run concurrently (a ``call``
 answers when the call has ended). Operations: ``call``, ``originate``, ``phones``,
-``operators``, ``globals``, ``stats``, ``channels``, ``alarm``, ``shutdown``. Any malformed
-request gets ``{"ok": false, "error": "..."}``; the connection stays usable.
+``operators``, ``globals``, ``stats``, ``originated``, ``channels``, ``alarm``, ``shutdown``.
+Any malformed request gets ``{"ok": false, "error": "..."}``; the connection stays usable.
 """
 
 from __future__ import annotations
@@ -99,7 +99,10 @@ class ControlService:
         return self.pbx.originate(req).addCallback(done)
 
     def op_phones(self, request: dict) -> dict:
-        return {"phones": self.pbx.phones.update(request.get("phones"))}
+        seed = request.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise RequestError("seed must be an integer")
+        return {"phones": self.pbx.phones.update(request.get("phones"), seed)}
 
     def op_operators(self, request: dict) -> dict:
         return {"operators": self.pbx.queues.set_operators(request.get("operators"))}
@@ -113,6 +116,10 @@ class ControlService:
         for key, value in values.items():
             self.pbx.set_global(key, value)
         return {"globals": len(values)}
+
+    def op_originated(self, request: dict) -> dict:
+        """Every call placed through Originate so far: channel, context, variables, time."""
+        return {"originated": list(self.pbx.originated)}
 
     def op_stats(self, request: dict) -> dict:
         return self.pbx.stats_snapshot()

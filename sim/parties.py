@@ -11,6 +11,7 @@ means silence.
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,17 +154,20 @@ class CallerParty(Party):
 
 @dataclass
 class PhoneConfig:
-    """How a dialled number behaves."""
+    """How a dialled number behaves; with ``mix``, each call picks one behaviour by weight."""
 
     answer: str = "answer"
     ring_s: float = 3.0
     script: Any = None
     hangup_after: float | None = 30.0
+    mix: list[tuple[float, PhoneConfig]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Any) -> PhoneConfig:
         if not isinstance(data, dict):
             raise PartyError("phone must be an object")
+        if "mix" in data:
+            return cls(mix=_parse_mix(data["mix"]))
         answer = data.get("answer", "answer")
         if answer not in ANSWER_MODES:
             raise PartyError(f"phone answer must be one of {', '.join(ANSWER_MODES)}")
@@ -174,6 +178,29 @@ class PhoneConfig:
             script=data.get("script"),
             hangup_after=_optional_number(data.get("hangup_after", 30.0), "hangup_after"),
         )
+
+    def pick(self, rng: random.Random) -> PhoneConfig:
+        """This behaviour, or one of the mix drawn by weight."""
+        if not self.mix:
+            return self
+        weights = [weight for weight, _ in self.mix]
+        return rng.choices([config for _, config in self.mix], weights)[0]
+
+
+def _parse_mix(mix: Any) -> list[tuple[float, PhoneConfig]]:
+    """``[{"weight": 70, "answer": "answer", "script": [...]}, {"weight": 10, ...}]``."""
+    if not isinstance(mix, list) or not mix:
+        raise PartyError("mix must be a non-empty list of behaviours with weights")
+    parsed = []
+    for item in mix:
+        if not isinstance(item, dict) or "mix" in item:
+            raise PartyError("each mix entry must be a behaviour object (no nested mix)")
+        weight = _number(item.get("weight"), "mix weight")
+        parsed.append((weight, PhoneConfig.from_json(
+            {k: v for k, v in item.items() if k != "weight"})))
+    if sum(weight for weight, _ in parsed) <= 0:
+        raise PartyError("mix weights must not all be zero")
+    return parsed
 
 
 @dataclass
@@ -186,13 +213,16 @@ class PhoneParty(Party):
 class PhoneBook:
     """Phone behaviours by number (or ``number@context`` for Local channels)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 12349) -> None:
         self.phones: dict[str, PhoneConfig] = {}
         self.default = PhoneConfig()
+        self.rng = random.Random(seed)
 
-    def update(self, data: Any) -> int:
+    def update(self, data: Any, seed: int | None = None) -> int:
         if not isinstance(data, dict):
             raise PartyError("phones must be an object mapping numbers to behaviours")
+        if seed is not None:
+            self.rng.seed(seed)
         parsed = {str(key): PhoneConfig.from_json(value) for key, value in data.items()}
         self.phones.update(parsed)
         return len(parsed)
@@ -200,6 +230,7 @@ class PhoneBook:
     def party(self, *keys: str) -> PhoneParty:
         """A fresh party for the first key that is configured, else the default phone."""
         config = next((self.phones[k] for k in keys if k in self.phones), self.default)
+        config = config.pick(self.rng)
         return PhoneParty(
             number=keys[0] if keys else "",
             script=parse_script(config.script),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ from sim.record import CallRecord
 from sim.sounds import SoundLibrary
 
 log = logging.getLogger(__name__)
+
+ORIGINATE_LOG = 100_000  # the calls placed through Originate that tests can read back
 
 ORIGINATE_REASON = {ANSWER: 4, BUSY: 5, NOANSWER: 3, CONGESTION: 8, HUNGUP: 1}
 
@@ -97,7 +99,9 @@ class Pbx:
         self.settings = settings or PbxSettings()
         self.events = ev.EventBus()
         self.phones = PhoneBook()
+        self.originated: deque[dict[str, Any]] = deque(maxlen=ORIGINATE_LOG)
         self.queues = QueueManager(self)
+        self.conferences: dict[str, Any] = {}  # ConfBridge rooms by name
         self.globals: dict[str, str] = {**dialplan.globals, **(global_overrides or {})}
         self.astdb: dict[tuple[str, str], str] = {}
         self.stats: Counter[str] = Counter(dict.fromkeys(
@@ -246,21 +250,25 @@ class Pbx:
         self.events.publish(ev.bridge_event("BridgeEnter", bridge_id, 1, b))
         self.events.publish(ev.bridge_event("BridgeEnter", bridge_id, 2, a))
         a.bridged_with, b.bridged_with = b, a
+        a.bridge_id = b.bridge_id = bridge_id
         b_gone: Deferred = Deferred()
         cancel = b.on_hangup(lambda: b_gone.called or b_gone.callback(None))
+        cancel_goto = b.on_goto(lambda: b_gone.called or b_gone.callback(None))
         win = a.window(opportunity=False)
         try:
             res = await win.wait(None, until=b_gone)
         finally:
             win.close()
             cancel()
+            cancel_goto()
         by_b = res.kind == "until"
         first, second = (b, a) if by_b else (a, b)
         self.events.publish(ev.bridge_event("BridgeLeave", bridge_id, 1, first))
         self.events.publish(ev.bridge_event("BridgeLeave", bridge_id, 0, second))
         self.events.publish(ev.bridge_event("BridgeDestroy", bridge_id, 0))
         a.bridged_with = b.bridged_with = None
-        if not by_b and not b.hungup:
+        a.bridge_id = b.bridge_id = ""
+        if not by_b and not b.hungup and not b.in_pbx:  # a redirected b lives on
             b.request_hangup(16, by="pbx", soft=True)
         return by_b
 
@@ -305,6 +313,8 @@ class Pbx:
 
     async def _originate(self, req: OriginateRequest, result: Deferred) -> None:
         self.stats["originates"] += 1
+        self.originated.append({"channel": req.channel, "context": req.context,
+                                "variables": dict(req.variables), "at": self.clock.now()})
 
         def fire(reason: int, chan: Channel | None, ended: Deferred | None = None) -> None:
             if not result.called:

@@ -1,0 +1,195 @@
+"""Outbound call attempts in the database: the record that makes every dial exactly-once.
+
+An attempt is inserted ``scheduled``; an engine dials it only after its conditional UPDATE moved
+it to ``dialing`` (one engine wins, whatever the number of engines or schedule copies). Each
+later step (answered, an outcome) is again a conditional UPDATE from the states it may follow,
+so a result reported twice (by the engine that dialled and by another that saw the same AMI
+event) is recorded once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import CallPurpose, OutboundCall, OutboundState
+
+ACTIVE_STATES = (OutboundState.DIALING, OutboundState.ANSWERED)
+_CLAIM_LOCK = 12349  # PostgreSQL advisory lock: claims check the channel caps one at a time
+_ROW_COLUMNS = (OutboundCall.id, OutboundCall.purpose, OutboundCall.order_id, OutboundCall.seq,
+                OutboundCall.vendor_id, OutboundCall.number_e164, OutboundCall.tries,
+                OutboundCall.state, OutboundCall.due_at, OutboundCall.outcome)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One outbound call attempt as stored."""
+
+    id: int
+    purpose: CallPurpose
+    order_id: int
+    seq: int
+    vendor_id: int | None
+    number_e164: str
+    tries: int
+    state: OutboundState
+    due_at: datetime
+    outcome: str | None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> Attempt:
+        return cls(*row)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The result of trying to claim an attempt: ``attempt`` when this engine must dial it."""
+
+    attempt: Attempt | None = None
+    refused: str | None = None  # "gone" (claimed or cancelled), "trunk_full", "vendor_busy"
+
+
+def new_attempt(*, purpose: CallPurpose, order_id: int, seq: int, vendor_id: int | None,
+                number_e164: str, tries: int, due_at: datetime) -> Any:
+    """The INSERT of a scheduled attempt (run inside the caller's transaction)."""
+    return insert(OutboundCall).values(
+        purpose=purpose, order_id=order_id, seq=seq, vendor_id=vendor_id,
+        number_e164=number_e164, tries=tries, state=OutboundState.SCHEDULED, due_at=due_at,
+    ).returning(OutboundCall.id)
+
+
+async def schedule(session: AsyncSession, **values: Any) -> int | None:
+    """Insert a scheduled attempt and COMMIT; None if another engine inserted it first."""
+    try:
+        attempt_id = (await session.execute(new_attempt(**values))).scalar_one()
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return None
+    return int(attempt_id)
+
+
+async def attempts_of(session: AsyncSession, order_id: int, purpose: CallPurpose
+                      ) -> list[Attempt]:
+    """An order's attempts of one purpose, in order."""
+    rows = await session.execute(
+        select(*_ROW_COLUMNS)
+        .where(OutboundCall.order_id == order_id, OutboundCall.purpose == purpose)
+        .order_by(OutboundCall.seq)
+    )
+    return [Attempt.of(row) for row in rows]
+
+
+async def get_attempt(session: AsyncSession, attempt_id: int) -> Attempt | None:
+    row = (await session.execute(
+        select(*_ROW_COLUMNS).where(OutboundCall.id == attempt_id)
+    )).first()
+    return Attempt.of(row) if row is not None else None
+
+
+async def _active(session: AsyncSession, *where: Any) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(OutboundCall)
+        .where(OutboundCall.state.in_(ACTIVE_STATES), *where)
+    ) or 0)
+
+
+async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,
+                trunk_channels: int, vendor_channels: int) -> Claim:
+    """Move a due attempt to ``dialing`` for this engine, within the channel caps; COMMIT."""
+    try:
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                  {"key": _CLAIM_LOCK})
+        attempt = await get_attempt(session, attempt_id)
+        if attempt is None or attempt.state is not OutboundState.SCHEDULED:
+            return Claim(refused="gone")
+        if await _active(session) >= trunk_channels:
+            return Claim(refused="trunk_full")
+        if attempt.vendor_id is not None and await _active(
+            session, OutboundCall.vendor_id == attempt.vendor_id
+        ) >= vendor_channels:
+            return Claim(refused="vendor_busy")
+        moved = await session.execute(
+            update(OutboundCall)
+            .where(OutboundCall.id == attempt_id, OutboundCall.state == OutboundState.SCHEDULED)
+            .values(state=OutboundState.DIALING, claimed_by=engine_id[:64], claimed_at=at)
+        )
+        if moved.rowcount != 1:
+            return Claim(refused="gone")
+        await session.commit()
+        return Claim(attempt=attempt)
+    finally:
+        if session.in_transaction():
+            await session.rollback()
+
+
+async def mark_answered(session: AsyncSession, attempt_id: int, at: datetime) -> bool:
+    """``dialing`` -> ``answered``; COMMIT. False if it was already past that."""
+    moved = await session.execute(
+        update(OutboundCall)
+        .where(OutboundCall.id == attempt_id, OutboundCall.state == OutboundState.DIALING)
+        .values(state=OutboundState.ANSWERED, answered_at=at)
+    )
+    await session.commit()
+    return moved.rowcount == 1
+
+
+def finishing(attempt_id: int, outcome: str, at: datetime, reason_code: int | None = None
+              ) -> Any:
+    """The conditional UPDATE that records an outcome, for use inside a larger transaction."""
+    return (
+        update(OutboundCall)
+        .where(OutboundCall.id == attempt_id, OutboundCall.state.in_(ACTIVE_STATES))
+        .values(state=OutboundState.DONE, outcome=outcome[:16], finished_at=at,
+                reason_code=reason_code)
+    )
+
+
+async def finish(session: AsyncSession, attempt_id: int, outcome: str, at: datetime,
+                 reason_code: int | None = None) -> bool:
+    """Record an outcome once and COMMIT; False if one was already recorded."""
+    moved = await session.execute(finishing(attempt_id, outcome, at, reason_code))
+    await session.commit()
+    return moved.rowcount == 1
+
+
+async def due(session: AsyncSession, until: datetime, limit: int = 500
+              ) -> list[tuple[int, datetime]]:
+    """Scheduled attempts due by ``until`` (the database's copy of the schedule)."""
+    rows = await session.execute(
+        select(OutboundCall.id, OutboundCall.due_at)
+        .where(OutboundCall.state == OutboundState.SCHEDULED, OutboundCall.due_at <= until)
+        .order_by(OutboundCall.due_at).limit(limit)
+    )
+    return [(int(i), d) for i, d in rows]
+
+
+async def overdue_active(session: AsyncSession, *, dialing_before: datetime,
+                         answered_before: datetime) -> list[Attempt]:
+    """Attempts whose engine never reported an outcome in time (crashed, or its link died)."""
+    rows = await session.execute(
+        select(*_ROW_COLUMNS).where(
+            ((OutboundCall.state == OutboundState.DIALING)
+             & (OutboundCall.claimed_at < dialing_before))
+            | ((OutboundCall.state == OutboundState.ANSWERED)
+               & (OutboundCall.answered_at < answered_before))
+        ).limit(500)
+    )
+    return [Attempt.of(row) for row in rows]
+
+
+def cancelling(order_id: int, purpose: CallPurpose, at: datetime) -> Any:
+    """The UPDATE that cancels an order's attempts not yet dialled."""
+    return (
+        update(OutboundCall)
+        .where(OutboundCall.order_id == order_id, OutboundCall.purpose == purpose,
+               OutboundCall.state == OutboundState.SCHEDULED)
+        .values(state=OutboundState.CANCELLED, finished_at=at)
+    )

@@ -1,0 +1,293 @@
+"""The dispatcher: offers orders to vendors and calls elders back, through AMI Originate.
+
+Flow of one attempt: ``plan`` writes it to the database (scheduled) and to the Redis schedule;
+when due, one engine claims it in the database and sends ``Originate`` (Async, ActionID
+``hotline-oc-<attempt id>``, caller-ID 12349, the attempt in channel variables). The
+OriginateResponse settles calls nobody answered; an answered call reaches the dialplan, which
+hands it to this engine's FastAGI flow (vendor_offer or quality_callback) for the outcome.
+After every outcome the next step is planned from what the database holds.
+
+Crash safety: every engine sweeps regularly. It refills the Redis schedule from the database,
+settles attempts whose engine never reported (``lost``), and plans orders left without a next
+step. OriginateResponse events are broadcast to every AMI session, so an attempt dialled by an
+engine that died is settled by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch import outbound
+from dispatch.models import CallPurpose
+from dispatch.offers import OfferPolicy, accept, plan_next, record_outcome
+from dispatch.outbound import Attempt
+from dispatch.overdue import overdue_alerts, stalled_orders
+from dispatch.phones import mask, national
+from dispatch.quality import CallbackPolicy, plan_next_callback
+from dispatch.retry_policy import outcome_of_reason
+from dispatch.vendor_quality import refresh_rank_scores
+from ivr.ami.errors import AmiActionError, AmiError
+from ivr.ami.messages import AmiMessage, OriginateOutcome
+from ivr.call_schedule import CallSchedule
+from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+ACTION_PREFIX = "hotline-oc-"
+CONTEXT_OF = {CallPurpose.VENDOR_OFFER: "hotline-vendor-offer",
+              CallPurpose.QUALITY_CALLBACK: "hotline-quality-callback"}
+CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
+LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
+REFILL_HORIZON_S = 7 * 86_400
+
+
+def engine_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def attempt_of_action(action_id: str) -> int | None:
+    """The attempt id in one of our ActionIDs, else None (another client's action)."""
+    if not action_id.startswith(ACTION_PREFIX):
+        return None
+    tail = action_id[len(ACTION_PREFIX):]
+    return int(tail) if tail.isdigit() else None
+
+
+class Dispatcher:
+    """One per engine process; any number of engines may share Asterisk, Redis and database."""
+
+    def __init__(self, ctx: EngineContext, ami: Any, redis_client: Any) -> None:
+        self.ctx = ctx
+        self.ami = ami
+        self.settings = ctx.settings.dispatch
+        self.tz = ZoneInfo(self.settings.timezone)
+        self.engine_id = engine_id()
+        self.rng = random.Random()
+        self.schedule = CallSchedule(redis_client, ctx.settings.redis.key_prefix,
+                                     self._due_in_database)
+        self._dialling: set[int] = set()
+        self._next_rank_refresh = ctx.clock.now() + self.settings.rank_refresh_s
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self.offer_policy = OfferPolicy(
+            accept_within_s=self.settings.accept_within_s,
+            arrival_window_s=self.settings.arrival_window_s,
+            retry=dict(self.settings.retry), jitter=self.settings.jitter,
+            selection=self.settings.selection, tz=self.tz,
+        )
+        self.callback_policy = CallbackPolicy(
+            delay_s=self.settings.callback_delay_s, retry_s=self.settings.callback_retry_s,
+            tries=self.settings.callback_tries, allowed_from=self.settings.callback_from,
+            allowed_until=self.settings.callback_until, tz=self.tz,
+        )
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def attach_ami(self, ami: Any) -> None:
+        """Dial through ``ami``, settle attempts from the OriginateResponses it sees, and start
+        the loops. Without an AMI link the engine dials nothing; orders wait in the database
+        for an engine that can."""
+        self.ami = ami
+        ami.on_event("OriginateResponse", self._on_originate_response)
+        if not self._loops:
+            self._loops = [asyncio.create_task(self._due_loop()),
+                           asyncio.create_task(self._sweep_loop())]
+
+    async def close(self) -> None:
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- entry points for the call flows ---------------------------------------------------
+
+    def order_created(self, order_id: int) -> None:
+        """A new order was committed: offer it to a vendor now."""
+        if self.ami is None:
+            return
+        self._spawn(self.plan(order_id, CallPurpose.VENDOR_OFFER))
+
+    def attempt_settled(self, attempt: Attempt) -> None:
+        """A flow recorded an attempt's outcome: take the order's next step."""
+        self._spawn(self.plan(attempt.order_id, attempt.purpose))
+
+    def callback_scheduled(self, attempt_id: int, due_at: datetime) -> None:
+        self._spawn(self.schedule.add([(attempt_id, due_at.timestamp())]))
+
+    # -- planning --------------------------------------------------------------------------
+
+    async def plan(self, order_id: int, purpose: CallPurpose) -> None:
+        now = self.ctx.now()
+        try:
+            async with self.ctx.writing() as session:
+                if purpose is CallPurpose.VENDOR_OFFER:
+                    step = await plan_next(session, order_id, now, self.offer_policy, self.rng)
+                else:
+                    step = await plan_next_callback(session, order_id, now,
+                                                    self.callback_policy)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("next step of order %s not planned (the sweep retries): %s", order_id, exc)
+            return
+        if step.escalated:
+            await self.ctx.live.publish("dispatch_escalated",
+                                        {"order_id": order_id, "reason": step.escalated})
+        if step.attempt_id is None or step.due_at is None:
+            return
+        if step.due_at <= now:
+            await self.dial(step.attempt_id)
+        else:
+            await self.schedule.add([(step.attempt_id, step.due_at.timestamp())])
+
+    # -- dialling --------------------------------------------------------------------------
+
+    async def dial(self, attempt_id: int) -> None:
+        """Claim the attempt; if this engine won it, place the call and settle what AMI says."""
+        if attempt_id in self._dialling:
+            return
+        self._dialling.add(attempt_id)
+        try:
+            await self._dial(attempt_id)
+        finally:
+            self._dialling.discard(attempt_id)
+
+    async def _dial(self, attempt_id: int) -> None:
+        try:
+            async with self.ctx.writing() as session:
+                claim = await outbound.claim(
+                    session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
+                    trunk_channels=self.settings.trunk_channels,
+                    vendor_channels=self.settings.vendor_channels)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("attempt %s not claimed: %s", attempt_id, exc)
+            return
+        if claim.attempt is None:
+            if claim.refused == "gone":
+                await self.schedule.remove(attempt_id)
+            else:
+                later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
+                await self.schedule.add([(attempt_id, later)])
+            return
+        await self.schedule.remove(attempt_id)
+        await self._originate(claim.attempt)
+
+    async def _originate(self, attempt: Attempt) -> None:
+        dial = self.ctx.settings.dial
+        template = dial.vendor if attempt.purpose is CallPurpose.VENDOR_OFFER else dial.elder
+        try:
+            outcome = await self.ami.originate(
+                channel=template.format(number=national(attempt.number_e164)),
+                context=CONTEXT_OF[attempt.purpose], exten="s", priority=1,
+                caller_id=dial.caller_id, timeout_ms=int(dial.ring_timeout_s * 1000),
+                action_id=f"{ACTION_PREFIX}{attempt.id}",
+                variables={"HOTLINE_ATTEMPT_ID": str(attempt.id),
+                           "HOTLINE_ORDER_ID": str(attempt.order_id)},
+            )
+        except AmiActionError as exc:  # refused before any dialling: safe to settle
+            log.error("Originate for attempt %s refused: %s", attempt.id, exc)
+            await self._settle(attempt, "failed", 0)
+            return
+        except (AmiError, OSError, TimeoutError) as exc:
+            # Sent, fate unknown: another engine may see the response; else the sweep settles
+            # it as lost. Never re-sent.
+            log.warning("attempt %s to %s: no OriginateResponse (%s)", attempt.id,
+                        mask(attempt.number_e164), exc)
+            return
+        await self._on_outcome(attempt.id, outcome)
+
+    async def _on_originate_response(self, event: AmiMessage) -> None:
+        attempt_id = attempt_of_action(event.action_id)
+        if attempt_id is None or attempt_id in self._dialling:
+            return  # not ours, or this engine is awaiting it already
+        await self._on_outcome(attempt_id, OriginateOutcome.from_event(event))
+
+    async def _on_outcome(self, attempt_id: int, outcome: OriginateOutcome) -> None:
+        try:
+            async with self.ctx.writing() as session:
+                attempt = await outbound.get_attempt(session, attempt_id)
+                if attempt is None:
+                    return
+                if outcome.answered:
+                    await outbound.mark_answered(session, attempt_id, self.ctx.now())
+                    return
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("outcome of attempt %s not stored: %s", attempt_id, exc)
+            return
+        await self._settle(attempt, outcome_of_reason(outcome.reason), outcome.reason)
+
+    async def _settle(self, attempt: Attempt, outcome: str, reason: int | None) -> None:
+        try:
+            async with self.ctx.writing() as session:
+                settled = await record_outcome(session, attempt, outcome, self.ctx.now(), reason)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("outcome of attempt %s not stored: %s", attempt.id, exc)
+            return
+        if settled:
+            await self.plan(attempt.order_id, attempt.purpose)
+
+    async def accept_offer(self, attempt: Attempt) -> bool:
+        async with self.ctx.writing() as session:
+            return await accept(session, attempt, self.ctx.now(),
+                                self.settings.arrival_window_s)
+
+    # -- loops -----------------------------------------------------------------------------
+
+    async def _due_in_database(self, until: float) -> list[tuple[int, float]]:
+        async with self.ctx.sessions() as session:
+            rows = await outbound.due(session, datetime.fromtimestamp(until, tz=UTC), 5000)
+        return [(attempt_id, due.timestamp()) for attempt_id, due in rows]
+
+    async def _due_loop(self) -> None:
+        while True:
+            try:
+                for attempt_id in await self.schedule.due(self.ctx.clock.now()):
+                    if attempt_id not in self._dialling:
+                        self._spawn(self.dial(attempt_id))
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("schedule unreadable: %s", exc)
+            await asyncio.sleep(self.settings.poll_s)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("dispatch sweep failed (next one retries): %s", exc)
+            await asyncio.sleep(self.settings.reconcile_s)
+
+    async def sweep(self) -> None:
+        """Repair what crashes and restarts left behind; raise overdue alerts."""
+        now = self.ctx.now()
+        await self.schedule.refill(now.timestamp() + REFILL_HORIZON_S)
+        ring = self.ctx.settings.dial.ring_timeout_s + LOST_MARGIN_S
+        async with self.ctx.sessions() as session:
+            lost = await outbound.overdue_active(
+                session, dialing_before=now - timedelta(seconds=ring),
+                answered_before=now - timedelta(seconds=self.settings.offer_max_s))
+            stalled = await stalled_orders(session, now)
+        for attempt in lost:
+            if attempt.id not in self._dialling:
+                await self._settle(attempt, "lost", None)
+        for order_id, purpose in stalled:
+            await self.plan(order_id, purpose)
+        async with self.ctx.writing() as session:
+            alerts = await overdue_alerts(session, now, self.settings)
+        for alert in alerts:
+            await self.ctx.live.publish("alert", alert)
+        if now.timestamp() >= self._next_rank_refresh:
+            self._next_rank_refresh = now.timestamp() + self.settings.rank_refresh_s
+            async with self.ctx.writing() as session:
+                ranked = await refresh_rank_scores(session, at=now)
+            log.info("vendor ranking refreshed: %d vendors scored", ranked)

@@ -1,0 +1,83 @@
+"""What the flows of answered outbound calls share: finding the attempt, keys, the outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch import outbound
+from dispatch.models import OutboundState
+from dispatch.offers import record_outcome
+from dispatch.outbound import Attempt
+from ivr.agi.session import AgiSession
+from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+KEY_TIMEOUT_MS = 8000
+MAX_REPEATS = 3
+
+
+async def answered_attempt(agi: AgiSession, ctx: EngineContext) -> Attempt | None:
+    """The attempt this answered call belongs to, marked answered; None if unknown or settled."""
+    raw = await agi.get_variable("HOTLINE_ATTEMPT_ID")
+    if not raw or not raw.isdigit():
+        log.error("outbound call %s without a valid attempt id", agi.env.uniqueid)
+        return None
+    try:
+        async with ctx.writing() as session:
+            attempt = await outbound.get_attempt(session, int(raw))
+            if attempt is None or attempt.state not in outbound.ACTIVE_STATES:
+                log.warning("attempt %s is not awaiting an answer", raw)
+                return None
+            if attempt.state is OutboundState.DIALING:
+                await outbound.mark_answered(session, attempt.id, ctx.now())
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("attempt %s unreadable: %s", raw, exc)
+        return None
+    return attempt
+
+
+async def settle(ctx: EngineContext, attempt: Attempt, outcome: str) -> None:
+    """Record a call's outcome once, then let the dispatcher take the order's next step."""
+    try:
+        async with ctx.writing() as session:
+            settled = await record_outcome(session, attempt, outcome, ctx.now())
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("outcome %s of attempt %s not stored (the sweep settles it): %s",
+                  outcome, attempt.id, exc)
+        return
+    if settled and ctx.dispatcher is not None:
+        ctx.dispatcher.attempt_settled(attempt)
+
+
+async def ask(agi: AgiSession, ctx: EngineContext, prompts: list[str], keys: str,
+              rounds: int, repeat_key: str | None = None) -> str | None:
+    """Play ``prompts`` (keys cut them short) until one of ``keys``; None if none came.
+
+    ``repeat_key`` replays the prompts (a few times at most) without using up a round;
+    silence or a wrong key uses a round, with a short notice before the next one.
+    """
+    language = ctx.settings.ivr.default_language
+    escape = keys + (repeat_key or "")
+    used = repeats = 0
+    while used < rounds:
+        digit: str | None = None
+        for path in prompts[:-1]:
+            played = await agi.stream_file(path, escape)
+            if played.digit:
+                digit = played.digit
+                break
+        if digit is None:
+            digit = (await agi.get_data(prompts[-1], KEY_TIMEOUT_MS, 1)).digits or None
+        if digit is not None and digit == repeat_key and repeats < MAX_REPEATS:
+            repeats += 1
+            continue
+        if digit is not None and digit in keys:
+            return digit
+        used += 1
+        if used < rounds:
+            notice = "invalid_input" if digit else "no_input"
+            await agi.stream_file(ctx.prompts.path(notice, language))
+    return None

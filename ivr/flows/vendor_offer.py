@@ -1,0 +1,102 @@
+"""FastAGI route ``vendor_offer``: a vendor answered the engine's call; offer them the order.
+
+The vendor hears the service, the district and the arrival window, then: 1 accept, 2 decline,
+9 hear it again. Every way out is an outcome on the attempt: accepted, declined, no_key, or
+hangup (hung up mid-offer).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.offers import OfferDetails, offer_details
+from dispatch.outbound import Attempt
+from ivr.agi.errors import AgiHangup
+from ivr.agi.session import AgiSession
+from ivr.context import EngineContext
+from ivr.flows.outbound_call import answered_attempt, ask, settle
+
+log = logging.getLogger(__name__)
+
+ACCEPT, DECLINE, REPEAT = "1", "2", "9"
+ROUNDS = 2
+
+
+class VendorOfferFlow:
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+
+    async def __call__(self, agi: AgiSession) -> None:
+        attempt = await answered_attempt(agi, self.ctx)
+        if attempt is None:
+            await self._say(agi, "offer_withdrawn")
+            return
+        try:
+            async with self.ctx.sessions() as session:
+                details = await offer_details(session, attempt.id,
+                                              self.ctx.settings.dispatch.arrival_window_s)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("offer %s unreadable: %s", attempt.id, exc)
+            details = None
+        if details is None:
+            await settle(self.ctx, attempt, "failed")
+            return
+        outcome = "hangup"
+        try:
+            key = await ask(agi, self.ctx, self._offer_prompts(details), ACCEPT + DECLINE,
+                            ROUNDS, repeat_key=REPEAT)
+            if key == ACCEPT:
+                outcome = ""
+                await self._accept(agi, details, attempt)
+                return
+            outcome = "declined" if key == DECLINE else "no_key"
+            await self._say(agi, "offer_declined" if key == DECLINE else "offer_no_key")
+        except AgiHangup:
+            pass
+        finally:
+            if outcome:
+                await settle(self.ctx, attempt, outcome)
+
+    async def _accept(self, agi: AgiSession, details: OfferDetails, attempt: Attempt) -> None:
+        dispatcher = self.ctx.dispatcher
+        try:
+            won = dispatcher is not None and await dispatcher.accept_offer(attempt)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("acceptance of offer %s not stored: %s", details.attempt_id, exc)
+            won = False
+        if not won:
+            await self._say(agi, "offer_withdrawn")
+            return
+        await self.ctx.live.publish("order_accepted", {
+            "order_id": details.order_id, "order_no": details.order_no,
+            "vendor_id": details.vendor_id})
+        language = self.ctx.settings.ivr.default_language
+        await agi.stream_file(self.ctx.prompts.path("offer_accepted", language))
+        for path in self.ctx.prompts.digits(details.order_no, language):
+            await agi.stream_file(path)
+        await agi.stream_file(self.ctx.prompts.path("offer_accepted_end", language))
+
+    def _offer_prompts(self, details: OfferDetails) -> list[str]:
+        prompts = self.ctx.prompts
+        language = self.ctx.settings.ivr.default_language
+        paths = [prompts.path("offer_intro", language),
+                 prompts.path(f"service_{details.service.value}", language)]
+        district = f"district_{details.county_code}"
+        if details.county_code and prompts.has_prompt(district, language):
+            paths += [prompts.path("offer_district", language), prompts.path(district, language)]
+        paths += [prompts.path("offer_within", language),
+                  *prompts.number(details.arrival_minutes, language),
+                  prompts.path("offer_minutes", language),
+                  prompts.path("offer_keys", language)]
+        return paths
+
+    async def _say(self, agi: AgiSession, name: str) -> None:
+        if agi.hungup:
+            return
+        try:
+            language = self.ctx.settings.ivr.default_language
+            await agi.stream_file(self.ctx.prompts.path(name, language))
+        except AgiHangup:
+            pass

@@ -1,0 +1,303 @@
+"""Wire-level: orders offered to vendors by phone (AMI Originate, FastAGI offer), every outcome.
+
+The engine dials through the simulator's AMI; vendors' phones in the simulator answer, press
+keys, are busy, do not answer, fail, or hang up mid-offer. Everything the engine decided is
+read back from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from dispatch.models import Elder, OrderEvent, OutboundCall, ServiceType, WorkOrder
+from dispatch.orders import create_order
+from tests.callstack import CallStack, open_stack
+from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
+
+FAST_RETRY = {"declined": {"tries": 1},
+              "no_key": {"tries": 1},
+              "busy": {"tries": 2, "backoff_s": 20},
+              "no_answer": {"tries": 1},
+              "hangup": {"tries": 1},
+              "congestion": {"tries": 2, "backoff_s": 20},
+              "failed": {"tries": 1},
+              "lost": {"tries": 1}}
+ACCEPT = {"answer": "answer", "ring_s": 2.0, "script": [{"press": "1", "delay": 3.0}]}
+DECLINE = {"answer": "answer", "ring_s": 2.0, "script": [{"press": "2", "delay": 3.0}]}
+
+
+def dispatch_overrides(**dispatch: Any) -> dict[str, Any]:
+    return {"dial": {"ring_timeout_s": 20.0},
+            "dispatch": {"retry": FAST_RETRY, "reconcile_s": 0.5, "rank_refresh_s": 1e9,
+                         **dispatch}}
+
+
+async def stack_with_vendors(tmp_path: Path, kind: str = "embedded", **dispatch: Any
+                             ) -> AsyncIterator[tuple[CallStack, list[RankedVendor]]]:
+    async for stack in open_stack(kind, tmp_path, elders=200, ami=True,
+                                  engine_overrides=dispatch_overrides(**dispatch)):
+        yield stack, rank_vendors(stack.db_url)
+
+
+async def new_order(stack: CallStack, service: ServiceType = ServiceType.MEAL) -> Any:
+    """An order committed as the inbound flow commits it, then handed to the dispatcher."""
+    assert stack.engine is not None and stack.engine.context is not None
+    ctx = stack.engine.context
+    async with ctx.sessions() as session:
+        elder_id = await session.scalar(select(Elder.id).order_by(Elder.id).limit(1))
+    async with ctx.writing() as session:
+        order = await create_order(session, elder_id=elder_id, service=service, source="phone",
+                                   call_uniqueid=None, requested_by="elder", at=ctx.now())
+    assert ctx.dispatcher is not None
+    ctx.dispatcher.order_created(order.id)
+    return order
+
+
+async def settled(stack: CallStack, order_id: int, done: Any, timeout_s: float = 60.0
+                  ) -> list[Any]:
+    """The order's offers, once ``done(offers)`` holds."""
+    return await stack.poll(
+        select(OutboundCall.vendor_id, OutboundCall.outcome, OutboundCall.tries,
+               OutboundCall.state, OutboundCall.reason_code)
+        .where(OutboundCall.order_id == order_id, OutboundCall.purpose == "vendor_offer")
+        .order_by(OutboundCall.seq),
+        done, timeout_s)
+
+
+def all_settled(count: int) -> Any:
+    return lambda rows: len(rows) == count and all(row.outcome for row in rows)
+
+
+def outcomes(rows: list[Any]) -> list[tuple[int, str | None]]:
+    return [(row.vendor_id, row.outcome) for row in rows]
+
+
+@pytest.mark.parametrize("kind", ["embedded", "servers"])
+async def test_the_first_vendor_accepts(tmp_path: Path, kind: str) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path, kind):
+        await stack.sim.request("phones", phones={vendors[0].phone: ACCEPT})
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, lambda r: any(x.outcome for x in r))
+        assert outcomes(rows) == [(vendors[0].id, "accepted")]
+        row = order_row(stack.db_url, order.order_no)
+        assert row.status == "accepted" and row.vendor_id == vendors[0].id
+        assert row.accepted_at is not None and row.arrive_deadline is not None
+        kinds = [kind for kind, _ in timeline(stack.db_url, order.id)]
+        assert kinds[:3] == ["created", "offer_scheduled", "accepted"]
+
+
+async def test_a_decline_moves_to_the_next_vendor(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        await stack.sim.request("phones", phones={vendors[0].phone: DECLINE,
+                                                  vendors[1].phone: ACCEPT})
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, lambda r: any(x.outcome == "accepted" for x in r))
+        assert outcomes(rows) == [(vendors[0].id, "declined"), (vendors[1].id, "accepted")]
+        assert order_row(stack.db_url, order.order_no).vendor_id == vendors[1].id
+
+
+async def test_busy_is_retried_with_backoff_then_the_next_vendor(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        await stack.sim.request("phones", phones={vendors[0].phone: {"answer": "busy"},
+                                                  vendors[1].phone: ACCEPT})
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, lambda r: any(x.outcome == "accepted" for x in r))
+        assert outcomes(rows) == [(vendors[0].id, "busy"), (vendors[0].id, "busy"),
+                                  (vendors[1].id, "accepted")]
+        assert [row.tries for row in rows] == [1, 2, 1]
+        assert rows[0].reason_code == 5
+        offers = attempts(stack.db_url, order.id)
+        gap = (offers[1].due_at - offers[0].finished_at).total_seconds()
+        assert 20 * 0.8 - 1 <= gap <= 20 * 1.2 + 1  # the backoff, with its jitter
+
+
+@pytest.mark.parametrize(("behaviour", "outcome"), [
+    ({"answer": "noanswer"}, "no_answer"),
+    ({"answer": "congestion"}, "congestion"),
+    ({"answer": "answer", "ring_s": 1.0, "hangup_after": 300.0}, "no_key"),
+    ({"answer": "answer", "ring_s": 1.0, "script": [{"hangup": True, "delay": 2.0}]},
+     "hangup"),
+])
+async def test_each_unanswered_outcome_is_recorded(tmp_path: Path, behaviour: dict[str, Any],
+                                                   outcome: str) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        await stack.sim.request("phones", phones={vendors[0].phone: behaviour,
+                                                  vendors[1].phone: ACCEPT})
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, lambda r: any(x.outcome == "accepted" for x in r),
+                             timeout_s=90.0)
+        found = outcomes(rows)
+        assert found[0] == (vendors[0].id, outcome)
+        assert found[-1] == (vendors[1].id, "accepted")
+        assert all(vendor == vendors[0].id for vendor, _ in found[:-1])
+
+
+async def test_nobody_accepts_and_the_operators_get_the_order(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        await stack.sim.request("phones", phones={v.phone: DECLINE for v in vendors})
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, all_settled(len(vendors)))
+        assert [outcome for _, outcome in outcomes(rows)] == ["declined"] * len(vendors)
+        assert sorted(v for v, _ in outcomes(rows)) == sorted(v.id for v in vendors)
+        row = await stack.poll(select(WorkOrder.status).where(WorkOrder.id == order.id),
+                               lambda r: r and r[0][0] == "escalated")
+        assert row[0][0] == "escalated"
+        assert ("dispatch_escalated", {"reason": "no_vendor_left"}) in timeline(stack.db_url,
+                                                                               order.id)
+
+
+def worker_call(worker: str, order_no: str, key: str) -> dict[str, Any]:
+    return {"number": worker, "name": "", "to": "96349", "context": "from-pstn",
+            "script": [{"press": f"{order_no}#", "delay": 2.0, "gap": 0.2},
+                       {"press": key, "delay": 1.0}]}
+
+
+def all_day() -> dict[str, str]:
+    return {"callback_from": "00:00", "callback_until": "23:59"}
+
+
+async def accepted_order(stack: CallStack, vendor: RankedVendor) -> Any:
+    await stack.sim.request("phones", phones={vendor.phone: ACCEPT})
+    order = await new_order(stack)
+    await settled(stack, order.id, lambda r: any(x.outcome == "accepted" for x in r))
+    return order
+
+
+async def elder_phone(stack: CallStack, order: Any) -> str:
+    from dispatch.phones import national
+    from dispatch.quality import callback_number
+
+    assert stack.engine is not None and stack.engine.context is not None
+    async with stack.engine.context.sessions() as session:
+        number = await callback_number(session, order.elder_id)
+    assert number is not None
+    return national(number)
+
+
+async def test_a_worker_reports_arrival_then_completion_and_the_elder_rates(
+        tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=30.0,
+                                                   **all_day()):
+        order = await accepted_order(stack, vendors[0])
+        await stack.sim.request("phones", phones={await elder_phone(stack, order): {
+            "answer": "answer", "ring_s": 2.0, "script": [{"press": "4", "delay": 2.0}]}})
+        arrived = await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "1"))
+        assert "worker_arrived" in [e[1].rsplit("/", 1)[-1] for e in arrived["heard"]]
+        row = order_row(stack.db_url, order.order_no)
+        assert row.status == "in_service" and row.arrived_at is not None
+        await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "2"))
+        row = order_row(stack.db_url, order.order_no)
+        assert row.status == "completed" and row.worker_id is not None
+        rated = await stack.poll(select(WorkOrder.rating).where(WorkOrder.id == order.id),
+                                 lambda r: r and r[0][0] is not None)
+        assert rated[0][0] == 4
+        callbacks = attempts(stack.db_url, order.id, "quality_callback")
+        assert [c.outcome for c in callbacks] == ["rated"]
+        waited = (callbacks[0].due_at - row.completed_at).total_seconds()
+        assert waited == pytest.approx(30.0, abs=1.0)
+
+
+async def test_strangers_and_wrong_order_numbers_change_nothing(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        order = await accepted_order(stack, vendors[0])
+        stranger = await stack.sim.call(worker_call("13800000000", order.order_no, "1"))
+        assert "worker_unknown" in [e[1].rsplit("/", 1)[-1] for e in stranger["heard"]]
+        other_vendor = await stack.sim.call(worker_call(vendors[1].worker, order.order_no, "1"))
+        assert "worker_bad_order" in [e[1].rsplit("/", 1)[-1] for e in other_vendor["heard"]]
+        assert order_row(stack.db_url, order.order_no).status == "accepted"
+
+
+async def test_a_poor_rating_opens_a_complaint(tmp_path: Path) -> None:
+    from dispatch.models import Complaint
+
+    async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=0.0,
+                                                   **all_day()):
+        order = await accepted_order(stack, vendors[0])
+        await stack.sim.request("phones", phones={await elder_phone(stack, order): {
+            "answer": "answer", "ring_s": 2.0, "script": [{"press": "1", "delay": 2.0}]}})
+        await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "2"))
+        complaints = await stack.poll(
+            select(Complaint.rating, Complaint.vendor_id).where(Complaint.order_id == order.id),
+            bool)
+        assert complaints == [(1, vendors[0].id)]
+        assert "complaint_opened" in [k for k, _ in timeline(stack.db_url, order.id)]
+
+
+async def test_an_elder_who_does_not_answer_is_tried_three_times_then_left(
+        tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=0.0,
+                                                   callback_retry_s=20.0, **all_day()):
+        order = await accepted_order(stack, vendors[0])
+        await stack.sim.request("phones", phones={
+            await elder_phone(stack, order): {"answer": "noanswer"}})
+        await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "2"))
+        rows = await stack.poll(
+            select(OutboundCall.outcome).where(OutboundCall.order_id == order.id,
+                                               OutboundCall.purpose == "quality_callback"),
+            lambda r: len(r) == 3 and all(x[0] for x in r), timeout_s=90.0)
+        assert [r[0] for r in rows] == ["no_answer"] * 3
+        events = await stack.poll(
+            select(OrderEvent.kind).where(OrderEvent.order_id == order.id),
+            lambda r: ("callback_unreached",) in r)
+        assert ("callback_unreached",) in events
+        assert order_row(stack.db_url, order.order_no).rating is None
+
+
+def window_excluding_now(tz: str = "Asia/Shanghai") -> tuple[str, str]:
+    local = datetime.now(ZoneInfo(tz))
+    if local.hour < 20:
+        start = local + timedelta(hours=2)
+        return f"{start:%H}:00", f"{start.hour + 1:02d}:00"
+    return "01:00", "02:00"
+
+
+async def test_no_callback_at_night(tmp_path: Path) -> None:
+    opens, closes = window_excluding_now()
+    async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=0.0,
+                                                   callback_from=opens, callback_until=closes):
+        order = await accepted_order(stack, vendors[0])
+        await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "2"))
+        rows = await stack.poll(
+            select(OutboundCall.state, OutboundCall.due_at)
+            .where(OutboundCall.order_id == order.id,
+                   OutboundCall.purpose == "quality_callback"), bool)
+        await asyncio.sleep(2.0)  # two sweeps at 60x: the call must still be waiting
+        state, due_at = (await stack.poll(
+            select(OutboundCall.state, OutboundCall.due_at)
+            .where(OutboundCall.order_id == order.id,
+                   OutboundCall.purpose == "quality_callback"), bool))[0]
+        assert len(rows) == 1 and state == "scheduled"
+        local_due = due_at.astimezone(ZoneInfo("Asia/Shanghai"))
+        assert f"{local_due:%H:%M}" == opens
+
+
+async def test_overdue_acceptance_arrival_and_completion_raise_alerts(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(
+            tmp_path, accept_warn_s=20.0, arrival_window_s=20.0, max_service_s=20.0):
+        await stack.sim.request("phones", phones={
+            vendors[0].phone: {"answer": "noanswer"}, vendors[1].phone: {"answer": "noanswer"},
+            vendors[2].phone: ACCEPT})
+        slow = await new_order(stack)
+        await settled(stack, slow.id, lambda r: any(x.outcome == "accepted" for x in r),
+                      timeout_s=90.0)
+        kinds = [k for k, _ in timeline(stack.db_url, slow.id)]
+        assert "late_acceptance" in kinds
+        late = await stack.poll(select(OrderEvent.kind).where(OrderEvent.order_id == slow.id),
+                                lambda r: ("late_arrival",) in r)
+        assert ("late_arrival",) in late
+        await stack.sim.call(worker_call(vendors[2].worker, slow.order_no, "1"))
+        unconfirmed = await stack.poll(
+            select(OrderEvent.kind).where(OrderEvent.order_id == slow.id),
+            lambda r: ("completion_unconfirmed",) in r)
+        assert ("completion_unconfirmed",) in unconfirmed
+        kinds = [k for k, _ in timeline(stack.db_url, slow.id)]
+        for alert in ("late_acceptance", "late_arrival", "completion_unconfirmed"):
+            assert kinds.count(alert) == 1
