@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -109,6 +110,38 @@ def cmd_report_alarms(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_vendors(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from dispatch.vendor_report import (
+        format_vendor_report,
+        parse_month,
+        previous_month,
+        vendor_report,
+        vendor_report_json,
+    )
+
+    now = datetime.now(UTC)
+    settings = _settings(args)
+    try:
+        tz = ZoneInfo(args.tz or settings.dispatch.timezone)
+        year, month = parse_month(args.month) if args.month else previous_month(now, tz)
+        report = asyncio.run(_in_session(settings.database.url, lambda s: vendor_report(
+            s, year=year, month=month, tz=tz, now=now, bottom=args.bottom)))
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(vendor_report_json(report), indent=2, ensure_ascii=False))
+    else:
+        print(format_vendor_report(report))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors}[args.subject](args)
+
+
 def cmd_alarm_close(args: argparse.Namespace) -> int:
     from dispatch.dispositions import DispositionError, close_alarm
 
@@ -120,6 +153,43 @@ def cmd_alarm_close(args: argparse.Namespace) -> int:
         return 1
     print(f"order {args.order_no} closed as {args.disposition} by {args.by}")
     return 0
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from ivr.bridging import BridgeError, bridge_call
+
+    settings = _settings(args)
+    if not settings.ami.enabled:
+        print("hotline: bridging needs AMI (ami.enabled)", file=sys.stderr)
+        return 2
+    try:
+        outcome = asyncio.run(_bridge(settings, bridge_call, args.call, args.to))
+    except BridgeError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(dataclasses.asdict(outcome), ensure_ascii=False))
+    return 0 if outcome.outcome == "answered" else 1
+
+
+async def _bridge(settings: Settings, bridge_call: Any, call: str, target: str) -> Any:
+    from dispatch.db import async_sessionmaker_for, make_async_engine
+    from ivr.ami.client import AmiClient
+    from ivr.ami.errors import AmiError
+    from ivr.bridging import BridgeError
+
+    engine = make_async_engine(settings.database.url, pool_size=1)
+    ami = AmiClient(settings.ami)
+    try:
+        try:
+            await ami.start()
+            await ami.wait_connected(settings.ami.ping_timeout_s)
+        except AmiError as exc:
+            raise BridgeError(f"Asterisk unavailable: {exc}") from exc
+        return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
+                                 target, lambda: datetime.now(UTC))
+    finally:
+        await ami.close()
+        await engine.dispose()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -162,16 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     registry.add_argument("csv")
     prompts = add("prompts", cmd_prompts_build, "render the prompt catalogue to WAV files")
     prompts.add_argument("action", choices=["build"])
-    report = add("report", cmd_report_alarms, "reports for a period")
-    report.add_argument("subject", choices=["alarms"])
+    report = add("report", cmd_report, "reports for a period")
+    report.add_argument("subject", choices=["alarms", "vendors"])
     report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days ago)")
     report.add_argument("--until", help="ISO date/time (default: now)")
+    report.add_argument("--month", help="vendors: YYYY-MM in local time (default: last month)")
+    report.add_argument("--bottom", type=int,
+                        help="vendors: how many to name for removal (default: 10 %%, at least 1)")
+    report.add_argument("--json", action="store_true", help="vendors: print JSON")
+    report.add_argument("--tz", help="vendors: time zone (default: [dispatch] timezone)")
     alarm = add("alarm", cmd_alarm_close, "close an emergency order with its disposition")
     alarm.add_argument("action", choices=["close"])
     alarm.add_argument("order_no")
     alarm.add_argument("--as", dest="disposition", required=True,
                        choices=["real_emergency", "accidental", "test", "no_response"])
     alarm.add_argument("--by", required=True, help="the operator closing it")
+    bridge = add("bridge", cmd_bridge,
+                 "join 120/110/119 or a family member into an elder's call with an operator")
+    bridge.add_argument("call", help="the order number, or the call's uniqueid")
+    bridge.add_argument("--to", required=True, help="120, 110, 119 or family:<n> (call order)")
     demo = add("demo", cmd_demo, "play a day of calls through the engine and the simulator")
     demo.add_argument("--calls", type=int, default=300)
     demo.add_argument("--speed", type=float, default=25.0)

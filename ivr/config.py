@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dispatch.selection import SelectionPolicy
 
 VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", "var"))
 
@@ -79,16 +83,97 @@ class DialSettings(BaseModel):
     """Outside numbers as dial-string templates, so one dialplan runs on any trunk."""
 
     family: str = Field(default="PJSIP/{number}@trunk", description="{number}: national digits")
+    vendor: str = Field(default="PJSIP/{number}@trunk", description="vendors' dispatch lines")
+    elder: str = Field(default="PJSIP/{number}@trunk", description="quality callbacks to elders")
     caller_id: str = Field(default='"12349" <12349>')
     ring_timeout_s: float = Field(default=30.0, gt=0, le=120)
     ack_wait_s: float = Field(default=45.0, gt=0, le=300)
+    resume_window_s: float = Field(
+        default=6 * 3600.0, gt=0, description="open emergencies this recent resume escalation")
+    resume_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    ambulance: str = Field(default="PJSIP/120@trunk", description="120, bridged by operators")
+    police: str = Field(default="PJSIP/110@trunk", description="110, bridged by operators")
+    fire: str = Field(default="PJSIP/119@trunk", description="119, bridged by operators")
 
-    @field_validator("family")
+    @field_validator("ambulance", "police", "fire")
+    @classmethod
+    def _one_line(cls, dialstring: str) -> str:
+        if not dialstring.strip() or any(ch in dialstring for ch in "\r\n"):
+            raise ValueError("dial strings must be one non-empty line")
+        return dialstring
+
+    @field_validator("family", "vendor", "elder")
     @classmethod
     def _has_number(cls, template: str) -> str:
         if "{number}" not in template or any(ch in template for ch in "\r\n"):
             raise ValueError("dial templates need a {number} placeholder and no line breaks")
         return template
+
+
+class RetryRule(BaseModel):
+    """How often one party is tried for one order after an outcome, and how long to wait."""
+
+    tries: int = Field(ge=1, le=10, description="calls to the same party, the first included")
+    backoff_s: float = Field(default=60.0, ge=0, le=86_400)
+    factor: float = Field(default=2.0, ge=1.0, le=10.0, description="backoff growth per try")
+
+
+def _default_retry() -> dict[str, RetryRule]:
+    return {
+        "declined": RetryRule(tries=1),
+        "no_key": RetryRule(tries=2, backoff_s=120),
+        "busy": RetryRule(tries=3, backoff_s=60),
+        "no_answer": RetryRule(tries=2, backoff_s=180),
+        "hangup": RetryRule(tries=2, backoff_s=60),
+        "congestion": RetryRule(tries=3, backoff_s=30),
+        "failed": RetryRule(tries=3, backoff_s=30),
+        "lost": RetryRule(tries=2, backoff_s=60),
+    }
+
+
+class DispatchSettings(BaseModel):
+    """Offering orders to vendors by phone, tracking the service, and quality callbacks.
+
+    Durations are in the engine clock's seconds (the simulator's fast time drives them).
+    """
+
+    enabled: bool = True
+    timezone: str = Field(default="Asia/Shanghai", description="vendors' hours, callback hours")
+    accept_warn_s: float = Field(default=600.0, gt=0, description="late-acceptance alert")
+    accept_within_s: float = Field(default=1200.0, gt=0, description="then the operators")
+    arrival_window_s: float = Field(default=1800.0, gt=0, description="accepted -> on site")
+    max_service_s: float = Field(default=14_400.0, gt=0, description="arrived -> completed")
+    offer_max_s: float = Field(default=180.0, gt=0, description="an answered offer's longest")
+    trunk_channels: int = Field(default=30, ge=1, description="outbound calls at once, all")
+    vendor_channels: int = Field(default=1, ge=1, description="outbound calls at once, a vendor")
+    retry: dict[str, RetryRule] = Field(default_factory=_default_retry)
+    jitter: float = Field(default=0.2, ge=0, le=0.5, description="+- share of each backoff")
+    callback_delay_s: float = Field(default=7200.0, ge=0, description="completed -> 回访 call")
+    callback_retry_s: float = Field(default=3600.0, gt=0)
+    callback_tries: int = Field(default=3, ge=1, le=5, description="the first call included")
+    callback_from: time = time(9, 0)
+    callback_until: time = time(20, 0)
+    selection: SelectionPolicy = SelectionPolicy()
+    rank_refresh_s: float = Field(default=3600.0, gt=0, description="vendor ranking refresh")
+    poll_s: float = Field(default=0.05, gt=0, le=5, description="real seconds between due checks")
+    reconcile_s: float = Field(default=2.0, gt=0, le=300, description="real seconds between sweeps")
+
+    @field_validator("retry")
+    @classmethod
+    def _every_outcome(cls, rules: dict[str, RetryRule]) -> dict[str, RetryRule]:
+        missing = set(_default_retry()) - set(rules)
+        if missing:
+            raise ValueError(f"retry rules missing for: {', '.join(sorted(missing))}")
+        return rules
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
 
 
 class SpoolSettings(BaseModel):
@@ -112,6 +197,16 @@ class ClockSettings(BaseModel):
 
 
 class SpeechSettings(BaseModel):
+    """The spoken menu: off unless enabled; a missing or broken model means the keypad menu."""
+
+    enabled: bool = Field(default=False, description="offer the spoken menu on inbound calls")
+    transport: Literal["audiosocket", "record"] = Field(
+        default="audiosocket", description="AudioSocket, or RECORD FILE then recognition"
+    )
+    record_dir: Path = Field(
+        default=VAR_DIR / "speech", description="RECORD FILE folder, shared with Asterisk"
+    )
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=30, description="AudioSocket connect")
     model_path: Path = Field(
         default=VAR_DIR / "models" / "vosk-model-small-cn-0.22",
         description="directory of an unpacked Vosk model (am/, conf/, graph/)",
@@ -140,6 +235,7 @@ class Settings(BaseSettings):
     ami: AmiSettings = AmiSettings()
     ivr: IvrSettings = IvrSettings()
     dial: DialSettings = DialSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     spool: SpoolSettings = SpoolSettings()
     alarms: AlarmSettings = AlarmSettings()
     clock: ClockSettings = ClockSettings()

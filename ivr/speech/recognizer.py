@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +21,13 @@ from typing import Any, Literal
 
 import vosk
 
-from ivr.audio import SAMPLE_WIDTH, TELEPHONE_RATE, StreamResampler
+from ivr.audio import SAMPLE_WIDTH, TELEPHONE_RATE, StreamResampler, wav_to_pcm
 from ivr.config import SpeechSettings
 from ivr.speech.grammar import Grammar
 
 DEFAULT_MODEL_RATE = 16000
 MAX_CHUNK_BYTES = TELEPHONE_RATE * SAMPLE_WIDTH  # one second of call audio per feed
+FRAME_BYTES = TELEPHONE_RATE * SAMPLE_WIDTH * 20 // 1000  # 20 ms, as calls deliver it
 Outcome = Literal["understood", "not_understood", "low_confidence", "silence"]
 
 _models: dict[Path, vosk.Model] = {}
@@ -156,6 +157,20 @@ class Recognizer:
         return self.result
 
 
+def recognise(recognizer: Recognizer, chunks: Iterable[bytes]) -> Recognition:
+    """Feed recorded call audio (at most a second per chunk) until the caller is judged."""
+    for chunk in chunks:
+        result = recognizer.feed(chunk)
+        if result is not None:
+            return result
+    return recognizer.finish()
+
+
+def pcm_frames(pcm: bytes) -> Iterable[bytes]:
+    """Call audio cut into 20 ms frames."""
+    return (pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES))
+
+
 class SpeechEngine:
     """The process's recognition service: the shared model and a small thread pool.
 
@@ -194,17 +209,30 @@ class SpeechEngine:
             self._compiled[key] = compiled
         return compiled
 
-    def recognizer(self, grammar: Grammar) -> Recognizer:
-        """A fresh recogniser for one call, restricted to one menu's grammar."""
+    def usable(self, grammar: Grammar) -> bool:
+        """True when at least one of the grammar's phrases is in the model's vocabulary."""
+        entries = set(json.loads(self._grammar_json(grammar)))
+        return any(phrase in entries for phrase in grammar.phrases())
+
+    def recognizer(self, grammar: Grammar, lead_s: float = 0.0) -> Recognizer:
+        """A fresh recogniser for one call, restricted to one menu's grammar.
+
+        ``lead_s`` is the length of the prompt the caller hears while the recogniser already
+        listens (barge-in): the silence and listening limits count from its end.
+        """
         return Recognizer(
             self.model,
             grammar,
             self._grammar_json(grammar),
             rate=self.rate,
             threshold=self.settings.confidence_threshold,
-            max_listen_s=self.settings.max_listen_s,
-            silence_s=self.settings.silence_s,
+            max_listen_s=self.settings.max_listen_s + lead_s,
+            silence_s=self.settings.silence_s + lead_s,
         )
+
+    def recognise_file(self, grammar: Grammar, path: str | Path) -> Recognition:
+        """Recognise a recorded answer (any WAV layout), blocking."""
+        return recognise(self.recognizer(grammar), pcm_frames(wav_to_pcm(path)))
 
     async def feed(self, recognizer: Recognizer, pcm8k: bytes) -> Recognition | None:
         """Feed one frame on the thread pool."""
@@ -214,6 +242,11 @@ class SpeechEngine:
     async def finish(self, recognizer: Recognizer) -> Recognition:
         """Judge what was heard so far, on the thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, recognizer.finish)
+
+    async def listen_file(self, grammar: Grammar, path: str | Path) -> Recognition:
+        """Recognise a recorded answer on the thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.recognise_file, grammar, path)
 
     async def listen(self, grammar: Grammar, frames: AsyncIterable[bytes]) -> Recognition:
         """Recognise one answer from a stream of call-audio frames."""

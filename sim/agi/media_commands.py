@@ -17,7 +17,7 @@ from sim.media import (
     say_files,
     wait_digit,
 )
-from sim.recording import write_silence
+from sim.recording import record_in, write_recording
 
 if TYPE_CHECKING:
     from sim.agi.session import AgiSession
@@ -300,27 +300,26 @@ async def record_file(s: AgiSession, argv: list[str]) -> int:
         s.send("200 result=-1 (writefile)\n")
         return RESULT_FAILURE
     limit = None if timeout < 0 else timeout / 1000.0
-    if silence > 0:
-        limit = silence / 1000.0 if limit is None else min(limit, silence / 1000.0)
     escape = argv[4]
     win = chan.window(opportunity=bool(escape))
     try:
-        res = await win.wait(limit, stop=(lambda d: d in escape) if escape else None)
+        res, spoken = await record_in(win, limit, silence / 1000.0 if silence > 0 else None,
+                                      (lambda d: d in escape) if escape else None)
     finally:
         win.close()
     samples = offset + round(res.elapsed * SAMPLE_RATE)
     if res.kind == "hangup":
-        write_silence(chan.pbx, argv[2], fmt, samples)
+        write_recording(chan.pbx, argv[2], fmt, samples, spoken)
         s.send(f"200 result=-1 (hangup) endpos={samples}\n")
         return RESULT_FAILURE
     if res.kind == "digit" and res.digit:
         samples = max(offset, samples - 200 * SAMPLE_RATE // 1000)
-        write_silence(chan.pbx, argv[2], fmt, samples)
+        write_recording(chan.pbx, argv[2], fmt, samples, spoken)
         s.send(f"200 result={ord(res.digit)} (dtmf) endpos={samples}\n")
         return RESULT_SUCCESS
-    if silence > 0 and (timeout < 0 or silence <= timeout):
+    if silence > 0 and (timeout < 0 or res.elapsed * 1000 < timeout):
         samples = max(offset, samples - (silence - 1000) * SAMPLE_RATE // 1000)
-    write_silence(chan.pbx, argv[2], fmt, samples)
+    write_recording(chan.pbx, argv[2], fmt, samples, spoken)
     s.send(f"200 result=0 (timeout) endpos={samples}\n")
     return RESULT_SUCCESS
 

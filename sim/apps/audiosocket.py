@@ -6,6 +6,10 @@ the caller is not speaking) and a DTMF frame (0x03) per key. The party's next sc
 consumed here: ``say`` steps are heard, ``press`` steps become DTMF frames. On hangup the
 socket simply closes; a hangup frame (0x00) from the server ends the application with 0, a
 closed socket or an error frame with -1.
+
+Each run is reported in the call's result under ``audiosocket``: when it started and ended
+(simulated time), how many seconds of audio the server played to the caller (``heard_s``),
+when the caller spoke and pressed keys (seconds from the start), how it ended, its result.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class _Link(protocol.Protocol):
         self.buffer = b""
         self.ended_by = "closed"
         self.frames_heard = 0
+        self.bytes_heard = 0
         self.lost: Deferred = Deferred()
 
     def dataReceived(self, data: bytes) -> None:
@@ -55,6 +60,7 @@ class _Link(protocol.Protocol):
             self.buffer = self.buffer[HEADER.size + length :]
             if kind == KIND_AUDIO:
                 self.frames_heard += 1
+                self.bytes_heard += length
             elif kind in (KIND_HANGUP, KIND_ERROR):
                 self.ended_by = "hangup" if kind == KIND_HANGUP else "error"
                 self.close()
@@ -88,13 +94,20 @@ class _Mouth:
         self.sent = 0
         self.speech = bytearray()
         self.timer: Any = None
+        self.said: list[list[float]] = []
+        self.pressed: list[list[Any]] = []
         self._schedule()
 
+    def offset(self) -> float:
+        return round(self.clock.elapsed() - self.start, 3)
+
     def say(self, audio: bytes) -> None:
+        self.said.append([self.offset(), round(len(audio) / (2 * 8000), 3)])
         self.speech += audio
 
     def press(self, digit: str) -> bool:
         self.flush()
+        self.pressed.append([self.offset(), digit])
         self.link.send(frame(KIND_DTMF, digit.encode("ascii")))
         return False  # keys never stop the application
 
@@ -159,6 +172,9 @@ async def audiosocket(ctx: AppContext, data: str) -> int:
         return -1
     link.send(frame(KIND_UUID, call_id.bytes))
     mouth = _Mouth(ctx, link)
+    report: dict[str, Any] = {"started_at": ctx.pbx.clock.stamp()}
+    if chan.record is not None:
+        chan.record.audiosocket.append(report)
     win = chan.window(opportunity=True)
     win.speaker = mouth.say
     try:
@@ -167,6 +183,8 @@ async def audiosocket(ctx: AppContext, data: str) -> int:
         win.close()
         mouth.stop()
         link.close()
-    if result.kind == "hangup":
-        return -1
-    return 0 if link.ended_by == "hangup" else -1
+    code = -1 if result.kind == "hangup" or link.ended_by != "hangup" else 0
+    report.update(ended_at=ctx.pbx.clock.stamp(), heard_s=round(link.bytes_heard / 16000, 3),
+                  said=mouth.said, pressed=mouth.pressed,
+                  ended_by="caller" if result.kind == "hangup" else link.ended_by, result=code)
+    return code
