@@ -10,11 +10,10 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-# Outcomes of a vendor offer. ``accepted`` ends dispatch; every other one consults the rules.
-OFFER_OUTCOMES = ("accepted", "declined", "no_key", "busy", "no_answer", "hangup",
-                  "congestion", "failed", "lost")
-# Originate reasons (Asterisk's OriginateResponse ``Reason``) for calls that were not answered.
-REASON_OUTCOMES = {0: "failed", 1: "hangup", 3: "no_answer", 5: "busy", 8: "congestion"}
+# Originate reasons (Asterisk's OriginateResponse ``Reason``) for calls that were not answered:
+# 1 is the far end hanging up while it rang (rejected); "hangup" is reserved for a vendor who
+# hangs up in the middle of the offer, which only the offer flow can see.
+REASON_OUTCOMES = {0: "failed", 1: "rejected", 3: "no_answer", 5: "busy", 8: "congestion"}
 
 
 class Rule(Protocol):

@@ -57,7 +57,7 @@ __all__ = [
 
 ACCEPTED = "accepted"
 DECLINED = "declined"
-UNANSWERED = frozenset({"no_answer", "busy", "no_key", "hangup"})
+UNANSWERED = frozenset({"no_answer", "busy", "no_key", "hangup", "rejected"})
 NOT_COUNTED = frozenset({"congestion", "failed", "lost"})
 
 

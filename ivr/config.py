@@ -124,6 +124,7 @@ def _default_retry() -> dict[str, RetryRule]:
         "no_key": RetryRule(tries=2, backoff_s=120),
         "busy": RetryRule(tries=3, backoff_s=60),
         "no_answer": RetryRule(tries=2, backoff_s=180),
+        "rejected": RetryRule(tries=1),
         "hangup": RetryRule(tries=2, backoff_s=60),
         "congestion": RetryRule(tries=3, backoff_s=30),
         "failed": RetryRule(tries=3, backoff_s=30),

@@ -118,8 +118,14 @@ class ControlService:
         return {"globals": len(values)}
 
     def op_originated(self, request: dict) -> dict:
-        """Every call placed through Originate so far: channel, context, variables, time."""
-        return {"originated": list(self.pbx.originated)}
+        """Every call placed through Originate so far: channel, context, variables, time, and
+        what the called party heard (prompt paths) and pressed."""
+        return {"originated": [
+            {**{k: v for k, v in record.items() if k != "party"},
+             "heard": [entry[1] for entry in record["party"].heard] if record["party"] else [],
+             "pressed": [entry[1] for entry in record["party"].pressed]
+             if record["party"] else []}
+            for record in self.pbx.originated]}
 
     def op_stats(self, request: dict) -> dict:
         return self.pbx.stats_snapshot()

@@ -313,8 +313,9 @@ class Pbx:
 
     async def _originate(self, req: OriginateRequest, result: Deferred) -> None:
         self.stats["originates"] += 1
-        self.originated.append({"channel": req.channel, "context": req.context,
-                                "variables": dict(req.variables), "at": self.clock.now()})
+        record = {"channel": req.channel, "context": req.context,
+                  "variables": dict(req.variables), "at": self.clock.now(), "party": None}
+        self.originated.append(record)
 
         def fire(reason: int, chan: Channel | None, ended: Deferred | None = None) -> None:
             if not result.called:
@@ -328,8 +329,9 @@ class Pbx:
             fire(0, None)
             return
         name, num = parse_callerid(req.caller_id)
+        record["party"] = party = self.phones.party(*target.keys)
         leg = OutboundLeg(
-            self, target, self.phones.party(*target.keys), caller=None, caller_num=num,
+            self, target, party, caller=None, caller_num=num,
             caller_name=name, linkedid=None, variables=list(req.variables.items()),
         )
         timeout = max(0, req.timeout_ms) / 1000.0 if req.timeout_ms else 30.0

@@ -26,6 +26,7 @@ FAST_RETRY = {"declined": {"tries": 1},
               "no_key": {"tries": 1},
               "busy": {"tries": 2, "backoff_s": 20},
               "no_answer": {"tries": 1},
+              "rejected": {"tries": 1},
               "hangup": {"tries": 1},
               "congestion": {"tries": 2, "backoff_s": 20},
               "failed": {"tries": 1},
@@ -94,6 +95,24 @@ async def test_the_first_vendor_accepts(tmp_path: Path, kind: str) -> None:
         assert kinds[:3] == ["created", "offer_scheduled", "accepted"]
 
 
+async def test_nine_repeats_the_offer_before_the_vendor_accepts(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        await stack.sim.request("phones", phones={vendors[0].phone: {
+            "answer": "answer", "ring_s": 2.0,
+            "script": [{"press": "9", "delay": 45.0}, {"press": "1", "delay": 45.0}],
+            "hangup_after": 200.0}})
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, lambda r: any(x.outcome for x in r))
+        assert outcomes(rows) == [(vendors[0].id, "accepted")]
+        [call] = (await stack.sim.request("originated"))["originated"]
+        assert call["variables"]["HOTLINE_ATTEMPT_ID"] == str(
+            attempts(stack.db_url, order.id)[0].id)
+        heard = [path.rsplit("/", 1)[-1] for path in call["heard"]]
+        offer = ["offer_intro", "service_meal", "offer_within", "offer_minutes", "offer_keys"]
+        assert [name for name in heard if name in offer] == offer * 2  # heard in full, twice
+        assert "offer_accepted" in heard
+
+
 async def test_a_decline_moves_to_the_next_vendor(tmp_path: Path) -> None:
     async for stack, vendors in stack_with_vendors(tmp_path):
         await stack.sim.request("phones", phones={vendors[0].phone: DECLINE,
@@ -122,6 +141,7 @@ async def test_busy_is_retried_with_backoff_then_the_next_vendor(tmp_path: Path)
 @pytest.mark.parametrize(("behaviour", "outcome"), [
     ({"answer": "noanswer"}, "no_answer"),
     ({"answer": "congestion"}, "congestion"),
+    ({"answer": "hangup"}, "rejected"),
     ({"answer": "answer", "ring_s": 1.0, "hangup_after": 300.0}, "no_key"),
     ({"answer": "answer", "ring_s": 1.0, "script": [{"hangup": True, "delay": 2.0}]},
      "hangup"),
@@ -301,3 +321,71 @@ async def test_overdue_acceptance_arrival_and_completion_raise_alerts(tmp_path: 
         kinds = [k for k, _ in timeline(stack.db_url, slow.id)]
         for alert in ("late_acceptance", "late_arrival", "completion_unconfirmed"):
             assert kinds.count(alert) == 1
+
+
+async def test_a_failing_trunk_records_failed_and_escalates(tmp_path: Path) -> None:
+    async for stack in open_stack("embedded", tmp_path, elders=200, ami=True,
+                                  engine_overrides={**dispatch_overrides(),
+                                                    "dial": {"vendor": "Bogus/{number}"}}):
+        vendors = rank_vendors(stack.db_url)
+        order = await new_order(stack)
+        rows = await settled(stack, order.id, all_settled(len(vendors)))
+        assert [outcome for _, outcome in outcomes(rows)] == ["failed"] * len(vendors)
+        assert all(row.reason_code == 0 for row in rows)
+        escalated = await stack.poll(select(WorkOrder.status).where(WorkOrder.id == order.id),
+                                     lambda r: r and r[0][0] == "escalated")
+        assert escalated[0][0] == "escalated"
+
+
+async def test_the_acceptance_deadline_escalates(tmp_path: Path) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path, accept_within_s=50.0):
+        await stack.sim.request("phones", phones={v.phone: {"answer": "noanswer"}
+                                                  for v in vendors})
+        order = await new_order(stack)
+        row = await stack.poll(select(WorkOrder.status).where(WorkOrder.id == order.id),
+                               lambda r: r and r[0][0] == "escalated", timeout_s=60.0)
+        assert row[0][0] == "escalated"
+        events = timeline(stack.db_url, order.id)
+        assert ("dispatch_escalated", {"reason": "accept_deadline"}) in events
+        offers = attempts(stack.db_url, order.id)
+        assert 1 <= len(offers) < len(vendors)  # the deadline came before the vendors ran out
+        assert all(o.state in ("done", "cancelled") for o in offers)
+
+
+def most_at_once(spans: list[tuple[Any, Any]]) -> int:
+    """The largest number of (start, end) spans open at one instant."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans],
+                   key=lambda edge: (edge[0], edge[1]))
+    current = peak = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+async def accepted_spans(stack: CallStack, count: int) -> list[Any]:
+    """Place ``count`` orders; once all are accepted, each attempt's vendor and time on line."""
+    orders = [await new_order(stack) for _ in range(count)]
+    rows = await stack.poll(
+        select(OutboundCall.vendor_id, OutboundCall.claimed_at, OutboundCall.finished_at,
+               OutboundCall.outcome)
+        .where(OutboundCall.order_id.in_([o.id for o in orders])),
+        lambda r: sum(1 for x in r if x.outcome == "accepted") == count, timeout_s=90.0)
+    assert sum(1 for x in rows if x.outcome == "accepted") == count
+    return rows
+
+
+async def test_outbound_calls_stay_within_trunk_and_vendor_caps(tmp_path: Path) -> None:
+    slow_accept = {"answer": "answer", "ring_s": 6.0, "script": [{"press": "1", "delay": 4.0}]}
+    async for stack, vendors in stack_with_vendors(tmp_path, trunk_channels=2,
+                                                   vendor_channels=10):
+        await stack.sim.request("phones", phones={v.phone: slow_accept for v in vendors})
+        trunk_bound = await accepted_spans(stack, 5)
+        assert most_at_once([(x.claimed_at, x.finished_at) for x in trunk_bound]) == 2
+        # the same engine, caps changed: one line per vendor, a wide trunk
+        stack.settings.dispatch.trunk_channels, stack.settings.dispatch.vendor_channels = 10, 1
+        vendor_bound = await accepted_spans(stack, 4)
+        for vendor in {x.vendor_id for x in vendor_bound}:
+            mine = [(x.claimed_at, x.finished_at) for x in vendor_bound if x.vendor_id == vendor]
+            assert most_at_once(mine) == 1
+        assert {x.vendor_id for x in vendor_bound} == {vendors[0].id}

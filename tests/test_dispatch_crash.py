@@ -35,6 +35,7 @@ SPEED = 30.0
 ORDERS = 40
 RETRY = {"declined": {"tries": 1}, "no_key": {"tries": 1},
          "busy": {"tries": 2, "backoff_s": 20}, "no_answer": {"tries": 2, "backoff_s": 20},
+         "rejected": {"tries": 1},
          "hangup": {"tries": 1}, "congestion": {"tries": 2, "backoff_s": 20},
          "failed": {"tries": 1}, "lost": {"tries": 1}}
 VENDOR_MIX = {"mix": [

@@ -6,11 +6,15 @@ import asyncio
 import shutil
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from dispatch.alarm_report import AlarmReport, alarm_report
+from dispatch.dispatch_figures import DispatchFigures, dispatch_figures
+from ivr.clock import ScaledClock
 from ivr.config import load_settings
+from ivr.demo.lifecycle import Lifecycle, demo_clock_origin
 from ivr.demo.scenario import SPEAKER_LANGUAGE, NumberPools, PlannedCall, plan_calls
 from ivr.demo.simproc import SimulatorProcess
 from ivr.demo.summary import build_summary, print_summary
@@ -22,6 +26,11 @@ OPERATORS = [
     for i in range(1, 7)
 ]
 MAX_IN_FLIGHT = 400
+SETTLE_LIMIT_S = 5 * 3600.0  # simulated: the longest an order's story may take in the demo
+# Shorter than production so that a demo plays whole stories: callbacks 5 min after completion
+# (production: 2 h), retried after 10 min; completion unconfirmed after 1 h on site.
+DEMO_DISPATCH = {"callback_delay_s": 300.0, "callback_retry_s": 600.0, "max_service_s": 3600.0,
+                 "reconcile_s": 1.0}
 SPEAKER_SHARE = 0.1  # of the sampled elders: they prefer SPEAKER_LANGUAGE and may speak
 
 
@@ -69,6 +78,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         spool={"dir": str((DEMO_DIR / "spool").resolve())},
         speech={"enabled": True, "model_path": str(speech_model_path()), "port": 0,
                 "record_dir": str((DEMO_DIR / "recordings").resolve())},
+        dispatch=DEMO_DISPATCH,
     )
     started = time.monotonic()
     print(f"Generating a synthetic city of {elders:,} elders and {vendors} vendors ...")
@@ -81,32 +91,65 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     pools = NumberPools(elder_numbers[:cut], numbers["family"], numbers["handsets"],
                         numbers["unknown"], elder_numbers[cut:])
 
-    engine = Engine(settings)
+    tz = ZoneInfo(settings.dispatch.timezone)
+    clock = ScaledClock(speed, origin_wall=demo_clock_origin(tz, datetime.now(UTC)))
+    engine = Engine(settings, clock)
     await engine.start(migrate=False, connect_ami=False)
+    assert engine.context is not None
     sim = await SimulatorProcess.start(
         agi_url=f"agi://127.0.0.1:{engine.agi_port}", speed=speed,
         log_path=DEMO_DIR / "sim.log", globals_={"HOTLINE_SPOOL_DIR": str(settings.spool.dir)},
     )
+    lifecycle = Lifecycle(engine.context, sim, seed)
+    stop_following = asyncio.Event()
     try:
         await _connect_ami(engine, sim)
         await sim.request("operators", operators=OPERATORS)
+        await lifecycle.prepare()
+        following = asyncio.create_task(lifecycle.follow(stop_following))
         spread_s = max(60.0, calls * 6.0)
         plan = plan_calls(calls, pools, seed, spread_s, (DEMO_DIR / "voices").resolve())
         print(f"Playing {calls} calls over {spread_s / 60:.0f} simulated minutes "
               f"at {speed:g}x through the simulator ...")
         await _play(sim, plan, speed)
         await asyncio.sleep(1.0)  # the last queue events reach the engine
+        print("Following every order through dispatch, service and the quality callback ...")
+        await _until_settled(lifecycle, speed)
+        stop_following.set()
+        await following
         alarms = await _alarm_figures(engine)
         spoken = engine.speech.answered.copy() if engine.speech is not None else None
     finally:
+        stop_following.set()
+        await lifecycle.close()
         await engine.stop()
         await sim.stop()
     summary = await asyncio.to_thread(build_summary, db_url, plan, speed,
                                       time.monotonic() - started)
     summary.alarms = alarms
     summary.spoken = spoken
+    summary.dispatch = await asyncio.to_thread(_dispatch_figures, db_url)
     print_summary(summary)
-    return 1 if summary.lost_calls or summary.lost_emergencies else 0
+    lost_orders = bool(summary.dispatch.unresolved)
+    return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders else 0
+
+
+async def _until_settled(lifecycle: Lifecycle, speed: float) -> None:
+    """Wait until every order's story has ended, or the simulated day runs out."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S / speed
+    while time.monotonic() < deadline and not await lifecycle.settled():
+        await asyncio.sleep(1.0)
+
+
+def _dispatch_figures(db_url: str) -> DispatchFigures:
+    from dispatch.db import make_sync_engine
+
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return dispatch_figures(conn)
+    finally:
+        engine.dispose()
 
 
 async def _alarm_figures(engine: Engine) -> AlarmReport:

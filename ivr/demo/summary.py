@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from dispatch.alarm_report import AlarmReport
 from dispatch.db import make_sync_engine
+from dispatch.dispatch_figures import DispatchFigures
 from dispatch.models import Call, WorkOrder
 from ivr.demo.scenario import PlannedCall
 
@@ -36,6 +37,7 @@ class Summary:
     lost_emergency_calls: list[str] = field(default_factory=list)
     alarms: AlarmReport | None = None
     spoken: Counter[str] | None = None  # the engine's spoken-menu answers by kind
+    dispatch: DispatchFigures | None = None
 
     @property
     def lost_emergencies(self) -> int:
@@ -139,6 +141,7 @@ def print_summary(s: Summary) -> None:
                                                f"p95 {_percentile(s.answer_to_order, 95):.1f} s"),
         *_emergency_rows(s),
         *_speech_rows(s),
+        *_dispatch_rows(s.dispatch),
         ("outcome as planned", f"{s.placed - len(s.mismatches)} of {s.placed}"),
         ("calls without an order or a human", f"{s.lost_calls}"),
         ("run time", f"{s.real_seconds:.0f} s real at {s.speed:g}x simulated time"),
@@ -160,6 +163,12 @@ def print_summary(s: Summary) -> None:
           else f"{s.lost_calls} call(s) ended with neither an order nor a human")
     if s.lost_emergencies:
         print(f"RESULT: {s.lost_emergencies} emergency call(s) without order and operator")
+    if s.dispatch is not None:
+        for line in s.dispatch.unresolved:
+            print(f"  ORDER NEITHER ACCEPTED NOR ESCALATED: {line}")
+        print("RESULT:", "every order accepted by a vendor or escalated to the operators"
+              if not s.dispatch.unresolved else
+              f"{len(s.dispatch.unresolved)} order(s) neither accepted nor escalated")
 
 
 def _emergency_rows(s: Summary) -> list[tuple[str, str]]:
@@ -190,4 +199,28 @@ def _speech_rows(s: Summary) -> list[tuple[str, str]]:
         ("  keypad used instead", f"{a['key']}"),
         ("  nothing said", f"{a['silence']}"),
         ("  speech unavailable, keypad menu", f"{a['unavailable']}"),
+    ]
+
+
+def _dispatch_rows(d: DispatchFigures | None) -> list[tuple[str, str]]:
+    """Dispatch by phone: offers, acceptance, arrival, ratings, escalations."""
+    if d is None:
+        return []
+    offers = ", ".join(f"{k} {v}" for k, v in d.offer_outcomes.most_common())
+    ratings = ", ".join(f"{k}: {d.ratings[k]}" for k in range(5, 0, -1))
+    return [
+        ("orders dispatched by phone", f"{d.orders} (status: "
+                                       + ", ".join(f"{k} {v}" for k, v in
+                                                   sorted(d.statuses.items())) + ")"),
+        ("  vendor offers", f"{sum(d.offer_outcomes.values())} ({offers})"),
+        ("  created -> accepted (simulated)", f"p50 {d.percentile(50) / 60:.1f} min, "
+                                             f"p95 {d.percentile(95) / 60:.1f} min"),
+        ("  escalated to operators", f"{sum(d.escalations.values())} ("
+                                     + ", ".join(f"{k} {v}" for k, v in
+                                                 d.escalations.most_common()) + ")"),
+        ("  arrived on time", f"{d.on_time_percent:.1f} % of {d.arrived}"),
+        ("  ratings (callback)", f"{sum(d.ratings.values())} ({ratings}), complaints "
+                             f"{d.complaints}, elder not reached {d.callbacks_unreached}"),
+        ("  alerts", ", ".join(f"{k} {d.alerts[k]}" for k in
+                               ("late_acceptance", "late_arrival", "completion_unconfirmed"))),
     ]
