@@ -18,12 +18,12 @@ def report(title: str, figures: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--only", action="append",
-                        choices=["callerid", "calls", "emergency", "speech"])
+                        choices=["callerid", "calls", "emergency", "dispatch", "speech"])
     parser.add_argument("--elders", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=500)
     args = parser.parse_args()
-    chosen = args.only or ["callerid", "calls", "emergency", "speech"]
+    chosen = args.only or ["callerid", "calls", "emergency", "dispatch", "speech"]
     started = time.time()
     if "callerid" in chosen:
         from tests.bench import callerid
@@ -37,6 +37,10 @@ def main() -> None:
         from tests.bench import emergency
 
         emergency.run(report)
+    if "dispatch" in chosen:
+        from tests.bench import dispatch
+
+        dispatch.run(report)
     if "speech" in chosen:
         from tests.bench import speech
 
