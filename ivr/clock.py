@@ -34,9 +34,18 @@ class ScaledClock:
         self._origin_wall = time.time() if origin_wall is None else origin_wall
         self._origin_mono = time.monotonic() - (time.time() - self._origin_wall)
 
+    offset_s: float = 0.0  # added to every reading: a clock set to another time of day
+
+    @classmethod
+    def starting_at(cls, start: float, speed: float = 1.0) -> ScaledClock:
+        """A clock that reads ``start`` (epoch seconds) now and runs ``speed`` times faster."""
+        clock = cls(speed)
+        clock.offset_s = start - clock.now()
+        return clock
+
     def now(self) -> float:
         elapsed = time.monotonic() - self._origin_mono
-        return self._origin_wall + elapsed * self.speed
+        return self._origin_wall + elapsed * self.speed + self.offset_s
 
     def to_real(self, seconds: float) -> float:
         """Wall seconds that ``seconds`` of clock time take."""

@@ -1,6 +1,6 @@
 """Files that RECORD FILE leaves behind, when a record directory is configured (otherwise
 nothing is written): what the caller said (``say`` steps) at the moments they said it, and
-silence around it, for the recorded length."""
+the quiet line's hiss around it, for the recorded length."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 
-from sim.voice import audioop
+from sim.voice import audioop, line_noise
 
 if TYPE_CHECKING:
     from sim.inputs import InputWindow, WaitResult
@@ -76,7 +76,7 @@ def write_recording(
         log.warning("refusing to record to %r", name)
         return
     size = max(0, min(samples, MAX_SAMPLES)) * 2
-    frames = bytearray(size)
+    frames = bytearray(line_noise(size))
     for at, audio in spoken:
         offset = int(at * RATE) * 2
         piece = audio[: max(0, size - offset)]

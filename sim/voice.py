@@ -1,7 +1,10 @@
-"""Callers' speech: WAV files turned into 8 kHz 16-bit mono call audio (stdlib only)."""
+"""Callers' speech: WAV files turned into 8 kHz 16-bit mono call audio (stdlib only), and the
+faint hiss of a quiet line between words (a telephone line never carries digital zeros)."""
 
 from __future__ import annotations
 
+import random
+import struct
 import warnings
 import wave
 from pathlib import Path
@@ -12,6 +15,17 @@ with warnings.catch_warnings():
 
 CALL_RATE = 8000
 MAX_SECONDS = 60.0
+NOISE_LEVEL = 2  # peak sample value of the line hiss: about -84 dBFS
+_rng = random.Random(12349)
+_NOISE = struct.pack(f"<{CALL_RATE}h",
+                     *(_rng.randint(-NOISE_LEVEL, NOISE_LEVEL) for _ in range(CALL_RATE)))
+
+
+def line_noise(size: int, start: int = 0) -> bytes:
+    """``size`` bytes (even) of the quiet line's hiss, from byte ``start`` of its cycle."""
+    begin = start % len(_NOISE) & ~1
+    repeats = (begin + size) // len(_NOISE) + 1
+    return (_NOISE * repeats)[begin : begin + size]
 
 
 class VoiceError(ValueError):

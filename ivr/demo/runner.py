@@ -26,7 +26,7 @@ OPERATORS = [
     for i in range(1, 7)
 ]
 MAX_IN_FLIGHT = 400
-SETTLE_LIMIT_S = 5 * 3600.0  # simulated: the longest an order's story may take in the demo
+SETTLE_LIMIT_S = 3 * 3600.0  # simulated: the longest an order's story may take in the demo
 # Shorter than production so that a demo plays whole stories: callbacks 5 min after completion
 # (production: 2 h), retried after 10 min; completion unconfirmed after 1 h on site.
 DEMO_DISPATCH = {"callback_delay_s": 300.0, "callback_retry_s": 600.0, "max_service_s": 3600.0,
@@ -92,7 +92,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
                         numbers["unknown"], elder_numbers[cut:])
 
     tz = ZoneInfo(settings.dispatch.timezone)
-    clock = ScaledClock(speed, origin_wall=demo_clock_origin(tz, datetime.now(UTC)))
+    clock = ScaledClock.starting_at(demo_clock_origin(tz, datetime.now(UTC)), speed)
     engine = Engine(settings, clock)
     await engine.start(migrate=False, connect_ami=False)
     assert engine.context is not None

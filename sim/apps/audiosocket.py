@@ -1,11 +1,11 @@
 """AudioSocket(uuid,host:port): stream the caller's audio to a TCP server, as Asterisk does.
 
 After connecting, the channel sends one UUID frame (kind 0x01, 16 bytes), then a 20 ms frame
-of 8 kHz signed-linear audio (0x10, 320 bytes) every 20 ms of simulated time (silence while
-the caller is not speaking) and a DTMF frame (0x03) per key. The party's next script step is
-consumed here: ``say`` steps are heard, ``press`` steps become DTMF frames. On hangup the
-socket simply closes; a hangup frame (0x00) from the server ends the application with 0, a
-closed socket or an error frame with -1.
+of 8 kHz signed-linear audio (0x10, 320 bytes) every 20 ms of simulated time (the faint hiss
+of a quiet line while the caller is not speaking) and a DTMF frame (0x03) per key. The
+party's next script step is consumed here: ``say`` steps are heard, ``press`` steps become
+DTMF frames. On hangup the socket simply closes; a hangup frame (0x00) from the server ends
+the application with 0, a closed socket or an error frame with -1.
 
 Each run is reported in the call's result under ``audiosocket``: when it started and ended
 (simulated time), how many seconds of audio the server played to the caller (``heard_s``),
@@ -27,6 +27,7 @@ from sim.agi.client import _endpoint
 from sim.apps.registry import AppContext, application
 from sim.channel import State
 from sim.dialplan.args import split_args
+from sim.voice import line_noise
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,11 @@ class _Mouth:
         if count <= 0:
             return
         out = []
-        for _ in range(count):
+        for index in range(self.sent, self.sent + count):
             chunk = bytes(self.speech[:FRAME_BYTES])
             del self.speech[:FRAME_BYTES]
-            out.append(frame(KIND_AUDIO, chunk.ljust(FRAME_BYTES, b"\0")))
+            hiss = line_noise(FRAME_BYTES - len(chunk), index * FRAME_BYTES)
+            out.append(frame(KIND_AUDIO, chunk + hiss))
         self.sent += count
         self.link.send(b"".join(out))
 
