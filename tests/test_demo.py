@@ -9,6 +9,7 @@ import pytest
 from ivr.demo.runner import run_demo
 
 
+@pytest.mark.timeout(600)  # the demo follows every order to its quality callback
 async def test_demo_accounts_for_every_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
