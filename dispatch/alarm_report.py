@@ -3,7 +3,6 @@ abandonment, dispositions and silent devices (``hotline report alarms``)."""
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms import silent_devices
 from dispatch.models import OrderEvent, QueueCall
+from dispatch.stats import percentile
 
 EMERGENCY_PRIORITY = 10
 TARGETS = ((15, None), (60, 97.5), (180, 99.0))  # seconds, required share (None: hotline 15 s)
@@ -34,9 +34,7 @@ class AnswerFigures:
         return 100.0 * sum(1 for wait in self.waits if wait <= seconds) / self.offered
 
     def percentile(self, q: int) -> float:
-        if len(self.waits) < 2:
-            return self.waits[0] if self.waits else float("nan")
-        return statistics.quantiles(self.waits, n=100, method="inclusive")[q - 1]
+        return percentile(self.waits, q)
 
 
 @dataclass

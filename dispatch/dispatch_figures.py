@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from dispatch.models import (
     ServiceType,
     WorkOrder,
 )
+from dispatch.stats import percentile
 
 ALERT_KINDS = ("late_acceptance", "late_arrival", "completion_unconfirmed")
 
@@ -39,12 +39,7 @@ class DispatchFigures:
     unresolved: list[str] = field(default_factory=list)  # neither accepted nor escalated
 
     def percentile(self, q: int) -> float:
-        values = self.to_acceptance_s
-        if not values:
-            return float("nan")
-        if len(values) == 1:
-            return values[0]
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        return percentile(self.to_acceptance_s, q)
 
     @property
     def on_time_percent(self) -> float:

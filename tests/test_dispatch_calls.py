@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from dispatch.models import Elder, OrderEvent, OutboundCall, ServiceType, WorkOrder
+from dispatch.models import Complaint, Elder, OrderEvent, OutboundCall, ServiceType, WorkOrder
 from dispatch.orders import create_order
+from dispatch.phones import national
+from dispatch.quality import callback_number
 from tests.callstack import CallStack, open_stack
 from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
 
@@ -192,9 +194,6 @@ async def accepted_order(stack: CallStack, vendor: RankedVendor) -> Any:
 
 
 async def elder_phone(stack: CallStack, order: Any) -> str:
-    from dispatch.phones import national
-    from dispatch.quality import callback_number
-
     assert stack.engine is not None and stack.engine.context is not None
     async with stack.engine.context.sessions() as session:
         number = await callback_number(session, order.elder_id)
@@ -236,8 +235,6 @@ async def test_strangers_and_wrong_order_numbers_change_nothing(tmp_path: Path) 
 
 
 async def test_a_poor_rating_opens_a_complaint(tmp_path: Path) -> None:
-    from dispatch.models import Complaint
-
     async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=0.0,
                                                    **all_day()):
         order = await accepted_order(stack, vendors[0])

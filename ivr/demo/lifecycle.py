@@ -168,16 +168,17 @@ class Lifecycle:
 
     async def _alerts_outstanding(self, session: Any) -> int:
         """Orders whose worker never reports, still waiting for their alert."""
-        missing = 0
-        for order_id, visit in self.visits.items():
-            kind = ("late_arrival" if visit.arrive_after_s is None else
-                    "completion_unconfirmed" if visit.service_s is None else None)
-            if kind is None:
-                continue
-            raised = await session.scalar(select(func.count()).select_from(OrderEvent).where(
-                OrderEvent.order_id == order_id, OrderEvent.kind == kind))
-            missing += not raised
-        return missing
+        awaited = {(order_id, "late_arrival" if visit.arrive_after_s is None
+                    else "completion_unconfirmed")
+                   for order_id, visit in self.visits.items()
+                   if visit.arrive_after_s is None or visit.service_s is None}
+        if not awaited:
+            return 0
+        raised = {tuple(row) for row in (await session.execute(
+            select(OrderEvent.order_id, OrderEvent.kind).where(
+                OrderEvent.order_id.in_([order_id for order_id, _ in awaited]),
+                OrderEvent.kind.in_(("late_arrival", "completion_unconfirmed"))))).all()}
+        return len(awaited - raised)
 
     async def close(self) -> None:
         for task in self.tasks:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from dispatch.alarm_report import AlarmReport
 from dispatch.db import make_sync_engine
 from dispatch.dispatch_figures import DispatchFigures
 from dispatch.models import Call, WorkOrder
+from dispatch.stats import percentile
 from ivr.demo.scenario import PlannedCall
 
 EMERGENCY_KINDS = frozenset({"handset", "presses_9", "says_help"})
@@ -46,14 +46,6 @@ class Summary:
     @property
     def lost_calls(self) -> int:
         return len(self.lost)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
 def _observed(call: PlannedCall, record: Call | None, order: WorkOrder | None) -> str:
@@ -136,9 +128,9 @@ def print_summary(s: Summary) -> None:
     rows += [
         ("hung up early -> operator call-back", f"{s.callbacks}"),
         ("answered by an operator", f"{s.operator_answered}, queue wait p50 "
-                                    f"{_percentile(s.queue_waits, 50):.1f} s"),
-        ("answer -> order number (simulated)", f"p50 {_percentile(s.answer_to_order, 50):.1f} s, "
-                                               f"p95 {_percentile(s.answer_to_order, 95):.1f} s"),
+                                    f"{percentile(s.queue_waits, 50):.1f} s"),
+        ("answer -> order number (simulated)", f"p50 {percentile(s.answer_to_order, 50):.1f} s, "
+                                               f"p95 {percentile(s.answer_to_order, 95):.1f} s"),
         *_emergency_rows(s),
         *_speech_rows(s),
         *_dispatch_rows(s.dispatch),

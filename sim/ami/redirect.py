@@ -25,6 +25,18 @@ def _priority(session: AmiSession, context: str, exten: str, text: str) -> int:
     return (ext.labels.get(text) or 0) if ext is not None else 0
 
 
+def _live_channel(session: AmiSession, request: Request, name: str, header: str,
+                  what: str) -> Channel | None:
+    """The channel to move, or None after Asterisk's error for a missing or hung-up one."""
+    chan = find_channel(session, name)
+    if chan is None:
+        session.send(error(request, f"{header} does not exist: {name}"))
+    elif chan.hungup:
+        session.send(error(request, f"Redirect failed, {what} not up."))
+        return None
+    return chan
+
+
 def action_redirect(session: AmiSession, request: Request) -> None:
     name, name2 = request.get("Channel"), request.get("ExtraChannel")
     context, context2 = request.get("Context"), request.get("ExtraContext")
@@ -51,21 +63,13 @@ def action_redirect(session: AmiSession, request: Request) -> None:
             session.send(error(request, "ExtraPriority is invalid"))
             return
         target2 = (context2, exten2, priority2)
-    chan = find_channel(session, name)
+    chan = _live_channel(session, request, name, "Channel", "channel")
     if chan is None:
-        session.send(error(request, f"Channel does not exist: {name}"))
-        return
-    if chan.hungup:
-        session.send(error(request, "Redirect failed, channel not up."))
         return
     moves = [(chan, (context, exten, priority))]
     if name2:
-        chan2 = find_channel(session, name2)
+        chan2 = _live_channel(session, request, name2, "ExtraChannel", "extra channel")
         if chan2 is None:
-            session.send(error(request, f"ExtraChannel does not exist: {name2}"))
-            return
-        if chan2.hungup:
-            session.send(error(request, "Redirect failed, extra channel not up."))
             return
         moves.append((chan2, target2))
     _redirect(session, moves)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
@@ -33,11 +33,6 @@ def caller(number: str) -> dict[str, Any]:
     script = [{"press": "1", "delay": 0.0}, {"press": "1", "delay": 0.0}]
     return {"number": number, "name": "", "to": "12349", "context": "from-pstn",
             "script": script, "hangup_after": None}
-
-
-def _percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 \
-        else (values[0] if values else float("nan"))
 
 
 async def _drive(sim: SimulatorProcess, numbers: list[str], calls: int, concurrency: int
@@ -59,8 +54,8 @@ async def _drive(sim: SimulatorProcess, numbers: list[str], calls: int, concurre
     ]
     done = sum(1 for r in results if r.get("variables", {}).get("HOTLINE_ROUTE") == "done")
     return {"calls": calls, "completed_with_order": done, "seconds": elapsed,
-            "calls_per_s": calls / elapsed, "cmd_p50_ms": _percentile(latencies, 50),
-            "cmd_p99_ms": _percentile(latencies, 99), "commands": len(latencies),
+            "calls_per_s": calls / elapsed, "cmd_p50_ms": percentile(latencies, 50),
+            "cmd_p99_ms": percentile(latencies, 99), "commands": len(latencies),
             "sample": results[0] if results else None}
 
 

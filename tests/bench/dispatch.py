@@ -25,11 +25,11 @@ from dispatch.citygen import generate_city
 from dispatch.db import upgrade
 from dispatch.models import CallPurpose, Elder, OrderStatus, ServiceType, WorkOrder
 from dispatch.orders import create_order
+from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
 from tests.bench.calls import BENCH_DIR, FAST
-from tests.bench.emergency import _p
 from tests.callstack import backend_urls
 from tests.dispatch_world import rank_vendors
 from tests.storage import PG_ENV, _pg_admin
@@ -48,7 +48,7 @@ Report = Callable[[str, dict[str, Any]], None]
 
 
 def _ms(values: list[float]) -> dict[str, float]:
-    return {f"p{q} ms": _p(values, q) * 1000 for q in (50, 95, 99)}
+    return {f"p{q} ms": percentile(values, q) * 1000 for q in (50, 95, 99)}
 
 
 class Stamps:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import select
 
 from dispatch.db import make_sync_engine
 from dispatch.models import Call, QueueCall
+from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
@@ -20,12 +20,6 @@ from tests.bench.calls import BENCH_DIR, FAST, _city
 
 OPERATORS = [{"name": f"op{i}", "answer_delay_s": 1.0, "talk_s": 1.0, "available": True}
              for i in range(100)]
-
-
-def _p(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 async def _run(report: Callable[[str, dict[str, Any]], None], calls: int,
@@ -92,12 +86,12 @@ async def _run(report: Callable[[str, dict[str, Any]], None], calls: int,
         "calls": calls,
         "reached the queue": len(to_queue),
         "screen pops": len(pop_after_queue),
-        "answer -> screen pop, call handed to the queue p50 ms": _p(to_pop, 50),
-        "answer -> screen pop, call handed to the queue p99 ms": _p(to_pop, 99),
-        "answer -> queue entered p50 ms": _p(to_queue, 50),
-        "answer -> queue entered p99 ms": _p(to_queue, 99),
-        "queue entered -> screen pop p50 ms": _p(pop_after_queue, 50),
-        "queue entered -> screen pop p99 ms": _p(pop_after_queue, 99),
+        "answer -> screen pop, call handed to the queue p50 ms": percentile(to_pop, 50),
+        "answer -> screen pop, call handed to the queue p99 ms": percentile(to_pop, 99),
+        "answer -> queue entered p50 ms": percentile(to_queue, 50),
+        "answer -> queue entered p99 ms": percentile(to_queue, 99),
+        "queue entered -> screen pop p50 ms": percentile(pop_after_queue, 50),
+        "queue entered -> screen pop p99 ms": percentile(pop_after_queue, 99),
         "note": "queue entry is seen through AMI events from a simulator that also places "
                 "every family escalation call; negative: the pop comes before the queue",
         "goal p99": "< 200 ms each",

@@ -304,3 +304,18 @@ async def test_sync_originate_blocks_the_session_like_asterisk(ami: RawAmi) -> N
     reply = await ami.request(("Action", "Originate"), ("Channel", "Local/s@callee-answers/n"),
                               ("Context", "vendor-offer"), ("Exten", "s"), ("Priority", "nope"))
     assert reply.get("Message") == "Invalid priority"
+
+
+async def test_redirect_refuses_missing_channels_as_asterisk_does(ami: RawAmi) -> None:
+    await ami.login()
+    chan = await _answered_channel(ami, "r-1")
+    target = (("Context", "vendor-offer"), ("Exten", "s"), ("Priority", "1"))
+    reply = await ami.request(("Action", "Redirect"), ("Channel", "PJSIP/nobody-1"), *target)
+    assert reply.get("Message") == "Channel does not exist: PJSIP/nobody-1"
+    reply = await ami.request(("Action", "Redirect"), ("Channel", chan),
+                              ("ExtraChannel", "PJSIP/nobody-2"), *target,
+                              ("ExtraContext", "vendor-offer"), ("ExtraExten", "s"),
+                              ("ExtraPriority", "1"))
+    assert reply.get("Message") == "ExtraChannel does not exist: PJSIP/nobody-2"
+    reply = await ami.request(("Action", "Redirect"), ("Channel", chan), *target)
+    assert reply.get("Message") == "Redirect successful"
