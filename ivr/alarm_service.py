@@ -9,6 +9,7 @@ from typing import Any
 from dispatch.alarm_codes import CodeMap, load_code_map
 from dispatch.alarms import ingest_spool
 from ivr.context import EngineContext
+from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,9 @@ async def scan_forever(ctx: EngineContext) -> None:
         ctx.settings.alarms.spool_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         log.error("alarm spool %s cannot be created: %s", ctx.settings.alarms.spool_dir, exc)
-    while True:
-        try:
-            await scan_once(ctx, code_map)
-        except Exception:
-            log.exception("alarm spool scan failed; retrying later")
-        await ctx.clock.sleep(ctx.settings.alarms.scan_interval_s)
+    await repeat(lambda: scan_once(ctx, code_map),
+                 lambda: ctx.clock.sleep(ctx.settings.alarms.scan_interval_s),
+                 "alarm spool scan")
 
 
 def _plain(value: Any) -> Any:

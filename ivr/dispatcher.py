@@ -39,6 +39,7 @@ from ivr.ami.errors import AmiActionError, AmiError
 from ivr.ami.messages import AmiMessage, OriginateOutcome
 from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
+from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
@@ -249,23 +250,18 @@ class Dispatcher:
             rows = await outbound.due(session, datetime.fromtimestamp(until, tz=UTC), 5000)
         return [(attempt_id, due.timestamp()) for attempt_id, due in rows]
 
+    async def _dial_due(self) -> None:
+        for attempt_id in await self.schedule.due(self.ctx.clock.now()):
+            if attempt_id not in self._dialling:
+                self._spawn(self.dial(attempt_id))
+
     async def _due_loop(self) -> None:
-        while True:
-            try:
-                for attempt_id in await self.schedule.due(self.ctx.clock.now()):
-                    if attempt_id not in self._dialling:
-                        self._spawn(self.dial(attempt_id))
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("schedule unreadable: %s", exc)
-            await asyncio.sleep(self.settings.poll_s)
+        await repeat(self._dial_due, lambda: asyncio.sleep(self.settings.poll_s),
+                     "reading the call schedule")
 
     async def _sweep_loop(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("dispatch sweep failed (next one retries): %s", exc)
-            await asyncio.sleep(self.settings.reconcile_s)
+        await repeat(self.sweep, lambda: asyncio.sleep(self.settings.reconcile_s),
+                     "dispatch sweep")
 
     async def sweep(self) -> None:
         """Repair what crashes and restarts left behind; raise overdue alerts."""

@@ -107,25 +107,36 @@ class Engine:
         return self.agi.port
 
     async def stop(self, grace_s: float = 0.0) -> None:
+        """Finish calls within ``grace_s``, stop every service; Redis (an embedded server
+        process included) and the database pool are released whatever failed before. Each
+        step is bounded: a shutdown never hangs on one service, it logs which one overran."""
+        steps: list[tuple[str, Any]] = []
         if self.agi is not None:
-            await self.agi.close(grace_s)
+            steps.append(("FastAGI server", lambda: self.agi.close(grace_s)))
+        steps.append(("background tasks", self._stop_background))
+        for name, service in (("speech", self.speech), ("family escalation", self.escalation),
+                              ("dispatcher", self.dispatcher), ("AMI link", self.ami),
+                              ("Redis", self.redis)):
+            if service is not None:
+                steps.append((name, service.close))
+        if self._db_engine is not None:
+            steps.append(("database pool", self._db_engine.dispose))
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step(), grace_s + STOP_STEP_TIMEOUT_S)
+            except TimeoutError:
+                log.error("shutdown: %s did not stop within %.0f s; going on", name,
+                          grace_s + STOP_STEP_TIMEOUT_S)
+            except Exception:
+                log.exception("shutdown: stopping %s failed; going on", name)
+
+    async def _stop_background(self) -> None:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self.speech is not None:
-            await self.speech.close()
-        if self.escalation is not None:
-            await self.escalation.close()
-        if self.dispatcher is not None:
-            await self.dispatcher.close()
-        if self.ami is not None:
-            await self.ami.close()
-        if self.redis is not None:
-            await self.redis.close()
-        if self._db_engine is not None:
-            await self._db_engine.dispose()
 
 
+STOP_STEP_TIMEOUT_S = 15.0
 SHUTDOWN_GRACE_S = 10.0
 
 

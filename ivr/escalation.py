@@ -22,6 +22,7 @@ from dispatch.phones import mask, national
 from dispatch.profile import Contact, family_contacts
 from ivr.claims import Leases
 from ivr.context import EngineContext
+from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +127,9 @@ class FamilyEscalation:
 
     async def resume_forever(self) -> None:
         """Resume at start, then every ``dial.resume_interval_s``; errors never stop it."""
-        while True:
-            try:
-                await self.resume_open()
-            except Exception:
-                log.exception("resuming escalations failed; retrying later")
-            await self.ctx.clock.sleep(self.ctx.settings.dial.resume_interval_s)
+        await repeat(self.resume_open,
+                     lambda: self.ctx.clock.sleep(self.ctx.settings.dial.resume_interval_s),
+                     "resuming escalations")
 
     async def _try(self, order_id: int, contact: Contact) -> bool:
         dial = self.ctx.settings.dial

@@ -6,6 +6,7 @@ import logging
 
 from dispatch.spool_replay import replay_spool, settle_alert
 from ivr.context import EngineContext
+from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,5 @@ async def replay_once(ctx: EngineContext) -> int:
 
 async def replay_forever(ctx: EngineContext) -> None:
     """Replay at start, then every ``spool.replay_interval_s``; errors never stop the loop."""
-    while True:
-        try:
-            await replay_once(ctx)
-        except Exception:
-            log.exception("spool replay failed; retrying later")
-        await ctx.clock.sleep(ctx.settings.spool.replay_interval_s)
+    await repeat(lambda: replay_once(ctx),
+                 lambda: ctx.clock.sleep(ctx.settings.spool.replay_interval_s), "spool replay")
