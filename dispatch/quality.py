@@ -6,6 +6,7 @@ waits for the morning.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -57,10 +58,15 @@ def next_allowed(at: datetime, policy: CallbackPolicy) -> datetime:
     return opening.astimezone(at.tzinfo)
 
 
-async def callback_number(session: AsyncSession, elder_id: int) -> str | None:
-    """The elder's number to call back: a mobile, else a landline, else the handset line."""
-    rank = case((ElderPhone.kind == PhoneKind.MOBILE, 0),
-                (ElderPhone.kind == PhoneKind.LANDLINE, 1), else_=2)
+QUALITY_CALLBACK_KINDS = (PhoneKind.MOBILE, PhoneKind.LANDLINE, PhoneKind.HANDSET)
+
+
+async def callback_number(session: AsyncSession, elder_id: int,
+                          kinds: Sequence[PhoneKind] = QUALITY_CALLBACK_KINDS) -> str | None:
+    """The elder's number to call back: the first of ``kinds`` the elder has (by default a
+    mobile, else a landline, else the handset line)."""
+    rank = case(*((ElderPhone.kind == kind, i) for i, kind in enumerate(kinds)),
+                else_=len(kinds))
     return await session.scalar(
         select(ElderPhone.number_e164).where(ElderPhone.elder_id == elder_id)
         .order_by(rank, ElderPhone.id).limit(1)

@@ -7,8 +7,10 @@
 is committed, and an order already carrying that uniqueid is never made twice, so a crash at
 any point and a second run are both harmless. Callers the registry does not know come back
 as alerts: the record stays in place until :func:`settle_alert` confirms the alert went out.
-Malformed records go to ``quarantine/`` with a ``.reason`` file beside them. One replay runs
-at a time per spool directory (an advisory lock); nothing here raises.
+Malformed records go to ``quarantine/`` with a ``.reason`` file beside them. The engine's own
+emergency callbacks (reason ``emergency_callback``) belong to an order that stays open: they
+move to ``replayed/`` and open no second order. One replay runs at a time per spool directory
+(an advisory lock); nothing here raises.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.models import OrderSource, ServiceType, WorkOrder
+from dispatch.open_alarms import CALLBACK_REASON
 from dispatch.orders import add_order_event, create_order
 from dispatch.phones import mask
 from dispatch.registry import identify
@@ -85,6 +88,7 @@ class ReplayReport:
     alerts: list[SpoolAlert] = field(default_factory=list)
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # left for the next run
+    callbacks: list[str] = field(default_factory=list)  # uniqueids of the engine's callbacks
     busy: bool = False  # another replay holds the spool
 
     @property
@@ -198,6 +202,10 @@ async def _existing_order(session: AsyncSession, uniqueid: str) -> str | None:
 async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
                       record: SpoolRecord, local_area_code: str, now: datetime,
                       report: ReplayReport) -> None:
+    if record.reason == CALLBACK_REASON:  # the engine called the elder back for an open order
+        _move(path, REPLAYED)  # that order stays open and the engine keeps trying: no new one
+        report.callbacks.append(record.uniqueid)
+        return
     async with sessions() as session:
         existing = await _existing_order(session, record.uniqueid)
         if existing is not None:

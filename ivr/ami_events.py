@@ -6,7 +6,8 @@ from typing import Any
 
 from ivr.live import LiveState
 
-FORWARDED_USER_EVENTS = {"HotlineQueued": "queued", "HotlineCallbackNeeded": "callback_needed"}
+FORWARDED_USER_EVENTS = {"HotlineQueued": "queued", "HotlineOverflow": "overflow",
+                         "HotlineCallbackNeeded": "callback_needed"}
 
 
 def subscribe_engine_events(ami: Any, live: LiveState) -> None:

@@ -11,9 +11,13 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-# Extend or drop the lease only while it is still ours (compare-and-set in one step).
-_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
-           "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+# Extend the lease while it is ours, take it back if it lapsed with nobody taking it
+# meanwhile (a process slowed down by load is still alive), never take another's; drop it only
+# while it is ours. Each is one compare-and-set step.
+_REFRESH = "local holder = redis.call('get', KEYS[1]) " \
+           "if holder == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end " \
+           "if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end " \
+           "return 0"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then " \
            "return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -41,7 +45,8 @@ class Leases:
             return True
 
     async def refresh(self, name: str, ttl_s: float) -> bool:
-        """Extend the lease; False if another process holds it now."""
+        """Extend the lease (or take it back if it lapsed and is free); False if another
+        process holds it now."""
         try:
             return bool(await self._client.eval(
                 _REFRESH, 1, self.key(name), self.owner, _ms(ttl_s)))

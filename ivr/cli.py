@@ -155,6 +155,17 @@ def cmd_alarm_close(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worklist(args: argparse.Namespace) -> int:
+    from dispatch.worklist import format_worklist, worklist
+
+    settings = _settings(args)
+    now, window_s = datetime.now(UTC), args.hours * 3600.0
+    items = asyncio.run(_in_session(settings.database.url, lambda s: worklist(
+        s, now, settings.emergency.stale_call_s, window_s)))
+    print(format_worklist(items, now, window_s))
+    return 0
+
+
 def cmd_bridge(args: argparse.Namespace) -> int:
     from ivr.bridging import BridgeError, bridge_call
 
@@ -247,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("--as", dest="disposition", required=True,
                        choices=["real_emergency", "accidental", "test", "no_response"])
     alarm.add_argument("--by", required=True, help="the operator closing it")
+    worklist = add("worklist", cmd_worklist, "what operators take first: open emergencies "
+                   "nobody has answered, then those awaiting a disposition, then call-backs")
+    worklist.add_argument("--hours", type=float, default=24.0,
+                          help="call-backs from this many hours back (default 24)")
     bridge = add("bridge", cmd_bridge,
                  "join 120/110/119 or a family member into an elder's call with an operator")
     bridge.add_argument("call", help="the order number, or the call's uniqueid")

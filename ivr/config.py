@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dispatch.selection import SelectionPolicy
@@ -67,6 +67,11 @@ class AmiSettings(BaseModel):
     ping_interval_s: float = Field(default=10.0, gt=0)
     ping_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=1.0, gt=0)
+    events: str = Field(
+        default="call,agent,user", pattern=r"^(on|off|[a-z]+(,[a-z]+)*)$",
+        description="event classes asked for at login: Originate replies (call), the queue "
+                    "(agent) and the dialplan's UserEvents (user); dialplan events stay off",
+    )
 
 
 class IvrSettings(BaseModel):
@@ -193,6 +198,28 @@ class AlarmSettings(BaseModel):
     code_map: Path | None = Field(default=None, description="TOML; None = the bundled map")
 
 
+class EmergencySettings(BaseModel):
+    """Open emergencies no operator has answered: re-alerted and the elder called back into
+    the operator queue until an operator answers or the alarm is closed. Engine-clock seconds.
+    """
+
+    retry_interval_s: float = Field(default=60.0, gt=0, le=3600,
+                                    description="how often open emergencies are re-alerted")
+    callback_min_gap_s: float = Field(default=120.0, gt=0, le=3600,
+                                      description="the least time before the first callback")
+    callback_max_gap_s: float = Field(default=900.0, gt=0, le=7200,
+                                      description="the gap doubles per callback up to this")
+    stale_call_s: float = Field(default=3600.0, gt=0,
+                                description="a queued call with no end recorded after this "
+                                            "no longer counts as in progress")
+
+    @model_validator(mode="after")
+    def _gaps_in_order(self) -> EmergencySettings:
+        if self.callback_min_gap_s > self.callback_max_gap_s:
+            raise ValueError("emergency.callback_min_gap_s must not exceed callback_max_gap_s")
+        return self
+
+
 class ClockSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
 
@@ -239,6 +266,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     spool: SpoolSettings = SpoolSettings()
     alarms: AlarmSettings = AlarmSettings()
+    emergency: EmergencySettings = EmergencySettings()
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

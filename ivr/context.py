@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ivr.acks import Acknowledgements
 from ivr.clock import Clock
 from ivr.config import Settings
 from ivr.live import LiveState
@@ -27,6 +28,7 @@ class EngineContext:
     live: LiveState
     prompts: PromptCatalogue
     clock: Clock
+    acks: Acknowledgements  # family members' "press 1", shared between engine processes
     on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
     dispatcher: Dispatcher | None = None  # offers orders to vendors; None if dispatch is off
     _write_gate: contextlib.AbstractAsyncContextManager[object] = field(

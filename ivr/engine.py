@@ -8,6 +8,7 @@ import signal
 from typing import Any
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
+from ivr.acks import Acknowledgements
 from ivr.agi.server import FastAgiServer
 from ivr.alarm_service import scan_forever
 from ivr.claims import Leases
@@ -15,6 +16,7 @@ from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
 from ivr.context import EngineContext
 from ivr.dispatcher import Dispatcher
+from ivr.emergency_watch import EmergencyWatch
 from ivr.escalation import FamilyEscalation
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
@@ -40,6 +42,7 @@ class Engine:
         self.agi: FastAgiServer | None = None
         self.ami: Any = None
         self.escalation: FamilyEscalation | None = None
+        self.emergency_watch: EmergencyWatch | None = None
         self.dispatcher: Dispatcher | None = None
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
@@ -64,7 +67,9 @@ class Engine:
             live=live,
             prompts=prompts,
             clock=self.clock,
+            acks=Acknowledgements(self.redis.client, settings.redis.key_prefix),
         )
+        self.context.acks.start()
         self.speech = await SpeechService.start(settings.speech, prompts,
                                                 settings.ivr.default_language)
         if settings.dispatch.enabled:
@@ -100,6 +105,9 @@ class Engine:
             self.dispatcher.attach_ami(self.ami)
         # escalations cut off by a crash or restart continue (once, whichever engine runs them)
         self._background.append(asyncio.create_task(self.escalation.resume_forever()))
+        # emergencies nobody answered: re-alerted, and the elder called back into the queue
+        self.emergency_watch = EmergencyWatch(self.context, self.ami, leases)
+        self._background.append(asyncio.create_task(self.emergency_watch.watch_forever()))
 
     @property
     def agi_port(self) -> int:
@@ -114,7 +122,10 @@ class Engine:
         if self.agi is not None:
             steps.append(("FastAGI server", lambda: self.agi.close(grace_s)))
         steps.append(("background tasks", self._stop_background))
+        if self.context is not None:
+            steps.append(("acknowledgements", self.context.acks.close))
         for name, service in (("speech", self.speech), ("family escalation", self.escalation),
+                              ("emergency watch", self.emergency_watch),
                               ("dispatcher", self.dispatcher), ("AMI link", self.ami),
                               ("Redis", self.redis)):
             if service is not None:

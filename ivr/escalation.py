@@ -8,7 +8,6 @@ one engine process at a time run it; a dead process's lease expires after one st
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -22,12 +21,12 @@ from dispatch.phones import mask, national
 from dispatch.profile import Contact, family_contacts
 from ivr.claims import Leases
 from ivr.context import EngineContext
+from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
 FAMILY_CONTEXT = "hotline-family-alert"
-ACK_POLL_S = 0.25
 FINISHED = ("family_acknowledged", "family_unreached", "family_none")
 CLOSED = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
 LEASE_MARGIN_S = 5.0
@@ -40,22 +39,13 @@ class FamilyEscalation:
         self.ctx = ctx
         self.ami = ami
         self.leases = leases
-        self.tasks: set[asyncio.Task[str]] = set()
-        self.running: set[int] = set()
+        self.jobs = OrderTasks()
 
     def start(self, order_id: int, elder_id: int, resumed: bool = False) -> None:
-        if order_id in self.running:
-            return
-        self.running.add(order_id)
-        task = asyncio.create_task(self.run(order_id, elder_id, resumed))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        task.add_done_callback(lambda _t: self.running.discard(order_id))
+        self.jobs.start(order_id, lambda: self.run(order_id, elder_id, resumed))
 
     async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.jobs.close()
 
     @property
     def _lease_s(self) -> float:
@@ -120,7 +110,7 @@ class FamilyEscalation:
         except (SQLAlchemyError, OSError) as exc:
             log.error("open emergencies not read: %s", exc)
             return 0
-        started = [order_id for order_id, _ in rows if order_id not in self.running]
+        started = [order_id for order_id, _ in rows if order_id not in self.jobs]
         for order_id, elder_id in rows:
             self.start(order_id, elder_id, resumed=True)
         return len(started)
@@ -153,12 +143,8 @@ class FamilyEscalation:
         return await self._wait_for_ack(order_id, contact.id)
 
     async def _wait_for_ack(self, order_id: int, contact_id: int) -> bool:
-        deadline = self.ctx.clock.now() + self.ctx.settings.dial.ack_wait_s
-        while self.ctx.clock.now() < deadline:
-            if await self.ctx.live.acknowledged(order_id, contact_id):
-                return True
-            await asyncio.sleep(ACK_POLL_S)
-        return False
+        wait_s = self.ctx.settings.dial.ack_wait_s / self.ctx.clock.speed
+        return await self.ctx.acks.wait(order_id, contact_id, wait_s)
 
     async def _event(self, order_id: int, kind: str, detail: dict[str, Any]) -> None:
         try:

@@ -55,21 +55,6 @@ class LiveState:
     async def publish(self, kind: str, payload: Mapping[str, Any]) -> None:
         await self._run(self._publish(kind, payload))
 
-    def ack_key(self, order_id: int, contact_id: int) -> str:
-        return f"{self._prefix}ack:{order_id}:{contact_id}"
-
-    async def signal_ack(self, order_id: int, contact_id: int) -> None:
-        """Tell whichever engine process runs the escalation that this contact acknowledged."""
-        await self._run(self._client.set(self.ack_key(order_id, contact_id), "1", ex=3600))
-
-    async def acknowledged(self, order_id: int, contact_id: int) -> bool:
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT_S):
-                return bool(await self._client.exists(self.ack_key(order_id, contact_id)))
-        except (RedisError, OSError, TimeoutError):
-            self.errors += 1
-            return False
-
     async def _call_started(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
         pipe = self._client.pipeline(transaction=False)
         pipe.hset(self.call_key(uniqueid), mapping=_flat(fields))

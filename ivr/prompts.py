@@ -53,6 +53,10 @@ class PromptCatalogue:
     def has_language(self, language: str) -> bool:
         return language in self.languages
 
+    def recorded_language(self, language: str) -> str:
+        """The catalogue language that speaks for ``language``: itself, else the default."""
+        return language if language in self.languages else self.default_language
+
     def path(self, name: str, language: str) -> str:
         """Asterisk prompt path (no extension) for ``name``, in ``language`` if recorded."""
         lang = self.languages.get(language)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--queues-conf", type=Path,
                         help="queues.conf for each queue's strategy (default: beside the "
                              "first --dialplans file, as Asterisk's config directory)")
+    common.add_argument("--musiconhold-conf", type=Path,
+                        help="musiconhold.conf for the hold classes and their announcements "
+                             "(default: beside the first --dialplans file)")
     common.add_argument("--phones", type=Path, help="JSON object of phone behaviours")
     common.add_argument("--agi-dir", type=Path, default=Path("agi_scripts"))
     common.add_argument("--agi-connect-timeout", type=_positive, default=2.0,
@@ -86,17 +90,25 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
     )
     pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,
               SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))
-    queues_conf = args.queues_conf or args.dialplans[0].parent / "queues.conf"
-    if args.queues_conf or (args.dialplans[0].is_file() and queues_conf.is_file()):
-        try:
-            pbx.queues.load_conf(queues_conf)
-        except PartyError as exc:
-            raise SystemExit(str(exc)) from None
+    _load_conf(args, args.queues_conf, "queues.conf", pbx.queues.load_conf)
+    _load_conf(args, args.musiconhold_conf, "musiconhold.conf", pbx.moh.load_conf)
     if args.operators:
         pbx.queues.set_operators(_read_json(args.operators))
     if args.phones:
         pbx.phones.update(_read_json(args.phones))
     return pbx
+
+
+def _load_conf(args: argparse.Namespace, given: Path | None, name: str,
+               load: Callable[[Path], int]) -> None:
+    """Load the file given, else ``name`` beside the first --dialplans file (Asterisk's config
+    directory) if there is one; an unreadable or invalid file stops the simulator."""
+    path = given or args.dialplans[0].parent / name
+    if given or (args.dialplans[0].is_file() and path.is_file()):
+        try:
+            load(path)
+        except PartyError as exc:
+            raise SystemExit(str(exc)) from None
 
 
 def _read_json(path: Path) -> Any:
@@ -135,7 +147,8 @@ def serve(args: argparse.Namespace) -> int:
             listening = ami_server.listen(pbx, reactor, args.ami_port, _ami_users(args),
                                           interface=args.host)
             ami_port = listening.getHost().port
-    ready = {"ready": True, "control_port": control.getHost().port, "ami_port": ami_port}
+    ready = {"ready": True, "control_port": control.getHost().port, "ami_port": ami_port,
+             "clock": {"speed": pbx.clock.speed, "real_start": pbx.clock.real_start}}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     reactor.run()

@@ -82,6 +82,7 @@ class Channel:
         self.connected_name = ""
         self.language = language
         self.accountcode = ""
+        self.musicclass = ""  # CHANNEL(musicclass)
         self.state = state
         self.party = party
         self.dnid = dnid

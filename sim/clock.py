@@ -26,6 +26,12 @@ class SimClock:
         self._real0 = reactor.seconds()
         self.origin = time.time() if origin is None else origin
 
+    @property
+    def real_start(self) -> float:
+        """The wall time (epoch seconds) at which simulated time started: a stamp ``s`` was
+        taken at ``real_start + s / speed``."""
+        return self._real0
+
     def elapsed(self) -> float:
         """Simulated seconds since the clock started."""
         return (self.reactor.seconds() - self._real0) * self.speed

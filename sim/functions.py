@@ -93,7 +93,7 @@ def _channel_read(pbx: Pbx, chan: Channel | None, args: str) -> str | None:
         "language": chan.language, "name": chan.name, "uniqueid": chan.uniqueid,
         "linkedid": chan.linkedid, "state": chan.state.desc, "context": chan.context,
         "exten": chan.exten, "priority": str(chan.priority), "accountcode": chan.accountcode,
-        "channeltype": chan.tech,
+        "channeltype": chan.tech, "musicclass": chan.musicclass,
     }
     if item in values:
         return values[item]
@@ -109,6 +109,8 @@ def _channel_write(pbx: Pbx, chan: Channel | None, args: str, value: str) -> boo
         chan.language = value
     elif item == "accountcode":
         chan.accountcode = value
+    elif item == "musicclass":
+        chan.musicclass = value
     else:
         log.warning("CHANNEL: cannot set %r", args)
         return False

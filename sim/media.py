@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
@@ -36,6 +36,19 @@ class PlayResult:
         return round(self.elapsed * SAMPLE_RATE)
 
 
+def hear(chan: Channel, name: str) -> tuple[list[Any], float] | None:
+    """``name`` starts playing on ``chan``: its entry in what the party heard ([t, name,
+    interrupting digit]) and its length in seconds; None, with a warning, if no file exists."""
+    total = chan.pbx.sounds.duration(name, chan.language)
+    if total is None:
+        log.warning("%s: prompt %r not found (language %s)", chan.name, name, chan.language)
+        return None
+    entry: list[Any] = [chan.pbx.clock.stamp(), name, None]
+    if chan.party is not None:
+        chan.party.heard.append(entry)
+    return entry, total
+
+
 async def play_in(
     win: InputWindow, name: str, stop: str = "", until: Deferred | None = None,
     start: float = 0.0,
@@ -45,14 +58,11 @@ async def play_in(
     chan = win.chan
     if chan.hungup:
         return PlayResult(found=False, hungup=True)
-    total = chan.pbx.sounds.duration(name, chan.language)
-    if total is None:
-        log.warning("%s: prompt %r not found (language %s)", chan.name, name, chan.language)
+    started = hear(chan, name)
+    if started is None:
         return PlayResult(found=False)
+    entry, total = started
     duration = max(0.0, total - start)
-    entry: list = [chan.pbx.clock.stamp(), name, None]
-    if chan.party is not None:
-        chan.party.heard.append(entry)
     result = await win.wait(duration, stop=(lambda d: d in stop) if stop else None, until=until)
     if result.kind == "digit":
         entry[2] = result.digit

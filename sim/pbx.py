@@ -23,6 +23,7 @@ from sim.clock import SimClock
 from sim.dialplan.parser import Dialplan
 from sim.functions import builtin_variable, parse_callerid, read_function, write_function
 from sim.interpreter import Runner
+from sim.moh import MusicOnHold
 from sim.outbound import (
     ANSWER,
     BUSY,
@@ -101,6 +102,7 @@ class Pbx:
         self.phones = PhoneBook()
         self.originated: deque[dict[str, Any]] = deque(maxlen=ORIGINATE_LOG)
         self.queues = QueueManager(self)
+        self.moh = MusicOnHold()
         self.conferences: dict[str, Any] = {}  # ConfBridge rooms by name
         self.globals: dict[str, str] = {**dialplan.globals, **(global_overrides or {})}
         self.astdb: dict[tuple[str, str], str] = {}

@@ -10,7 +10,6 @@ strategy rings one member at a time.
 
 from __future__ import annotations
 
-import configparser
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from twisted.internet.defer import Deferred
 
 from sim import events as ev
 from sim.channel import Channel, State
+from sim.conf import read_conf
 from sim.parties import PartyError
 
 if TYPE_CHECKING:
@@ -100,20 +100,16 @@ class QueueManager:
         self.operators: list[Operator] = []
         self.waiting: dict[str, list[Waiter]] = {}
         self.strategies: dict[str, str] = {}
+        self.musicclasses: dict[str, str] = {}  # hold class per queue (queues.conf)
         self._seq = itertools.count()
 
     def load_conf(self, path: Path) -> int:
-        """Read each queue's ``strategy`` from a queues.conf; returns the number of queues."""
-        parser = configparser.ConfigParser(strict=False, interpolation=None,
-                                           comment_prefixes=(";", "#"),
-                                           inline_comment_prefixes=(";",))
-        try:
-            parser.read_string(path.read_text(encoding="utf-8"), str(path))
-        except (OSError, configparser.Error) as exc:
-            raise PartyError(f"cannot read {path}: {exc}") from None
-        for name in parser.sections():
+        """Read each queue's ``strategy`` and ``musicclass`` from a queues.conf; returns the
+        number of queues."""
+        for name, options in read_conf(path).items():
             if name != "general":
-                self.strategies[name] = parser.get(name, "strategy", fallback="ringall").strip()
+                self.strategies[name] = options.get("strategy", "ringall")
+                self.musicclasses[name] = options.get("musicclass", "")
         return len(self.strategies)
 
     # configuration -----------------------------------------------------------------------

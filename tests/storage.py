@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -27,6 +28,7 @@ from dispatch.db import (
 )
 
 PG_ENV = "HOTLINE_TEST_DATABASE_URL"
+REDIS_ENV = "HOTLINE_TEST_REDIS_URL"
 
 
 def _pg_admin(base_url: str, statement: str) -> None:
@@ -87,3 +89,14 @@ async def db_session(db_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """One async session (expire_on_commit=False) on the migrated database."""
     async with async_sessionmaker_for(db_engine)() as session:
         yield session
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    """A client of the Redis server named by HOTLINE_TEST_REDIS_URL (keys: a prefix per test)."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_ENV} is not set")
+    client = aioredis.Redis.from_url(url)
+    yield client
+    await client.aclose()

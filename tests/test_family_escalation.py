@@ -83,3 +83,30 @@ async def test_nobody_answers_and_the_alarm_stays_open(tmp_path: Path) -> None:
         assert called == ["no_answer"] * len(family)
         assert events[-1][0] == "family_unreached"
         assert order.status == "new"  # still open for the operators
+
+
+async def test_a_contact_who_hangs_up_without_the_key_is_followed_at_once(tmp_path: Path
+                                                                          ) -> None:
+    """The family call's own end tells the escalation (pub/sub), so the next contact is rung
+    without waiting out ack_wait_s (300 s here)."""
+    async for stack in open_stack("embedded", tmp_path, elders=300, ami=True,
+                                  engine_overrides={"dial": {"ack_wait_s": 300.0}}):
+        line, family = handset_with_family(stack.db_url, 2)
+        first, second = national(family[0]), national(family[1])
+        await stack.sim.request("phones", phones={
+            first: {"answer": "answer", "ring_s": 1.0, "script": [{"hangup": True,
+                                                                   "delay": 3.0}]},
+            second: {"answer": "answer", "ring_s": 1.0, "script": [{"press": "1", "delay": 2.0}]},
+        })
+        result = await stack.call(national(line))
+        _, order = stack.record(result["uniqueid"])
+        await escalation_events(stack, order.order_no)
+        timeline = await stack.poll(
+            select(OrderEvent.kind, OrderEvent.at, OrderEvent.detail)
+            .where(OrderEvent.order_id == order.id).order_by(OrderEvent.id),
+            lambda rows: True)
+        no_key = [at for kind, at, _ in timeline if kind == "family_no_key"]
+        called = [(at, d["outcome"]) for kind, at, d in timeline if kind == "family_called"]
+        assert len(no_key) == 1 and [outcome for _, outcome in called] == ["answered"] * 2
+        assert (called[1][0] - no_key[0]).total_seconds() < 100  # far below ack_wait_s
+        assert [kind for kind, _, _ in timeline].count("family_acknowledged") == 1

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ivr.flows.inbound import QUEUE_REASSURANCE
 from ivr.prompts import PROMPTS_DIR, CatalogueError, PromptCatalogue, synthesise
+from sim.moh import MusicOnHold
 
 
 def test_every_catalogue_prompt_is_recorded_for_the_telephone() -> None:
@@ -27,6 +29,20 @@ def test_hold_sound_is_recorded_quiet_for_the_telephone() -> None:
     hold = AudioSegment.from_wav(PROMPTS_DIR / "moh" / "hold.wav")
     assert (hold.frame_rate, hold.sample_width, hold.channels) == (8000, 2, 1)
     assert len(hold) >= 15_000 and hold.dBFS < -20
+
+
+def test_every_language_has_its_queue_reassurances() -> None:
+    """musiconhold.conf has the hold class the dialplan names for each reason and catalogue
+    language, announcing the prompt the engine leaves to the queue, with the same fallback."""
+    moh = MusicOnHold()
+    moh.load_conf(PROMPTS_DIR.parents[1] / "asterisk_conf" / "musiconhold.conf")
+    catalogue = PromptCatalogue.load()
+    for code in catalogue.languages:
+        for reason, prompt in (("emergency", "emergency"), ("operator", QUEUE_REASSURANCE)):
+            hold = moh.classes[f"hotline-{reason}-{code}"]
+            assert hold.announcement == catalogue.path(prompt, code), hold
+    assert catalogue.recorded_language("yue") == "yue"
+    assert catalogue.recorded_language("ko") == "zh"
 
 
 def test_paths_fall_back_to_the_default_language() -> None:

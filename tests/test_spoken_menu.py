@@ -31,7 +31,14 @@ from ivr.demo.scenario import prompt_seconds
 from ivr.demo.simproc import REPO_ROOT
 from tests.callstack import CallStack, open_stack
 from tests.speech_audio import KO_MODEL_PATH, korean_call_audio, silence
-from tests.test_inbound_calls import CONFIRM_KEY_DELAY, MENU_KEY_DELAY, heard, national, press
+from tests.test_inbound_calls import (
+    CONFIRM_KEY_DELAY,
+    MENU_KEY_DELAY,
+    heard,
+    national,
+    press,
+    reassured_in_queue,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -126,8 +133,8 @@ async def test_saying_help_takes_the_emergency_path_without_another_menu(
     assert (call.disposition, call.reason) == ("operator", "caller_emergency")
     assert order is not None and order.service == "emergency"
     assert result["variables"]["HOTLINE_PRIORITY"] == "10"
-    assert len(result["audiosocket"]) == 1 and heard(result)[-1] == "emergency"
-    assert result["queue"] is not None
+    assert len(result["audiosocket"]) == 1 and reassured_in_queue(result) == "emergency"
+    assert result["variables"]["HOTLINE_LANGUAGE"] == "zh"  # no ko prompts: the default's
 
 
 async def test_unrelated_speech_is_asked_again_then_a_human(

@@ -230,7 +230,7 @@ class AmiClient:
                 return AmiMessage.from_panoramisk(reply)  # type: ignore[return-value]
 
             await login(send, username=settings.username, secret=settings.secret,
-                        auth=settings.auth)
+                        auth=settings.auth, events=settings.events)
         except BaseException:
             protocol.transport.abort()
             raise

@@ -95,6 +95,7 @@ class SimulatorProcess:
     ami_port: int | None
     ami_secret: str
     control: SimControl = field(default_factory=SimControl)
+    real_start: float = 0.0  # wall time at simulated time 0: stamp s happened at this + s/speed
 
     @classmethod
     async def start(
@@ -137,7 +138,8 @@ class SimulatorProcess:
                 process.kill()
             await process.wait()
             raise SimulatorError(f"simulator failed to start: {exc}") from exc
-        sim = cls(process, int(ready["control_port"]), ready.get("ami_port"), secret)
+        sim = cls(process, int(ready["control_port"]), ready.get("ami_port"), secret,
+                  real_start=float(ready.get("clock", {}).get("real_start", 0.0)))
         await sim.control.connect(sim.control_port)
         return sim
 

@@ -41,10 +41,9 @@ class FamilyAlertFlow:
         except AgiHangup:
             pass
         await self._record(order_id, contact_id, acknowledged, agi.env.uniqueid)
-        if acknowledged:
-            await self.ctx.live.signal_ack(order_id, contact_id)
-            if not agi.hungup:
-                await agi.stream_file(self.ctx.prompts.path("family_thanks", language))
+        await self.ctx.acks.signal(order_id, contact_id, acknowledged)
+        if acknowledged and not agi.hungup:
+            await agi.stream_file(self.ctx.prompts.path("family_thanks", language))
 
     async def _record(self, order_id: int, contact_id: int, acknowledged: bool,
                       uniqueid: str) -> None:

@@ -19,7 +19,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch.calls import record_call
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
-from dispatch.profile import elder_profile
 from dispatch.registry import CallerIdentity, CallerStatus, identify
 from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
@@ -38,11 +37,13 @@ from ivr.menu import (
     interpret_main,
     menu_escape_digits,
 )
+from ivr.screen_pop import publish_screen_pop
 from ivr.speech.service import SpeechService
 
 log = logging.getLogger(__name__)
 
 EMERGENCY_QUEUE_PRIORITY = 10
+QUEUE_REASSURANCE = "to_operator"  # announced by the operator queue's hold class instead
 MAX_RECHOOSE = 2
 MAX_MISHEARD = 2  # speech not understood this often: a human takes over
 
@@ -50,7 +51,7 @@ MAX_MISHEARD = 2  # speech not understood this often: a human takes over
 class RouteToHuman(Exception):
     """Leave the menu and queue the call for an operator."""
 
-    def __init__(self, reason: str, prompt: str = "to_operator", priority: int = 0) -> None:
+    def __init__(self, reason: str, prompt: str = QUEUE_REASSURANCE, priority: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
         self.prompt = prompt
@@ -291,7 +292,12 @@ class InboundFlow:
                 await agi.set_variable("HOTLINE_ELDER_ID", str(outcome.identity.elder_id))
             await agi.set_variable(ROUTE_VARIABLE, "operator")
             language = outcome.identity.language if outcome.identity else self.ivr.default_language
-            await agi.stream_file(self.ctx.prompts.path(route.prompt, language))
+            # the dialplan picks the queue's hold class (musiconhold.conf) in this language
+            await agi.set_variable("HOTLINE_LANGUAGE", self.ctx.prompts.recorded_language(language))
+            if route.priority == 0 and route.prompt != QUEUE_REASSURANCE:
+                # only an explanation plays first; the reassurance (to_operator, or emergency
+                # above priority 0) is the hold class's announcement while operators are rung
+                await agi.stream_file(self.ctx.prompts.path(route.prompt, language))
         except AgiHangup:
             pass
 
@@ -300,24 +306,13 @@ class InboundFlow:
     ) -> None:
         """Put who is calling on the operators' screens before the call reaches them."""
         identity = outcome.identity
-        profile = None
-        if identity is not None and identity.elder_id is not None:
-            try:
-                async with self.ctx.sessions() as session:
-                    profile = await elder_profile(session, identity.elder_id)
-            except (SQLAlchemyError, OSError) as exc:
-                log.error("profile of elder %s unavailable: %s", identity.elder_id, exc)
-        await self.ctx.live.publish("screen_pop", {
-            "uniqueid": agi.env.uniqueid,
-            "linkedid": outcome.linkedid,
-            "reason": route.reason,
-            "priority": route.priority,
-            "caller": identity.number if identity else agi.env.callerid,
-            "caller_status": identity.status.value if identity else "unidentified",
-            "relation": identity.relation if identity else None,
-            "order_no": outcome.order_no,
-            "profile": profile,
-        })
+        await publish_screen_pop(
+            self.ctx, uniqueid=agi.env.uniqueid, linkedid=outcome.linkedid, reason=route.reason,
+            priority=route.priority, caller=identity.number if identity else agi.env.callerid,
+            caller_status=identity.status.value if identity else "unidentified",
+            relation=identity.relation if identity else None, order_no=outcome.order_no,
+            elder_id=identity.elder_id if identity else None,
+        )
 
     async def _record_start(
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome

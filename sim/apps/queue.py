@@ -7,6 +7,7 @@ import logging
 from sim import events as ev
 from sim.apps.registry import AppContext, application
 from sim.dialplan.args import split_args
+from sim.media import hear
 from sim.queues import Connection
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,17 @@ async def queue(ctx: AppContext, data: str) -> int:
     except ValueError:
         prio = 0
     chan.set_var("ABANDONED", "")  # cleared on entry, TRUE if the caller gives up
+    # music on hold, unless 'r' (ringing instead): the class res_musiconhold would pick
+    hold = None if "r" in options else pbx.moh.pick(chan.musicclass,
+                                                     pbx.queues.musicclasses.get(name, ""))
     record = {"name": name, "joined_at": pbx.clock.stamp(), "priority": prio,
+              "musicclass": hold.name if hold else None,
               "answered_at": None, "operator": None, "left_reason": None, "ended_at": None}
     if chan.record is not None:
         chan.record.queue = record
     waiter = pbx.queues.join(chan, name, prio)
+    if hold is not None and hold.announcement and not chan.hungup:
+        hear(chan, hold.announcement)  # heard while the members already ring
     win = chan.window(opportunity=False)
     try:
         res = await win.wait(timeout, until=waiter.done)

@@ -109,3 +109,26 @@ async def test_wrong_secret_is_refused(client_factory, sim_port: int) -> None:
     client = client_factory(sim_port, secret="not-it")
     with pytest.raises(AmiAuthError, match="Authentication failed"):
         await client.start()
+
+
+@pytest.mark.parametrize(("events", "dialplan_events"), [("call,agent,user", False),
+                                                         ("on", True)])
+async def test_login_asks_only_for_the_event_classes_the_engine_uses(
+        client_factory, sim_port: int, events: str, dialplan_events: bool) -> None:
+    """Dialplan events (Newexten, VarSet: several per call) are never read by the engine, so
+    its login leaves them off; Originate replies (call class) still arrive."""
+    seen: list[str] = []
+    client = client_factory(sim_port, events=events)
+    client.on_event("*", lambda message: seen.append(message.event))
+    await client.start()
+    outcome = await client.originate(channel="Local/s@callee-answers/n", context="vendor-offer",
+                                     exten="s", caller_id="12349", variables={"A": "1"},
+                                     timeout_ms=5000)
+    assert outcome.answered
+    await client.action("UserEvent", {"UserEvent": "Marker"})
+    for _ in range(50):
+        if "UserEvent" in seen:
+            break
+        await asyncio.sleep(0.05)
+    assert "UserEvent" in seen and "Newchannel" in seen
+    assert ("Newexten" in seen or "VarSet" in seen) == dialplan_events

@@ -39,7 +39,7 @@ async def test_login_methods(client_factory, auth: str) -> None:
         assert login.get("Secret") == ""  # the secret never crosses the wire
     else:
         assert actions[0] == "Login" and login.get("Secret") == "s3cret"
-    assert login.get("Events") == "on"
+    assert login.get("Events") == "call,agent,user"  # no dialplan events: never read
 
 
 async def test_refused_login_raises_auth_error(client_factory) -> None:

@@ -1,5 +1,6 @@
 """The project's own dialplan under the simulator: with the engine unreachable the 12349 call
-still reaches the operator queue, and with nobody free it ends with the callback prompt."""
+still reaches the operator queue with its spoken reassurance, and with nobody free it ends with
+the callback prompt."""
 
 from __future__ import annotations
 
@@ -39,4 +40,8 @@ async def test_engine_down_routes_to_a_human(tmp_path: Path) -> None:
     assert nobody["variables"]["QUEUESTATUS"] == "TIMEOUT"
     assert nobody["variables"]["HOTLINE_SPOOLED"] == "1"  # nobody answered: spooled, not lost
     assert len(list((tmp_path / "spool").glob("*.json"))) == 1
-    assert [h[1] for h in nobody["heard"]] == ["hotline/zh/operator_unavailable"]
+    # the engine is down, yet each queue's hold class (musiconhold.conf) reassures the caller
+    assert served["queue"]["musicclass"] == nobody["queue"]["musicclass"] == "hotline-operator-zh"
+    assert [h[1] for h in served["heard"]] == ["hotline/zh/to_operator"]
+    assert [h[1] for h in nobody["heard"]] == [
+        "hotline/zh/to_operator", "hotline/zh/to_operator", "hotline/zh/operator_unavailable"]

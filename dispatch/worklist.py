@@ -1,0 +1,117 @@
+"""The operators' worklist (``hotline worklist``): the first thing an operator sees.
+
+Open emergencies no operator has answered come first, oldest first; then emergencies an
+operator answered that still await a disposition; then callers who need a call back (their
+queue wait ended unanswered or abandoned, or they hung up before choosing). Phone numbers
+are masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.models import Call, QueueCall, ServiceType, WorkOrder
+from dispatch.open_alarms import CALLBACK_KINDS, CALLBACK_REASON, OpenAlarm, open_alarms
+from dispatch.phones import mask
+from dispatch.quality import callback_number
+
+UNATTENDED = "unattended"
+AWAITING_DISPOSITION = "awaiting_disposition"
+CALL_BACK = "call_back"
+SECTIONS = (
+    (UNATTENDED, "Open emergencies no operator has answered"),
+    (AWAITING_DISPOSITION, "Emergencies answered, awaiting a disposition"),
+    (CALL_BACK, "Callers to call back"),
+)
+CALLBACK_NEEDED = "callback_needed"  # the inbound call record's reason: hung up before choosing
+QUEUE_GAVE_UP = ("abandoned", "unanswered")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    section: str
+    since: datetime
+    phone: str  # masked
+    order_no: str | None = None
+    elder_name: str | None = None
+    address: str | None = None
+    attempts: int = 0  # the engine's callbacks
+    note: str = ""
+
+
+async def worklist(session: AsyncSession, now: datetime, stale_s: float,
+                   window_s: float) -> list[WorkItem]:
+    """Every item, in the order an operator should take them; callers to call back from the
+    last ``window_s`` seconds."""
+    alarms = await open_alarms(session, now, stale_s)
+    emergencies = [await _emergency_item(session, alarm) for alarm in alarms]
+    emergencies.sort(key=lambda item: item.section != UNATTENDED)  # stable: oldest first
+    return emergencies + await callers_to_call_back(session, now - timedelta(seconds=window_s))
+
+
+async def _emergency_item(session: AsyncSession, alarm: OpenAlarm) -> WorkItem:
+    if alarm.answered:
+        section, note = AWAITING_DISPOSITION, "answered by an operator"
+    else:
+        section = UNATTENDED
+        note = "in the queue now" if alarm.in_progress else "nobody on it"
+    if alarm.attempts:
+        note += f"; callbacks {alarm.attempts}, last {alarm.last_outcome}"
+    number = await callback_number(session, alarm.elder_id, CALLBACK_KINDS)
+    return WorkItem(section=section, since=alarm.created_at, phone=mask(number),
+                    order_no=alarm.order_no, elder_name=alarm.elder_name,
+                    address=alarm.address, attempts=alarm.attempts, note=note)
+
+
+async def callers_to_call_back(session: AsyncSession, since: datetime) -> list[WorkItem]:
+    """Queue waits that ended unanswered or abandoned (the engine's emergency callbacks and
+    emergency calls excepted: those are on the list as emergencies) and calls that ended
+    before the caller chose anything, oldest first."""
+    emergency_call = exists().where(WorkOrder.call_uniqueid == QueueCall.uniqueid,
+                                    WorkOrder.service == ServiceType.EMERGENCY)
+    waits = (await session.execute(
+        select(QueueCall.uniqueid, QueueCall.queued_at, QueueCall.caller_number,
+               QueueCall.reason, QueueCall.outcome)
+        .where(QueueCall.queued_at >= since, QueueCall.outcome.in_(QUEUE_GAVE_UP),
+               or_(QueueCall.reason.is_(None), QueueCall.reason != CALLBACK_REASON),
+               ~emergency_call)
+    )).all()
+    hung_up = (await session.execute(
+        select(Call.uniqueid, Call.started_at, Call.caller_number)
+        .where(Call.started_at >= since, Call.reason == CALLBACK_NEEDED)
+    )).all()
+    seen = {row.uniqueid for row in waits}
+    items = [WorkItem(section=CALL_BACK, since=row.queued_at, phone=mask(row.caller_number),
+                      note=f"{row.outcome} in the queue ({row.reason or 'no reason'})")
+             for row in waits]
+    items += [WorkItem(section=CALL_BACK, since=row.started_at, phone=mask(row.caller_number),
+                       note="hung up before choosing")
+              for row in hung_up if row.uniqueid not in seen]
+    return sorted(items, key=lambda item: item.since)
+
+
+def format_worklist(items: list[WorkItem], now: datetime, window_s: float) -> str:
+    lines = [f"Worklist {now:%Y-%m-%d %H:%M} UTC"]
+    for number, (section, title) in enumerate(SECTIONS, 1):
+        shown = [item for item in items if item.section == section]
+        scope = f", last {_duration(window_s)}" if section == CALL_BACK else ""
+        lines.append(f"{number}. {title}{scope}: {len(shown)}")
+        for item in shown:
+            who = "  ".join(part for part in (item.order_no, item.elder_name) if part)
+            where = f"  {item.address}" if item.address else ""
+            lines.append(f"   {who + '  ' if who else ''}{item.phone}  "
+                         f"{_duration((now - item.since).total_seconds())} ago  "
+                         f"{item.note}{where}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(0, round(seconds / 60))
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

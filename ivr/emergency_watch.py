@@ -1,0 +1,172 @@
+"""The emergency watch: an emergency nobody has answered stays open, and the engine keeps
+trying until an operator answers or a disposition closes the alarm.
+
+Every ``emergency.retry_interval_s`` the watch looks at the open emergency orders
+(``dispatch/open_alarms.py``). For each one no operator has answered and with no call for it
+in the queue now, it publishes ``emergency_open`` on the event stream (the consoles ring
+again) and, once the back-off allows, calls the elder back (AMI Originate into
+``[hotline-emergency-callback]``, which queues the answered call at emergency priority like
+any other). Every callback is an ``emergency_retry`` event on the order's timeline, with the
+call's uniqueid, so the watch sees when an operator finally answers it.
+
+Redis leases make one engine process at a time call an elder back for an order (held while
+the phone rings, until the attempt is on the timeline) and alert for it once per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.open_alarms import (
+    CALLBACK_KINDS,
+    CALLBACK_REASON,
+    RETRY_EVENT,
+    OpenAlarm,
+    open_alarms,
+)
+from dispatch.orders import add_order_event
+from dispatch.phones import mask, national
+from dispatch.quality import callback_number
+from ivr.ami.client import ORIGINATE_MARGIN_S
+from ivr.claims import Leases
+from ivr.config import EmergencySettings
+from ivr.context import EngineContext
+from ivr.flows.inbound import EMERGENCY_QUEUE_PRIORITY
+from ivr.order_tasks import OrderTasks
+from ivr.periodic import repeat
+from ivr.screen_pop import publish_screen_pop
+
+log = logging.getLogger(__name__)
+
+CALLBACK_CONTEXT = "hotline-emergency-callback"
+LEASE_MARGIN_S = 5.0
+ALERT_SHARE = 0.9  # of the interval: the next pass of the same engine alerts again
+
+
+class EmergencyWatch:
+    """Re-alerts open unattended emergencies and calls their elders back, one task a call."""
+
+    def __init__(self, ctx: EngineContext, ami: Any, leases: Leases) -> None:
+        self.ctx = ctx
+        self.ami = ami
+        self.leases = leases
+        self.jobs = OrderTasks()
+
+    @property
+    def settings(self) -> EmergencySettings:
+        return self.ctx.settings.emergency
+
+    async def watch_forever(self) -> None:
+        """One pass at start, then every ``emergency.retry_interval_s``; errors never stop it."""
+        await repeat(self.check, lambda: self.ctx.clock.sleep(self.settings.retry_interval_s),
+                     "watching open emergencies")
+
+    async def close(self) -> None:
+        await self.jobs.close()
+
+    async def check(self) -> int:
+        """Alert for every open emergency nobody is on; start the callbacks that are due.
+        Returns how many emergencies were unattended."""
+        now = self.ctx.now()
+        settings = self.settings
+        try:
+            async with self.ctx.sessions() as session:
+                alarms = await open_alarms(session, now, settings.stale_call_s)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("open emergencies not read: %s", exc)
+            return 0
+        unattended = [alarm for alarm in alarms if alarm.unattended]
+        for alarm in unattended:
+            if alarm.age_s(now) >= settings.retry_interval_s:
+                await self._alert(alarm, now)
+            if now >= alarm.next_callback_at(settings.callback_min_gap_s,
+                                             settings.callback_max_gap_s):
+                self.jobs.start(alarm.order_id, lambda order_id=alarm.order_id:
+                                self.call_back(order_id))
+        return len(unattended)
+
+    async def _alert(self, alarm: OpenAlarm, now: datetime) -> None:
+        """``emergency_open`` once per interval per order, whichever engine sends it."""
+        ttl = ALERT_SHARE * self.settings.retry_interval_s / self.ctx.clock.speed
+        if not await self.leases.claim(f"emergency-alert:{alarm.order_id}", ttl):
+            return
+        await self.ctx.live.publish("emergency_open", {
+            "order_no": alarm.order_no, "order_id": alarm.order_id,
+            "elder_id": alarm.elder_id, "elder": alarm.elder_name,
+            "age_s": round(alarm.age_s(now)), "attempts": alarm.attempts,
+            "last_outcome": alarm.last_outcome,
+        })
+
+    @property
+    def _lease_s(self) -> float:
+        """Real seconds an Originate may block (ring timeout plus the client's margin)."""
+        return self.ctx.settings.dial.ring_timeout_s + ORIGINATE_MARGIN_S + LEASE_MARGIN_S
+
+    async def call_back(self, order_id: int) -> str:
+        """Call the elder back into the operator queue unless another engine does, the order
+        is no longer unattended or the callback is not due: the outcome, "elsewhere" or
+        "not_due"."""
+        lease = f"emergency-callback:{order_id}"
+        if not await self.leases.claim(lease, self._lease_s):
+            return "elsewhere"
+        try:
+            return await self._call_back(order_id)
+        finally:
+            await self.leases.release(lease)
+
+    async def _call_back(self, order_id: int) -> str:
+        settings = self.settings
+        started = self.ctx.now()
+        try:
+            async with self.ctx.sessions() as session:
+                found = await open_alarms(session, started, settings.stale_call_s, order_id)
+                alarm = found[0] if found else None
+                if alarm is None or not alarm.unattended or started < alarm.next_callback_at(
+                        settings.callback_min_gap_s, settings.callback_max_gap_s):
+                    return "not_due"  # answered, closed, queued, or another engine just called
+                number = await callback_number(session, alarm.elder_id, CALLBACK_KINDS)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("emergency %s not checked for a callback: %s", order_id, exc)
+            return "not_due"
+        outcome, uniqueid = await self._originate(alarm, number)
+        detail = {"attempt": alarm.attempts + 1, "outcome": outcome, "uniqueid": uniqueid,
+                  "number": mask(number), "started_at": started.isoformat()}
+        try:
+            async with self.ctx.writing() as session:
+                await add_order_event(session, order_id, RETRY_EVENT, self.ctx.now(), detail)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("callback of emergency %s not stored: %s", alarm.order_no, exc)
+        log.warning("emergency %s unattended: callback %d to %s: %s", alarm.order_no,
+                    alarm.attempts + 1, mask(number), outcome)
+        return outcome
+
+    async def _originate(self, alarm: OpenAlarm, number: str | None) -> tuple[str, str | None]:
+        """Ring the elder; once answered, the screen pop goes out as the call enters the
+        queue. Returns the outcome and the answered call's uniqueid."""
+        if number is None:
+            return "no_number", None
+        dial = self.ctx.settings.dial
+        try:
+            result = await self.ami.originate(
+                channel=dial.elder.format(number=national(number)), context=CALLBACK_CONTEXT,
+                exten="s", priority=1, caller_id=dial.caller_id,
+                variables={"HOTLINE_ORDER_ID": str(alarm.order_id),
+                           "HOTLINE_ELDER_ID": str(alarm.elder_id)},
+                timeout_ms=int(dial.ring_timeout_s * 1000),
+            )
+        except Exception as exc:  # AMI down, the link dropped: the next pass tries again
+            log.error("emergency callback for %s failed: %s", alarm.order_no, exc)
+            return "failed", None
+        if not result.answered:
+            return result.reason_name, None
+        if result.uniqueid is not None:
+            await publish_screen_pop(
+                self.ctx, uniqueid=result.uniqueid, linkedid=result.uniqueid,
+                reason=CALLBACK_REASON, priority=EMERGENCY_QUEUE_PRIORITY, caller=number,
+                caller_status="elder", relation=None, order_no=alarm.order_no,
+                elder_id=alarm.elder_id)
+        return "answered", result.uniqueid

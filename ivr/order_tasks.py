@@ -1,0 +1,32 @@
+"""At most one task per order in this process, all cancelled when the engine stops."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+
+class OrderTasks:
+    """Background work keyed by order id: a second start while one runs is ignored."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, asyncio.Task[Any]] = {}
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._tasks
+
+    def start(self, order_id: int, work: Callable[[], Coroutine[Any, Any, Any]]) -> bool:
+        """Run ``work()`` for ``order_id`` unless its task still runs; True if started."""
+        if order_id in self._tasks:
+            return False
+        task = asyncio.create_task(work())
+        self._tasks[order_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(order_id, None))
+        return True
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

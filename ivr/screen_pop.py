@@ -1,0 +1,39 @@
+"""The screen pop: who is on a call that is about to reach the operators, on their consoles."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.profile import elder_profile
+from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+
+async def publish_screen_pop(
+    ctx: EngineContext, *, uniqueid: str, linkedid: str | None, reason: str, priority: int,
+    caller: str | None, caller_status: str, relation: str | None, order_no: str | None,
+    elder_id: int | None,
+) -> None:
+    """Publish a ``screen_pop`` event with the elder's profile (None if unknown or unreadable)
+    before the call reaches the operators."""
+    profile = None
+    if elder_id is not None:
+        try:
+            async with ctx.sessions() as session:
+                profile = await elder_profile(session, elder_id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("profile of elder %s unavailable: %s", elder_id, exc)
+    await ctx.live.publish("screen_pop", {
+        "uniqueid": uniqueid,
+        "linkedid": linkedid,
+        "reason": reason,
+        "priority": priority,
+        "caller": caller,
+        "caller_status": caller_status,
+        "relation": relation,
+        "order_no": order_no,
+        "profile": profile,
+    })

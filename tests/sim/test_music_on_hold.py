@@ -1,0 +1,118 @@
+"""Music on hold in Queue(): the class chosen as res_musiconhold chooses it (CHANNEL(musicclass),
+the queue's musicclass, default), its announcement heard while the members already ring, and
+musiconhold.conf files read or refused with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.moh import MusicOnHold
+from sim.parties import PartyError
+from tests.sim.conftest import DIALPLANS
+from tests.simharness import SimError, start_sim
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN = [DIALPLANS / "hold.conf"]
+QUEUES = """[general]
+[support-tpl](!)
+musicclass = calm
+[support](support-tpl)
+strategy = ringall
+[plain]
+strategy = ringall
+"""
+CLASSES = """[general]
+preferchannelclass = {prefer}
+[default]
+mode = files
+directory = moh
+[calm]
+mode = files
+directory = moh
+announcement = welcome
+[urgent]
+mode = files
+directory = moh
+announcement = long ; 20 s
+"""
+
+
+def caller(number: str, queue: str, musicclass: str = "", options: str = "") -> dict:
+    return {"number": number, "to": "s", "context": "hold",
+            "variables": {"QNAME": queue, "CLASS": musicclass, "QOPTS": options}}
+
+
+def conf_args(tmp_path: Path, prefer: str) -> list[str]:
+    (tmp_path / "queues.conf").write_text(QUEUES)
+    (tmp_path / "musiconhold.conf").write_text(CLASSES.format(prefer=prefer))
+    return ["--queues-conf", str(tmp_path / "queues.conf"),
+            "--musiconhold-conf", str(tmp_path / "musiconhold.conf")]
+
+
+async def test_the_class_and_its_announcement_while_members_ring(sounds, tmp_path: Path
+                                                                 ) -> None:
+    async with start_sim(PLAN, sounds, speed=20, extra_args=conf_args(tmp_path, "yes")) as sim:
+        await sim.request("operators", operators=[
+            {"name": "op1", "answer_delay_s": 1, "talk_s": 1}])
+        urgent = await sim.call(caller("13800000001", "support", "urgent"))
+        unknown = await sim.call(caller("13800000002", "support", "nosuch"))
+        plain = await sim.call(caller("13800000003", "plain"))
+        ringing = await sim.call(caller("13800000004", "support", "urgent", "r"))
+    queue = urgent["queue"]
+    assert urgent["variables"]["CLASS_READ"] == "urgent"  # CHANNEL(musicclass) reads back
+    assert queue["musicclass"] == "urgent"  # the channel's class before the queue's
+    assert [name for _t, name, _d in urgent["heard"]] == ["long"]
+    assert urgent["heard"][0][0] >= queue["joined_at"]
+    # the operator answered 1 s after the join, long before the 20 s announcement ended
+    assert queue["answered_at"] < urgent["heard"][0][0] + 20.0
+    # a class musiconhold.conf lacks: the queue's (from its template), then default
+    assert unknown["queue"]["musicclass"] == "calm"
+    assert [name for _t, name, _d in unknown["heard"]] == ["welcome"]
+    assert plain["queue"]["musicclass"] == "default" and plain["heard"] == []
+    # option r: ringing instead of music on hold, so no announcement
+    assert ringing["queue"]["musicclass"] is None and ringing["heard"] == []
+
+
+async def test_preferchannelclass_no_lets_the_queue_class_win(sounds, tmp_path: Path) -> None:
+    async with start_sim(PLAN, sounds, speed=20, extra_args=conf_args(tmp_path, "no")) as sim:
+        await sim.request("operators", operators=[
+            {"name": "op1", "answer_delay_s": 1, "talk_s": 1}])
+        first = await sim.call(caller("13800000005", "support", "urgent"))
+        second = await sim.call(caller("13800000006", "plain", "urgent"))
+    assert first["queue"]["musicclass"] == "calm"
+    assert second["queue"]["musicclass"] == "urgent"  # plain has no class of its own
+
+
+def test_the_shipped_classes_load() -> None:
+    moh = MusicOnHold()
+    assert moh.load_conf(ROOT / "asterisk_conf" / "musiconhold.conf") >= 5
+    assert moh.prefer_channel_class
+    assert moh.classes["default"].announcement == ""
+    assert moh.classes["hotline-emergency-zh"].announcement == "hotline/zh/emergency"
+    assert moh.classes["hotline-operator-yue"].announcement == "hotline/yue/to_operator"
+    assert moh.pick("hotline-emergency-ko", "default").name == "default"
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("[calm]\nannouncement = welcome\n", r"class \[calm\] needs mode = one of .* got 'none'"),
+    ("[calm]\nmode = loud\n", r"class \[calm\] needs mode = .* got 'loud'"),
+    ("[calm]\nmode = files\n", r"class \[calm\] \(mode files\) needs a directory"),
+    ("mode = files\n", r"musiconhold.conf:1: expected \[section\] or option = value"),
+    ("[calm](quiet)\nmode = files\n", r"musiconhold.conf:1: template 'quiet' is not defined"),
+])
+def test_a_bad_musiconhold_conf_is_refused(tmp_path: Path, text: str, error: str) -> None:
+    path = tmp_path / "musiconhold.conf"
+    path.write_text(text)
+    with pytest.raises(PartyError, match=error):
+        MusicOnHold().load_conf(path)
+
+
+async def test_the_simulator_does_not_start_on_a_bad_musiconhold_conf(sounds, tmp_path: Path
+                                                                      ) -> None:
+    path = tmp_path / "musiconhold.conf"
+    path.write_text("[calm]\nmode = files\n")
+    with pytest.raises(SimError, match=r"class \[calm\] \(mode files\) needs a directory"):
+        async with start_sim(PLAN, sounds, extra_args=["--musiconhold-conf", str(path)]):
+            pass
