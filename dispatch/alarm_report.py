@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarms import silent_devices
 from dispatch.models import OrderEvent, QueueCall
+from dispatch.open_alarms import CALLBACK_REASON
 from dispatch.stats import percentile
 
 EMERGENCY_PRIORITY = 10
@@ -43,6 +44,7 @@ class AlarmReport:
     until: datetime
     emergencies: AnswerFigures
     all_calls: AnswerFigures
+    callbacks: AnswerFigures  # the engine's calls back to elders nobody had answered
     dispositions: Counter[str]
     silent: list[str]
 
@@ -63,9 +65,11 @@ def _figures(rows: list[QueueCall]) -> AnswerFigures:
 
 async def alarm_report(session: AsyncSession, since: datetime, until: datetime,
                        now: datetime) -> AlarmReport:
-    rows = list(await session.scalars(
+    queued = list(await session.scalars(
         select(QueueCall).where(QueueCall.queued_at >= since, QueueCall.queued_at < until)
     ))
+    # Call-backs are the engine's own calls: the answer-time targets are for calls made to us.
+    rows = [r for r in queued if r.reason != CALLBACK_REASON]
     closed = await session.scalars(
         select(OrderEvent.detail).where(OrderEvent.kind == "alarm_closed",
                                         OrderEvent.at >= since, OrderEvent.at < until)
@@ -76,6 +80,7 @@ async def alarm_report(session: AsyncSession, since: datetime, until: datetime,
         since=since, until=until,
         emergencies=_figures([r for r in rows if (r.priority or 0) >= EMERGENCY_PRIORITY]),
         all_calls=_figures(rows),
+        callbacks=_figures([r for r in queued if r.reason == CALLBACK_REASON]),
         dispositions=Counter(str((detail or {}).get("disposition")) for detail in closed),
         silent=silent,
     )
@@ -84,7 +89,8 @@ async def alarm_report(session: AsyncSession, since: datetime, until: datetime,
 def format_alarm_report(report: AlarmReport) -> str:
     lines = [f"Alarm report {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC"]
     for title, figures in (("emergency calls", report.emergencies),
-                           ("all calls to operators", report.all_calls)):
+                           ("all calls to operators", report.all_calls),
+                           ("emergency call-backs", report.callbacks)):
         lines.append(f"{title}: offered {figures.offered}, answered {figures.answered}, "
                      f"abandoned {figures.abandoned}, unanswered {figures.unanswered}")
         for seconds, target in TARGETS:

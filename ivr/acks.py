@@ -4,9 +4,8 @@ A family member's answer (key 1, or a call that ended without it) is recorded by
 engine process ran their call; the escalation waiting for it may run in another. The answer is
 kept in Redis (a key per order and contact) and announced on a pub/sub channel, so a waiting
 escalation moves on at once instead of polling. An answer in the same process wakes the waiter
-directly, Redis or not. Every
-``recheck_s`` a waiter reads the key once more, in case an announcement was missed (Redis
-restarted, the subscription was re-established meanwhile).
+directly, Redis or not. When the subscription is re-established every waiter reads its key
+again, and every ``recheck_s`` regardless, so a missed announcement costs little.
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ log = logging.getLogger(__name__)
 
 ACK_TTL_S = 3600
 REDIS_TIMEOUT_S = 1.0
-RECHECK_S = 2.0
+RECHECK_S = 15.0  # a missed announcement (Redis restarted) costs at most this
+RECHECK = "?"  # not an answer: read the key again (the subscription was re-established)
 RESUBSCRIBE_S = 1.0
 
 
@@ -75,25 +75,34 @@ class Acknowledgements:
         """True once the contact acknowledged; False when their call ended without it, or
         after ``timeout_s`` real seconds with no answer."""
         key = self.key(order_id, contact_id)
-        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiters[key].add(answer)
         deadline = time.monotonic() + timeout_s
-        try:
-            while True:
+        loop = asyncio.get_running_loop()
+        while True:
+            answer: asyncio.Future[str] = loop.create_future()
+            self._waiters[key].add(answer)  # before reading: an answer meanwhile still wakes it
+            try:
                 recorded = await self._recorded(key)
                 if recorded is not None:
                     return recorded == "1"
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(min(remaining, self._recheck_s)):
-                        return await asyncio.shield(answer) == "1"
-        finally:
-            waiters = self._waiters[key]
-            waiters.discard(answer)
-            if not waiters:
-                del self._waiters[key]
+                        result = await answer
+                except TimeoutError:
+                    continue
+                if result != RECHECK:
+                    return result == "1"
+            finally:
+                waiters = self._waiters[key]
+                waiters.discard(answer)
+                if not waiters:
+                    del self._waiters[key]
+
+    def _wake_all(self, answer: str) -> None:
+        for key in list(self._waiters):
+            self._wake(key, answer)
 
     def _wake(self, key: str, answer: str) -> None:
         for waiter in self._waiters.get(key, ()):
@@ -113,6 +122,7 @@ class Acknowledgements:
             try:
                 async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
+                    self._wake_all(RECHECK)  # whatever was announced while unsubscribed
                     while True:
                         message = await pubsub.get_message(timeout=RESUBSCRIBE_S)
                         if message is not None:

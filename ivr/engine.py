@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Any
@@ -86,6 +87,9 @@ class Engine:
                             asyncio.create_task(scan_forever(self.context))]
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
+        # Everything made so far lives as long as the engine: keep it out of the collector's
+        # full scans, whose pauses stall every call at once.
+        gc.freeze()
 
     async def start_ami(self) -> None:
         """Connect to Asterisk's AMI; calls are served over FastAGI whether or not it is up."""

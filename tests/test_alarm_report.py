@@ -24,10 +24,10 @@ async def _elder(session: AsyncSession) -> int:
 
 
 async def _queued(session: AsyncSession, uid: str, priority: int, wait_s: float | None,
-                  abandoned: bool = False) -> None:
+                  abandoned: bool = False, reason: str = "handset_emergency") -> None:
     joined = AT + timedelta(minutes=len(uid))
     await note_queue_event(session, uid, queued_at=joined, joined_at=joined,
-                           priority=priority, reason="handset_emergency")
+                           priority=priority, reason=reason)
     if wait_s is not None:
         await note_queue_event(session, uid, answered_at=joined + timedelta(seconds=wait_s),
                                outcome="answered", operator="op1")
@@ -41,6 +41,7 @@ async def test_report_measures_answer_times_against_the_targets(db_session: Asyn
     for uid, priority, wait in (("a", 10, 10.0), ("bb", 10, 50.0), ("ccc", 10, 150.0),
                                 ("dddd", 10, None), ("eeeee", 0, 5.0)):
         await _queued(db_session, uid, priority, wait, abandoned=wait is None)
+    await _queued(db_session, "ffffff", 10, 400.0, reason="emergency_callback")
     # A later event from a second engine process does not overwrite the first answer.
     await note_queue_event(db_session, "a", answered_at=AT + timedelta(hours=1))
     report = await alarm_report(db_session, AT, AT + timedelta(days=1), AT + timedelta(days=1))
@@ -50,6 +51,7 @@ async def test_report_measures_answer_times_against_the_targets(db_session: Asyn
     assert emergencies.within(60) == 50.0
     assert emergencies.within(180) == 75.0
     assert report.all_calls.offered == 5
+    assert (report.callbacks.offered, report.callbacks.answered) == (1, 1)  # not in the above
     text = format_alarm_report(report)
     assert "answered within  60 s:   50.0 %  (target 97.5 %)" in text
 
