@@ -73,7 +73,7 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
                 select(WorkOrder.id).where(WorkOrder.service == ServiceType.EMERGENCY),
                 bool, timeout_s=60.0)
             assert orders, log.read_text(errors="replace")
-            running[0].send_signal(signal.SIGKILL)  # mid-alarm: the call is still in the AGI
+            running[0].send_signal(signal.SIGKILL)  # mid-alarm: the escalation is under way
             running[0].wait(10)
             result = await asyncio.wait_for(call, 120)
             # two engines come back; the escalation must continue once, not twice
