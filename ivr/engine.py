@@ -87,9 +87,6 @@ class Engine:
                             asyncio.create_task(scan_forever(self.context))]
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
-        # Everything made so far lives as long as the engine: keep it out of the collector's
-        # full scans, whose pauses stall every call at once.
-        gc.freeze()
 
     async def start_ami(self) -> None:
         """Connect to Asterisk's AMI; calls are served over FastAGI whether or not it is up."""
@@ -151,6 +148,13 @@ class Engine:
         await asyncio.gather(*self._background, return_exceptions=True)
 
 
+def freeze_startup_objects() -> None:
+    """Everything made while the engine started lives as long as the process: keep it out of
+    the collector's full scans, whose pauses stall every call at once. Only for a process
+    that runs one engine (several in turn would never free the earlier ones)."""
+    gc.freeze()
+
+
 STOP_STEP_TIMEOUT_S = 15.0
 SHUTDOWN_GRACE_S = 10.0
 
@@ -167,6 +171,7 @@ async def serve_forever(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     engine = Engine(settings)
     await engine.start()
+    freeze_startup_objects()
     log.info("engine ready: FastAGI %s:%d", settings.agi.host, engine.agi_port)
     try:
         await stop.wait()

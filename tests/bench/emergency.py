@@ -27,7 +27,7 @@ from typing import Any
 from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
-from ivr.engine import Engine
+from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.calls import BENCH_DIR, _city
 
@@ -138,6 +138,7 @@ async def _engine_run(db_url: str, handsets: list[str], calls: int, rate: float 
         settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
         settings.ami.secret = sim.ami_secret
         await engine.start_ami()
+        freeze_startup_objects()  # as the engine process does
         await sim.request("operators", operators=OPERATORS)
         results = await drive(sim, handsets, calls, rate)
         pops = await screen_pops(engine)
