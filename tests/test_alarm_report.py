@@ -82,7 +82,8 @@ def test_cli_report_and_close(tmp_path, monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setenv("HOTLINE_DATABASE__URL", f"sqlite:///{tmp_path / 'h.sqlite3'}")
     monkeypatch.setenv("HOTLINE_AMI__ENABLED", "false")
-    assert main(["report", "alarms", "--since", "2026-11-01"]) == 0
+    since = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()  # the real clock's
+    assert main(["report", "alarms", "--since", since]) == 0
     assert "emergency calls: offered 0" in capsys.readouterr().out
     assert main(["alarm", "close", "12345678", "--as", "test", "--by", "op1"]) == 1
     assert "no emergency order 12345678" in capsys.readouterr().err

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dispatch.alarm_codes import (
+    CodeMap,
     CodeMapError,
     load_code_map,
     parse_code_map,
@@ -49,14 +49,17 @@ from dispatch.models import (
 )
 from sim.alarm_box import AlarmBox, BoxEvent, Corruption, message, render, write_spool_file
 
+# The frozen clock of these tests: the engine clock (``now``), the wall clock the spool's
+# file times are compared with (``wall_time``) and those file times all derive from it.
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 ELDER_LINE = "13912345678"
 CODES = load_code_map()
 
 
-def aged(path: Path, seconds: float = 60.0) -> Path:
-    past = time.time() - seconds
-    os.utime(path, (past, past))
+def aged(path: Path, seconds: float = 60.0, *, follow_symlinks: bool = True) -> Path:
+    """Date ``path`` ``seconds`` before the frozen ``NOW``."""
+    past = NOW.timestamp() - seconds
+    os.utime(path, (past, past), follow_symlinks=follow_symlinks)
     return path
 
 
@@ -95,8 +98,10 @@ def _engine_sessions(engine: AsyncEngine) -> Callable[[], Any]:
 
 
 async def _ingest(sessions: async_sessionmaker[AsyncSession], spool: Path,
-                  now: datetime = NOW, **kw) -> IngestReport:
-    return await ingest_spool(sessions, spool, now, CODES, local_area_code="931", **kw)
+                  now: datetime = NOW, codes: CodeMap = CODES, **kw) -> IngestReport:
+    """Ingest with every clock frozen at ``now``: the engine's and the file times' wall."""
+    return await ingest_spool(sessions, spool, now, codes, local_area_code="931",
+                              wall_time=now.timestamp(), **kw)
 
 
 async def _events(session: AsyncSession) -> list[AlarmEvent]:
@@ -259,7 +264,7 @@ async def test_bad_files_are_quarantined_with_reasons_and_alerts(
             for corrupt in Corruption}
     link = spool / "event-link1"
     link.symlink_to(spool / "nowhere")  # quarantined without being followed
-    os.utime(link, (time.time() - 60, time.time() - 60), follow_symlinks=False)
+    aged(link, follow_symlinks=False)
 
     report = await _ingest(sessions, spool)
 
@@ -289,7 +294,7 @@ async def test_half_written_file_waits_then_is_ingested(
     await add_device(db_session, account="2468", model="P1", elder_id=elder, line_e164=None,
                      registered_at=NOW)
     data = render([message("2468", BoxEvent("101"))], "13800001111")
-    path = write_spool_file(spool, data[: len(data) // 2])  # AlarmReceiver still writing
+    path = aged(write_spool_file(spool, data[: len(data) // 2]), 0)  # AlarmReceiver writing
 
     report = await _ingest(sessions, spool, min_age_s=30)
     assert report.waiting == [path.name] and report.ingested == report.quarantined == []
@@ -327,13 +332,13 @@ async def test_restart_does_not_ingest_twice(
     engine = make_async_engine(migrated_db_url, pool_size=2)  # the restarted engine
     try:
         sessions = async_sessionmaker_for(engine)
-        report = await ingest_spool(sessions, spool, NOW + timedelta(seconds=5),
-                                    load_code_map(code_path))
+        report = await _ingest(sessions, spool, NOW + timedelta(seconds=5),
+                               load_code_map(code_path))
         assert report.duplicates == [path.name] and report.ingested == []
         assert len(report.orders) == 1  # the pending order is opened now
         # the same file shows up again (restored from a backup): still nothing new
         shutil.copy2(spool / "processed" / path.name, spool / path.name)
-        report = await ingest_spool(sessions, spool, NOW + timedelta(seconds=10), CODES)
+        report = await _ingest(sessions, spool, NOW + timedelta(seconds=10))
         assert report.duplicates == [path.name] and report.orders == []
         async with sessions() as session:
             assert await _count(session, AlarmFile) == 1

@@ -1,17 +1,11 @@
-"""Reading of the byte-exact Asterisk transcripts in ../shared/asterisk-traces/."""
+"""Reading of the byte-exact Asterisk 22.10.1 transcripts in tests/data/asterisk-traces/."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-TRACES_DIR = Path(
-    os.environ.get(
-        "HOTLINE_TRACES_DIR",
-        Path(__file__).resolve().parent.parent.parent / "shared" / "asterisk-traces",
-    )
-)
+TRACES_DIR = Path(__file__).resolve().parent / "data" / "asterisk-traces"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Channel events: header names, order and privilege as in the Asterisk 22 AMI traces.
 
 The PBX runs in-process on Twisted's deterministic task.Clock (no network is involved in
-these flows), and its event bus is compared with ../shared/asterisk-traces/*.ami.txt.
+these flows), and its event bus is compared with tests/data/asterisk-traces/*.ami.txt.
 """
 
 from __future__ import annotations
