@@ -10,9 +10,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.assets import prompts_dir
 from ivr.audio import TELEPHONE_RATE, AudioSegment, to_telephone
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "recordings" / "prompts"
+PROMPTS_DIR = prompts_dir()
 CATALOGUE_PATH = PROMPTS_DIR / "catalogue.toml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 

@@ -21,11 +21,12 @@ from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_eng
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order
 from dispatch.spool_replay import QUARANTINE, REPLAYED, replay_spool, settle_alert
-from ivr.demo.simproc import REPO_ROOT, SimulatorProcess
+from ivr.assets import agi_scripts_dir
+from ivr.demo.simproc import SimulatorProcess
 from tests.test_inbound_calls import heard
 from tests.test_inbound_failures import closed_port
 
-SCRIPT = REPO_ROOT / "agi_scripts" / "emergency_spool.py"
+SCRIPT = agi_scripts_dir() / "emergency_spool.py"
 AREA = "931"
 NOW = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 STEP_TIMEOUT_S = 15.0

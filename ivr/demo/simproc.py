@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ivr.assets import agi_scripts_dir, asterisk_conf_dir, prompts_dir
+
 READY_TIMEOUT_S = 60.0
 
 
@@ -105,11 +106,13 @@ class SimulatorProcess:
         speed: float = 1.0,
         log_path: Path | None = None,
         extra_args: Sequence[str] = (),
-        dialplans: Path = REPO_ROOT / "asterisk_conf" / "extensions.conf",
-        sounds: Path = REPO_ROOT / "recordings" / "prompts",
+        dialplans: Path | None = None,
+        sounds: Path | None = None,
         globals_: Mapping[str, str] | None = None,
     ) -> SimulatorProcess:
         secret = secrets.token_urlsafe(24)
+        dialplans = dialplans or asterisk_conf_dir() / "extensions.conf"
+        sounds = sounds or prompts_dir()
         args = [
             sys.executable, "-m", "sim", "serve",
             "--dialplans", str(dialplans), "--sounds", str(sounds),
@@ -117,7 +120,7 @@ class SimulatorProcess:
             "--control-port", "0", "--ami-port", "0", "--ami-user", "hotline",
             "--ami-secret-env", "HOTLINE_SIM_AMI_SECRET",
             "--global", f"HOTLINE_AGI={agi_url}",
-            "--global", f"HOTLINE_AGI_BIN={REPO_ROOT / 'agi_scripts'}",
+            "--global", f"HOTLINE_AGI_BIN={agi_scripts_dir()}",
         ]
         for name, value in (globals_ or {}).items():
             args += ["--global", f"{name}={value}"]
@@ -125,7 +128,7 @@ class SimulatorProcess:
         stderr = log_path.open("ab") if log_path else asyncio.subprocess.DEVNULL
         env = {**os.environ, "HOTLINE_SIM_AMI_SECRET": secret, "PYTHONUNBUFFERED": "1"}
         process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, cwd=str(REPO_ROOT)
+            *args, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env
         )
         try:
             assert process.stdout is not None

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ivr.assets import prompts_dir
+
 log = logging.getLogger(__name__)
 
-GRAMMAR_PATH = Path(__file__).resolve().parents[2] / "recordings" / "prompts" / "grammar.toml"
+GRAMMAR_PATH = prompts_dir() / "grammar.toml"
 INTENTS = (
     "meal",
     "housekeeping",

@@ -1,0 +1,1 @@
+"""Classic AGI scripts for the paths that must work without the engine."""

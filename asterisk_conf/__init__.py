@@ -1,0 +1,1 @@
+"""The Asterisk configuration the engine relies on (package data)."""

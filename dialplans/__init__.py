@@ -1,0 +1,1 @@
+"""The product's dialplans, included by asterisk_conf/extensions.conf (package data)."""

@@ -1,0 +1,1 @@
+"""Prompt recordings, the catalogue and the spoken-menu grammar (package data)."""
