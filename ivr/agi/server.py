@@ -15,6 +15,7 @@ from ivr.agi.environment import read_environment
 from ivr.agi.errors import AgiError, AgiHangup, AgiProtocolError
 from ivr.agi.session import AgiSession
 from ivr.config import AgiSettings
+from ivr.fdlimit import RateLimitedLog, session_cap
 from ivr.tcp_service import TcpService
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,19 @@ class FastAgiServer(TcpService):
         super().__init__()
         self._routes = dict(routes)
         self._settings = settings
-        self._slots = asyncio.Semaphore(settings.max_sessions)
+        self.max_sessions = session_cap(settings.max_sessions)
+        self._slots = asyncio.Semaphore(self.max_sessions)
+        self._refusals = RateLimitedLog(log)  # a flood of connections: a line per 10 s
+        self._dropped = RateLimitedLog(log)
+        self.sessions_refused = 0
         self.sessions_served = 0
         self.sessions_failed = 0
 
     async def start(self) -> int:
         await self._listen(self._on_connection, self._settings.host, self._settings.port,
                            READ_LIMIT)
-        log.info("FastAGI listening on %s:%d", self._settings.host, self.port)
+        log.info("FastAGI listening on %s:%d, at most %d sessions at once",
+                 self._settings.host, self.port, self.max_sessions)
         return self.port
 
     async def close(self, grace_s: float = 0.0) -> None:
@@ -66,7 +72,9 @@ class FastAgiServer(TcpService):
     ) -> None:
         async with self._connection(writer):
             if self._slots.locked():
-                log.error("FastAGI session refused: %d sessions busy", self._settings.max_sessions)
+                self.sessions_refused += 1
+                self._refusals.warning("FastAGI connections refused: %d sessions busy",
+                                       self.max_sessions)
                 return
             async with self._slots:
                 await self._serve(reader, writer)
@@ -80,7 +88,7 @@ class FastAgiServer(TcpService):
             )
         except (AgiProtocolError, AgiHangup) as exc:
             self.sessions_failed += 1
-            log.warning("FastAGI connection dropped before a call started: %s", exc)
+            self._dropped.warning("FastAGI connection dropped before a call started: %s", exc)
             return
         session = AgiSession(env, reader, writer, reply_timeout_s=self._settings.reply_timeout_s)
         handler = self._routes.get(env.script)
