@@ -22,6 +22,7 @@ from ivr.escalation import FamilyEscalation
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
 from ivr.flows.quality_callback import QualityCallbackFlow
+from ivr.flows.seat_dial import SeatDialFlow
 from ivr.flows.service_report import ServiceReportFlow
 from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
@@ -80,7 +81,8 @@ class Engine:
                   "family_alert": FamilyAlertFlow(self.context),
                   "vendor_offer": VendorOfferFlow(self.context),
                   "quality_callback": QualityCallbackFlow(self.context),
-                  "service_report": ServiceReportFlow(self.context)}
+                  "service_report": ServiceReportFlow(self.context),
+                  "seat_dial": SeatDialFlow(self.context)}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         self._background = [asyncio.create_task(replay_forever(self.context)),
