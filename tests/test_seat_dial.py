@@ -112,5 +112,9 @@ async def test_a_seat_still_reaches_12349_and_its_colleagues(tmp_path: Path) -> 
     async for stack in open_stack("embedded", tmp_path, elders=20):
         hotline = await seat_call(stack, "12349")
         assert [rec["script"].rsplit("/", 1)[1] for rec in hotline["agi"]] == ["inbound"]
+        await stack.sim.request("register", endpoint="supervisor",
+                                contact="192.168.1.30:5060", source="192.168.1.30:5060")
         colleague = await seat_call(stack, "supervisor")
-        assert dialled(colleague) == ["PJSIP/supervisor"] and not colleague["agi"]
+        assert [(d["dialstring"], d["status"]) for d in colleague["dial"]] == [
+            ("PJSIP/supervisor", "ANSWER")]
+        assert not colleague["agi"]
