@@ -25,6 +25,7 @@ from ivr.fdlimit import RateLimitedLog, raise_open_file_limit
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
 from ivr.flows.quality_callback import QualityCallbackFlow
+from ivr.flows.seat_dial import SeatDialFlow
 from ivr.flows.service_report import ServiceReportFlow
 from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
@@ -83,7 +84,8 @@ class Engine:
                   "family_alert": FamilyAlertFlow(self.context),
                   "vendor_offer": VendorOfferFlow(self.context),
                   "quality_callback": QualityCallbackFlow(self.context),
-                  "service_report": ServiceReportFlow(self.context)}
+                  "service_report": ServiceReportFlow(self.context),
+                  "seat_dial": SeatDialFlow(self.context)}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         self._background = [asyncio.create_task(replay_forever(self.context)),

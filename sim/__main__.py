@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--musiconhold-conf", type=Path,
                         help="musiconhold.conf for the hold classes and their announcements "
                              "(default: beside the first --dialplans file)")
+    common.add_argument("--pjsip-conf", type=Path,
+                        help="pjsip.conf for the seats that register (and the modules.conf "
+                             "beside it; default: beside the first --dialplans file)")
     common.add_argument("--phones", type=Path, help="JSON object of phone behaviours")
     common.add_argument("--agi-dir", type=Path, default=Path("agi_scripts"))
     common.add_argument("--agi-connect-timeout", type=_positive, default=2.0,
@@ -92,6 +95,7 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
               SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))
     _load_conf(args, args.queues_conf, "queues.conf", pbx.queues.load_conf)
     _load_conf(args, args.musiconhold_conf, "musiconhold.conf", pbx.moh.load_conf)
+    _load_conf(args, args.pjsip_conf, "pjsip.conf", pbx.seats.load_conf)
     if args.operators:
         pbx.queues.set_operators(_read_json(args.operators))
     if args.phones:

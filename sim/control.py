@@ -2,7 +2,8 @@
 
 Requests carry an ``id`` that the response echoes; requests run concurrently (a ``call``
 answers when the call has ended). Operations: ``call``, ``originate``, ``phones``,
-``operators``, ``globals``, ``stats``, ``originated``, ``channels``, ``alarm``, ``shutdown``.
+``operators``, ``register``, ``seats``, ``globals``, ``stats``, ``originated``, ``channels``,
+``alarm``, ``shutdown``.
 Any malformed request gets ``{"ok": false, "error": "..."}``; the connection stays usable.
 """
 
@@ -106,6 +107,25 @@ class ControlService:
 
     def op_operators(self, request: dict) -> dict:
         return {"operators": self.pbx.queues.set_operators(request.get("operators"))}
+
+    def op_register(self, request: dict) -> dict:
+        """A seat's softphone registers: ``endpoint``, ``contact`` and ``source`` (host:port)."""
+        return self.pbx.seats.register(_str(request, "endpoint"), request.get("contact"),
+                                       request.get("source"))
+
+    def op_seats(self, request: dict) -> dict:
+        """Each seat's stored contact and device state, and each hint's ExtensionState in
+        ``context`` (default hotline-seats)."""
+        context = _str(request, "context", "hotline-seats")
+        seats = self.pbx.seats
+        ctx = self.pbx.dialplan.contexts.get(context)
+        return {
+            "seats": {name: {"contact": c.address if (c := seats.contacts.get(name)) else None,
+                             "device_state": self.pbx.device_state(f"PJSIP/{name}")}
+                      for name in seats.endpoints},
+            "hints": {exten: self.pbx.extension_state(context, exten)
+                      for exten in (ctx.hints if ctx else {})},
+        }
 
     def op_globals(self, request: dict) -> dict:
         values = request.get("globals")

@@ -37,6 +37,7 @@ from sim.outbound import (
 from sim.parties import CallerParty, PhoneBook
 from sim.queues import QueueManager
 from sim.record import CallRecord
+from sim.seats import Seats, extension_state
 from sim.sounds import SoundLibrary
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class Pbx:
         self.originated: deque[dict[str, Any]] = deque(maxlen=ORIGINATE_LOG)
         self.queues = QueueManager(self)
         self.moh = MusicOnHold()
+        self.seats = Seats()
         self.conferences: dict[str, Any] = {}  # ConfBridge rooms by name
         self.globals: dict[str, str] = {**dialplan.globals, **(global_overrides or {})}
         self.astdb: dict[tuple[str, str], str] = {}
@@ -159,6 +161,21 @@ class Pbx:
 
     def thread_id(self, chan: Channel) -> int:
         return THREAD_ID_BASE + 512 * (abs(hash(chan.linkedid)) % 4096)
+
+    # seats --------------------------------------------------------------------------------
+    def device_state(self, device: str) -> str:
+        """Device state of a seat (``PJSIP/operator1``) from its registration and channels."""
+        prefix = device + "-"
+        states = [c.state.desc for c in self._channels.values()
+                  if c.name.startswith(prefix) and not c.hungup]
+        return self.seats.device_state(device, states)
+
+    def extension_state(self, context: str, exten: str) -> int:
+        """ExtensionState of a hint (-1 without one), as a busy lamp would show it."""
+        devices = self.dialplan.hint(context, exten)
+        if devices is None:
+            return -1
+        return extension_state([self.device_state(d.strip()) for d in devices.split("&")])
 
     # variables ----------------------------------------------------------------------------
     def lookup_variable(self, chan: Channel | None, name: str) -> str | None:

@@ -72,6 +72,9 @@ async def dial(ctx: AppContext, data: str) -> int:
               "status": CHANUNAVAIL, "answered_at": None, "ended_at": None}
     if chan.record is not None:
         chan.record.dial.append(record)
+    # a seat that is not registered, or whose contact does not answer, is not rung
+    targets = [t for t in targets if not ctx.pbx.seats.knows(t.device)
+               or ctx.pbx.device_state(t.device) != "UNAVAILABLE"]
     if not targets:
         chan.set_var("DIALSTATUS", CHANUNAVAIL)
         return 0

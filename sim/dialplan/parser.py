@@ -48,6 +48,7 @@ class Context:
     name: str
     extensions: dict[str, Extension] = field(default_factory=dict)
     includes: list[str] = field(default_factory=list)
+    hints: dict[str, str] = field(default_factory=dict)  # exten -> devices (``PJSIP/x&...``)
     _patterns: list[Extension] | None = None
 
     def patterns(self) -> list[Extension]:
@@ -84,6 +85,22 @@ class Dialplan:
             found = self._find(inc, exten, seen)
             if found is not None:
                 return found
+        return None
+
+    def hint(self, context: str, exten: str) -> str | None:
+        """The devices of ``exten``'s hint in ``context`` or a context it includes (what a
+        SUBSCRIBE for busy lamps is answered from)."""
+        seen: set[str] = set()
+        stack = [context]
+        while stack:
+            name = stack.pop(0)
+            if name in seen or name not in self.contexts:
+                continue
+            seen.add(name)
+            ctx = self.contexts[name]
+            if exten in ctx.hints:
+                return ctx.hints[exten]
+            stack.extend(ctx.includes)
         return None
 
     def candidates(self, context: str) -> list[Extension]:
@@ -242,6 +259,9 @@ class _Loader:
             raise DialplanError(f"{where}: bad priority {prio_field.strip()!r}")
         prio_word, label = m.group(1).lower(), m.group(2)
         if prio_word == "hint":
+            if not rest.strip():
+                raise DialplanError(f"{where}: a hint needs a device, e.g. PJSIP/{exten}")
+            ctx.hints[exten] = rest.strip()
             return exten, last_prio
         if prio_word == "n":
             if kind == "exten" and exten != last_exten:
