@@ -4,16 +4,20 @@ Through an ORM session, an order costs about 4 ms of CPU on the engine's event l
 statements sent by the driver cost under 1 ms. The statements are still SQLAlchemy Core
 constructs, compiled once per dialect, and their parameters still pass through SQLAlchemy's
 type processing (enums, UTC timestamps, JSON), so rows are identical whichever route wrote
-them. SQLite writes run synchronously in the calling thread: a WAL commit takes microseconds
-and, with no ``await`` inside, concurrent calls never contend for the lock.
+them. SQLite writes run on one writer thread per database: a WAL commit takes microseconds,
+but another process holding the write lock (a bulk import, a backup) must never stall the
+event loop, so the loop only awaits the thread, which waits at most ``SQLITE_WRITE_WAIT_S``
+for the lock and then fails the write (the call goes to a human).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import asyncpg
@@ -41,7 +45,22 @@ def _storage_error(exc: Exception, sql: str) -> DBAPIError:
     return kind(sql, None, exc)
 
 
+SQLITE_WRITE_WAIT_S = 3.0  # the longest a call-path write waits for another writer's lock
+
 _writers = threading.local()
+_writer_threads: weakref.WeakKeyDictionary[Any, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+_writer_threads_lock = threading.Lock()
+
+
+def _writer_thread(engine: AsyncEngine) -> ThreadPoolExecutor:
+    """The one thread that writes to ``engine``'s SQLite file (its connection lives there)."""
+    with _writer_threads_lock:
+        executor = _writer_threads.get(engine.sync_engine)
+        if executor is None:
+            executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            _writer_threads[engine.sync_engine] = executor
+            weakref.finalize(engine.sync_engine, executor.shutdown, wait=False)
+        return executor
 
 
 def _sqlite_writer(engine: AsyncEngine) -> sqlite3.Connection | None:
@@ -56,8 +75,8 @@ def _sqlite_writer(engine: AsyncEngine) -> sqlite3.Connection | None:
         if path is None:
             return None
         writer = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON",
-                       "PRAGMA synchronous=NORMAL"):
+        for pragma in (f"PRAGMA busy_timeout={int(SQLITE_WRITE_WAIT_S * 1000)}",
+                       "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL"):
             writer.execute(pragma)
         cache[engine.sync_engine] = writer
     return writer
@@ -75,9 +94,9 @@ async def write_transaction(
     bind = session.bind
     if not isinstance(bind, AsyncEngine):
         return await _session_write(session, first, then)
-    writer = _sqlite_writer(bind)
-    if writer is not None:
-        return _sqlite_write(writer, bind.dialect, first, then)
+    if bind.dialect.name == "sqlite" and _sqlite_file(bind.url) is not None:
+        return await asyncio.get_running_loop().run_in_executor(
+            _writer_thread(bind), _sqlite_write_in_thread, bind, first, then)
     if bind.dialect.driver == "asyncpg":
         return await _asyncpg_write(bind, first, then)
     return await _session_write(session, first, then)
@@ -116,6 +135,13 @@ async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
         except Exception:
             await conn.invalidate()
             raise
+
+
+def _sqlite_write_in_thread(engine: AsyncEngine, first: Planned, then: FollowUp
+                            ) -> Sequence[Any] | None:
+    writer = _sqlite_writer(engine)
+    assert writer is not None
+    return _sqlite_write(writer, engine.dialect, first, then)
 
 
 def _sqlite_write(writer: sqlite3.Connection, dialect: Dialect, first: Planned,
