@@ -2,8 +2,9 @@
 
 Good rows are imported, bad rows reported with their line number and reason; an elder is
 matched by any of its phone numbers, so re-importing updates instead of duplicating.
-Nothing in a malformed file (bad UTF-8, NUL bytes, endless lines, wrong field counts)
-stops the import or raises.
+Nothing in a malformed file (bad UTF-8, NUL bytes, endless lines, wrong field counts,
+unbalanced quotes) stops the import or raises, and a malformed record costs only itself:
+reading starts again at the line after its first.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import csv
 import math
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -33,6 +35,7 @@ OPTIONAL = (
     "latitude", "longitude", "language", "subsidy", "health_notes",
 )  # fmt: skip
 MAX_LINE_CHARS = 65_536
+MAX_RECORD_LINES = 20  # a quoted cell may hold line breaks, up to this many lines a record
 MAX_ERRORS = 10_000
 COMMIT_EVERY = 500
 
@@ -102,28 +105,78 @@ class ElderRecord:
     family: list[tuple[str, str, str]]
 
 
-class _BoundedLines:
-    """Physical lines of a text file, each cut at MAX_LINE_CHARS; remembers which were cut."""
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    text: str
+    cut: bool  # longer than MAX_LINE_CHARS: only its start is kept
 
-    def __init__(self, handle: TextIO) -> None:
-        self.handle = handle
-        self.count = 0
-        self.cut: set[int] = set()
 
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            line = self.handle.readline(MAX_LINE_CHARS)
-            if not line:
-                return
-            self.count += 1
-            if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
-                self.cut.add(self.count)
-                while True:  # drain the rest of this physical line
-                    rest = self.handle.readline(MAX_LINE_CHARS)
-                    if not rest or rest.endswith("\n"):
-                        break
-                line = line + "\n"
-            yield line
+def _bounded_lines(handle: TextIO) -> Iterator[_Line]:
+    """Physical lines of a text file, each cut at MAX_LINE_CHARS."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        number += 1
+        cut = len(line) >= MAX_LINE_CHARS and not line.endswith("\n")
+        if cut:
+            while True:  # drain the rest of this physical line
+                rest = handle.readline(MAX_LINE_CHARS)
+                if not rest or rest.endswith("\n"):
+                    break
+            line = line + "\n"
+        yield _Line(number, line, cut)
+
+
+class _RecordTooLong(Exception):
+    """The record being read broke a bound; the message says which."""
+
+
+class _RecordLines:
+    """The csv reader's line source, bounding each record: a record may not take a line
+    longer than MAX_LINE_CHARS, more than MAX_RECORD_LINES lines or more characters than
+    MAX_LINE_CHARS in all. After a malformed record, :meth:`resync` makes reading start
+    again at the line after its first, so an unbalanced quote costs one row, not the rest.
+    """
+
+    def __init__(self, lines: Iterator[_Line]) -> None:
+        self._source = lines
+        self._replay: deque[_Line] = deque()
+        self.taken: list[_Line] = []  # the lines of the current record
+        self._chars = 0
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.taken) >= MAX_RECORD_LINES:
+            raise _RecordTooLong(f"unbalanced quote: the record is not closed within "
+                                 f"{MAX_RECORD_LINES} lines")
+        line = self._replay.popleft() if self._replay else next(self._source)
+        self.taken.append(line)
+        self._chars += len(line.text)
+        if line.cut:
+            raise _RecordTooLong(f"line longer than {MAX_LINE_CHARS} characters"
+                                 if len(self.taken) == 1 else
+                                 f"record longer than {MAX_LINE_CHARS} characters")
+        if self._chars > MAX_LINE_CHARS:
+            raise _RecordTooLong(f"record longer than {MAX_LINE_CHARS} characters")
+        return line.text
+
+    def start_record(self) -> None:
+        self.taken = []
+        self._chars = 0
+
+    @property
+    def first_line(self) -> int:
+        return self.taken[0].number if self.taken else 0
+
+    def resync(self) -> None:
+        """Read the current record's lines again, from its second."""
+        self._replay.extendleft(reversed(self.taken[1:]))
+        self.start_record()
 
 
 # -- cell parsers ------------------------------------------------------------------------
@@ -342,26 +395,32 @@ def _header(reader: Any, report: ImportReport) -> list[str] | None:
     return columns
 
 
-def _rows(reader: Any, lines: _BoundedLines, width: int,
+def _rows(reader: Any, lines: _RecordLines, width: int,
           report: ImportReport) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, cells) of each non-blank record; malformed ones are reported."""
+    """(first line number, cells) of each non-blank record; malformed ones are reported.
+
+    A record that is malformed, over a bound, or spans lines and has the wrong number of
+    fields (a stray quote joined lines) is reported at its first line, and reading goes on
+    from the line after that one.
+    """
     while len(report.errors) < MAX_ERRORS:
-        start = lines.count + 1
+        lines.start_record()
         try:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            report.errors.append(BadRow(start, f"malformed CSV: {exc}"))
-            if lines.count < start:
-                return
+        except (csv.Error, _RecordTooLong) as exc:
+            reason = str(exc) if isinstance(exc, _RecordTooLong) else f"malformed CSV: {exc}"
+            report.errors.append(BadRow(lines.first_line, reason))
+            lines.resync()
             continue
-        if any(n in lines.cut for n in range(start, lines.count + 1)):
-            report.errors.append(BadRow(start, f"line longer than {MAX_LINE_CHARS} characters"))
-        elif not any(cell.strip() for cell in row):
+        start = lines.first_line
+        if not any(cell.strip() for cell in row):
             continue
-        elif len(row) != width:
+        if len(row) != width:
             report.errors.append(BadRow(start, f"expected {width} fields, found {len(row)}"))
+            if len(lines.taken) > 1:
+                lines.resync()
         else:
             yield start, row
     report.fatal = f"more than {MAX_ERRORS} bad rows: stopped"
@@ -380,7 +439,7 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
     try:
         with handle, engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")  # reads, then writes: lock first
-            lines = _BoundedLines(handle)
+            lines = _RecordLines(_bounded_lines(handle))
             reader = csv.reader(lines, strict=True)
             columns = _header(reader, report)
             if columns is None:

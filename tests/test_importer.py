@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch.db import make_sync_engine, upgrade
-from dispatch.importer import MAX_LINE_CHARS, import_registry_csv
+from dispatch.importer import MAX_LINE_CHARS, MAX_RECORD_LINES, import_registry_csv
 from dispatch.models import Elder, ElderPhone, FamilyContact
 from tests.storage import sqlite_url
 
@@ -205,3 +205,53 @@ def test_too_many_bad_rows_stop_cleanly(sqlite_db: str, tmp_path: Path,
     path = _write(tmp_path, "name,phones\n" + ",\n".join("x" * 20) + "\n")
     report = import_registry_csv(sqlite_db, path)
     assert len(report.errors) == 5 and "stopped" in (report.fatal or "")
+
+
+def _good_rows(first: int, count: int) -> list[str]:
+    return [f"好人{n},138{n:08d},\n" for n in range(first, first + count)]
+
+
+@pytest.mark.parametrize("rows_after", [3, MAX_RECORD_LINES + 5])
+def test_an_unbalanced_quote_costs_only_its_row(sqlite_db: str, tmp_path: Path,
+                                                rows_after: int) -> None:
+    lines = ["name,phones,address\n",
+             '多行地址,13800000001,"兰州市\n', '城关区"\n',  # a quoted line break: fine
+             '开引号,13800000002,"没有收尾\n',  # line 4: the quote never closes
+             *_good_rows(10, rows_after),
+             '收引号,13800000003,"x"y\n',  # a stray closing quote further down
+             *_good_rows(100, 2)]
+    report = import_registry_csv(sqlite_db, _write(tmp_path, "".join(lines)))
+    reasons = {e.line: e.reason for e in report.errors}
+    stray = 5 + rows_after
+    assert sorted(reasons) == [4, stray], reasons
+    assert "quote" in reasons[4] or "malformed CSV" in reasons[4]
+    assert reasons[stray].startswith("malformed CSV")
+    names = {row.name for row in _query(sqlite_db, select(Elder.name))}
+    assert names == {"多行地址", *(f"好人{n}" for n in range(10, 10 + rows_after)),
+                     "好人100", "好人101"}
+    assert report.created == len(names)
+
+
+def test_an_unclosed_quote_is_reported_as_such(sqlite_db: str, tmp_path: Path) -> None:
+    lines = ["name,phones,address\n", '开引号,13800000002,"没有收尾\n',
+             *_good_rows(10, MAX_RECORD_LINES + 1)]
+    report = import_registry_csv(sqlite_db, _write(tmp_path, "".join(lines)))
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (2, f"unbalanced quote: the record is not closed within {MAX_RECORD_LINES} lines")]
+    assert report.created == MAX_RECORD_LINES + 1
+
+
+def test_an_overlong_quoted_cell_swallows_no_row(sqlite_db: str, tmp_path: Path) -> None:
+    huge = "长" * (MAX_LINE_CHARS + 10)
+    lines = ["name,phones,address\n", f'大地址,13800000001,"{huge}"\n',
+             "下一行,13800000002,兰州\n",
+             '两行都长,13800000003,"' + "x" * (MAX_LINE_CHARS // 2) + "\n",
+             "y" * (MAX_LINE_CHARS // 2) + '"\n',
+             "再下一行,13800000004,兰州\n"]
+    report = import_registry_csv(sqlite_db, _write(tmp_path, "".join(lines)))
+    reasons = {e.line: e.reason for e in report.errors}
+    assert reasons[2] == f"line longer than {MAX_LINE_CHARS} characters"
+    assert reasons[4] == f"record longer than {MAX_LINE_CHARS} characters"
+    assert 6 not in reasons
+    names = {row.name for row in _query(sqlite_db, select(Elder.name))}
+    assert names == {"下一行", "再下一行"}
