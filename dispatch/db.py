@@ -9,6 +9,7 @@ postgresql+asyncpg. A libpq ``options`` query parameter (for example
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sqlite3
@@ -48,8 +49,9 @@ def _parse(url: str) -> tuple[URL, str]:
     """Parse ``url`` and name its backend ("sqlite" or "postgresql")."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError, ValueError...
-        raise ValueError(f"not a database URL: {url!r}") from exc
+    except Exception:  # sqlalchemy raises ArgumentError, ValueError...
+        # the URL itself is not repeated: it may hold a password
+        raise ValueError("not a database URL (sqlite:///path or postgresql://...)") from None
     backend = parsed.get_backend_name()
     if backend == "postgres":
         backend = "postgresql"
@@ -120,9 +122,12 @@ def _sqlite_file(parsed: URL) -> Path | None:
 
 
 def _ensure_sqlite_dir(parsed: URL) -> None:
+    """Create the database file's folder, and the file itself with mode 0600: it holds the
+    registry's personal data. SQLite gives its -wal and -shm files the file's mode."""
     path = _sqlite_file(parsed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

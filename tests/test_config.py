@@ -105,3 +105,11 @@ def test_redacted_hides_fields_named_like_secrets_and_url_passwords() -> None:
         "a": {"api_token": "***", "db_password": "***", "secret": "", "name": "x"},
         "urls": ["amqp://u:***@h/", "https://h/path?q=1", "postgresql://u@h/d"],
     }
+
+
+def test_a_malformed_database_url_is_not_repeated_with_its_password() -> None:
+    from dispatch.db import make_sync_engine
+
+    with pytest.raises(ValueError, match="not a database URL") as caught:
+        make_sync_engine("postgresql://hotline:s3cr3t-db@db.internal:notaport/hotline")
+    assert "s3cr3t-db" not in str(caught.value)
