@@ -282,7 +282,15 @@ def compiled(statement: Executable, dialect: Dialect) -> DriverStatement:
 async def fetch_committed_row(
     engine: AsyncEngine, statement: Executable, params: dict[str, Any]
 ) -> Sequence[Any] | None:
-    """The first row of a read-only statement built once at import (a module constant)
+    """The first row of :func:`fetch_committed_rows`, or None."""
+    rows = await fetch_committed_rows(engine, statement, params)
+    return rows[0] if rows else None
+
+
+async def fetch_committed_rows(
+    engine: AsyncEngine, statement: Executable, params: dict[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of a read-only statement built once at import (a module constant)
     that selects a few rows at most (use LIMIT).
 
     Reads committed data outside any session, straight through the driver with SQL
@@ -297,22 +305,21 @@ async def fetch_committed_row(
     reader = sqlite_reader(engine)
     if reader is not None:
         try:
-            rows = reader.execute(driver_statement.sql, args).fetchall()  # ends the read
-            return rows[0] if rows else None
+            return reader.execute(driver_statement.sql, args).fetchall()  # ends the read
         except sqlite3.Error:
             _drop_sqlite_reader(engine)
     elif engine.dialect.driver == "asyncpg":
         async with engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             try:
-                return await driver.fetchrow(driver_statement.sql, *args)
+                return await driver.fetch(driver_statement.sql, *args)
             except TimeoutError as exc:
                 await conn.invalidate()
                 raise StatementTimeoutError(f"statement timed out: {exc}") from exc
             except Exception:
                 await conn.invalidate()
     async with engine.connect() as conn:
-        return (await conn.execute(statement, params)).first()
+        return (await conn.execute(statement, params)).all()
 
 
 class StatementTimeoutError(SQLAlchemyError):

@@ -1,7 +1,10 @@
 """Import of a registry CSV (format: docs/registry-csv.md).
 
-Good rows are imported, bad rows reported with their line number and reason; an elder is
-matched by any of its phone numbers, so re-importing updates instead of duplicating.
+Good rows are imported, bad rows reported with their line number and reason. An elder is
+matched by its ``elder_ref`` if the file has one, else by its name and any of its phone
+numbers, so re-importing updates instead of duplicating; a row never changes another
+elder's data. Several elders may share a phone (a household); each row that shares a
+number with another elder is noted in the report.
 Nothing in a malformed file (bad UTF-8, NUL bytes, endless lines, wrong field counts,
 unbalanced quotes) stops the import or raises, and a malformed record costs only itself:
 reading starts again at the line after its first.
@@ -20,7 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.db import make_sync_engine
@@ -29,7 +32,7 @@ from dispatch.phones import is_mobile, mask, normalize
 
 REQUIRED = ("name", "phones")
 OPTIONAL = (
-    "gender", "birth_date", "id_card", "handset", "family", "address",
+    "elder_ref", "gender", "birth_date", "id_card", "handset", "family", "address",
     "province_code", "province_name", "city_code", "city_name", "county_code", "county_name",
     "street_code", "street_name", "community_code", "community_name",
     "latitude", "longitude", "language", "subsidy", "health_notes",
@@ -76,6 +79,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     errors: list[BadRow] = field(default_factory=list)
+    shared: list[BadRow] = field(default_factory=list)  # imported, sharing a number: a note
     ignored_columns: list[str] = field(default_factory=list)
     fatal: str | None = None
 
@@ -93,6 +97,9 @@ class ImportReport:
         lines += [f"  line {e.line}: {e.reason}" for e in self.errors[:50]]
         if len(self.errors) > 50:
             lines.append(f"  ... and {len(self.errors) - 50} more")
+        lines += [f"  line {n.line} (imported): {n.reason}" for n in self.shared[:50]]
+        if len(self.shared) > 50:
+            lines.append(f"  ... and {len(self.shared) - 50} more rows sharing a number")
         return "\n".join(lines)
 
 
@@ -294,6 +301,9 @@ def parse_row(cells: dict[str, str], area: str) -> ElderRecord:
             raise RowError(f"{column} is not valid UTF-8") from None
     cells = {k: unicodedata.normalize("NFKC", v) for k, v in cells.items()}
     fields: dict[str, Any] = {"name": _text(cells["name"], "name", 64, required=True)}
+    ref = _text(cells.get("elder_ref", ""), "elder_ref", 64)
+    if ref is not None:  # an empty cell keeps the stored reference
+        fields["external_ref"] = ref
     if "gender" in cells:
         gender = cells["gender"].strip().lower()
         if gender not in GENDERS:
@@ -343,17 +353,44 @@ def parse_row(cells: dict[str, str], area: str) -> ElderRecord:
 
 # -- storage -----------------------------------------------------------------------------
 
-def _store(conn: Connection, record: ElderRecord) -> bool:
-    """Insert or update one elder; return True if it was created."""
+def _same_elder(conn: Connection, record: ElderRecord) -> int | None:
+    """The registered elder this row describes: by ``elder_ref``, else by the same name on
+    one of the row's numbers (an elder without a reference, when the row has one)."""
+    ref = record.fields.get("external_ref")
+    if ref is not None:
+        found = conn.scalar(select(Elder.id).where(Elder.external_ref == ref))
+        if found is not None:
+            return int(found)
     numbers = [n for n, _ in record.phones]
-    owners = sorted(set(conn.scalars(
-        select(ElderPhone.elder_id).where(ElderPhone.number_e164.in_(numbers))
-    )))  # fmt: skip
+    query = (select(Elder.id).distinct()
+             .join(ElderPhone, ElderPhone.elder_id == Elder.id)
+             .where(Elder.name == record.fields["name"], ElderPhone.number_e164.in_(numbers)))
+    if ref is not None:
+        query = query.where(Elder.external_ref.is_(None))
+    owners = sorted(conn.scalars(query))
     if len(owners) > 1:
-        raise RowError(f"its phones belong to {len(owners)} different registered elders "
-                       f"(ids {', '.join(map(str, owners))})")
-    if owners:
-        elder_id = owners[0]
+        raise RowError(f"{len(owners)} registered elders have this name and one of these "
+                       "numbers: add elder_ref to tell them apart")
+    return owners[0] if owners else None
+
+
+def _sharing(conn: Connection, elder_id: int, numbers: list[str]) -> list[str]:
+    """Notes on the row's numbers that other elders have too (a household)."""
+    rows = conn.execute(
+        select(ElderPhone.number_e164, func.count(ElderPhone.elder_id.distinct()))
+        .where(ElderPhone.number_e164.in_(numbers), ElderPhone.elder_id != elder_id)
+        .group_by(ElderPhone.number_e164).order_by(ElderPhone.number_e164)
+    )
+    return [f"{mask(number)} is shared with {others} other elder(s): one household"
+            for number, others in rows]
+
+
+def _store(conn: Connection, record: ElderRecord) -> tuple[bool, list[str]]:
+    """Insert or update one elder; return whether it was created, and notes on numbers it
+    shares. Only this elder's own rows are changed or replaced."""
+    elder_id = _same_elder(conn, record)
+    created = elder_id is None
+    if elder_id is not None:
         conn.execute(update(Elder).where(Elder.id == elder_id).values(**record.fields))
         conn.execute(delete(ElderPhone).where(ElderPhone.elder_id == elder_id))
         conn.execute(delete(FamilyContact).where(FamilyContact.elder_id == elder_id))
@@ -371,7 +408,7 @@ def _store(conn: Connection, record: ElderRecord) -> bool:
              "priority": priority}
             for priority, (name, relation, number) in enumerate(record.family, start=1)
         ])  # fmt: skip
-    return not owners
+    return created, _sharing(conn, elder_id, [n for n, _ in record.phones])
 
 
 def _header(reader: Any, report: ImportReport) -> list[str] | None:
@@ -451,7 +488,7 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
                 try:
                     record = parse_row(cells, local_area_code)
                     with conn.begin_nested():
-                        created = _store(conn, record)
+                        created, notes = _store(conn, record)
                 except RowError as exc:
                     report.errors.append(BadRow(line, str(exc)))
                     continue
@@ -463,6 +500,7 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
                     continue
                 report.created += created
                 report.updated += not created
+                report.shared += [BadRow(line, note) for note in notes]
                 pending += 1
                 if pending >= COMMIT_EVERY:
                     conn.commit()
