@@ -11,13 +11,19 @@ AlarmReceiver writes one file per call into its ``eventspooldir`` (``event-XXXXX
 message line reads ``event=<message>``). Handled files move to ``processed/``; files that
 cannot be used move to ``quarantine/`` with ``<name>.reason`` beside them. Nothing is
 deleted and no file is ever overwritten.
+
+File names are whatever the directory holds: a name that is not UTF-8 (Python keeps its
+bytes as surrogate escapes) or is too long to be recorded is a defect of the file, and
+:func:`shown_name` is the only form of a name that goes into logs, notes and reports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass
@@ -30,6 +36,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "PROCESSED_DIR",
     "QUARANTINE_DIR",
+    "QuarantineNoteError",
     "SpoolContent",
     "SpoolFile",
     "SpoolFileError",
@@ -38,6 +45,7 @@ __all__ = [
     "pending_files",
     "quarantine",
     "read_spool_file",
+    "shown_name",
 ]
 
 PROCESSED_DIR = "processed"
@@ -49,15 +57,66 @@ FUTURE_TOLERANCE_S = 5.0
 PROTOCOL = "ADEMCO_CONTACT_ID"
 _REQUIRED = ("PROTOCOL", "CHECKSUM", "CALLINGFROM", "CALLERNAME", "TIMESTAMP")
 _UNKNOWN = "<unknown>"
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class SpoolFileError(Exception):
-    """A spool file that cannot be used. ``reason`` goes to the quarantine note."""
+    """A spool file that cannot be used. ``reason`` goes to the quarantine note.
 
-    def __init__(self, reason: str, calling_from: str | None = None) -> None:
+    ``incomplete``: the text ends early, as it does while AlarmReceiver is still writing;
+    ``modified_at``: the file's modification time (epoch seconds) when it was read.
+    """
+
+    def __init__(self, reason: str, calling_from: str | None = None, *,
+                 incomplete: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.calling_from = calling_from
+        self.incomplete = incomplete
+        self.modified_at: float | None = None
+
+
+class QuarantineNoteError(OSError):
+    """The file is in ``quarantine/`` (at ``target``) but its ``.reason`` note could not be
+    written (a full disk, say); no partial note is left behind."""
+
+    def __init__(self, target: Path, cause: OSError) -> None:
+        super().__init__(cause.errno, f"reason note not written: {cause.strerror or cause}")
+        self.target = target
+
+
+def shown_name(name: str) -> str:
+    """``name`` as logs, notes and reports show it: bytes that are not UTF-8 as ``\\xNN``,
+    control characters (a line break could forge a log line) and backslashes escaped."""
+    shown = []
+    for char in name:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+            shown.append(f"\\x{code - 0xDC00:02x}")
+        elif char == "\\":
+            shown.append("\\\\")
+        elif not char.isprintable():
+            shown.append(char.encode("unicode_escape", "backslashreplace").decode("ascii"))
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
+def _disk_name(name: str) -> str:
+    """A name safe to create anywhere: the shown name with any character other than
+    letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``."""
+    return _UNSAFE_NAME_CHARS.sub("_", shown_name(name))
+
+
+def _check_name(name: str, calling_from: str | None) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SpoolFileError(f"file name {shown_name(name)} is not valid UTF-8",
+                             calling_from) from None
+    if len(name) > MAX_NAME_LENGTH:
+        raise SpoolFileError(f"file name longer than {MAX_NAME_LENGTH} characters",
+                             calling_from)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +162,7 @@ def _lines(data: bytes) -> list[str]:
     if "\x00" in text:
         raise SpoolFileError("contains NUL bytes")
     if not text.endswith("\n"):
-        raise SpoolFileError("truncated: the last line has no line end")
+        raise SpoolFileError("truncated: the last line has no line end", incomplete=True)
     return [line.rstrip("\r") for line in text.split("\n")[:-1]]
 
 
@@ -130,15 +189,16 @@ def parse_spool(data: bytes) -> SpoolContent:
     calling_from = _known(metadata.get("CALLINGFROM", ""))
     missing = [key for key in _REQUIRED if key not in metadata]
     if missing:
-        raise SpoolFileError(f"metadata incomplete: missing {', '.join(missing)}", calling_from)
+        raise SpoolFileError(f"metadata incomplete: missing {', '.join(missing)}", calling_from,
+                             incomplete=True)
     if metadata["PROTOCOL"] != PROTOCOL:
         raise SpoolFileError(f"unsupported protocol {metadata['PROTOCOL'][:40]!r}", calling_from)
     if metadata["CHECKSUM"] != "yes":
         raise SpoolFileError("messages were received without checksum", calling_from)
     if section is not None and not saw_events_header:
-        raise SpoolFileError("truncated: no [events] section", calling_from)
+        raise SpoolFileError("truncated: no [events] section", calling_from, incomplete=True)
     if not events:
-        raise SpoolFileError("no events in the file", calling_from)
+        raise SpoolFileError("no events in the file", calling_from, incomplete=True)
     messages = []
     for number, text in events:
         try:
@@ -154,7 +214,11 @@ def parse_spool(data: bytes) -> SpoolContent:
 
 
 def read_spool_file(path: Path) -> SpoolFile:
-    """Read and parse one file without following links; errors become SpoolFileError."""
+    """Read and parse one file without following links; errors become SpoolFileError.
+
+    A file whose name cannot be recorded (not UTF-8, too long) is refused after its text
+    is parsed, so that the error still names the calling line.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
     except OSError as exc:
@@ -182,11 +246,17 @@ def read_spool_file(path: Path) -> SpoolFile:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise SpoolFileError(f"larger than {MAX_FILE_BYTES} bytes")
+    try:
+        content = parse_spool(data)
+    except SpoolFileError as exc:
+        exc.modified_at = info.st_mtime
+        raise
+    _check_name(path.name, content.calling_from)
     return SpoolFile(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
         received_at=datetime.fromtimestamp(info.st_mtime, UTC),
-        content=parse_spool(data),
+        content=content,
     )
 
 
@@ -228,8 +298,8 @@ def _target_dir(path: Path, name: str) -> Path:
 
 
 def _move_unique(path: Path, directory: Path) -> Path:
-    """Move ``path`` into ``directory`` under a name no other file there has."""
-    base = path.name[:MAX_NAME_LENGTH - 8]
+    """Move ``path`` into ``directory`` under a safe name no other file there has."""
+    base = _disk_name(path.name)[:MAX_NAME_LENGTH - 8]
     for attempt in range(1000):
         target = directory / (base if attempt == 0 else f"{base}.{attempt}")
         try:
@@ -252,11 +322,22 @@ def move_to_processed(path: Path) -> Path:
 
 
 def quarantine(path: Path, reason: str) -> Path:
-    """Move a bad file to ``quarantine/`` and write ``<name>.reason`` beside it."""
+    """Move a bad file to ``quarantine/`` and write ``<name>.reason`` (mode 0600) beside it.
+
+    Raises :class:`QuarantineNoteError` when the file moved but its note could not be
+    written; the partial note is removed, so a note present is a note complete.
+    """
     target = _move_unique(path, _target_dir(path, QUARANTINE_DIR))
     note = target.with_name(target.name + ".reason")
-    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
-                 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(reason.replace("\r", " ").rstrip("\n") + "\n")
+    text = " ".join(reason.splitlines()) + "\n"
+    try:
+        fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                     | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            note.unlink()
+        raise QuarantineNoteError(target, exc) from exc
     return target

@@ -3,7 +3,9 @@
 :func:`ingest_spool` is the entry point; call it periodically (and once at start). Per
 file, in this order, so that a crash at any point loses nothing:
 
-1. parse it; a bad file goes to ``quarantine/`` (with a reason) and raises an alert;
+1. parse it; a bad file goes to ``quarantine/`` (with a reason) and raises an alert,
+   except a file that ends early and was written less than ``incomplete_grace_s`` ago:
+   its writer may only have paused, so it waits for the next scan;
 2. record the file and every event in one transaction, each event with its action:
    ``order`` (an emergency for a known elder), ``alert`` (operators must look: an
    emergency nobody could be identified for, or device trouble), ``test`` (the device's
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -39,12 +42,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.alarm_codes import EMERGENCY_KINDS, TEST_KINDS, TROUBLE_KINDS, CodeMap
 from dispatch.alarm_spool import (
+    FUTURE_TOLERANCE_S,
+    QuarantineNoteError,
     SpoolFile,
     SpoolFileError,
     move_to_processed,
     pending_files,
     quarantine,
     read_spool_file,
+    shown_name,
 )
 from dispatch.contact_id import Qualifier
 from dispatch.models import (
@@ -76,6 +82,7 @@ log = logging.getLogger(__name__)
 
 ORDER_SOURCE = OrderSource.HANDSET
 DEFAULT_MIN_AGE_S = 2.0
+DEFAULT_INCOMPLETE_GRACE_S = 30.0
 CLAIM_LEASE = timedelta(minutes=2)
 _ACCOUNT = re.compile(r"^[0-9B-F]{4}$")
 
@@ -86,7 +93,8 @@ SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 class AlarmAlert:
     """Something operators must see. ``reason``: ``unidentified_alarm`` (an emergency from
     an unknown account on a line that names no elder), ``device_trouble`` (power, battery,
-    supervision) or ``quarantined_file`` (a spool file that could not be read)."""
+    supervision) or ``quarantined_file`` (a spool file that could not be read; ``detail``
+    says why, and that its ``.reason`` note is missing if it could not be written)."""
 
     reason: str
     account: str | None = None
@@ -348,54 +356,94 @@ async def _hand_out_alerts(session: AsyncSession, now: datetime, alerts: list[Al
 
 
 def _quarantine(path: Path, error: SpoolFileError, report: IngestReport) -> None:
+    name = shown_name(path.name)
+    detail = error.reason
     try:
         quarantine(path, error.reason)
     except FileNotFoundError:
         return  # a concurrent scan took it
+    except QuarantineNoteError as exc:  # moved, but no note: the alert carries the reason
+        detail = f"{error.reason} ({exc.strerror})"
+        log.error("alarm file %s quarantined without its reason note (%s): %s", name,
+                  exc.strerror, error.reason)
     except OSError as exc:
-        report.failed.append((path.name, f"cannot quarantine: {exc}"))
-        log.error("alarm file %s: %s; cannot quarantine: %s", path.name, error.reason, exc)
+        report.failed.append((name, f"cannot quarantine: {exc.strerror or exc}"))
+        log.error("alarm file %s: %s; cannot quarantine: %s", name, error.reason,
+                  exc.strerror or exc)
         return
-    report.quarantined.append((path.name, error.reason))
+    report.quarantined.append((name, error.reason))
     report.alerts.append(AlarmAlert(
-        reason="quarantined_file", calling_from=error.calling_from, file_name=path.name,
-        detail=error.reason,
+        reason="quarantined_file", calling_from=error.calling_from, file_name=name,
+        detail=detail,
     ))
-    log.error("alarm file %s quarantined: %s (line %s)", path.name, error.reason,
+    log.error("alarm file %s quarantined: %s (line %s)", name, error.reason,
               mask(error.calling_from))
 
 
 def _processed(path: Path, report: IngestReport, target: list[str]) -> None:
+    name = shown_name(path.name)
     try:
         move_to_processed(path)
     except FileNotFoundError:
         pass  # a concurrent scan moved it
     except OSError as exc:  # recorded; the next scan finds it recorded and retries the move
-        report.failed.append((path.name, f"cannot move to processed: {exc}"))
-        log.error("alarm file %s: cannot move to processed: %s", path.name, exc)
+        report.failed.append((name, f"cannot move to processed: {exc.strerror or exc}"))
+        log.error("alarm file %s: cannot move to processed: %s", name, exc.strerror or exc)
         return
-    target.append(path.name)
+    target.append(name)
+
+
+def _may_still_grow(error: SpoolFileError, wall: float, grace_s: float) -> bool:
+    """An incomplete file written within ``grace_s`` (wall clock): its writer may be
+    pausing, so it is read again at the next scan instead of being quarantined."""
+    if not error.incomplete or error.modified_at is None:
+        return False
+    return -FUTURE_TOLERANCE_S <= wall - error.modified_at < grace_s
 
 
 async def _ingest_file(path: Path, session_factory: SessionFactory, now: datetime,
-                       code_map: CodeMap, local_area_code: str, report: IngestReport) -> None:
+                       code_map: CodeMap, local_area_code: str, report: IngestReport,
+                       wall: float, incomplete_grace_s: float) -> None:
     try:
         spool = read_spool_file(path)
     except SpoolFileError as exc:
-        _quarantine(path, exc, report)
+        if _may_still_grow(exc, wall, incomplete_grace_s):
+            report.waiting.append(shown_name(path.name))
+        else:
+            _quarantine(path, exc, report)
+        return
+    except Exception as exc:  # one odd file must not stop the others
+        _quarantine(path, SpoolFileError(f"cannot be read: {exc.__class__.__name__}"),
+                    report)
         return
     try:
         async with session_factory() as session:
             count = await _record_file(session, spool, now, code_map, local_area_code)
     except SQLAlchemyError as exc:
-        report.failed.append((path.name, f"storage error: {exc.__class__.__name__}"))
-        log.error("alarm file %s: not recorded (%s); left in the spool", path.name, exc)
+        report.failed.append((shown_name(path.name),
+                              f"storage error: {exc.__class__.__name__}"))
+        log.error("alarm file %s: not recorded (%s); left in the spool",
+                  shown_name(path.name), exc)
         return
     if count is None:
         _processed(path, report, report.duplicates)
     else:
         report.events += count
         _processed(path, report, report.ingested)
+
+
+async def _ingest_isolated(path: Path, session_factory: SessionFactory, now: datetime,
+                           code_map: CodeMap, local_area_code: str, report: IngestReport,
+                           wall: float, incomplete_grace_s: float) -> None:
+    """Ingest one file; an error nobody foresaw stays with that file (left in the spool,
+    listed in ``report.failed``) so that the other files and their orders go ahead."""
+    try:
+        await _ingest_file(path, session_factory, now, code_map, local_area_code, report,
+                           wall, incomplete_grace_s)
+    except Exception as exc:  # isolation is the point
+        name = shown_name(path.name)
+        report.failed.append((name, f"unexpected error: {exc.__class__.__name__}"))
+        log.exception("alarm file %s: unexpected error; left in the spool", name)
 
 
 async def ingest_spool(
@@ -406,10 +454,12 @@ async def ingest_spool(
     *,
     local_area_code: str = "931",
     min_age_s: float = DEFAULT_MIN_AGE_S,
+    incomplete_grace_s: float = DEFAULT_INCOMPLETE_GRACE_S,
     wall_time: float | None = None,
 ) -> IngestReport:
     """Ingest every spool file at least ``min_age_s`` old (wall clock, ``wall_time``
-    default now), then open pending orders and hand out pending alerts.
+    default now), then open pending orders and hand out pending alerts. A file that ends
+    early waits until it is ``incomplete_grace_s`` old before it is quarantined.
 
     ``session_factory()`` opens one session per write step (``async with``); on SQLite it
     must serialise writers with the rest of the process, as ``EngineContext.writing`` does.
@@ -419,15 +469,17 @@ async def ingest_spool(
     never deleted. Open orders and alerts are in the report for the engine to publish.
     """
     report = IngestReport()
+    wall = time.time() if wall_time is None else wall_time
     try:
-        ready, young = pending_files(Path(spool_dir), min_age_s, wall_time)
+        ready, young = pending_files(Path(spool_dir), min_age_s, wall)
     except OSError as exc:  # no spool (yet), or no permission: pending orders still go out
         ready, young = [], []
         report.failed.append(("", f"cannot list the spool {spool_dir}: {exc.strerror or exc}"))
         log.error("alarm spool %s cannot be listed: %s", spool_dir, exc)
-    report.waiting = [path.name for path in young]
+    report.waiting = [shown_name(path.name) for path in young]
     for path in ready:
-        await _ingest_file(path, session_factory, now, code_map, local_area_code, report)
+        await _ingest_isolated(path, session_factory, now, code_map, local_area_code, report,
+                               wall, incomplete_grace_s)
     try:
         async with session_factory() as session:
             await _open_orders(session, now, report.orders)

@@ -9,6 +9,7 @@ postgresql+asyncpg. A libpq ``options`` query parameter (for example
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sqlite3
@@ -48,8 +49,9 @@ def _parse(url: str) -> tuple[URL, str]:
     """Parse ``url`` and name its backend ("sqlite" or "postgresql")."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError, ValueError...
-        raise ValueError(f"not a database URL: {url!r}") from exc
+    except Exception:  # sqlalchemy raises ArgumentError, ValueError...
+        # the URL itself is not repeated: it may hold a password
+        raise ValueError("not a database URL (sqlite:///path or postgresql://...)") from None
     backend = parsed.get_backend_name()
     if backend == "postgres":
         backend = "postgresql"
@@ -120,9 +122,12 @@ def _sqlite_file(parsed: URL) -> Path | None:
 
 
 def _ensure_sqlite_dir(parsed: URL) -> None:
+    """Create the database file's folder, and the file itself with mode 0600: it holds the
+    registry's personal data. SQLite gives its -wal and -shm files the file's mode."""
     path = _sqlite_file(parsed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -277,7 +282,15 @@ def compiled(statement: Executable, dialect: Dialect) -> DriverStatement:
 async def fetch_committed_row(
     engine: AsyncEngine, statement: Executable, params: dict[str, Any]
 ) -> Sequence[Any] | None:
-    """The first row of a read-only statement built once at import (a module constant)
+    """The first row of :func:`fetch_committed_rows`, or None."""
+    rows = await fetch_committed_rows(engine, statement, params)
+    return rows[0] if rows else None
+
+
+async def fetch_committed_rows(
+    engine: AsyncEngine, statement: Executable, params: dict[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of a read-only statement built once at import (a module constant)
     that selects a few rows at most (use LIMIT).
 
     Reads committed data outside any session, straight through the driver with SQL
@@ -292,22 +305,21 @@ async def fetch_committed_row(
     reader = sqlite_reader(engine)
     if reader is not None:
         try:
-            rows = reader.execute(driver_statement.sql, args).fetchall()  # ends the read
-            return rows[0] if rows else None
+            return reader.execute(driver_statement.sql, args).fetchall()  # ends the read
         except sqlite3.Error:
             _drop_sqlite_reader(engine)
     elif engine.dialect.driver == "asyncpg":
         async with engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             try:
-                return await driver.fetchrow(driver_statement.sql, *args)
+                return await driver.fetch(driver_statement.sql, *args)
             except TimeoutError as exc:
                 await conn.invalidate()
                 raise StatementTimeoutError(f"statement timed out: {exc}") from exc
             except Exception:
                 await conn.invalidate()
     async with engine.connect() as conn:
-        return (await conn.execute(statement, params)).first()
+        return (await conn.execute(statement, params)).all()
 
 
 class StatementTimeoutError(SQLAlchemyError):

@@ -1,9 +1,13 @@
 """Import of a registry CSV (format: docs/registry-csv.md).
 
-Good rows are imported, bad rows reported with their line number and reason; an elder is
-matched by any of its phone numbers, so re-importing updates instead of duplicating.
-Nothing in a malformed file (bad UTF-8, NUL bytes, endless lines, wrong field counts)
-stops the import or raises.
+Good rows are imported, bad rows reported with their line number and reason. An elder is
+matched by its ``elder_ref`` if the file has one, else by its name and any of its phone
+numbers, so re-importing updates instead of duplicating; a row never changes another
+elder's data. Several elders may share a phone (a household); each row that shares a
+number with another elder is noted in the report.
+Nothing in a malformed file (bad UTF-8, NUL bytes, endless lines, wrong field counts,
+unbalanced quotes) stops the import or raises, and a malformed record costs only itself:
+reading starts again at the line after its first.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ import csv
 import math
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.db import make_sync_engine
@@ -27,12 +32,13 @@ from dispatch.phones import is_mobile, mask, normalize
 
 REQUIRED = ("name", "phones")
 OPTIONAL = (
-    "gender", "birth_date", "id_card", "handset", "family", "address",
+    "elder_ref", "gender", "birth_date", "id_card", "handset", "family", "address",
     "province_code", "province_name", "city_code", "city_name", "county_code", "county_name",
     "street_code", "street_name", "community_code", "community_name",
     "latitude", "longitude", "language", "subsidy", "health_notes",
 )  # fmt: skip
 MAX_LINE_CHARS = 65_536
+MAX_RECORD_LINES = 20  # a quoted cell may hold line breaks, up to this many lines a record
 MAX_ERRORS = 10_000
 COMMIT_EVERY = 500
 
@@ -73,6 +79,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     errors: list[BadRow] = field(default_factory=list)
+    shared: list[BadRow] = field(default_factory=list)  # imported, sharing a number: a note
     ignored_columns: list[str] = field(default_factory=list)
     fatal: str | None = None
 
@@ -90,6 +97,9 @@ class ImportReport:
         lines += [f"  line {e.line}: {e.reason}" for e in self.errors[:50]]
         if len(self.errors) > 50:
             lines.append(f"  ... and {len(self.errors) - 50} more")
+        lines += [f"  line {n.line} (imported): {n.reason}" for n in self.shared[:50]]
+        if len(self.shared) > 50:
+            lines.append(f"  ... and {len(self.shared) - 50} more rows sharing a number")
         return "\n".join(lines)
 
 
@@ -102,28 +112,78 @@ class ElderRecord:
     family: list[tuple[str, str, str]]
 
 
-class _BoundedLines:
-    """Physical lines of a text file, each cut at MAX_LINE_CHARS; remembers which were cut."""
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    text: str
+    cut: bool  # longer than MAX_LINE_CHARS: only its start is kept
 
-    def __init__(self, handle: TextIO) -> None:
-        self.handle = handle
-        self.count = 0
-        self.cut: set[int] = set()
 
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            line = self.handle.readline(MAX_LINE_CHARS)
-            if not line:
-                return
-            self.count += 1
-            if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
-                self.cut.add(self.count)
-                while True:  # drain the rest of this physical line
-                    rest = self.handle.readline(MAX_LINE_CHARS)
-                    if not rest or rest.endswith("\n"):
-                        break
-                line = line + "\n"
-            yield line
+def _bounded_lines(handle: TextIO) -> Iterator[_Line]:
+    """Physical lines of a text file, each cut at MAX_LINE_CHARS."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        number += 1
+        cut = len(line) >= MAX_LINE_CHARS and not line.endswith("\n")
+        if cut:
+            while True:  # drain the rest of this physical line
+                rest = handle.readline(MAX_LINE_CHARS)
+                if not rest or rest.endswith("\n"):
+                    break
+            line = line + "\n"
+        yield _Line(number, line, cut)
+
+
+class _RecordTooLong(Exception):
+    """The record being read broke a bound; the message says which."""
+
+
+class _RecordLines:
+    """The csv reader's line source, bounding each record: a record may not take a line
+    longer than MAX_LINE_CHARS, more than MAX_RECORD_LINES lines or more characters than
+    MAX_LINE_CHARS in all. After a malformed record, :meth:`resync` makes reading start
+    again at the line after its first, so an unbalanced quote costs one row, not the rest.
+    """
+
+    def __init__(self, lines: Iterator[_Line]) -> None:
+        self._source = lines
+        self._replay: deque[_Line] = deque()
+        self.taken: list[_Line] = []  # the lines of the current record
+        self._chars = 0
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.taken) >= MAX_RECORD_LINES:
+            raise _RecordTooLong(f"unbalanced quote: the record is not closed within "
+                                 f"{MAX_RECORD_LINES} lines")
+        line = self._replay.popleft() if self._replay else next(self._source)
+        self.taken.append(line)
+        self._chars += len(line.text)
+        if line.cut:
+            raise _RecordTooLong(f"line longer than {MAX_LINE_CHARS} characters"
+                                 if len(self.taken) == 1 else
+                                 f"record longer than {MAX_LINE_CHARS} characters")
+        if self._chars > MAX_LINE_CHARS:
+            raise _RecordTooLong(f"record longer than {MAX_LINE_CHARS} characters")
+        return line.text
+
+    def start_record(self) -> None:
+        self.taken = []
+        self._chars = 0
+
+    @property
+    def first_line(self) -> int:
+        return self.taken[0].number if self.taken else 0
+
+    def resync(self) -> None:
+        """Read the current record's lines again, from its second."""
+        self._replay.extendleft(reversed(self.taken[1:]))
+        self.start_record()
 
 
 # -- cell parsers ------------------------------------------------------------------------
@@ -241,6 +301,9 @@ def parse_row(cells: dict[str, str], area: str) -> ElderRecord:
             raise RowError(f"{column} is not valid UTF-8") from None
     cells = {k: unicodedata.normalize("NFKC", v) for k, v in cells.items()}
     fields: dict[str, Any] = {"name": _text(cells["name"], "name", 64, required=True)}
+    ref = _text(cells.get("elder_ref", ""), "elder_ref", 64)
+    if ref is not None:  # an empty cell keeps the stored reference
+        fields["external_ref"] = ref
     if "gender" in cells:
         gender = cells["gender"].strip().lower()
         if gender not in GENDERS:
@@ -290,17 +353,44 @@ def parse_row(cells: dict[str, str], area: str) -> ElderRecord:
 
 # -- storage -----------------------------------------------------------------------------
 
-def _store(conn: Connection, record: ElderRecord) -> bool:
-    """Insert or update one elder; return True if it was created."""
+def _same_elder(conn: Connection, record: ElderRecord) -> int | None:
+    """The registered elder this row describes: by ``elder_ref``, else by the same name on
+    one of the row's numbers (an elder without a reference, when the row has one)."""
+    ref = record.fields.get("external_ref")
+    if ref is not None:
+        found = conn.scalar(select(Elder.id).where(Elder.external_ref == ref))
+        if found is not None:
+            return int(found)
     numbers = [n for n, _ in record.phones]
-    owners = sorted(set(conn.scalars(
-        select(ElderPhone.elder_id).where(ElderPhone.number_e164.in_(numbers))
-    )))  # fmt: skip
+    query = (select(Elder.id).distinct()
+             .join(ElderPhone, ElderPhone.elder_id == Elder.id)
+             .where(Elder.name == record.fields["name"], ElderPhone.number_e164.in_(numbers)))
+    if ref is not None:
+        query = query.where(Elder.external_ref.is_(None))
+    owners = sorted(conn.scalars(query))
     if len(owners) > 1:
-        raise RowError(f"its phones belong to {len(owners)} different registered elders "
-                       f"(ids {', '.join(map(str, owners))})")
-    if owners:
-        elder_id = owners[0]
+        raise RowError(f"{len(owners)} registered elders have this name and one of these "
+                       "numbers: add elder_ref to tell them apart")
+    return owners[0] if owners else None
+
+
+def _sharing(conn: Connection, elder_id: int, numbers: list[str]) -> list[str]:
+    """Notes on the row's numbers that other elders have too (a household)."""
+    rows = conn.execute(
+        select(ElderPhone.number_e164, func.count(ElderPhone.elder_id.distinct()))
+        .where(ElderPhone.number_e164.in_(numbers), ElderPhone.elder_id != elder_id)
+        .group_by(ElderPhone.number_e164).order_by(ElderPhone.number_e164)
+    )
+    return [f"{mask(number)} is shared with {others} other elder(s): one household"
+            for number, others in rows]
+
+
+def _store(conn: Connection, record: ElderRecord) -> tuple[bool, list[str]]:
+    """Insert or update one elder; return whether it was created, and notes on numbers it
+    shares. Only this elder's own rows are changed or replaced."""
+    elder_id = _same_elder(conn, record)
+    created = elder_id is None
+    if elder_id is not None:
         conn.execute(update(Elder).where(Elder.id == elder_id).values(**record.fields))
         conn.execute(delete(ElderPhone).where(ElderPhone.elder_id == elder_id))
         conn.execute(delete(FamilyContact).where(FamilyContact.elder_id == elder_id))
@@ -318,7 +408,7 @@ def _store(conn: Connection, record: ElderRecord) -> bool:
              "priority": priority}
             for priority, (name, relation, number) in enumerate(record.family, start=1)
         ])  # fmt: skip
-    return not owners
+    return created, _sharing(conn, elder_id, [n for n, _ in record.phones])
 
 
 def _header(reader: Any, report: ImportReport) -> list[str] | None:
@@ -342,26 +432,32 @@ def _header(reader: Any, report: ImportReport) -> list[str] | None:
     return columns
 
 
-def _rows(reader: Any, lines: _BoundedLines, width: int,
+def _rows(reader: Any, lines: _RecordLines, width: int,
           report: ImportReport) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, cells) of each non-blank record; malformed ones are reported."""
+    """(first line number, cells) of each non-blank record; malformed ones are reported.
+
+    A record that is malformed, over a bound, or spans lines and has the wrong number of
+    fields (a stray quote joined lines) is reported at its first line, and reading goes on
+    from the line after that one.
+    """
     while len(report.errors) < MAX_ERRORS:
-        start = lines.count + 1
+        lines.start_record()
         try:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            report.errors.append(BadRow(start, f"malformed CSV: {exc}"))
-            if lines.count < start:
-                return
+        except (csv.Error, _RecordTooLong) as exc:
+            reason = str(exc) if isinstance(exc, _RecordTooLong) else f"malformed CSV: {exc}"
+            report.errors.append(BadRow(lines.first_line, reason))
+            lines.resync()
             continue
-        if any(n in lines.cut for n in range(start, lines.count + 1)):
-            report.errors.append(BadRow(start, f"line longer than {MAX_LINE_CHARS} characters"))
-        elif not any(cell.strip() for cell in row):
+        start = lines.first_line
+        if not any(cell.strip() for cell in row):
             continue
-        elif len(row) != width:
+        if len(row) != width:
             report.errors.append(BadRow(start, f"expected {width} fields, found {len(row)}"))
+            if len(lines.taken) > 1:
+                lines.resync()
         else:
             yield start, row
     report.fatal = f"more than {MAX_ERRORS} bad rows: stopped"
@@ -380,7 +476,7 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
     try:
         with handle, engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")  # reads, then writes: lock first
-            lines = _BoundedLines(handle)
+            lines = _RecordLines(_bounded_lines(handle))
             reader = csv.reader(lines, strict=True)
             columns = _header(reader, report)
             if columns is None:
@@ -392,7 +488,7 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
                 try:
                     record = parse_row(cells, local_area_code)
                     with conn.begin_nested():
-                        created = _store(conn, record)
+                        created, notes = _store(conn, record)
                 except RowError as exc:
                     report.errors.append(BadRow(line, str(exc)))
                     continue
@@ -404,6 +500,7 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
                     continue
                 report.created += created
                 report.updated += not created
+                report.shared += [BadRow(line, note) for note in notes]
                 pending += 1
                 if pending >= COMMIT_EVERY:
                     conn.commit()

@@ -137,6 +137,7 @@ class Elder(Base):
     __tablename__ = "elders"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)  # elder_ref
     name: Mapped[str] = mapped_column(String(64))
     gender: Mapped[str | None] = mapped_column(String(1))  # "M", "F" or NULL
     birth_date: Mapped[date | None] = mapped_column(Date)
@@ -173,13 +174,15 @@ class Elder(Base):
 
 
 class ElderPhone(Base):
-    """A number that identifies the elder when it calls; unique across all elders."""
+    """A number that identifies the elder when it calls. Several elders may share one (a
+    household: a couple's landline); an elder lists a number once."""
 
     __tablename__ = "elder_phones"
+    __table_args__ = (UniqueConstraint("elder_id", "number_e164"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"), index=True)
-    number_e164: Mapped[str] = mapped_column(String(20), unique=True)
+    number_e164: Mapped[str] = mapped_column(String(20), index=True)
     kind: Mapped[PhoneKind] = mapped_column(choice(PhoneKind, 16))
     label: Mapped[str | None] = mapped_column(String(32))
 

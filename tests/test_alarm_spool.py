@@ -12,15 +12,18 @@ from pathlib import Path
 import pytest
 
 from dispatch.alarm_spool import (
+    QuarantineNoteError,
     SpoolFileError,
     move_to_processed,
     parse_spool,
     pending_files,
     quarantine,
     read_spool_file,
+    shown_name,
 )
 from dispatch.contact_id import Qualifier
 from sim.alarm_box import AlarmBox, BoxEvent, Corruption, message, render, write_spool_file
+from tests.file_limits import no_file_growth
 from tests.sim.conftest import DIALPLANS
 from tests.simharness import SimError, start_sim
 
@@ -151,6 +154,68 @@ def test_quarantine_keeps_the_file_and_writes_the_reason(tmp_path: Path) -> None
     assert note.read_text(encoding="utf-8") == "truncated: no [events] section\n"
     assert stat.S_IMODE(note.stat().st_mode) == 0o600
     assert not path.exists()
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("event-AbC123", "event-AbC123"),
+    (os.fsdecode(b"event-\xb3\xc2"), "event-\\xb3\\xc2"),
+    ("event-x\n2026-11-23 ERROR forged", "event-x\\n2026-11-23 ERROR forged"),
+    ("event-\r\t\x1b", "event-\\r\\t\\x1b"),
+    ("event-a\\xb3", "event-a\\\\xb3"),  # a real backslash is not mistaken for a byte
+    ("event-王", "event-王"),
+])
+def test_shown_names_are_one_printable_line(name: str, shown: str) -> None:
+    assert shown_name(name) == shown
+    assert shown.isprintable()
+
+
+def test_names_that_cannot_be_recorded_are_defects(tmp_path: Path) -> None:
+    odd = tmp_path / os.fsdecode(b"event-\xb3\xc2")
+    odd.write_bytes(ASTERISK_FILE)
+    with pytest.raises(SpoolFileError, match=re.escape("file name event-\\xb3\\xc2 is not "
+                                                       "valid UTF-8")) as caught:
+        read_spool_file(odd)
+    assert caught.value.calling_from == "93112345678"  # the alert can still name the line
+    long = tmp_path / ("event-" + "A" * 59)
+    long.write_bytes(ASTERISK_FILE)
+    with pytest.raises(SpoolFileError, match="longer than 64 characters"):
+        read_spool_file(long)
+
+
+def test_quarantine_gives_odd_names_a_safe_one(tmp_path: Path) -> None:
+    odd = tmp_path / os.fsdecode(b"event-\xb3\xc2\n")
+    odd.write_bytes(b"garbage")
+    target = quarantine(odd, "file name event-\\xb3\\xc2\\n is not valid UTF-8")
+    assert target == tmp_path / "quarantine" / "event-_xb3_xc2_n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["event-_xb3_xc2_n",
+                                                               "event-_xb3_xc2_n.reason"]
+    assert target.with_name("event-_xb3_xc2_n.reason").read_text(encoding="utf-8") == (
+        "file name event-\\xb3\\xc2\\n is not valid UTF-8\n")
+
+
+def test_a_reason_note_that_cannot_be_written_leaves_no_empty_note(tmp_path: Path) -> None:
+    path = write_spool_file(tmp_path, b"garbage")
+    with no_file_growth(), pytest.raises(QuarantineNoteError) as caught:
+        quarantine(path, "unexpected metadata line")
+    assert caught.value.target == tmp_path / "quarantine" / path.name
+    assert caught.value.target.read_bytes() == b"garbage"  # the file itself is safe
+    assert sorted(p.name for p in (tmp_path / "quarantine").iterdir()) == [path.name]
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(("data", "incomplete"), [
+    (ASTERISK_FILE[:-5], True),
+    (ASTERISK_FILE.split(b"[events]")[0], True),
+    (ASTERISK_FILE.split(b"1234181")[0], True),
+    (ASTERISK_FILE.split(b"CALLERNAME")[0], True),
+    (b"", True),
+    (ASTERISK_FILE.replace(b"015B", b"015A"), False),
+    (ASTERISK_FILE.replace(b"CHECKSUM=yes", b"CHECKSUM=no"), False),
+])
+def test_a_file_ending_early_is_told_apart(data: bytes, incomplete: bool) -> None:
+    with pytest.raises(SpoolFileError) as caught:
+        parse_spool(data)
+    assert caught.value.incomplete is incomplete
 
 
 def test_alarm_box_writes_files_like_alarm_receiver(tmp_path: Path) -> None:

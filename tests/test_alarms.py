@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -16,15 +17,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import dispatch.alarms
 from dispatch.alarm_codes import (
     CodeMap,
     CodeMapError,
     load_code_map,
     parse_code_map,
 )
-from dispatch.alarm_spool import read_spool_file
+from dispatch.alarm_spool import SpoolFileError, read_spool_file
 from dispatch.alarms import (
     IngestReport,
+    _quarantine,
     _record_file,
     add_device,
     decide,
@@ -48,6 +51,7 @@ from dispatch.models import (
     WorkOrder,
 )
 from sim.alarm_box import AlarmBox, BoxEvent, Corruption, message, render, write_spool_file
+from tests.file_limits import no_file_growth
 
 # The frozen clock of these tests: the engine clock (``now``), the wall clock the spool's
 # file times are compared with (``wall_time``) and those file times all derive from it.
@@ -306,6 +310,130 @@ async def test_half_written_file_waits_then_is_ingested(
     report = await _ingest(sessions, spool, min_age_s=30)
     assert report.ingested == [path.name] and len(report.orders) == 1
     assert report.orders[0].elder_id == elder
+
+
+async def test_slowly_written_file_is_not_quarantined_and_becomes_an_order(
+    db_session: AsyncSession, sessions: async_sessionmaker[AsyncSession], spool: Path
+) -> None:
+    elder = await _elder(db_session, "赵桂兰")
+    await add_device(db_session, account="2468", model="P1", elder_id=elder, line_e164=None,
+                     registered_at=NOW)
+    data = render([message("2468", BoxEvent("101"))], "13800001111")
+    # the writer paused longer than min_age_s, within the grace for incomplete files
+    path = aged(write_spool_file(spool, data[: len(data) - 6]), 5)
+
+    report = await _ingest(sessions, spool, min_age_s=2, incomplete_grace_s=30)
+    assert report.waiting == [path.name] and report.quarantined == report.alerts == []
+    assert path.exists() and not (spool / "quarantine").exists()
+
+    with path.open("ab") as handle:
+        handle.write(data[len(data) - 6:])
+    aged(path, 3)
+    report = await _ingest(sessions, spool, min_age_s=2, incomplete_grace_s=30)
+    assert report.ingested == [path.name] and len(report.orders) == 1
+    assert report.orders[0].elder_id == elder
+
+    # a file that stays incomplete past the grace is quarantined, with its alert
+    stuck = aged(write_spool_file(spool, data[: len(data) - 6]), 31)
+    report = await _ingest(sessions, spool, min_age_s=2, incomplete_grace_s=30)
+    assert report.quarantined == [(stuck.name, "truncated: the last line has no line end")]
+    assert [a.reason for a in report.alerts] == ["quarantined_file"]
+
+
+async def test_a_file_name_that_is_not_utf8_blocks_no_order(
+    db_session: AsyncSession, sessions: async_sessionmaker[AsyncSession], spool: Path
+) -> None:
+    elder = await _elder(db_session, "张秀英")
+    await add_device(db_session, account="1234", model="P1", elder_id=elder, line_e164=None,
+                     registered_at=NOW)
+    real = aged(AlarmBox("1234").report(spool, [BoxEvent("101")]), 120)
+    odd = spool / os.fsdecode(b"event-\xb3\xc2")
+    odd.write_bytes(render([message("1234", BoxEvent("101"))], "13700002222"))
+    aged(odd, 60)
+
+    report = await _ingest(sessions, spool)
+
+    assert report.ingested == [real.name] and report.failed == []
+    assert [o.elder_id for o in report.orders] == [elder]
+    assert report.quarantined == [("event-\\xb3\\xc2",
+                                   "file name event-\\xb3\\xc2 is not valid UTF-8")]
+    [alert] = report.alerts
+    assert (alert.reason, alert.file_name, alert.calling_from) == (
+        "quarantined_file", "event-\\xb3\\xc2", "13700002222")
+    quarantined = spool / "quarantine"
+    assert sorted(p.name for p in quarantined.iterdir()) == ["event-_xb3_xc2",
+                                                             "event-_xb3_xc2.reason"]
+    assert (quarantined / "event-_xb3_xc2.reason").read_text(encoding="utf-8") == (
+        "file name event-\\xb3\\xc2 is not valid UTF-8\n")
+    assert sorted(p.name for p in spool.iterdir()) == ["processed", "quarantine"]
+    again = await _ingest(sessions, spool)
+    assert (again.ingested, again.quarantined, again.orders, again.failed) == ([], [], [], [])
+
+
+async def test_an_unforeseen_error_stays_with_its_file(
+    db_session: AsyncSession, sessions: async_sessionmaker[AsyncSession], spool: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    elder = await _elder(db_session, "钱淑芬")
+    await add_device(db_session, account="1234", model="P1", elder_id=elder, line_e164=None,
+                     registered_at=NOW)
+    unreadable = aged(AlarmBox("1234").report(spool, [BoxEvent("101")]), 300)
+    unrecordable = aged(AlarmBox("1234").report(spool, [BoxEvent("101")]), 200)
+    good = aged(AlarmBox("1234").report(spool, [BoxEvent("101")]), 100)
+    real_read, real_record = dispatch.alarms.read_spool_file, dispatch.alarms._record_file
+
+    def read(path: Path) -> Any:
+        if path.name == unreadable.name:
+            raise LookupError("a defect nobody foresaw")
+        return real_read(path)
+
+    async def record(session: AsyncSession, spool_file: Any, *args: Any) -> int | None:
+        if spool_file.name == unrecordable.name:
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "a driver's complaint")
+        return await real_record(session, spool_file, *args)
+
+    monkeypatch.setattr(dispatch.alarms, "read_spool_file", read)
+    monkeypatch.setattr(dispatch.alarms, "_record_file", record)
+    report = await _ingest(sessions, spool)
+
+    assert report.ingested == [good.name] and [o.elder_id for o in report.orders] == [elder]
+    assert report.quarantined == [(unreadable.name, "cannot be read: LookupError")]
+    assert report.failed == [(unrecordable.name, "unexpected error: UnicodeEncodeError")]
+    assert unrecordable.exists()  # left for the next scan
+
+
+async def test_names_in_logs_are_escaped(
+    sessions: async_sessionmaker[AsyncSession], spool: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = spool / "event-x\n2026-11-23 08:00:00 ERROR forged"
+    forged.write_bytes(b"garbage\n")
+    aged(forged)
+    with caplog.at_level(logging.INFO, logger="dispatch.alarms"):
+        report = await _ingest(sessions, spool)
+    assert report.quarantined == [("event-x\\n2026-11-23 08:00:00 ERROR forged",
+                                   "line 1: unexpected metadata line 'garbage'")]
+    messages = [r.getMessage() for r in caplog.records if r.name == "dispatch.alarms"]
+    assert messages and all("\n" not in m for m in messages)
+    assert any("event-x\\n2026-11-23 08:00:00 ERROR forged" in m for m in messages)
+    assert sorted(p.name for p in (spool / "quarantine").iterdir()) == [
+        "event-x_n2026-11-23_08_00_00_ERROR_forged",
+        "event-x_n2026-11-23_08_00_00_ERROR_forged.reason"]
+
+
+def test_a_full_disk_while_quarantining_still_raises_the_alert(
+    spool: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = aged(write_spool_file(spool, b"garbage\n"))
+    report = IngestReport()
+    error = SpoolFileError("bad checksum", "13700002222")
+    with caplog.at_level(logging.ERROR, logger="dispatch.alarms"), no_file_growth():
+        _quarantine(path, error, report)
+    assert sorted(p.name for p in (spool / "quarantine").iterdir()) == [path.name]
+    assert report.quarantined == [(path.name, "bad checksum")]
+    [alert] = report.alerts
+    assert alert.reason == "quarantined_file" and alert.calling_from == "13700002222"
+    assert alert.detail.startswith("bad checksum (reason note not written: ")
+    assert any("without its reason note" in r.getMessage() for r in caplog.records)
 
 
 async def test_restart_does_not_ingest_twice(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ivr.cli import main
-from ivr.config import ConfigError, load_settings
+from ivr.config import ConfigError, load_settings, redacted
 
 
 def test_ami_has_no_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,3 +75,41 @@ def test_explicit_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch
     settings = load_settings(None, database={"url": "sqlite:///var/demo.sqlite3"},
                              ami={"enabled": False})
     assert settings.database.url == "sqlite:///var/demo.sqlite3"
+
+
+def test_cli_config_check_hides_every_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text(
+        '[database]\nurl = "postgresql://hotline:db-pa%3Ass@db.internal:5432/hotline"\n'
+        '[redis]\nurl = "redis://:redis-pass@redis.internal:6379/0"\n'
+        '[ami]\nsecret = "s3cr3t-value"\n'
+    )
+    monkeypatch.delenv("HOTLINE_DATABASE__URL", raising=False)
+    monkeypatch.delenv("HOTLINE_REDIS__URL", raising=False)
+    assert main(["--config", str(config), "config", "check"]) == 0
+    out = capsys.readouterr().out
+    for secret in ("db-pa", "redis-pass", "s3cr3t-value"):
+        assert secret not in out
+    assert '"url": "postgresql://hotline:***@db.internal:5432/hotline"' in out
+    assert '"url": "redis://:***@redis.internal:6379/0"' in out
+
+
+def test_redacted_hides_fields_named_like_secrets_and_url_passwords() -> None:
+    shown = redacted({
+        "a": {"api_token": "t0k", "db_password": "pw", "secret": "", "name": "x"},
+        "urls": ["amqp://u:p@h/", "https://h/path?q=1", "postgresql://u@h/d"],
+    })
+    assert shown == {
+        "a": {"api_token": "***", "db_password": "***", "secret": "", "name": "x"},
+        "urls": ["amqp://u:***@h/", "https://h/path?q=1", "postgresql://u@h/d"],
+    }
+
+
+def test_a_malformed_database_url_is_not_repeated_with_its_password() -> None:
+    from dispatch.db import make_sync_engine
+
+    with pytest.raises(ValueError, match="not a database URL") as caught:
+        make_sync_engine("postgresql://hotline:s3cr3t-db@db.internal:notaport/hotline")
+    assert "s3cr3t-db" not in str(caught.value)

@@ -8,6 +8,7 @@ read back from the database.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,9 +16,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from dispatch.models import Complaint, Elder, OrderEvent, OutboundCall, ServiceType, WorkOrder
+from dispatch.db import make_sync_engine
+from dispatch.models import (
+    Complaint,
+    Elder,
+    OrderEvent,
+    OutboundCall,
+    ServiceType,
+    VendorPhone,
+    WorkOrder,
+)
 from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
@@ -138,6 +148,36 @@ async def test_busy_is_retried_with_backoff_then_the_next_vendor(tmp_path: Path)
         offers = attempts(stack.db_url, order.id)
         gap = (offers[1].due_at - offers[0].finished_at).total_seconds()
         assert 20 * 0.8 - 1 <= gap <= 20 * 1.2 + 1  # the backoff, with its jitter
+
+
+async def test_a_malformed_vendor_number_ends_its_attempt_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async for stack, vendors in stack_with_vendors(tmp_path):
+        engine = make_sync_engine(stack.db_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(VendorPhone).where(VendorPhone.vendor_id == vendors[0].id)
+                             .values(number_e164="1234&Local/evil"))
+        finally:
+            engine.dispose()
+        await stack.sim.request("phones", phones={vendors[1].phone: ACCEPT})
+        with caplog.at_level(logging.ERROR, logger="ivr.dispatcher"):
+            order = await new_order(stack)
+            rows = await settled(stack, order.id,
+                                 lambda r: any(x.outcome == "accepted" for x in r))
+        assert outcomes(rows) == [(vendors[0].id, "bad_number"), (vendors[1].id, "accepted")]
+        assert rows[0].state == "done"
+        offers = attempts(stack.db_url, order.id)
+        ended_after = offers[0].finished_at - offers[0].claimed_at
+        assert ended_after.total_seconds() < 20  # before any ring timeout, let alone the sweep
+        [call] = (await stack.sim.request("originated"))["originated"]
+        assert call["variables"]["HOTLINE_ATTEMPT_ID"] == str(offers[1].id)
+        logged = [r.getMessage() for r in caplog.records if r.name == "ivr.dispatcher"]
+        assert any(f"attempt {offers[0].id} of order {order.id} not dialled" in m
+                   and "evil" not in m for m in logged), logged
+        kinds = [kind for kind, _ in timeline(stack.db_url, order.id)]
+        assert "vendor_offer_bad_number" in kinds
 
 
 @pytest.mark.parametrize(("behaviour", "outcome"), [

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch.db import make_sync_engine, upgrade
-from dispatch.importer import MAX_LINE_CHARS, import_registry_csv
+from dispatch.importer import MAX_LINE_CHARS, MAX_RECORD_LINES, import_registry_csv
 from dispatch.models import Elder, ElderPhone, FamilyContact
 from tests.storage import sqlite_url
 
@@ -130,8 +130,8 @@ def test_bad_rows_are_reported_with_line_numbers(migrated_db_url: str,
                                                   tmp_path: Path) -> None:
     report = import_registry_csv(migrated_db_url, _write(tmp_path, BAD))
     reasons = {e.line: e.reason for e in report.errors}
-    assert (report.created, report.updated, report.fatal) == (3, 0, None)
-    assert sorted(reasons) == [3, 4, 5, 6, 9, 10, 11, 12, 14, 15, 17]
+    assert (report.created, report.updated, report.fatal) == (4, 0, None)
+    assert sorted(reasons) == [3, 4, 5, 6, 9, 10, 11, 12, 14, 15]
     assert "name is empty" in reasons[3]
     assert "12345abc" not in reasons[4] and "not a valid phone number" in reasons[4]
     assert "name:relation:phone" in reasons[5]
@@ -142,10 +142,13 @@ def test_bad_rows_are_reported_with_line_numbers(migrated_db_url: str,
     assert "name contains control characters" in reasons[12]
     assert "no phone number" in reasons[14]
     assert "own numbers" in reasons[15]
-    assert "2 different registered elders" in reasons[17]
+    # another name on two registered numbers: a third member of both households, noted
+    assert [(n.line, n.reason) for n in report.shared] == [
+        (17, "+86138******01 is shared with 1 other elder(s): one household"),
+        (17, "+86138******11 is shared with 1 other elder(s): one household")]
     rows = _query(migrated_db_url, select(Elder.name, Elder.address))
     assert {tuple(r) for r in rows} == {("好人甲", None), ("多行地址", "兰州市 城关区"),
-                                        ("好人乙", None)}
+                                        ("好人乙", None), ("两个老人", None)}
 
 
 def test_unknown_columns_are_ignored_and_listed(sqlite_db: str, tmp_path: Path) -> None:
@@ -205,3 +208,130 @@ def test_too_many_bad_rows_stop_cleanly(sqlite_db: str, tmp_path: Path,
     path = _write(tmp_path, "name,phones\n" + ",\n".join("x" * 20) + "\n")
     report = import_registry_csv(sqlite_db, path)
     assert len(report.errors) == 5 and "stopped" in (report.fatal or "")
+
+
+def _good_rows(first: int, count: int) -> list[str]:
+    return [f"好人{n},138{n:08d},\n" for n in range(first, first + count)]
+
+
+@pytest.mark.parametrize("rows_after", [3, MAX_RECORD_LINES + 5])
+def test_an_unbalanced_quote_costs_only_its_row(sqlite_db: str, tmp_path: Path,
+                                                rows_after: int) -> None:
+    lines = ["name,phones,address\n",
+             '多行地址,13800000001,"兰州市\n', '城关区"\n',  # a quoted line break: fine
+             '开引号,13800000002,"没有收尾\n',  # line 4: the quote never closes
+             *_good_rows(10, rows_after),
+             '收引号,13800000003,"x"y\n',  # a stray closing quote further down
+             *_good_rows(100, 2)]
+    report = import_registry_csv(sqlite_db, _write(tmp_path, "".join(lines)))
+    reasons = {e.line: e.reason for e in report.errors}
+    stray = 5 + rows_after
+    assert sorted(reasons) == [4, stray], reasons
+    assert "quote" in reasons[4] or "malformed CSV" in reasons[4]
+    assert reasons[stray].startswith("malformed CSV")
+    names = {row.name for row in _query(sqlite_db, select(Elder.name))}
+    assert names == {"多行地址", *(f"好人{n}" for n in range(10, 10 + rows_after)),
+                     "好人100", "好人101"}
+    assert report.created == len(names)
+
+
+def test_an_unclosed_quote_is_reported_as_such(sqlite_db: str, tmp_path: Path) -> None:
+    lines = ["name,phones,address\n", '开引号,13800000002,"没有收尾\n',
+             *_good_rows(10, MAX_RECORD_LINES + 1)]
+    report = import_registry_csv(sqlite_db, _write(tmp_path, "".join(lines)))
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (2, f"unbalanced quote: the record is not closed within {MAX_RECORD_LINES} lines")]
+    assert report.created == MAX_RECORD_LINES + 1
+
+
+def test_an_overlong_quoted_cell_swallows_no_row(sqlite_db: str, tmp_path: Path) -> None:
+    huge = "长" * (MAX_LINE_CHARS + 10)
+    lines = ["name,phones,address\n", f'大地址,13800000001,"{huge}"\n',
+             "下一行,13800000002,兰州\n",
+             '两行都长,13800000003,"' + "x" * (MAX_LINE_CHARS // 2) + "\n",
+             "y" * (MAX_LINE_CHARS // 2) + '"\n',
+             "再下一行,13800000004,兰州\n"]
+    report = import_registry_csv(sqlite_db, _write(tmp_path, "".join(lines)))
+    reasons = {e.line: e.reason for e in report.errors}
+    assert reasons[2] == f"line longer than {MAX_LINE_CHARS} characters"
+    assert reasons[4] == f"record longer than {MAX_LINE_CHARS} characters"
+    assert 6 not in reasons
+    names = {row.name for row in _query(sqlite_db, select(Elder.name))}
+    assert names == {"下一行", "再下一行"}
+
+
+def _elders(url: str) -> dict[str, Any]:
+    """name -> (address, health notes, external ref, sorted phones)."""
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            elders = {row.name: row for row in conn.execute(select(Elder))}
+            phones: dict[int, list[str]] = {}
+            for elder_id, number in conn.execute(select(ElderPhone.elder_id,
+                                                        ElderPhone.number_e164)):
+                phones.setdefault(elder_id, []).append(number)
+    finally:
+        engine.dispose()
+    return {name: (row.address, row.health_notes, row.external_ref,
+                   sorted(phones.get(row.id, []))) for name, row in elders.items()}
+
+
+def test_a_shared_phone_makes_a_household_and_erases_nobody(sqlite_db: str,
+                                                            tmp_path: Path) -> None:
+    header = "name,phones,address,health_notes\n"
+    first = _write(tmp_path, header + "张秀英,13800000001;13900000002,城关区1号,高血压\n",
+                   "first.csv")
+    report = import_registry_csv(sqlite_db, first)
+    assert (report.created, report.updated, report.errors) == (1, 0, [])
+    second = _write(tmp_path, header + "李建国,13800000001,城关区1号,\n"
+                                       "王五,13800000001,城关区1号,\n", "second.csv")
+    report = import_registry_csv(sqlite_db, second)
+    assert (report.created, report.updated, report.errors) == (2, 0, [])
+    assert [(n.line, n.reason) for n in report.shared] == [
+        (2, "+86138******01 is shared with 1 other elder(s): one household"),
+        (3, "+86138******01 is shared with 2 other elder(s): one household")]
+    assert _elders(sqlite_db) == {
+        "张秀英": ("城关区1号", "高血压", None, ["+8613800000001", "+8613900000002"]),
+        "李建国": ("城关区1号", None, None, ["+8613800000001"]),
+        "王五": ("城关区1号", None, None, ["+8613800000001"]),
+    }
+    before = _elders(sqlite_db)
+    again = import_registry_csv(sqlite_db, first)  # the same file again: nothing changes
+    assert (again.created, again.updated, again.errors) == (0, 1, [])
+    assert _elders(sqlite_db) == before
+
+
+def test_elder_ref_is_the_stable_key(sqlite_db: str, tmp_path: Path) -> None:
+    header = "elder_ref,name,phones\n"
+    report = import_registry_csv(sqlite_db, _write(tmp_path, header + (
+        "A001,张秀英,13800000001\n"
+        "A002,张秀英,13800000001\n"  # a namesake on the same line: told apart by the key
+    ), "a.csv"))
+    assert (report.created, report.errors) == (2, [])
+    # the key finds the elder whatever the name and numbers say now
+    report = import_registry_csv(sqlite_db, _write(tmp_path, header + (
+        "A001,张秀瑛,13800000001;13700000003\n"
+    ), "b.csv"))
+    assert (report.created, report.updated, report.errors) == (0, 1, [])
+    found = _elders(sqlite_db)
+    assert found["张秀瑛"] == (None, None, "A001", ["+8613700000003", "+8613800000001"])
+    assert found["张秀英"] == (None, None, "A002", ["+8613800000001"])
+    # without a key: matched by name and number; an elder without a key gets one
+    report = import_registry_csv(sqlite_db, _write(tmp_path, (
+        "name,phones\n张秀英,13800000001\n李建国,13600000004\n"), "c.csv"))
+    assert (report.created, report.updated, report.errors) == (1, 1, [])
+    report = import_registry_csv(sqlite_db, _write(tmp_path, header + (
+        "B777,李建国,13600000004\n"), "d.csv"))
+    assert (report.created, report.updated) == (0, 1)
+    assert _elders(sqlite_db)["李建国"][2] == "B777"
+
+
+def test_two_namesakes_on_one_number_need_the_key(sqlite_db: str, tmp_path: Path) -> None:
+    import_registry_csv(sqlite_db, _write(tmp_path, (
+        "elder_ref,name,phones\nA001,张秀英,13800000001\nA002,张秀英,13800000001\n"), "a.csv"))
+    report = import_registry_csv(sqlite_db, _write(tmp_path, (
+        "name,phones,address\n张秀英,13800000001,新地址\n"), "b.csv"))
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (2, "2 registered elders have this name and one of these numbers: add elder_ref "
+            "to tell them apart")]
+    assert [row.address for row in _query(sqlite_db, select(Elder.address))] == [None, None]

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from sqlalchemy import select
 
+from dispatch.db import make_sync_engine
+from dispatch.models import Elder, ElderPhone
 from ivr.agi.server import ROUTE_VARIABLE
 from ivr.demo.scenario import SERVICE_KEYS, prompt_seconds, shortest_prompt_seconds
 from tests.callstack import CallStack, open_stack
@@ -24,6 +28,7 @@ MENU_KEY_DELAY = shortest_prompt_seconds("menu_main") + 1.0
 CONFIRM_KEY_DELAY = 1.0 + min(
     shortest_prompt_seconds(f"confirm_{service}") for service in SERVICE_KEYS.values()
 )
+HOUSEHOLD_KEY_DELAY = shortest_prompt_seconds("household_choose") + 1.0
 LISTEN = {"silent": True}
 
 
@@ -246,3 +251,76 @@ async def _stream_events(stack: CallStack) -> list[dict[str, Any]]:
             for _, fields in entries]
 
 
+
+
+def join_household(stack: CallStack, number_e164: str, name: str) -> tuple[int, int]:
+    """Register ``name`` on the number another elder already has (a couple's landline);
+    returns (the first member's id, the new member's id)."""
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.begin() as conn:
+            first, kind = conn.execute(select(ElderPhone.elder_id, ElderPhone.kind)
+                                       .where(ElderPhone.number_e164 == number_e164)).one()
+            elder_id = conn.execute(Elder.__table__.insert().values(
+                name=name, preferred_language="zh", subsidy_category="none",
+                address="城关区张掖路1号", health_notes="糖尿病",
+                created_at=datetime.now(UTC))).inserted_primary_key[0]
+            conn.execute(ElderPhone.__table__.insert().values(
+                elder_id=elder_id, number_e164=number_e164, kind=kind))
+    finally:
+        engine.dispose()
+    return first, elder_id
+
+
+async def test_a_household_caller_chooses_who_is_calling(stack: CallStack) -> None:
+    number = stack.numbers["elders"][15]
+    first, second = join_household(stack, number, "李建国")
+    result = await stack.call(national(number), [
+        LISTEN, press("2", HOUSEHOLD_KEY_DELAY), press("3", MENU_KEY_DELAY),
+        press("1", CONFIRM_KEY_DELAY)])
+    call, order = stack.record(result["uniqueid"])
+    assert call.disposition == "order" and order is not None
+    assert (order.elder_id, call.elder_id, order.service) == (second, second, "health")
+    prompts = heard(result)
+    assert prompts.index("welcome") < prompts.index("household_choose") < prompts.index(
+        "menu_main")
+    # and the first registered presses 1; a key nobody has is asked again
+    result = await stack.call(national(number), [
+        LISTEN, press("7", HOUSEHOLD_KEY_DELAY), press("1", HOUSEHOLD_KEY_DELAY),
+        press("1", MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)])
+    call, order = stack.record(result["uniqueid"])
+    assert (order.elder_id, order.service) == (first, "meal")
+    assert heard(result).count("household_choose") == 2 and "invalid_input" in heard(result)
+
+
+def _household_pop(events: list[dict[str, Any]], uniqueid: str) -> dict[str, Any]:
+    [pop] = [e["data"] for e in events
+             if e["type"] == "screen_pop" and e["data"]["uniqueid"] == uniqueid]
+    return pop
+
+
+async def test_a_household_handset_is_an_emergency_for_all_at_once(stack: CallStack) -> None:
+    number = stack.numbers["handsets"][3]
+    first, second = join_household(stack, number, "刘淑芬")
+    result = await stack.call(national(number))
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "handset_emergency")
+    assert order.service == "emergency" and result["variables"]["QUEUE_PRIO"] == "10"
+    assert reassured_in_queue(result) == "emergency" and heard(result) == ["emergency"]
+    pop = _household_pop(await _stream_events(stack), result["uniqueid"])
+    assert [member["elder_id"] for member in pop["household"]] == [first, second]
+    assert pop["household"][1]["name"] == "刘淑芬"
+    assert pop["household"][1]["health_notes"] == "糖尿病"
+    assert pop["household"][0] == pop["profile"]
+
+
+async def test_nine_at_the_household_question_queues_at_once(stack: CallStack) -> None:
+    number = stack.numbers["elders"][16]
+    first, second = join_household(stack, number, "王建华")
+    result = await stack.call(national(number), [LISTEN, press("9", HOUSEHOLD_KEY_DELAY)])
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "caller_emergency")
+    assert order.service == "emergency" and result["variables"]["QUEUE_PRIO"] == "10"
+    assert reassured_in_queue(result) == "emergency"
+    pop = _household_pop(await _stream_events(stack), result["uniqueid"])
+    assert [member["elder_id"] for member in pop["household"]] == [first, second]

@@ -24,7 +24,7 @@ from dispatch.db import (
     with_schema,
 )
 from dispatch.models import Base, Call, Elder, ElderPhone, FamilyContact, PhoneKind
-from dispatch.registry import CallerIdentity, CallerStatus, identify
+from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
 
 AREA = "931"
 
@@ -189,6 +189,34 @@ async def test_elder_phone_beats_family_phone(db_session: AsyncSession) -> None:
     # 张秀英's own mobile is also 李建国's contact (老伴): the call is from 张秀英 herself
     who = await identify(db_session, "13800138000", AREA)
     assert (who.status, who.elder_id) == (CallerStatus.ELDER, ids["zhang"])
+
+
+async def test_a_shared_landline_identifies_the_household(db_session: AsyncSession) -> None:
+    ids = await _seed(db_session)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    wife = Elder(name="刘淑芬", preferred_language="yue", created_at=now, phones=[
+        ElderPhone(number_e164="+869318123456", kind=PhoneKind.LANDLINE),  # 张秀英's too
+    ])  # fmt: skip
+    db_session.add(wife)
+    await db_session.commit()
+    who = await identify(db_session, "8123456", AREA)
+    assert (who.status, who.elder_id, who.handset) == (CallerStatus.ELDER, ids["zhang"], False)
+    assert who.household == (HouseholdMember(ids["zhang"], "张秀英", "zh"),
+                             HouseholdMember(wife.id, "刘淑芬", "yue"))
+    chosen = who.as_member(who.household[1])
+    assert (chosen.elder_id, chosen.elder_name, chosen.language, chosen.household) == (
+        wife.id, "刘淑芬", "yue", ())
+    # a number of one elder only: no household to choose from
+    assert (await identify(db_session, "13800138000", AREA)).household == ()
+
+
+async def test_one_elder_lists_a_number_once(db_session: AsyncSession) -> None:
+    db_session.add(Elder(name="重复", created_at=datetime(2026, 1, 1, tzinfo=UTC), phones=[
+        ElderPhone(number_e164="+8613500135000", kind=PhoneKind.MOBILE),
+        ElderPhone(number_e164="+8613500135000", kind=PhoneKind.LANDLINE),
+    ]))  # fmt: skip
+    with pytest.raises(SQLAlchemyError):
+        await db_session.commit()
 
 
 async def test_unknown_number(db_session: AsyncSession) -> None:

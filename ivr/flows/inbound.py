@@ -6,6 +6,12 @@ reaches a human.
 
 Every way out of this flow is either an order whose number the elder heard, or a route to a
 human (the operator queue, or an operator call-back when the elder hung up before choosing).
+
+A number several elders share (a household) is asked which of them is calling, by the key of
+their place in the registry (1 for the first registered, 2 for the next, ...), before the
+menu; names are not spoken, as prompts are recorded ahead. A one-key handset on a shared
+line, or key 9 at that question, is an emergency at once, and the operators' screen pop
+carries every member's profile.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dispatch.calls import record_call
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
-from dispatch.registry import CallerIdentity, CallerStatus, identify
+from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
 from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
 from ivr.agi.session import AgiSession
@@ -118,7 +124,11 @@ class InboundFlow:
         early = await agi.stream_file(
             self.ctx.prompts.path(greeting, language), menu_escape_digits()
         )
-        service = await self._choose_service(agi, language, outcome, early.digit)
+        early_digit = early.digit
+        if identity.household:
+            identity = await self._choose_member(agi, outcome, identity, early_digit)
+            outcome.identity, language, early_digit = identity, identity.language, None
+        service = await self._choose_service(agi, language, outcome, early_digit)
         await self._create_order(agi, identity, service, outcome)
         await self._announce_order(agi, language, outcome)
 
@@ -134,6 +144,30 @@ class InboundFlow:
         except (SQLAlchemyError, OSError) as exc:
             log.error("registry unavailable for caller %s: %s", mask(agi.env.callerid), exc)
             raise RouteToHuman("registry_unavailable", prompt="system_busy") from exc
+
+    async def _choose_member(
+        self, agi: AgiSession, outcome: CallOutcome, identity: CallerIdentity,
+        early_digit: str | None,
+    ) -> CallerIdentity:
+        """Which elder of the household is calling: key n for the n-th registered."""
+        members: tuple[HouseholdMember, ...] = identity.household
+        pending = early_digit
+        while True:
+            if pending is not None:
+                digits, pending = pending, None
+            else:
+                reply = await agi.get_data(
+                    self.ctx.prompts.path("household_choose", identity.language),
+                    self.ivr.menu_timeout_ms, 1)
+                digits = reply.digits
+            if digits == EMERGENCY_KEY:
+                await self._emergency(agi, outcome, "caller_emergency", "phone")
+            if digits == OPERATOR_KEY:
+                raise RouteToHuman("caller_request")
+            if digits.isdigit() and 1 <= int(digits) <= len(members):
+                return identity.as_member(members[int(digits) - 1])
+            await self._strike(agi, identity.language, outcome,
+                               "invalid_input" if digits else "no_input")
 
     async def _choose_service(
         self, agi: AgiSession, language: str, outcome: CallOutcome, early_digit: str | None
@@ -312,6 +346,7 @@ class InboundFlow:
             caller_status=identity.status.value if identity else "unidentified",
             relation=identity.relation if identity else None, order_no=outcome.order_no,
             elder_id=identity.elder_id if identity else None,
+            household=[m.elder_id for m in identity.household] if identity else [],
         )
 
     async def _record_start(
