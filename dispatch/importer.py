@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import time
 import unicodedata
 from collections import deque
 from collections.abc import Iterator
@@ -40,7 +41,10 @@ OPTIONAL = (
 MAX_LINE_CHARS = 65_536
 MAX_RECORD_LINES = 20  # a quoted cell may hold line breaks, up to this many lines a record
 MAX_ERRORS = 10_000
-COMMIT_EVERY = 500
+COMMIT_EVERY = 200
+# SQLite has one writer and its waiting writers poll (at most every 100 ms): after each batch
+# the import steps aside this long, so a live engine's writes get in between its batches.
+SQLITE_YIELD_S = 0.15
 
 SUBSIDY_ALIASES = {
     "": "none", "无": "none", "none": "none",
@@ -504,6 +508,8 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
                 pending += 1
                 if pending >= COMMIT_EVERY:
                     conn.commit()
+                    if conn.dialect.name == "sqlite":
+                        time.sleep(SQLITE_YIELD_S)
                     pending = 0
             conn.commit()
     except (OSError, SQLAlchemyError) as exc:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from dispatch import hotpath
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
+from dispatch.importer import import_registry_csv
 from dispatch.models import Elder, WorkOrder
 from dispatch.orders import ServiceType, create_order
 from tests.storage import sqlite_url
@@ -99,5 +100,41 @@ async def test_a_lock_held_past_the_bound_fails_the_write(
             holder.execute("ROLLBACK")
             holder.close()
         assert ticks > 3  # the loop ran other work while the write waited
+    finally:
+        await engine.dispose()
+
+
+def _registry_csv(path: Path, rows: int) -> Path:
+    header = ("name,gender,birth_date,id_card,phones,handset,family,address,province_code,"
+              "city_code,county_code,county_name,street_code,community_code,latitude,longitude,"
+              "language,subsidy,health_notes")
+    lines = [header] + [
+        f"老人{i},女,1941-03-08,,1380{i:07d},,王芳:女儿:1390{i:07d},兰州市城关区{i}号,620000,"
+        f"620100,620102,城关区,,,36.06,103.83,zh,低保,高血压" for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_a_bulk_import_beside_the_engine_lets_every_order_in(
+    db_file: Path, tmp_path: Path
+) -> None:
+    engine = make_async_engine(f"sqlite:///{db_file}", pool_size=2)
+    try:
+        sessions = async_sessionmaker_for(engine)
+        async with sessions() as session:
+            elder = Elder(name="王秀兰", created_at=AT)
+            session.add(elder)
+            await session.commit()
+            elder_id = elder.id
+        csv_path = _registry_csv(tmp_path / "registry.csv", 3000)
+        importing = asyncio.ensure_future(asyncio.to_thread(
+            import_registry_csv, f"sqlite:///{db_file}", csv_path))
+        orders = 0
+        while not importing.done():  # orders keep coming while the import runs
+            await _order(sessions, elder_id)  # a failure (database locked) fails the test
+            orders += 1
+        report = await importing
+        assert report.created == 3000 and not report.errors and report.fatal is None
+        assert orders > 1
     finally:
         await engine.dispose()
