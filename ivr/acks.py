@@ -37,6 +37,7 @@ class Acknowledgements:
         self._recheck_s = recheck_s
         self._waiters: defaultdict[str, set[asyncio.Future[str]]] = defaultdict(set)
         self._listener: asyncio.Task[None] | None = None
+        self.subscribed = asyncio.Event()  # set while answers from other processes arrive
 
     @property
     def channel(self) -> str:
@@ -122,6 +123,7 @@ class Acknowledgements:
             try:
                 async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
+                    self.subscribed.set()
                     self._wake_all(RECHECK)  # whatever was announced while unsubscribed
                     while True:
                         message = await pubsub.get_message(timeout=RESUBSCRIBE_S)
@@ -131,5 +133,6 @@ class Acknowledgements:
                             key, _, answer = text.rpartition("=")
                             self._wake(key, answer)
             except (RedisError, OSError, TimeoutError) as exc:
+                self.subscribed.clear()
                 log.warning("acknowledgement channel lost, resubscribing: %s", exc)
                 await asyncio.sleep(RESUBSCRIBE_S)
