@@ -89,6 +89,7 @@ class Dispatcher:
                                      self._due_in_database)
         self._dialling: set[int] = set()
         self._next_rank_refresh = ctx.clock.now() + self.settings.rank_refresh_s
+        self.sweeps = 0  # sweeps completed: each one has seen every due or stalled call
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.offer_policy = OfferPolicy(
@@ -306,3 +307,4 @@ class Dispatcher:
             async with self.ctx.writing() as session:
                 ranked = await refresh_rank_scores(session, at=now)
             log.info("vendor ranking refreshed: %d vendors scored", ranked)
+        self.sweeps += 1

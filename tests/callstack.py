@@ -28,6 +28,16 @@ OPERATORS = [
 ]
 
 
+async def until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Return once ``condition()`` holds (checked every 50 ms); fail after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {timeout_s:.0f} s: {condition}")
+        await asyncio.sleep(0.05)
+
+
 @dataclass
 class CallStack:
     db_url: str

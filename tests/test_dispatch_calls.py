@@ -7,7 +7,6 @@ read back from the database.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -31,7 +30,7 @@ from dispatch.models import (
 from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
-from tests.callstack import CallStack, open_stack
+from tests.callstack import CallStack, open_stack, until
 from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
 
 FAST_RETRY = {"declined": {"tries": 1},
@@ -326,7 +325,11 @@ async def test_no_callback_at_night(tmp_path: Path) -> None:
             select(OutboundCall.state, OutboundCall.due_at)
             .where(OutboundCall.order_id == order.id,
                    OutboundCall.purpose == "quality_callback"), bool)
-        await asyncio.sleep(2.0)  # two sweeps at 60x: the call must still be waiting
+        # two whole sweeps after the callback was planned: it must still be waiting
+        assert stack.engine is not None and stack.engine.dispatcher is not None
+        dispatcher = stack.engine.dispatcher
+        swept = dispatcher.sweeps + 2
+        await until(lambda d=dispatcher, n=swept: d.sweeps >= n)
         state, due_at = (await stack.poll(
             select(OutboundCall.state, OutboundCall.due_at)
             .where(OutboundCall.order_id == order.id,
