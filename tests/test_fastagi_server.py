@@ -12,6 +12,7 @@ from ivr.agi.command import build_command, quote_argument
 from ivr.agi.server import FastAgiServer
 from ivr.config import AgiSettings
 from tests.agi_peer import AsteriskPeer, environment
+from tests.tcp_split import write_then_wait_until_read
 from tests.traces import split_agi_trace
 
 Handler = Callable[[AgiSession], Awaitable[None]]
@@ -219,9 +220,7 @@ async def test_utf8_caller_name_split_across_tcp_writes(serve) -> None:
     peer = await AsteriskPeer.connect(server.port)
     block = ("\n".join(environment("flow", name="张三丰")) + "\n\n").encode("utf-8")
     cut = block.index("三".encode()) + 1  # inside the three bytes of 三
-    peer.writer.write(block[:cut])
-    await peer.writer.drain()
-    await asyncio.sleep(0.05)
+    await write_then_wait_until_read(peer.writer, block[:cut])  # two reads for the server
     peer.writer.write(block[cut:])
     await peer.writer.drain()
     await peer.read_until_eof()

@@ -7,6 +7,7 @@ import asyncio
 from panoramisk import Manager
 
 from ivr.ami import AmiMessage
+from tests.tcp_split import write_then_wait_until_read
 
 from .scripted import SECRET, Peer, ScriptedAmi
 
@@ -25,8 +26,7 @@ def _event_halves() -> tuple[bytes, bytes]:
 async def _split_event_script(peer: Peer, index: int) -> None:
     await peer.accept_login()
     first, second = _event_halves()
-    await peer.send(first)
-    await asyncio.sleep(0.05)  # two separate TCP reads on the client side
+    await write_then_wait_until_read(peer.writer, first)  # two separate reads by the client
     await peer.send(second)
     await peer.serve_pings()
 
