@@ -36,8 +36,9 @@ async def test_originate_in_flight_fails_and_is_never_resent(client_factory) -> 
                                    timeout_ms=30000, action_id="orig-77")
         await server.wait_peers(2)
         await client.wait_connected(5)
-        await client.action("Ping")  # the new link works
-        await asyncio.sleep(0.2)
+        # the new link works, and the Ping's reply is a barrier: whatever the client sent on
+        # this link before the Ping (a replayed Originate) has been read by the server
+        await client.action("Ping")
         assert _originates(server.peers[0]) == 1
         assert _originates(server.peers[1]) == 0
 
