@@ -1,4 +1,4 @@
-"""The engine's AMI client (panoramisk 1.4 with its known defects fixed)."""
+"""The engine's AMI client: its own asyncio protocol, login, keepalive and reconnection."""
 
 from .client import AmiClient
 from .errors import (

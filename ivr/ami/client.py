@@ -1,6 +1,6 @@
 """The engine's AMI client: one supervised, self-healing connection to Asterisk.
 
-Built on panoramisk 1.4 through HardenedManager/HardenedAMIProtocol. The client
+Built on our own protocol (``AmiProtocol``) and event registry. The client
 logs in (MD5 by default), checks the link with a Ping whose reply must come
 within ``ping_timeout_s`` (a half-open link is closed and replaced), reconnects
 after ``reconnect_delay_s``, and never re-sends an action that was in flight
@@ -17,23 +17,20 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from panoramisk.message import Message
-
 from ivr.logmask import masked_logger
 
 from .errors import AmiActionError, AmiAuthError, AmiConnectionLost, AmiError, AmiTimeout
+from .events import EventHandler, EventRegistry
 from .headers import variable_header
 from .login import login
-from .manager import HardenedManager
 from .messages import AmiMessage, AmiResponse, OriginateOutcome
-from .protocol import HardenedAMIProtocol
+from .protocol import AmiProtocol, Reply
 
 if TYPE_CHECKING:
     from ivr.config import AmiSettings
 
 log = masked_logger("ivr.ami")
 
-EventHandler = Callable[[AmiMessage], Awaitable[None] | None]
 ConnectHook = Callable[["AmiClient"], Awaitable[None] | None]
 
 LOGIN_GRACE_S = 1.5  # Asterisk waits 1 s before refusing a login
@@ -46,9 +43,8 @@ class AmiClient:
     def __init__(self, settings: AmiSettings, *, on_connect: ConnectHook | None = None) -> None:
         self._settings = settings
         self._on_connect = on_connect
-        self._manager = HardenedManager(host=settings.host, port=settings.port)
-        self._manager.on_lost = self._link_lost
-        self._protocol: HardenedAMIProtocol | None = None
+        self._events = EventRegistry()
+        self._protocol: AmiProtocol | None = None
         self._connected = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -84,7 +80,7 @@ class AmiClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
         self._teardown()
-        self._manager.cancel_handlers()
+        await self._events.cancel_handlers()
 
     @property
     def connected(self) -> bool:
@@ -108,10 +104,7 @@ class AmiClient:
         unsafe headers (nothing is sent), AmiConnectionLost, AmiTimeout.
         """
         fields: dict[str, Any] = {"Action": name, **(headers or {})}
-        result = await self._request(fields, timeout)
-        if isinstance(result, list):
-            return [AmiMessage.from_panoramisk(message) for message in result]
-        return AmiMessage.from_panoramisk(result)  # type: ignore[return-value]
+        return await self._request(fields, timeout)
 
     async def originate(
         self,
@@ -149,9 +142,9 @@ class AmiClient:
         log.info("originate %s: %s -> %s,%s,%s", action_id, channel, context, exten, priority)
         result = await self._request(fields, timeout_ms / 1000 + ORIGINATE_MARGIN_S)
         if not isinstance(result, list):
-            reply = AmiMessage.from_panoramisk(result)
-            raise AmiActionError(f"Originate {action_id} refused: {reply.get('Message')}", reply)
-        outcome = OriginateOutcome.from_event(AmiMessage.from_panoramisk(result[-1]))
+            raise AmiActionError(f"Originate {action_id} refused: {result.get('Message')}",
+                                 result)
+        outcome = OriginateOutcome.from_event(result[-1])
         log.info("originate %s: %s (reason %d)", action_id, outcome.reason_name, outcome.reason)
         return outcome
 
@@ -160,14 +153,10 @@ class AmiClient:
 
         A handler that raises (or whose coroutine raises) is logged and ignored.
         """
-
-        def adapter(_manager: Any, message: Message) -> Awaitable[None] | None:
-            return handler(AmiMessage.from_panoramisk(message))
-
-        self._manager.register_event(name, adapter)
+        self._events.register(name, handler)
 
     # ---- internals ---------------------------------------------------------
-    async def _request(self, fields: dict[str, Any], timeout: float) -> Any:
+    async def _request(self, fields: dict[str, Any], timeout: float) -> Reply:
         protocol = self._protocol
         if protocol is None or not self.connected:
             raise AmiConnectionLost("AMI is not connected")
@@ -175,10 +164,10 @@ class AmiClient:
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            _forget(protocol, future)
+            protocol.forget(future)
             raise AmiTimeout(f"no reply to {fields['Action']} within {timeout:g}s") from None
         except asyncio.CancelledError:
-            _forget(protocol, future)
+            protocol.forget(future)
             raise
 
     async def _supervise(self, first: asyncio.Future[None]) -> None:
@@ -212,31 +201,31 @@ class AmiClient:
             self._teardown()
             await asyncio.sleep(settings.reconnect_delay_s)
 
-    async def _open(self) -> HardenedAMIProtocol:
+    async def _open(self) -> AmiProtocol:
         settings = self._settings
         loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(HardenedAMIProtocol, settings.host, settings.port),
+            loop.create_connection(
+                lambda: AmiProtocol(self._events.dispatch, self._id_prefix),
+                settings.host, settings.port),
             settings.ping_timeout_s,
         )
-        self._manager.attach(protocol)
         try:
             await asyncio.wait_for(asyncio.shield(protocol.banner), settings.ping_timeout_s)
 
-            async def send(fields: Mapping[str, str]) -> AmiResponse:
-                reply = await asyncio.wait_for(
+            async def send(fields: Mapping[str, str]) -> Reply:
+                return await asyncio.wait_for(
                     protocol.send(dict(fields)), settings.ping_timeout_s + LOGIN_GRACE_S
                 )
-                return AmiMessage.from_panoramisk(reply)  # type: ignore[return-value]
 
             await login(send, username=settings.username, secret=settings.secret,
                         auth=settings.auth, events=settings.events)
         except BaseException:
-            protocol.transport.abort()
+            protocol.close()
             raise
         return protocol
 
-    async def _keepalive(self, protocol: HardenedAMIProtocol) -> str:
+    async def _keepalive(self, protocol: AmiProtocol) -> str:
         """Ping every ``ping_interval_s``; return why the link is finished."""
         settings = self._settings
         while True:
@@ -247,10 +236,11 @@ class AmiClient:
                 future = protocol.send({"Action": "Ping"})
                 await asyncio.wait_for(asyncio.shield(future), settings.ping_timeout_s)
             except TimeoutError:
-                _forget(protocol, future)
+                protocol.forget(future)
                 log.warning("AMI keepalive: no Ping reply within %gs, closing the link",
                             settings.ping_timeout_s)
-                protocol.transport.abort()
+                if protocol.transport is not None:
+                    protocol.transport.abort()
                 return "keepalive timeout (half-open link)"
             except AmiConnectionLost as exc:
                 return str(exc)
@@ -265,14 +255,13 @@ class AmiClient:
         except Exception:
             log.exception("AMI on_connect hook failed")
 
-    def _link_lost(self, exc: Exception | None) -> None:
-        self._connected.clear()
-
     def _teardown(self) -> None:
         self._connected.clear()
         protocol, self._protocol = self._protocol, None
         if protocol is not None and not protocol.closed:
-            protocol.transport.abort()
+            protocol.close()
+            if protocol.transport is not None:
+                protocol.transport.abort()
 
 
 def _settle(first: asyncio.Future[None], exc: BaseException | None) -> None:
@@ -283,11 +272,4 @@ def _settle(first: asyncio.Future[None], exc: BaseException | None) -> None:
     else:
         first.set_exception(exc)
 
-
-def _forget(protocol: HardenedAMIProtocol, future: asyncio.Future[Any]) -> None:
-    """Drop a timed-out action so a late reply cannot be mistaken for another."""
-    for key, action in list(protocol.responses.items()):
-        if action.future is future:
-            del protocol.responses[key]
-    future.cancel()
 

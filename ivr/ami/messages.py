@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from panoramisk.message import Message
-
 # Reason codes of OriginateResponse (Asterisk's AST_CONTROL_* values).
 ORIGINATE_REASONS: dict[int, str] = {
     0: "failed",
@@ -30,19 +28,6 @@ class AmiMessage(Mapping[str, str]):
         self._first: dict[str, str] = {}
         for name, value in headers:
             self._first.setdefault(name.lower(), value)
-
-    @classmethod
-    def from_panoramisk(cls, message: Message) -> AmiMessage:
-        pairs: list[tuple[str, str]] = []
-        for name, value in message.items():
-            if name == "content":  # panoramisk keeps a command's body under this key
-                if value:
-                    pairs.append(("Content", str(value)))
-                continue
-            values = value if isinstance(value, list) else [value]
-            pairs.extend((name, str(item)) for item in values)
-        kind = AmiResponse if "response" in message and "event" not in message else cls
-        return kind(pairs)
 
     def __getitem__(self, name: str) -> str:
         return self._first[name.lower()]
