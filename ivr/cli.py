@@ -186,18 +186,18 @@ async def _bridge(settings: Settings, bridge_call: Any, call: str, target: str) 
     from dispatch.db import async_sessionmaker_for, make_async_engine
     from ivr.ami.client import AmiClient
     from ivr.ami.errors import AmiError
-    from ivr.bridging import BridgeError
 
     engine = make_async_engine(settings.database.url, pool_size=1)
     ami = AmiClient(settings.ami)
+    unavailable: str | None = None
     try:
         try:
             await ami.start()
             await ami.wait_connected(settings.ami.ping_timeout_s)
-        except AmiError as exc:
-            raise BridgeError(f"Asterisk unavailable: {exc}") from exc
+        except AmiError as exc:  # still recorded on the order's timeline by bridge_call
+            unavailable = str(exc)
         return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
-                                 target, lambda: datetime.now(UTC))
+                                 target, lambda: datetime.now(UTC), unavailable=unavailable)
     finally:
         await ami.close()
         await engine.dispose()
