@@ -17,6 +17,7 @@ from sim.clock import SimClock
 from sim.conf import read_conf
 from sim.dialplan.parser import DialplanError, load
 from sim.logmask import setup_logging
+from sim.moh import DataDir
 from sim.parties import CallerParty, PartyError
 from sim.pbx import Pbx, PbxSettings
 from sim.sounds import SoundLibrary
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="manager.conf whose [<ami-user>] read/write classes the AMI user "
                              "gets (default: beside the first --dialplans file; without one "
                              "the user has every class)")
+    common.add_argument("--data-dir", type=Path,
+                        help="Asterisk's data directory (astdatadir), against which relative "
+                             "musiconhold.conf directories resolve; sounds/<prompt-prefix> in "
+                             "it is --sounds, where the prompts are installed")
     common.add_argument("--phones", type=Path, help="JSON object of phone behaviours")
     common.add_argument("--agi-dir", type=Path, default=Path("agi_scripts"))
     common.add_argument("--agi-connect-timeout", type=_positive, default=2.0,
@@ -97,6 +102,8 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
     pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,
               SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))
     _load_conf(args, args.queues_conf, "queues.conf", pbx.queues.load_conf)
+    mounts = {f"sounds/{args.prompt_prefix}": args.sounds.resolve()} if args.sounds else {}
+    pbx.moh.data_dir = DataDir(args.data_dir.resolve() if args.data_dir else None, mounts)
     _load_conf(args, args.musiconhold_conf, "musiconhold.conf", pbx.moh.load_conf)
     if args.operators:
         pbx.queues.set_operators(_read_json(args.operators))
