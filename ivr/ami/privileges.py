@@ -31,6 +31,8 @@ ENGINE_ACTIONS: Mapping[str, ActionNeed] = {need.name: need for need in (
     ActionNeed("ShowDialPlan", ("config", "reporting"), "reporting",
                "the start-up check of the contexts the engine originates into"),
     ActionNeed("QueueStatus", (), "", "the start-up check of the operator queues"),
+    ActionNeed("Getvar", ("call", "reporting"), "reporting",
+               "the start-up check reads the dialplan's queue names"),
     ActionNeed("Ping", (), "", "the link's keepalive"),
 )}
 
