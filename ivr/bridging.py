@@ -66,9 +66,11 @@ async def bridge_call(ami: Any, sessions: async_sessionmaker[AsyncSession], dial
     timeline when the order was found."""
     async with sessions() as session:
         order = await _order(session, call_ref)
-    assert order.order_no is not None and order.call_uniqueid is not None
-    room = re.sub(r"\D", "", order.call_uniqueid)
+    assert order.order_no is not None
+    room = re.sub(r"\D", "", order.call_uniqueid or "")
     try:
+        if not order.call_uniqueid:
+            raise BridgeError(f"order {order.order_no} has no call to bridge into")
         async with sessions() as session:
             dialstring, detail = await _dialstring(session, dial, order.elder_id, target)
         if unavailable is not None:
@@ -122,8 +124,6 @@ async def _order(session: AsyncSession, call_ref: str) -> WorkOrder:
             .order_by(WorkOrder.id.desc()).limit(1))).scalar_one_or_none()
     if order is None:
         raise BridgeError(f"no order for {call_ref!r} (an order number or a call's uniqueid)")
-    if not order.call_uniqueid:
-        raise BridgeError(f"order {order.order_no} has no call to bridge into")
     return order
 
 
