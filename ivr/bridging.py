@@ -3,7 +3,8 @@
 The elder's channel and the operator's (found by the bridge they share) are moved into a
 ConfBridge room with one AMI Redirect (ExtraChannel), then the third party is originated into
 the same room (``hotline-conference`` in dialplans/hotline.conf). A call already in its room
-only gets the new party. Every attempt, answered or not, goes on the order's timeline.
+only gets the new party. Every attempt, answered, unanswered or failed (Asterisk down, an
+action refused, the call gone), goes on the order's timeline once the order is known.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from dispatch.models import WorkOrder
 from dispatch.orders import add_order_event, find_order
 from dispatch.phones import mask, national
 from dispatch.profile import family_contacts
-from ivr.ami.errors import AmiError
+from ivr.ami.errors import AmiActionError, AmiError
+from ivr.ami.messages import AmiMessage
+from ivr.ami.privileges import refusal
 from ivr.config import DialSettings
 
 log = logging.getLogger(__name__)
@@ -55,36 +58,62 @@ class _Call:
 
 
 async def bridge_call(ami: Any, sessions: async_sessionmaker[AsyncSession], dial: DialSettings,
-                      call_ref: str, target: str, now: Callable[[], datetime]) -> BridgeOutcome:
+                      call_ref: str, target: str, now: Callable[[], datetime], *,
+                      unavailable: str | None = None) -> BridgeOutcome:
     """Join ``target`` ("120", "110", "119" or "family:<n>", n-th in call order) into the call
-    of order number or uniqueid ``call_ref``. Raises BridgeError."""
+    of order number or uniqueid ``call_ref``. ``unavailable`` says why AMI could not be
+    reached, if it could not. Raises BridgeError, after recording the failure on the order's
+    timeline when the order was found."""
     async with sessions() as session:
         order = await _order(session, call_ref)
-        dialstring, detail = await _dialstring(session, dial, order.elder_id, target)
-    assert order.order_no is not None and order.call_uniqueid is not None
-    room = re.sub(r"\D", "", order.call_uniqueid)
-    call = await _channels(ami, order.call_uniqueid)
-    if not call.in_room:
-        if call.operator is None:
-            raise BridgeError("the call is not connected to an operator")
-        await _checked(ami, "Redirect", {
-            "Channel": call.elder, "ExtraChannel": call.operator,
-            "Context": CONFERENCE_CONTEXT, "Exten": room, "Priority": "1",
-            "ExtraContext": CONFERENCE_CONTEXT, "ExtraExten": room, "ExtraPriority": "1"})
+    assert order.order_no is not None
+    room = re.sub(r"\D", "", order.call_uniqueid or "")
+    try:
+        if not order.call_uniqueid:
+            raise BridgeError(f"order {order.order_no} has no call to bridge into")
+        async with sessions() as session:
+            dialstring, detail = await _dialstring(session, dial, order.elder_id, target)
+        if unavailable is not None:
+            raise BridgeError(f"Asterisk unavailable: {unavailable}")
+        call = await _channels(ami, order.call_uniqueid)
+        if not call.in_room:
+            if call.operator is None:
+                raise BridgeError("the call is not connected to an operator")
+            await _checked(ami, "Redirect", {
+                "Channel": call.elder, "ExtraChannel": call.operator,
+                "Context": CONFERENCE_CONTEXT, "Exten": room, "Priority": "1",
+                "ExtraContext": CONFERENCE_CONTEXT, "ExtraExten": room, "ExtraPriority": "1"})
+    except BridgeError as exc:
+        log.error("bridge of order %s to %s failed: %s", order.order_no, target, exc)
+        await _record(sessions, order.id, now(), {
+            "target": target, "outcome": "failed", "error": str(exc), "room": room})
+        raise
+    error: str | None = None
     try:
         result = await ami.originate(
             channel=dialstring, context=CONFERENCE_CONTEXT, exten=room, priority=1,
             caller_id=dial.caller_id, variables={"HOTLINE_ORDER_ID": str(order.id)},
             timeout_ms=int(dial.ring_timeout_s * 1000))
         outcome = result.reason_name
+    except AmiActionError as exc:
+        reply = exc.response.get("Message") if isinstance(exc.response, AmiMessage) else ""
+        error, outcome = refusal("Originate", reply), "failed"
     except AmiError as exc:
-        log.error("bridge of order %s to %s failed: %s", order.order_no, target, exc)
-        outcome = "failed"
-    async with sessions() as session:
-        await add_order_event(session, order.id, "bridged", now(), {
-            "target": target, **detail, "outcome": outcome, "room": room,
-            "operator_channel": call.operator, "redirected": not call.in_room})
+        error, outcome = f"Originate failed: {exc}", "failed"
+    if error is not None:
+        log.error("bridge of order %s to %s failed: %s", order.order_no, target, error)
+    await _record(sessions, order.id, now(), {
+        "target": target, **detail, "outcome": outcome, "room": room,
+        "operator_channel": call.operator, "redirected": not call.in_room,
+        **({"error": error} if error else {})})
     return BridgeOutcome(order.order_no, target, room, outcome, not call.in_room)
+
+
+async def _record(sessions: async_sessionmaker[AsyncSession], order_id: int, at: datetime,
+                  detail: dict[str, Any]) -> None:
+    """One ``bridged`` event on the order's timeline."""
+    async with sessions() as session:
+        await add_order_event(session, order_id, "bridged", at, detail)
 
 
 async def _order(session: AsyncSession, call_ref: str) -> WorkOrder:
@@ -95,8 +124,6 @@ async def _order(session: AsyncSession, call_ref: str) -> WorkOrder:
             .order_by(WorkOrder.id.desc()).limit(1))).scalar_one_or_none()
     if order is None:
         raise BridgeError(f"no order for {call_ref!r} (an order number or a call's uniqueid)")
-    if not order.call_uniqueid:
-        raise BridgeError(f"order {order.order_no} has no call to bridge into")
     return order
 
 
@@ -122,8 +149,9 @@ async def _channels(ami: Any, uniqueid: str) -> _Call:
         listing = await ami.action("CoreShowChannels")
     except AmiError as exc:
         raise BridgeError(f"Asterisk unavailable: {exc}") from exc
-    items = [m for m in listing if m.get("Event") == "CoreShowChannel"] \
-        if isinstance(listing, list) else []
+    if not isinstance(listing, list):  # an Error response instead of the event list
+        raise BridgeError(refusal("CoreShowChannels", listing.get("Message")))
+    items = [m for m in listing if m.get("Event") == "CoreShowChannel"]
     elder = next((m for m in items if m.get("Uniqueid") == uniqueid), None)
     if elder is None:
         raise BridgeError("the call has ended")
@@ -140,6 +168,7 @@ async def _checked(ami: Any, action: str, headers: dict[str, str]) -> None:
         reply = await ami.action(action, headers)
     except (AmiError, ValueError) as exc:
         raise BridgeError(f"{action} not sent: {exc}") from exc
-    if isinstance(reply, list) or reply.get("Response") != "Success":
-        message = reply.get("Message") if not isinstance(reply, list) else "a list"
-        raise BridgeError(f"{action} refused: {message}")
+    if isinstance(reply, list):
+        raise BridgeError(f"{action} answered with an event list")
+    if reply.get("Response") != "Success":
+        raise BridgeError(refusal(action, reply.get("Message")))

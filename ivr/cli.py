@@ -183,21 +183,48 @@ async def _bridge(settings: Settings, bridge_call: Any, call: str, target: str) 
     from dispatch.db import async_sessionmaker_for, make_async_engine
     from ivr.ami.client import AmiClient
     from ivr.ami.errors import AmiError
-    from ivr.bridging import BridgeError
 
     engine = make_async_engine(settings.database.url, pool_size=1)
+    ami = AmiClient(settings.ami)
+    unavailable: str | None = None
+    try:
+        try:
+            await ami.start()
+            await ami.wait_connected(settings.ami.ping_timeout_s)
+        except AmiError as exc:  # still recorded on the order's timeline by bridge_call
+            unavailable = str(exc)
+        return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
+                                 target, lambda: datetime.now(UTC), unavailable=unavailable)
+    finally:
+        await ami.close()
+        await engine.dispose()
+
+
+def cmd_check_pbx(args: argparse.Namespace) -> int:
+    """The engine's PBX check, printed for an operator: 0 all well, 1 a failure."""
+    settings = _settings(args)
+    lines, ok = asyncio.run(_check_pbx(settings))
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+async def _check_pbx(settings: Settings) -> tuple[list[str], bool]:
+    from ivr.ami.client import AmiClient
+    from ivr.ami.errors import AmiError
+    from ivr.pbx_check import check_pbx
+
     ami = AmiClient(settings.ami)
     try:
         try:
             await ami.start()
             await ami.wait_connected(settings.ami.ping_timeout_s)
         except AmiError as exc:
-            raise BridgeError(f"Asterisk unavailable: {exc}") from exc
-        return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
-                                 target, lambda: datetime.now(UTC))
+            return [f"FAIL  AMI {settings.ami.host}:{settings.ami.port}: {exc}"], False
+        report = await check_pbx(ami)
+        return [f"ok    AMI {settings.ami.host}:{settings.ami.port} as "
+                f"{settings.ami.username}", *report.lines()], report.ok
     finally:
         await ami.close()
-        await engine.dispose()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -263,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "join 120/110/119 or a family member into an elder's call with an operator")
     bridge.add_argument("call", help="the order number, or the call's uniqueid")
     bridge.add_argument("--to", required=True, help="120, 110, 119 or family:<n> (call order)")
+    add("check-pbx", cmd_check_pbx, "check the PBX over AMI: the actions the engine sends are "
+        "permitted, its contexts and queues exist (exit 1 on a failure)")
     demo = add("demo", cmd_demo, "play a day of calls through the engine and the simulator")
     demo.add_argument("--calls", type=int, default=300)
     demo.add_argument("--speed", type=float, default=25.0)

@@ -52,6 +52,7 @@ class Engine:
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
         self.speech: SpeechService | None = None
+        self.pbx_report: Any = None  # ivr.pbx_check.PbxReport of the last AMI connection
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -99,7 +100,7 @@ class Engine:
         from ivr.ami_events import subscribe_engine_events
 
         assert self.context is not None
-        self.ami = AmiClient(self.settings.ami)
+        self.ami = AmiClient(self.settings.ami, on_connect=self._check_pbx)
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
         await self.ami.start()
@@ -114,6 +115,24 @@ class Engine:
         # emergencies nobody answered: re-alerted, and the elder called back into the queue
         self.emergency_watch = EmergencyWatch(self.context, self.ami, leases)
         self._background.append(asyncio.create_task(self.emergency_watch.watch_forever()))
+
+    async def _check_pbx(self, ami: Any) -> None:
+        """On every AMI (re)connection: is the PBX what the engine needs? A failure is logged,
+        kept in ``pbx_report`` (``pbx_ok``) and published as a ``pbx_check`` event; the engine
+        goes on with what still works."""
+        from ivr.pbx_check import check_pbx, log_report
+
+        report = await check_pbx(ami)
+        self.pbx_report = report
+        log_report(report)
+        if self.context is not None:
+            await self.context.live.publish("pbx_check", {"ok": report.ok,
+                                                          "problems": report.problems})
+
+    @property
+    def pbx_ok(self) -> bool | None:
+        """The last PBX check's verdict; None before the first AMI connection."""
+        return None if self.pbx_report is None else self.pbx_report.ok
 
     @property
     def agi_port(self) -> int:

@@ -12,9 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.ami.perms import class_names
 from sim.clock import SimClock
+from sim.conf import read_conf
 from sim.dialplan.parser import DialplanError, load
 from sim.logmask import setup_logging
+from sim.moh import DataDir
 from sim.parties import CallerParty, PartyError
 from sim.pbx import Pbx, PbxSettings
 from sim.sounds import SoundLibrary
@@ -61,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--pjsip-conf", type=Path,
                         help="pjsip.conf for the seats that register (and the modules.conf "
                              "beside it; default: beside the first --dialplans file)")
+    common.add_argument("--manager-conf", type=Path,
+                        help="manager.conf whose [<ami-user>] read/write classes the AMI user "
+                             "gets (default: beside the first --dialplans file; without one "
+                             "the user has every class)")
+    common.add_argument("--data-dir", type=Path,
+                        help="Asterisk's data directory (astdatadir), against which relative "
+                             "musiconhold.conf directories resolve; sounds/<prompt-prefix> in "
+                             "it is --sounds, where the prompts are installed")
     common.add_argument("--phones", type=Path, help="JSON object of phone behaviours")
     common.add_argument("--agi-dir", type=Path, default=Path("agi_scripts"))
     common.add_argument("--agi-connect-timeout", type=_positive, default=2.0,
@@ -94,6 +105,8 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
     pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,
               SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))
     _load_conf(args, args.queues_conf, "queues.conf", pbx.queues.load_conf)
+    mounts = {f"sounds/{args.prompt_prefix}": args.sounds.resolve()} if args.sounds else {}
+    pbx.moh.data_dir = DataDir(args.data_dir.resolve() if args.data_dir else None, mounts)
     _load_conf(args, args.musiconhold_conf, "musiconhold.conf", pbx.moh.load_conf)
     _load_conf(args, args.pjsip_conf, "pjsip.conf", pbx.seats.load_conf)
     if args.operators:
@@ -123,6 +136,8 @@ def _read_json(path: Path) -> Any:
 
 
 def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
+    """The AMI user: its secret from the environment (Asterisk reads it from the file the
+    shipped manager.conf includes), its read/write classes from manager.conf's section."""
     from sim.ami.server import AmiUser
 
     if not args.ami_secret_env:
@@ -130,7 +145,19 @@ def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
     secret = os.environ.get(args.ami_secret_env, "")
     if not secret:
         raise SystemExit(f"environment variable {args.ami_secret_env} is empty or unset")
-    return {args.ami_user: AmiUser(secret, read=set(ALL_CLASSES), write=set(ALL_CLASSES))}
+    path = args.manager_conf or args.dialplans[0].parent / "manager.conf"
+    if not args.manager_conf and not (args.dialplans[0].is_file() and path.is_file()):
+        return {args.ami_user: AmiUser(secret, read=set(ALL_CLASSES), write=set(ALL_CLASSES))}
+    try:
+        sections = read_conf(path)
+    except PartyError as exc:
+        raise SystemExit(str(exc)) from None
+    section = next((options for name, options in sections.items()
+                    if name.lower() == args.ami_user.lower() and name != "general"), None)
+    if section is None:
+        raise SystemExit(f"{path}: no [{args.ami_user}] user section")
+    return {args.ami_user: AmiUser(secret, read=class_names(section.get("read", "")),
+                                   write=class_names(section.get("write", "")))}
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 ``[name](!)`` declares a template, ``[name](tpl,...)`` starts with the options of the named
 earlier sections, ``;`` starts a comment, ``key = value`` and ``key => value`` set an option,
-``#include "file"`` and ``#tryinclude "file"`` read another file (relative to this one; a
+``#include "file"`` and ``#tryinclude "file"`` read another file in place, continuing the
+current section (relative to this one, as Asterisk reads it from its config directory; a
 missing one is an error only for ``#include``).
 """
 
@@ -48,12 +49,14 @@ def read_conf(path: Path) -> dict[str, dict[str, str]]:
     return merged
 
 
-def _read(path: Path, sections: list[Section], depth: int) -> None:
+def _read(path: Path, sections: list[Section], depth: int,
+          current: Section | None = None) -> Section | None:
+    """Read ``path`` into ``sections``, its first lines continuing ``current``; returns the
+    section open at its end."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PartyError(f"cannot read {path}: {exc}") from None
-    current: Section | None = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split(";", 1)[0].strip()
         if not line:
@@ -65,10 +68,9 @@ def _read(path: Path, sections: list[Section], depth: int) -> None:
             if depth >= MAX_INCLUDE_DEPTH:
                 raise PartyError(f"{where}: includes nested too deeply")
             if target.is_file():
-                _read(target, sections, depth + 1)
+                current = _read(target, sections, depth + 1, current)
             elif include.group(1) == "include":
                 raise PartyError(f"{where}: #include {target} does not exist")
-            current = sections[-1] if sections else None
             continue
         head = _SECTION.match(line)
         if head is not None:
@@ -90,6 +92,7 @@ def _read(path: Path, sections: list[Section], depth: int) -> None:
         name, value = key.strip(), value.removeprefix(">").strip()
         current.options[name] = value
         current.lines.append((name, value))
+    return current
 
 
 def loaded_modules(path: Path) -> set[str]:

@@ -84,6 +84,15 @@ class Waiter:
     done: Deferred = field(default_factory=Deferred)
     ringing: list[tuple[Operator, Channel, IDelayedCall]] = field(default_factory=list)
     rang_at: float = 0.0
+    original_position: int = 1  # Position at QueueCallerJoin (app_queue's qe->opos)
+
+
+@dataclass
+class QueueStats:
+    """app_queue's per-queue counters (callscompleted, callsabandoned)."""
+
+    completed: int = 0
+    abandoned: int = 0
 
 
 @dataclass
@@ -101,6 +110,7 @@ class QueueManager:
         self.waiting: dict[str, list[Waiter]] = {}
         self.strategies: dict[str, str] = {}
         self.musicclasses: dict[str, str] = {}  # hold class per queue (queues.conf)
+        self._stats: dict[str, QueueStats] = {}
         self._seq = itertools.count()
 
     def load_conf(self, path: Path) -> int:
@@ -138,6 +148,16 @@ class QueueManager:
             self._dispatch(queue)
         return len(parsed)
 
+    def names(self) -> list[str]:
+        """The configured queues (queues.conf), then any other queue a caller joined."""
+        return [*self.strategies, *(q for q in self.waiting if q not in self.strategies)]
+
+    def members(self, queue: str) -> list[Operator]:
+        return [op for op in self.operators if op.serves(queue)]
+
+    def stats(self, queue: str) -> QueueStats:
+        return self._stats.setdefault(queue, QueueStats())
+
     def waiting_count(self, queue: str) -> int:
         return len(self.waiting.get(queue, []))
 
@@ -157,28 +177,33 @@ class QueueManager:
         line = self.waiting.setdefault(queue, [])
         pos = next((i for i, w in enumerate(line) if w.prio < prio), len(line))
         line.insert(pos, waiter)
+        waiter.original_position = pos + 1
         chan.emit(ev.channel_event("QueueCallerJoin", ev.AGENT, chan, ("Queue", queue),
                                    ("Position", str(pos + 1)), ("Count", str(len(line)))))
         self._dispatch(queue)
         return waiter
 
-    def leave(self, waiter: Waiter, abandoned: bool) -> None:
-        """The caller stops waiting (hangup or timeout); cancels any ringing operator."""
+    def leave(self, waiter: Waiter) -> None:
+        """The caller stops waiting unanswered: hangup, timeout (EXITWITHTIMEOUT) or a
+        redirect. app_queue's record_abandoned() runs for each of them: ABANDONED=TRUE and
+        QueueCallerAbandon, then leave_queue()'s QueueCallerLeave; any ringing is cancelled."""
         line = self.waiting.get(waiter.queue, [])
         if waiter not in line:
             return
+        self._cancel_rings(waiter)  # try_calling() hangs up the members it rang first
         pos = line.index(waiter) + 1
-        line.remove(waiter)
         chan = waiter.chan
-        if abandoned:
-            held = int(self.pbx.clock.elapsed() - waiter.joined_at)
-            chan.emit(ev.channel_event(
-                "QueueCallerAbandon", ev.AGENT, chan, ("Queue", waiter.queue),
-                ("Position", str(pos)), ("OriginalPosition", str(pos)), ("HoldTime", str(held)),
-            ))
+        chan.set_var("ABANDONED", "TRUE")
+        held = int(self.pbx.clock.elapsed() - waiter.joined_at)
+        self.stats(waiter.queue).abandoned += 1
+        chan.emit(ev.channel_event(
+            "QueueCallerAbandon", ev.AGENT, chan, ("Queue", waiter.queue),
+            ("Position", str(pos)), ("OriginalPosition", str(waiter.original_position)),
+            ("HoldTime", str(held)),
+        ))
+        line.remove(waiter)
         chan.emit(ev.channel_event("QueueCallerLeave", ev.AGENT, chan, ("Queue", waiter.queue),
                                    ("Position", str(pos)), ("Count", str(len(line)))))
-        self._cancel_rings(waiter)
         for queue in list(self.waiting):
             self._dispatch(queue)
 

@@ -50,6 +50,12 @@ def mask_of(names: str | set[str] | frozenset[str]) -> int:
     return _or(num for label, num in _LABELS if label in {n.lower() for n in names})
 
 
+def class_names(text: str) -> set[str]:
+    """The classes a manager.conf ``read =``/``write =`` list grants (get_perm())."""
+    mask = mask_of(text)
+    return {name for name, num in CLASSES.items() if mask & num}
+
+
 def _or(values: Iterable[int]) -> int:
     return functools.reduce(operator.or_, values, 0)
 

@@ -50,13 +50,11 @@ async def queue(ctx: AppContext, data: str) -> int:
     finally:
         win.close()
     if res.kind != "until" or not isinstance(res.value, Connection):
-        abandoned = res.kind == "hangup"
-        pbx.queues.leave(waiter, abandoned=abandoned)
+        pbx.queues.leave(waiter)  # QueueCallerAbandon whatever the reason, as app_queue
         record["left_reason"] = {"hangup": "abandon", "redirect": "redirect"}.get(
             res.kind, "timeout")
         record["ended_at"] = pbx.clock.stamp()
-        if abandoned:
-            chan.set_var("ABANDONED", "TRUE")
+        if res.kind == "hangup":
             return -1
         if res.kind != "redirect":
             chan.set_var("QUEUESTATUS", "TIMEOUT")
@@ -77,6 +75,7 @@ async def queue(ctx: AppContext, data: str) -> int:
     record["ended_by"] = "redirect" if redirected or op_redirected else (
         "operator" if ended_by_agent else "caller")
     talk = int(pbx.clock.stamp() - record["answered_at"])
+    pbx.queues.stats(name).completed += 1
     chan.emit(ev.channel_event(
         "AgentComplete", ev.AGENT, chan, ("Queue", name),
         ("Interface", conn.operator.interface), ("MemberName", conn.operator.name),

@@ -4,13 +4,14 @@ musiconhold.conf files read or refused with a clear error."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from sim.moh import MusicOnHold
+from sim.moh import DataDir, MusicOnHold
 from sim.parties import PartyError
-from tests.sim.conftest import DIALPLANS
+from tests.sim.conftest import DIALPLANS, write_wav
 from tests.simharness import SimError, start_sim
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,9 @@ def caller(number: str, queue: str, musicclass: str = "", options: str = "") -> 
 def conf_args(tmp_path: Path, prefer: str) -> list[str]:
     (tmp_path / "queues.conf").write_text(QUEUES)
     (tmp_path / "musiconhold.conf").write_text(CLASSES.format(prefer=prefer))
-    return ["--queues-conf", str(tmp_path / "queues.conf"),
+    data = tmp_path / "astdata"
+    write_wav(data / "moh" / "song.wav", 1.0)  # directory = moh: <astdatadir>/moh
+    return ["--queues-conf", str(tmp_path / "queues.conf"), "--data-dir", str(data),
             "--musiconhold-conf", str(tmp_path / "musiconhold.conf")]
 
 
@@ -85,14 +88,44 @@ async def test_preferchannelclass_no_lets_the_queue_class_win(sounds, tmp_path: 
     assert second["queue"]["musicclass"] == "urgent"  # plain has no class of its own
 
 
-def test_the_shipped_classes_load() -> None:
-    moh = MusicOnHold()
+def test_the_shipped_classes_load_from_any_data_directory(tmp_path: Path) -> None:
+    """The prompts installed as <astdatadir>/sounds/hotline, wherever astdatadir is."""
+    data = tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "recordings" / "prompts" / "moh", data / "sounds/hotline/moh")
+    moh = MusicOnHold(data_dir=DataDir(data))
     assert moh.load_conf(ROOT / "asterisk_conf" / "musiconhold.conf") >= 5
     assert moh.prefer_channel_class
     assert moh.classes["default"].announcement == ""
     assert moh.classes["hotline-emergency-zh"].announcement == "hotline/zh/emergency"
     assert moh.classes["hotline-operator-yue"].announcement == "hotline/yue/to_operator"
     assert moh.pick("hotline-emergency-ko", "default").name == "default"
+
+
+def test_a_class_whose_directory_is_missing_is_not_loaded(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    write_wav(tmp_path / "data" / "moh" / "song.wav", 1.0)
+    (tmp_path / "data" / "empty").mkdir()
+    path = tmp_path / "musiconhold.conf"
+    path.write_text("[calm]\nmode = files\ndirectory = moh\n"
+                    "[lost]\nmode = files\ndirectory = nosuch/moh\n"
+                    "[absolute]\nmode = files\ndirectory = /nonexistent/hotline/moh\n"
+                    "[empty]\nmode = files\ndirectory = empty\n")
+    moh = MusicOnHold(data_dir=DataDir(tmp_path / "data"))
+    assert moh.load_conf(path) == 1
+    assert set(moh.classes) == {"calm"}
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert f"Error opening directory - {tmp_path / 'data' / 'nosuch/moh'}" in errors[0]
+    assert "Error opening directory - /nonexistent/hotline/moh" in errors[1]
+    assert moh.pick("lost", "") is None  # no class, and no default: no music
+
+
+def test_no_class_loaded_disables_music_on_hold(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    moh = MusicOnHold(data_dir=DataDir(tmp_path))
+    assert moh.load_conf(ROOT / "asterisk_conf" / "musiconhold.conf") == 0
+    assert moh.classes == {} and moh.pick("hotline-emergency-zh", "default") is None
+    assert "disabling music on hold" in caplog.text
 
 
 @pytest.mark.parametrize(("text", "error"), [
