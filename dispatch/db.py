@@ -15,7 +15,7 @@ import shlex
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,9 +274,21 @@ def compiled(statement: Executable, dialect: Dialect) -> DriverStatement:
             result.string,
             tuple(result.positiontup or ()),
             {name: bind.effective_value for name, bind in result.binds.items()},
-            dict(result._bind_processors),
+            _bind_processors(result.bind_names, dialect),
         )
     return found
+
+
+def _bind_processors(bind_names: Mapping[Any, str], dialect: Dialect) -> dict[str, Any]:
+    """Each parameter's conversion for ``dialect`` by its name in the SQL (None: passed as
+    is), through the public ``TypeEngine.dialect_impl(...).bind_processor(...)``, as the
+    compiler itself derives it."""
+    processors = {}
+    for bind, name in bind_names.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    return processors
 
 
 async def fetch_committed_row(

@@ -1,4 +1,4 @@
-"""Our own FastAGI server on asyncio (panoramisk's FastAGI part is not fit to serve calls)."""
+"""Our own FastAGI server on asyncio: one task per call, bounded reads, a safe outcome."""
 
 from ivr.agi.errors import AgiCommandError, AgiError, AgiHangup, AgiProtocolError
 from ivr.agi.reply import AgiReply

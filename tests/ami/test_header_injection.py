@@ -1,15 +1,12 @@
-"""Defect: panoramisk writes CR/LF inside header values, so one value can inject an action."""
+"""Header values with CR, LF or NUL are refused before anything is written."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from panoramisk import Manager
 
 from ivr.ami import AmiResponse
 
-from .scripted import SECRET, Peer, ScriptedAmi
+from .scripted import Peer, ScriptedAmi
 
 INJECTIONS = [
     "x\r\nAction: Originate\r\nChannel: PJSIP/110",
@@ -60,22 +57,3 @@ async def test_bad_header_names_are_refused(client_factory) -> None:
         with pytest.raises(ValueError):
             await client.action("Ping\r\nAction: Originate")
         assert client.connected
-
-
-async def test_plain_panoramisk_lets_an_injected_action_through() -> None:
-    async with ScriptedAmi(_record_script) as server:
-        manager = Manager(loop=asyncio.get_running_loop(), host="127.0.0.1", port=server.port,
-                          username="hotline", secret=SECRET, ping_delay=60)
-        manager.connect()
-        try:
-            await server.wait_peers(1)
-            await asyncio.sleep(0.1)  # login done
-            manager.send_action({"Action": "Setvar", "Variable": "NOTE",
-                                 "Value": "x\r\n\r\nAction: Originate\r\nChannel: PJSIP/110"})
-            for _ in range(50):
-                if "Originate" in [m.action for m in server.peers[0].messages]:
-                    break
-                await asyncio.sleep(0.02)
-        finally:
-            manager.close()
-    assert "Originate" in [m.action for m in server.peers[0].messages]

@@ -1,4 +1,4 @@
-"""Login: MD5 challenge/response (panoramisk only knows plain) and plain, on real TCP."""
+"""Login: MD5 challenge/response and plain, on real TCP."""
 
 from __future__ import annotations
 

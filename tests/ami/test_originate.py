@@ -1,15 +1,14 @@
-"""Originate: always an explicit Async (panoramisk raised KeyError without it), outcomes."""
+"""Originate: always an explicit Async, and its outcomes."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from panoramisk import Manager
 
 from ivr.ami import AmiActionError, AmiResponse, AmiTimeout
 
-from .scripted import SECRET, Peer, Received, ScriptedAmi, frame
+from .scripted import Peer, Received, ScriptedAmi, frame
 
 QUEUED = ("Message", "Originate successfully queued")
 
@@ -101,26 +100,6 @@ async def test_generic_originate_action_gets_explicit_async(client_factory) -> N
         request = next(m for m in server.peers[0].messages if m.action == "Originate")
         assert request.get("Async") == "false"
         assert (await client.action("Ping")).get("Ping") == "Pong"
-
-
-async def test_plain_panoramisk_originate_without_async_kills_the_link() -> None:
-    lost = asyncio.Event()
-    async with ScriptedAmi(_sync_originate) as server:
-        manager = Manager(loop=asyncio.get_running_loop(), host="127.0.0.1", port=server.port,
-                          username="hotline", secret=SECRET, ping_delay=60, reconnect_timeout=60,
-                          on_disconnect=lambda _m, _exc: lost.set())
-        manager.connect()
-        try:
-            await server.wait_peers(1)
-            await asyncio.sleep(0.1)
-            future = manager.send_action({"Action": "Originate", "Channel": "Local/s@callee/n",
-                                          "Context": "vendor-offer", "Exten": "s",
-                                          "Priority": "1"})
-            await asyncio.wait_for(lost.wait(), 5)  # KeyError('async') inside data_received
-            await asyncio.sleep(0.1)
-            assert not future.done()  # ...and the caller waits forever
-        finally:
-            manager.close()
 
 
 async def test_action_without_reply_times_out(client_factory) -> None:

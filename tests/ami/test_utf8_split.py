@@ -1,15 +1,13 @@
-"""Defects in how panoramisk reads the stream: split UTF-8 characters, trailing empty headers."""
+"""Reading the stream: UTF-8 characters split across reads, trailing empty headers."""
 
 from __future__ import annotations
 
 import asyncio
 
-from panoramisk import Manager
-
 from ivr.ami import AmiMessage
 from tests.tcp_split import write_then_wait_until_read
 
-from .scripted import SECRET, Peer, ScriptedAmi
+from .scripted import Peer, ScriptedAmi
 
 NAME = "张三丰"
 
@@ -42,21 +40,6 @@ async def test_chinese_name_split_across_reads_is_kept(client_factory) -> None:
     assert event["Channel"] == "PJSIP/trunk-00000001"
 
 
-async def test_plain_panoramisk_loses_the_split_character() -> None:
-    got: asyncio.Queue[str] = asyncio.Queue()
-    async with ScriptedAmi(_split_event_script) as server:
-        manager = Manager(loop=asyncio.get_running_loop(), host="127.0.0.1", port=server.port,
-                          username="hotline", secret=SECRET, ping_delay=60)
-        manager.register_event("Newchannel", lambda _m, event: got.put_nowait(event.calleridname))
-        manager.connect()
-        try:
-            name = await asyncio.wait_for(got.get(), 5)
-        finally:
-            manager.close()
-    assert name != NAME
-    assert name == "张丰"
-
-
 async def _getvar_unset(peer: Peer, index: int) -> None:
     await peer.accept_login()
     request = await peer.read_message()
@@ -70,18 +53,3 @@ async def test_trailing_empty_header_is_kept(client_factory) -> None:
         await client.start()
         reply = await client.action("Getvar", {"Variable": "GLOBALX"})
     assert reply["Value"] == ""  # login.ami.txt: "Value: " for an unset variable
-
-
-async def test_plain_panoramisk_drops_the_trailing_empty_header() -> None:
-    async with ScriptedAmi(_getvar_unset) as server:
-        manager = Manager(loop=asyncio.get_running_loop(), host="127.0.0.1", port=server.port,
-                          username="hotline", secret=SECRET, ping_delay=60)
-        manager.connect()
-        try:
-            await server.wait_peers(1)
-            await asyncio.sleep(0.1)
-            reply = await asyncio.wait_for(
-                manager.send_action({"Action": "Getvar", "Variable": "GLOBALX"}), 5)
-        finally:
-            manager.close()
-    assert "Variable" in reply and "Value" not in reply
