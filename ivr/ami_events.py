@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ivr.dialplan_contract import UserEventName
 from ivr.live import LiveState
 
-FORWARDED_USER_EVENTS = {"HotlineQueued": "queued", "HotlineOverflow": "overflow",
-                         "HotlineCallbackNeeded": "callback_needed"}
+FORWARDED_USER_EVENTS = {UserEventName.QUEUED: "queued", UserEventName.OVERFLOW: "overflow",
+                         UserEventName.CALLBACK_NEEDED: "callback_needed"}
 
 
 def subscribe_engine_events(ami: Any, live: LiveState) -> None:

@@ -27,10 +27,11 @@ from ivr.ami.errors import AmiActionError, AmiError
 from ivr.ami.messages import AmiMessage
 from ivr.ami.privileges import refusal
 from ivr.config import DialSettings
+from ivr.dialplan_contract import ChannelVar, Context
 
 log = logging.getLogger(__name__)
 
-CONFERENCE_CONTEXT = "hotline-conference"
+CONFERENCE_CONTEXT = Context.CONFERENCE
 CONFERENCE_APP = "ConfBridge"
 SERVICES = {"120": "ambulance", "110": "police", "119": "fire"}
 _FAMILY = re.compile(r"^family:([1-9][0-9]?)$")
@@ -92,7 +93,7 @@ async def bridge_call(ami: Any, sessions: async_sessionmaker[AsyncSession], dial
     try:
         result = await ami.originate(
             channel=dialstring, context=CONFERENCE_CONTEXT, exten=room, priority=1,
-            caller_id=dial.caller_id, variables={"HOTLINE_ORDER_ID": str(order.id)},
+            caller_id=dial.caller_id, variables={ChannelVar.ORDER_ID: str(order.id)},
             timeout_ms=int(dial.ring_timeout_s * 1000))
         outcome = result.reason_name
     except AmiActionError as exc:

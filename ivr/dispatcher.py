@@ -40,13 +40,14 @@ from ivr.ami.errors import AmiActionError, AmiError
 from ivr.ami.messages import AmiMessage, OriginateOutcome
 from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
+from ivr.dialplan_contract import ChannelVar, Context
 from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "hotline-oc-"
-CONTEXT_OF = {CallPurpose.VENDOR_OFFER: "hotline-vendor-offer",
-              CallPurpose.QUALITY_CALLBACK: "hotline-quality-callback"}
+CONTEXT_OF = {CallPurpose.VENDOR_OFFER: Context.VENDOR_OFFER,
+              CallPurpose.QUALITY_CALLBACK: Context.QUALITY_CALLBACK}
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
@@ -213,8 +214,8 @@ class Dispatcher:
                 context=CONTEXT_OF[attempt.purpose], exten="s", priority=1,
                 caller_id=dial.caller_id, timeout_ms=int(dial.ring_timeout_s * 1000),
                 action_id=f"{ACTION_PREFIX}{attempt.id}",
-                variables={"HOTLINE_ATTEMPT_ID": str(attempt.id),
-                           "HOTLINE_ORDER_ID": str(attempt.order_id)},
+                variables={ChannelVar.ATTEMPT_ID: str(attempt.id),
+                           ChannelVar.ORDER_ID: str(attempt.order_id)},
             )
         except AmiActionError as exc:  # refused before any dialling: safe to settle
             log.error("Originate for attempt %s refused: %s", attempt.id, exc)

@@ -18,6 +18,7 @@ from ivr.claims import Leases
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
 from ivr.context import EngineContext
+from ivr.dialplan_contract import AgiScript
 from ivr.dispatcher import Dispatcher
 from ivr.emergency_watch import EmergencyWatch
 from ivr.escalation import FamilyEscalation
@@ -81,12 +82,7 @@ class Engine:
         if settings.dispatch.enabled:
             self.dispatcher = Dispatcher(self.context, None, self.redis.client)
             self.context.dispatcher = self.dispatcher
-        routes = {"inbound": InboundFlow(self.context, self.speech),
-                  "family_alert": FamilyAlertFlow(self.context),
-                  "vendor_offer": VendorOfferFlow(self.context),
-                  "quality_callback": QualityCallbackFlow(self.context),
-                  "service_report": ServiceReportFlow(self.context),
-                  "seat_dial": SeatDialFlow(self.context)}
+        routes = {script.value: make(self) for script, make in FLOW_SCRIPTS.items()}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         self._background = [asyncio.create_task(replay_forever(self.context)),
@@ -170,6 +166,17 @@ class Engine:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+# The flow behind each FastAGI script the dialplan asks for (ivr/dialplan_contract.py).
+FLOW_SCRIPTS: dict[AgiScript, Callable[[Engine], Any]] = {
+    AgiScript.INBOUND: lambda engine: InboundFlow(engine.context, engine.speech),
+    AgiScript.FAMILY_ALERT: lambda engine: FamilyAlertFlow(engine.context),
+    AgiScript.VENDOR_OFFER: lambda engine: VendorOfferFlow(engine.context),
+    AgiScript.QUALITY_CALLBACK: lambda engine: QualityCallbackFlow(engine.context),
+    AgiScript.SERVICE_REPORT: lambda engine: ServiceReportFlow(engine.context),
+    AgiScript.SEAT_DIAL: lambda engine: SeatDialFlow(engine.context),
+}
 
 
 def quiet_resource_errors(

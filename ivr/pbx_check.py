@@ -22,12 +22,13 @@ from typing import Any
 
 from ivr.ami.errors import AmiError
 from ivr.ami.privileges import ENGINE_ACTIONS, refusal
+from ivr.dialplan_contract import Context, DialplanGlobal
 
 log = logging.getLogger(__name__)
 
-ORIGINATE_CONTEXTS = ("hotline-family-alert", "hotline-emergency-callback",
-                      "hotline-conference", "hotline-vendor-offer", "hotline-quality-callback")
-QUEUE_GLOBALS = {"HOTLINE_QUEUE": "operators", "HOTLINE_OVERFLOW_QUEUE": "operators-overflow"}
+ORIGINATE_CONTEXTS = tuple(Context)
+QUEUE_GLOBALS = {DialplanGlobal.QUEUE: "operators",
+                 DialplanGlobal.OVERFLOW_QUEUE: "operators-overflow"}
 _PRIV = re.compile(r"^(?P<synopsis>.*) \(Priv: (?P<priv>[^)]*)\)$")
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.queue_calls import note_queue_event
 from ivr.context import EngineContext
+from ivr.dialplan_contract import UserEventName
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,11 @@ class QueueTracker:
 
     async def on_user_event(self, message: Any) -> None:
         kind = message.get("UserEvent")
-        if kind == "HotlineQueued":
+        if kind == UserEventName.QUEUED:
             await self._note(message, queued_at=self.ctx.now(), reason=message.get("Reason"),
                              priority=_int(message.get("QueuePriority")),
                              caller_number=message.get("CallerIDNum"))
-        elif kind == "HotlineCallbackNeeded":
+        elif kind == UserEventName.CALLBACK_NEEDED:
             self._left_unanswered.pop(message.get("Uniqueid"), None)
             await self._note(message, outcome="unanswered", left_at=self.ctx.now())
 

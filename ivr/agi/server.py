@@ -15,6 +15,7 @@ from ivr.agi.environment import read_environment
 from ivr.agi.errors import AgiError, AgiHangup, AgiProtocolError
 from ivr.agi.session import AgiSession
 from ivr.config import AgiSettings
+from ivr.dialplan_contract import ChannelVar
 from ivr.fdlimit import RateLimitedLog, session_cap
 from ivr.tcp_service import TcpService
 
@@ -22,8 +23,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AgiSession], Awaitable[None]]
 
-ROUTE_VARIABLE = "HOTLINE_ROUTE"
-REASON_VARIABLE = "HOTLINE_REASON"
+ROUTE_VARIABLE = ChannelVar.ROUTE
+REASON_VARIABLE = ChannelVar.REASON
 READ_LIMIT = 8192
 FALLBACK_TIMEOUT_S = 5.0
 

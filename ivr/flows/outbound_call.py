@@ -12,6 +12,7 @@ from dispatch.offers import record_outcome
 from dispatch.outbound import Attempt
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.dialplan_contract import ChannelVar
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ MAX_REPEATS = 3
 
 async def answered_attempt(agi: AgiSession, ctx: EngineContext) -> Attempt | None:
     """The attempt this answered call belongs to, marked answered; None if unknown or settled."""
-    raw = await agi.get_variable("HOTLINE_ATTEMPT_ID")
+    raw = await agi.get_variable(ChannelVar.ATTEMPT_ID)
     if not raw or not raw.isdigit():
         log.error("outbound call %s without a valid attempt id", agi.env.uniqueid)
         return None

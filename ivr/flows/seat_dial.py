@@ -18,6 +18,7 @@ from dispatch.seat_calls import SeatDial, SeatDialKind, check_seat_dial
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.dialplan_contract import ChannelVar
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ class SeatDialFlow:
         log.info("seat %s dials %s: %s, %s", agi.env.channel, mask(dialled), verdict.kind,
                  "allowed" if verdict.allowed else "refused")
         try:
-            await agi.set_variable("HOTLINE_DIAL_KIND", verdict.kind.value)
-            await agi.set_variable("HOTLINE_DIAL_NUMBER", verdict.digits or "")
-            await agi.set_variable("HOTLINE_DIAL_ALLOWED", "yes" if verdict.allowed else "no")
+            await agi.set_variable(ChannelVar.DIAL_KIND, verdict.kind.value)
+            await agi.set_variable(ChannelVar.DIAL_NUMBER, verdict.digits or "")
+            await agi.set_variable(ChannelVar.DIAL_ALLOWED, "yes" if verdict.allowed else "no")
         except AgiHangup:
             pass
