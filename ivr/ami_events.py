@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ivr.ami.link import AmiLink
+from ivr.ami.messages import AmiMessage
 from ivr.dialplan_contract import UserEventName
 from ivr.live import LiveState
 
@@ -11,10 +11,10 @@ FORWARDED_USER_EVENTS = {UserEventName.QUEUED: "queued", UserEventName.OVERFLOW:
                          UserEventName.CALLBACK_NEEDED: "callback_needed"}
 
 
-def subscribe_engine_events(ami: Any, live: LiveState) -> None:
+def subscribe_engine_events(ami: AmiLink, live: LiveState) -> None:
     """Forward the dialplan's UserEvents about the operator queue to the console stream."""
 
-    async def on_user_event(message: Any) -> None:
+    async def on_user_event(message: AmiMessage) -> None:
         kind = FORWARDED_USER_EVENTS.get(str(message.get("UserEvent", "")))
         if kind is None:
             return

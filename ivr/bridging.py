@@ -24,6 +24,7 @@ from dispatch.orders import add_order_event, find_order
 from dispatch.phones import mask, national
 from dispatch.profile import family_contacts
 from ivr.ami.errors import AmiActionError, AmiError
+from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage
 from ivr.ami.privileges import refusal
 from ivr.config import DialSettings
@@ -58,7 +59,7 @@ class _Call:
     in_room: bool
 
 
-async def bridge_call(ami: Any, sessions: async_sessionmaker[AsyncSession], dial: DialSettings,
+async def bridge_call(ami: AmiLink, sessions: async_sessionmaker[AsyncSession], dial: DialSettings,
                       call_ref: str, target: str, now: Callable[[], datetime], *,
                       unavailable: str | None = None) -> BridgeOutcome:
     """Join ``target`` ("120", "110", "119" or "family:<n>", n-th in call order) into the call
@@ -144,7 +145,7 @@ async def _dialstring(session: AsyncSession, dial: DialSettings, elder_id: int, 
     return dial.family.format(number=national(contact.number)), {"contact_id": contact.id}
 
 
-async def _channels(ami: Any, uniqueid: str) -> _Call:
+async def _channels(ami: AmiLink, uniqueid: str) -> _Call:
     """The elder's channel and the operator's, from CoreShowChannels."""
     try:
         listing = await ami.action("CoreShowChannels")
@@ -164,7 +165,7 @@ async def _channels(ami: Any, uniqueid: str) -> _Call:
     return _Call(elder.get("Channel"), peer.get("Channel") if peer else None, in_room=False)
 
 
-async def _checked(ami: Any, action: str, headers: dict[str, str]) -> None:
+async def _checked(ami: AmiLink, action: str, headers: dict[str, str]) -> None:
     try:
         reply = await ami.action(action, headers)
     except (AmiError, ValueError) as exc:

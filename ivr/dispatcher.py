@@ -37,6 +37,7 @@ from dispatch.quality import CallbackPolicy, plan_next_callback
 from dispatch.retry_policy import outcome_of_reason
 from dispatch.vendor_quality import refresh_rank_scores
 from ivr.ami.errors import AmiActionError, AmiError
+from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage, OriginateOutcome
 from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
@@ -79,7 +80,7 @@ def attempt_of_action(action_id: str) -> int | None:
 class Dispatcher:
     """One per engine process; any number of engines may share Asterisk, Redis and database."""
 
-    def __init__(self, ctx: EngineContext, ami: Any, redis_client: Any) -> None:
+    def __init__(self, ctx: EngineContext, ami: AmiLink | None, redis_client: Any) -> None:
         self.ctx = ctx
         self.ami = ami
         self.settings = ctx.settings.dispatch
@@ -107,7 +108,7 @@ class Dispatcher:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def attach_ami(self, ami: Any) -> None:
+    def attach_ami(self, ami: AmiLink) -> None:
         """Dial through ``ami``, settle attempts from the OriginateResponses it sees, and start
         the loops. Without an AMI link the engine dials nothing; orders wait in the database
         for an engine that can."""

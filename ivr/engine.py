@@ -8,12 +8,13 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
 from ivr.acks import Acknowledgements
 from ivr.agi.server import FastAgiServer
 from ivr.alarm_service import scan_forever
+from ivr.ami.link import AmiLink
 from ivr.claims import Leases
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
@@ -36,6 +37,9 @@ from ivr.redis_link import RedisLink, open_redis
 from ivr.speech.service import SpeechService
 from ivr.spool_service import replay_forever
 
+if TYPE_CHECKING:
+    from ivr.ami.client import AmiClient
+
 log = logging.getLogger(__name__)
 
 
@@ -46,7 +50,7 @@ class Engine:
         self.settings = settings
         self.clock = clock or ScaledClock(settings.clock.speed)
         self.agi: FastAgiServer | None = None
-        self.ami: Any = None
+        self.ami: AmiClient | None = None
         self.escalation: FamilyEscalation | None = None
         self.emergency_watch: EmergencyWatch | None = None
         self.dispatcher: Dispatcher | None = None
@@ -112,7 +116,7 @@ class Engine:
         self.emergency_watch = EmergencyWatch(self.context, self.ami, leases)
         self._background.append(asyncio.create_task(self.emergency_watch.watch_forever()))
 
-    async def _check_pbx(self, ami: Any) -> None:
+    async def _check_pbx(self, ami: AmiLink) -> None:
         """On every AMI (re)connection: is the PBX what the engine needs? A failure is logged,
         kept in ``pbx_report`` (``pbx_ok``) and published as a ``pbx_check`` event; the engine
         goes on with what still works."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.ami.errors import AmiError
+from ivr.ami.link import AmiLink
 from ivr.ami.privileges import ENGINE_ACTIONS, refusal
 from ivr.dialplan_contract import Context, DialplanGlobal
 
@@ -58,7 +59,7 @@ def permitted_actions(reply: Any) -> dict[str, str]:
     return found
 
 
-async def check_pbx(ami: Any, contexts: Iterable[str] = ORIGINATE_CONTEXTS) -> PbxReport:
+async def check_pbx(ami: AmiLink, contexts: Iterable[str] = ORIGINATE_CONTEXTS) -> PbxReport:
     """Run every check over ``ami`` (an AmiClient, connected)."""
     report = PbxReport()
     try:
@@ -89,7 +90,7 @@ async def check_pbx(ami: Any, contexts: Iterable[str] = ORIGINATE_CONTEXTS) -> P
     return report
 
 
-async def _check_context(ami: Any, context: str, report: PbxReport) -> None:
+async def _check_context(ami: AmiLink, context: str, report: PbxReport) -> None:
     try:
         reply = await ami.action("ShowDialPlan", {"Context": context})
     except AmiError as exc:
@@ -102,7 +103,7 @@ async def _check_context(ami: Any, context: str, report: PbxReport) -> None:
                                f"{refusal('ShowDialPlan', reply.get('Message'))}")
 
 
-async def _queue_names(ami: Any) -> list[str]:
+async def _queue_names(ami: AmiLink) -> list[str]:
     """The dialplan's queue names (its globals), or the shipped ones if they cannot be read."""
     names = []
     for variable, default in QUEUE_GLOBALS.items():
@@ -117,7 +118,7 @@ async def _queue_names(ami: Any) -> list[str]:
     return names
 
 
-async def _check_queue(ami: Any, queue: str, report: PbxReport) -> None:
+async def _check_queue(ami: AmiLink, queue: str, report: PbxReport) -> None:
     try:
         reply = await ami.action("QueueStatus", {"Queue": queue})
     except AmiError as exc:

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.queue_calls import note_queue_event
+from ivr.ami.link import AmiLink
+from ivr.ami.messages import AmiMessage
 from ivr.context import EngineContext
 from ivr.dialplan_contract import UserEventName
 
@@ -35,7 +37,7 @@ class QueueTracker:
         # uniqueid -> when it last left a queue unanswered, until we know what came next
         self._left_unanswered: OrderedDict[str, datetime] = OrderedDict()
 
-    def subscribe(self, ami: Any) -> None:
+    def subscribe(self, ami: AmiLink) -> None:
         ami.on_event("UserEvent", self.on_user_event)
         ami.on_event("QueueCallerJoin", self.on_join)
         ami.on_event("AgentConnect", self.on_connect)
@@ -43,7 +45,7 @@ class QueueTracker:
         ami.on_event("QueueCallerLeave", self.on_leave)
         ami.on_event("Hangup", self.on_hangup)
 
-    async def on_user_event(self, message: Any) -> None:
+    async def on_user_event(self, message: AmiMessage) -> None:
         kind = message.get("UserEvent")
         if kind == UserEventName.QUEUED:
             await self._note(message, queued_at=self.ctx.now(), reason=message.get("Reason"),
@@ -53,16 +55,16 @@ class QueueTracker:
             self._left_unanswered.pop(message.get("Uniqueid"), None)
             await self._note(message, outcome="unanswered", left_at=self.ctx.now())
 
-    async def on_join(self, message: Any) -> None:
+    async def on_join(self, message: AmiMessage) -> None:
         self._left_unanswered.pop(message.get("Uniqueid"), None)  # waiting again
         await self._note(message, joined_at=self.ctx.now(), queue=message.get("Queue"))
 
-    async def on_connect(self, message: Any) -> None:
+    async def on_connect(self, message: AmiMessage) -> None:
         self._left_unanswered.pop(message.get("Uniqueid"), None)
         await self._note(message, answered_at=self.ctx.now(), outcome="answered",
                          operator=message.get("MemberName") or message.get("Interface"))
 
-    async def on_abandon(self, message: Any) -> None:
+    async def on_abandon(self, message: AmiMessage) -> None:
         """Left a queue unanswered: a hang-up, or a timeout the dialplan goes on from."""
         uniqueid = message.get("Uniqueid")
         if not uniqueid:
@@ -74,16 +76,16 @@ class QueueTracker:
         while pending and next(iter(pending.values())) < now - PENDING_KEEP:
             pending.popitem(last=False)
 
-    async def on_leave(self, message: Any) -> None:
+    async def on_leave(self, message: AmiMessage) -> None:
         await self._note(message, left_at=self.ctx.now())
 
-    async def on_hangup(self, message: Any) -> None:
+    async def on_hangup(self, message: AmiMessage) -> None:
         """The channel is gone: if it last left a queue unanswered, the caller abandoned."""
         left = self._left_unanswered.pop(message.get("Uniqueid"), None)
         if left is not None:
             await self._note(message, abandoned_at=left, outcome="abandoned")
 
-    async def _note(self, message: Any, **fields: Any) -> None:
+    async def _note(self, message: AmiMessage, **fields: Any) -> None:
         uniqueid = message.get("Uniqueid")
         if not uniqueid:
             return

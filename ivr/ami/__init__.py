@@ -10,6 +10,7 @@ from .errors import (
     AmiProtocolError,
     AmiTimeout,
 )
+from .link import AmiLink
 from .messages import ORIGINATE_REASONS, AmiMessage, AmiResponse, OriginateOutcome
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "AmiClient",
     "AmiConnectionLost",
     "AmiError",
+    "AmiLink",
     "AmiMessage",
     "AmiOriginateLost",
     "AmiProtocolError",

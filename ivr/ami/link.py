@@ -1,0 +1,35 @@
+"""What the engine's parts need of an AMI connection: the contract ``AmiClient`` fulfils."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from .events import EventHandler
+from .messages import AmiMessage, AmiResponse, OriginateOutcome
+
+
+class AmiLink(Protocol):
+    """An AMI connection: actions, asynchronous Originate, and event subscriptions."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def action(
+        self, name: str, headers: Mapping[str, Any] | None = None, *, timeout: float = 10.0
+    ) -> AmiResponse | list[AmiMessage]: ...
+
+    async def originate(
+        self,
+        *,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int = 1,
+        caller_id: str,
+        variables: Mapping[str, str],
+        timeout_ms: int,
+        action_id: str | None = None,
+    ) -> OriginateOutcome: ...
+
+    def on_event(self, name: str, handler: EventHandler) -> None: ...
