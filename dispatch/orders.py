@@ -168,3 +168,11 @@ async def find_order(session: AsyncSession, order_no: str) -> WorkOrder | None:
         return None
     result = await session.execute(select(WorkOrder).where(WorkOrder.order_no == order_no))
     return result.scalar_one_or_none()
+
+
+async def latest_order_of_call(session: AsyncSession, uniqueid: str) -> WorkOrder | None:
+    """The newest order a call (by its Asterisk uniqueid) created, or None."""
+    result = await session.execute(
+        select(WorkOrder).where(WorkOrder.call_uniqueid == uniqueid)
+        .order_by(WorkOrder.id.desc()).limit(1))
+    return result.scalar_one_or_none()

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.models import WorkOrder
-from dispatch.orders import add_order_event, find_order
+from dispatch.orders import add_order_event, find_order, latest_order_of_call
 from dispatch.phones import mask, national
 from dispatch.profile import family_contacts
 from ivr.ami.errors import AmiActionError, AmiError
@@ -121,9 +120,7 @@ async def _record(sessions: async_sessionmaker[AsyncSession], order_id: int, at:
 async def _order(session: AsyncSession, call_ref: str) -> WorkOrder:
     order = await find_order(session, call_ref)
     if order is None and _UNIQUEID.match(call_ref) and "." in call_ref:
-        order = (await session.execute(
-            select(WorkOrder).where(WorkOrder.call_uniqueid == call_ref)
-            .order_by(WorkOrder.id.desc()).limit(1))).scalar_one_or_none()
+        order = await latest_order_of_call(session, call_ref)
     if order is None:
         raise BridgeError(f"no order for {call_ref!r} (an order number or a call's uniqueid)")
     return order
