@@ -159,7 +159,7 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
         if sim is not None:
             await sim.stop()
         gc.unfreeze()  # this process runs engine after engine: let the stopped one be freed
-    await bench.no_tasks_left(f"{label}: engine")
+    await bench.no_tasks_left(f"{label} run")
     calls_made = timings(results, sim.real_start)
     await _check_emergencies(bench, label, db_url, calls_made, pops)
     return calls_made, pops
