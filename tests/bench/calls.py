@@ -28,7 +28,6 @@ from ivr.engine import Engine
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.checks import Bench, Stored, stream_events
 
-BENCH_DIR = Path("var") / "bench"
 WARMUP = 50
 FAST = 1_000_000.0  # simulated time: prompts and pauses take no real time
 # 500 concurrent Python processes (about 60 MB each) would exhaust this machine's memory; the
