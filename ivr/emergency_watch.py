@@ -54,7 +54,7 @@ class EmergencyWatch:
         self.ctx = ctx
         self.ami = ami
         self.leases = leases
-        self.jobs = OrderTasks()
+        self.jobs = OrderTasks("emergency call-back")
 
     @property
     def settings(self) -> EmergencySettings:

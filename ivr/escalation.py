@@ -39,7 +39,7 @@ class FamilyEscalation:
         self.ctx = ctx
         self.ami = ami
         self.leases = leases
-        self.jobs = OrderTasks()
+        self.jobs = OrderTasks("family escalation")
 
     def start(self, order_id: int, elder_id: int, resumed: bool = False) -> None:
         self.jobs.start(order_id, lambda: self.run(order_id, elder_id, resumed))

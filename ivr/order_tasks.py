@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 
 class OrderTasks:
-    """Background work keyed by order id: a second start while one runs is ignored."""
+    """Background work keyed by order id: a second start while one runs is ignored. Work
+    that fails is logged when it ends, naming the order (nobody else awaits these tasks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "background work") -> None:
+        self.name = name
         self._tasks: dict[int, asyncio.Task[Any]] = {}
 
     def __contains__(self, order_id: object) -> bool:
@@ -22,8 +27,13 @@ class OrderTasks:
             return False
         task = asyncio.create_task(work())
         self._tasks[order_id] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(order_id, None))
+        task.add_done_callback(lambda done: self._finished(order_id, done))
         return True
+
+    def _finished(self, order_id: int, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(order_id, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s of order %s failed: %s", self.name, order_id, exc, exc_info=exc)
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())

@@ -25,8 +25,15 @@ class TcpService:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def _listen(self, handler: Handler, host: str, port: int, limit: int) -> int:
-        self._server = await asyncio.start_server(handler, host=host, port=port, limit=limit,
-                                                  backlog=1024)
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # Cut off by _stop (or the loop's end), the handler has cleaned up: end quietly.
+            # Python 3.11's start_server asks each finished connection task for its
+            # exception, which raises for a cancelled task: an asyncio ERROR per call.
+            with contextlib.suppress(asyncio.CancelledError):
+                await handler(reader, writer)
+
+        self._server = await asyncio.start_server(connection, host=host, port=port,
+                                                  limit=limit, backlog=1024)
         return self.port
 
     @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -294,6 +295,25 @@ async def test_a_failing_flow_routes_the_caller_to_a_human(serve) -> None:
     await peer.expect('SET VARIABLE HOTLINE_ROUTE operator', ["200 result=1"])
     assert await peer.read_until_eof() == []
     assert server.sessions_failed == 1
+
+
+async def test_a_call_cut_off_by_shutdown_goes_to_a_human_and_no_error_is_logged(
+        serve, caplog: pytest.LogCaptureFixture) -> None:
+    """Python 3.11's start_server reads the exception of each finished connection task; a
+    task that ended cancelled made that raise, one asyncio ERROR per call cut off."""
+    async def waits_for_a_key(agi: AgiSession) -> None:
+        await agi.get_data("menu", 5000, 1)
+
+    server = await serve({"flow": waits_for_a_key})
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow"))
+    assert await peer.read_command() == "GET DATA menu 5000 1"
+    closing = asyncio.create_task(server.close())
+    await peer.expect("SET VARIABLE HOTLINE_REASON engine_shutdown", ["200 result=1"])
+    await peer.expect("SET VARIABLE HOTLINE_ROUTE operator", ["200 result=1"])
+    assert await peer.read_until_eof() == []
+    await closing
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_unknown_script_routes_the_caller_to_a_human(serve) -> None:

@@ -1,51 +1,86 @@
-"""``make bench``: every benchmark, each against its baseline measured in the same run."""
+"""``make bench``: every benchmark, each against its baseline measured in the same run, each
+checking its own run (tests/bench/checks.py); exits 1 if any benchmark failed its checks."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 import time
-from typing import Any
+from collections.abc import Callable
+
+from tests.bench.checks import Bench
+
+BENCHMARKS = ["callerid", "calls", "emergency", "dispatch", "speech"]
 
 
-def report(title: str, figures: dict[str, Any]) -> None:
-    print(f"\n== {title}")
-    for key, value in figures.items():
-        shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
-        print(f"   {key:<34} {shown}")
+def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
+    def callerid(bench: Bench) -> None:
+        from tests.bench import callerid as module
+
+        module.run(bench, elders=args.elders)
+
+    def calls(bench: Bench) -> None:
+        from tests.bench import calls as module
+
+        module.run(bench, calls=args.calls, concurrency=args.concurrency,
+                   classic_calls=args.classic_calls)
+
+    def emergency(bench: Bench) -> None:
+        from tests.bench import emergency as module
+
+        module.run(bench, calls=args.emergency_calls, hold_s=args.emergency_hold,
+                   burst=args.emergency_burst)
+
+    def dispatch(bench: Bench) -> None:
+        from tests.bench import dispatch as module
+
+        module.run(bench)
+
+    def speech(bench: Bench) -> None:
+        from tests.bench import speech as module
+
+        module.run(bench)
+
+    return {"callerid": callerid, "calls": calls, "emergency": emergency,
+            "dispatch": dispatch, "speech": speech}
 
 
 def main() -> None:
+    from tests.bench import emergency
+
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--only", action="append",
-                        choices=["callerid", "calls", "emergency", "dispatch", "speech"])
+    parser.add_argument("--only", action="append", choices=BENCHMARKS)
     parser.add_argument("--elders", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=500)
+    parser.add_argument("--classic-calls", type=int, default=200,
+                        help="calls through the classic process-per-call script")
+    parser.add_argument("--emergency-calls", type=int, default=emergency.CALLS,
+                        help="emergencies arriving at 10 per second")
+    parser.add_argument("--emergency-hold", type=float, default=emergency.HOLD_REAL_S,
+                        help="seconds each emergency stays up (10 x this are in progress)")
+    parser.add_argument("--emergency-burst", type=int, default=emergency.BURST,
+                        help="emergencies arriving in the same instant")
     args = parser.parse_args()
-    chosen = args.only or ["callerid", "calls", "emergency", "dispatch", "speech"]
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    chosen = args.only or BENCHMARKS
+    runners = _runners(args)
     started = time.time()
-    if "callerid" in chosen:
-        from tests.bench import callerid
-
-        callerid.run(report, elders=args.elders)
-    if "calls" in chosen:
-        from tests.bench import calls
-
-        calls.run(report, calls=args.calls, concurrency=args.concurrency)
-    if "emergency" in chosen:
-        from tests.bench import emergency
-
-        emergency.run(report)
-    if "dispatch" in chosen:
-        from tests.bench import dispatch
-
-        dispatch.run(report)
-    if "speech" in chosen:
-        from tests.bench import speech
-
-        speech.run(report)
+    failed: list[Bench] = []
+    for name in chosen:
+        with Bench(name) as bench:
+            runners[name](bench)
+        if not bench.passed:
+            failed.append(bench)
     print(json.dumps({"bench_seconds": round(time.time() - started, 1)}))
+    if failed:
+        print("bench: INVALID, checks failed: " + " | ".join(
+            f"{bench.name}: {'; '.join(bench.failures)}" for bench in failed))
+        sys.exit(1)
+    print(f"bench: all checks passed ({', '.join(chosen)})")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@ Three servers answer the same 12349 call from the same simulator, one after the 
 the engine (lookup, order committed, Redis live state), a bare FastAGI server sending the
 engine's exact command sequence with no work behind it (the protocol ceiling), and a classic
 pyst2 AGI script started as one process per call.
+
+Every call driven (warm-up included) must end with its order announced; through the engine
+each must also leave its call record pointing to its order, exactly one order, and its
+``order_created`` event in Redis; through the classic script, its order. Each server gets a
+database and simulator log of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +26,9 @@ from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
 from tests.bench.bare_fastagi import BareFastAgi
+from tests.bench.checks import Bench, Stored, stream_events
 
-BENCH_DIR = Path("var") / "bench"
+WARMUP = 50
 FAST = 1_000_000.0  # simulated time: prompts and pauses take no real time
 # 500 concurrent Python processes (about 60 MB each) would exhaust this machine's memory; the
 # classic script is measured at the concurrency it can sustain, which only flatters it.
@@ -36,7 +42,8 @@ def caller(number: str) -> dict[str, Any]:
 
 
 async def _drive(sim: SimulatorProcess, numbers: list[str], calls: int, concurrency: int
-                 ) -> dict[str, Any]:
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Figures of ``calls`` calls, ``concurrency`` at a time, and each call's result."""
     slots = asyncio.Semaphore(concurrency)
     results: list[dict[str, Any]] = []
 
@@ -52,16 +59,32 @@ async def _drive(sim: SimulatorProcess, numbers: list[str], calls: int, concurre
         for result in results for session in result.get("agi", [])
         for command in session.get("commands", [])
     ]
-    done = sum(1 for r in results if r.get("variables", {}).get("HOTLINE_ROUTE") == "done")
-    return {"calls": calls, "completed_with_order": done, "seconds": elapsed,
+    return {"calls": calls, "completed_with_order": len(_done(results)), "seconds": elapsed,
             "calls_per_s": calls / elapsed, "cmd_p50_ms": percentile(latencies, 50),
-            "cmd_p99_ms": percentile(latencies, 99), "commands": len(latencies),
-            "sample": results[0] if results else None}
+            "cmd_p99_ms": percentile(latencies, 99), "commands": len(latencies)}, results
 
 
-def _classic_dir(db_url: str) -> Path:
-    folder = (BENCH_DIR / "classic").resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+def _done(results: list[dict[str, Any]]) -> list[str]:
+    """uniqueids of the calls that ended with their order announced."""
+    return [r["uniqueid"] for r in results
+            if r.get("variables", {}).get("HOTLINE_ROUTE") == "done"]
+
+
+async def _warm_and_measure(sim: SimulatorProcess, numbers: list[str], calls: int,
+                            concurrency: int, bench: Bench, label: str
+                            ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The measured calls after a warm-up; every call driven must have ended with its order."""
+    _, warmup = await _drive(sim, numbers, WARMUP, WARMUP)
+    figures, results = await _drive(sim, numbers, calls, concurrency)
+    every = warmup + results
+    bench.expect(f"{label}: calls ended with their order announced", len(every),
+                 len(_done(every)))
+    return figures, every
+
+
+def _classic_dir(db_url: str, run: Path) -> Path:
+    folder = run / "agi-bin"
+    folder.mkdir()
     script = folder / "inbound"
     script.write_text(
         f"#!{sys.executable}\n"
@@ -75,27 +98,54 @@ def _classic_dir(db_url: str) -> Path:
     return folder
 
 
-async def _engine_figures(db_url: str, redis_url: str, numbers: list[str], calls: int,
-                          concurrency: int) -> dict[str, Any]:
+async def _engine_figures(bench: Bench, label: str, db_url: str, redis_url: str, run: Path,
+                          numbers: list[str], calls: int, concurrency: int
+                          ) -> tuple[dict[str, Any], list[str]]:
+    """The engine's figures, checked; also the AGI commands of one call."""
     settings = load_settings(
         None, database={"url": db_url, "pool_size": 20},
-        redis={"url": redis_url, "embedded_path": str(BENCH_DIR / "redis.db"),
-               "key_prefix": "bench:"},
+        redis={"url": redis_url, "embedded_path": str(run / "redis.db"),
+               "key_prefix": f"bench{uuid.uuid4().hex[:8]}:"},
         agi={"port": 0}, ami={"enabled": False}, clock={"speed": 1.0},
+        spool={"dir": str(run / "spool")}, alarms={"spool_dir": str(run / "alarms")},
     )
     engine = Engine(settings)
     await engine.start(migrate=False, connect_ami=False)
-    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}", speed=FAST,
-                                       log_path=BENCH_DIR / "sim.log")
     try:
-        await _drive(sim, numbers, 50, 50)
-        return await _drive(sim, numbers, calls, concurrency)
+        sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
+                                           speed=FAST, log_path=bench.log_file(run / "sim.log"))
+        try:
+            figures, results = await _warm_and_measure(sim, numbers, calls, concurrency, bench,
+                                                       label)
+        finally:
+            await sim.stop()
+        assert engine.context is not None
+        live = engine.context.live
+        announced = {event["uniqueid"] for _, event in
+                     await stream_events(live._client, live.stream_key, "order_created")}
     finally:
-        await sim.stop()
         await engine.stop()
+    await bench.no_tasks_left(f"{label}: engine")
+    uniqueids = [r["uniqueid"] for r in results]
+    bench.missing(f"{label}: order_created events in Redis", uniqueids, announced)
+    await _check_orders(bench, label, db_url, uniqueids, with_call_records=True)
+    return figures, [c[0] for c in results[0]["agi"][0]["commands"]]
+
+
+async def _check_orders(bench: Bench, label: str, db_url: str, uniqueids: list[str], *,
+                        with_call_records: bool) -> None:
+    """Each call has exactly one order in the database (and its call record pointing to it)."""
+    async with Stored(db_url) as stored:
+        orders = await stored.orders_of_calls(uniqueids)
+        bench.missing(f"{label}: orders in the database", uniqueids, orders)
+        bench.once_each(f"{label}: orders in the database", orders)
+        if with_call_records:
+            records = await stored.call_records(uniqueids, with_their_order=True)
+            bench.missing(f"{label}: call records pointing to their order", uniqueids, records)
 
 
 def _city(db_url: str) -> list[str]:
+    """A fresh registry of 10,000 elders at ``db_url``; a sample of elders' numbers."""
     from dispatch.citygen import generate_city, sample_numbers
     from dispatch.db import upgrade
 
@@ -105,6 +155,7 @@ def _city(db_url: str) -> list[str]:
 
 
 def _postgres_schema_url() -> str | None:
+    """A fresh schema of its own on the PostgreSQL server, if one is configured."""
     base = os.environ.get("HOTLINE_TEST_DATABASE_URL")
     if not base:
         return None
@@ -120,49 +171,60 @@ def _postgres_schema_url() -> str | None:
     return with_schema(base, "bench_calls")
 
 
-async def _run(report: Callable[[str, dict[str, Any]], None], calls: int, concurrency: int,
-               classic_calls: int) -> None:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    db_path = BENCH_DIR / "calls.sqlite3"
-    db_path.unlink(missing_ok=True)
-    db_url = f"sqlite:///{db_path.resolve()}"  # the classic script runs in another directory
+def _sqlite_url(run: Path) -> str:
+    return f"sqlite:///{run / 'hotline.sqlite3'}"  # absolute: the classic script runs elsewhere
+
+
+async def _run(bench: Bench, calls: int, concurrency: int, classic_calls: int) -> None:
+    run = bench.run_dir("engine-sqlite")
+    db_url = _sqlite_url(run)
     numbers = _city(db_url)
-    engine_figures = await _engine_figures(db_url, "", numbers, calls, concurrency)
-    sample = engine_figures.pop("sample")
-    commands = [c[0] for c in sample["agi"][0]["commands"]]
-    report("inbound calls: engine on SQLite + embedded Redis", engine_figures)
+    engine_figures, commands = await _engine_figures(bench, "engine on SQLite", db_url, "", run,
+                                                     numbers, calls, concurrency)
+    bench.report("inbound calls: engine on SQLite + embedded Redis", engine_figures)
 
     pg_url, redis_url = _postgres_schema_url(), os.environ.get("HOTLINE_TEST_REDIS_URL", "")
     if pg_url and redis_url:
         pg_numbers = _city(pg_url)
-        pg_figures = await _engine_figures(pg_url, redis_url, pg_numbers, calls, concurrency)
-        pg_figures.pop("sample")
-        report("inbound calls: engine on PostgreSQL + Redis", pg_figures)
-        engine_figures = pg_figures
+        engine_figures, _ = await _engine_figures(
+            bench, "engine on PostgreSQL", pg_url, redis_url, bench.run_dir("engine-pg"),
+            pg_numbers, calls, concurrency)
+        bench.report("inbound calls: engine on PostgreSQL + Redis", engine_figures)
 
     bare = BareFastAgi(commands)
     port = await bare.start()
-    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{port}", speed=FAST,
-                                       log_path=BENCH_DIR / "sim.log")
     try:
-        await _drive(sim, numbers, 50, 50)
-        bare_figures = await _drive(sim, numbers, calls, concurrency)
+        sim = await SimulatorProcess.start(
+            agi_url=f"agi://127.0.0.1:{port}", speed=FAST,
+            log_path=bench.log_file(bench.run_dir("bare") / "sim.log"))
+        try:
+            bare_figures, results = await _warm_and_measure(sim, numbers, calls, concurrency,
+                                                            bench, "bare FastAGI")
+        finally:
+            await sim.stop()
     finally:
-        await sim.stop()
         await bare.close()
-    bare_figures.pop("sample")
-    report("inbound calls: bare FastAGI (protocol ceiling)", bare_figures)
+    bench.expect("bare FastAGI: sessions served", len(results), bare.sessions)
+    bench.report("inbound calls: bare FastAGI (protocol ceiling)", bare_figures)
 
-    sim = await SimulatorProcess.start(agi_url=str(_classic_dir(db_url)), speed=FAST,
-                                       log_path=BENCH_DIR / "sim.log",
+    run = bench.run_dir("classic")
+    classic_url = _sqlite_url(run)
+    _city(classic_url)
+    sim = await SimulatorProcess.start(agi_url=str(_classic_dir(classic_url, run)), speed=FAST,
+                                       log_path=bench.log_file(run / "sim.log"),
                                        extra_args=["--agi-idle-timeout", "600"])
     try:
-        classic_figures = await _drive(sim, numbers, classic_calls, CLASSIC_CONCURRENCY)
+        classic_figures, results = await _drive(sim, numbers, classic_calls,
+                                                CLASSIC_CONCURRENCY)
     finally:
         await sim.stop()
-    classic_figures.pop("sample")
-    report("inbound calls: classic pyst2 AGI, process per call", classic_figures)
-    report("inbound calls: ratios (engine on the production stack when configured)", {
+    bench.expect("classic AGI: calls ended with their order announced", len(results),
+                 len(_done(results)))
+    await _check_orders(bench, "classic AGI", classic_url, [r["uniqueid"] for r in results],
+                        with_call_records=False)
+    await bench.no_tasks_left("classic AGI run")
+    bench.report("inbound calls: classic pyst2 AGI, process per call", classic_figures)
+    bench.report("inbound calls: ratios (engine on the production stack when configured)", {
         "engine/bare throughput": engine_figures["calls_per_s"] / bare_figures["calls_per_s"],
         "goal engine/bare": ">= 0.5",
         "engine/classic throughput":
@@ -173,6 +235,6 @@ async def _run(report: Callable[[str, dict[str, Any]], None], calls: int, concur
     })
 
 
-def run(report: Callable[[str, dict[str, Any]], None], calls: int = 3000,
-        concurrency: int = 500, classic_calls: int = 200) -> None:
-    asyncio.run(_run(report, calls, concurrency, classic_calls))
+def run(bench: Bench, calls: int = 3000, concurrency: int = 500,
+        classic_calls: int = 200) -> None:
+    asyncio.run(_run(bench, calls, concurrency, classic_calls))

@@ -6,6 +6,12 @@ are stamped inside the engine process: just after ``create_order`` committed, an
 dispatcher calls the AMI client's ``originate``. Baselines from the same run, same AMI client,
 same simulator, same database: one Originate round trip with no database or planning behind
 it, and one attempt row inserted and committed.
+
+Every order committed in the burst and one at a time must have had its first Originate, be
+accepted, and have exactly one accepted attempt; every order of the backlog must still have its
+scheduled attempt; the simulator must have seen one Originate per attempt dialled plus the
+round trips; every baseline attempt row must be stored. Each storage stack runs on a database
+of its own.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,13 +29,22 @@ from sqlalchemy import func, select, update
 from dispatch import outbound
 from dispatch.citygen import generate_city
 from dispatch.db import upgrade
-from dispatch.models import CallPurpose, Elder, OrderStatus, ServiceType, WorkOrder
+from dispatch.models import (
+    CallPurpose,
+    Elder,
+    OrderStatus,
+    OutboundCall,
+    OutboundState,
+    ServiceType,
+    WorkOrder,
+)
 from dispatch.orders import create_order
 from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
-from tests.bench.calls import BENCH_DIR, FAST
+from tests.bench.calls import FAST
+from tests.bench.checks import Bench, Stored, standalone
 from tests.callstack import backend_urls
 from tests.dispatch_world import rank_vendors
 from tests.storage import PG_ENV, _pg_admin
@@ -44,7 +59,6 @@ BUSY = {"answer": "busy", "ring_s": 0.0}
 BASELINE_NUMBER = "13900000000"  # no vendor's: the simulator answers it busy at once
 SERVICES = (ServiceType.MEAL, ServiceType.HOUSEKEEPING, ServiceType.HEALTH)
 FAR_FUTURE = datetime(2999, 1, 1, tzinfo=UTC)  # baseline attempts no engine ever dials
-Report = Callable[[str, dict[str, Any]], None]
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -101,18 +115,24 @@ class Stamps:
         return peak
 
 
-async def _burst(stamps: Stamps, elders: list[int]) -> dict[str, Any]:
+async def _burst(stamps: Stamps, elders: list[int]) -> tuple[dict[str, Any], list[int]]:
     """``ORDERS`` orders committed at once, as by as many calls ending together; every one
-    accepted by a vendor."""
+    accepted by a vendor. A commit that fails (as a call's would, sending it to a human) is
+    counted, not raised: the checks report the orders missing."""
     started_wall, started = time.time(), time.perf_counter()
-    orders = list(await asyncio.gather(*(
-        stamps.commit(elders[i % len(elders)], SERVICES[i % 3]) for i in range(ORDERS))))
+    outcomes = await asyncio.gather(*(
+        stamps.commit(elders[i % len(elders)], SERVICES[i % 3]) for i in range(ORDERS)),
+        return_exceptions=True)
     committed_s = time.perf_counter() - started
+    orders = [o for o in outcomes if isinstance(o, int)]
+    failed = [o for o in outcomes if isinstance(o, Exception)]
     accepted, last = await _wait_accepted(stamps.engine, set(orders), timeout_s=150.0)
     latencies = stamps.latencies(orders)
     elapsed = (last - started_wall) if last else float("nan")
     return {
         "orders committed": len(orders),
+        "commits failed": f"{len(failed)}: {type(failed[0]).__name__}: {failed[0]}"[:200]
+        if failed else 0,
         "all committed within s": committed_s,
         "most pending at once (not offered)": stamps.peak_pending(orders),
         "first Originate sent for": len(latencies),
@@ -120,10 +140,10 @@ async def _burst(stamps: Stamps, elders: list[int]) -> dict[str, Any]:
         "orders accepted": accepted,
         "first commit -> last acceptance s": elapsed,
         "orders dispatched (accepted) per s": accepted / elapsed if accepted else 0.0,
-    }
+    }, orders
 
 
-async def _one_at_a_time(stamps: Stamps, elders: list[int]) -> dict[str, Any]:
+async def _one_at_a_time(stamps: Stamps, elders: list[int]) -> tuple[dict[str, Any], list[int]]:
     """``SINGLES`` orders, each committed once the previous one's Originate left."""
     orders = []
     for i in range(SINGLES):
@@ -136,16 +156,17 @@ async def _one_at_a_time(stamps: Stamps, elders: list[int]) -> dict[str, Any]:
     await _wait_accepted(stamps.engine, set(orders), timeout_s=30.0)
     return {"orders": len(orders),
             **{f"commit -> Originate sent {k}": v
-               for k, v in _ms(stamps.latencies(orders)).items()}}
+               for k, v in _ms(stamps.latencies(orders)).items()}}, orders
 
 
-async def _backlog(engine: Engine, elders: list[int], vendor_id: int, phone: str) -> int:
+async def _backlog(engine: Engine, elders: list[int], vendor_id: int, phone: str
+                   ) -> list[int]:
     """``ORDERS`` orders pending in the schedule: each waiting for a retry an hour from now,
-    as after a busy hour. Returns how many are pending."""
+    as after a busy hour. Returns their ids."""
     ctx = engine.context
     assert ctx is not None and ctx.dispatcher is not None
     due = ctx.now() + timedelta(hours=1)
-    entries = []
+    entries, orders = [], []
     for i in range(ORDERS):
         async with ctx.writing() as session:
             order = await create_order(session, elder_id=elders[i % len(elders)],
@@ -158,8 +179,9 @@ async def _backlog(engine: Engine, elders: list[int], vendor_id: int, phone: str
                 vendor_id=vendor_id, number_e164=phone, tries=2, due_at=due)
         assert attempt_id is not None
         entries.append((attempt_id, due.timestamp()))
+        orders.append(order.id)
     await ctx.dispatcher.schedule.add(entries)
-    return len(entries)
+    return orders
 
 
 async def _wait_accepted(engine: Engine, orders: set[int], timeout_s: float
@@ -212,7 +234,7 @@ async def _attempt_inserts(engine: Engine, order_id: int, vendor_id: int) -> lis
     return seconds
 
 
-async def _scenario(report: Report, label: str, db_url: str, redis_url: str, folder: Path
+async def _scenario(bench: Bench, label: str, db_url: str, redis_url: str, folder: Path
                     ) -> None:
     upgrade(db_url)
     generate_city(db_url, elders=2000, vendors=VENDORS, seed=11)
@@ -220,7 +242,7 @@ async def _scenario(report: Report, label: str, db_url: str, redis_url: str, fol
     settings = load_settings(
         None, database={"url": db_url},
         redis={"url": redis_url, "embedded_path": str(folder / "redis.db"),
-               "key_prefix": f"benchd{os.getpid()}:"},
+               "key_prefix": f"benchd{uuid.uuid4().hex[:8]}:"},
         agi={"port": 0}, ami={"enabled": False}, clock={"speed": 1.0},
         spool={"dir": str(folder / "spool")}, alarms={"spool_dir": str(folder / "alarms")},
         dispatch={"trunk_channels": 10 * ORDERS, "vendor_channels": 10 * ORDERS,
@@ -228,9 +250,10 @@ async def _scenario(report: Report, label: str, db_url: str, redis_url: str, fol
     )
     engine = Engine(settings)
     await engine.start(migrate=False, connect_ami=False)
-    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}", speed=FAST,
-                                       log_path=folder / "sim.log")
+    sim: SimulatorProcess | None = None
     try:
+        sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
+                                           speed=FAST, log_path=bench.log_file(folder / "sim.log"))
         settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
         settings.ami.secret = sim.ami_secret
         await engine.start_ami()
@@ -241,27 +264,35 @@ async def _scenario(report: Report, label: str, db_url: str, redis_url: str, fol
             elders = list(await session.scalars(
                 select(Elder.id).where(Elder.county_code.is_not(None)).order_by(Elder.id)))
         with Stamps(engine) as stamps:
-            figures = await _burst(stamps, elders)
+            figures, burst = await _burst(stamps, elders)
             last = vendors[-1]
-            pending = await _backlog(engine, elders, last.id, "+86" + last.phone.lstrip("0"))
-            singles = {"orders pending in the schedule": pending,
-                       **await _one_at_a_time(stamps, elders)}
+            backlog = await _backlog(engine, elders, last.id, "+86" + last.phone.lstrip("0"))
+            singles_figures, one_by_one = await _one_at_a_time(stamps, elders)
+            singles = {"orders pending in the schedule": len(backlog), **singles_figures}
         first_order = min(stamps.committed)
         round_trips = await _originate_round_trips(engine)
         inserts = await _attempt_inserts(engine, first_order, vendors[0].id)
         originated = await sim.request("stats")
     finally:
         await engine.stop()
-        await sim.stop()
+        if sim is not None:
+            await sim.stop()
+    await bench.no_tasks_left(f"{label}: engine")
+    bench.expect(f"{label}: burst orders with their first Originate", len(burst),
+                 len(stamps.latencies(burst)))
+    await _check_orders(bench, label, db_url, burst, one_by_one, backlog, first_order,
+                        originated.get("originates"))
     figures["simulator Originates"] = originated.get("originates")
-    report(f"dispatch: {ORDERS:,} orders committed at once, {VENDORS} vendors, {label}",
-           figures)
-    report(f"dispatch: one order at a time with {ORDERS:,} orders pending, {label}", singles)
+    bench.report(f"dispatch: {ORDERS:,} orders committed at once, {VENDORS} vendors, {label}",
+                 figures)
+    bench.report(f"dispatch: one order at a time with {ORDERS:,} orders pending, {label}",
+                 singles)
     baseline = {**{f"Originate round trip {k}": v for k, v in _ms(round_trips).items()},
                 **{f"attempt insert+commit {k}": v for k, v in _ms(inserts).items()}}
-    report(f"dispatch baseline, same run: AMI client and database alone, {label}", baseline)
+    bench.report(f"dispatch baseline, same run: AMI client and database alone, {label}",
+                 baseline)
     trip, insert = baseline["Originate round trip p50 ms"], baseline["attempt insert+commit p50 ms"]
-    report(f"dispatch: ratios of p50s, {label}", {
+    bench.report(f"dispatch: ratios of p50s, {label}", {
         "burst added / Originate round trip": figures["commit -> Originate sent p50 ms"] / trip,
         "one at a time added / Originate round trip":
             singles["commit -> Originate sent p50 ms"] / trip,
@@ -270,29 +301,51 @@ async def _scenario(report: Report, label: str, db_url: str, redis_url: str, fol
     })
 
 
-async def _run(report: Report) -> None:
-    folder = BENCH_DIR / "dispatch"
-    folder.mkdir(parents=True, exist_ok=True)
-    for leftover in [*folder.glob("hotline.sqlite3*"), *folder.glob("redis.db*")]:
-        leftover.unlink()
-    db_url, _, _ = backend_urls("embedded", folder.resolve())
-    await _scenario(report, "SQLite + embedded Redis", db_url, "", folder)
+async def _check_orders(bench: Bench, label: str, db_url: str, burst: list[int],
+                        singles: list[int], backlog: list[int], first_order: int,
+                        originates: int | None) -> None:
+    async with Stored(db_url) as stored:
+        for what, orders in (("burst", burst), ("one at a time", singles)):
+            bench.expect(f"{label}: {what}: orders", ORDERS if what == "burst" else SINGLES,
+                         len(orders))
+            accepted = await stored.attempts(orders, purpose=CallPurpose.VENDOR_OFFER,
+                                             state=OutboundState.DONE, outcome="accepted")
+            bench.missing(f"{label}: {what}: orders with their accepted attempt", orders,
+                          accepted)
+            bench.once_each(f"{label}: {what}: accepted attempts", accepted)
+            bench.expect(f"{label}: {what}: orders accepted", len(orders), await stored.count(
+                WorkOrder, WorkOrder.id.in_(orders), WorkOrder.status == OrderStatus.ACCEPTED))
+        bench.missing(f"{label}: backlog orders with their scheduled attempt", backlog,
+                      await stored.attempts(backlog, purpose=CallPurpose.VENDOR_OFFER,
+                                            state=OutboundState.SCHEDULED))
+        bench.expect(f"{label}: baseline attempt rows", ROUND_TRIPS, await stored.count(
+            OutboundCall, OutboundCall.order_id == first_order,
+            OutboundCall.purpose == CallPurpose.QUALITY_CALLBACK,
+            OutboundCall.due_at == FAR_FUTURE))
+        dialled = await stored.count(OutboundCall, OutboundCall.claimed_at.is_not(None))
+        bench.expect(f"{label}: simulator Originates (attempts dialled + round trips)",
+                     dialled + ROUND_TRIPS, originates or 0)
+
+
+async def _run(bench: Bench) -> None:
+    folder = bench.run_dir("sqlite")
+    db_url, _, _ = backend_urls("embedded", folder)
+    await _scenario(bench, "SQLite + embedded Redis", db_url, "", folder)
     if not (os.environ.get(PG_ENV) and os.environ.get("HOTLINE_TEST_REDIS_URL")):
-        report("dispatch: PostgreSQL + Redis", {
+        bench.report("dispatch: PostgreSQL + Redis", {
             "skipped": f"{PG_ENV} and HOTLINE_TEST_REDIS_URL are not set"})
         return
+    folder = bench.run_dir("pg")
     pg_url, redis_url, schema = backend_urls("servers", folder)
     try:
-        await _scenario(report, "PostgreSQL + Redis", pg_url, redis_url or "", folder)
+        await _scenario(bench, "PostgreSQL + Redis", pg_url, redis_url or "", folder)
     finally:
         _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def run(report: Report) -> None:
-    asyncio.run(_run(report))
+def run(bench: Bench) -> None:
+    asyncio.run(_run(bench))
 
 
 if __name__ == "__main__":
-    from tests.bench.__main__ import report as print_report
-
-    run(print_report)
+    standalone("dispatch", run)

@@ -11,25 +11,30 @@ Redis stream entry id, on the same machine clock.
 Baseline, same run and load: a bare FastAGI server that sends the engine's own command sequence
 for an emergency with no work behind it, so the difference is the engine's added latency. A
 third run sends 500 calls in the same instant, the worst case, reported as it is.
+
+Every emergency of an engine run must leave its emergency order (exactly one), its call
+record pointing to it, its queue entry, its screen pop in Redis and the start of its family
+escalation, and reach the Queue application; every baseline call must reach the Queue too.
+Each engine run has a freshly generated city in a directory of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from dispatch.citygen import sample_numbers
 from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.bare_fastagi import BareFastAgi
-from tests.bench.calls import BENCH_DIR, _city
+from tests.bench.calls import _city
+from tests.bench.checks import Bench, Stored, standalone, stream_events
 
 # Real time, as in production: prompts, rings and the engine's background loops (the emergency
 # watch, escalation resume, spool scans) at their real pace; the handset route plays nothing.
@@ -38,8 +43,8 @@ HOLD_REAL_S = 50.0  # each call stays up this long (talking to its operator)
 RATE_PER_S = 10.0  # arrivals: RATE x HOLD = 500 calls in progress
 CALLS = 1000
 BURST = 500
-OPERATORS = [{"name": f"op{i}", "answer_delay_s": 1.0, "talk_s": HOLD_REAL_S * SPEED,
-              "available": True} for i in range(540)]
+OPERATOR_COUNT = 540
+ESCALATION_BEGUN = ("family_called", "family_none")
 # The engine's emergency route as the PBX sees it, sent with no work behind it.
 BARE_EMERGENCY = ["ANSWER", "GET VARIABLE CHANNEL(linkedid)",
                   "SET VARIABLE HOTLINE_REASON handset_emergency",
@@ -89,15 +94,17 @@ async def drive(sim: SimulatorProcess, handsets: Sequence[str], calls: int,
     return list(await asyncio.gather(*(one(i) for i in range(calls))))
 
 
+def operators(hold_s: float) -> list[dict[str, Any]]:
+    return [{"name": f"op{i}", "answer_delay_s": 1.0, "talk_s": hold_s * SPEED,
+             "available": True} for i in range(OPERATOR_COUNT)]
+
+
 async def screen_pops(engine: Engine) -> dict[str, float]:
     """uniqueid -> wall time of its screen pop (the stream entry id)."""
     assert engine.context is not None
     live = engine.context.live
-    pops = {}
-    for entry_id, fields in await live._client.xrange(live.stream_key):
-        if fields[b"type"] == b"screen_pop":
-            pops[json.loads(fields[b"data"])["uniqueid"]] = int(entry_id.split(b"-")[0]) / 1000
-    return pops
+    return {event["uniqueid"]: at
+            for at, event in await stream_events(live._client, live.stream_key, "screen_pop")}
 
 
 def figures(label: str, calls: list[Timing], pops: dict[str, float] | None,
@@ -121,83 +128,109 @@ def figures(label: str, calls: list[Timing], pops: dict[str, float] | None,
     return out
 
 
-async def _engine_run(db_url: str, handsets: list[str], calls: int, rate: float | None
-                      ) -> tuple[list[Timing], dict[str, float]]:
+async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
+                      hold_s: float) -> tuple[list[Timing], dict[str, float]]:
+    run = bench.run_dir(label)
+    db_url = f"sqlite:///{run / 'hotline.sqlite3'}"
+    _city(db_url)
+    handsets = sample_numbers(db_url, 500, 7)["handsets"]
     settings = load_settings(
         None, database={"url": db_url}, agi={"port": 0}, ami={"enabled": False},
-        redis={"url": "", "embedded_path": str(BENCH_DIR / "redis-emergency.db"),
+        redis={"url": "", "embedded_path": str(run / "redis.db"),
                "key_prefix": f"benche{time.monotonic_ns()}:"},
-        clock={"speed": SPEED}, spool={"dir": str(BENCH_DIR / "spool")},
-        alarms={"spool_dir": str(BENCH_DIR / "alarms")}, dispatch={"enabled": False},
+        clock={"speed": SPEED}, spool={"dir": str(run / "spool")},
+        alarms={"spool_dir": str(run / "alarms")}, dispatch={"enabled": False},
     )
     engine = Engine(settings)
     await engine.start(migrate=False, connect_ami=False)
-    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
-                                       speed=SPEED, log_path=BENCH_DIR / "sim.log")
+    sim: SimulatorProcess | None = None
     try:
+        sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
+                                           speed=SPEED, log_path=bench.log_file(run / "sim.log"))
         settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
         settings.ami.secret = sim.ami_secret
         await engine.start_ami()
         freeze_startup_objects()  # as the engine process does
-        await sim.request("operators", operators=OPERATORS)
+        await sim.request("operators", operators=operators(hold_s))
         results = await drive(sim, handsets, calls, rate)
         pops = await screen_pops(engine)
     finally:
         await engine.stop()
-        await sim.stop()
-    return timings(results, sim.real_start), pops
+        if sim is not None:
+            await sim.stop()
+        gc.unfreeze()  # this process runs engine after engine: let the stopped one be freed
+    await bench.no_tasks_left(f"{label} run")
+    calls_made = timings(results, sim.real_start)
+    await _check_emergencies(bench, label, db_url, calls_made, pops)
+    return calls_made, pops
 
 
-async def _bare_run(handsets: list[str], calls: int, rate: float) -> list[Timing]:
+async def _check_emergencies(bench: Bench, label: str, db_url: str, calls: list[Timing],
+                             pops: dict[str, float]) -> None:
+    uniqueids = [c.uniqueid for c in calls]
+    bench.expect(f"{label}: emergencies that reached the Queue", len(calls),
+                 sum(1 for c in calls if c.answered_to_queue_ms is not None))
+    bench.missing(f"{label}: screen pops in Redis", uniqueids, pops)
+    async with Stored(db_url) as stored:
+        orders = await stored.emergency_orders_of_calls(uniqueids)
+        bench.missing(f"{label}: emergency orders", uniqueids, orders)
+        bench.once_each(f"{label}: emergency orders", await stored.orders_of_calls(uniqueids))
+        bench.missing(f"{label}: call records pointing to their order", uniqueids,
+                      await stored.call_records(uniqueids, with_their_order=True))
+        bench.missing(f"{label}: queue entries", uniqueids,
+                      await stored.queue_entries(uniqueids))
+        bench.missing(f"{label}: family escalations begun", orders.values(),
+                      await stored.orders_with_event(orders.values(), ESCALATION_BEGUN))
+
+
+async def _bare_run(bench: Bench, calls: int, rate: float, hold_s: float) -> list[Timing]:
+    run = bench.run_dir("bare")
+    city = f"sqlite:///{run / 'hotline.sqlite3'}"  # for its handset numbers only
+    _city(city)
+    handsets = sample_numbers(city, 500, 7)["handsets"]
     bare = BareFastAgi(BARE_EMERGENCY)
     port = await bare.start()
-    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{port}", speed=SPEED,
-                                       log_path=BENCH_DIR / "sim.log")
     try:
-        await sim.request("operators", operators=OPERATORS)
-        results = await drive(sim, handsets, calls, rate)
+        sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{port}", speed=SPEED,
+                                           log_path=bench.log_file(run / "sim.log"))
+        try:
+            await sim.request("operators", operators=operators(hold_s))
+            results = await drive(sim, handsets, calls, rate)
+        finally:
+            await sim.stop()
     finally:
-        await sim.stop()
         await bare.close()
-    return timings(results, sim.real_start)
+    await bench.no_tasks_left("bare FastAGI run")
+    calls_made = timings(results, sim.real_start)
+    bench.expect("bare FastAGI: sessions served", calls, bare.sessions)
+    bench.expect("bare FastAGI: calls that reached the Queue", calls,
+                 sum(1 for c in calls_made if c.answered_to_queue_ms is not None))
+    return calls_made
 
 
-def fresh_copy(city: Path) -> str:
-    """A copy of the generated city for one run: no open emergencies left by another run
-    (the engine would resume their escalations and call them back)."""
-    run_db = city.with_name("emergency-run.sqlite3")
-    shutil.copyfile(city, run_db)
-    return f"sqlite:///{run_db.resolve()}"
-
-
-async def _run(report: Callable[[str, dict[str, Any]], None], calls: int) -> None:
-    city = BENCH_DIR / "emergency.sqlite3"
-    city.unlink(missing_ok=True)
-    db_url = f"sqlite:///{city.resolve()}"
-    _city(db_url)
-    from dispatch.citygen import sample_numbers
-
-    handsets = sample_numbers(db_url, 500, 7)["handsets"]
-    steady_from = int(RATE_PER_S * HOLD_REAL_S)
-    bare = await _bare_run(handsets, calls, RATE_PER_S)
-    steady, pops = await _engine_run(fresh_copy(city), handsets, calls, RATE_PER_S)
-    burst, burst_pops = await _engine_run(fresh_copy(city), handsets, BURST, None)
-    report("emergencies: handset calls at 500 concurrent", {
-        "arrivals per s, each call up s": f"{RATE_PER_S:g}, {HOLD_REAL_S:g}",
+async def _run(bench: Bench, calls: int, hold_s: float, burst: int) -> None:
+    steady_from = int(RATE_PER_S * hold_s)
+    if not 0 <= steady_from < calls:
+        raise ValueError(f"{calls} calls do not outlast the ramp-up of {steady_from}")
+    bare = await _bare_run(bench, calls, RATE_PER_S, hold_s)
+    steady, pops = await _engine_run(bench, "engine", calls, RATE_PER_S, hold_s)
+    in_burst, burst_pops = await _engine_run(bench, "burst", burst, None, hold_s)
+    in_progress = int(RATE_PER_S * hold_s)
+    bench.report(f"emergencies: handset calls at {in_progress} concurrent", {
+        "arrivals per s, each call up s": f"{RATE_PER_S:g}, {hold_s:g}",
         **figures("baseline, bare FastAGI", bare, None, steady_from),
         **figures("engine", steady, pops, steady_from),
-        **figures(f"engine, {BURST} in the same instant", burst, burst_pops, 0),
+        **figures(f"engine, {burst} in the same instant", in_burst, burst_pops, 0),
         "note": "PBX times: answer stamped by the simulator, queue = Queue app start; "
                 "screen pop = its Redis entry time; negative: the pop came first",
-        "goal p99": "< 200 ms each, at 500 concurrent calls",
+        "goal p99": f"< 200 ms each, at {in_progress} concurrent calls",
     })
 
 
-def run(report: Callable[[str, dict[str, Any]], None], calls: int = CALLS) -> None:
-    asyncio.run(_run(report, calls))
+def run(bench: Bench, calls: int = CALLS, hold_s: float = HOLD_REAL_S,
+        burst: int = BURST) -> None:
+    asyncio.run(_run(bench, calls, hold_s, burst))
 
 
 if __name__ == "__main__":
-    from tests.bench.__main__ import report as print_report
-
-    run(print_report)
+    standalone("emergency", run)

@@ -11,6 +11,8 @@ is pinned to one CPU first.
 - capacity: calls that each feed a frame every 20 ms of wall time, doubling the count until
   one falls behind (lag above ``LAG_LIMIT_S``); the largest count that kept up is reported.
 
+Every utterance must be recognised as its intent, and at least one real-time call sustained.
+
 Standalone: ``python -m tests.bench.speech``.
 """
 
@@ -21,16 +23,15 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psutil
 
 from ivr.config import SpeechSettings
 from ivr.speech import Grammar, Recognizer, SpeechEngine, load_grammars
+from tests.bench.checks import Bench, standalone
 from tests.speech_audio import FRAME_BYTES, KO_MODEL_PATH, frames, korean_call_audio
 
-Report = Callable[[str, dict[str, Any]], None]
 PHRASES = ["밥", "도우미", "진료", "상담원", "도와줘", "네", "아니요", "아니"]
 FRAME_S = 0.02
 LAG_LIMIT_S = 0.3
@@ -70,6 +71,7 @@ def _latency_and_rtf(
     latencies.sort()
     return {
         "utterances": len(latencies),
+        "recognised": right,
         "recognised correctly": f"{right}/{len(latencies)}",
         "latency p50 (s)": statistics.median(latencies),
         "latency p95 (s)": latencies[int(0.95 * (len(latencies) - 1))],
@@ -141,7 +143,7 @@ async def _capacity(engine: SpeechEngine, grammar: Grammar, pcm: bytes, seconds:
     return figures
 
 
-def run(report: Report, seconds: float = 6.0, max_calls: int = 256,
+def run(bench: Bench, seconds: float = 6.0, max_calls: int = 256,
         memory_count: int = 20) -> None:
     """Measure and report; ``seconds`` is the length of each real-time capacity trial."""
     cpu, previous = _pin_to_one_core()
@@ -153,18 +155,22 @@ def run(report: Report, seconds: float = 6.0, max_calls: int = 256,
         loaded = time.perf_counter() - started
         grammar = load_grammars()["ko"]
         audio = {text: korean_call_audio(text) for text in PHRASES}
-        report("speech: model", {
+        bench.report("speech: model", {
             "cpu": cpu,
             "model load (s)": loaded,
             "model RSS (MiB)": (psutil.Process().memory_info().rss - rss0) / 2**20,
         })
-        report("speech: latency end of speech -> intent, one core",
-               _latency_and_rtf(engine, grammar, audio))
-        report("speech: memory", _memory_per_recogniser(engine, grammar, audio["상담원"],
-                                                        memory_count))
+        heard = _latency_and_rtf(engine, grammar, audio)
+        bench.expect("utterances recognised as their intent", heard.pop("utterances"),
+                      heard.pop("recognised"))
+        bench.report("speech: latency end of speech -> intent, one core", heard)
+        bench.report("speech: memory", _memory_per_recogniser(engine, grammar, audio["상담원"],
+                                                              memory_count))
         stream = b"".join(audio.values())
-        report("speech: concurrent real-time recognisers, one core",
-               asyncio.run(_capacity(engine, grammar, stream, seconds, max_calls)))
+        capacity = asyncio.run(_capacity(engine, grammar, stream, seconds, max_calls))
+        if capacity["real-time calls sustained"] < 1:
+            bench.fail("speech: not even one call kept up in real time")
+        bench.report("speech: concurrent real-time recognisers, one core", capacity)
     finally:
         engine.close()
         os.sched_setaffinity(0, previous)
@@ -175,9 +181,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each trial")
     parser.add_argument("--max-calls", type=int, default=256)
     args = parser.parse_args()
-    from tests.bench.__main__ import report
-
-    run(report, seconds=args.seconds, max_calls=args.max_calls)
+    standalone("speech", lambda bench: run(bench, seconds=args.seconds,
+                                           max_calls=args.max_calls))
 
 
 if __name__ == "__main__":
