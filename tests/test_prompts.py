@@ -10,7 +10,7 @@ import pytest
 
 from ivr.flows.inbound import QUEUE_REASSURANCE
 from ivr.prompts import PROMPTS_DIR, CatalogueError, PromptCatalogue, synthesise
-from sim.moh import MusicOnHold
+from sim.moh import DataDir, MusicOnHold
 
 
 def test_every_catalogue_prompt_is_recorded_for_the_telephone() -> None:
@@ -34,7 +34,7 @@ def test_hold_sound_is_recorded_quiet_for_the_telephone() -> None:
 def test_every_language_has_its_queue_reassurances() -> None:
     """musiconhold.conf has the hold class the dialplan names for each reason and catalogue
     language, announcing the prompt the engine leaves to the queue, with the same fallback."""
-    moh = MusicOnHold()
+    moh = MusicOnHold(data_dir=DataDir(mounts={"sounds/hotline": PROMPTS_DIR}))  # installed
     moh.load_conf(PROMPTS_DIR.parents[1] / "asterisk_conf" / "musiconhold.conf")
     catalogue = PromptCatalogue.load()
     for code in catalogue.languages:
