@@ -23,6 +23,7 @@ from dispatch.orders import add_order_event, find_order
 from dispatch.phones import mask, national
 from dispatch.profile import family_contacts
 from ivr.ami.errors import AmiError
+from ivr.ami.placing import place_call
 from ivr.config import DialSettings
 
 log = logging.getLogger(__name__)
@@ -71,15 +72,13 @@ async def bridge_call(ami: Any, sessions: async_sessionmaker[AsyncSession], dial
             "Channel": call.elder, "ExtraChannel": call.operator,
             "Context": CONFERENCE_CONTEXT, "Exten": room, "Priority": "1",
             "ExtraContext": CONFERENCE_CONTEXT, "ExtraExten": room, "ExtraPriority": "1"})
-    try:
-        result = await ami.originate(
-            channel=dialstring, context=CONFERENCE_CONTEXT, exten=room, priority=1,
-            caller_id=dial.caller_id, variables={"HOTLINE_ORDER_ID": str(order.id)},
-            timeout_ms=int(dial.ring_timeout_s * 1000))
-        outcome = result.reason_name
-    except AmiError as exc:
-        log.error("bridge of order %s to %s failed: %s", order.order_no, target, exc)
-        outcome = "failed"
+    placed = await place_call(
+        ami, channel=dialstring, context=CONFERENCE_CONTEXT, exten=room,
+        caller_id=dial.caller_id, variables={"HOTLINE_ORDER_ID": str(order.id)},
+        timeout_ms=int(dial.ring_timeout_s * 1000))
+    outcome = placed.status  # answered, busy, ..., or not_sent / lost when the link failed
+    if placed.error:
+        log.error("bridge of order %s to %s: %s", order.order_no, target, placed.error)
     async with sessions() as session:
         await add_order_event(session, order.id, "bridged", now(), {
             "target": target, **detail, "outcome": outcome, "room": room,

@@ -32,6 +32,7 @@ from dispatch.orders import add_order_event
 from dispatch.phones import mask, national
 from dispatch.quality import callback_number
 from ivr.ami.client import ORIGINATE_MARGIN_S
+from ivr.ami.placing import NOT_SENT, place_call
 from ivr.claims import Leases
 from ivr.config import EmergencySettings
 from ivr.context import EngineContext
@@ -133,6 +134,9 @@ class EmergencyWatch:
             log.error("emergency %s not checked for a callback: %s", order_id, exc)
             return "not_due"
         outcome, uniqueid = await self._originate(alarm, number)
+        if outcome == NOT_SENT:  # nothing dialled: no callback to count, the next pass tries
+            log.warning("emergency %s: callback not sent, the AMI link is down", alarm.order_no)
+            return outcome
         detail = {"attempt": alarm.attempts + 1, "outcome": outcome, "uniqueid": uniqueid,
                   "number": mask(number), "started_at": started.isoformat()}
         try:
@@ -150,19 +154,15 @@ class EmergencyWatch:
         if number is None:
             return "no_number", None
         dial = self.ctx.settings.dial
-        try:
-            result = await self.ami.originate(
-                channel=dial.elder.format(number=national(number)), context=CALLBACK_CONTEXT,
-                exten="s", priority=1, caller_id=dial.caller_id,
-                variables={"HOTLINE_ORDER_ID": str(alarm.order_id),
-                           "HOTLINE_ELDER_ID": str(alarm.elder_id)},
-                timeout_ms=int(dial.ring_timeout_s * 1000),
-            )
-        except Exception as exc:  # AMI down, the link dropped: the next pass tries again
-            log.error("emergency callback for %s failed: %s", alarm.order_no, exc)
-            return "failed", None
-        if not result.answered:
-            return result.reason_name, None
+        placed = await place_call(
+            self.ami, channel=dial.elder.format(number=national(number)),
+            context=CALLBACK_CONTEXT, exten="s", caller_id=dial.caller_id,
+            variables={"HOTLINE_ORDER_ID": str(alarm.order_id),
+                       "HOTLINE_ELDER_ID": str(alarm.elder_id)},
+            timeout_ms=int(dial.ring_timeout_s * 1000))
+        result = placed.outcome
+        if result is None or not result.answered:
+            return placed.status, None
         if result.uniqueid is not None:
             await publish_screen_pop(
                 self.ctx, uniqueid=result.uniqueid, linkedid=result.uniqueid,

@@ -26,7 +26,7 @@ from panoramisk.message import Message
 
 from ivr.logmask import masked_logger
 
-from .errors import AmiConnectionLost, AmiOriginateLost, AmiProtocolError
+from .errors import AmiConnectionLost, AmiNotSent, AmiOriginateLost, AmiProtocolError
 from .headers import header_lines
 
 BANNER_PREFIX = "Asterisk Call Manager/"
@@ -106,7 +106,7 @@ class HardenedAMIProtocol(AMIProtocol):
             action["Async"] = _explicit_async(action.get("Async"))
         header_lines(dict(action.items()))  # raises ValueError before anything is registered
         if self.closed or self.transport.is_closing():
-            raise AmiConnectionLost("AMI link is not connected")
+            raise AmiNotSent("AMI link is not connected")
         return super().send(action, as_list=as_list)
 
     # ---- teardown ----------------------------------------------------------
@@ -141,7 +141,7 @@ def _lost_error(action: actions.Action) -> AmiConnectionLost:
     if str(action.get("Action", "")).lower() == "originate":
         return AmiOriginateLost(
             f"AMI link dropped after Originate {action.id} was sent; its outcome is unknown "
-            "and it was not re-sent"
+            "and it was not re-sent", str(action.id)
         )
     name = action.get("Action")
     return AmiConnectionLost(f"AMI link dropped before {name} {action.id} completed")
