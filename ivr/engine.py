@@ -25,6 +25,7 @@ from ivr.flows.quality_callback import QualityCallbackFlow
 from ivr.flows.service_report import ServiceReportFlow
 from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
+from ivr.outbox_relay import OutboxRelay
 from ivr.prompts import PromptCatalogue
 from ivr.queue_tracker import QueueTracker
 from ivr.redis_link import RedisLink, open_redis
@@ -48,6 +49,7 @@ class Engine:
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
         self.speech: SpeechService | None = None
+        self.outbox: OutboxRelay | None = None
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -71,6 +73,8 @@ class Engine:
             acks=Acknowledgements(self.redis.client, settings.redis.key_prefix),
         )
         self.context.acks.start()
+        self.outbox = OutboxRelay(self.context)
+        self.outbox.attach()  # every event for the consoles is committed before it is sent
         self.speech = await SpeechService.start(settings.speech, prompts,
                                                 settings.ivr.default_language)
         if settings.dispatch.enabled:
@@ -84,7 +88,8 @@ class Engine:
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         self._background = [asyncio.create_task(replay_forever(self.context)),
-                            asyncio.create_task(scan_forever(self.context))]
+                            asyncio.create_task(scan_forever(self.context)),
+                            asyncio.create_task(self.outbox.relay_forever())]
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
 
