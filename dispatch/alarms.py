@@ -15,9 +15,12 @@ file, in this order, so that a crash at any point loses nothing:
 
 Then every ``order`` event not yet handled gets its emergency order (one per file and
 elder) and every unhandled ``alert`` is returned once in the report, for the engine to
-publish. An ingester takes a short lease on the events before it opens their order, so two
-engines never open it twice; if it dies between opening the order and marking the events
-handled, the next run after the lease opens a second order: the safe side.
+publish. Each announcement (``alarm_emergency``, ``alarm_alert``) is an outbox row committed
+in the same transaction that marks its events handled (``dispatch/outbox.py``), so an alert
+Redis did not take is published later, never lost. An ingester takes a short lease on the
+events before it opens their order, so two engines never open it twice; if it dies between
+opening the order and marking the events handled, the next run after the lease opens a
+second order: the safe side.
 
 Orders carry ``source="handset"`` (the work-order source CHECK constraint has no alarm
 value); the alarm itself is on the order's timeline as an ``alarm`` event whose detail
@@ -31,7 +34,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch import outbox
 from dispatch.alarm_codes import EMERGENCY_KINDS, TEST_KINDS, TROUBLE_KINDS, CodeMap
 from dispatch.alarm_spool import (
     FUTURE_TOLERANCE_S,
@@ -64,6 +68,7 @@ from dispatch.models import (
     ServiceType,
 )
 from dispatch.orders import create_order
+from dispatch.outbox import Announcement
 from dispatch.phones import mask
 from dispatch.registry import CallerStatus, identify
 
@@ -106,6 +111,13 @@ class AlarmAlert:
     file_name: str | None = None
     detail: str = ""
     event_id: int | None = None
+    announcement: Announcement | None = None  # its committed outbox row, if any
+
+    def payload(self) -> dict[str, Any]:
+        """What the consoles get (``alarm_alert``)."""
+        fields = asdict(self)
+        fields.pop("announcement")
+        return outbox.plain(fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,7 @@ class AlarmOrder:
     elder_id: int
     kinds: tuple[AlarmKind, ...]
     event_ids: tuple[int, ...]
+    announcement: Announcement | None = None  # its committed ``alarm_emergency`` row
 
 
 @dataclass(slots=True)
@@ -312,12 +325,15 @@ async def _open_orders(session: AsyncSession, now: datetime, opened: list[AlarmO
             await session.execute(update(AlarmEvent).where(AlarmEvent.id.in_(ids))
                                   .values(order_id=order.id, handled_at=now))
             session.add(OrderEvent(order_id=order.id, at=now, kind="alarm", detail=detail))
+            announced = await outbox.add(session, "alarm_emergency", {
+                "order_no": order.order_no, "elder_id": elder_id,
+                "kinds": [str(e.kind) for e in events]}, now)
             await session.commit()
         except BaseException:
             await session.rollback()
             raise
         opened.append(AlarmOrder(order.id, order.order_no, elder_id,
-                                 tuple(e.kind for e in events), tuple(ids)))
+                                 tuple(e.kind for e in events), tuple(ids), announced))
         log.warning("alarm %s (%s): emergency order %s for elder %d",
                     events[0].account, ",".join(str(e.kind) for e in events),
                     order.order_no, elder_id)
@@ -325,7 +341,8 @@ async def _open_orders(session: AsyncSession, now: datetime, opened: list[AlarmO
 
 async def _hand_out_alerts(session: AsyncSession, now: datetime, alerts: list[AlarmAlert]
                            ) -> None:
-    """Every unhandled ``alert`` event, once: each is marked handled before it is returned."""
+    """Every unhandled ``alert`` event, once: each is marked handled in the transaction that
+    commits its outbox row."""
     result = await session.execute(
         select(AlarmEvent, AlarmFile.name, AlarmFile.calling_from)
         .join(AlarmFile, AlarmEvent.file_id == AlarmFile.id)
@@ -335,21 +352,28 @@ async def _hand_out_alerts(session: AsyncSession, now: datetime, alerts: list[Al
     rows = result.all()
     await session.commit()
     for event, file_name, calling_from in rows:
-        taken = await session.execute(
-            update(AlarmEvent)
-            .where(AlarmEvent.id == event.id, AlarmEvent.handled_at.is_(None))
-            .values(handled_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        await session.commit()
-        if not taken.rowcount:
-            continue  # handed out by another ingester
         alert = AlarmAlert(
             reason="unidentified_alarm" if event.kind in EMERGENCY_KINDS else "device_trouble",
             account=event.account, kind=event.kind, code=event.code, elder_id=event.elder_id,
             device_id=event.device_id, calling_from=calling_from, file_name=file_name,
             detail=f"{event.kind} from account {event.account}", event_id=event.id,
         )
+        try:
+            taken = await session.execute(
+                update(AlarmEvent)
+                .where(AlarmEvent.id == event.id, AlarmEvent.handled_at.is_(None))
+                .values(handled_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if not taken.rowcount:
+                await session.rollback()
+                continue  # handed out by another ingester
+            announced = await outbox.add(session, "alarm_alert", alert.payload(), now)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        alert = replace(alert, announcement=announced)
         alerts.append(alert)
         log.warning("alarm alert %s: account %s, %s, line %s", alert.reason, alert.account,
                     alert.kind, mask(alert.calling_from))

@@ -307,6 +307,19 @@ class OrderEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class OutboxEntry(Base):
+    """An event for the consoles' stream, committed with the state it announces and
+    published from here until the stream has it (``published_at`` set after XADD)."""
+
+    __tablename__ = "event_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class Call(Base):
     """One call leg as Asterisk saw it (uniqueid) and how the hotline ended it."""
 
@@ -338,6 +351,7 @@ __all__ = [
     "OrderEvent",
     "OrderSource",
     "OrderStatus",
+    "OutboxEntry",
     "PhoneKind",
     "ServiceType",
     "SubsidyCategory",

@@ -130,6 +130,18 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
             await session.rollback()
 
 
+async def unclaim(session: AsyncSession, attempt_id: int) -> bool:
+    """``dialing`` -> ``scheduled`` for an attempt whose Originate was never sent (the AMI
+    link was down); COMMIT. False if it had moved on meanwhile."""
+    moved = await session.execute(
+        update(OutboundCall)
+        .where(OutboundCall.id == attempt_id, OutboundCall.state == OutboundState.DIALING)
+        .values(state=OutboundState.SCHEDULED, claimed_by=None, claimed_at=None)
+    )
+    await session.commit()
+    return moved.rowcount == 1
+
+
 async def mark_answered(session: AsyncSession, attempt_id: int, at: datetime) -> bool:
     """``dialing`` -> ``answered``; COMMIT. False if it was already past that."""
     moved = await session.execute(

@@ -4,9 +4,10 @@
 ``linkedid``, ``channel``, ``caller_number``, ``caller_name``, ``reason``, ``queuestatus``,
 ``spooled_at``). Each record becomes an EMERGENCY work order for the identified elder, whose
 ``call_uniqueid`` is the call's uniqueid; a record moves to ``replayed/`` only after its order
-is committed, and an order already carrying that uniqueid is never made twice, so a crash at
-any point and a second run are both harmless. Callers the registry does not know come back
-as alerts: the record stays in place until :func:`settle_alert` confirms the alert went out.
+and its ``spooled_emergency`` outbox row (``dispatch/outbox.py``) are committed, and an
+order already carrying that uniqueid is never made twice, so a crash at any point and a
+second run are both harmless. Callers the registry does not know come back as alerts: the
+record stays in place until :func:`settle_alert` confirms the alert is in the outbox.
 Malformed records go to ``quarantine/`` with a ``.reason`` file beside them. The engine's own
 emergency callbacks (reason ``emergency_callback``) belong to an order that stays open: they
 move to ``replayed/`` and open no second order. One replay runs at a time per spool directory
@@ -29,9 +30,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dispatch import outbox
 from dispatch.models import OrderSource, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_REASON
 from dispatch.orders import add_order_event, create_order
+from dispatch.outbox import Announcement
 from dispatch.phones import mask
 from dispatch.registry import identify
 
@@ -71,6 +74,7 @@ class SpooledOrder:
     order_no: str
     elder_id: int | None
     created: bool
+    announcement: Announcement | None = None  # its committed ``spooled_emergency`` row
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +227,9 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
             at=now,
         )
         assert order.order_no is not None
+        announced = await _announce(session, order.order_no, identity.elder_id, record, now)
         report.orders.append(SpooledOrder(record.uniqueid, order.order_no,
-                                          identity.elder_id, True))
+                                          identity.elder_id, True, announced))
         log.warning("spool: emergency order %s for the unanswered call of %s (%s)",
                     order.order_no, mask(identity.number), record.reason or "-")
         with contextlib.suppress(Exception):  # the order stands; the event is a detail
@@ -233,6 +238,19 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
                 "queuestatus": record.queuestatus, "linkedid": record.linkedid,
             })
     _move(path, REPLAYED)
+
+
+async def _announce(session: AsyncSession, order_no: str, elder_id: int, record: SpoolRecord,
+                    now: datetime) -> Announcement:
+    """Commit the order's ``spooled_emergency`` outbox row (before the record may move)."""
+    try:
+        announced = await outbox.add(session, "spooled_emergency", {
+            "order_no": order_no, "elder_id": elder_id, "uniqueid": record.uniqueid}, now)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    return announced
 
 
 async def replay_spool(sessions: async_sessionmaker[AsyncSession], spool_dir: Path | str,

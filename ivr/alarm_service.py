@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Any
 
 from dispatch.alarm_codes import CodeMap, load_code_map
 from dispatch.alarms import ingest_spool
 from ivr.context import EngineContext
+from ivr.outbox_relay import publish_committed
 from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
@@ -20,15 +19,17 @@ async def scan_once(ctx: EngineContext, code_map: CodeMap) -> int:
     report = await ingest_spool(ctx.writing, settings.spool_dir, ctx.now(), code_map,
                                 local_area_code=ctx.settings.ivr.local_area_code,
                                 min_age_s=settings.min_age_s)
+    # committed with their alarm events (the outbox); Redis refusing leaves them to the relay
+    await publish_committed(ctx, [order.announcement for order in report.orders
+                                  if order.announcement is not None])
     for order in report.orders:
-        await ctx.live.publish("alarm_emergency", {
-            "order_no": order.order_no, "elder_id": order.elder_id,
-            "kinds": [str(kind) for kind in order.kinds],
-        })
         if ctx.on_emergency is not None:
             ctx.on_emergency(order.order_id, order.elder_id)
+    await publish_committed(ctx, [alert.announcement for alert in report.alerts
+                                  if alert.announcement is not None])
     for alert in report.alerts:
-        await ctx.live.publish("alarm_alert", _plain(dataclasses.asdict(alert)))
+        if alert.announcement is None:  # a quarantined file: no alarm event to commit with
+            await ctx.live.publish("alarm_alert", alert.payload())
     for name, reason in report.quarantined:
         log.error("alarm file %s quarantined: %s", name, reason)
     for name, reason in report.failed:
@@ -46,11 +47,3 @@ async def scan_forever(ctx: EngineContext) -> None:
     await repeat(lambda: scan_once(ctx, code_map),
                  lambda: ctx.clock.sleep(ctx.settings.alarms.scan_interval_s),
                  "alarm spool scan")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value if isinstance(value, int | float | bool | type(None)) else str(value)

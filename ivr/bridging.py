@@ -22,9 +22,9 @@ from dispatch.models import WorkOrder
 from dispatch.orders import add_order_event, find_order, latest_order_of_call
 from dispatch.phones import mask, national
 from dispatch.profile import family_contacts
-from ivr.ami.errors import AmiActionError, AmiError
+from ivr.ami.errors import AmiError
 from ivr.ami.link import AmiLink
-from ivr.ami.messages import AmiMessage
+from ivr.ami.placing import place_call
 from ivr.ami.privileges import refusal
 from ivr.config import DialSettings
 from ivr.dialplan_contract import ChannelVar, Context
@@ -89,18 +89,12 @@ async def bridge_call(ami: AmiLink, sessions: async_sessionmaker[AsyncSession], 
         await _record(sessions, order.id, now(), {
             "target": target, "outcome": "failed", "error": str(exc), "room": room})
         raise
-    error: str | None = None
-    try:
-        result = await ami.originate(
-            channel=dialstring, context=CONFERENCE_CONTEXT, exten=room, priority=1,
-            caller_id=dial.caller_id, variables={ChannelVar.ORDER_ID: str(order.id)},
-            timeout_ms=int(dial.ring_timeout_s * 1000))
-        outcome = result.reason_name
-    except AmiActionError as exc:
-        reply = exc.response.get("Message") if isinstance(exc.response, AmiMessage) else ""
-        error, outcome = refusal("Originate", reply), "failed"
-    except AmiError as exc:
-        error, outcome = f"Originate failed: {exc}", "failed"
+    placed = await place_call(
+        ami, channel=dialstring, context=CONFERENCE_CONTEXT, exten=room,
+        caller_id=dial.caller_id, variables={ChannelVar.ORDER_ID: str(order.id)},
+        timeout_ms=int(dial.ring_timeout_s * 1000))
+    outcome = placed.status  # answered, busy, ..., failed (refused), not_sent / lost (link)
+    error = placed.error or None
     if error is not None:
         log.error("bridge of order %s to %s failed: %s", order.order_no, target, error)
     await _record(sessions, order.id, now(), {

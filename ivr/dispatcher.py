@@ -36,9 +36,9 @@ from dispatch.phones import mask, national
 from dispatch.quality import CallbackPolicy, plan_next_callback
 from dispatch.retry_policy import outcome_of_reason
 from dispatch.vendor_quality import refresh_rank_scores
-from ivr.ami.errors import AmiActionError, AmiError
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage, OriginateOutcome
+from ivr.ami.placing import LOST, NOT_SENT, REFUSED, place_call
 from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
@@ -180,6 +180,10 @@ class Dispatcher:
             self._dialling.discard(attempt_id)
 
     async def _dial(self, attempt_id: int) -> None:
+        if not getattr(self.ami, "connected", False):  # nothing can be sent: keep it due
+            later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
+            await self.schedule.add([(attempt_id, later)])
+            return
         try:
             async with self.ctx.writing() as session:
                 claim = await outbound.claim(
@@ -209,26 +213,37 @@ class Dispatcher:
                       mask(attempt.number_e164), attempt.vendor_id)
             await self._settle(attempt, BAD_NUMBER, None)
             return
-        try:
-            outcome = await self.ami.originate(
-                channel=template.format(number=number),
-                context=CONTEXT_OF[attempt.purpose], exten="s", priority=1,
-                caller_id=dial.caller_id, timeout_ms=int(dial.ring_timeout_s * 1000),
-                action_id=f"{ACTION_PREFIX}{attempt.id}",
-                variables={ChannelVar.ATTEMPT_ID: str(attempt.id),
-                           ChannelVar.ORDER_ID: str(attempt.order_id)},
-            )
-        except AmiActionError as exc:  # refused before any dialling: safe to settle
-            log.error("Originate for attempt %s refused: %s", attempt.id, exc)
+        placed = await place_call(
+            self.ami, channel=template.format(number=number),
+            context=CONTEXT_OF[attempt.purpose], exten="s", caller_id=dial.caller_id,
+            timeout_ms=int(dial.ring_timeout_s * 1000), action_id=f"{ACTION_PREFIX}{attempt.id}",
+            variables={ChannelVar.ATTEMPT_ID: str(attempt.id),
+                       ChannelVar.ORDER_ID: str(attempt.order_id)})
+        if placed.status == NOT_SENT:  # nothing dialled: back to the schedule, no outcome
+            log.warning("attempt %s not sent (%s); dialled when the AMI link is back",
+                        attempt.id, placed.error)
+            await self._unclaim(attempt)
+        elif placed.status == REFUSED:  # refused before any dialling: safe to settle
+            log.error("Originate for attempt %s refused: %s", attempt.id, placed.error)
             await self._settle(attempt, "failed", 0)
-            return
-        except (AmiError, OSError, TimeoutError) as exc:
+        elif placed.status == LOST:
             # Sent, fate unknown: another engine may see the response; else the sweep settles
             # it as lost. Never re-sent.
             log.warning("attempt %s to %s: no OriginateResponse (%s)", attempt.id,
-                        mask(attempt.number_e164), exc)
+                        mask(attempt.number_e164), placed.error)
+        elif placed.outcome is not None:
+            await self._on_outcome(attempt.id, placed.outcome)
+
+    async def _unclaim(self, attempt: Attempt) -> None:
+        try:
+            async with self.ctx.writing() as session:
+                back = await outbound.unclaim(session, attempt.id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("attempt %s not put back (the sweep settles it): %s", attempt.id, exc)
             return
-        await self._on_outcome(attempt.id, outcome)
+        if back:
+            later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
+            await self.schedule.add([(attempt.id, later)])
 
     async def _on_originate_response(self, event: AmiMessage) -> None:
         attempt_id = attempt_of_action(event.action_id)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,9 +31,12 @@ from dispatch.orders import add_order_event
 from dispatch.phones import mask, national
 from dispatch.quality import callback_number
 from ivr.ami.client import ORIGINATE_MARGIN_S
+from ivr.ami.link import AmiLink
+from ivr.ami.placing import NOT_SENT, place_call
 from ivr.claims import Leases
 from ivr.config import EmergencySettings
 from ivr.context import EngineContext
+from ivr.dialplan_contract import ChannelVar, Context
 from ivr.flows.inbound import EMERGENCY_QUEUE_PRIORITY
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
@@ -42,7 +44,7 @@ from ivr.screen_pop import publish_screen_pop
 
 log = logging.getLogger(__name__)
 
-CALLBACK_CONTEXT = "hotline-emergency-callback"
+CALLBACK_CONTEXT = Context.EMERGENCY_CALLBACK
 LEASE_MARGIN_S = 5.0
 ALERT_SHARE = 0.9  # of the interval: the next pass of the same engine alerts again
 
@@ -50,7 +52,7 @@ ALERT_SHARE = 0.9  # of the interval: the next pass of the same engine alerts ag
 class EmergencyWatch:
     """Re-alerts open unattended emergencies and calls their elders back, one task a call."""
 
-    def __init__(self, ctx: EngineContext, ami: Any, leases: Leases) -> None:
+    def __init__(self, ctx: EngineContext, ami: AmiLink | None, leases: Leases) -> None:
         self.ctx = ctx
         self.ami = ami
         self.leases = leases
@@ -133,6 +135,9 @@ class EmergencyWatch:
             log.error("emergency %s not checked for a callback: %s", order_id, exc)
             return "not_due"
         outcome, uniqueid = await self._originate(alarm, number)
+        if outcome == NOT_SENT:  # nothing dialled: no callback to count, the next pass tries
+            log.warning("emergency %s: callback not sent, the AMI link is down", alarm.order_no)
+            return outcome
         detail = {"attempt": alarm.attempts + 1, "outcome": outcome, "uniqueid": uniqueid,
                   "number": mask(number), "started_at": started.isoformat()}
         try:
@@ -150,19 +155,15 @@ class EmergencyWatch:
         if number is None:
             return "no_number", None
         dial = self.ctx.settings.dial
-        try:
-            result = await self.ami.originate(
-                channel=dial.elder.format(number=national(number)), context=CALLBACK_CONTEXT,
-                exten="s", priority=1, caller_id=dial.caller_id,
-                variables={"HOTLINE_ORDER_ID": str(alarm.order_id),
-                           "HOTLINE_ELDER_ID": str(alarm.elder_id)},
-                timeout_ms=int(dial.ring_timeout_s * 1000),
-            )
-        except Exception as exc:  # AMI down, the link dropped: the next pass tries again
-            log.error("emergency callback for %s failed: %s", alarm.order_no, exc)
-            return "failed", None
-        if not result.answered:
-            return result.reason_name, None
+        placed = await place_call(
+            self.ami, channel=dial.elder.format(number=national(number)),
+            context=CALLBACK_CONTEXT, exten="s", caller_id=dial.caller_id,
+            variables={ChannelVar.ORDER_ID: str(alarm.order_id),
+                       ChannelVar.ELDER_ID: str(alarm.elder_id)},
+            timeout_ms=int(dial.ring_timeout_s * 1000))
+        result = placed.outcome
+        if result is None or not result.answered:
+            return placed.status, None
         if result.uniqueid is not None:
             await publish_screen_pop(
                 self.ctx, uniqueid=result.uniqueid, linkedid=result.uniqueid,

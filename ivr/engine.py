@@ -31,6 +31,7 @@ from ivr.flows.seat_dial import SeatDialFlow
 from ivr.flows.service_report import ServiceReportFlow
 from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
+from ivr.outbox_relay import OutboxRelay
 from ivr.prompts import PromptCatalogue
 from ivr.queue_tracker import QueueTracker
 from ivr.redis_link import RedisLink, open_redis
@@ -58,6 +59,7 @@ class Engine:
         self.context: EngineContext | None = None
         self.speech: SpeechService | None = None
         self.pbx_report: Any = None  # ivr.pbx_check.PbxReport of the last AMI connection
+        self.outbox: OutboxRelay | None = None
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -81,6 +83,8 @@ class Engine:
             acks=Acknowledgements(self.redis.client, settings.redis.key_prefix),
         )
         self.context.acks.start()
+        self.outbox = OutboxRelay(self.context)
+        self.outbox.attach()  # every event for the consoles is committed before it is sent
         self.speech = await SpeechService.start(settings.speech, prompts,
                                                 settings.ivr.default_language)
         if settings.dispatch.enabled:
@@ -90,7 +94,8 @@ class Engine:
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
         self._background = [asyncio.create_task(replay_forever(self.context)),
-                            asyncio.create_task(scan_forever(self.context))]
+                            asyncio.create_task(scan_forever(self.context)),
+                            asyncio.create_task(self.outbox.relay_forever())]
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
 

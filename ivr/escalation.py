@@ -4,10 +4,19 @@ order, about 30 s per step, until one of them presses 1 to acknowledge.
 The order's timeline is the escalation's memory: an escalation cut off (engine killed,
 restarted) resumes from it with the next contact not yet called. A Redis lease per order makes
 one engine process at a time run it; a dead process's lease expires after one step's time.
+
+An infrastructure fault never ends an escalation. A contact whose call was not sent (the AMI
+link down) is called once the link is back; if it stays down, the escalation is left to the
+resume pass of an engine that has the link. A call whose outcome the link lost is followed
+to its end (the family member's answer arrives over FastAGI and Redis, its OriginateResponse
+on a later link); with no word of it, the contact is called again. The escalation ends only
+on an acknowledgement or once every contact's call has a real outcome.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -19,14 +28,18 @@ from dispatch.models import OrderEvent, OrderStatus, ServiceType, WorkOrder
 from dispatch.orders import add_order_event
 from dispatch.phones import mask, national
 from dispatch.profile import Contact, family_contacts
+from ivr.ami.client import ORIGINATE_MARGIN_S
+from ivr.ami.link import AmiLink
+from ivr.ami.placing import LOST, NOT_SENT, Placement, place_call
 from ivr.claims import Leases
 from ivr.context import EngineContext
+from ivr.dialplan_contract import ChannelVar, Context
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
 
-FAMILY_CONTEXT = "hotline-family-alert"
+FAMILY_CONTEXT = Context.FAMILY_ALERT
 FINISHED = ("family_acknowledged", "family_unreached", "family_none")
 CLOSED = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
 LEASE_MARGIN_S = 5.0
@@ -35,7 +48,7 @@ LEASE_MARGIN_S = 5.0
 class FamilyEscalation:
     """Starts one escalation task per emergency order; tasks survive the call that began them."""
 
-    def __init__(self, ctx: EngineContext, ami: Any, leases: Leases) -> None:
+    def __init__(self, ctx: EngineContext, ami: AmiLink | None, leases: Leases) -> None:
         self.ctx = ctx
         self.ami = ami
         self.leases = leases
@@ -74,27 +87,48 @@ class FamilyEscalation:
         if any(kind in FINISHED for kind, _ in kinds):
             return "finished"
         called = {(detail or {}).get("contact_id") for kind, detail in kinds
-                  if kind == "family_called"}
+                  if kind == "family_called" and (detail or {}).get("outcome") != LOST}
         if resumed:
             await self._event(order_id, "family_resumed", {"already_called": len(called)})
         if not contacts:
             await self._event(order_id, "family_none", {})
             return "no_family"
         for contact in contacts:
-            if contact.id in called:
-                continue
-            if not await self.leases.refresh(lease, self._lease_s):
-                log.warning("escalation of order %s taken over by another process", order_id)
-                return "elsewhere"
-            if await self._try(order_id, contact):
-                return "acknowledged"
+            while contact.id not in called:
+                if not await self.leases.refresh(lease, self._lease_s):
+                    log.warning("escalation of order %s taken over by another process",
+                                order_id)
+                    return "elsewhere"
+                step = await self._try(order_id, contact)
+                if step == "acknowledged":
+                    return "acknowledged"
+                if step == NOT_SENT and not await self._link_back(lease):
+                    log.warning("escalation of order %s waits for an engine with AMI", order_id)
+                    return "deferred"
+                if step not in (NOT_SENT, LOST):
+                    called.add(contact.id)
         await self._event(order_id, "family_unreached", {"contacts": len(contacts)})
         await self.ctx.live.publish("family_unreached", {"order_id": order_id})
         return "unreached"
 
+    async def _link_back(self, lease: str) -> bool:
+        """Wait, holding the lease, for the AMI link to return; False if it stays down for
+        one lease period (the resume pass of an engine with the link takes over)."""
+        waited, step = 0.0, self._lease_s / 3
+        while waited < self._lease_s:
+            with contextlib.suppress(Exception):
+                await self.ami.wait_connected(step)
+                return True
+            waited += step
+            if not await self.leases.refresh(lease, self._lease_s):
+                return False
+        return False
+
     async def resume_open(self) -> int:
         """Start the escalation of every recent open emergency order not yet finished (the
         lease keeps those another process still runs with it); returns how many started."""
+        if not getattr(self.ami, "connected", False):
+            return 0  # an engine without the AMI link leaves them to one that has it
         since = self.ctx.now() - timedelta(seconds=self.ctx.settings.dial.resume_window_s)
         finished = exists().where(OrderEvent.order_id == WorkOrder.id,
                                   OrderEvent.kind.in_(FINISHED))
@@ -121,26 +155,65 @@ class FamilyEscalation:
                      lambda: self.ctx.clock.sleep(self.ctx.settings.dial.resume_interval_s),
                      "resuming escalations")
 
-    async def _try(self, order_id: int, contact: Contact) -> bool:
+    async def _try(self, order_id: int, contact: Contact) -> str:
+        """Call one contact: "acknowledged", "not_sent" (nothing dialled), "lost" (no word
+        of the call) or the call's outcome."""
         dial = self.ctx.settings.dial
+        placed = await place_call(
+            self.ami, channel=dial.family.format(number=national(contact.number)),
+            context=FAMILY_CONTEXT, exten="s", caller_id=dial.caller_id,
+            variables={ChannelVar.ORDER_ID: str(order_id),
+                       ChannelVar.CONTACT_ID: str(contact.id)},
+            timeout_ms=int(dial.ring_timeout_s * 1000))
+        if placed.status == NOT_SENT:
+            log.warning("family call to %s not sent: %s", mask(contact.number), placed.error)
+            await self._event(order_id, "family_not_called",
+                              {"contact_id": contact.id, "reason": placed.error[:120]})
+            return NOT_SENT
+        if placed.status == LOST:
+            placed, acked = await self._follow_lost(order_id, contact.id, placed)
+            if acked is not None:
+                await self._called(order_id, contact, "answered")
+                return "acknowledged" if acked else "answered"
+            if placed.status == LOST:
+                await self._called(order_id, contact, LOST)
+                return LOST
+        await self._called(order_id, contact, placed.status)
+        if not placed.answered:
+            return placed.status
+        return "acknowledged" if await self._wait_for_ack(order_id, contact.id) else "answered"
+
+    async def _follow_lost(self, order_id: int, contact_id: int, placed: Placement
+                           ) -> tuple[Placement, bool | None]:
+        """A call whose link dropped: follow it until the family member's answer (True, or
+        False for a call ended without the key) or its OriginateResponse on a later link
+        tells how it went. ``(placement, None)`` when no answer came."""
+        speed = self.ctx.clock.speed
+        ring_s = self.ctx.settings.dial.ring_timeout_s / speed + ORIGINATE_MARGIN_S
+        loop = asyncio.get_running_loop()
+        answer_by = loop.time() + ring_s + self.ctx.settings.dial.ack_wait_s / speed
+        answer = asyncio.ensure_future(
+            self.ctx.acks.wait(order_id, contact_id, answer_by - loop.time()))
+        late = asyncio.ensure_future(self.ami.late_outcome(placed.action_id, ring_s))
         try:
-            outcome = await self.ami.originate(
-                channel=dial.family.format(number=national(contact.number)),
-                context=FAMILY_CONTEXT, exten="s", priority=1, caller_id=dial.caller_id,
-                variables={"HOTLINE_ORDER_ID": str(order_id),
-                           "HOTLINE_CONTACT_ID": str(contact.id)},
-                timeout_ms=int(dial.ring_timeout_s * 1000),
-            )
-            reason, answered = outcome.reason_name, outcome.answered
-        except Exception as exc:  # AMI down or the link dropped: next contact, never a crash
-            log.error("family call to %s failed: %s", mask(contact.number), exc)
-            reason, answered = "failed", False
+            await asyncio.wait({answer, late}, return_when=asyncio.FIRST_COMPLETED)
+            if not answer.done() and late.result() is not None:
+                outcome = late.result()
+                placed = Placement(outcome.reason_name, placed.action_id, outcome)
+                if not outcome.answered:
+                    return placed, None
+            acked = await answer
+            if acked or loop.time() < answer_by:  # key 1, or the call ended without it
+                return placed, acked
+            return placed, None
+        finally:
+            for task in (answer, late):
+                task.cancel()
+
+    async def _called(self, order_id: int, contact: Contact, outcome: str) -> None:
         await self._event(order_id, "family_called",
                           {"contact_id": contact.id, "relation": contact.relation,
-                           "outcome": reason})
-        if not answered:
-            return False
-        return await self._wait_for_ack(order_id, contact.id)
+                           "outcome": outcome})
 
     async def _wait_for_ack(self, order_id: int, contact_id: int) -> bool:
         wait_s = self.ctx.settings.dial.ack_wait_s / self.ctx.clock.speed

@@ -1,7 +1,9 @@
 """Live call state and the event stream that operator consoles read, kept in Redis.
 
 Redis is never the system of record: if it is down, calls go on and the database keeps
-everything; a warning is logged and the state can be rebuilt.
+everything; a warning is logged and the state can be rebuilt. Events for the consoles go
+through the database's outbox (``ivr/outbox_relay.py``) when one is attached: ``publish``
+then writes the row first and the stream entry carries its ``outbox_id``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,6 +33,7 @@ class LiveState:
         self._maxlen = maxlen
         self.errors = 0
         self._last_error_log = 0.0
+        self.announcer: Callable[[str, Mapping[str, Any]], Awaitable[None]] | None = None
 
     @property
     def stream_key(self) -> str:
@@ -53,7 +56,35 @@ class LiveState:
         await self._run(self._call_ended(uniqueid, fields))
 
     async def publish(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """An event for the consoles: through the outbox when one is attached, else straight
+        to the stream (best effort)."""
+        if self.announcer is not None:
+            await self.announcer(kind, payload)
+        else:
+            await self.publish_direct(kind, payload)
+
+    async def publish_direct(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Straight to the stream, no outbox: lost if Redis is down (logged)."""
         await self._run(self._publish(kind, payload))
+
+    async def publish_entry(self, outbox_id: int, kind: str, payload: Mapping[str, Any]
+                            ) -> bool:
+        """XADD one outbox row (its id in the entry); True only once Redis has it."""
+        fields = {**_event(kind, payload), "outbox_id": str(outbox_id)}
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                await self._client.xadd(self.stream_key, fields, maxlen=self._maxlen,
+                                        approximate=True)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._count_error(exc)
+            return False
+        return True
+
+    async def trim_older_than(self, max_age_s: float) -> None:
+        """Drop stream entries older than ``max_age_s`` (XTRIM MINID ~, by entry time)."""
+        oldest_ms = int((time.time() - max_age_s) * 1000)
+        await self._run(self._client.xtrim(self.stream_key, minid=f"{oldest_ms}-0",
+                                           approximate=True))
 
     async def _call_started(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
         pipe = self._client.pipeline(transaction=False)
@@ -82,12 +113,15 @@ class LiveState:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 await operation
         except (RedisError, OSError, TimeoutError) as exc:
-            self.errors += 1
-            now = time.monotonic()
-            if now - self._last_error_log > 10:
-                self._last_error_log = now
-                log.warning("Redis unavailable, live state not updated (%d errors): %s",
-                            self.errors, exc)
+            self._count_error(exc)
+
+    def _count_error(self, exc: BaseException) -> None:
+        self.errors += 1
+        now = time.monotonic()
+        if now - self._last_error_log > 10:
+            self._last_error_log = now
+            log.warning("Redis unavailable, live state not updated (%d errors): %s",
+                        self.errors, exc)
 
 
 def _flat(fields: Mapping[str, Any]) -> dict[str, str]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from dispatch.spool_replay import replay_spool, settle_alert
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch import outbox
+from dispatch.spool_replay import SpoolAlert, replay_spool, settle_alert
 from ivr.context import EngineContext
+from ivr.outbox_relay import publish_committed
 from ivr.periodic import repeat
 
 log = logging.getLogger(__name__)
@@ -15,19 +19,33 @@ async def replay_once(ctx: EngineContext) -> int:
     """One pass over the spool: orders for known callers, alerts for the others."""
     report = await replay_spool(ctx.writing, ctx.settings.spool.dir,
                                 ctx.settings.ivr.local_area_code, ctx.now())
-    for order in report.created:
-        await ctx.live.publish("spooled_emergency", {"order_no": order.order_no,
-                                                     "elder_id": order.elder_id,
-                                                     "uniqueid": order.uniqueid})
+    # each order's announcement was committed with it; Redis refusing leaves it to the relay
+    await publish_committed(ctx, [order.announcement for order in report.created
+                                  if order.announcement is not None])
     for alert in report.alerts:
-        await ctx.live.publish("spooled_unknown_caller", {
-            "uniqueid": alert.record.uniqueid, "caller": alert.record.caller_number,
-            "caller_status": alert.caller_status, "spooled_at": str(alert.record.spooled_at),
-        })
-        settle_alert(alert)
+        if await _announce_unknown_caller(ctx, alert):
+            settle_alert(alert)
     for name, reason in report.quarantined:
         log.error("spool record %s quarantined: %s", name, reason)
     return len(report.created)
+
+
+async def _announce_unknown_caller(ctx: EngineContext, alert: SpoolAlert) -> bool:
+    """Commit the alert to the outbox and publish it; False (the record stays in the spool
+    for the next pass) if the database did not take it."""
+    try:
+        async with ctx.writing() as session:
+            announced = await outbox.add(session, "spooled_unknown_caller", {
+                "uniqueid": alert.record.uniqueid, "caller": alert.record.caller_number,
+                "caller_status": alert.caller_status,
+                "spooled_at": str(alert.record.spooled_at)}, ctx.now())
+            await session.commit()
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("spool alert %s not stored, kept for the next pass: %s",
+                  alert.path.name, type(exc).__name__)
+        return False
+    await publish_committed(ctx, [announced])
+    return True
 
 
 async def replay_forever(ctx: EngineContext) -> None:

@@ -20,6 +20,7 @@ from ivr.config import Settings, load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
 from tests.storage import PG_ENV, _pg_admin
+from tests.tcp_proxy import CuttableProxy
 
 REDIS_ENV = "HOTLINE_TEST_REDIS_URL"
 OPERATORS = [
@@ -45,6 +46,7 @@ class CallStack:
     engine: Engine | None
     sim: SimulatorProcess
     numbers: dict[str, list[str]] = field(default_factory=dict)
+    ami_proxy: CuttableProxy | None = None
 
     async def call(self, number: str, script: list[dict[str, Any]] | None = None,
                    hangup_after: float | None = None) -> dict[str, Any]:
@@ -115,7 +117,10 @@ def backend_urls(kind: str, folder: Path) -> tuple[str, str, str | None]:
 async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,
                      agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
                      ami: bool = False, sim_globals: dict[str, str] | None = None,
-                     sim_args: tuple[str, ...] = ()) -> AsyncIterator[CallStack]:
+                     sim_args: tuple[str, ...] = (), ami_proxy: bool = False
+                     ) -> AsyncIterator[CallStack]:
+    """Engine and simulator on a generated registry; with ``ami_proxy`` the engine's AMI link
+    runs through a CuttableProxy (``stack.ami_proxy``)."""
     db_url, redis_url, schema = backend_urls(kind, folder)
     upgrade(db_url)
     generate_city(db_url, elders=elders, vendors=5, seed=99)
@@ -143,14 +148,21 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
                                        log_path=folder / "sim.log", extra_args=sim_args,
                                        globals_={"HOTLINE_SPOOL_DIR": str(folder / "spool"),
                                                  **(sim_globals or {})})
+    proxy: CuttableProxy | None = None
     try:
         if ami and engine is not None:
-            settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
+            port = int(sim.ami_port or 0)
+            if ami_proxy:
+                proxy = CuttableProxy(port)
+                port = await proxy.start()
+            settings.ami.enabled, settings.ami.port = True, port
             settings.ami.secret = sim.ami_secret
             await engine.start_ami()
         await sim.request("operators", operators=OPERATORS)
-        yield CallStack(db_url, settings, engine, sim, numbers)
+        yield CallStack(db_url, settings, engine, sim, numbers, ami_proxy=proxy)
     finally:
+        if proxy is not None:
+            await proxy.close()
         await sim.stop()
         if engine is not None:
             await engine.stop()

@@ -4,7 +4,10 @@ Built on our own protocol (``AmiProtocol``) and event registry. The client
 logs in (MD5 by default), checks the link with a Ping whose reply must come
 within ``ping_timeout_s`` (a half-open link is closed and replaced), reconnects
 after ``reconnect_delay_s``, and never re-sends an action that was in flight
-when the link dropped: that action fails and its caller decides.
+when the link dropped: that action fails and its caller decides. An action that
+never reached Asterisk fails with AmiNotSent, one whose fate is unknown with
+AmiOriginateLost, whose OriginateResponse may still arrive on a later link
+(``late_outcome``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from ivr.logmask import masked_logger
 
-from .errors import AmiActionError, AmiAuthError, AmiConnectionLost, AmiError, AmiTimeout
+from .errors import (
+    AmiActionError,
+    AmiAuthError,
+    AmiConnectionLost,
+    AmiError,
+    AmiNoResponse,
+    AmiNotSent,
+    AmiOriginateLost,
+    AmiTimeout,
+)
 from .events import EventHandler, EventRegistry
 from .headers import variable_header
 from .login import login
@@ -50,6 +62,8 @@ class AmiClient:
         self._closing = False
         self._ids = itertools.count(1)
         self._id_prefix = f"ivr-{os.getpid()}-{id(self) & 0xFFFF:04x}"
+        self._late: dict[str, tuple[float, asyncio.Future[OriginateOutcome]]] = {}
+        self.on_event("OriginateResponse", self._late_response)
 
     # ---- life cycle --------------------------------------------------------
     async def start(self) -> None:
@@ -86,6 +100,10 @@ class AmiClient:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def next_action_id(self) -> str:
+        """A fresh ActionID for an Originate of this client."""
+        return f"{self._id_prefix}-orig-{next(self._ids)}"
+
     async def wait_connected(self, timeout: float) -> None:
         """Wait until logged in; raise AmiTimeout after ``timeout`` seconds."""
         try:
@@ -120,12 +138,13 @@ class AmiClient:
     ) -> OriginateOutcome:
         """Place a call (``Async: true``) and wait for its OriginateResponse.
 
-        Raises AmiActionError if Asterisk refuses the action, AmiOriginateLost if
-        the link dropped after sending (the action is never re-sent), AmiTimeout.
+        Raises AmiActionError if Asterisk refuses the action, AmiNotSent if it never
+        reached Asterisk (link down, no reply at all), AmiOriginateLost if the link dropped
+        after sending (the action is never re-sent; see ``late_outcome``), AmiTimeout.
         """
         if timeout_ms <= 0:
             raise ValueError("timeout_ms must be positive")
-        action_id = action_id or f"{self._id_prefix}-orig-{next(self._ids)}"
+        action_id = action_id or self.next_action_id()
         fields: dict[str, Any] = {
             "Action": "Originate",
             "ActionID": action_id,
@@ -140,13 +159,42 @@ class AmiClient:
         if variables:
             fields["Variable"] = [variable_header(k, v) for k, v in variables.items()]
         log.info("originate %s: %s -> %s,%s,%s", action_id, channel, context, exten, priority)
-        result = await self._request(fields, timeout_ms / 1000 + ORIGINATE_MARGIN_S)
+        try:
+            result = await self._request(fields, timeout_ms / 1000 + ORIGINATE_MARGIN_S)
+        except AmiOriginateLost:
+            self._expect_late(action_id, timeout_ms / 1000 + ORIGINATE_MARGIN_S)
+            raise
         if not isinstance(result, list):
             raise AmiActionError(f"Originate {action_id} refused: {result.get('Message')}",
                                  result)
         outcome = OriginateOutcome.from_event(result[-1])
         log.info("originate %s: %s (reason %d)", action_id, outcome.reason_name, outcome.reason)
         return outcome
+
+    async def late_outcome(self, action_id: str, timeout: float) -> OriginateOutcome | None:
+        """The OriginateResponse of an Originate whose link dropped (AmiOriginateLost), if
+        a later link brings it within ``timeout`` seconds; else None."""
+        entry = self._late.get(action_id)
+        if entry is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(entry[1]), timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self._late.pop(action_id, None)
+
+    def _expect_late(self, action_id: str, horizon_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for stale in [key for key, (until, _) in self._late.items() if until < now]:
+            self._late.pop(stale)[1].cancel()
+        self._late[action_id] = (now + horizon_s, loop.create_future())
+
+    def _late_response(self, event: AmiMessage) -> None:
+        entry = self._late.get(event.action_id)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(OriginateOutcome.from_event(event))
 
     def on_event(self, name: str, handler: EventHandler) -> None:
         """Call ``handler`` for every event named ``name`` (fnmatch pattern; ``*`` = all).
@@ -159,13 +207,14 @@ class AmiClient:
     async def _request(self, fields: dict[str, Any], timeout: float) -> Reply:
         protocol = self._protocol
         if protocol is None or not self.connected:
-            raise AmiConnectionLost("AMI is not connected")
+            raise AmiNotSent("AMI is not connected")
         future = protocol.send(fields)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            protocol.forget(future)
-            raise AmiTimeout(f"no reply to {fields['Action']} within {timeout:g}s") from None
+            answered = protocol.forget(future)
+            error = AmiTimeout if answered else AmiNoResponse
+            raise error(f"no reply to {fields['Action']} within {timeout:g}s") from None
         except asyncio.CancelledError:
             protocol.forget(future)
             raise

@@ -28,7 +28,7 @@ from typing import Any
 
 from ivr.logmask import masked_logger
 
-from .errors import AmiConnectionLost, AmiOriginateLost, AmiProtocolError
+from .errors import AmiConnectionLost, AmiNotSent, AmiOriginateLost, AmiProtocolError
 from .headers import HeaderValue, header_lines
 from .messages import AmiMessage, AmiResponse
 
@@ -80,7 +80,7 @@ class PendingAction:
         if self.name.lower() == "originate":
             return AmiOriginateLost(
                 f"AMI link dropped after Originate {self.action_id} was sent; its outcome is "
-                "unknown and it was not re-sent"
+                "unknown and it was not re-sent", self.action_id
             )
         return AmiConnectionLost(f"AMI link dropped before {self.name} {self.action_id} "
                                  "completed")
@@ -196,18 +196,22 @@ class AmiProtocol(asyncio.Protocol):
         if action_id in self._pending:
             raise ValueError(f"ActionID {action_id!r} is already waiting for a reply")
         if self.closed or self.transport is None or self.transport.is_closing():
-            raise AmiConnectionLost("AMI link is not connected")
+            raise AmiNotSent("AMI link is not connected")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[action_id] = PendingAction(action_id, name, asynchronous, future)
         self.transport.write("".join(f"{k}: {v}{EOL}" for k, v in lines).encode() + b"\r\n")
         return future
 
-    def forget(self, future: asyncio.Future[Any]) -> None:
-        """Drop a timed-out action so that a late reply cannot be taken for another's."""
+    def forget(self, future: asyncio.Future[Any]) -> bool:
+        """Drop a timed-out action so that a late reply cannot be taken for another's; True
+        if Asterisk had answered it at all (an Originate "queued", say)."""
+        answered = False
         for action_id, pending in list(self._pending.items()):
             if pending.future is future:
+                answered = answered or bool(pending.messages)
                 del self._pending[action_id]
         future.cancel()
+        return answered
 
     # ---- teardown ----------------------------------------------------------
     def connection_lost(self, exc: Exception | None) -> None:

@@ -10,6 +10,7 @@ from dispatch.orders import add_order_event
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.dialplan_contract import ChannelVar
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ class FamilyAlertFlow:
         self.ctx = ctx
 
     async def __call__(self, agi: AgiSession) -> None:
-        order_id = _int(await agi.get_variable("HOTLINE_ORDER_ID"))
-        contact_id = _int(await agi.get_variable("HOTLINE_CONTACT_ID"))
+        order_id = _int(await agi.get_variable(ChannelVar.ORDER_ID))
+        contact_id = _int(await agi.get_variable(ChannelVar.CONTACT_ID))
         if order_id is None or contact_id is None:
             log.error("family alert call %s without order or contact", agi.env.uniqueid)
             return

@@ -1,0 +1,144 @@
+"""Wire-level: an AMI outage never ends an emergency's family escalation. The engine's AMI
+link runs through a proxy that the test cuts (both sides closed) and restores."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from dispatch.models import OrderEvent, ServiceType, WorkOrder
+from dispatch.phones import national
+from ivr.escalation import FAMILY_CONTEXT, FINISHED
+from tests.callstack import CallStack, open_stack
+from tests.test_family_escalation import handset_with_family
+
+SPEED = 5.0
+DEADLINE_S = 60.0
+OVERRIDES = {"ami": {"reconnect_delay_s": 0.2}}
+
+
+async def until(condition: Callable[[], Any], what: str, timeout_s: float = DEADLINE_S) -> Any:
+    """Wait until ``condition()`` (sync or async) is truthy; its value, or fail naming it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def link_is(stack: CallStack, up: bool) -> Callable[[], bool]:
+    """Whether the engine's AMI client sees its link up (True) or down (False)."""
+    assert stack.engine is not None
+    ami = stack.engine.ami
+    return lambda: ami.connected == up
+
+
+def originated(stack: CallStack) -> Callable[[], Any]:
+    return lambda: family_originates(stack)
+
+
+async def family_originates(stack: CallStack) -> list[dict[str, Any]]:
+    """The family calls the simulator received, in order."""
+    log = (await stack.sim.request("originated"))["originated"]
+    return [entry for entry in log if entry["context"] == FAMILY_CONTEXT]
+
+
+async def timeline(stack: CallStack, order_no: str, done: Callable[[list[Any]], bool]
+                   ) -> list[tuple[str, dict]]:
+    rows = await stack.poll(
+        select(OrderEvent.kind, OrderEvent.detail)
+        .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
+        .where(WorkOrder.order_no == order_no).order_by(OrderEvent.id), done)
+    return [(kind, detail or {}) for kind, detail in rows]
+
+
+def ended(rows: list[Any]) -> bool:
+    return any(kind in FINISHED for kind, _ in rows)
+
+
+async def emergency_order_no(stack: CallStack, line: str) -> str:
+    """The emergency order of the handset call from ``line`` (opened before the queue)."""
+    rows = await stack.poll(
+        select(WorkOrder.order_no).where(WorkOrder.service == ServiceType.EMERGENCY)
+        .order_by(WorkOrder.id.desc()), lambda rows: bool(rows))
+    assert rows, f"no emergency order for {line}"
+    return rows[0][0]
+
+
+async def test_a_cut_during_the_first_ring_keeps_the_escalation_and_honours_the_late_ack(
+        tmp_path: Path) -> None:
+    """The link drops while contact 1 rings: contacts 2 and 3 are not written off as
+    "failed", nothing says "unreached", and contact 1's key 1 ends the escalation."""
+    async for stack in open_stack("embedded", tmp_path, elders=300, speed=SPEED, ami=True,
+                                  ami_proxy=True, engine_overrides=OVERRIDES):
+        assert stack.engine is not None and stack.ami_proxy is not None
+        line, family = handset_with_family(stack.db_url, 3)
+        first = national(family[0])
+        await stack.sim.request("phones", phones={
+            first: {"answer": "answer", "ring_s": 20.0,
+                    "script": [{"press": "1", "delay": 2.0}]},
+            **{national(number): {"answer": "answer", "ring_s": 1.0,
+                                  "script": [{"press": "1", "delay": 1.0}]}
+               for number in family[1:3]},
+        })
+        call = asyncio.create_task(stack.call(national(line)))
+        await until(originated(stack), "contact 1's Originate at the simulator")
+        await stack.ami_proxy.cut()
+        await until(link_is(stack, False), "the engine to see the cut")
+        stack.ami_proxy.restore()
+        await until(link_is(stack, True), "the link to return")
+        order_no = await emergency_order_no(stack, line)
+        events = await timeline(stack, order_no, ended)
+        await call
+        kinds = [kind for kind, _ in events]
+        assert "family_unreached" not in kinds, events
+        assert kinds.count("family_acknowledged") == 1, events
+        called = [d["outcome"] for kind, d in events if kind == "family_called"]
+        assert called == ["answered"], events  # contact 1, whose answer came after the cut
+        assert [national(family[0]) in entry["channel"]
+                for entry in await family_originates(stack)] == [True]
+
+
+async def test_an_emergency_during_a_cut_calls_the_family_when_the_link_returns(
+        tmp_path: Path) -> None:
+    """An emergency that starts while the link is down: no contact is written off, the
+    escalation waits, every contact is called once the link is back, and the third one's
+    key 1 acknowledges it."""
+    async for stack in open_stack("embedded", tmp_path, elders=300, speed=SPEED, ami=True,
+                                  ami_proxy=True, engine_overrides=OVERRIDES):
+        assert stack.engine is not None and stack.ami_proxy is not None
+        line, family = handset_with_family(stack.db_url, 3)
+        numbers = [national(number) for number in family[:3]]
+        await stack.sim.request("phones", phones={
+            numbers[0]: {"answer": "busy"}, numbers[1]: {"answer": "busy"},
+            numbers[2]: {"answer": "answer", "ring_s": 1.0,
+                         "script": [{"press": "1", "delay": 1.0}]},
+        })
+        await stack.ami_proxy.cut()
+        await until(link_is(stack, False), "the engine to see the cut")
+        call = asyncio.create_task(stack.call(national(line)))
+        order_no = await emergency_order_no(stack, line)
+        during = await timeline(stack, order_no, lambda rows: ended(rows) or any(
+            kind == "family_not_called" for kind, _ in rows))
+        assert not ended(during), during
+        assert [kind for kind, _ in during if kind == "family_called"] == [], during
+        assert await family_originates(stack) == []
+        stack.ami_proxy.restore()
+        events = await timeline(stack, order_no, ended)
+        await call
+        kinds = [kind for kind, _ in events]
+        assert "family_unreached" not in kinds and kinds.count("family_acknowledged") == 1, events
+        called = [d["outcome"] for kind, d in events if kind == "family_called"]
+        assert called == ["busy", "busy", "answered"], events
+        channels = [entry["channel"] for entry in await family_originates(stack)]
+        assert len(channels) == 3
+        assert all(number in channel for number, channel in zip(numbers, channels, strict=True))

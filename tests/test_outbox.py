@@ -1,0 +1,126 @@
+"""Alerts survive Redis being down: alarm alerts and a replayed spool record are committed to
+the outbox with their state, nothing is marked published while Redis is down, and all of it
+reaches the consoles' stream once Redis is back (entries carry their outbox id)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from sqlalchemy import select
+
+from dispatch.alarm_codes import load_code_map
+from dispatch.db import make_sync_engine
+from dispatch.models import AlarmEvent, Elder, ElderPhone, OutboxEntry, PhoneKind, WorkOrder
+from dispatch.spool_replay import REPLAYED
+from ivr.alarm_service import scan_once
+from ivr.config import load_settings
+from ivr.engine import Engine
+from ivr.spool_service import replay_once
+from sim.alarm_box import AlarmBox, BoxEvent
+from tests.processes import RedisServer
+from tests.test_emergency_spool import write_record
+from tests.test_inbound_failures import closed_port
+
+ELDER_LINE = "13912345678"
+DEADLINE_S = 30.0
+
+
+def add_elder(db_url: str) -> None:
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            elder_id = conn.execute(Elder.__table__.insert().values(
+                name="王秀英", created_at=datetime.now(UTC)).returning(Elder.id)).scalar_one()
+            conn.execute(ElderPhone.__table__.insert().values(
+                elder_id=elder_id, number_e164="+86" + ELDER_LINE, kind=PhoneKind.LANDLINE))
+    finally:
+        engine.dispose()
+
+
+def outbox_rows(db_url: str) -> list[tuple[int, str, datetime | None]]:
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(
+                select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.published_at)
+                .order_by(OutboxEntry.id))]
+    finally:
+        engine.dispose()
+
+
+def handled_alerts(db_url: str) -> int:
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return len(conn.execute(select(AlarmEvent.id).where(
+                AlarmEvent.handled_at.is_not(None), AlarmEvent.order_id.is_(None))).all())
+    finally:
+        engine.dispose()
+
+
+async def test_alerts_made_while_redis_is_down_reach_the_stream_when_it_returns(
+        migrated_db_url: str, tmp_path: Path) -> None:
+    db_url = migrated_db_url
+    add_elder(db_url)
+    redis = RedisServer(closed_port(), tmp_path)
+    await redis.start()
+    alarms, spool = tmp_path / "alarms", tmp_path / "spool"
+    alarms.mkdir()
+    settings = load_settings(
+        None, database={"url": db_url}, redis={"url": redis.url, "key_prefix": "outbox:",
+                                               "outbox_relay_s": 0.1},
+        agi={"port": 0}, ami={"enabled": False}, dispatch={"enabled": False},
+        spool={"dir": str(spool), "replay_interval_s": 3600.0},
+        alarms={"spool_dir": str(alarms), "scan_interval_s": 3600.0, "min_age_s": 0.0})
+    engine = Engine(settings)
+    await engine.start(migrate=False, connect_ami=False)
+    client = aioredis.Redis.from_url(redis.url)
+    try:
+        assert engine.context is not None and engine.outbox is not None
+        stream = engine.context.live.stream_key
+        redis.kill()
+        # two alarm boxes nobody is registered for press their emergency button
+        AlarmBox("4321", line="13700002222").report(alarms, [BoxEvent("101")])
+        AlarmBox("8765", line="13700003333").report(alarms, [BoxEvent("101")])
+        record = write_record(spool, "1700000000.1", ELDER_LINE)
+        await scan_once(engine.context, load_code_map())
+        await replay_once(engine.context)
+        await engine.outbox.relay_once()  # a relay pass while Redis is down publishes nothing
+
+        assert handled_alerts(db_url) == 2
+        assert (spool / REPLAYED / record.name).exists()
+        rows = outbox_rows(db_url)
+        assert sorted(kind for _, kind, _ in rows) == ["alarm_alert", "alarm_alert",
+                                                       "spooled_emergency"]
+        assert [published for _, _, published in rows] == [None] * 3
+
+        await redis.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE_S
+        while any(published is None for _, _, published in outbox_rows(db_url)):
+            assert loop.time() < deadline, "the outbox was not published after Redis returned"
+            await asyncio.sleep(0.1)
+
+        entries = await client.xrange(stream)
+        by_id = {int(fields[b"outbox_id"]): fields for _, fields in entries}
+        for outbox_id, kind, _ in rows:
+            assert by_id[outbox_id][b"type"].decode() == kind
+        spooled = next(json.loads(fields[b"data"]) for fields in by_id.values()
+                       if fields[b"type"] == b"spooled_emergency")
+        assert spooled["uniqueid"] == "1700000000.1"
+        orders = make_sync_engine(db_url)
+        try:
+            with orders.connect() as conn:
+                order_no = conn.execute(select(WorkOrder.order_no).where(
+                    WorkOrder.call_uniqueid == "1700000000.1")).scalar_one()
+        finally:
+            orders.dispose()
+        assert spooled["order_no"] == order_no
+    finally:
+        await client.aclose()
+        await engine.stop()
+        redis.stop()
