@@ -20,16 +20,17 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from phonenumbers import NumberParseException
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
 from dispatch.models import CallPurpose
-from dispatch.offers import OfferPolicy, accept, plan_next, record_outcome
+from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
 from dispatch.outbound import Attempt
 from dispatch.overdue import overdue_alerts, stalled_orders
 from dispatch.phones import mask, national
@@ -43,6 +44,7 @@ from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
 from ivr.periodic import repeat
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ class Dispatcher:
         self._dialling: set[int] = set()
         self._next_rank_refresh = ctx.clock.now() + self.settings.rank_refresh_s
         self.sweeps = 0  # sweeps completed: each one has seen every due or stalled call
+        # background steps at once: half the database pool, the rest is the call path's
+        self._work = asyncio.Semaphore(max(1, ctx.settings.database.pool_size // 2))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.offer_policy = OfferPolicy(
@@ -123,10 +127,20 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background, at most ``_work``'s bound of them at once: a burst
+        of orders queues here, not on the database pool, whose waits would time out and
+        leave calls without a connection."""
+        task = asyncio.create_task(self._bounded(coro))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            async with self._work:
+                await coro
+        finally:
+            coro.close()  # cancelled while waiting its turn: it never started
 
     # -- entry points for the call flows ---------------------------------------------------
 
@@ -147,16 +161,18 @@ class Dispatcher:
 
     async def plan(self, order_id: int, purpose: CallPurpose) -> None:
         now = self.ctx.now()
-        try:
-            async with self.ctx.writing() as session:
-                if purpose is CallPurpose.VENDOR_OFFER:
-                    step = await plan_next(session, order_id, now, self.offer_policy, self.rng)
-                else:
-                    step = await plan_next_callback(session, order_id, now,
-                                                    self.callback_policy)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("next step of order %s not planned (the sweep retries): %s", order_id, exc)
+
+        async def next_step(session: AsyncSession) -> NextStep:
+            if purpose is CallPurpose.VENDOR_OFFER:
+                return await plan_next(session, order_id, now, self.offer_policy, self.rng)
+            return await plan_next_callback(session, order_id, now, self.callback_policy)
+
+        planned = await storage_step(self.ctx.writing, next_step, log,
+                                     "next step of order %s not planned (the sweep retries)",
+                                     order_id)
+        if planned.value is None:
             return
+        step = planned.value
         if step.escalated:
             await self.ctx.live.publish("dispatch_escalated",
                                         {"order_id": order_id, "reason": step.escalated})
@@ -184,15 +200,15 @@ class Dispatcher:
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
             return
-        try:
-            async with self.ctx.writing() as session:
-                claim = await outbound.claim(
-                    session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
-                    trunk_channels=self.settings.trunk_channels,
-                    vendor_channels=self.settings.vendor_channels)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("attempt %s not claimed: %s", attempt_id, exc)
+        claimed = await storage_step(
+            self.ctx.writing, lambda session: outbound.claim(
+                session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
+                trunk_channels=self.settings.trunk_channels,
+                vendor_channels=self.settings.vendor_channels),
+            log, "attempt %s not claimed", attempt_id)
+        if claimed.value is None:
             return
+        claim = claimed.value
         if claim.attempt is None:
             if claim.refused == "gone":
                 await self.schedule.remove(attempt_id)
@@ -235,13 +251,10 @@ class Dispatcher:
             await self._on_outcome(attempt.id, placed.outcome)
 
     async def _unclaim(self, attempt: Attempt) -> None:
-        try:
-            async with self.ctx.writing() as session:
-                back = await outbound.unclaim(session, attempt.id)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("attempt %s not put back (the sweep settles it): %s", attempt.id, exc)
-            return
-        if back:
+        back = await storage_step(self.ctx.writing,
+                                  lambda session: outbound.unclaim(session, attempt.id), log,
+                                  "attempt %s not put back (the sweep settles it)", attempt.id)
+        if back.value:
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt.id, later)])
 
@@ -252,33 +265,35 @@ class Dispatcher:
         await self._on_outcome(attempt_id, OriginateOutcome.from_event(event))
 
     async def _on_outcome(self, attempt_id: int, outcome: OriginateOutcome) -> None:
-        try:
-            async with self.ctx.writing() as session:
-                attempt = await outbound.get_attempt(session, attempt_id)
-                if attempt is None:
-                    return
-                if outcome.answered:
-                    await outbound.mark_answered(session, attempt_id, self.ctx.now())
-                    return
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("outcome of attempt %s not stored: %s", attempt_id, exc)
-            return
-        await self._settle(attempt, outcome_of_reason(outcome.reason), outcome.reason)
+        async def unanswered(session: AsyncSession) -> Attempt | None:
+            """The attempt to settle, or None: unknown, or answered (its flow settles it)."""
+            attempt = await outbound.get_attempt(session, attempt_id)
+            if attempt is not None and outcome.answered:
+                await outbound.mark_answered(session, attempt_id, self.ctx.now())
+                return None
+            return attempt
+
+        found = await storage_step(self.ctx.writing, unanswered, log,
+                                   "outcome of attempt %s not stored", attempt_id)
+        if found.value is not None:
+            await self._settle(found.value, outcome_of_reason(outcome.reason), outcome.reason)
 
     async def _settle(self, attempt: Attempt, outcome: str, reason: int | None) -> None:
-        try:
-            async with self.ctx.writing() as session:
-                settled = await record_outcome(session, attempt, outcome, self.ctx.now(), reason)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("outcome of attempt %s not stored: %s", attempt.id, exc)
-            return
-        if settled:
+        settled = await storage_step(
+            self.ctx.writing,
+            lambda session: record_outcome(session, attempt, outcome, self.ctx.now(), reason),
+            log, "outcome of attempt %s not stored", attempt.id)
+        if settled.value:
             await self.plan(attempt.order_id, attempt.purpose)
 
     async def accept_offer(self, attempt: Attempt) -> bool:
-        async with self.ctx.writing() as session:
-            return await accept(session, attempt, self.ctx.now(),
-                                self.settings.arrival_window_s)
+        """True if this vendor won the order; False if another did, or it was not stored."""
+        won = await storage_step(
+            self.ctx.writing,
+            lambda session: accept(session, attempt, self.ctx.now(),
+                                   self.settings.arrival_window_s),
+            log, "acceptance of offer %s not stored", attempt.id)
+        return bool(won.value)
 
     # -- loops -----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.open_alarms import (
     CALLBACK_KINDS,
@@ -41,6 +41,7 @@ from ivr.flows.inbound import EMERGENCY_QUEUE_PRIORITY
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
 from ivr.screen_pop import publish_screen_pop
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,10 @@ class EmergencyWatch:
         Returns how many emergencies were unattended."""
         now = self.ctx.now()
         settings = self.settings
-        try:
-            async with self.ctx.sessions() as session:
-                alarms = await open_alarms(session, now, settings.stale_call_s)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("open emergencies not read: %s", exc)
-            return 0
-        unattended = [alarm for alarm in alarms if alarm.unattended]
+        read = await storage_step(
+            self.ctx.sessions, lambda session: open_alarms(session, now, settings.stale_call_s),
+            log, "open emergencies not read")
+        unattended = [alarm for alarm in read.value or () if alarm.unattended]
         for alarm in unattended:
             if alarm.age_s(now) >= settings.retry_interval_s:
                 await self._alert(alarm, now)
@@ -123,28 +121,30 @@ class EmergencyWatch:
     async def _call_back(self, order_id: int) -> str:
         settings = self.settings
         started = self.ctx.now()
-        try:
-            async with self.ctx.sessions() as session:
-                found = await open_alarms(session, started, settings.stale_call_s, order_id)
-                alarm = found[0] if found else None
-                if alarm is None or not alarm.unattended or started < alarm.next_callback_at(
-                        settings.callback_min_gap_s, settings.callback_max_gap_s):
-                    return "not_due"  # answered, closed, queued, or another engine just called
-                number = await callback_number(session, alarm.elder_id, CALLBACK_KINDS)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("emergency %s not checked for a callback: %s", order_id, exc)
+        async def due(session: AsyncSession) -> tuple[OpenAlarm, str | None] | None:
+            found = await open_alarms(session, started, settings.stale_call_s, order_id)
+            alarm = found[0] if found else None
+            if alarm is None or not alarm.unattended or started < alarm.next_callback_at(
+                    settings.callback_min_gap_s, settings.callback_max_gap_s):
+                return None  # answered, closed, queued, or another engine just called
+            return alarm, await callback_number(session, alarm.elder_id, CALLBACK_KINDS)
+
+        checked = await storage_step(self.ctx.sessions, due, log,
+                                     "emergency %s not checked for a callback", order_id)
+        if checked.value is None:
             return "not_due"
+        alarm, number = checked.value
         outcome, uniqueid = await self._originate(alarm, number)
         if outcome == NOT_SENT:  # nothing dialled: no callback to count, the next pass tries
             log.warning("emergency %s: callback not sent, the AMI link is down", alarm.order_no)
             return outcome
         detail = {"attempt": alarm.attempts + 1, "outcome": outcome, "uniqueid": uniqueid,
                   "number": mask(number), "started_at": started.isoformat()}
-        try:
-            async with self.ctx.writing() as session:
-                await add_order_event(session, order_id, RETRY_EVENT, self.ctx.now(), detail)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("callback of emergency %s not stored: %s", alarm.order_no, exc)
+        await storage_step(
+            self.ctx.writing,
+            lambda session: add_order_event(session, order_id, RETRY_EVENT, self.ctx.now(),
+                                            detail),
+            log, "callback of emergency %s not stored", alarm.order_no)
         log.warning("emergency %s unattended: callback %d to %s: %s", alarm.order_no,
                     alarm.attempts + 1, mask(number), outcome)
         return outcome

@@ -21,10 +21,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
-from sqlalchemy.exc import SQLAlchemyError
-
-from dispatch.models import OrderEvent, OrderStatus, ServiceType, WorkOrder
+from dispatch import escalations
 from dispatch.orders import add_order_event
 from dispatch.phones import mask, national
 from dispatch.profile import Contact, family_contacts
@@ -36,12 +33,11 @@ from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
 FAMILY_CONTEXT = Context.FAMILY_ALERT
-FINISHED = ("family_acknowledged", "family_unreached", "family_none")
-CLOSED = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
 LEASE_MARGIN_S = 5.0
 
 
@@ -79,15 +75,12 @@ class FamilyEscalation:
 
     async def _escalate(self, order_id: int, elder_id: int, resumed: bool, lease: str) -> str:
         async with self.ctx.sessions() as session:
-            kinds = (await session.execute(
-                select(OrderEvent.kind, OrderEvent.detail)
-                .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
-            )).all()
+            kinds = await escalations.timeline(session, order_id)
             contacts = await family_contacts(session, elder_id)
-        if any(kind in FINISHED for kind, _ in kinds):
+        if any(kind in escalations.FINISHED for kind, _ in kinds):
             return "finished"
-        called = {(detail or {}).get("contact_id") for kind, detail in kinds
-                  if kind == "family_called" and (detail or {}).get("outcome") != LOST}
+        called = {detail.get("contact_id") for kind, detail in kinds
+                  if kind == "family_called" and detail.get("outcome") != LOST}
         if resumed:
             await self._event(order_id, "family_resumed", {"already_called": len(called)})
         if not contacts:
@@ -130,20 +123,10 @@ class FamilyEscalation:
         if not getattr(self.ami, "connected", False):
             return 0  # an engine without the AMI link leaves them to one that has it
         since = self.ctx.now() - timedelta(seconds=self.ctx.settings.dial.resume_window_s)
-        finished = exists().where(OrderEvent.order_id == WorkOrder.id,
-                                  OrderEvent.kind.in_(FINISHED))
-        try:
-            async with self.ctx.sessions() as session:
-                rows = (await session.execute(
-                    select(WorkOrder.id, WorkOrder.elder_id)
-                    .where(WorkOrder.service == ServiceType.EMERGENCY,
-                           WorkOrder.status.not_in(CLOSED), WorkOrder.created_at >= since,
-                           ~finished)
-                    .order_by(WorkOrder.id)
-                )).all()
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("open emergencies not read: %s", exc)
-            return 0
+        read = await storage_step(self.ctx.sessions,
+                                  lambda session: escalations.unfinished(session, since),
+                                  log, "open emergencies not read")
+        rows = read.value or []
         started = [order_id for order_id, _ in rows if order_id not in self.jobs]
         for order_id, elder_id in rows:
             self.start(order_id, elder_id, resumed=True)
@@ -220,8 +203,7 @@ class FamilyEscalation:
         return await self.ctx.acks.wait(order_id, contact_id, wait_s)
 
     async def _event(self, order_id: int, kind: str, detail: dict[str, Any]) -> None:
-        try:
-            async with self.ctx.writing() as session:
-                await add_order_event(session, order_id, kind, self.ctx.now(), detail)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("escalation step of order %s not stored: %s", order_id, exc)
+        await storage_step(
+            self.ctx.writing,
+            lambda session: add_order_event(session, order_id, kind, self.ctx.now(), detail),
+            log, "escalation step of order %s not stored", order_id)

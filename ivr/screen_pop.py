@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.profile import elder_profile
 from ivr.context import EngineContext
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +25,15 @@ async def publish_screen_pop(
     profile = None
     members: list[dict[str, object] | None] = []
     if elder_id is not None:
-        try:
-            async with ctx.sessions() as session:
-                profile = await elder_profile(session, elder_id)
-                for member_id in household or []:
-                    members.append(profile if member_id == elder_id
-                                   else await elder_profile(session, member_id))
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("profile of elder %s unavailable: %s", elder_id, exc)
+        async def profiles(session: AsyncSession) -> tuple[Any, list[Any]]:
+            own = await elder_profile(session, elder_id)
+            return own, [own if member_id == elder_id else await elder_profile(session, member_id)
+                         for member_id in household or []]
+
+        read = await storage_step(ctx.sessions, profiles, log,
+                                  "profile of elder %s unavailable", elder_id)
+        if read.value is not None:
+            profile, members = read.value
     await ctx.live.publish("screen_pop", {
         "uniqueid": uniqueid,
         "linkedid": linkedid,

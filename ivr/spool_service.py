@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbox
 from dispatch.spool_replay import SpoolAlert, replay_spool, settle_alert
 from ivr.context import EngineContext
 from ivr.outbox_relay import publish_committed
 from ivr.periodic import repeat
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +35,20 @@ async def replay_once(ctx: EngineContext) -> int:
 async def _announce_unknown_caller(ctx: EngineContext, alert: SpoolAlert) -> bool:
     """Commit the alert to the outbox and publish it; False (the record stays in the spool
     for the next pass) if the database did not take it."""
-    try:
-        async with ctx.writing() as session:
-            announced = await outbox.add(session, "spooled_unknown_caller", {
-                "uniqueid": alert.record.uniqueid, "caller": alert.record.caller_number,
-                "caller_status": alert.caller_status,
-                "spooled_at": str(alert.record.spooled_at)}, ctx.now())
-            await session.commit()
-    except (SQLAlchemyError, OSError) as exc:
-        log.error("spool alert %s not stored, kept for the next pass: %s",
-                  alert.path.name, type(exc).__name__)
+    async def announce(session: AsyncSession) -> Any:
+        announced = await outbox.add(session, "spooled_unknown_caller", {
+            "uniqueid": alert.record.uniqueid, "caller": alert.record.caller_number,
+            "caller_status": alert.caller_status,
+            "spooled_at": str(alert.record.spooled_at)}, ctx.now())
+        await session.commit()
+        return announced
+
+    stored = await storage_step(ctx.writing, announce, log,
+                                "spool alert %s not stored, kept for the next pass",
+                                alert.path.name)
+    if not stored.ok:
         return False
-    await publish_committed(ctx, [announced])
+    await publish_committed(ctx, [stored.value])
     return True
 
 

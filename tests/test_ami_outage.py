@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from dispatch.escalations import FINISHED
 from dispatch.models import OrderEvent, ServiceType, WorkOrder
 from dispatch.phones import national
-from ivr.escalation import FAMILY_CONTEXT, FINISHED
+from ivr.escalation import FAMILY_CONTEXT
 from tests.callstack import CallStack, open_stack
 from tests.test_family_escalation import handset_with_family
 

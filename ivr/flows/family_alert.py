@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.orders import add_order_event
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +48,11 @@ class FamilyAlertFlow:
     async def _record(self, order_id: int, contact_id: int, acknowledged: bool,
                       uniqueid: str) -> None:
         kind = "family_acknowledged" if acknowledged else "family_no_key"
-        try:
-            async with self.ctx.writing() as session:
-                await add_order_event(session, order_id, kind, self.ctx.now(),
-                                      {"contact_id": contact_id, "uniqueid": uniqueid})
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("family answer for order %s not stored: %s", order_id, exc)
+        await storage_step(
+            self.ctx.writing,
+            lambda session: add_order_event(session, order_id, kind, self.ctx.now(),
+                                            {"contact_id": contact_id, "uniqueid": uniqueid}),
+            log, "family answer for order %s not stored", order_id)
         await self.ctx.live.publish(kind, {"order_id": order_id, "contact_id": contact_id})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
 from dispatch.models import OutboundState
@@ -13,6 +13,7 @@ from dispatch.outbound import Attempt
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -26,30 +27,24 @@ async def answered_attempt(agi: AgiSession, ctx: EngineContext) -> Attempt | Non
     if not raw or not raw.isdigit():
         log.error("outbound call %s without a valid attempt id", agi.env.uniqueid)
         return None
-    try:
-        async with ctx.writing() as session:
-            attempt = await outbound.get_attempt(session, int(raw))
-            if attempt is None or attempt.state not in outbound.ACTIVE_STATES:
-                log.warning("attempt %s is not awaiting an answer", raw)
-                return None
-            if attempt.state is OutboundState.DIALING:
-                await outbound.mark_answered(session, attempt.id, ctx.now())
-    except (SQLAlchemyError, OSError) as exc:
-        log.error("attempt %s unreadable: %s", raw, exc)
-        return None
-    return attempt
+    async def awaiting(session: AsyncSession) -> Attempt | None:
+        attempt = await outbound.get_attempt(session, int(raw))
+        if attempt is None or attempt.state not in outbound.ACTIVE_STATES:
+            log.warning("attempt %s is not awaiting an answer", raw)
+            return None
+        if attempt.state is OutboundState.DIALING:
+            await outbound.mark_answered(session, attempt.id, ctx.now())
+        return attempt
+
+    return (await storage_step(ctx.writing, awaiting, log, "attempt %s unreadable", raw)).value
 
 
 async def settle(ctx: EngineContext, attempt: Attempt, outcome: str) -> None:
     """Record a call's outcome once, then let the dispatcher take the order's next step."""
-    try:
-        async with ctx.writing() as session:
-            settled = await record_outcome(session, attempt, outcome, ctx.now())
-    except (SQLAlchemyError, OSError) as exc:
-        log.error("outcome %s of attempt %s not stored (the sweep settles it): %s",
-                  outcome, attempt.id, exc)
-        return
-    if settled and ctx.dispatcher is not None:
+    settled = await storage_step(
+        ctx.writing, lambda session: record_outcome(session, attempt, outcome, ctx.now()),
+        log, "outcome %s of attempt %s not stored (the sweep settles it)", outcome, attempt.id)
+    if settled.value and ctx.dispatcher is not None:
         ctx.dispatcher.attempt_settled(attempt)
 
 

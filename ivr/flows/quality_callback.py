@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.outbound import Attempt
 from dispatch.quality import record_rating
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.flows.outbound_call import answered_attempt, ask, settle
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +53,13 @@ class QualityCallbackFlow:
                 await settle(self.ctx, attempt, outcome)
 
     async def _record(self, attempt: Attempt, rating: int) -> bool | None:
-        try:
-            async with self.ctx.writing() as session:
-                complaint = await record_rating(session, attempt, rating, self.ctx.now())
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("rating of order %s not stored: %s", attempt.order_id, exc)
+        stored = await storage_step(
+            self.ctx.writing,
+            lambda session: record_rating(session, attempt, rating, self.ctx.now()),
+            log, "rating of order %s not stored", attempt.order_id)
+        if not stored.ok:
             return None
+        complaint = stored.value
         if complaint:
             await self.ctx.live.publish("complaint_opened", {
                 "order_id": attempt.order_id, "rating": rating})

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.phones import mask
 from dispatch.seat_calls import SeatDial, SeatDialKind, check_seat_dial
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,13 @@ class SeatDialFlow:
 
     async def __call__(self, agi: AgiSession) -> None:
         dialled = agi.env.extension
-        try:
-            async with self.ctx.sessions() as session:
-                verdict = await check_seat_dial(session, dialled,
-                                                self.ctx.settings.ivr.local_area_code)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("seat %s: registry unreadable, call to %s refused: %s",
-                      agi.env.channel, mask(dialled), exc)
-            verdict = SeatDial(SeatDialKind.UNKNOWN, None)
+        checked = await storage_step(
+            self.ctx.sessions,
+            lambda session: check_seat_dial(session, dialled,
+                                            self.ctx.settings.ivr.local_area_code),
+            log, "seat %s: registry unreadable, call to %s refused", agi.env.channel,
+            mask(dialled))
+        verdict = checked.value or SeatDial(SeatDialKind.UNKNOWN, None)
         log.info("seat %s dials %s: %s, %s", agi.env.channel, mask(dialled), verdict.kind,
                  "allowed" if verdict.allowed else "refused")
         try:

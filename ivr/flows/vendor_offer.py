@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.offers import OfferDetails, offer_details
 from dispatch.outbound import Attempt
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.flows.outbound_call import answered_attempt, ask, settle
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,12 @@ class VendorOfferFlow:
         if attempt is None:
             await self._say(agi, "offer_withdrawn")
             return
-        try:
-            async with self.ctx.sessions() as session:
-                details = await offer_details(session, attempt.id,
-                                              self.ctx.settings.dispatch.arrival_window_s)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("offer %s unreadable: %s", attempt.id, exc)
-            details = None
+        read = await storage_step(
+            self.ctx.sessions,
+            lambda session: offer_details(session, attempt.id,
+                                          self.ctx.settings.dispatch.arrival_window_s),
+            log, "offer %s unreadable", attempt.id)
+        details = read.value
         if details is None:
             await settle(self.ctx, attempt, "failed")
             return
@@ -61,11 +59,7 @@ class VendorOfferFlow:
 
     async def _accept(self, agi: AgiSession, details: OfferDetails, attempt: Attempt) -> None:
         dispatcher = self.ctx.dispatcher
-        try:
-            won = dispatcher is not None and await dispatcher.accept_offer(attempt)
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("acceptance of offer %s not stored: %s", details.attempt_id, exc)
-            won = False
+        won = dispatcher is not None and await dispatcher.accept_offer(attempt)
         if not won:
             await self._say(agi, "offer_withdrawn")
             return

@@ -1,0 +1,60 @@
+"""One storage step of the engine's background work: done, or logged and reported as not.
+
+Calls, escalations and dispatch must go on when the database fails for a moment: the step
+that failed is logged with what it was about, and the caller decides (retry on the next
+sweep, route to a human, carry on). This is the one place that decides which errors are
+storage errors, so no caller catches them on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+# OSError: the database or its socket went away (TimeoutError, a lock wait ran out, is one).
+STORAGE_ERRORS = (SQLAlchemyError, OSError)
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[T]):
+    """The outcome of a storage step: ``ok`` and its ``value``, or not ok."""
+
+    ok: bool
+    value: T | None = None
+
+
+async def storage_step(
+    session: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    log: logging.Logger,
+    failure: str,
+    *args: object,
+) -> Step[T]:
+    """Run ``work`` in a session from ``session`` (``ctx.writing`` or ``ctx.sessions``).
+
+    A storage error is logged at ERROR as ``failure % args`` followed by what went wrong
+    (never the statement's parameters: they hold personal data), and returns a Step that is
+    not ok; any other exception propagates.
+    """
+    try:
+        async with session() as opened:
+            return Step(True, await work(opened))
+    except STORAGE_ERRORS as exc:
+        log.error(f"{failure}: %s", *args, describe(exc))
+        return Step(False)
+
+
+def describe(exc: BaseException) -> str:
+    """A storage error in one line, without the SQL parameters or the server's DETAIL (they
+    may quote phone numbers and names)."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
