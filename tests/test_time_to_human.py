@@ -8,13 +8,16 @@ queue is real time, multiplied by the speed on the simulated clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 
-from dispatch.db import async_sessionmaker_for, make_async_engine
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
 from dispatch.registry import set_no_menu
 from ivr.demo.scenario import shortest_prompt_seconds
 from ivr.demo.time_to_human import GOALS, time_to_human
@@ -137,3 +140,37 @@ async def test_a_no_menu_elder_goes_straight_to_the_operators(stack: CallStack) 
     assert len(pops) == 1 and pops[0]["reason"] == "no_menu_elder"
     assert pops[0]["profile"]["elder_id"] == call.elder_id
     within_goal(result, "no_menu_elder")
+
+
+@contextlib.contextmanager
+def call_records_locked(stack: CallStack) -> Iterator[None]:
+    """Another writer holds the lock the call record needs (a backup, an import)."""
+    if stack.db_url.startswith("sqlite"):
+        conn = sqlite3.connect(stack.db_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+        return
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("LOCK TABLE calls IN EXCLUSIVE MODE"))
+            try:
+                yield
+            finally:
+                conn.rollback()
+    finally:
+        engine.dispose()
+
+
+async def test_a_slow_call_record_does_not_hold_the_caller_from_the_queue(
+        stack: CallStack) -> None:
+    """The call record is written after the call has left the engine for the queue."""
+    with call_records_locked(stack):
+        result = await stack.call(national(stack.numbers["elders"][18]),
+                                  [LISTEN, press("0", MID_MENU_S)], hangup_after=90.0)
+    assert result["variables"]["HOTLINE_REASON"] == "caller_request"
+    within_goal(result, "key_0")

@@ -108,6 +108,9 @@ class InboundFlow:
             if outcome.order_id is None:
                 outcome.disposition, outcome.reason = "abandoned", "hangup_before_order"
         finally:
+            # the caller goes on to the queue (or hangs up) without waiting for the call
+            # record: a slow write must not keep an elder from the operators
+            agi.release()
             await self._finish(agi, outcome)
 
     # -- the dialogue ---------------------------------------------------------------------
