@@ -44,6 +44,15 @@ def test_time_to_human_counts_from_the_answer_or_the_key() -> None:
     assert time_to_human(_record(2.0, 23.5, pressed), GOALS["key_0"]) == 2.5
 
 
+def test_time_to_human_ends_at_the_first_queue_not_the_overflow() -> None:
+    """Nobody answered in 30 s: the call moved on to the overflow queue, whose join is in the
+    record's queue; the caller reached the operators' queue 1 s after the key."""
+    moved = _record(2.0, 52.0, [[20.0, "0"]])
+    moved["apps"] = [[1.0, "AGI", "agi://..."], [21.0, "Queue", "operators,,,,30"],
+                     [51.9, "UserEvent", "HotlineOverflow"], [52.0, "Queue", "overflow"]]
+    assert time_to_human(moved, GOALS["key_0"]) == 1.0
+
+
 def test_a_path_over_its_goal_or_never_queued_fails_the_demo(
         capsys: pytest.CaptureFixture[str]) -> None:
     summary = Summary(speed=25.0, real_seconds=1.0)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
 from dispatch.registry import set_no_menu
 from ivr.demo.scenario import shortest_prompt_seconds
-from ivr.demo.time_to_human import GOALS, time_to_human
+from ivr.demo.time_to_human import GOALS, first_queue_join, time_to_human
 from ivr.menu import RETRY_TIMEOUT_MS
 from ivr.prompts import PromptCatalogue
 from tests.callstack import CallStack, open_stack
@@ -51,6 +51,7 @@ async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 def within_goal(result: dict[str, Any], path: str) -> float:
     goal = GOALS[path]
+    assert first_queue_join(result) == pytest.approx(result["queue"]["joined_at"], abs=0.01)
     seconds = time_to_human(result, goal)
     assert goal.seconds is not None and seconds <= goal.seconds, (path, seconds, result["heard"])
     return seconds

@@ -47,13 +47,22 @@ class NotQueued(ValueError):
     """The call never reached the operator queue."""
 
 
+def first_queue_join(result: dict[str, Any]) -> float | None:
+    """When the call first joined a queue: the first Queue application it ran (a caller
+    nobody answers moves on to the overflow queue, and the record's ``queue`` is then the
+    overflow's)."""
+    if not result.get("queue"):
+        return None
+    starts = [float(at) for at, app, *_ in result.get("apps", []) if app == "Queue"]
+    return starts[0] if starts else float(result["queue"]["joined_at"])
+
+
 def time_to_human(result: dict[str, Any], goal: Goal) -> float:
     """Simulated seconds from the goal's start (the answer, or the last press of its key
     before the queue) to the queue join, from a simulator call record."""
-    queue = result.get("queue")
-    if not queue or queue.get("joined_at") is None:
+    joined = first_queue_join(result)
+    if joined is None:
         raise NotQueued(f"call {result.get('uniqueid')} did not reach the operator queue")
-    joined = float(queue["joined_at"])
     if goal.since_key is None:
         start = result.get("answered_at")
     else:
