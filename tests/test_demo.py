@@ -22,11 +22,12 @@ async def test_demo_accounts_for_every_call(
     assert "calls placed                         40" in out
     assert "calls without an order or a human    0" in out
     assert "RESULT: every call ended in an order or a route to a human" in out
-    assert "time to a human (simulated)" in out
+    # at 60x the engine's own milliseconds count 60 times over: figures shown, not judged
+    # (make demo runs at 25x and judges them; tests/test_time_to_human.py at 10x)
+    assert "goals not judged above 25x" in out
     for path in GOALS:
         assert f"\n  {path} " in out
-    assert "MISSED" not in out
-    assert "RESULT: every path to a human within its time goal" in out
+    assert "MISSED" not in out and "time goal" not in out
     assert (tmp_path / "var" / "demo" / "hotline.sqlite3").exists()
 
 
@@ -55,7 +56,7 @@ def test_time_to_human_ends_at_the_first_queue_not_the_overflow() -> None:
 
 def test_a_path_over_its_goal_or_never_queued_fails_the_demo(
         capsys: pytest.CaptureFixture[str]) -> None:
-    summary = Summary(speed=25.0, real_seconds=1.0)
+    summary = Summary(speed=25.0, real_seconds=1.0)  # the demo's speed: goals judged
     summary.time_to_human = measure([
         ("silence", _record(1.0, 40.0)), ("silence", _record(1.0, 47.0)),
         ("key_9", _record(1.0, 12.0, [[10.0, "9"]])),

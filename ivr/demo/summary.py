@@ -16,6 +16,7 @@ from dispatch.stats import percentile
 from ivr.demo.scenario import PlannedCall
 from ivr.demo.time_to_human import PathTimes, measure
 
+MAX_JUDGED_SPEED = 25.0  # the demo's default speed: time-to-human goals are judged up to it
 EMERGENCY_KINDS = frozenset({"handset", "presses_9", "says_help"})
 # the callers' behaviours that end with a human, by time-to-human path (time_to_human.GOALS)
 HUMAN_PATH_OF_KIND = {
@@ -48,8 +49,16 @@ class Summary:
     time_to_human: dict[str, PathTimes] = field(default_factory=dict)
 
     @property
+    def time_goals_judged(self) -> bool:
+        """Up to MAX_JUDGED_SPEED: faster, the engine's own milliseconds count so many times
+        over on the simulated clock that a goal of 3 s measures the machine, not the call."""
+        return self.speed <= MAX_JUDGED_SPEED
+
+    @property
     def time_to_human_missed(self) -> list[str]:
         """The paths to a human over their goal (or with a caller never queued)."""
+        if not self.time_goals_judged:
+            return []
         return [name for name, times in self.time_to_human.items() if times.missed]
 
     @property
@@ -173,8 +182,9 @@ def print_summary(s: Summary) -> None:
     if s.lost_emergencies:
         print(f"RESULT: {s.lost_emergencies} emergency call(s) without order and operator")
     missed = s.time_to_human_missed
-    print("RESULT:", "every path to a human within its time goal" if not missed else
-          f"time to a human over its goal: {', '.join(missed)}")
+    if s.time_goals_judged:
+        print("RESULT:", "every path to a human within its time goal" if not missed else
+              f"time to a human over its goal: {', '.join(missed)}")
     if s.dispatch is not None:
         for line in s.dispatch.unresolved:
             print(f"  ORDER NEITHER ACCEPTED NOR ESCALATED: {line}")
@@ -186,7 +196,10 @@ def print_summary(s: Summary) -> None:
 def _time_to_human_rows(s: Summary) -> list[tuple[str, str]]:
     """Answer (or key) to the operator queue per path, on the simulated clock."""
     rows = [("time to a human (simulated)", "answer (0, 9: the key) -> operator queue")]
-    rows += [(f"  {name}", times.row()) for name, times in s.time_to_human.items()]
+    if not s.time_goals_judged:
+        rows[0] = (rows[0][0], rows[0][1] + f"; goals not judged above {MAX_JUDGED_SPEED:g}x")
+    rows += [(f"  {name}", times.row(s.time_goals_judged))
+             for name, times in s.time_to_human.items()]
     return rows
 
 

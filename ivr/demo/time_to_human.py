@@ -100,14 +100,14 @@ class PathTimes:
         return self.not_queued > 0 or (limit is not None and worst is not None
                                        and worst > limit)
 
-    def row(self) -> str:
+    def row(self, judged: bool = True) -> str:
         if not self.seconds:
             figures = "no calls"
         else:
             figures = (f"p50 {percentile(self.seconds, 50):.1f} s, "
                        f"p95 {percentile(self.seconds, 95):.1f} s, max {self.worst:.1f} s "
                        f"({len(self.seconds)})")
-        verdict = " MISSED" if self.missed else ""
+        verdict = " MISSED" if judged and self.missed else ""
         lost = f", {self.not_queued} not queued" if self.not_queued else ""
         return f"{figures}{lost}; {self.goal.describe()}{verdict}"
 
