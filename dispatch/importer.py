@@ -36,7 +36,7 @@ OPTIONAL = (
     "elder_ref", "gender", "birth_date", "id_card", "handset", "family", "address",
     "province_code", "province_name", "city_code", "city_name", "county_code", "county_name",
     "street_code", "street_name", "community_code", "community_name",
-    "latitude", "longitude", "language", "subsidy", "health_notes",
+    "latitude", "longitude", "language", "subsidy", "health_notes", "no_menu",
 )  # fmt: skip
 MAX_LINE_CHARS = 65_536
 MAX_RECORD_LINES = 20  # a quoted cell may hold line breaks, up to this many lines a record
@@ -57,6 +57,8 @@ SUBSIDY_ALIASES = {
     "劳模": "model_worker", "劳动模范": "model_worker",
 }  # fmt: skip
 GENDERS = {"": None, "m": "M", "男": "M", "f": "F", "女": "F"}
+FLAGS = {"": False, "0": False, "no": False, "false": False, "否": False,
+         "1": True, "yes": True, "true": True, "是": True}
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2,4})?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RAW_ID = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
@@ -340,6 +342,11 @@ def parse_row(cells: dict[str, str], area: str) -> ElderRecord:
     if "health_notes" in cells:
         fields["health_notes"] = _text(cells["health_notes"][:2000], "health_notes", 2000,
                                        fold_lines=True)
+    if "no_menu" in cells:
+        flag = cells["no_menu"].strip().lower()
+        if flag not in FLAGS:
+            raise RowError("no_menu must be 1/0, yes/no, true/false, 是/否 or empty")
+        fields["no_menu"] = FLAGS[flag]
 
     phones = [(n, PhoneKind.MOBILE if is_mobile(n) else PhoneKind.LANDLINE)
               for n in _phone_list(cells["phones"], area, "phones")]

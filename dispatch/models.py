@@ -29,6 +29,7 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -160,6 +161,8 @@ class Elder(Base):
         choice(SubsidyCategory), default=SubsidyCategory.NONE
     )
     health_notes: Mapped[str | None] = mapped_column(Text)
+    # cannot work a keypad menu: every call from the elder's phones goes to an operator
+    no_menu: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
 
     phones: Mapped[list[ElderPhone]] = relationship(

@@ -10,6 +10,11 @@ Both cases are answered by a single indexed query.
 One number may be the phone of several elders (a household: a couple's landline). The
 identity then names the first registered of them (lowest id) and lists them all in
 ``household``, in that order, which is the order callers choose by key.
+
+An elder flagged ``no_menu`` (who cannot work a keypad menu) is marked on the identity, so
+that the call goes straight to an operator; on a shared number, one such member is enough.
+:func:`set_no_menu` sets or clears the flag (the CLI's ``hotline elder no-menu`` and the
+operators' console).
 """
 
 from __future__ import annotations
@@ -18,7 +23,19 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, String, bindparam, cast, literal_column, null, select, union_all
+from sqlalchemy import (
+    Boolean,
+    Select,
+    String,
+    bindparam,
+    cast,
+    false,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dispatch.db import fetch_committed_rows
@@ -42,6 +59,7 @@ class HouseholdMember:
     elder_id: int
     name: str
     language: str
+    no_menu: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +73,13 @@ class CallerIdentity:
     handset: bool  # the call came from a registered one-key handset line
     # every elder whose own phone this number is, when there are several (else empty)
     household: tuple[HouseholdMember, ...] = ()
+    # the elder (or, on a shared number, one of the household) cannot use a keypad menu
+    no_menu: bool = False
 
     def as_member(self, member: HouseholdMember) -> CallerIdentity:
         """This call as made by ``member`` of the household."""
         return replace(self, elder_id=member.elder_id, elder_name=member.name,
-                       language=member.language, household=())
+                       language=member.language, household=(), no_menu=member.no_menu)
 
 
 def _lookup_statement() -> Select[Any]:
@@ -73,6 +93,7 @@ def _lookup_statement() -> Select[Any]:
             Elder.preferred_language.label("language"),
             cast(null(), String(16)).label("relation"),
             ElderPhone.kind.label("kind"),
+            Elder.no_menu.label("no_menu"),
         )
         .join_from(ElderPhone, Elder, ElderPhone.elder_id == Elder.id)
         .where(ElderPhone.number_e164 == number)
@@ -86,6 +107,7 @@ def _lookup_statement() -> Select[Any]:
             Elder.preferred_language,
             FamilyContact.relation,
             cast(null(), String(16)),
+            cast(false(), Boolean),
         )
         .join_from(FamilyContact, Elder, FamilyContact.elder_id == Elder.id)
         .where(FamilyContact.number_e164 == number)
@@ -109,6 +131,7 @@ class _Match(NamedTuple):
     language: str | None
     relation: str | None
     kind: str | None
+    no_menu: bool
 
 
 async def _find(session: AsyncSession, number: str) -> list[_Match]:
@@ -148,7 +171,8 @@ async def identify(
     is_elder = row.rank == 0
     elders = [m for m in matches if m.rank == 0] if is_elder else []
     household = tuple(
-        HouseholdMember(m.elder_id, m.elder_name, m.language or default_language)
+        HouseholdMember(m.elder_id, m.elder_name, m.language or default_language,
+                        bool(m.no_menu))
         for m in elders
     ) if len(elders) > 1 else ()
     return CallerIdentity(
@@ -160,4 +184,13 @@ async def identify(
         relation=None if is_elder else row.relation,
         handset=is_elder and any(m.kind == PhoneKind.HANDSET for m in elders),
         household=household,
+        no_menu=any(bool(m.no_menu) for m in elders),
     )
+
+
+async def set_no_menu(session: AsyncSession, elder_id: int, no_menu: bool) -> bool:
+    """Set or clear an elder's no-menu flag and commit; False if there is no such elder."""
+    result = await session.execute(
+        update(Elder).where(Elder.id == elder_id).values(no_menu=no_menu))
+    await session.commit()
+    return bool(result.rowcount)

@@ -68,11 +68,43 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
     return 0 if report.ok and not report.errors else 1
 
 
-def cmd_prompts_build(args: argparse.Namespace) -> int:
-    from ivr.prompts import PromptCatalogue, build
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from ivr.prompt_files import check_prompts, import_recordings
+    from ivr.prompts import PROMPTS_DIR, CatalogueError, PromptCatalogue, build
 
-    written = build(PromptCatalogue.load())
-    print(f"{len(written)} prompts written")
+    catalogue = PromptCatalogue.load()
+    folder = Path(args.dir) if args.dir else PROMPTS_DIR
+    try:
+        if args.action == "build":
+            written = build(catalogue, folder, names=args.names)
+            print(f"{len(written)} prompts written")
+            return 0
+        if args.action == "import":
+            if len(args.names) != 1:
+                print("hotline: prompts import takes one folder of recordings", file=sys.stderr)
+                return 2
+            report = import_recordings(Path(args.names[0]), catalogue, folder, args.language)
+            print(report)
+            return 1 if report.refused else 0
+    except (CatalogueError, ValueError, OSError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    problems = check_prompts(catalogue, folder)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in {folder}")
+    return 1 if problems else 0
+
+
+def cmd_elder_no_menu(args: argparse.Namespace) -> int:
+    from dispatch.registry import set_no_menu
+
+    found = asyncio.run(_in_session(_settings(args).database.url, lambda s: set_no_menu(
+        s, args.elder_id, args.state == "on")))
+    if not found:
+        print(f"hotline: no elder {args.elder_id}", file=sys.stderr)
+        return 1
+    print(f"elder {args.elder_id}: no menu {args.state}")
     return 0
 
 
@@ -265,8 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
     registry = add("registry", cmd_registry_import, "import an elder registry CSV")
     registry.add_argument("action", choices=["import"])
     registry.add_argument("csv")
-    prompts = add("prompts", cmd_prompts_build, "render the prompt catalogue to WAV files")
-    prompts.add_argument("action", choices=["build"])
+    prompts = add("prompts", cmd_prompts, "build: render the catalogue (or the prompts named) "
+                  "to WAV files; import DIR: a site's own recordings in their place; check: "
+                  "report prompts missing, in the wrong format or over their budget")
+    prompts.add_argument("action", choices=["build", "import", "check"])
+    prompts.add_argument("names", nargs="*", help="build: prompt names; import: the folder")
+    prompts.add_argument("--language", help="import: the language of files not in a "
+                         "language folder (default: the catalogue's default)")
+    prompts.add_argument("--dir", help="the prompts folder (default: the installed one)")
+    elder = add("elder", cmd_elder_no_menu, "no-menu ID on|off: an elder who cannot use a "
+                "keypad menu goes straight to an operator")
+    elder.add_argument("action", choices=["no-menu"])
+    elder.add_argument("elder_id", type=int)
+    elder.add_argument("state", choices=["on", "off"])
     report = add("report", cmd_report, "reports for a period")
     report.add_argument("subject", choices=["alarms", "vendors"])
     report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days ago)")

@@ -1,4 +1,9 @@
-"""The menu: one short level, 0 (or saying 转人工) reaches a human from anywhere."""
+"""The menu: one short level, 0 (or saying 转人工) reaches a human from anywhere.
+
+Every question is asked once in full; silence or a wrong key hears one short re-prompt
+(``no_input``, ``invalid_input``: "please press again"), which listens for
+``RETRY_TIMEOUT_MS``, and a second miss goes to a human.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ CONFIRM_KEY = "1"
 RECHOOSE_KEY = "2"
 OPERATOR_KEY = "0"
 EMERGENCY_KEY = "9"
+REPEAT_KEY = "*"  # after the order number's read-back: hear it again
+RETRY_TIMEOUT_MS = 5000  # the wait for a key after the short re-prompt
+ORDER_REPEAT_TIMEOUT_MS = 3000  # the wait for * after the order number
+MAX_ORDER_REPEATS = 3
 
 # Spoken answers become the key that means the same, so speech and keypad share one logic.
 MAIN_INTENT_KEYS: dict[str, str] = {choice.value: key for key, choice in MAIN_MENU_KEYS.items()}
@@ -51,3 +60,9 @@ def menu_escape_digits() -> str:
 def interpret_main(digits: str) -> Choice | None:
     """Map the keys an elder pressed at the main menu to a choice; None if not in the menu."""
     return MAIN_MENU_KEYS.get(digits.strip()[:1]) if digits.strip() else None
+
+
+def service_of_key(digits: str) -> ServiceType | None:
+    """The service a main-menu key orders; None for 0, 9 and keys not in the menu."""
+    choice = interpret_main(digits)
+    return SERVICE_OF_CHOICE.get(choice) if choice is not None else None

@@ -1,4 +1,11 @@
-"""The prompt catalogue: names, texts per language, Asterisk paths, and the TTS build step."""
+"""The prompt catalogue: names, texts per language, Asterisk paths, and the TTS build step.
+
+Besides one table per language, the catalogue holds each prompt's duration budget
+(``[budget_s]``, seconds, for every language: a longer recording fails ``hotline prompts
+check`` and the tests, not an elder) and the openings that must be heard early
+(``[opening.<prompt>]``: the words that name the ways to a human and to emergency help,
+spoken within ``within_s`` seconds).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.assets import prompts_dir
@@ -16,6 +24,8 @@ from ivr.audio import TELEPHONE_RATE, AudioSegment, to_telephone
 PROMPTS_DIR = prompts_dir()
 CATALOGUE_PATH = PROMPTS_DIR / "catalogue.toml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+BUDGETS_TABLE = "budget_s"
+OPENINGS_TABLE = "opening"
 
 
 class CatalogueError(Exception):
@@ -31,12 +41,25 @@ class PromptLanguage:
 
 
 @dataclass(frozen=True, slots=True)
+class Opening:
+    """The first words of a prompt, per language, that must be heard within ``within_s``;
+    they name the keys ``keys``."""
+
+    prompt: str
+    within_s: float
+    keys: str
+    texts: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class PromptCatalogue:
     """All prompts by language, resolved to Asterisk prompt paths with a fallback language."""
 
     languages: dict[str, PromptLanguage]
     default_language: str
     prefix: str = "hotline"
+    budgets: dict[str, float] = field(default_factory=dict)
+    openings: dict[str, Opening] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -46,10 +69,17 @@ class PromptCatalogue:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CatalogueError(f"cannot read prompt catalogue {path}: {exc}") from exc
+        budgets = _parse_budgets(data.pop(BUDGETS_TABLE, {}))
+        openings = _parse_openings(data.pop(OPENINGS_TABLE, {}))
         languages = {code: _parse_language(code, table) for code, table in data.items()}
         if default_language not in languages:
             raise CatalogueError(f"default language {default_language!r} missing in {path}")
-        return cls(languages=languages, default_language=default_language, prefix=prefix)
+        return cls(languages=languages, default_language=default_language, prefix=prefix,
+                   budgets=budgets, openings=openings)
+
+    def budget(self, name: str) -> float | None:
+        """The longest ``name`` may last in any language, in seconds (None: no budget)."""
+        return self.budgets.get(name)
 
     def has_language(self, language: str) -> bool:
         return language in self.languages
@@ -102,6 +132,36 @@ def _parse_language(code: str, table: object) -> PromptLanguage:
     )
 
 
+def _parse_budgets(table: object) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise CatalogueError(f"[{BUDGETS_TABLE}] must map prompt names to seconds")
+    budgets = {}
+    for name, seconds in table.items():
+        if not _NAME.match(name) or isinstance(seconds, bool) or not isinstance(
+                seconds, (int, float)) or seconds <= 0:
+            raise CatalogueError(f"bad budget {name!r}: a prompt name and seconds above 0")
+        budgets[name] = float(seconds)
+    return budgets
+
+
+def _parse_openings(table: object) -> dict[str, Opening]:
+    if not isinstance(table, dict):
+        raise CatalogueError(f"[{OPENINGS_TABLE}.<prompt>] tables expected")
+    openings = {}
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            raise CatalogueError(f"[{OPENINGS_TABLE}.{name}] must be a table")
+        spec = dict(spec)
+        within, keys = spec.pop("within_s", None), spec.pop("keys", None)
+        if not isinstance(within, (int, float)) or isinstance(within, bool) or within <= 0 \
+                or not isinstance(keys, str) or not keys.isdigit() or not spec \
+                or not all(isinstance(text, str) and text for text in spec.values()):
+            raise CatalogueError(f"[{OPENINGS_TABLE}.{name}] needs within_s, keys (digits) "
+                                 "and the opening words per language")
+        openings[name] = Opening(name, float(within), keys, spec)
+    return openings
+
+
 def synthesise(text: str, voice: str, words_per_minute: int, out: Path) -> None:
     """Speak ``text`` with espeak-ng into a telephone-ready WAV file."""
     espeak = shutil.which("espeak-ng")
@@ -137,16 +197,25 @@ def hold_sound(seconds: float = 20.0) -> AudioSegment:
     return (bar * repeats).set_channels(1).set_sample_width(2).set_frame_rate(TELEPHONE_RATE)
 
 
-def build(catalogue: PromptCatalogue, out_dir: Path = PROMPTS_DIR) -> list[Path]:
-    """Render every prompt of every language and the hold sound; returns the files written."""
-    (out_dir / "moh").mkdir(parents=True, exist_ok=True)
-    hold = out_dir / "moh" / "hold.wav"
-    hold_sound().export(hold, format="wav")
-    written = [hold]
+def build(catalogue: PromptCatalogue, out_dir: Path = PROMPTS_DIR,
+          names: Collection[str] = ()) -> list[Path]:
+    """Render the prompts ``names`` (default: every prompt and the hold sound) in every
+    language that has them; returns the files written."""
+    unknown = set(names) - {n for lang in catalogue.languages.values() for n in lang.texts}
+    if unknown:
+        raise CatalogueError(f"not in the catalogue: {', '.join(sorted(unknown))}")
+    written = []
+    if not names:
+        (out_dir / "moh").mkdir(parents=True, exist_ok=True)
+        hold = out_dir / "moh" / "hold.wav"
+        hold_sound().export(hold, format="wav")
+        written.append(hold)
     for lang in catalogue.languages.values():
         target = out_dir / lang.code
         target.mkdir(parents=True, exist_ok=True)
         for name, text in lang.texts.items():
+            if names and name not in names:
+                continue
             out = target / f"{name}.wav"
             synthesise(text, lang.voice, lang.words_per_minute, out)
             written.append(out)

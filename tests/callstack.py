@@ -50,9 +50,27 @@ class CallStack:
 
     async def call(self, number: str, script: list[dict[str, Any]] | None = None,
                    hangup_after: float | None = None) -> dict[str, Any]:
-        return await self.sim.call({"number": number, "name": "", "to": "12349",
-                                    "context": "from-pstn", "script": script or [],
-                                    "hangup_after": hangup_after})
+        """Place a call and return the simulator's record of it, once the engine has also
+        finished with it: a flow lets the call go (to the queue, or the hangup) before it
+        writes the call record."""
+        before = self._sessions_done()
+        result = await self.sim.call({"number": number, "name": "", "to": "12349",
+                                      "context": "from-pstn", "script": script or [],
+                                      "hangup_after": hangup_after})
+        if before is not None and result.get("agi"):
+            await self._engine_done(before + len(result["agi"]))
+        return result
+
+    def _sessions_done(self) -> int | None:
+        agi = self.engine.agi if self.engine is not None else None
+        return None if agi is None else agi.sessions_served + agi.sessions_failed
+
+    async def _engine_done(self, count: int, timeout_s: float = 30.0) -> None:
+        """Until the in-process engine has finished ``count`` FastAGI sessions in all."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while (self._sessions_done() or 0) < count and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     def elder_number(self, language: str, index: int) -> str:
         """The ``index``-th mobile or landline of an elder who prefers ``language``."""

@@ -335,3 +335,23 @@ def test_two_namesakes_on_one_number_need_the_key(sqlite_db: str, tmp_path: Path
         (2, "2 registered elders have this name and one of these numbers: add elder_ref "
             "to tell them apart")]
     assert [row.address for row in _query(sqlite_db, select(Elder.address))] == [None, None]
+
+
+def test_the_no_menu_flag_is_imported(migrated_db_url: str, tmp_path: Path) -> None:
+    rows = ("elder_ref,name,phones,no_menu\nA1,张秀英,13893112345,是\nA2,李建国,13893112346,\n"
+            "A3,陈桂兰,13893112347,maybe\n")
+    report = import_registry_csv(migrated_db_url, _write(tmp_path, rows))
+    assert report.created == 2 and [e.line for e in report.errors] == [4]
+    assert "no_menu" in report.errors[0].reason
+    flags = dict(_query(migrated_db_url, select(Elder.name, Elder.no_menu)))
+    assert flags == {"张秀英": True, "李建国": False}
+    # the file's word is final: clearing it clears the flag; a file without the column
+    # leaves it as the console set it
+    import_registry_csv(migrated_db_url, _write(tmp_path, "elder_ref,name,phones,no_menu\n"
+                                                          "A1,张秀英,13893112345,0\n"))
+    assert dict(_query(migrated_db_url, select(Elder.name, Elder.no_menu)))["张秀英"] is False
+    import_registry_csv(migrated_db_url, _write(tmp_path, "elder_ref,name,phones,no_menu\n"
+                                                          "A2,李建国,13893112346,yes\n"))
+    import_registry_csv(migrated_db_url, _write(tmp_path, "elder_ref,name,phones\n"
+                                                          "A2,李建国,13893112346\n"))
+    assert dict(_query(migrated_db_url, select(Elder.name, Elder.no_menu)))["李建国"] is True

@@ -76,3 +76,67 @@ def test_synthesis_produces_slow_telephone_audio(tmp_path: Path) -> None:
     with wave.open(str(slow), "rb") as a, wave.open(str(fast), "rb") as b:
         assert a.getframerate() == 8000 and a.getnchannels() == 1
         assert a.getnframes() > b.getnframes() * 1.2  # elder pace: clearly slower than default
+
+
+def _seconds(path: Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes() / wav.getframerate()
+
+
+def test_every_prompt_lasts_within_its_budget() -> None:
+    """A longer (re-)recording fails here, not on an elder's call."""
+    catalogue = PromptCatalogue.load()
+    for lang in catalogue.languages.values():
+        for name in lang.texts:
+            budget = catalogue.budget(name)
+            assert budget is not None, f"{name} has no [budget_s] entry"
+            seconds = _seconds(PROMPTS_DIR / lang.code / f"{name}.wav")
+            assert seconds <= budget, f"{lang.code}/{name}: {seconds:.2f} s > {budget} s"
+
+
+def test_budgets_of_the_way_to_a_human_keep_the_goals() -> None:
+    """The budgets on each path, with the waits for a key, add up within its goal, leaving
+    ENGINE_ALLOWANCE_S for the engine and the PBX."""
+    from ivr.config import IvrSettings
+    from ivr.demo.time_to_human import GOALS
+    from ivr.menu import RETRY_TIMEOUT_MS
+
+    allowance = 3.0
+    budget = PromptCatalogue.load().budget
+    wait_s, retry_s = IvrSettings().menu_timeout_ms / 1000, RETRY_TIMEOUT_MS / 1000
+    silent = budget("welcome") + budget("menu_main") + wait_s + budget("no_input") + retry_s
+    assert silent + allowance <= GOALS["silence"].seconds
+    # a wrong key at the end of the menu's wait, another at the end of the re-prompt's
+    wrong = budget("welcome") + budget("menu_main") + wait_s + budget("invalid_input") + retry_s
+    assert wrong + allowance <= GOALS["wrong_keys"].seconds
+    assert budget("unknown_caller") + allowance <= GOALS["unknown_caller"].seconds
+
+
+def test_the_menu_opens_with_emergency_and_operator_within_eight_seconds(
+        tmp_path: Path) -> None:
+    """The words naming 9 and 0 open the menu in every language that has it, and spoken
+    alone (as the menu starts) they end within the opening's time."""
+    catalogue = PromptCatalogue.load()
+    opening = catalogue.openings["menu_main"]
+    assert opening.within_s <= 8.0 and set(opening.keys) == {"9", "0"}
+    for lang in catalogue.languages.values():
+        if "menu_main" not in lang.texts:
+            continue
+        words = opening.texts[lang.code]
+        assert lang.texts["menu_main"].startswith(words), lang.code
+        for key in opening.keys:
+            assert lang.texts[f"digit_{key}"] in words, (lang.code, key)
+        out = tmp_path / f"{lang.code}.wav"
+        synthesise(words, lang.voice, lang.words_per_minute, out)
+        assert _seconds(out) <= opening.within_s, (lang.code, _seconds(out))
+
+
+def test_budgets_and_openings_are_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "catalogue.toml"
+    base = '[zh]\nvoice = "cmn"\n[zh.prompts]\nwelcome = "x"\n'
+    bad.write_text(base + '[budget_s]\nwelcome = -1\n')
+    with pytest.raises(CatalogueError, match="budget"):
+        PromptCatalogue.load(bad)
+    bad.write_text(base + '[opening.welcome]\nwithin_s = 8\nzh = "x"\n')
+    with pytest.raises(CatalogueError, match="opening"):
+        PromptCatalogue.load(bad)

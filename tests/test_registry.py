@@ -24,7 +24,13 @@ from dispatch.db import (
     with_schema,
 )
 from dispatch.models import Base, Call, Elder, ElderPhone, FamilyContact, PhoneKind
-from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
+from dispatch.registry import (
+    CallerIdentity,
+    CallerStatus,
+    HouseholdMember,
+    identify,
+    set_no_menu,
+)
 
 AREA = "931"
 
@@ -208,6 +214,34 @@ async def test_a_shared_landline_identifies_the_household(db_session: AsyncSessi
         wife.id, "刘淑芬", "yue", ())
     # a number of one elder only: no household to choose from
     assert (await identify(db_session, "13800138000", AREA)).household == ()
+
+
+async def test_the_no_menu_flag_is_set_and_marks_the_callers_identity(
+    db_session: AsyncSession,
+) -> None:
+    ids = await _seed(db_session)
+    assert (await identify(db_session, "13800138000", AREA)).no_menu is False
+    assert await set_no_menu(db_session, ids["zhang"], True) is True
+    assert (await identify(db_session, "13800138000", AREA)).no_menu is True
+    # a family member calling for her uses the menu; another elder is not touched
+    assert (await identify(db_session, "18600000002", AREA)).no_menu is False
+    assert await set_no_menu(db_session, ids["zhang"], False) is True
+    assert (await identify(db_session, "13800138000", AREA)).no_menu is False
+    assert await set_no_menu(db_session, 999_999, True) is False
+
+
+async def test_one_no_menu_member_takes_a_shared_number_to_an_operator(
+    db_session: AsyncSession,
+) -> None:
+    ids = await _seed(db_session)
+    wife = Elder(name="刘淑芬", created_at=datetime(2026, 1, 1, tzinfo=UTC), no_menu=True,
+                 phones=[ElderPhone(number_e164="+869318123456", kind=PhoneKind.LANDLINE)])
+    db_session.add(wife)
+    await db_session.commit()
+    who = await identify(db_session, "8123456", AREA)
+    assert who.elder_id == ids["zhang"] and who.no_menu is True
+    assert [m.no_menu for m in who.household] == [False, True]
+    assert who.as_member(who.household[0]).no_menu is False
 
 
 async def test_one_elder_lists_a_number_once(db_session: AsyncSession) -> None:

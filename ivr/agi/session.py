@@ -130,6 +130,11 @@ class AgiSession:
         await self.command("HANGUP")
         self.hungup = True
 
+    def release(self) -> None:
+        """End the session for Asterisk now (it closes the socket: AGI returns and the
+        dialplan goes on) while the flow finishes its own bookkeeping; no command after."""
+        self._writer.close()
+
     async def stream_file(self, prompt: str, escape_digits: str = "") -> Playback:
         """Play a prompt; a missing prompt is reported (result -1, endpos 0), not fatal."""
         reply = self._check_alive(

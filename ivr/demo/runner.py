@@ -32,6 +32,7 @@ SETTLE_LIMIT_S = 3 * 3600.0  # simulated: the longest an order's story may take 
 DEMO_DISPATCH = {"callback_delay_s": 300.0, "callback_retry_s": 600.0, "max_service_s": 3600.0,
                  "reconcile_s": 1.0}
 SPEAKER_SHARE = 0.1  # of the sampled elders: they prefer SPEAKER_LANGUAGE and may speak
+NO_MENU_SHARE = 0.03  # of the sampled elders: flagged as unable to work a keypad menu
 
 
 def speech_model_path() -> Path | None:
@@ -59,6 +60,26 @@ def prefer_language(db_url: str, numbers: list[str], language: str) -> None:
                          .values(preferred_language=language))
     finally:
         engine.dispose()
+
+
+async def flag_no_menu(db_url: str, numbers: list[str]) -> None:
+    """Flag the elders who own ``numbers`` (E.164) as unable to use a menu, the way the
+    operators' console does (dispatch.registry.set_no_menu)."""
+    from sqlalchemy import select
+
+    from dispatch.db import async_sessionmaker_for, make_async_engine
+    from dispatch.models import ElderPhone
+    from dispatch.registry import set_no_menu
+
+    engine = make_async_engine(db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            owners = await session.scalars(select(ElderPhone.elder_id).distinct()
+                                           .where(ElderPhone.number_e164.in_(numbers)))
+            for elder_id in sorted(owners):
+                await set_no_menu(session, elder_id, True)
+    finally:
+        await engine.dispose()
 
 
 async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors: int) -> int:
@@ -97,8 +118,10 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     speaking = max(1, int(len(elder_numbers) * SPEAKER_SHARE)) if model else 0
     cut = len(elder_numbers) - speaking
     await asyncio.to_thread(prefer_language, db_url, elder_numbers[cut:], SPEAKER_LANGUAGE)
-    pools = NumberPools(elder_numbers[:cut], numbers["family"], numbers["handsets"],
-                        numbers["unknown"], elder_numbers[cut:])
+    no_menu = max(1, int(len(elder_numbers) * NO_MENU_SHARE))
+    await flag_no_menu(db_url, elder_numbers[:no_menu])
+    pools = NumberPools(elder_numbers[no_menu:cut], numbers["family"], numbers["handsets"],
+                        numbers["unknown"], elder_numbers[cut:], elder_numbers[:no_menu])
 
     tz = ZoneInfo(settings.dispatch.timezone)
     clock = ScaledClock.starting_at(demo_clock_origin(tz, datetime.now(UTC)), speed)
@@ -140,7 +163,8 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     summary.dispatch = await asyncio.to_thread(_dispatch_figures, db_url)
     print_summary(summary)
     lost_orders = bool(summary.dispatch.unresolved)
-    return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders else 0
+    slow = summary.time_to_human_missed
+    return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders or slow else 0
 
 
 async def _until_settled(lifecycle: Lifecycle, speed: float) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.prompts import PROMPTS_DIR, synthesise
+from ivr.prompts import PROMPTS_DIR, PromptCatalogue, synthesise
 
 SERVICE_KEYS = {"1": "meal", "2": "housekeeping", "3": "health"}
 # What the demo's speaking elders say. They speak Korean: the offline model pip installs
@@ -53,6 +53,8 @@ class ScriptBook:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.menu_s = shortest_prompt_seconds("menu_main")
+        self.retry_s = shortest_prompt_seconds("invalid_input")
+        self.opening_s = PromptCatalogue.load().openings["menu_main"].within_s
         self.confirm_s = min(shortest_prompt_seconds(f"confirm_{s}") for s in SERVICE_KEYS.values())
 
     def listen(self) -> dict[str, Any]:
@@ -62,6 +64,15 @@ class ScriptBook:
     def menu_key(self, key: str, late: bool = False) -> dict[str, Any]:
         wait = self.rng.uniform(5.5, 7.0) if late else self.rng.uniform(1.0, 4.0)
         return {"press": key, "delay": round(self.menu_s + wait, 2)}
+
+    def retry_key(self, key: str) -> dict[str, Any]:
+        """A key at the short re-prompt that follows a wrong key."""
+        return {"press": key, "delay": round(self.retry_s + self.rng.uniform(1.0, 3.0), 2)}
+
+    def help_key(self, key: str) -> dict[str, Any]:
+        """0 or 9 once the menu's opening named it: mid-menu, or a little after it."""
+        return {"press": key,
+                "delay": round(self.rng.uniform(self.opening_s, self.menu_s + 4.0), 2)}
 
     def confirm_key(self, key: str = "1") -> dict[str, Any]:
         return {"press": key, "delay": round(self.confirm_s + self.rng.uniform(0.8, 3.0), 2)}
@@ -113,6 +124,7 @@ class NumberPools:
     handsets: list[str]
     unknown: list[str]
     speakers: list[str] = field(default_factory=list)  # elders who prefer SPEAKER_LANGUAGE
+    no_menu: list[str] = field(default_factory=list)  # elders flagged no_menu in the registry
 
 
 def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float,
@@ -136,15 +148,18 @@ def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float,
                                  "operator:no_input")),
         (0.05, lambda: _wrong_then_right(rng, book, pools.elders)),
         (0.03, lambda: _scripted(rng, pools.elders, "wrong_keys",
-                                 [book.listen(), book.menu_key("7"), book.menu_key("8"),
-                                  book.menu_key("5")], "operator:invalid_input")),
+                                 [book.listen(), book.menu_key("7"), book.retry_key("8")],
+                                 "operator:invalid_input")),
         (0.04, lambda: _scripted(rng, pools.elders, "asks_operator",
-                                 [book.listen(), book.menu_key("0")], "operator:caller_request")),
+                                 [book.listen(), book.help_key("0")], "operator:caller_request")),
         (0.03, lambda: _rechooses(rng, book, pools.elders)),
         (0.02, lambda: _scripted(rng, pools.elders, "presses_9",
-                                 [book.listen(), book.menu_key("9")],
+                                 [book.listen(), book.help_key("9")],
                                  "operator:caller_emergency")),
     ]
+    if pools.no_menu:
+        builders.append((0.02, lambda: _scripted(rng, pools.no_menu, "no_menu_elder",
+                                                 [book.listen()], "operator:no_menu_elder")))
     if voices is not None and pools.speakers:
         builders += _spoken_builders(rng, book, VoiceBook(random.Random(seed + 1), voices),
                                      pools.speakers)
@@ -202,7 +217,7 @@ def _hangs_up(rng: random.Random, pool: list[str]) -> PlannedCall:
 
 def _wrong_then_right(rng: random.Random, book: ScriptBook, pool: list[str]) -> PlannedCall:
     key = rng.choice(sorted(SERVICE_KEYS))
-    script = [book.listen(), book.menu_key(rng.choice("4578*")), book.menu_key(key),
+    script = [book.listen(), book.menu_key(rng.choice("4578*")), book.retry_key(key),
               book.confirm_key("1")]
     return PlannedCall("wrong_then_right", _caller(rng.choice(pool), script),
                        f"order:{SERVICE_KEYS[key]}", 0)

@@ -7,6 +7,9 @@ reaches a human.
 Every way out of this flow is either an order whose number the elder heard, or a route to a
 human (the operator queue, or an operator call-back when the elder hung up before choosing).
 
+An elder flagged ``no_menu`` in the registry hears no menu: the call goes straight to the
+operators (reason ``no_menu_elder``) with the screen pop.
+
 A number several elders share (a household) is asked which of them is calling, by the key of
 their place in the registry (1 for the first registered, 2 for the next, ...), before the
 menu; names are not spoken, as prompts are recorded ahead. A one-key handset on a shared
@@ -17,8 +20,10 @@ carries every member's profile.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,17 +41,20 @@ from ivr.menu import (
     CONFIRM_KEY,
     EMERGENCY_KEY,
     MAIN_INTENT_KEYS,
+    MAX_ORDER_REPEATS,
     OPERATOR_KEY,
+    ORDER_REPEAT_TIMEOUT_MS,
     RECHOOSE_KEY,
-    SERVICE_OF_CHOICE,
-    Choice,
-    interpret_main,
+    REPEAT_KEY,
+    RETRY_TIMEOUT_MS,
     menu_escape_digits,
+    service_of_key,
 )
 from ivr.screen_pop import publish_screen_pop
 from ivr.speech.service import SpeechService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EMERGENCY_QUEUE_PRIORITY = 10
 QUEUE_REASSURANCE = "to_operator"  # announced by the operator queue's hold class instead
@@ -100,6 +108,9 @@ class InboundFlow:
             if outcome.order_id is None:
                 outcome.disposition, outcome.reason = "abandoned", "hangup_before_order"
         finally:
+            # the caller goes on to the queue (or hangs up) without waiting for the call
+            # record: a slow write must not keep an elder from the operators
+            agi.release()
             await self._finish(agi, outcome)
 
     # -- the dialogue ---------------------------------------------------------------------
@@ -117,6 +128,8 @@ class InboundFlow:
             raise RouteToHuman("unknown_caller", prompt="unknown_caller")
         if identity.handset:
             await self._emergency(agi, outcome, "handset_emergency", "handset")
+        if identity.no_menu and identity.status is CallerStatus.ELDER:
+            raise RouteToHuman("no_menu_elder")
         language = identity.language
         if self.speech is not None:
             outcome.spoken = SpokenMenu(self.speech, agi)
@@ -151,23 +164,15 @@ class InboundFlow:
     ) -> CallerIdentity:
         """Which elder of the household is calling: key n for the n-th registered."""
         members: tuple[HouseholdMember, ...] = identity.household
-        pending = early_digit
-        while True:
-            if pending is not None:
-                digits, pending = pending, None
-            else:
-                reply = await agi.get_data(
-                    self.ctx.prompts.path("household_choose", identity.language),
-                    self.ivr.menu_timeout_ms, 1)
-                digits = reply.digits
-            if digits == EMERGENCY_KEY:
-                await self._emergency(agi, outcome, "caller_emergency", "phone")
-            if digits == OPERATOR_KEY:
-                raise RouteToHuman("caller_request")
+
+        def member(digits: str) -> HouseholdMember | None:
             if digits.isdigit() and 1 <= int(digits) <= len(members):
-                return identity.as_member(members[int(digits) - 1])
-            await self._strike(agi, identity.language, outcome,
-                               "invalid_input" if digits else "no_input")
+                return members[int(digits) - 1]
+            return None
+
+        chosen = await self._ask(agi, identity.language, outcome, "household_choose", member,
+                                 pending=early_digit)
+        return identity.as_member(chosen)
 
     async def _choose_service(
         self, agi: AgiSession, language: str, outcome: CallOutcome, early_digit: str | None
@@ -175,79 +180,84 @@ class InboundFlow:
         rechosen = 0
         pending = early_digit
         while True:
-            choice = await self._ask_main_menu(agi, language, outcome, pending)
+            service = await self._ask(agi, language, outcome, "menu_main", service_of_key,
+                                      pending=pending, intent_keys=MAIN_INTENT_KEYS)
             pending = None
-            if choice is Choice.OPERATOR:
-                raise RouteToHuman("caller_request")
-            if choice is Choice.EMERGENCY:
-                await self._emergency(agi, outcome, "caller_emergency", "phone")
-            if await self._confirm(agi, language, outcome, choice):
-                return SERVICE_OF_CHOICE[choice]
+            if await self._confirm(agi, language, outcome, service):
+                return service
             rechosen += 1
             if rechosen > MAX_RECHOOSE:
                 raise RouteToHuman("undecided")
 
-    async def _ask_main_menu(
-        self, agi: AgiSession, language: str, outcome: CallOutcome, pending: str | None
-    ) -> Choice:
+    async def _confirm(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, service: ServiceType
+    ) -> bool:
+        answers = {CONFIRM_KEY: True, RECHOOSE_KEY: False}
+        return await self._ask(agi, language, outcome, f"confirm_{service.value}", answers.get,
+                               intent_keys=CONFIRM_INTENT_KEYS)
+
+    async def _ask(
+        self, agi: AgiSession, language: str, outcome: CallOutcome, prompt: str,
+        accept: Callable[[str], T | None], *, pending: str | None = None,
+        intent_keys: dict[str, str] | None = None,
+    ) -> T:
+        """Ask ``prompt`` until ``accept`` makes a value of the answer. At every question 0
+        reaches a human and 9 is an emergency; silence or a wrong key hears one short
+        re-prompt (no_input, invalid_input), and a second one, or the call's
+        ``menu_attempts``-th in all, goes to a human."""
+        retry: str | None = None
         while True:
             if pending is not None:
                 digits, pending = pending, None
             else:
-                digits = await self._menu_input(agi, language, outcome, "menu_main",
-                                                MAIN_INTENT_KEYS)
-            choice = interpret_main(digits)
-            if choice is not None:
-                return choice
-            await self._strike(agi, language, outcome, "invalid_input" if digits else "no_input")
-
-    async def _confirm(
-        self, agi: AgiSession, language: str, outcome: CallOutcome, choice: Choice
-    ) -> bool:
-        while True:
-            digits = await self._menu_input(agi, language, outcome, f"confirm_{choice.value}",
-                                            CONFIRM_INTENT_KEYS)
-            if digits == CONFIRM_KEY:
-                return True
-            if digits == RECHOOSE_KEY:
-                return False
+                digits = await self._menu_input(agi, language, outcome, prompt, intent_keys,
+                                                retry)
+            digits = digits.strip()[:1]
             if digits == OPERATOR_KEY:
                 raise RouteToHuman("caller_request")
             if digits == EMERGENCY_KEY:
                 await self._emergency(agi, outcome, "caller_emergency", "phone")
-            await self._strike(agi, language, outcome, "invalid_input" if digits else "no_input")
+            value = accept(digits) if digits else None
+            if value is not None:
+                return value
+            kind = "invalid_input" if digits else "no_input"
+            outcome.strikes.append(kind)
+            if retry is not None or len(outcome.strikes) >= self.ivr.menu_attempts:
+                raise RouteToHuman(kind)
+            retry = kind
 
     async def _menu_input(
         self, agi: AgiSession, language: str, outcome: CallOutcome, prompt: str,
-        intent_keys: dict[str, str],
+        intent_keys: dict[str, str] | None, retry: str | None,
     ) -> str:
-        """The caller's answer as keypad digits: spoken or keyed while speech works, else
-        keyed at the keypad menu. Speech not understood is asked again once, then a human."""
-        spoken = outcome.spoken
-        while spoken is not None and spoken.available:
-            answer = await spoken.ask(f"{prompt}_spoken", language, intent_keys)
-            if answer.kind != "not_understood":
-                if answer.kind != "unavailable":
-                    return answer.keys(intent_keys)
-                break
-            outcome.misheard += 1
-            if outcome.misheard >= MAX_MISHEARD:
-                raise RouteToHuman("speech_not_understood")
-            await agi.stream_file(self.ctx.prompts.path("say_again", language))
-        reply = await agi.get_data(self.ctx.prompts.path(prompt, language),
-                                   self.ivr.menu_timeout_ms, 1)
+        """The caller's answer as keypad digits: spoken or keyed while speech works (for a
+        question with spoken answers, ``intent_keys``), else keyed at the keypad menu. After
+        a miss (``retry``) the keypad hears only the short re-prompt, which listens too.
+        Speech not understood is asked again once, then a human."""
+        spoken = outcome.spoken if intent_keys is not None else None
+        if spoken is not None and spoken.available:
+            if retry is not None:
+                explain = "no_speech" if retry == "no_input" else retry
+                await agi.stream_file(self.ctx.prompts.path(explain, language))
+                retry = None  # said; the spoken question follows, or the full keypad menu
+            assert intent_keys is not None
+            while spoken.available:
+                answer = await spoken.ask(f"{prompt}_spoken", language, intent_keys)
+                if answer.kind != "not_understood":
+                    if answer.kind != "unavailable":
+                        return answer.keys(intent_keys)
+                    break
+                outcome.misheard += 1
+                if outcome.misheard >= MAX_MISHEARD:
+                    raise RouteToHuman("speech_not_understood")
+                await agi.stream_file(self.ctx.prompts.path("say_again", language))
+        if retry is not None:
+            reply = await agi.get_data(self.ctx.prompts.path(retry, language),
+                                       RETRY_TIMEOUT_MS, 1)
+        else:
+            reply = await agi.get_data(self.ctx.prompts.path(prompt, language),
+                                       self.ivr.menu_timeout_ms, 1)
         return reply.digits
-
-    async def _strike(
-        self, agi: AgiSession, language: str, outcome: CallOutcome, kind: str
-    ) -> None:
-        """Silence or a wrong key: say so and repeat, until the attempts run out."""
-        outcome.strikes.append(kind)
-        if len(outcome.strikes) >= self.ivr.menu_attempts:
-            raise RouteToHuman(kind)
-        spoken = outcome.spoken is not None and outcome.spoken.available
-        prompt = "no_speech" if spoken and kind == "no_input" else kind
-        await agi.stream_file(self.ctx.prompts.path(prompt, language))
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -306,8 +316,15 @@ class InboundFlow:
         await agi.set_variable(ROUTE_VARIABLE, "done")
         outcome.order_announced_at = self.ctx.now()
         await agi.stream_file(self.ctx.prompts.path("order_number_is", language))
-        for digit_prompt in self.ctx.prompts.digits(outcome.order_no, language):
-            await agi.stream_file(digit_prompt)
+        for repeat in range(MAX_ORDER_REPEATS + 1):
+            for digit_prompt in self.ctx.prompts.digits(outcome.order_no, language):
+                await agi.stream_file(digit_prompt)
+            if repeat == MAX_ORDER_REPEATS:
+                break
+            reply = await agi.get_data(self.ctx.prompts.path("order_repeat", language),
+                                       ORDER_REPEAT_TIMEOUT_MS, 1)
+            if reply.digits != REPEAT_KEY:
+                break
         await agi.stream_file(self.ctx.prompts.path("order_goodbye", language))
 
     # -- endings --------------------------------------------------------------------------
