@@ -14,12 +14,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch import outbox
 from dispatch.outbox import Announcement
 from ivr.context import EngineContext
 from ivr.periodic import repeat
+from ivr.storage_steps import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement])
         try:
             async with ctx.writing() as session:
                 await outbox.mark_published(session, sent, ctx.now())
-        except (SQLAlchemyError, OSError) as exc:  # published again later: at least once
+        except STORAGE_ERRORS as exc:  # published again later: at least once
             log.error("outbox rows from %s not marked published: %s", sent[0], exc)
     return len(sent)
 
@@ -60,7 +59,7 @@ class OutboxRelay:
             async with self.ctx.writing() as session:
                 entry = await outbox.add(session, kind, payload, self.ctx.now())
                 await session.commit()
-        except (SQLAlchemyError, OSError) as exc:
+        except STORAGE_ERRORS as exc:
             log.error("event %s not in the outbox (database unavailable): %s", kind, exc)
             await self.ctx.live.publish_direct(kind, outbox.plain(payload))
             return

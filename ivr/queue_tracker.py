@@ -16,13 +16,12 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.queue_calls import note_queue_event
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage
 from ivr.context import EngineContext
 from ivr.dialplan_contract import UserEventName
+from ivr.storage_steps import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ class QueueTracker:
             async with self.ctx.writing() as session:
                 await note_queue_event(session, uniqueid, linkedid=message.get("Linkedid"),
                                        **fields)
-        except (SQLAlchemyError, OSError, RuntimeError) as exc:
+        except (*STORAGE_ERRORS, RuntimeError) as exc:
             log.error("queue event for %s not stored: %s", uniqueid, exc)
 
 

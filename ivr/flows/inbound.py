@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.calls import record_call
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
@@ -52,6 +50,7 @@ from ivr.menu import (
 )
 from ivr.screen_pop import publish_screen_pop
 from ivr.speech.service import SpeechService
+from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -146,17 +145,14 @@ class InboundFlow:
         await self._announce_order(agi, language, outcome)
 
     async def _identify(self, agi: AgiSession) -> CallerIdentity:
-        try:
-            async with self.ctx.sessions() as session:
-                return await identify(
-                    session,
-                    agi.env.callerid,
-                    self.ivr.local_area_code,
-                    default_language=self.ivr.default_language,
-                )
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("registry unavailable for caller %s: %s", mask(agi.env.callerid), exc)
-            raise RouteToHuman("registry_unavailable", prompt="system_busy") from exc
+        found = await storage_step(
+            self.ctx.sessions,
+            lambda session: identify(session, agi.env.callerid, self.ivr.local_area_code,
+                                     default_language=self.ivr.default_language),
+            log, "registry unavailable for caller %s", mask(agi.env.callerid))
+        if found.value is None:
+            raise RouteToHuman("registry_unavailable", prompt="system_busy")
+        return found.value
 
     async def _choose_member(
         self, agi: AgiSession, outcome: CallOutcome, identity: CallerIdentity,
@@ -271,20 +267,16 @@ class InboundFlow:
     ) -> None:
         assert identity.elder_id is not None
         requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
-        try:
-            async with self.ctx.writing() as session:
-                order = await create_order(
-                    session,
-                    elder_id=identity.elder_id,
-                    service=service,
-                    source=source,
-                    call_uniqueid=agi.env.uniqueid,
-                    requested_by=requested_by,
-                    at=self.ctx.now(),
-                )
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("order not stored for call %s: %s", agi.env.uniqueid, exc)
-            raise RouteToHuman("storage_unavailable", prompt="system_busy") from exc
+        elder_id = identity.elder_id
+        stored = await storage_step(
+            self.ctx.writing,
+            lambda session: create_order(session, elder_id=elder_id, service=service,
+                                         source=source, call_uniqueid=agi.env.uniqueid,
+                                         requested_by=requested_by, at=self.ctx.now()),
+            log, "order not stored for call %s", agi.env.uniqueid)
+        if stored.value is None:
+            raise RouteToHuman("storage_unavailable", prompt="system_busy")
+        order = stored.value
         outcome.order_id, outcome.order_no = order.id, order.order_no
         outcome.disposition, outcome.reason = "order", service.value
         await self.ctx.live.publish(
@@ -387,27 +379,26 @@ class InboundFlow:
                 {"elder_id": identity.elder_id, "number": identity.number,
                  "uniqueid": agi.env.uniqueid},
             )
-        try:
-            async with self.ctx.writing() as session:
-                await record_call(
-                    session,
-                    uniqueid=agi.env.uniqueid,
-                    linkedid=outcome.linkedid,
-                    channel=agi.env.channel,
-                    direction="inbound",
-                    caller_number=identity.number if identity else None,
-                    identity_status=identity.status.value if identity else "unidentified",
-                    elder_id=identity.elder_id if identity else None,
-                    started_at=outcome.started_at,
-                    ended_at=self.ctx.now(),
-                    disposition=outcome.disposition,
-                    reason=outcome.reason,
-                    order_id=outcome.order_id,
-                    answered_at=outcome.answered_at,
-                    order_announced_at=outcome.order_announced_at,
-                )
-        except (SQLAlchemyError, OSError) as exc:
-            log.error("call record for %s not stored: %s", agi.env.uniqueid, exc)
+        await storage_step(
+            self.ctx.writing,
+            lambda session: record_call(
+                session,
+                uniqueid=agi.env.uniqueid,
+                linkedid=outcome.linkedid,
+                channel=agi.env.channel,
+                direction="inbound",
+                caller_number=identity.number if identity else None,
+                identity_status=identity.status.value if identity else "unidentified",
+                elder_id=identity.elder_id if identity else None,
+                started_at=outcome.started_at,
+                ended_at=self.ctx.now(),
+                disposition=outcome.disposition,
+                reason=outcome.reason,
+                order_id=outcome.order_id,
+                answered_at=outcome.answered_at,
+                order_announced_at=outcome.order_announced_at,
+            ),
+            log, "call record for %s not stored", agi.env.uniqueid)
         await self.ctx.live.call_ended(
             agi.env.uniqueid, {"disposition": outcome.disposition, "reason": outcome.reason}
         )

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from dispatch.models import CallPurpose
 from dispatch.phones import mask, normalize
 from dispatch.service_reports import (
@@ -24,6 +22,7 @@ from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.flows.outbound_call import ask
+from ivr.storage_steps import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class ServiceReportFlow:
             await agi.stream_file(self._path(done))
         except AgiHangup:
             pass
-        except (SQLAlchemyError, OSError) as exc:
+        except STORAGE_ERRORS as exc:
             log.error("service report from %s not stored: %s", mask(agi.env.callerid), exc)
             if not agi.hungup:
                 await agi.stream_file(self._path("system_busy_later"))
