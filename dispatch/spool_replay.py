@@ -165,7 +165,11 @@ def _move(path: Path, folder_name: str) -> Path:
 
 def _quarantine(path: Path, reason: str) -> None:
     target = _move(path, QUARANTINE)
-    target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8")
+    note = target.with_name(target.name + ".reason")  # may quote a caller: not world-readable
+    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(reason.replace("\r", " ").rstrip("\n") + "\n")
 
 
 def settle_alert(alert: SpoolAlert) -> bool:

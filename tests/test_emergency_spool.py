@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -163,6 +164,9 @@ async def test_replay_makes_one_emergency_order_per_record(migrated_db_url: str,
     assert sorted(p.name for p in spool_files(quarantine)) == sorted(MALFORMED)
     reason = (quarantine / "future.json.reason").read_text(encoding="utf-8")
     assert "version" in reason
+    # private whatever the umask: the reason may quote a caller's number
+    assert all(stat.S_IMODE(note.stat().st_mode) & 0o007 == 0
+               for note in quarantine.glob("*.reason"))
     assert (spool / ".20260301T080001-1.6.json.tmp").exists()
 
 
