@@ -29,13 +29,18 @@ OPERATORS = [
 ]
 
 
-async def until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    """Return once ``condition()`` holds (checked every 50 ms); fail after ``timeout_s``."""
+async def until(condition: Callable[[], Any], what: str = "", timeout_s: float = 60.0) -> Any:
+    """Wait until ``condition()`` (sync or async) is truthy, checked every 50 ms; its value,
+    or fail after ``timeout_s`` naming ``what``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached within {timeout_s:.0f} s: {condition}")
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        assert loop.time() < deadline, f"timed out waiting for {what or condition}"
         await asyncio.sleep(0.05)
 
 

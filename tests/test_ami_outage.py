@@ -14,26 +14,12 @@ from dispatch.escalations import FINISHED
 from dispatch.models import OrderEvent, ServiceType, WorkOrder
 from dispatch.phones import national
 from ivr.escalation import FAMILY_CONTEXT
-from tests.callstack import CallStack, open_stack
+from tests.callstack import CallStack, open_stack, until
 from tests.test_family_escalation import handset_with_family
 
 SPEED = 5.0
 DEADLINE_S = 60.0
 OVERRIDES = {"ami": {"reconnect_delay_s": 0.2}}
-
-
-async def until(condition: Callable[[], Any], what: str, timeout_s: float = DEADLINE_S) -> Any:
-    """Wait until ``condition()`` (sync or async) is truthy; its value, or fail naming it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def link_is(stack: CallStack, up: bool) -> Callable[[], bool]:
