@@ -22,6 +22,7 @@ from typing import Any
 
 from ivr.ami.errors import AmiError
 from ivr.ami.link import AmiLink
+from ivr.ami.messages import AmiMessage, AmiResponse
 from ivr.ami.privileges import ENGINE_ACTIONS, refusal
 from ivr.dialplan_contract import Context, DialplanGlobal
 
@@ -90,11 +91,19 @@ async def check_pbx(ami: AmiLink, contexts: Iterable[str] = ORIGINATE_CONTEXTS) 
     return report
 
 
-async def _check_context(ami: AmiLink, context: str, report: PbxReport) -> None:
+async def _ask(ami: AmiLink, action: str, headers: dict[str, str], what: str,
+               report: PbxReport) -> AmiResponse | list[AmiMessage] | None:
+    """``action``'s reply, or None with "``what`` not checked" noted in ``report``."""
     try:
-        reply = await ami.action("ShowDialPlan", {"Context": context})
+        return await ami.action(action, headers)
     except AmiError as exc:
-        report.problems.append(f"context {context} not checked: {exc}")
+        report.problems.append(f"{what} not checked: {exc}")
+        return None
+
+
+async def _check_context(ami: AmiLink, context: str, report: PbxReport) -> None:
+    reply = await _ask(ami, "ShowDialPlan", {"Context": context}, f"context {context}", report)
+    if reply is None:
         return
     if isinstance(reply, list):
         report.passed.append(f"dialplan context {context} exists")
@@ -119,10 +128,8 @@ async def _queue_names(ami: AmiLink) -> list[str]:
 
 
 async def _check_queue(ami: AmiLink, queue: str, report: PbxReport) -> None:
-    try:
-        reply = await ami.action("QueueStatus", {"Queue": queue})
-    except AmiError as exc:
-        report.problems.append(f"queue {queue} not checked: {exc}")
+    reply = await _ask(ami, "QueueStatus", {"Queue": queue}, f"queue {queue}", report)
+    if reply is None:
         return
     items = reply if isinstance(reply, list) else []
     if any(m.get("Event") == "QueueParams" and m.get("Queue") == queue for m in items):

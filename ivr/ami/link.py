@@ -21,17 +21,9 @@ class AmiLink(Protocol):
         self, name: str, headers: Mapping[str, Any] | None = None, *, timeout: float = 10.0
     ) -> AmiResponse | list[AmiMessage]: ...
 
-    async def originate(
-        self,
-        *,
-        channel: str,
-        context: str,
-        exten: str,
-        priority: int = 1,
-        caller_id: str,
-        variables: Mapping[str, str],
-        timeout_ms: int,
-        action_id: str | None = None,
+    async def originate(  # see AmiClient.originate
+        self, *, channel: str, context: str, exten: str, priority: int = 1, caller_id: str,
+        variables: Mapping[str, str], timeout_ms: int, action_id: str | None = None,
     ) -> OriginateOutcome: ...
 
     def next_action_id(self) -> str: ...
