@@ -110,8 +110,10 @@ class ControlService:
 
     def op_register(self, request: dict) -> dict:
         """A seat's softphone registers: ``endpoint``, ``contact`` and ``source`` (host:port)."""
-        return self.pbx.seats.register(_str(request, "endpoint"), request.get("contact"),
-                                       request.get("source"))
+        reply = self.pbx.seats.register(_str(request, "endpoint"), request.get("contact"),
+                                        request.get("source"))
+        self.pbx.queues.refresh()  # an operator on that seat is rung, or no longer
+        return reply
 
     def op_seats(self, request: dict) -> dict:
         """Each seat's stored contact and device state, and each hint's ExtensionState in

@@ -6,6 +6,13 @@ talks ``talk_s`` and hangs up. A caller who leaves (hangup, timeout) while being
 A queue whose ``strategy`` is ``ringall`` (queues.conf) rings every free member at once for its
 first caller; the first to answer gets the call and the others' ringing is cancelled. Any other
 strategy rings one member at a time.
+
+An operator whose name is a seat of pjsip.conf (``PJSIP/<name>``) that has registered follows
+that registration: while the seat's device state is UNAVAILABLE or INVALID the queue does not
+ring it. A seat that never registered is taken to be the scripted operator's own softphone.
+An operator who is not ``available`` is a paused member. ``joinempty`` and ``leavewhenempty``
+(queues.conf) refuse a caller, or send one away, when the queue counts as empty
+(sim/queue_empty.py).
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ from twisted.internet.defer import Deferred
 
 from sim import events as ev
 from sim.channel import Channel, State
-from sim.conf import read_conf
+from sim.conf import read_sections
 from sim.parties import PartyError
+from sim.queue_empty import is_empty, parse_empty_options
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
@@ -29,6 +37,9 @@ if TYPE_CHECKING:
     from sim.pbx import Pbx
 
 log = logging.getLogger(__name__)
+
+LEAVE_EMPTY = "LEAVEEMPTY"  # a waiter's ``done`` value when leavewhenempty sent it away
+UNREACHABLE = ("UNAVAILABLE", "INVALID")
 
 
 @dataclass
@@ -110,16 +121,28 @@ class QueueManager:
         self.waiting: dict[str, list[Waiter]] = {}
         self.strategies: dict[str, str] = {}
         self.musicclasses: dict[str, str] = {}  # hold class per queue (queues.conf)
+        self.joinempty: dict[str, frozenset[str]] = {}
+        self.leavewhenempty: dict[str, frozenset[str]] = {}
         self._stats: dict[str, QueueStats] = {}
         self._seq = itertools.count()
 
     def load_conf(self, path: Path) -> int:
-        """Read each queue's ``strategy`` and ``musicclass`` from a queues.conf; returns the
-        number of queues."""
-        for name, options in read_conf(path).items():
-            if name != "general":
-                self.strategies[name] = options.get("strategy", "ringall")
-                self.musicclasses[name] = options.get("musicclass", "")
+        """Read each queue's ``strategy``, ``musicclass``, ``joinempty`` and
+        ``leavewhenempty`` from a queues.conf; returns the number of queues."""
+        for section in read_sections(path):
+            name, options = section.name, section.options
+            if section.template or name == "general":
+                continue
+            self.strategies[name] = options.get("strategy", "ringall")
+            self.musicclasses[name] = options.get("musicclass", "")
+            join: frozenset[str] = frozenset()
+            leave: frozenset[str] = frozenset()
+            for key, value in section.lines:  # each line adds to the ones before
+                if key == "joinempty":
+                    join = parse_empty_options(value, True, join)
+                elif key == "leavewhenempty":
+                    leave = parse_empty_options(value, False, leave)
+            self.joinempty[name], self.leavewhenempty[name] = join, leave
         return len(self.strategies)
 
     # configuration -----------------------------------------------------------------------
@@ -144,9 +167,14 @@ class QueueManager:
             prev.available, prev.queues = op.available, op.queues
             current.append(prev)
         self.operators = current
+        self.refresh()
+        return len(parsed)
+
+    def refresh(self) -> None:
+        """Ring free members for waiting callers and apply leavewhenempty, after any change
+        to the members (operators, seat registrations, a call that ended)."""
         for queue in list(self.waiting):
             self._dispatch(queue)
-        return len(parsed)
 
     def names(self) -> list[str]:
         """The configured queues (queues.conf), then any other queue a caller joined."""
@@ -154,6 +182,28 @@ class QueueManager:
 
     def members(self, queue: str) -> list[Operator]:
         return [op for op in self.operators if op.serves(queue)]
+
+    def device_state(self, op: Operator) -> str:
+        """The member's device state: its seat's once the seat has registered, else that of
+        the scripted softphone (RINGING while rung, INUSE on a call, else NOT_INUSE)."""
+        seats = self.pbx.seats
+        if seats.knows(op.interface) and op.name in seats.contacts:
+            return self.pbx.device_state(op.interface)
+        if any(rung is op for w in self._all_waiters() for rung, _c, _t in w.ringing):
+            return "RINGING"
+        return "INUSE" if op.busy else "NOT_INUSE"
+
+    def is_empty(self, queue: str, conditions: frozenset[str]) -> bool:
+        """app_queue's get_member_status() for ``queue``: no member escapes ``conditions``."""
+        return is_empty(((self.device_state(op), not op.available)
+                         for op in self.members(queue)), conditions)
+
+    def refuses(self, queue: str) -> bool:
+        """joinempty: a caller may not join ``queue`` as it is now (QUEUESTATUS=JOINEMPTY)."""
+        return self.is_empty(queue, self.joinempty.get(queue, frozenset()))
+
+    def _all_waiters(self) -> list[Waiter]:
+        return [w for line in self.waiting.values() for w in line]
 
     def stats(self, queue: str) -> QueueStats:
         return self._stats.setdefault(queue, QueueStats())
@@ -187,9 +237,14 @@ class QueueManager:
         """The caller stops waiting unanswered: hangup, timeout (EXITWITHTIMEOUT) or a
         redirect. app_queue's record_abandoned() runs for each of them: ABANDONED=TRUE and
         QueueCallerAbandon, then leave_queue()'s QueueCallerLeave; any ringing is cancelled."""
+        if self._abandon(waiter):
+            self.refresh()
+
+    def _abandon(self, waiter: Waiter) -> bool:
+        """record_abandoned() then leave_queue() for ``waiter``; False if it had left."""
         line = self.waiting.get(waiter.queue, [])
         if waiter not in line:
-            return
+            return False
         self._cancel_rings(waiter)  # try_calling() hangs up the members it rang first
         pos = line.index(waiter) + 1
         chan = waiter.chan
@@ -204,8 +259,7 @@ class QueueManager:
         line.remove(waiter)
         chan.emit(ev.channel_event("QueueCallerLeave", ev.AGENT, chan, ("Queue", waiter.queue),
                                    ("Position", str(pos)), ("Count", str(len(line)))))
-        for queue in list(self.waiting):
-            self._dispatch(queue)
+        return True
 
     def _cancel_rings(self, waiter: Waiter, keep: Operator | None = None) -> None:
         """Stop ringing every member rung for ``waiter`` (except ``keep``, who answered)."""
@@ -225,8 +279,7 @@ class QueueManager:
     def release(self, op: Operator) -> None:
         op.busy = False
         self._member_status(op, 1)
-        for queue in list(self.waiting):
-            self._dispatch(queue)
+        self.refresh()
 
     # dispatch ----------------------------------------------------------------------------
     def _dispatch(self, queue: str) -> None:
@@ -235,11 +288,28 @@ class QueueManager:
         for waiter in line:
             if waiter.ringing:
                 continue
-            free = [o for o in self.operators if o.available and not o.busy and o.serves(queue)]
+            free = [o for o in self.members(queue) if self._can_ring(o)]
             if not free:
-                return
+                break
             for op in free if ring_all else free[:1]:
                 self._ring(waiter, op)
+        self._leave_if_empty(queue)
+
+    def _can_ring(self, op: Operator) -> bool:
+        """can_ring_entry() with ringinuse=no: not paused, not on a call or rung, and a device
+        that can be reached."""
+        return op.available and not op.busy and self.device_state(op) not in UNREACHABLE
+
+    def _leave_if_empty(self, queue: str) -> None:
+        """leavewhenempty: every caller of ``queue`` not being rung leaves (EXITEMPTY,
+        record_abandoned()); one being rung is in try_calling() and waits for its end."""
+        conditions = self.leavewhenempty.get(queue, frozenset())
+        if not conditions or not self.is_empty(queue, conditions):
+            return
+        for waiter in [w for w in self.waiting.get(queue, []) if not w.ringing]:
+            self._abandon(waiter)
+            if not waiter.done.called:
+                waiter.done.callback(LEAVE_EMPTY)
 
     def _ring(self, waiter: Waiter, op: Operator) -> None:
         pbx = self.pbx
@@ -291,8 +361,7 @@ class QueueManager:
         self._member_status(op, 2)
         if not waiter.done.called:
             waiter.done.callback(Connection(op, op_chan, hold, ring))
-        for queue in list(self.waiting):
-            self._dispatch(queue)  # members whose ringing was cancelled
+        self.refresh()  # members whose ringing was cancelled
 
     def _member_status(self, op: Operator, status: int) -> None:
         self.pbx.events.publish(ev.Event("QueueMemberStatus", ev.AGENT, [

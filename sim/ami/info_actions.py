@@ -9,6 +9,9 @@ from .session import AmiSession
 from .wire import action_id, encode, error, list_complete, response
 
 REGISTRAR = "pbx_config"  # the module that registers extensions.conf's contexts
+# enum ast_device_state, as a QueueMember's Status
+DEVICE_STATUS = {"UNKNOWN": 0, "NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "INVALID": 4,
+                 "UNAVAILABLE": 5, "RINGING": 6}
 
 
 def action_showdialplan(session: AmiSession, request: Request) -> None:
@@ -97,7 +100,8 @@ def action_queuestatus(session: AmiSession, request: Request) -> None:
                 ("Membership", "static"), ("Penalty", "0"), ("CallsTaken", str(op.calls_taken)),
                 ("LastCall", str(op.last_call)), ("LastPause", "0"),
                 ("LoginTime", str(op.login_time)), ("InCall", "1" if op.busy else "0"),
-                ("Status", "2" if op.busy else "1"), ("Paused", "0"), ("PausedReason", ""),
+                ("Status", str(DEVICE_STATUS.get(queues.device_state(op), 0))),
+                ("Paused", "0" if op.available else "1"), ("PausedReason", ""),
                 ("Wrapuptime", "0"), *ids]))
             count += 1
         for position, waiter in enumerate(queues.waiting.get(name, []), 1):

@@ -8,7 +8,7 @@ from sim import events as ev
 from sim.apps.registry import AppContext, application
 from sim.dialplan.args import split_args
 from sim.media import hear
-from sim.queues import Connection
+from sim.queues import LEAVE_EMPTY, Connection
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ async def queue(ctx: AppContext, data: str) -> int:
     except ValueError:
         prio = 0
     chan.set_var("ABANDONED", "")  # cleared on entry, TRUE if the caller gives up
+    if pbx.queues.refuses(name):  # joinempty: no QueueCallerJoin, back to the dialplan
+        log.warning("Unable to join queue '%s'", name)
+        chan.set_var("QUEUESTATUS", "JOINEMPTY")
+        return 0
     # music on hold, unless 'r' (ringing instead): the class res_musiconhold would pick
     hold = None if "r" in options else pbx.moh.pick(chan.musicclass,
                                                      pbx.queues.musicclasses.get(name, ""))
@@ -42,7 +46,7 @@ async def queue(ctx: AppContext, data: str) -> int:
     if chan.record is not None:
         chan.record.queue = record
     waiter = pbx.queues.join(chan, name, prio)
-    if hold is not None and hold.announcement and not chan.hungup:
+    if hold is not None and hold.announcement and not chan.hungup and not waiter.done.called:
         hear(chan, hold.announcement)  # heard while the members already ring
     win = chan.window(opportunity=False)
     try:
@@ -51,13 +55,14 @@ async def queue(ctx: AppContext, data: str) -> int:
         win.close()
     if res.kind != "until" or not isinstance(res.value, Connection):
         pbx.queues.leave(waiter)  # QueueCallerAbandon whatever the reason, as app_queue
-        record["left_reason"] = {"hangup": "abandon", "redirect": "redirect"}.get(
-            res.kind, "timeout")
+        emptied = res.kind == "until" and res.value == LEAVE_EMPTY  # it has left already
+        record["left_reason"] = "leaveempty" if emptied else {
+            "hangup": "abandon", "redirect": "redirect"}.get(res.kind, "timeout")
         record["ended_at"] = pbx.clock.stamp()
         if res.kind == "hangup":
             return -1
         if res.kind != "redirect":
-            chan.set_var("QUEUESTATUS", "TIMEOUT")
+            chan.set_var("QUEUESTATUS", "LEAVEEMPTY" if emptied else "TIMEOUT")
         return 0
     conn: Connection = res.value
     record.update(answered_at=pbx.clock.stamp(), operator=conn.operator.name,
