@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.hotpath import write_transaction
 from dispatch.models import OutboxEntry
+
+_INSERT = (insert(OutboxEntry)
+           .values({name: bindparam(name) for name in ("kind", "payload", "created_at")})
+           .returning(OutboxEntry.id))
+_MARK_ONE = (update(OutboxEntry)
+             .where(OutboxEntry.id == bindparam("outbox_id"), OutboxEntry.published_at.is_(None))
+             .values(published_at=bindparam("at")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,22 @@ async def add(session: AsyncSession, kind: str, payload: Mapping[str, Any], at: 
         insert(OutboxEntry).values(kind=kind[:40], payload=body, created_at=at)
         .returning(OutboxEntry.id))).scalar_one()
     return Announcement(int(outbox_id), kind, body)
+
+
+async def add_committed(session: AsyncSession, kind: str, payload: Mapping[str, Any],
+                        at: datetime) -> Announcement:
+    """Insert and commit one outbox row on its own, straight through the driver (the call
+    path's route: on SQLite a bounded wait on the writer thread, never on the event loop)."""
+    body = plain(payload)
+    row = await write_transaction(
+        session, (_INSERT, {"kind": kind[:40], "payload": body, "created_at": at}))
+    assert row is not None
+    return Announcement(int(row[0]), kind, body)
+
+
+async def mark_one_published(session: AsyncSession, outbox_id: int, at: datetime) -> None:
+    """Record that the stream has this row, committed straight through the driver."""
+    await write_transaction(session, (_MARK_ONE, {"outbox_id": outbox_id, "at": at}))
 
 
 async def pending(session: AsyncSession, limit: int = 500) -> list[Announcement]:

@@ -18,7 +18,7 @@ from dispatch import outbox
 from dispatch.outbox import Announcement
 from ivr.context import EngineContext
 from ivr.periodic import repeat
-from ivr.storage_steps import STORAGE_ERRORS
+from ivr.storage_steps import STORAGE_ERRORS, describe
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement])
     return len(sent)
 
 
+# How long an event waits for its outbox row before it goes to the stream without one.
+ANNOUNCE_WAIT_S = 0.5
+
+
 class OutboxRelay:
     """Writes events to the outbox and publishes committed rows; one per engine process."""
 
@@ -53,17 +57,26 @@ class OutboxRelay:
         self.ctx.live.announcer = self.announce
 
     async def announce(self, kind: str, payload: Mapping[str, Any]) -> None:
-        """Commit the event's row, then publish it. With the database down the event still
-        goes to the stream, best effort."""
+        """Commit the event's row, then publish it. The row gets ``ANNOUNCE_WAIT_S`` of engine
+        time (a screen pop must not hold a caller from the queue): with the database slow or down
+        the event goes to the stream at once, best effort, without an outbox id."""
+        wait_s = ANNOUNCE_WAIT_S / self.ctx.clock.speed  # engine time, as every other wait
         try:
-            async with self.ctx.writing() as session:
-                entry = await outbox.add(session, kind, payload, self.ctx.now())
-                await session.commit()
-        except STORAGE_ERRORS as exc:
-            log.error("event %s not in the outbox (database unavailable): %s", kind, exc)
+            async with asyncio.timeout(wait_s), self.ctx.sessions() as session:
+                entry = await outbox.add_committed(session, kind, payload, self.ctx.now())
+        except (*STORAGE_ERRORS, TimeoutError) as exc:
+            log.error("event %s not in the outbox (database unavailable): %s", kind,
+                      describe(exc))
             await self.ctx.live.publish_direct(kind, outbox.plain(payload))
             return
-        await self.publish([entry])
+        if not await self.ctx.live.publish_entry(entry.outbox_id, entry.kind, entry.payload):
+            return  # Redis refused: the relay publishes the row when it is back
+        try:
+            async with asyncio.timeout(wait_s), self.ctx.sessions() as session:
+                await outbox.mark_one_published(session, entry.outbox_id, self.ctx.now())
+        except (*STORAGE_ERRORS, TimeoutError) as exc:  # published again later: at least once
+            log.warning("outbox row %s not marked published: %s", entry.outbox_id,
+                        describe(exc))
 
     async def publish(self, entries: Iterable[Announcement]) -> int:
         return await publish_committed(self.ctx, entries)
