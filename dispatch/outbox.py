@@ -23,9 +23,6 @@ from dispatch.models import OutboxEntry
 _INSERT = (insert(OutboxEntry)
            .values({name: bindparam(name) for name in ("kind", "payload", "created_at")})
            .returning(OutboxEntry.id))
-_MARK_ONE = (update(OutboxEntry)
-             .where(OutboxEntry.id == bindparam("outbox_id"), OutboxEntry.published_at.is_(None))
-             .values(published_at=bindparam("at")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +62,6 @@ async def add_committed(session: AsyncSession, kind: str, payload: Mapping[str, 
         session, (_INSERT, {"kind": kind[:40], "payload": body, "created_at": at}))
     assert row is not None
     return Announcement(int(row[0]), kind, body)
-
-
-async def mark_one_published(session: AsyncSession, outbox_id: int, at: datetime) -> None:
-    """Record that the stream has this row, committed straight through the driver."""
-    await write_transaction(session, (_MARK_ONE, {"outbox_id": outbox_id, "at": at}))
 
 
 async def pending(session: AsyncSession, limit: int = 500) -> list[Announcement]:

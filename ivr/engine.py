@@ -152,6 +152,8 @@ class Engine:
         if self.agi is not None:
             steps.append(("FastAGI server", lambda: self.agi.close(grace_s)))
         steps.append(("background tasks", self._stop_background))
+        if self.outbox is not None:
+            steps.append(("outbox marks", self.outbox.mark_sent))
         if self.context is not None:
             steps.append(("acknowledgements", self.context.acks.close))
         for name, service in (("speech", self.speech), ("family escalation", self.escalation),
