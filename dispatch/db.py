@@ -9,6 +9,7 @@ postgresql+asyncpg. A libpq ``options`` query parameter (for example
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -127,7 +128,11 @@ def _ensure_sqlite_dir(parsed: URL) -> None:
     path = _sqlite_file(parsed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # O_EXCL: never open (and close) an existing database file here. Closing any
+        # descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+        # included, and another connection's WAL locking then fails ("disk I/O error").
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
