@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch import hotpath
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
@@ -37,6 +38,14 @@ def _hold_write_lock(path: Path) -> sqlite3.Connection:
     return holder
 
 
+async def _elder(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
+    async with sessions() as session:
+        elder = Elder(name=name, created_at=AT)
+        session.add(elder)
+        await session.commit()
+        return elder.id
+
+
 async def _order(sessions, elder_id: int) -> WorkOrder:
     async with sessions() as session:
         return await create_order(session, elder_id=elder_id, service=ServiceType.MEAL,
@@ -48,11 +57,7 @@ async def test_a_write_waiting_for_the_lock_leaves_the_loop_free(db_file: Path) 
     engine = make_async_engine(f"sqlite:///{db_file}", pool_size=2)
     try:
         sessions = async_sessionmaker_for(engine)
-        async with sessions() as session:
-            elder = Elder(name="张秀英", created_at=AT)
-            session.add(elder)
-            await session.commit()
-            elder_id = elder.id
+        elder_id = await _elder(sessions, "张秀英")
         holder = _hold_write_lock(db_file)
         writing = asyncio.ensure_future(_order(sessions, elder_id))
         for _ in range(3):
@@ -77,11 +82,7 @@ async def test_a_lock_held_past_the_bound_fails_the_write(
     engine = make_async_engine(f"sqlite:///{db_file}", pool_size=2)
     try:
         sessions = async_sessionmaker_for(engine)
-        async with sessions() as session:
-            elder = Elder(name="李建国", created_at=AT)
-            session.add(elder)
-            await session.commit()
-            elder_id = elder.id
+        elder_id = await _elder(sessions, "李建国")
         holder = _hold_write_lock(db_file)
         ticks = 0
 
@@ -121,11 +122,7 @@ async def test_a_bulk_import_beside_the_engine_lets_every_order_in(
     engine = make_async_engine(f"sqlite:///{db_file}", pool_size=2)
     try:
         sessions = async_sessionmaker_for(engine)
-        async with sessions() as session:
-            elder = Elder(name="王秀兰", created_at=AT)
-            session.add(elder)
-            await session.commit()
-            elder_id = elder.id
+        elder_id = await _elder(sessions, "王秀兰")
         csv_path = _registry_csv(tmp_path / "registry.csv", 3000)
         importing = asyncio.ensure_future(asyncio.to_thread(
             import_registry_csv, f"sqlite:///{db_file}", csv_path))
