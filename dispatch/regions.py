@@ -1,0 +1,66 @@
+"""Regions of the platform: who may see what, by administrative division.
+
+A county account sees its county, a city account the counties of its city, a province account
+the whole province. Codes are the six-digit GB/T 2260 division codes the registry stores on
+each elder. The check is made in queries (``elder_condition``), never in templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement
+
+from dispatch.models import Elder
+
+
+class RegionLevel(StrEnum):
+    COUNTY = "county"
+    CITY = "city"
+    PROVINCE = "province"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where an elder (and so their calls, alarms and orders) belongs; None if unknown."""
+
+    province_code: str | None = None
+    city_code: str | None = None
+    county_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegionScope:
+    """An account's region: a division level and its six-digit code."""
+
+    level: RegionLevel
+    code: str
+
+    def __post_init__(self) -> None:
+        if not (len(self.code) == 6 and self.code.isdigit()):
+            raise ValueError(f"region code must be six digits, not {self.code!r}")
+
+    def covers(self, place: Place) -> bool:
+        """True if ``place`` lies inside this region (an unknown place lies in none)."""
+        return getattr(place, f"{self.level.value}_code") == self.code
+
+    def elder_condition(self) -> ColumnElement[bool]:
+        """The SQL condition on ``Elder`` that keeps only this region's elders."""
+        column = {RegionLevel.COUNTY: Elder.county_code, RegionLevel.CITY: Elder.city_code,
+                  RegionLevel.PROVINCE: Elder.province_code}[self.level]
+        return column == self.code
+
+    @classmethod
+    def parse(cls, text: str) -> RegionScope:
+        """``county:110105`` -> RegionScope(COUNTY, "110105"); ValueError if malformed."""
+        level, sep, code = text.strip().partition(":")
+        if not sep:
+            raise ValueError(f"region must be LEVEL:CODE (county:110105), not {text!r}")
+        try:
+            return cls(RegionLevel(level.lower()), code)
+        except ValueError as exc:
+            raise ValueError(f"bad region {text!r}: {exc}") from None
+
+    def __str__(self) -> str:
+        return f"{self.level.value}:{self.code}"
