@@ -263,6 +263,7 @@ async def test_garbage_header_is_refused(serve) -> None:
 
 async def test_eof_in_the_middle_of_a_command(serve) -> None:
     outcome = []
+    ended = asyncio.Event()
 
     async def flow(agi: AgiSession) -> None:
         try:
@@ -270,18 +271,17 @@ async def test_eof_in_the_middle_of_a_command(serve) -> None:
         except AgiHangup:
             outcome.append("hangup")
             raise
+        finally:
+            ended.set()
 
     server = await serve({"flow": flow})
     peer = await AsteriskPeer.connect(server.port)
     await peer.send_environment(environment("flow"))
     assert await peer.read_command() == "GET DATA menu 8000 1"
     await peer.close()
-    for _ in range(50):
-        if outcome:
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(ended.wait(), 30)
     assert outcome == ["hangup"]
-    assert server.sessions_failed == 0
+    assert (server.sessions_served, server.sessions_failed) == (1, 0)
 
 
 async def test_a_failing_flow_routes_the_caller_to_a_human(serve) -> None:

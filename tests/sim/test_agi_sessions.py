@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.sim.conftest import DIALPLANS
 from tests.sim.fastagi_peer import FastAgiPeer
 from tests.simharness import start_sim
+from tests.tcp_split import write_then_wait_until_read
 
 PLAN = [DIALPLANS / "agi.conf"]
 
@@ -105,9 +106,8 @@ async def test_a_new_command_interrupts_playback_without_a_reply(sounds) -> None
     async def engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while (await reader.readline()).strip():
             pass
-        writer.write(b'STREAM FILE long "1"\n')
-        await writer.drain()
-        await asyncio.sleep(0.3)
+        # the simulator has read the command (and started playing) before the next one
+        await write_then_wait_until_read(writer, b'STREAM FILE long "1"\n')
         writer.write(b"NOOP\n")
         await writer.drain()
         received.append(await asyncio.wait_for(reader.readline(), 10))
