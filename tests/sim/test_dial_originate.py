@@ -1,11 +1,12 @@
-"""Dial() to scripted phones and Originate with Asterisk's reasons."""
+"""Dial() to scripted phones and Originate with Asterisk's reasons. Pure simulator logic: the
+PBX runs on task.Clock (tests/sim/clocked.py), so ring times and timeouts come out exact."""
 
 from __future__ import annotations
 
-import asyncio
+import pytest
 
+from tests.sim.clocked import ClockedSim, run_until
 from tests.sim.conftest import DIALPLANS
-from tests.simharness import start_sim
 
 PLAN = [DIALPLANS / "dial.conf"]
 PHONES = {
@@ -23,56 +24,54 @@ def caller(to: str) -> dict:
     return {"number": "12349", "to": to, "context": "dial"}
 
 
-async def test_dial_outcomes(sounds) -> None:
-    async with start_sim(PLAN, sounds, speed=20) as sim:
-        await sim.request("phones", phones=PHONES)
-        answered, busy, noanswer, congested, slow, unknown, go_on = await asyncio.gather(
-            *[sim.call(caller(n)) for n in ("13900000001", "13900000002", "13900000003",
-                                             "13900000004", "13900000005", "13700000000",
-                                             "913900000001")]
-        )
+def test_dial_outcomes(sounds) -> None:
+    sim = ClockedSim(PLAN, sounds)
+    sim.request("phones", phones=PHONES)
+    answered, busy, noanswer, congested, slow, unknown, go_on = sim.calls(
+        *[{"caller": caller(n)} for n in ("13900000001", "13900000002", "13900000003",
+                                          "13900000004", "13900000005", "13700000000",
+                                          "913900000001")]
+    )
     assert answered["dial"][0]["status"] == "ANSWER"
     assert answered["variables"]["DIALSTATUS"] == "ANSWER"
     assert "RESULT" not in answered["variables"]          # callee hung up, no 'g': caller too
-    assert 1.8 < answered["dial"][0]["ended_at"] - answered["dial"][0]["answered_at"] < 2.6
+    assert answered["dial"][0]["ended_at"] - answered["dial"][0]["answered_at"] == pytest.approx(
+        2.0, abs=0.02)                                    # the callee's hangup_after
     assert busy["variables"]["RESULT"] == "BUSY"
     assert noanswer["variables"]["RESULT"] == "NOANSWER"
-    assert 4.9 < noanswer["ended_at"] - noanswer["started_at"] < 6.5
+    assert noanswer["ended_at"] - noanswer["started_at"] == pytest.approx(5.0, abs=0.02)
     assert congested["variables"]["RESULT"] == "CONGESTION"
     assert slow["variables"]["RESULT"] == "NOANSWER"      # rings longer than the timeout
     assert unknown["dial"][0]["status"] == "ANSWER"       # default phone answers after 3 s
     assert go_on["variables"]["RESULT"] == "ANSWER"       # 'g': continue after the callee
 
 
-async def test_dial_several_phones_and_caller_giving_up(sounds) -> None:
-    async with start_sim(PLAN, sounds, speed=20) as sim:
-        await sim.request("phones", phones=PHONES)
-        both, gave_up = await asyncio.gather(
-            sim.call(caller("both")),
-            sim.call({**caller("slow"), "hangup_after": 2}),
-        )
-        stats = await sim.request("stats")
+def test_dial_several_phones_and_caller_giving_up(sounds) -> None:
+    sim = ClockedSim(PLAN, sounds)
+    sim.request("phones", phones=PHONES)
+    both, gave_up = sim.calls({"caller": caller("both")},
+                              {"caller": {**caller("slow"), "hangup_after": 2}})
+    stats = sim.request("stats")
     assert both["dial"][0]["status"] == "ANSWER"          # the busy phone does not matter
     assert gave_up["dial"][0]["status"] == "CANCEL"
     assert gave_up["variables"]["DIALSTATUS"] == "CANCEL"
     assert gave_up["hangup_by"] == "caller"
-    assert 1.9 < gave_up["ended_at"] - gave_up["answered_at"] < 3
+    assert gave_up["ended_at"] - gave_up["answered_at"] == pytest.approx(2.0, abs=0.02)
     assert stats["channels"] == 0                          # every leg was hung up
 
 
-async def test_originate_reasons(sounds) -> None:
-    async with start_sim(PLAN, sounds, speed=20) as sim:
-        await sim.request("phones", phones=PHONES)
-        results = await asyncio.gather(*[
-            sim.originate(channel=channel, context="callee-greeting", exten="s",
-                          caller_id='"Hotline" <12349>', timeout_ms=4000,
-                          variables={"ORDER_ID": "77"})
-            for channel in ("PJSIP/13900000006@trunk", "PJSIP/13900000002@trunk",
-                            "PJSIP/13900000003@trunk", "PJSIP/13900000004@trunk",
-                            "Local/13900000005@vendors/n", "Bogus/123")
-        ])
-        app = await sim.originate(channel="PJSIP/13900000006@trunk", application="Playback",
-                                  data="beep")
+def test_originate_reasons(sounds) -> None:
+    sim = ClockedSim(PLAN, sounds)
+    sim.request("phones", phones=PHONES)
+    results = run_until(sim.reactor, *[
+        sim.start("originate", channel=channel, context="callee-greeting", exten="s",
+                  caller_id='"Hotline" <12349>', timeout_ms=4000, variables={"ORDER_ID": "77"})
+        for channel in ("PJSIP/13900000006@trunk", "PJSIP/13900000002@trunk",
+                        "PJSIP/13900000003@trunk", "PJSIP/13900000004@trunk",
+                        "Local/13900000005@vendors/n", "Bogus/123")
+    ])
+    app = sim.request("originate", channel="PJSIP/13900000006@trunk", application="Playback",
+                      data="beep")
     assert [r["reason"] for r in results] == [4, 5, 3, 8, 3, 0]
     answered = results[0]
     assert answered["channel"].startswith("PJSIP/trunk-")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from sim.clock import SimClock
@@ -17,6 +16,7 @@ from sim.dialplan.parser import parse_text
 from sim.events import Event
 from sim.pbx import OriginateRequest, Pbx
 from sim.sounds import SoundLibrary
+from tests.sim.clocked import run_until
 from tests.traces import read_trace
 
 PLAN = """
@@ -62,16 +62,6 @@ def make_pbx(sounds: Path) -> tuple[Clock, Pbx, list[Event]]:
     return reactor, pbx, events
 
 
-def drive(reactor: Clock, d: Deferred) -> object:
-    out: list[object] = []
-    d.addBoth(out.append)
-    for _ in range(100_000):
-        if out:
-            return out[0]
-        reactor.advance(0.01)
-    raise AssertionError("the simulated call never ended")
-
-
 def suffix(event: Event) -> str:
     channel = event.get("Channel") or event.get("DestChannel") or event.get("LocalOneChannel")
     return channel[-2:] if channel and channel[-2] == ";" else ""
@@ -79,7 +69,7 @@ def suffix(event: Event) -> str:
 
 def test_channel_event_headers_match_the_inbound_trace(sounds: Path) -> None:
     reactor, pbx, events = make_pbx(sounds)
-    drive(reactor, pbx.call({"number": "13800138000", "name": "Zhang Lan", "to": "12349",
+    run_until(reactor, pbx.call({"number": "13800138000", "name": "Zhang Lan", "to": "12349",
                              "channel": "Local/s@caller-keys"}))
     expected = {e.name: e for e in trace_events("inbound_menu.ami.txt")
                 if suffix(e) in (";1", "")}
@@ -119,12 +109,12 @@ def test_local_originate_events_follow_the_traces(sounds: Path, behaviour: str,
     ring = 0.0 if behaviour == "answers" else 0.2     # the traced callee answered at once
     pbx.phones.update({f"s@callee-{behaviour}": {"answer": mode, "ring_s": ring,
                                                  "hangup_after": None}})
-    result = drive(reactor, pbx.originate(OriginateRequest(
+    [result] = run_until(reactor, pbx.originate(OriginateRequest(
         channel=f"Local/s@callee-{behaviour}/n", context="vendor-offer", exten="s",
         timeout_ms=4000, variables={"ORDER_ID": "78"})))
     assert result.reason == reason
     if result.ended is not None:
-        drive(reactor, result.ended)
+        run_until(reactor, result.ended)
     expected = _sequence(trace_events(f"outbound_{behaviour.replace('answers', 'answered')}"
                                       ".ami.txt"))
     got = _sequence(events)
