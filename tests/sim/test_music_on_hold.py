@@ -11,6 +11,7 @@ import pytest
 
 from sim.moh import DataDir, MusicOnHold
 from sim.parties import PartyError
+from tests.sim.clocked import ClockedSim
 from tests.sim.conftest import DIALPLANS, write_wav
 from tests.simharness import SimError, start_sim
 
@@ -45,30 +46,34 @@ def caller(number: str, queue: str, musicclass: str = "", options: str = "") -> 
             "variables": {"QNAME": queue, "CLASS": musicclass, "QOPTS": options}}
 
 
-def conf_args(tmp_path: Path, prefer: str) -> list[str]:
+def hold_sim(sounds: Path, tmp_path: Path, prefer: str) -> ClockedSim:
+    """The PBX on task.Clock with the queues and classes above, loaded as the simulator
+    loads --queues-conf, --data-dir and --musiconhold-conf; one operator."""
     (tmp_path / "queues.conf").write_text(QUEUES)
     (tmp_path / "musiconhold.conf").write_text(CLASSES.format(prefer=prefer))
     data = tmp_path / "astdata"
     write_wav(data / "moh" / "song.wav", 1.0)  # directory = moh: <astdatadir>/moh
-    return ["--queues-conf", str(tmp_path / "queues.conf"), "--data-dir", str(data),
-            "--musiconhold-conf", str(tmp_path / "musiconhold.conf")]
+    sim = ClockedSim(PLAN, sounds)
+    sim.pbx.queues.load_conf(tmp_path / "queues.conf")
+    sim.pbx.moh.data_dir = DataDir(data)
+    sim.pbx.moh.load_conf(tmp_path / "musiconhold.conf")
+    sim.request("operators", operators=[{"name": "op1", "answer_delay_s": 1, "talk_s": 1}])
+    return sim
 
 
-async def test_the_class_and_its_announcement_while_members_ring(sounds, tmp_path: Path
-                                                                 ) -> None:
-    async with start_sim(PLAN, sounds, speed=20, extra_args=conf_args(tmp_path, "yes")) as sim:
-        await sim.request("operators", operators=[
-            {"name": "op1", "answer_delay_s": 1, "talk_s": 1}])
-        urgent = await sim.call(caller("13800000001", "support", "urgent"))
-        unknown = await sim.call(caller("13800000002", "support", "nosuch"))
-        plain = await sim.call(caller("13800000003", "plain"))
-        ringing = await sim.call(caller("13800000004", "support", "urgent", "r"))
+def test_the_class_and_its_announcement_while_members_ring(sounds, tmp_path: Path) -> None:
+    sim = hold_sim(sounds, tmp_path, "yes")
+    [urgent] = sim.calls({"caller": caller("13800000001", "support", "urgent")})
+    [unknown] = sim.calls({"caller": caller("13800000002", "support", "nosuch")})
+    [plain] = sim.calls({"caller": caller("13800000003", "plain")})
+    [ringing] = sim.calls({"caller": caller("13800000004", "support", "urgent", "r")})
     queue = urgent["queue"]
     assert urgent["variables"]["CLASS_READ"] == "urgent"  # CHANNEL(musicclass) reads back
     assert queue["musicclass"] == "urgent"  # the channel's class before the queue's
     assert [name for _t, name, _d in urgent["heard"]] == ["long"]
     assert urgent["heard"][0][0] >= queue["joined_at"]
     # the operator answered 1 s after the join, long before the 20 s announcement ended
+    assert queue["answered_at"] - queue["joined_at"] == pytest.approx(1.0, abs=0.02)
     assert queue["answered_at"] < urgent["heard"][0][0] + 20.0
     # a class musiconhold.conf lacks: the queue's (from its template), then default
     assert unknown["queue"]["musicclass"] == "calm"
@@ -78,12 +83,10 @@ async def test_the_class_and_its_announcement_while_members_ring(sounds, tmp_pat
     assert ringing["queue"]["musicclass"] is None and ringing["heard"] == []
 
 
-async def test_preferchannelclass_no_lets_the_queue_class_win(sounds, tmp_path: Path) -> None:
-    async with start_sim(PLAN, sounds, speed=20, extra_args=conf_args(tmp_path, "no")) as sim:
-        await sim.request("operators", operators=[
-            {"name": "op1", "answer_delay_s": 1, "talk_s": 1}])
-        first = await sim.call(caller("13800000005", "support", "urgent"))
-        second = await sim.call(caller("13800000006", "plain", "urgent"))
+def test_preferchannelclass_no_lets_the_queue_class_win(sounds, tmp_path: Path) -> None:
+    sim = hold_sim(sounds, tmp_path, "no")
+    [first] = sim.calls({"caller": caller("13800000005", "support", "urgent")})
+    [second] = sim.calls({"caller": caller("13800000006", "plain", "urgent")})
     assert first["queue"]["musicclass"] == "calm"
     assert second["queue"]["musicclass"] == "urgent"  # plain has no class of its own
 
