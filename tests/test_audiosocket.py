@@ -40,6 +40,7 @@ from ivr.config import AgiSettings, SpeechSettings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.speech import Recognition, SpeechEngine, load_grammars
 from sim.parties import PartyError, parse_step
+from tests.callstack import until
 from tests.speech_audio import KO_MODEL_PATH, korean_call_audio
 
 AUDIO = bytes(range(256)) + bytes(64)  # 320 recognisable bytes
@@ -207,10 +208,14 @@ async def test_slow_consumer_pushes_back_and_engine_close_ends_call() -> None:
         reader, writer = await peer(srv)
         writer.write(frame(KIND_UUID, call.bytes) + frame(KIND_AUDIO, AUDIO) * 50)
         await stream.wait_connected(5)
-        await asyncio.sleep(0.2)
-        assert stream.frames_received <= 5  # the reader stopped: TCP holds the rest
+        # all 50 frames are in the socket: a reader without the bound would take them in one
+        # go; this one stops once 4 are buffered and a 5th waits for room (TCP holds the rest)
+        await until(lambda: stream.frames_received >= 5, "the buffer to fill")
+        assert stream.frames_received == 5
         first = await anext(stream)
         assert first == AUDIO
+        await until(lambda: stream.frames_received >= 6, "room for one more frame")
+        assert stream.frames_received == 6
         stream.close()
         assert await closed_by_server(reader)
         writer.close()

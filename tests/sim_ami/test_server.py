@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 
 import pytest
@@ -284,7 +283,6 @@ async def test_peer_that_vanishes_mid_message_does_not_disturb_others(ami_port: 
         assert (await other.request(("Action", "Ping"))).get("Ping") == "Pong"
     finally:
         other.close()
-    await asyncio.sleep(0.05)
 
 
 async def test_sync_originate_blocks_the_session_like_asterisk(ami: RawAmi) -> None:
