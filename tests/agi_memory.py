@@ -11,12 +11,14 @@ does not expect fails the test with the command and what was expected instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ivr.agi.environment import read_environment
+from ivr.agi.errors import AgiHangup
 from ivr.agi.server import READ_LIMIT
 from ivr.agi.session import AgiSession
 from tests.agi_peer import environment
@@ -67,6 +69,15 @@ class ScriptedAsterisk(asyncio.Transport):
         self.reader.feed_data("".join(f"{line}\n" for line in [*env, ""]).encode("utf-8"))
         parsed = await read_environment(self.reader, timeout_s=1.0, max_bytes=READ_LIMIT)
         return AgiSession(parsed, self.reader, self.writer, reply_timeout_s=1.0)
+
+    async def serve(self, flow: Callable[[AgiSession], Awaitable[None]], script_name: str,
+                    **env: str) -> None:
+        """Run ``flow`` on this call as the engine's FastAGI server does (a hang-up that
+        leaves the flow ends the call normally), then :meth:`check_done`."""
+        session = await self.session(script_name, **env)
+        with contextlib.suppress(AgiHangup):
+            await flow(session)
+        self.check_done()
 
     def check_done(self) -> None:
         """Fail unless every scripted command was sent and nothing unexpected was."""
