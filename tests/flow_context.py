@@ -7,8 +7,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+from dispatch import outbound
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
+from dispatch.models import CallPurpose
 from ivr.acks import Acknowledgements
 from ivr.clock import ScaledClock
 from ivr.config import load_settings
@@ -18,6 +21,7 @@ from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
 from ivr.redis_link import open_redis
 from tests.storage import sqlite_url
+from tests.vendor_world import add_elder, add_order, add_vendor
 
 
 async def open_flow_context(folder: Path) -> AsyncIterator[EngineContext]:
@@ -46,3 +50,25 @@ async def open_flow_context(folder: Path) -> AsyncIterator[EngineContext]:
     finally:
         await redis.close()
         await db_engine.dispose()
+
+
+async def dialled_attempt(ctx: EngineContext, purpose: CallPurpose, **order: Any
+                          ) -> outbound.Attempt:
+    """A call attempt of ``purpose`` on a new order of a new elder, with a vendor of its own,
+    claimed for dialling as the dispatcher claims it before the Originate. ``order`` moves
+    the order on (see tests.vendor_world.add_order); ``vendor_id`` is filled in."""
+    now = ctx.now()
+    async with ctx.writing() as session:
+        elder_id = await add_elder(session, created=now)
+        vendor_id = await add_vendor(session, "兰州餐饮服务社")
+        if order:
+            order["vendor_id"] = vendor_id
+        placed = await add_order(session, elder_id, now, **order)
+        attempt_id = await outbound.schedule(
+            session, purpose=purpose, order_id=placed.id, seq=1, vendor_id=vendor_id,
+            number_e164="+869310000001", tries=1, due_at=now)
+        assert attempt_id is not None
+        claim = await outbound.claim(session, attempt_id, engine_id="flow-test", at=now,
+                                     trunk_channels=30, vendor_channels=1)
+    assert claim.attempt is not None
+    return claim.attempt

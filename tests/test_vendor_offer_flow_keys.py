@@ -15,8 +15,7 @@ from dispatch.models import CallPurpose, OutboundState, WorkOrder
 from ivr.context import EngineContext
 from ivr.flows.vendor_offer import VendorOfferFlow
 from tests.agi_memory import ANY, CLOSE, DEAD, TIMEOUT, ScriptedAsterisk, Step, step
-from tests.flow_context import open_flow_context
-from tests.vendor_world import add_elder, add_order, add_vendor
+from tests.flow_context import dialled_attempt, open_flow_context
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,21 +35,7 @@ async def ctx(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EngineC
 
 
 async def dialled_offer(ctx: EngineContext) -> outbound.Attempt:
-    """An order offered to a vendor of its own, the attempt dialled (as the dispatcher does
-    before the Originate)."""
-    now = ctx.now()
-    async with ctx.writing() as session:
-        elder_id = await add_elder(session, created=now)
-        vendor_id = await add_vendor(session, "兰州餐饮服务社")
-        order = await add_order(session, elder_id, now)
-        attempt_id = await outbound.schedule(
-            session, purpose=CallPurpose.VENDOR_OFFER, order_id=order.id, seq=1,
-            vendor_id=vendor_id, number_e164="+869310000001", tries=1, due_at=now)
-        assert attempt_id is not None
-        claim = await outbound.claim(session, attempt_id, engine_id="flow-test", at=now,
-                                     trunk_channels=30, vendor_channels=1)
-    assert claim.attempt is not None
-    return claim.attempt
+    return await dialled_attempt(ctx, CallPurpose.VENDOR_OFFER)
 
 
 def answered(attempt: outbound.Attempt) -> Step:
