@@ -60,21 +60,19 @@ class ScriptedAsterisk(asyncio.Transport):
                                            asyncio.get_running_loop())
 
     async def session(self, script_name: str, callerid: str = "13800138000",
-                      uniqueid: str = "1795346825.0", **variables: str) -> AgiSession:
-        """The session the engine's FastAGI server would make for this call: the environment
-        block (Asterisk 22's, plus ``agi_<name>`` lines from ``variables``) is read by the
-        engine's own parser."""
+                      uniqueid: str = "1795346825.0") -> AgiSession:
+        """The session the engine's FastAGI server would make for this call: Asterisk 22's
+        environment block, read by the engine's own parser."""
         env = environment(script_name, callerid=callerid, uniqueid=uniqueid)
-        env += [f"agi_{name}: {value}" for name, value in variables.items()]
         self.reader.feed_data("".join(f"{line}\n" for line in [*env, ""]).encode("utf-8"))
         parsed = await read_environment(self.reader, timeout_s=1.0, max_bytes=READ_LIMIT)
         return AgiSession(parsed, self.reader, self.writer, reply_timeout_s=1.0)
 
     async def serve(self, flow: Callable[[AgiSession], Awaitable[None]], script_name: str,
-                    **env: str) -> None:
+                    callerid: str = "13800138000") -> None:
         """Run ``flow`` on this call as the engine's FastAGI server does (a hang-up that
         leaves the flow ends the call normally), then :meth:`check_done`."""
-        session = await self.session(script_name, **env)
+        session = await self.session(script_name, callerid=callerid)
         with contextlib.suppress(AgiHangup):
             await flow(session)
         self.check_done()
