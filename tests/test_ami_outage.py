@@ -15,6 +15,7 @@ from dispatch.models import OrderEvent, ServiceType, WorkOrder
 from dispatch.phones import national
 from ivr.escalation import FAMILY_CONTEXT
 from tests.callstack import CallStack, open_stack, until
+from tests.sim_phones import answers_and_presses
 from tests.test_family_escalation import handset_with_family
 
 SPEED = 5.0
@@ -71,10 +72,8 @@ async def test_a_cut_during_the_first_ring_keeps_the_escalation_and_honours_the_
         line, family = handset_with_family(stack.db_url, 3)
         first = national(family[0])
         await stack.sim.request("phones", phones={
-            first: {"answer": "answer", "ring_s": 20.0,
-                    "script": [{"press": "1", "delay": 2.0}]},
-            **{national(number): {"answer": "answer", "ring_s": 1.0,
-                                  "script": [{"press": "1", "delay": 1.0}]}
+            first: answers_and_presses(("1", 2.0), ring_s=20.0),
+            **{national(number): answers_and_presses(("1", 1.0), ring_s=1.0)
                for number in family[1:3]},
         })
         call = asyncio.create_task(stack.call(national(line)))
@@ -107,8 +106,7 @@ async def test_an_emergency_during_a_cut_calls_the_family_when_the_link_returns(
         numbers = [national(number) for number in family[:3]]
         await stack.sim.request("phones", phones={
             numbers[0]: {"answer": "busy"}, numbers[1]: {"answer": "busy"},
-            numbers[2]: {"answer": "answer", "ring_s": 1.0,
-                         "script": [{"press": "1", "delay": 1.0}]},
+            numbers[2]: answers_and_presses(("1", 1.0), ring_s=1.0),
         })
         await stack.ami_proxy.cut()
         await until(link_is(stack, False), "the engine to see the cut")

@@ -32,6 +32,7 @@ from dispatch.phones import national
 from dispatch.quality import callback_number
 from tests.callstack import CallStack, open_stack, until
 from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
+from tests.sim_phones import answers_and_presses
 
 FAST_RETRY = {"declined": {"tries": 1},
               "no_key": {"tries": 1},
@@ -42,8 +43,8 @@ FAST_RETRY = {"declined": {"tries": 1},
               "congestion": {"tries": 2, "backoff_s": 20},
               "failed": {"tries": 1},
               "lost": {"tries": 1}}
-ACCEPT = {"answer": "answer", "ring_s": 2.0, "script": [{"press": "1", "delay": 3.0}]}
-DECLINE = {"answer": "answer", "ring_s": 2.0, "script": [{"press": "2", "delay": 3.0}]}
+ACCEPT = answers_and_presses(("1", 3.0))
+DECLINE = answers_and_presses(("2", 3.0))
 
 
 def dispatch_overrides(**dispatch: Any) -> dict[str, Any]:
@@ -245,8 +246,8 @@ async def test_a_worker_reports_arrival_then_completion_and_the_elder_rates(
     async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=30.0,
                                                    **all_day()):
         order = await accepted_order(stack, vendors[0])
-        await stack.sim.request("phones", phones={await elder_phone(stack, order): {
-            "answer": "answer", "ring_s": 2.0, "script": [{"press": "4", "delay": 2.0}]}})
+        await stack.sim.request("phones", phones={
+            await elder_phone(stack, order): answers_and_presses(("4", 2.0))})
         arrived = await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "1"))
         assert "worker_arrived" in [e[1].rsplit("/", 1)[-1] for e in arrived["heard"]]
         row = order_row(stack.db_url, order.order_no)
@@ -277,8 +278,8 @@ async def test_a_poor_rating_opens_a_complaint(tmp_path: Path) -> None:
     async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=0.0,
                                                    **all_day()):
         order = await accepted_order(stack, vendors[0])
-        await stack.sim.request("phones", phones={await elder_phone(stack, order): {
-            "answer": "answer", "ring_s": 2.0, "script": [{"press": "1", "delay": 2.0}]}})
+        await stack.sim.request("phones", phones={
+            await elder_phone(stack, order): answers_and_presses(("1", 2.0))})
         await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "2"))
         complaints = await stack.poll(
             select(Complaint.rating, Complaint.vendor_id).where(Complaint.order_id == order.id),
@@ -416,7 +417,7 @@ async def accepted_spans(stack: CallStack, count: int) -> list[Any]:
 
 
 async def test_outbound_calls_stay_within_trunk_and_vendor_caps(tmp_path: Path) -> None:
-    slow_accept = {"answer": "answer", "ring_s": 6.0, "script": [{"press": "1", "delay": 4.0}]}
+    slow_accept = answers_and_presses(("1", 4.0), ring_s=6.0)
     async for stack, vendors in stack_with_vendors(tmp_path, trunk_channels=2,
                                                    vendor_channels=10):
         await stack.sim.request("phones", phones={v.phone: slow_accept for v in vendors})

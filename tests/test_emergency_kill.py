@@ -20,6 +20,7 @@ from dispatch.phones import national
 from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import OPERATORS, CallStack, backend_urls
 from tests.processes import engine_process, engines
+from tests.sim_phones import answers_and_presses
 from tests.storage import PG_ENV, _pg_admin
 from tests.test_engine_process import _wait_for_port
 from tests.test_family_escalation import handset_with_family
@@ -60,8 +61,7 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
         first, second = national(family[0]), national(family[1])
         await sim.request("phones", phones={
             first: {"answer": "answer", "ring_s": 1.0, "script": []},  # answers, never presses
-            second: {"answer": "answer", "ring_s": 1.0,
-                     "script": [{"press": "1", "delay": 2.0}]},
+            second: answers_and_presses(("1", 2.0), ring_s=1.0),
         })
         with engines() as running:
             running.append(engine_process(env, port, log))

@@ -10,6 +10,7 @@ from dispatch.db import make_sync_engine
 from dispatch.models import ElderPhone, FamilyContact, OrderEvent, WorkOrder
 from dispatch.phones import national
 from tests.callstack import CallStack, open_stack
+from tests.sim_phones import answers_and_presses
 
 DEADLINE_S = 60.0
 
@@ -57,7 +58,7 @@ async def test_busy_first_contact_then_the_second_acknowledges(tmp_path: Path) -
         first, second = national(family[0]), national(family[1])
         await stack.sim.request("phones", phones={
             first: {"answer": "busy"},
-            second: {"answer": "answer", "ring_s": 2.0, "script": [{"press": "1", "delay": 2.0}]},
+            second: answers_and_presses(("1", 2.0)),
         })
         result = await stack.call(national(line))
         order_no = result["variables"].get("HOTLINE_ORDER_NO") or stack.record(
@@ -96,7 +97,7 @@ async def test_a_contact_who_hangs_up_without_the_key_is_followed_at_once(tmp_pa
         await stack.sim.request("phones", phones={
             first: {"answer": "answer", "ring_s": 1.0, "script": [{"hangup": True,
                                                                    "delay": 3.0}]},
-            second: {"answer": "answer", "ring_s": 1.0, "script": [{"press": "1", "delay": 2.0}]},
+            second: answers_and_presses(("1", 2.0), ring_s=1.0),
         })
         result = await stack.call(national(line))
         _, order = stack.record(result["uniqueid"])
