@@ -9,6 +9,7 @@ import os
 import signal
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +19,8 @@ from dispatch.db import upgrade
 from dispatch.models import OrderEvent, ServiceType, WorkOrder
 from dispatch.phones import national
 from ivr.demo.simproc import SimulatorProcess
-from tests.callstack import OPERATORS, CallStack, backend_urls
+from ivr.escalation import FAMILY_CONTEXT
+from tests.callstack import OPERATORS, CallStack, backend_urls, until
 from tests.processes import engine_process, engines
 from tests.sim_phones import answers_and_presses
 from tests.storage import PG_ENV, _pg_admin
@@ -36,6 +38,22 @@ async def test_engine_killed_mid_alarm_loses_nothing(tmp_path: Path) -> None:
     finally:
         if schema is not None:
             _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def originated(sim: SimulatorProcess) -> list[dict[str, Any]]:
+    return list((await sim.request("originated"))["originated"])
+
+
+async def family_calls_placed(sim: SimulatorProcess, since: int) -> list[dict[str, Any]]:
+    """The family calls the PBX placed after its ``since``-th Originate, once it has no
+    channel left (every call has ended)."""
+    await until(lambda: _idle(sim), "the PBX to have no channel left", timeout_s=90.0)
+    return [call for call in (await originated(sim))[since:]
+            if call["context"] == FAMILY_CONTEXT]
+
+
+async def _idle(sim: SimulatorProcess) -> bool:
+    return not (await sim.request("channels"))["channels"]
 
 
 async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
@@ -76,6 +94,7 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
             running[0].send_signal(signal.SIGKILL)  # mid-alarm: the escalation is under way
             running[0].wait(10)
             result = await asyncio.wait_for(call, 120)
+            before_restart = len(await originated(sim))
             # two engines come back; the escalation must continue once, not twice
             running.append(engine_process(env, port, log))
             running.append(engine_process(env, 0, log))
@@ -85,10 +104,14 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
                 .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id),
                 lambda rows: any(kind == "family_acknowledged" for kind, _ in rows),
                 timeout_s=90.0)
-            await asyncio.sleep(3.0)  # time for a doubled escalation to show itself
+            # a doubled escalation would show as a call of its own: once the PBX is idle,
+            # every family call placed since the restart is on the timeline
+            placed = await family_calls_placed(sim, before_restart)
             timeline = await stack_db.poll(
                 select(OrderEvent.kind, OrderEvent.detail)
-                .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id), bool)
+                .where(OrderEvent.order_id == order_id).order_by(OrderEvent.id),
+                lambda rows: [k for k, _ in rows].count("family_called") >= len(placed),
+                timeout_s=90.0)
     finally:
         await sim.stop()
     output = log.read_text(errors="replace")
