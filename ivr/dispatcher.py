@@ -29,6 +29,7 @@ from phonenumbers import NumberParseException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
+from dispatch.console_events import DispatchEscalated
 from dispatch.models import CallPurpose
 from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
 from dispatch.outbound import Attempt
@@ -43,6 +44,7 @@ from ivr.ami.placing import LOST, NOT_SENT, REFUSED, place_call
 from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
+from ivr.event_places import order_place
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
 
@@ -174,8 +176,9 @@ class Dispatcher:
             return
         step = planned.value
         if step.escalated:
-            await self.ctx.live.publish("dispatch_escalated",
-                                        {"order_id": order_id, "reason": step.escalated})
+            await self.ctx.live.publish(DispatchEscalated(
+                order_id=order_id, reason=step.escalated,
+                place=await order_place(self.ctx, order_id)))
         if step.attempt_id is None or step.due_at is None:
             return
         if step.due_at <= now:
@@ -333,7 +336,7 @@ class Dispatcher:
         async with self.ctx.writing() as session:
             alerts = await overdue_alerts(session, now, self.settings)
         for alert in alerts:
-            await self.ctx.live.publish("alert", alert)
+            await self.ctx.live.publish(alert)
         if now.timestamp() >= self._next_rank_refresh:
             self._next_rank_refresh = now.timestamp() + self.settings.rank_refresh_s
             async with self.ctx.writing() as session:

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.console_events import EmergencyOpen
 from dispatch.open_alarms import (
     CALLBACK_KINDS,
     CALLBACK_REASON,
@@ -37,6 +38,7 @@ from ivr.claims import Leases
 from ivr.config import EmergencySettings
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
+from ivr.event_places import order_place
 from ivr.flows.inbound import EMERGENCY_QUEUE_PRIORITY
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
@@ -94,12 +96,10 @@ class EmergencyWatch:
         ttl = ALERT_SHARE * self.settings.retry_interval_s / self.ctx.clock.speed
         if not await self.leases.claim(f"emergency-alert:{alarm.order_id}", ttl):
             return
-        await self.ctx.live.publish("emergency_open", {
-            "order_no": alarm.order_no, "order_id": alarm.order_id,
-            "elder_id": alarm.elder_id, "elder": alarm.elder_name,
-            "age_s": round(alarm.age_s(now)), "attempts": alarm.attempts,
-            "last_outcome": alarm.last_outcome,
-        })
+        await self.ctx.live.publish(EmergencyOpen(
+            order_no=alarm.order_no, order_id=alarm.order_id, elder_id=alarm.elder_id,
+            elder=alarm.elder_name, age_s=round(alarm.age_s(now)), attempts=alarm.attempts,
+            last_outcome=alarm.last_outcome, place=await order_place(self.ctx, alarm.order_id)))
 
     @property
     def _lease_s(self) -> float:

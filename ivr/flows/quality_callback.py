@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 
+from dispatch.console_events import ComplaintOpened
 from dispatch.outbound import Attempt
 from dispatch.quality import record_rating
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.event_places import order_place
 from ivr.flows.outbound_call import answered_attempt, ask, settle
 from ivr.storage_steps import storage_step
 
@@ -61,6 +63,7 @@ class QualityCallbackFlow:
             return None
         complaint = stored.value
         if complaint:
-            await self.ctx.live.publish("complaint_opened", {
-                "order_id": attempt.order_id, "rating": rating})
+            await self.ctx.live.publish(ComplaintOpened(
+                order_id=attempt.order_id, rating=rating,
+                place=await order_place(self.ctx, attempt.order_id)))
         return complaint

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 
+from dispatch.console_events import OrderAccepted
 from dispatch.offers import OfferDetails, offer_details
 from dispatch.outbound import Attempt
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.event_places import order_place
 from ivr.flows.outbound_call import answered_attempt, ask, settle
 from ivr.storage_steps import storage_step
 
@@ -63,9 +65,9 @@ class VendorOfferFlow:
         if not won:
             await self._say(agi, "offer_withdrawn")
             return
-        await self.ctx.live.publish("order_accepted", {
-            "order_id": details.order_id, "order_no": details.order_no,
-            "vendor_id": details.vendor_id})
+        await self.ctx.live.publish(OrderAccepted(
+            order_id=details.order_id, order_no=details.order_no, vendor_id=details.vendor_id,
+            place=await order_place(self.ctx, details.order_id)))
         language = self.ctx.settings.ivr.default_language
         await agi.stream_file(self.ctx.prompts.path("offer_accepted", language))
         for path in self.ctx.prompts.digits(details.order_no, language):
