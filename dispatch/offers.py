@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.models import (
     CallPurpose,
     Elder,
+    OfferOutcome,
     OrderStatus,
     OutboundCall,
     OutboundState,
@@ -96,11 +97,12 @@ async def plan_next(session: AsyncSession, order_id: int, at: datetime, policy: 
     if any(a.state not in (OutboundState.DONE, OutboundState.CANCELLED) for a in attempts):
         return NextStep()
     last = next((a for a in reversed(attempts) if a.state is OutboundState.DONE), None)
-    if last is not None and last.outcome == "accepted":
+    if last is not None and last.outcome == OfferOutcome.ACCEPTED:
         return NextStep()
     seq = (attempts[-1].seq if attempts else 0) + 1
     if last is not None:
-        decision = decide(last.outcome or "lost", last.tries, policy.retry, policy.jitter, rng)
+        decision = decide(last.outcome or OfferOutcome.LOST, last.tries, policy.retry,
+                          policy.jitter, rng)
         due_at = at + timedelta(seconds=decision.delay_s)
         if decision.retry_same and due_at < deadline:
             return await _schedule(session, order, seq, last.vendor_id, last.number_e164,
@@ -167,7 +169,7 @@ async def accept(session: AsyncSession, attempt: Attempt, at: datetime,
     An order escalated meanwhile is still accepted: the elder is better served by a vendor
     who said yes than by none; the timeline shows it came late.
     """
-    moved = await session.execute(finishing(attempt.id, "accepted", at))
+    moved = await session.execute(finishing(attempt.id, OfferOutcome.ACCEPTED, at))
     if moved.rowcount != 1:
         await session.rollback()
         return False
@@ -179,14 +181,15 @@ async def accept(session: AsyncSession, attempt: Attempt, at: datetime,
                 arrive_deadline=at + timedelta(seconds=arrival_window_s))
     )
     await session.execute(cancelling(attempt.order_id, OFFER, at))
-    statement, params = order_event(attempt.order_id, "accepted", at,
+    statement, params = order_event(attempt.order_id, OfferOutcome.ACCEPTED, at,
                                     {"vendor_id": attempt.vendor_id, "attempt_id": attempt.id})
     await session.execute(statement, params)
     await session.commit()
     return True
 
 
-async def record_outcome(session: AsyncSession, attempt: Attempt, outcome: str, at: datetime,
+async def record_outcome(session: AsyncSession, attempt: Attempt, outcome: OfferOutcome,
+                         at: datetime,
                          reason_code: int | None = None) -> bool:
     """Record a non-accepting outcome once, with its event on the order timeline. COMMITs."""
     moved = await session.execute(finishing(attempt.id, outcome, at, reason_code))
