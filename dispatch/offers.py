@@ -29,6 +29,7 @@ from dispatch.models import (
 )
 from dispatch.orders import order_event
 from dispatch.outbound import Attempt, attempts_of, cancelling, finishing, new_attempt
+from dispatch.regions import Place
 from dispatch.retry_policy import Rule, decide
 from dispatch.selection import SelectionPolicy, vendor_candidates
 
@@ -70,6 +71,7 @@ class OfferDetails:
     arrival_minutes: int
     state: OutboundState
     vendor_id: int | None
+    place: Place  # the elder's region
 
 
 async def _order(session: AsyncSession, order_id: int) -> Any:
@@ -211,7 +213,8 @@ async def offer_details(session: AsyncSession, attempt_id: int, arrival_window_s
     """What to tell the vendor who answered attempt ``attempt_id``; None if unknown."""
     row = (await session.execute(
         select(OutboundCall.id, WorkOrder.id, WorkOrder.order_no, WorkOrder.service,
-               Elder.county_code, Elder.county_name, OutboundCall.state, OutboundCall.vendor_id)
+               Elder.county_code, Elder.county_name, OutboundCall.state, OutboundCall.vendor_id,
+               Elder.province_code, Elder.city_code)
         .join(WorkOrder, WorkOrder.id == OutboundCall.order_id)
         .join(Elder, Elder.id == WorkOrder.elder_id)
         .where(OutboundCall.id == attempt_id, OutboundCall.purpose == OFFER)
@@ -222,5 +225,6 @@ async def offer_details(session: AsyncSession, attempt_id: int, arrival_window_s
         attempt_id=row[0], order_id=row[1], order_no=row[2] or "", service=row[3],
         county_code=row[4], county_name=row[5],
         arrival_minutes=max(1, round(arrival_window_s / 60)), state=row[6], vendor_id=row[7],
+        place=Place(row[8], row[9], row[4]),
     )
 

@@ -38,7 +38,6 @@ from ivr.claims import Leases
 from ivr.config import EmergencySettings
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
-from ivr.event_places import order_place
 from ivr.flows.inbound import EMERGENCY_QUEUE_PRIORITY
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
@@ -99,7 +98,7 @@ class EmergencyWatch:
         await self.ctx.live.publish(EmergencyOpen(
             order_no=alarm.order_no, order_id=alarm.order_id, elder_id=alarm.elder_id,
             elder=alarm.elder_name, age_s=round(alarm.age_s(now)), attempts=alarm.attempts,
-            last_outcome=alarm.last_outcome, place=await order_place(self.ctx, alarm.order_id)))
+            last_outcome=alarm.last_outcome, place=alarm.place))
 
     @property
     def _lease_s(self) -> float:

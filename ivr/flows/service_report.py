@@ -22,7 +22,6 @@ from dispatch.service_reports import (
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
-from ivr.event_places import order_place
 from ivr.flows.outbound_call import ask
 from ivr.storage_steps import STORAGE_ERRORS
 
@@ -97,7 +96,7 @@ class ServiceReportFlow:
         event = OrderArrived if key == ARRIVED else OrderCompleted
         await self.ctx.live.publish(event(order_id=order.id, order_no=order.order_no,
                                           worker_id=worker.id,
-                                          place=await order_place(self.ctx, order.id)))
+                                          place=order.place))
         if key == COMPLETED and self.ctx.dispatcher is not None:
             await self.ctx.dispatcher.plan(order.id, CallPurpose.QUALITY_CALLBACK)
         return f"worker_{kind}"

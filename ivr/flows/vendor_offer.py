@@ -16,7 +16,6 @@ from dispatch.outbound import Attempt
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
-from ivr.event_places import order_place
 from ivr.flows.outbound_call import answered_attempt, ask, settle
 from ivr.storage_steps import storage_step
 
@@ -68,7 +67,7 @@ class VendorOfferFlow:
             return
         await self.ctx.live.publish(OrderAccepted(
             order_id=details.order_id, order_no=details.order_no, vendor_id=details.vendor_id,
-            place=await order_place(self.ctx, details.order_id)))
+            place=details.place))
         language = self.ctx.settings.ivr.default_language
         await agi.stream_file(self.ctx.prompts.path("offer_accepted", language))
         for path in self.ctx.prompts.digits(details.order_no, language):
