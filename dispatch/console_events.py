@@ -52,7 +52,8 @@ class ConsoleEventError(ValueError):
 class ConsoleEvent(BaseModel):
     """One event; subclasses set ``name`` and declare the payload's fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # a field this version does not know (a newer engine's) is ignored, never an error
+    model_config = ConfigDict(frozen=True, extra="ignore")
     name: ClassVar[ConsoleEventName]
 
     def payload(self) -> dict[str, Any]:
