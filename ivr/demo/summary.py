@@ -6,10 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from dispatch.alarm_report import AlarmReport
+from dispatch.calls import CallDisposition, CallReason
 from dispatch.db import make_sync_engine
+from dispatch.demo_state import calls_and_orders
 from dispatch.dispatch_figures import DispatchFigures
 from dispatch.models import Call, WorkOrder
 from dispatch.stats import percentile
@@ -75,11 +75,12 @@ def _observed(call: PlannedCall, record: Call | None, order: WorkOrder | None) -
     if record is None:
         queue = (call.result or {}).get("queue")
         return "operator:engine_unreachable" if queue else "none"
-    if record.disposition == "order" and order is not None:
+    if record.disposition == CallDisposition.ORDER and order is not None:
         return f"order:{order.service}"
-    if record.disposition == "operator":
+    if record.disposition == CallDisposition.OPERATOR:
         return f"operator:{record.reason}"
-    if record.disposition == "abandoned" and record.reason == "callback_needed":
+    if (record.disposition == CallDisposition.ABANDONED
+            and record.reason == CallReason.CALLBACK_NEEDED):
         return "callback"
     return f"{record.disposition}:{record.reason}"
 
@@ -89,8 +90,7 @@ def build_summary(db_url: str, plan: list[PlannedCall], speed: float,
     summary = Summary(speed=speed, real_seconds=real_seconds, placed=len(plan))
     engine = make_sync_engine(db_url)
     with engine.connect() as conn:
-        records = {row.uniqueid: row for row in conn.execute(select(Call))}
-        orders = {row.id: row for row in conn.execute(select(WorkOrder))}
+        records, orders = calls_and_orders(conn)
     engine.dispose()
     for order in orders.values():
         summary.orders[str(order.service)] += 1
@@ -122,7 +122,7 @@ def _count(summary: Summary, call: PlannedCall, result: dict[str, Any],
            record: Call | None) -> None:
     if record is not None:
         summary.identity[record.identity_status] += 1
-        if record.disposition == "operator":
+        if record.disposition == CallDisposition.OPERATOR:
             summary.human_routes[str(record.reason)] += 1
         if record.reason == "callback_needed":
             summary.callbacks += 1

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from dispatch.calls import record_call
+from dispatch.calls import CallDisposition, CallReason, record_call
+from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
 from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
@@ -64,7 +65,8 @@ MAX_MISHEARD = 2  # speech not understood this often: a human takes over
 class RouteToHuman(Exception):
     """Leave the menu and queue the call for an operator."""
 
-    def __init__(self, reason: str, prompt: str = QUEUE_REASSURANCE, priority: int = 0) -> None:
+    def __init__(self, reason: CallReason, prompt: str = QUEUE_REASSURANCE, priority: int = 0
+                 ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.prompt = prompt
@@ -82,8 +84,8 @@ class CallOutcome:
     order_id: int | None = None
     order_no: str | None = None
     order_announced_at: datetime | None = None
-    disposition: str = "abandoned"
-    reason: str | None = None
+    disposition: CallDisposition = CallDisposition.ABANDONED
+    reason: CallReason | ServiceType | None = None
     strikes: list[str] = field(default_factory=list)
     misheard: int = 0
     spoken: SpokenMenu | None = field(default=None, repr=False)
@@ -105,7 +107,8 @@ class InboundFlow:
             await self._route_to_human(agi, outcome, route)
         except AgiHangup:
             if outcome.order_id is None:
-                outcome.disposition, outcome.reason = "abandoned", "hangup_before_order"
+                outcome.disposition = CallDisposition.ABANDONED
+                outcome.reason = CallReason.HANGUP_BEFORE_ORDER
         finally:
             # the caller goes on to the queue (or hangs up) without waiting for the call
             # record: a slow write must not keep an elder from the operators
@@ -122,13 +125,13 @@ class InboundFlow:
         outcome.identity = identity
         await self._record_start(agi, identity, outcome)
         if identity.status is CallerStatus.WITHHELD:
-            raise RouteToHuman("withheld_number", prompt="unknown_caller")
+            raise RouteToHuman(CallReason.WITHHELD_NUMBER, prompt="unknown_caller")
         if identity.status is CallerStatus.UNKNOWN:
-            raise RouteToHuman("unknown_caller", prompt="unknown_caller")
+            raise RouteToHuman(CallReason.UNKNOWN_CALLER, prompt="unknown_caller")
         if identity.handset:
-            await self._emergency(agi, outcome, "handset_emergency", "handset")
+            await self._emergency(agi, outcome, CallReason.HANDSET_EMERGENCY, "handset")
         if identity.no_menu and identity.status is CallerStatus.ELDER:
-            raise RouteToHuman("no_menu_elder")
+            raise RouteToHuman(CallReason.NO_MENU_ELDER)
         language = identity.language
         if self.speech is not None:
             outcome.spoken = SpokenMenu(self.speech, agi)
@@ -151,7 +154,7 @@ class InboundFlow:
                                      default_language=self.ivr.default_language),
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
         if found.value is None:
-            raise RouteToHuman("registry_unavailable", prompt="system_busy")
+            raise RouteToHuman(CallReason.REGISTRY_UNAVAILABLE, prompt="system_busy")
         return found.value
 
     async def _choose_member(
@@ -183,7 +186,7 @@ class InboundFlow:
                 return service
             rechosen += 1
             if rechosen > MAX_RECHOOSE:
-                raise RouteToHuman("undecided")
+                raise RouteToHuman(CallReason.UNDECIDED)
 
     async def _confirm(
         self, agi: AgiSession, language: str, outcome: CallOutcome, service: ServiceType
@@ -210,13 +213,13 @@ class InboundFlow:
                                                 retry)
             digits = digits.strip()[:1]
             if digits == OPERATOR_KEY:
-                raise RouteToHuman("caller_request")
+                raise RouteToHuman(CallReason.CALLER_REQUEST)
             if digits == EMERGENCY_KEY:
-                await self._emergency(agi, outcome, "caller_emergency", "phone")
+                await self._emergency(agi, outcome, CallReason.CALLER_EMERGENCY, "phone")
             value = accept(digits) if digits else None
             if value is not None:
                 return value
-            kind = "invalid_input" if digits else "no_input"
+            kind = CallReason.INVALID_INPUT if digits else CallReason.NO_INPUT
             outcome.strikes.append(kind)
             if retry is not None or len(outcome.strikes) >= self.ivr.menu_attempts:
                 raise RouteToHuman(kind)
@@ -233,7 +236,7 @@ class InboundFlow:
         spoken = outcome.spoken if intent_keys is not None else None
         if spoken is not None and spoken.available:
             if retry is not None:
-                explain = "no_speech" if retry == "no_input" else retry
+                explain = "no_speech" if retry == CallReason.NO_INPUT else retry
                 await agi.stream_file(self.ctx.prompts.path(explain, language))
                 retry = None  # said; the spoken question follows, or the full keypad menu
             assert intent_keys is not None
@@ -245,7 +248,7 @@ class InboundFlow:
                     break
                 outcome.misheard += 1
                 if outcome.misheard >= MAX_MISHEARD:
-                    raise RouteToHuman("speech_not_understood")
+                    raise RouteToHuman(CallReason.SPEECH_NOT_UNDERSTOOD)
                 await agi.stream_file(self.ctx.prompts.path("say_again", language))
         if retry is not None:
             reply = await agi.get_data(self.ctx.prompts.path(retry, language),
@@ -275,20 +278,18 @@ class InboundFlow:
                                          requested_by=requested_by, at=self.ctx.now()),
             log, "order not stored for call %s", agi.env.uniqueid)
         if stored.value is None:
-            raise RouteToHuman("storage_unavailable", prompt="system_busy")
+            raise RouteToHuman(CallReason.STORAGE_UNAVAILABLE, prompt="system_busy")
         order = stored.value
         outcome.order_id, outcome.order_no = order.id, order.order_no
-        outcome.disposition, outcome.reason = "order", service.value
-        await self.ctx.live.publish(
-            "order_created",
-            {"order_no": order.order_no, "service": service.value, "elder_id": identity.elder_id,
-             "source": source, "uniqueid": agi.env.uniqueid},
-        )
+        outcome.disposition, outcome.reason = CallDisposition.ORDER, service
+        await self.ctx.live.publish(OrderCreated(
+            order_no=order.order_no, service=service.value, elder_id=identity.elder_id,
+            source=source, uniqueid=agi.env.uniqueid, place=identity.place))
         if service is not ServiceType.EMERGENCY and self.ctx.dispatcher is not None:
             self.ctx.dispatcher.order_created(order.id)
 
     async def _emergency(
-        self, agi: AgiSession, outcome: CallOutcome, reason: str, source: str
+        self, agi: AgiSession, outcome: CallOutcome, reason: CallReason, source: str
     ) -> None:
         """An emergency: an order at top priority, then straight to the operators, no menu."""
         assert outcome.identity is not None
@@ -324,7 +325,7 @@ class InboundFlow:
     async def _route_to_human(
         self, agi: AgiSession, outcome: CallOutcome, route: RouteToHuman
     ) -> None:
-        outcome.disposition, outcome.reason = "operator", route.reason
+        outcome.disposition, outcome.reason = CallDisposition.OPERATOR, route.reason
         if agi.hungup:
             return
         await self._screen_pop(agi, outcome, route)
@@ -362,23 +363,18 @@ class InboundFlow:
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome
     ) -> None:
         """Show the call live; its database record is written once, when it ends."""
-        fields = {
-            "channel": agi.env.channel,
-            "status": identity.status.value,
-            "elder_id": identity.elder_id,
-            "caller": mask(identity.number),
-        }
-        await self.ctx.live.call_started(agi.env.uniqueid, fields)
+        await self.ctx.live.call_started(CallStarted(
+            uniqueid=agi.env.uniqueid, channel=agi.env.channel, status=identity.status.value,
+            elder_id=identity.elder_id, caller=mask(identity.number), place=identity.place))
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
         identity = outcome.identity
-        if outcome.disposition == "abandoned" and identity is not None and identity.number:
-            outcome.reason = "callback_needed"
-            await self.ctx.live.publish(
-                "callback_needed",
-                {"elder_id": identity.elder_id, "number": identity.number,
-                 "uniqueid": agi.env.uniqueid},
-            )
+        if (outcome.disposition is CallDisposition.ABANDONED and identity is not None
+                and identity.number):
+            outcome.reason = CallReason.CALLBACK_NEEDED
+            await self.ctx.live.publish(CallbackNeeded(
+                elder_id=identity.elder_id, number=identity.number, uniqueid=agi.env.uniqueid,
+                place=identity.place))
         await storage_step(
             self.ctx.writing,
             lambda session: record_call(
@@ -399,9 +395,8 @@ class InboundFlow:
                 order_announced_at=outcome.order_announced_at,
             ),
             log, "call record for %s not stored", agi.env.uniqueid)
-        await self.ctx.live.call_ended(
-            agi.env.uniqueid, {"disposition": outcome.disposition, "reason": outcome.reason}
-        )
+        await self.ctx.live.call_ended(CallEnded(
+            uniqueid=agi.env.uniqueid, disposition=outcome.disposition, reason=outcome.reason))
         log.info(
             "call %s from %s: %s (%s)%s",
             agi.env.uniqueid,
