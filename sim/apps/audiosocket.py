@@ -106,14 +106,18 @@ class _Mouth:
         self.said.append([self.offset(), round(len(audio) / (2 * 8000), 3)])
         self.speech += audio
 
-    def press(self, digit: str) -> bool:
-        self.flush()
-        self.pressed.append([self.offset(), digit])
+    def press(self, digit: str, at: float) -> bool:
+        """A key at ``at`` simulated seconds from the start: the frames due by then go first,
+        so a timer that fired late on a busy machine does not put more audio before it."""
+        self.flush(at)
+        self.pressed.append([round(at, 3), digit])
         self.link.send(frame(KIND_DTMF, digit.encode("ascii")))
         return False  # keys never stop the application
 
-    def flush(self) -> None:
-        due = int((self.clock.elapsed() - self.start) / FRAME_S + 1e-9)
+    def flush(self, at: float | None = None) -> None:
+        """Send the frames due by ``at`` simulated seconds from the start (default: now)."""
+        until = self.clock.elapsed() - self.start if at is None else at
+        due = int(until / FRAME_S + 1e-9)
         count = min(due - self.sent, MAX_FRAMES_PER_TICK)
         if count <= 0:
             return
@@ -179,8 +183,13 @@ async def audiosocket(ctx: AppContext, data: str) -> int:
         chan.record.audiosocket.append(report)
     win = chan.window(opportunity=True)
     win.speaker = mouth.say
+    lead = win.start - mouth.start  # the window opened this long after the first frame's time
+
+    def press(digit: str) -> bool:  # at the key's nominal moment in the window
+        return mouth.press(digit, lead + win.position)
+
     try:
-        result = await win.wait(None, stop=mouth.press, until=link.lost)
+        result = await win.wait(None, stop=press, until=link.lost)
     finally:
         win.close()
         mouth.stop()
