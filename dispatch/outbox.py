@@ -53,6 +53,12 @@ async def add(session: AsyncSession, kind: str, payload: Mapping[str, Any], at: 
     return Announcement(int(outbox_id), kind, body)
 
 
+def outbox_row(kind: str, payload: Mapping[str, Any], at: datetime) -> tuple[Any, dict[str, Any]]:
+    """The statement that inserts one outbox row, for a write transaction; the engines'
+    relay publishes it."""
+    return _INSERT, {"kind": kind[:40], "payload": plain(payload), "created_at": at}
+
+
 async def add_committed(session: AsyncSession, kind: str, payload: Mapping[str, Any],
                         at: datetime) -> Announcement:
     """Insert and commit one outbox row on its own, straight through the driver (the call

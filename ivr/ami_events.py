@@ -1,4 +1,5 @@
-"""What the engine does with AMI events: forward the dialplan's alerts to the event stream."""
+"""What the engine does with AMI events: forward the dialplan's alerts and the operators'
+answers to the event stream."""
 
 from __future__ import annotations
 
@@ -29,4 +30,24 @@ def subscribe_engine_events(ami: AmiLink, live: LiveState) -> None:
             },
         )
 
+    async def on_agent_connect(message: AmiMessage) -> None:
+        """A seat answered a queued call: its card becomes that operator's."""
+        await live.publish("call_answered", answered_payload(message))
+
     ami.on_event("UserEvent", on_user_event)
+    ami.on_event("AgentConnect", on_agent_connect)
+
+
+def seat_of(interface: str) -> str | None:
+    """``PJSIP/op1001`` -> ``op1001`` (the seat an account names); None for other channels."""
+    tech, sep, name = interface.partition("/")
+    return name if sep and tech.upper() == "PJSIP" and name else None
+
+
+def answered_payload(message: AmiMessage) -> dict[str, object]:
+    interface = message.get("Interface")
+    hold = message.get("HoldTime")
+    return {"uniqueid": message.get("Uniqueid"), "linkedid": message.get("Linkedid"),
+            "queue": message.get("Queue"), "interface": interface,
+            "seat": seat_of(interface), "member": message.get("MemberName"),
+            "hold_s": int(hold) if hold.isdigit() else None}

@@ -83,6 +83,8 @@ class QueueTracker:
         left = self._left_unanswered.pop(message.get("Uniqueid"), None)
         if left is not None:
             await self._note(message, abandoned_at=left, outcome="abandoned")
+            await self.ctx.live.publish("queue_abandoned", {
+                "uniqueid": message.get("Uniqueid"), "linkedid": message.get("Linkedid")})
 
     async def _note(self, message: AmiMessage, **fields: Any) -> None:
         uniqueid = message.get("Uniqueid")

@@ -164,8 +164,11 @@ class QueueManager:
                 continue
             # keep the object: a call in progress still refers to it
             prev.answer_delay_s, prev.talk_s = op.answer_delay_s, op.talk_s
+            paused_now = prev.available != op.available
             prev.available, prev.queues = op.available, op.queues
             current.append(prev)
+            if paused_now:
+                self._member_pause(prev)
         self.operators = current
         self.refresh()
         return len(parsed)
@@ -370,6 +373,20 @@ class QueueManager:
             ("StateInterface", op.interface), ("Membership", "static"), ("Penalty", "0"),
             ("CallsTaken", str(op.calls_taken)), ("LastCall", str(op.last_call)),
             ("LastPause", "0"), ("LoginTime", str(op.login_time)),
-            ("InCall", "1" if status == 2 else "0"), ("Status", str(status)), ("Paused", "0"),
+            ("InCall", "1" if status == 2 else "0"), ("Status", str(status)),
+            ("Paused", "0" if op.available else "1"),
             ("PausedReason", ""), ("Ringinuse", "0"), ("Wrapuptime", "0"),
         ]))
+
+    def _member_pause(self, op: Operator) -> None:
+        """app_queue's QueueMemberPause, once per queue the member serves."""
+        for queue in op.queues or ("operators",):
+            self.pbx.events.publish(ev.Event("QueueMemberPause", ev.AGENT, [
+                ("Queue", queue), ("MemberName", op.name), ("Interface", op.interface),
+                ("StateInterface", op.interface), ("Membership", "static"),
+                ("Penalty", "0"), ("CallsTaken", str(op.calls_taken)),
+                ("LastCall", str(op.last_call)), ("LastPause", "0"),
+                ("LoginTime", str(op.login_time)), ("InCall", "1" if op.busy else "0"),
+                ("Status", "2" if op.busy else "1"), ("Paused", "0" if op.available else "1"),
+                ("PausedReason", ""), ("Ringinuse", "0"), ("Wrapuptime", "0"),
+            ]))
