@@ -167,8 +167,68 @@ def cmd_report_vendors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_audit(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from dispatch.audit import entries_since, format_entries
+
+    try:
+        since = _utc(args.since) or datetime.now(UTC) - timedelta(days=1)
+        until = _utc(args.until)
+    except ValueError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    rows = asyncio.run(_in_session(_settings(args).database.url,
+                                   lambda s: entries_since(s, since, until)))
+    print(format_entries(rows))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    return {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors}[args.subject](args)
+    reports = {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors,
+               "audit": cmd_report_audit}
+    return reports[args.subject](args)
+
+
+def _read_password() -> str:
+    """The new password: typed twice at a terminal, else the first line of stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from dispatch.account_store import AccountError, add_account
+    from dispatch.passwords import PasswordError
+    from dispatch.regions import RegionScope
+
+    try:
+        scope = RegionScope.parse(args.region)
+        password = _read_password()
+        account = asyncio.run(_in_session(_settings(args).database.url, lambda s: add_account(
+            s, args.name, args.role, scope, password, datetime.now(UTC), seat=args.seat)))
+    except (AccountError, PasswordError, ValueError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {account.name} ({account.role.value}, {account.scope}) created")
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from dispatch.db import upgrade
+    from ivr.console.server import serve
+
+    settings = _settings(args)
+    _configure_logging(settings.log_level)
+    upgrade(settings.database.url)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(settings, args.host, args.port)
+    return 0
 
 
 def cmd_alarm_close(args: argparse.Namespace) -> int:
@@ -311,14 +371,26 @@ def build_parser() -> argparse.ArgumentParser:
     elder.add_argument("elder_id", type=int)
     elder.add_argument("state", choices=["on", "off"])
     report = add("report", cmd_report, "reports for a period")
-    report.add_argument("subject", choices=["alarms", "vendors"])
-    report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days ago)")
+    report.add_argument("subject", choices=["alarms", "vendors", "audit"])
+    report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days "
+                        "ago; audit: 1 day ago)")
     report.add_argument("--until", help="ISO date/time (default: now)")
     report.add_argument("--month", help="vendors: YYYY-MM in local time (default: last month)")
     report.add_argument("--bottom", type=int,
                         help="vendors: how many to name for removal (default: 10 %%, at least 1)")
     report.add_argument("--json", action="store_true", help="vendors: print JSON")
     report.add_argument("--tz", help="vendors: time zone (default: [dispatch] timezone)")
+    user = add("user", cmd_user_add, "add a console account; the password is read from the "
+               "terminal (or the first line of stdin), never from the command line")
+    user.add_argument("action", choices=["add"])
+    user.add_argument("name")
+    user.add_argument("--role", required=True, choices=["admin", "supervisor", "operator"])
+    user.add_argument("--region", required=True,
+                      help="LEVEL:CODE, e.g. county:110105, city:110100, province:110000")
+    user.add_argument("--seat", help="the PJSIP endpoint of the account's softphone")
+    console = add("console", cmd_console, "run the operators' web console")
+    console.add_argument("--host", help="bind address (default: console.host, 127.0.0.1)")
+    console.add_argument("--port", type=int, help="port (default: console.port, 8349)")
     alarm = add("alarm", cmd_alarm_close, "close an emergency order with its disposition")
     alarm.add_argument("action", choices=["close"])
     alarm.add_argument("order_no")
