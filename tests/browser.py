@@ -34,12 +34,14 @@ SCREENSHOTS_ENV = "HOTLINE_SCREENSHOTS"  # `make screenshots` sets it to docs/co
 
 
 class ConsoleServer:
-    """``app`` served on 127.0.0.1 (a free port) from a thread, until ``stop()``."""
+    """``app`` served on 127.0.0.1 (``port``, or a free one) from a thread, until
+    ``stop()``."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, port: int = 0) -> None:
         self.app = app
-        self._sock = bind("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._sock = bind("127.0.0.1", port)
+        self.port = int(self._sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn_server(app)
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="console", daemon=True)

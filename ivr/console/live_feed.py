@@ -37,6 +37,7 @@ QUEUE_SIZE = 1000  # events a page may fall behind before it catches up from Red
 READ_BATCH = 500
 BLOCK_MS = 1000
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 2.0
+HEARTBEAT_S = 15.0  # a page hears something at least this often (proxies, dead peers)
 SEEN_OUTBOX_IDS = 4096  # per subscriber: duplicates are adjacent in practice
 
 
@@ -103,14 +104,15 @@ def event_from_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> LiveEv
 
 
 def visible_to(event: LiveEvent, scope: RegionScope) -> bool:
-    return event.place is None or scope.covers(event.place)
+    """Inside the account's region, or about no known elder (shown to everyone)."""
+    return event.place is None or event.place == Place() or scope.covers(event.place)
 
 
 @dataclass(frozen=True, slots=True)
 class FeedStatus:
     """Not an event: the feed's own state, for the page's banner."""
 
-    state: str  # "live" or "reconnecting"
+    state: str  # "live", "reconnecting", or "idle" (nothing for a while: a heartbeat)
 
 
 Item = LiveEvent | FeedStatus
@@ -137,11 +139,12 @@ class LiveFeed:
     """Reads the event stream once and serves every subscriber of this process."""
 
     def __init__(self, client: aioredis.Redis, stream_key: str, *, queue_size: int = QUEUE_SIZE,
-                 block_ms: int = BLOCK_MS) -> None:
+                 block_ms: int = BLOCK_MS, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.client = client
         self.stream_key = stream_key
         self.queue_size = queue_size
         self.block_ms = block_ms
+        self.heartbeat_s = heartbeat_s
         self.position = "0-0"  # the last entry the reader has handed out
         self.connected = False
         self.catch_ups = 0  # subscribers that overflowed and read back from Redis
@@ -242,11 +245,15 @@ class LiveFeed:
                     getter = asyncio.ensure_future(subscriber.queue.get())
                     waker = asyncio.ensure_future(subscriber.wake.wait())
                     try:
-                        await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
+                        done, _ = await asyncio.wait({getter, waker}, timeout=self.heartbeat_s,
+                                                     return_when=asyncio.FIRST_COMPLETED)
                     finally:
                         waker.cancel()
                         if not getter.done():
                             getter.cancel()
+                    if not done:
+                        yield FeedStatus("idle")
+                        continue
                     if not getter.done() or getter.cancelled():
                         continue
                     item = getter.result()

@@ -10,11 +10,15 @@ from starlette.applications import Starlette
 from ivr.config import Settings
 from ivr.console.app import create_app
 
+GRACEFUL_S = 1.0
+
 
 def uvicorn_server(app: Starlette, log_level: str = "warning") -> uvicorn.Server:
     """A uvicorn server for ``app``, to serve on a socket the caller bound."""
     config = uvicorn.Config(app, log_level=log_level.lower(), access_log=False,
-                            proxy_headers=False, server_header=False, lifespan="on")
+                            proxy_headers=False, server_header=False, lifespan="on",
+                            # open event streams never end by themselves: cut them on stop
+                            timeout_graceful_shutdown=GRACEFUL_S)
     return uvicorn.Server(config)
 
 
@@ -32,4 +36,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Run the console until interrupted."""
     sock = bind(host or settings.console.host, settings.console.port if port is None else port)
     print(f"console on http://{sock.getsockname()[0]}:{sock.getsockname()[1]}/", flush=True)
-    uvicorn_server(create_app(settings), settings.log_level).run(sockets=[sock])
+    uvicorn_server(console_app(settings), settings.log_level).run(sockets=[sock])
+
+
+def console_app(settings: Settings, redis_socket: str | None = None) -> Starlette:
+    """The whole console: its pages and the live side (screens, worklist, wallboard);
+    ``redis_socket`` is the embedded Redis server's socket when there is no ``redis.url``."""
+    from ivr.console.live_pages import live_parts
+
+    routes, template_dirs, lifespans = live_parts(settings, redis_socket)
+    return create_app(settings, routes=routes, template_dirs=template_dirs,
+                      lifespans=lifespans)

@@ -1,0 +1,274 @@
+"""The console's live side: the operator's screen (screen pops and the worklist), its event
+stream, the worklist's actions, and the supervisor's wallboard.
+
+``live_parts(settings)`` gives the routes, templates folder and lifespan to pass to
+``create_app``; the lifespan opens the console's Redis client and starts the one
+:class:`~ivr.console.live_feed.LiveFeed` of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from dispatch.accounts import Account, Role
+from dispatch.alarm_acks import acknowledge_alarm
+from dispatch.audit import Actor, audit_row
+from dispatch.dispositions import Disposition, DispositionError, close_alarm
+from dispatch.orders import is_valid_order_no
+from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
+from dispatch.worklist import worklist
+from ivr.config import Settings
+from ivr.console.auth import current_account, require
+from ivr.console.live_feed import FeedStatus, LiveEvent, LiveFeed, is_stream_id
+from ivr.console.state import client_address, console_state
+from ivr.console.templating import render
+from ivr.queue_members import operator_counts
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "live_templates"
+POP_REPLAY_S = 600  # a page opened now shows the screen pops of the last ten minutes
+WORKLIST_WINDOW_S = 24 * 3600
+NOTE_MAX = 500
+SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+
+
+@dataclass
+class LiveContext:
+    feed: LiveFeed | None
+    client: aioredis.Redis | None
+    prefix: str
+
+
+def live_context(request: Request) -> LiveContext:
+    context: LiveContext = request.app.state.live
+    return context
+
+
+def _account(request: Request) -> Account:
+    account = current_account(request)
+    assert account is not None  # the endpoints are guarded
+    return account
+
+
+# -- the operator's screen -----------------------------------------------------------------
+
+@require()
+async def live_page(request: Request) -> Response:
+    return render(request, "live.html", {"replay_s": POP_REPLAY_S})
+
+
+def _since(request: Request, live: LiveContext) -> str | None:
+    """Where a page's stream starts: its Last-Event-ID (a reconnect), else ``since`` (the
+    first connect: ``replay`` seconds back, or a stream id), else now."""
+    last = request.headers.get("last-event-id", "")
+    if is_stream_id(last):
+        return last
+    since = request.query_params.get("since", "")
+    if is_stream_id(since):
+        return since
+    replay = request.query_params.get("replay", "")
+    if replay.isdigit() and live.feed is not None:
+        seconds = min(int(replay), POP_REPLAY_S)
+        now_ms = int(console_state(request).now().timestamp() * 1000)
+        return f"{now_ms - seconds * 1000}-0"
+    return None
+
+
+def sse_message(item: LiveEvent | FeedStatus, now_ms: int) -> str:
+    """One server-sent event: a stream entry (its id is the SSE id) or the feed's state."""
+    if isinstance(item, FeedStatus):
+        if item.state == "idle":
+            return ": idle\n\n"
+        return f"event: status\ndata: {json.dumps({'state': item.state, 'now': now_ms})}\n\n"
+    body = json.dumps({"kind": item.kind, "t": item.at_ms, "outbox_id": item.outbox_id,
+                       "data": item.data}, ensure_ascii=False, default=str)
+    return f"id: {item.id}\ndata: {body}\n\n"
+
+
+@require()
+async def live_events(request: Request) -> Response:
+    """The page's event stream: its region's events, resumable by Last-Event-ID."""
+    live = live_context(request)
+    if live.feed is None:
+        return Response("the live feed is not configured (redis.url)", 503,
+                        media_type="text/plain")
+    account = _account(request)
+    clock = console_state(request).now
+    items = live.feed.subscribe(account.scope, _since(request, live))
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        try:
+            async for item in items:
+                yield sse_message(item, int(clock().timestamp() * 1000))
+        finally:
+            await items.aclose()
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+# -- the worklist --------------------------------------------------------------------------
+
+@require()
+async def worklist_json(request: Request) -> Response:
+    state = console_state(request)
+    account = _account(request)
+    now = state.now()
+    async with state.sessions() as session:
+        items = await worklist(session, now, state.settings.emergency.stale_call_s,
+                               WORKLIST_WINDOW_S, account.scope)
+    return JSONResponse({"now": now.isoformat(), "items": [
+        {**asdict(item), "since": item.since.isoformat(),
+         "age_s": round((now - item.since).total_seconds())} for item in items]})
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _refusal(message: str, status: int = 400) -> Response:
+    return JSONResponse({"ok": False, "error": message}, status)
+
+
+@require()
+async def acknowledge(request: Request) -> Response:
+    """An operator acknowledges a new emergency: the pages stop sounding for it."""
+    state = console_state(request)
+    account = _account(request)
+    order_no = (await _form(request)).get("order_no", "")
+    if not is_valid_order_no(order_no):
+        return _refusal("no such order number")
+    if not await _in_worklist(request, account, order_no):
+        return _refusal("no such open emergency", 404)
+    now = state.now()
+    actor = Actor.of(account, client_address(request))
+    async with state.sessions() as session:
+        try:
+            await acknowledge_alarm(session, order_no, account.name, now,
+                                    also=[audit_row(actor, "alarm_acknowledged", now,
+                                                    order_no)])
+        except DispositionError as exc:
+            return _refusal(str(exc), 409)
+    return JSONResponse({"ok": True})
+
+
+@require()
+async def close(request: Request) -> Response:
+    """Close an emergency with its disposition and a note (the shared disposition service)."""
+    state = console_state(request)
+    account = _account(request)
+    form = await _form(request)
+    order_no, note = form.get("order_no", ""), form.get("note", "").strip()
+    if not is_valid_order_no(order_no):
+        return _refusal("no such order number")
+    try:
+        disposition = Disposition(form.get("disposition", ""))
+    except ValueError:
+        return _refusal("choose a disposition: " + ", ".join(d.value for d in Disposition))
+    if len(note) > NOTE_MAX or any(ord(c) < 32 and c not in "\r\n\t" for c in note):
+        return _refusal(f"the note is at most {NOTE_MAX} characters of text")
+    if not await _in_worklist(request, account, order_no):
+        return _refusal("no such open emergency", 404)
+    now = state.now()
+    actor = Actor.of(account, client_address(request))
+    async with state.sessions() as session:
+        try:
+            await close_alarm(session, order_no, disposition, account.name, now, note=note,
+                              also=[audit_row(actor, "alarm_closed", now, order_no,
+                                              {"disposition": disposition.value})])
+        except DispositionError as exc:
+            return _refusal(str(exc), 409)
+    return JSONResponse({"ok": True})
+
+
+async def _in_worklist(request: Request, account: Account, order_no: str) -> bool:
+    """The order is an open emergency of the account's region (checked in the query)."""
+    state = console_state(request)
+    async with state.sessions() as session:
+        items = await worklist(session, state.now(), state.settings.emergency.stale_call_s,
+                               0, account.scope)
+    return any(item.order_no == order_no for item in items)
+
+
+# -- the wallboard -------------------------------------------------------------------------
+
+@require(Role.SUPERVISOR)
+async def wallboard_page(request: Request) -> Response:
+    return render(request, "wallboard.html", {"targets": ANSWER_TARGETS})
+
+
+@require(Role.SUPERVISOR)
+async def wallboard_json(request: Request) -> Response:
+    state = console_state(request)
+    live = live_context(request)
+    settings = state.settings
+    async with state.sessions() as session:
+        figures = await wallboard_figures(
+            session, _account(request).scope, state.now(),
+            ZoneInfo(settings.dispatch.timezone), settings.emergency.stale_call_s)
+    operators = (await operator_counts(live.client, live.prefix)
+                 if live.client is not None else None)
+    return JSONResponse({"figures": asdict(figures), "targets": ANSWER_TARGETS,
+                         "operators": asdict(operators) if operators is not None else None})
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/live", live_page, methods=["GET"]),
+    Route("/live/events", live_events, methods=["GET"]),
+    Route("/live/worklist.json", worklist_json, methods=["GET"]),
+    Route("/live/worklist/ack", acknowledge, methods=["POST"]),
+    Route("/live/worklist/close", close, methods=["POST"]),
+    Route("/wallboard", wallboard_page, methods=["GET"]),
+    Route("/wallboard.json", wallboard_json, methods=["GET"]),
+]
+
+
+def console_redis(settings: Settings, socket_path: str | None = None) -> aioredis.Redis | None:
+    """The console's own client of the engine's Redis: ``redis.url``, or the embedded
+    server's socket (the demo); None without either."""
+    if settings.redis.url:
+        return aioredis.Redis.from_url(settings.redis.url, socket_timeout=5)
+    if socket_path:
+        return aioredis.Redis(unix_socket_path=socket_path, socket_timeout=5)
+    return None
+
+
+def live_parts(settings: Settings, socket_path: str | None = None
+               ) -> tuple[list[BaseRoute], list[Path], list[Callable[[Starlette], Any]]]:
+    """(routes, template folders, lifespans) of the live side, for ``create_app``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = console_redis(settings, socket_path)
+        feed = None
+        if client is None:
+            log.warning("redis.url is not set: the console's live screens are off")
+        else:
+            feed = LiveFeed(client, f"{settings.redis.key_prefix}events")
+            await feed.start()
+        app.state.live = LiveContext(feed, client, settings.redis.key_prefix)
+        try:
+            yield
+        finally:
+            if feed is not None:
+                await feed.stop()
+            if client is not None:
+                await client.aclose()
+
+    return list(ROUTES), [TEMPLATES], [lifespan]
+
