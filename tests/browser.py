@@ -144,3 +144,15 @@ def screenshot(page: Any, name: str) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def async_screenshot(page: Any, name: str) -> Path | None:
+    """``screenshot`` for the async API."""
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        assert await page.screenshot(full_page=True)
+        return None
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(path), full_page=True)
+    return path

@@ -51,6 +51,7 @@ class LiveContext:
     feed: LiveFeed | None
     client: aioredis.Redis | None
     prefix: str
+    replay_s: int = POP_REPLAY_S
 
 
 def live_context(request: Request) -> LiveContext:
@@ -68,7 +69,7 @@ def _account(request: Request) -> Account:
 
 @require()
 async def live_page(request: Request) -> Response:
-    return render(request, "live.html", {"replay_s": POP_REPLAY_S})
+    return render(request, "live.html", {"replay_s": live_context(request).replay_s})
 
 
 def _since(request: Request, live: LiveContext) -> str | None:
@@ -248,9 +249,11 @@ def console_redis(settings: Settings, socket_path: str | None = None) -> aioredi
     return None
 
 
-def live_parts(settings: Settings, socket_path: str | None = None
+def live_parts(settings: Settings, socket_path: str | None = None,
+               replay_s: int = POP_REPLAY_S
                ) -> tuple[list[BaseRoute], list[Path], list[Callable[[Starlette], Any]]]:
-    """(routes, template folders, lifespans) of the live side, for ``create_app``."""
+    """(routes, template folders, lifespans) of the live side, for ``create_app``; a page
+    opened shows the screen pops of the last ``replay_s`` seconds."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -261,7 +264,7 @@ def live_parts(settings: Settings, socket_path: str | None = None
         else:
             feed = LiveFeed(client, f"{settings.redis.key_prefix}events")
             await feed.start()
-        app.state.live = LiveContext(feed, client, settings.redis.key_prefix)
+        app.state.live = LiveContext(feed, client, settings.redis.key_prefix, replay_s)
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -39,11 +40,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     uvicorn_server(console_app(settings), settings.log_level).run(sockets=[sock])
 
 
-def console_app(settings: Settings, redis_socket: str | None = None) -> Starlette:
+def console_app(settings: Settings, redis_socket: str | None = None,
+                **live: Any) -> Starlette:
     """The whole console: its pages and the live side (screens, worklist, wallboard);
-    ``redis_socket`` is the embedded Redis server's socket when there is no ``redis.url``."""
+    ``redis_socket`` is the embedded Redis server's socket when there is no ``redis.url``;
+    ``live`` goes to ``live_parts``."""
     from ivr.console.live_pages import live_parts
 
-    routes, template_dirs, lifespans = live_parts(settings, redis_socket)
+    routes, template_dirs, lifespans = live_parts(settings, redis_socket, **live)
     return create_app(settings, routes=routes, template_dirs=template_dirs,
                       lifespans=lifespans)
