@@ -319,12 +319,18 @@ async def _check_pbx(settings: Settings) -> tuple[list[str], bool]:
         await ami.close()
 
 
+DEMO_CONSOLE_PORT = 8349
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ivr.demo.runner import run_demo
 
     _configure_logging("WARNING")
+    console_port = (args.console_port if args.console_port is not None else DEMO_CONSOLE_PORT) \
+        if args.console else None
     return asyncio.run(run_demo(calls=args.calls, speed=args.speed, seed=args.seed,
-                                elders=args.elders, vendors=args.vendors))
+                                elders=args.elders, vendors=args.vendors,
+                                console_port=console_port))
 
 
 def _configure_logging(level: str) -> None:
@@ -413,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=12349)
     demo.add_argument("--elders", type=int, default=10_000)
     demo.add_argument("--vendors", type=int, default=40)
+    demo.add_argument("--console", action="store_true",
+                      help="run the console on 127.0.0.1 beside the demo, with a demo "
+                           "supervisor account whose one-time password is printed")
+    demo.add_argument("--console-port", type=int, default=None,
+                      help="the console's port with --console (default: 8349)")
     return parser
 
 

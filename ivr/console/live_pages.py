@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,9 +85,14 @@ def _since(request: Request, live: LiveContext) -> str | None:
     replay = request.query_params.get("replay", "")
     if replay.isdigit() and live.feed is not None:
         seconds = min(int(replay), POP_REPLAY_S)
-        now_ms = int(console_state(request).now().timestamp() * 1000)
-        return f"{now_ms - seconds * 1000}-0"
+        return f"{stream_ms() - seconds * 1000}-0"
     return None
+
+
+def stream_ms() -> int:
+    """Wall-clock milliseconds, as in stream ids (Redis's clock, on the same machine or
+    synchronised): the page's wait times tick from the entry's id."""
+    return int(time.time() * 1000)
 
 
 def sse_message(item: LiveEvent | FeedStatus, now_ms: int) -> str:
@@ -108,14 +114,13 @@ async def live_events(request: Request) -> Response:
         return Response("the live feed is not configured (redis.url)", 503,
                         media_type="text/plain")
     account = _account(request)
-    clock = console_state(request).now
     items = live.feed.subscribe(account.scope, _since(request, live))
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
         try:
             async for item in items:
-                yield sse_message(item, int(clock().timestamp() * 1000))
+                yield sse_message(item, stream_ms())
         finally:
             await items.aclose()
 

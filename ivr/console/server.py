@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import uvicorn
@@ -41,12 +43,12 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 
 
 def console_app(settings: Settings, redis_socket: str | None = None,
-                **live: Any) -> Starlette:
+                now: Callable[[], datetime] | None = None, **live: Any) -> Starlette:
     """The whole console: its pages and the live side (screens, worklist, wallboard);
     ``redis_socket`` is the embedded Redis server's socket when there is no ``redis.url``;
-    ``live`` goes to ``live_parts``."""
+    ``now`` replaces the clock (the demo's); ``live`` goes to ``live_parts``."""
     from ivr.console.live_pages import live_parts
 
     routes, template_dirs, lifespans = live_parts(settings, redis_socket, **live)
     return create_app(settings, routes=routes, template_dirs=template_dirs,
-                      lifespans=lifespans)
+                      lifespans=lifespans, now=now)
