@@ -18,7 +18,7 @@ from dispatch.alarm_acks import acknowledged
 from dispatch.models import Call, Elder, QueueCall, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_KINDS, CALLBACK_REASON, OpenAlarm, open_alarms
 from dispatch.phones import mask
-from dispatch.quality import callback_number
+from dispatch.quality import callback_numbers
 from dispatch.regions import RegionScope
 
 UNATTENDED = "unattended"
@@ -53,15 +53,16 @@ async def worklist(session: AsyncSession, now: datetime, stale_s: float,
     should take them; callers to call back from the last ``window_s`` seconds."""
     alarms = await open_alarms(session, now, stale_s, scope=scope)
     acked = await acknowledged(session, [alarm.order_id for alarm in alarms])
-    emergencies = [await _emergency_item(session, alarm, alarm.order_id in acked)
-                   for alarm in alarms]
+    numbers = await callback_numbers(session, [alarm.elder_id for alarm in alarms],
+                                     CALLBACK_KINDS)
+    emergencies = [_emergency_item(alarm, numbers.get(alarm.elder_id),
+                                   alarm.order_id in acked) for alarm in alarms]
     emergencies.sort(key=lambda item: item.section != UNATTENDED)  # stable: oldest first
     return emergencies + await callers_to_call_back(
         session, now - timedelta(seconds=window_s), scope)
 
 
-async def _emergency_item(session: AsyncSession, alarm: OpenAlarm,
-                          acked: bool = False) -> WorkItem:
+def _emergency_item(alarm: OpenAlarm, number: str | None, acked: bool) -> WorkItem:
     if alarm.answered:
         section, note = AWAITING_DISPOSITION, "answered by an operator"
     else:
@@ -69,7 +70,6 @@ async def _emergency_item(session: AsyncSession, alarm: OpenAlarm,
         note = "in the queue now" if alarm.in_progress else "nobody on it"
     if alarm.attempts:
         note += f"; callbacks {alarm.attempts}, last {alarm.last_outcome}"
-    number = await callback_number(session, alarm.elder_id, CALLBACK_KINDS)
     return WorkItem(section=section, since=alarm.created_at, phone=mask(number),
                     order_no=alarm.order_no, elder_name=alarm.elder_name,
                     address=alarm.address, attempts=alarm.attempts, note=note,

@@ -168,7 +168,7 @@ class Engine:
         for name, service in (("speech", self.speech), ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),
                               ("dispatcher", self.dispatcher), ("AMI link", self.ami),
-                              ("Redis", self.redis)):
+                              ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:
                 steps.append((name, service.close))
         if self._db_engine is not None:

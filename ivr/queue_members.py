@@ -10,10 +10,12 @@ hash ``<prefix>queue:members`` (``<queue>|<interface>`` -> JSON); the console re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -109,11 +111,17 @@ async def operator_counts(client: aioredis.Redis, prefix: str) -> OperatorCounts
 
 
 class QueueMembers:
-    """Writes the members' state to Redis as app_queue reports it."""
+    """Writes the members' state to Redis as app_queue reports it.
+
+    Events only note the change; one task at a time writes what changed since its last
+    write in one pipeline, so a burst of member events (hundreds of operators logging in)
+    takes one Redis connection, not one each."""
 
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self.client = client
         self.key = members_key(prefix)
+        self._pending: dict[str, str | None] = {}  # field -> JSON, None to delete
+        self._writer: asyncio.Task[None] | None = None
 
     def subscribe(self, ami: AmiLink) -> None:
         for name in ("QueueMemberStatus", "QueueMemberAdded", "QueueMemberPause"):
@@ -123,12 +131,29 @@ class QueueMembers:
     async def on_member(self, message: AmiMessage) -> None:
         member = Member.from_event(message)
         if member is not None:
-            await self._write(self.client.hset(self.key, member.field, member.to_json()))
+            self._note(member.field, member.to_json())
 
     async def on_removed(self, message: AmiMessage) -> None:
         member = Member.from_event(message)
         if member is not None:
-            await self._write(self.client.hdel(self.key, member.field))
+            self._note(member.field, None)
+
+    def _note(self, field: str, value: str | None) -> None:
+        self._pending[field] = value
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name="queue members")
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            pipe = self.client.pipeline(transaction=False)
+            changed = {field: value for field, value in batch.items() if value is not None}
+            gone = [field for field, value in batch.items() if value is None]
+            if changed:
+                pipe.hset(self.key, mapping=changed)
+            if gone:
+                pipe.hdel(self.key, *gone)
+            await self._write(pipe.execute())
 
     async def refresh(self, ami: AmiLink) -> None:
         """Replace the picture with a QueueStatus listing of every queue (on (re)connect)."""
@@ -148,8 +173,13 @@ class QueueMembers:
             pipe.hset(self.key, mapping={m.field: m.to_json() for m in members})
         await self._write(pipe.execute())
 
-    async def _write(self, operation: object) -> None:
+    async def close(self) -> None:
+        """Finish the write in progress (the engine stops)."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def _write(self, operation: Awaitable[Any]) -> None:
         try:
-            await operation  # type: ignore[misc]
+            await operation
         except REDIS_ERRORS as exc:
             log.warning("queue member state not written: %s", exc)

@@ -163,12 +163,18 @@
   }
 
   // -- the worklist ---------------------------------------------------------------------
+  // At most one reload every REFRESH_MS however many events come: a busy night must not
+  // turn every event into a database read, nor hold up the next card.
+  const REFRESH_MS = 2000;
   let refreshTimer = null;
+  let lastLoad = 0;
   function refreshSoon() {
     if (refreshTimer) { return; }
-    refreshTimer = setTimeout(function () { refreshTimer = null; loadWorklist(); }, 150);
+    const wait = Math.max(150, lastLoad + REFRESH_MS - Date.now());
+    refreshTimer = setTimeout(function () { refreshTimer = null; loadWorklist(); }, wait);
   }
   async function loadWorklist() {
+    lastLoad = Date.now();
     let reply;
     try {
       reply = await fetch("/live/worklist.json", { credentials: "same-origin" });
