@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dispatch.accounts import Role
 from dispatch.db import make_sync_engine
@@ -101,8 +101,21 @@ async def stack(tmp_path: Path) -> AsyncIterator[CallStack]:
         yield stack
 
 
+HOSTILE = '<script>window.__xss = 1</script>朝阳路1号<img src=x onerror="window.__xss = 2">'
+
+
+def set_address(stack: CallStack, elder_id: int, address: str) -> None:
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Elder).where(Elder.id == elder_id).values(address=address))
+    finally:
+        engine.dispose()
+
+
 async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack) -> None:
     elder = handsets(stack)[0]
+    set_address(stack, elder.elder_id, HOSTILE)  # shown as text, never run
     for name, seat in (("li", "op1"), ("zhao", "op2")):
         await asyncio.to_thread(account, stack.db_url, name, Role.OPERATOR,
                                 f"county:{elder.county}", seat)
@@ -122,7 +135,8 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             assert all(answered is None for (answered,) in waits)
             assert await li.get_attribute(card, "class") == "card emergency"
             text = await li.inner_text(card)
-            assert elder.address in text and "Emergency: one-key handset" in text
+            assert HOSTILE in text and "Emergency: one-key handset" in text
+            assert await li.evaluate("window.__xss") is None
             if elder.health_notes:
                 assert elder.health_notes in text
             await zhao.wait_for_selector(card, timeout=TIMEOUT_MS)
@@ -130,6 +144,7 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             row = "#worklist tr.unattended[data-order-no]"
             await li.wait_for_selector(row, timeout=TIMEOUT_MS)
             order_no = await li.get_attribute(row, "data-order-no")
+            assert HOSTILE in await li.inner_text(row)
             await li.wait_for_selector("body[data-alarm=on]", timeout=TIMEOUT_MS)
             await li.wait_for_selector("body[data-beeps]", timeout=TIMEOUT_MS)
             await async_screenshot(li, "console-screen-pop")

@@ -132,11 +132,12 @@ async def _signed_in(browser: Any, url: str, name: str) -> Any:
 
 
 async def _clients(url: str, cookie: str, count: int, redis_url: str, stream: str,
-                   expect: int, timeout_s: float) -> tuple[subprocess.Popen[str], Any]:
+                   expect: int, timeout_s: float, out: Path) -> tuple[Any, Any]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.bench.console_clients", "--url", f"{url}/live/events",
         "--cookie", cookie, "--clients", str(count), "--redis", redis_url, "--stream", stream,
-        "--expect", str(expect), "--timeout", str(timeout_s), stdout=asyncio.subprocess.PIPE)
+        "--expect", str(expect), "--timeout", str(timeout_s), "--out", str(out),
+        stdout=asyncio.subprocess.PIPE)
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 90)
     if json.loads(line or b"{}").get("ready") != count:
@@ -190,10 +191,12 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
             cookie = "; ".join(f"{c['name']}={c['value']}"
                                for c in await sse_page.context.cookies())
             listeners, output = await _clients(url, cookie, clients - pages - 1, redis_url,
-                                               stream, calls, calls / RATE_PER_S + hold_s + 120)
+                                               stream, calls, calls / RATE_PER_S + hold_s + 120,
+                                               run / "clients.json")
             results = await drive(sim, handsets, calls, RATE_PER_S)
-            heard = json.loads(await asyncio.wait_for(output.readline(), 300) or b"{}")
+            await asyncio.wait_for(output.readline(), 300)
             await listeners.wait()
+            heard = json.loads((run / "clients.json").read_text(encoding="utf-8"))
             cards = [[tuple(card) for card in await page.evaluate("window.__cards")]
                      for page in shown]
             await browser.close()

@@ -5,7 +5,8 @@ reader of the Redis stream (the fan-out baseline).
 Each records, for every ``screen_pop`` it receives, the call's uniqueid and how long after
 its stream entry (the id's milliseconds) it arrived; it stops once it has ``--expect`` of
 them or at ``--timeout``. Prints one JSON object: ``{"ready": n}`` first, once every client
-is connected, then ``{"raw": [[uid, ms]...], "sse": [[[uid, ms]...] per client]}``.
+is connected, then ``{"done": true}`` once it has written ``--out``: ``{"raw": [[uid, ms]...],
+"sse": [[[uid, ms]...] per client], "failed": [...]}``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ async def main() -> None:
     parser.add_argument("--stream", required=True)
     parser.add_argument("--expect", type=int, required=True)
     parser.add_argument("--timeout", type=float, required=True)
+    parser.add_argument("--out", required=True)
     args = parser.parse_args()
     client = aioredis.Redis.from_url(args.redis)
     raw: list[tuple[str, float]] = []
@@ -102,7 +104,9 @@ async def main() -> None:
         task.cancel()
     failed = [repr(task.exception()) for task in done if task.exception() is not None]
     await client.aclose()
-    print(json.dumps({"raw": raw, "sse": sse, "failed": failed}), flush=True)
+    with open(args.out, "w", encoding="utf-8") as out:
+        json.dump({"raw": raw, "sse": sse, "failed": failed}, out)
+    print(json.dumps({"done": True}), flush=True)
 
 
 if __name__ == "__main__":
