@@ -68,6 +68,7 @@ class LiveEvent:
     data: dict[str, Any]
     outbox_id: int | None
     place: Place | None  # None: shown to every operator
+    raw_data: str = ""  # the entry's ``data`` JSON as stored: sent on without re-encoding
 
     @property
     def at_ms(self) -> int:
@@ -100,12 +101,17 @@ def event_from_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> LiveEv
     outbox = values.get("outbox_id", "")
     return LiveEvent(id=entry, kind=kind, data=data,
                      outbox_id=int(outbox) if outbox.isdigit() else None,
-                     place=_place(data.get("place")))
+                     place=_place(data.get("place")), raw_data=values["data"])
 
 
 def visible_to(event: LiveEvent, scope: RegionScope) -> bool:
     """Inside the account's region, or about no known elder (shown to everyone)."""
     return event.place is None or event.place == Place() or scope.covers(event.place)
+
+
+def wanted_by(event: LiveEvent, subscriber: Subscriber) -> bool:
+    return ((subscriber.kinds is None or event.kind in subscriber.kinds)
+            and visible_to(event, subscriber.scope))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,7 @@ Item = LiveEvent | FeedStatus
 class Subscriber:
     scope: RegionScope
     queue: asyncio.Queue[Item]
+    kinds: frozenset[str] | None = None  # None: every kind
     overflowed: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -212,13 +219,15 @@ class LiveFeed:
 
     def _fan_out(self, event: LiveEvent) -> None:
         for subscriber in list(self._subscribers):
-            if visible_to(event, subscriber.scope):
+            if wanted_by(event, subscriber):
                 subscriber.offer(event)
 
-    async def subscribe(self, scope: RegionScope, since: str | None) -> AsyncIterator[Item]:
-        """Every event ``scope`` may see after stream id ``since`` (from now if None), in order
-        and once each, with a FeedStatus whenever the feed goes down or comes back."""
-        subscriber = Subscriber(scope, asyncio.Queue(self.queue_size))
+    async def subscribe(self, scope: RegionScope, since: str | None,
+                        kinds: frozenset[str] | None = None) -> AsyncIterator[Item]:
+        """Every event ``scope`` may see (of ``kinds``, if given) after stream id ``since``
+        (from now if None), in order and once each, with a FeedStatus whenever the feed goes
+        down or comes back."""
+        subscriber = Subscriber(scope, asyncio.Queue(self.queue_size), kinds)
         self._subscribers.add(subscriber)
         last = since if since is not None and is_stream_id(since) else self.position
         seen: OrderedDict[int, None] = OrderedDict()
@@ -292,7 +301,7 @@ class LiveFeed:
                 yield FeedStatus("live")
             for entry_id, fields in entries:
                 event = event_from_entry(entry_id, fields)
-                if event is not None and visible_to(event, subscriber.scope):
+                if event is not None and wanted_by(event, subscriber):
                     yield event
             if len(entries) < READ_BATCH:
                 return

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,8 +43,16 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "live_templates"
 POP_REPLAY_S = 600  # a page opened now shows the screen pops of the last ten minutes
 WORKLIST_WINDOW_S = 24 * 3600
+WORKLIST_REUSE_S = 1.0
 NOTE_MAX = 500
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+# What the pages act on (cards, the worklist, the wallboard); the stream's other events
+# (call started and ended, vendors, family calls...) stay off the wire.
+PAGE_KINDS = frozenset({
+    "screen_pop", "call_answered", "queue_abandoned", "callback_needed", "queued",
+    "overflow", "emergency_open", "alarm_acknowledged", "alarm_emergency",
+    "spooled_emergency", "spooled_unknown_caller", "dispatch_escalated",
+    "family_acknowledged"})
 
 
 @dataclass
@@ -53,6 +61,9 @@ class LiveContext:
     client: aioredis.Redis | None
     prefix: str
     replay_s: int = POP_REPLAY_S
+    # the last worklist read per region: every page of a region reloads it on the same
+    # events, so one read serves them all for WORKLIST_REUSE_S
+    worklists: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
 
 def live_context(request: Request) -> LiveContext:
@@ -101,8 +112,9 @@ def sse_message(item: LiveEvent | FeedStatus, now_ms: int) -> str:
         if item.state == "idle":
             return ": idle\n\n"
         return f"event: status\ndata: {json.dumps({'state': item.state, 'now': now_ms})}\n\n"
-    body = json.dumps({"kind": item.kind, "t": item.at_ms, "outbox_id": item.outbox_id,
-                       "data": item.data}, ensure_ascii=False, default=str)
+    data = item.raw_data or json.dumps(item.data, ensure_ascii=False, default=str)
+    body = (f'{{"kind": {json.dumps(item.kind)}, "t": {item.at_ms}, '
+            f'"outbox_id": {json.dumps(item.outbox_id)}, "data": {data}}}')
     return f"id: {item.id}\ndata: {body}\n\n"
 
 
@@ -114,7 +126,7 @@ async def live_events(request: Request) -> Response:
         return Response("the live feed is not configured (redis.url)", 503,
                         media_type="text/plain")
     account = _account(request)
-    items = live.feed.subscribe(account.scope, _since(request, live))
+    items = live.feed.subscribe(account.scope, _since(request, live), PAGE_KINDS)
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
@@ -132,14 +144,19 @@ async def live_events(request: Request) -> Response:
 @require()
 async def worklist_json(request: Request) -> Response:
     state = console_state(request)
-    account = _account(request)
-    now = state.now()
-    async with state.sessions() as session:
-        items = await worklist(session, now, state.settings.emergency.stale_call_s,
-                               WORKLIST_WINDOW_S, account.scope)
-    return JSONResponse({"now": now.isoformat(), "items": [
-        {**asdict(item), "since": item.since.isoformat(),
-         "age_s": round((now - item.since).total_seconds())} for item in items]})
+    live = live_context(request)
+    scope = str(_account(request).scope)
+    read_at, body = live.worklists.get(scope, (0.0, {}))
+    if time.monotonic() - read_at > WORKLIST_REUSE_S:
+        now = state.now()
+        async with state.sessions() as session:
+            items = await worklist(session, now, state.settings.emergency.stale_call_s,
+                                   WORKLIST_WINDOW_S, _account(request).scope)
+        body = {"now": now.isoformat(), "items": [
+            {**asdict(item), "since": item.since.isoformat(),
+             "age_s": round((now - item.since).total_seconds())} for item in items]}
+        live.worklists[scope] = (time.monotonic(), body)
+    return JSONResponse(body)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -170,6 +187,7 @@ async def acknowledge(request: Request) -> Response:
                                                     order_no)])
         except DispositionError as exc:
             return _refusal(str(exc), 409)
+    live_context(request).worklists.clear()
     return JSONResponse({"ok": True})
 
 
@@ -199,6 +217,7 @@ async def close(request: Request) -> Response:
                                               {"disposition": disposition.value})])
         except DispositionError as exc:
             return _refusal(str(exc), 409)
+    live_context(request).worklists.clear()
     return JSONResponse({"ok": True})
 
 

@@ -23,9 +23,9 @@
     invalid_input: "Wrong keys", no_menu_elder: "Elder without menu",
     speech_not_understood: "Not understood", storage_unavailable: "System busy",
   };
-  const WORK_KINDS = new Set(["screen_pop", "emergency_open", "order_created", "call_answered",
-    "queue_abandoned", "callback_needed", "alarm_acknowledged", "alarm_closed",
-    "alarm_emergency", "spooled_emergency", "family_acknowledged"]);
+  const WORK_KINDS = new Set(["screen_pop", "emergency_open", "call_answered",
+    "queue_abandoned", "callback_needed", "alarm_acknowledged", "alarm_emergency",
+    "spooled_emergency", "family_acknowledged"]);
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
