@@ -31,12 +31,13 @@ def place(county: str) -> dict[str, str]:
 class Page:
     """One subscriber read by a task of its own, collecting what it is given."""
 
-    def __init__(self, feed: LiveFeed, scope: RegionScope, since: str | None = None) -> None:
+    def __init__(self, feed: LiveFeed, scope: RegionScope, since: str | None = None,
+                 kinds: frozenset[str] | None = None) -> None:
         self.events: list[LiveEvent] = []
         self.states: list[str] = []
         self.paused = asyncio.Event()
         self.paused.set()
-        self._task = asyncio.create_task(self._read(feed.subscribe(scope, since)))
+        self._task = asyncio.create_task(self._read(feed.subscribe(scope, since, kinds)))
 
     async def _read(self, items: AsyncIterator[Any]) -> None:
         async for item in items:
@@ -80,11 +81,11 @@ async def feed(client: aioredis.Redis) -> AsyncIterator[LiveFeed]:
 
 
 async def add(client: aioredis.Redis, n: int, county: str | None = None,
-              outbox_id: int | None = None) -> str:
+              outbox_id: int | None = None, kind: str = "screen_pop") -> str:
     data: dict[str, Any] = {"n": n}
     if county is not None:
         data["place"] = place(county)
-    fields = {"type": "screen_pop", "data": json.dumps(data)}
+    fields = {"type": kind, "data": json.dumps(data)}
     if outbox_id is not None:
         fields["outbox_id"] = str(outbox_id)
     return (await client.xadd(STREAM, fields)).decode()
@@ -93,15 +94,19 @@ async def add(client: aioredis.Redis, n: int, county: str | None = None,
 async def test_each_page_gets_its_region_and_the_unplaced_events(
         feed: LiveFeed, client: aioredis.Redis) -> None:
     a, b, city = Page(feed, COUNTY_A), Page(feed, COUNTY_B), Page(feed, CITY)
-    await until(lambda: feed.subscribers == 3, "three pages subscribed")
+    pops = Page(feed, CITY, kinds=frozenset({"screen_pop"}))
+    await until(lambda: feed.subscribers == 4, "four pages subscribed")
     await add(client, 1, "110105")
     await add(client, 2, "110106")
+    await add(client, 0, kind="call_started")  # not a kind the last page asked for
     await add(client, 3)  # an unknown caller: no place
-    await until(lambda: len(city.numbers) == 3, "the city page has all three")
-    await until(lambda: len(a.numbers) == 2 and len(b.numbers) == 2, "county pages")
-    assert a.numbers == [1, 3] and b.numbers == [2, 3] and city.numbers == [1, 2, 3]
+    await until(lambda: len(city.numbers) == 4, "the city page has all four")
+    await until(lambda: len(a.numbers) == 3 and len(b.numbers) == 3, "county pages")
+    await until(lambda: len(pops.numbers) == 3, "the screen pops")
+    assert a.numbers == [1, 0, 3] and b.numbers == [2, 0, 3] and city.numbers == [1, 2, 0, 3]
+    assert pops.numbers == [1, 2, 3]
     assert a.states == ["live"]
-    for page in (a, b, city):
+    for page in (a, b, city, pops):
         await page.close()
 
 

@@ -22,7 +22,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -124,13 +124,16 @@ class FeedStatus:
 Item = LiveEvent | FeedStatus
 
 
+CATCH_UP = FeedStatus("catch_up")  # internal: the subscriber's queue overflowed
+STOPPED = FeedStatus("stopped")  # internal: the feed stopped
+
+
 @dataclass(eq=False)
 class Subscriber:
     scope: RegionScope
     queue: asyncio.Queue[Item]
     kinds: frozenset[str] | None = None  # None: every kind
     overflowed: bool = False
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, item: Item) -> None:
         if self.overflowed:
@@ -139,7 +142,14 @@ class Subscriber:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed = True  # it catches up from Redis
-            self.wake.set()
+            self.replace_queue(CATCH_UP)
+
+    def replace_queue(self, marker: FeedStatus | None = None) -> None:
+        """Empty the queue (and leave ``marker`` alone in it)."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        if marker is not None:
+            self.queue.put_nowait(marker)
 
 
 class LiveFeed:
@@ -178,7 +188,7 @@ class LiveFeed:
                 await self._task
             self._task = None
         for subscriber in self._subscribers:
-            subscriber.wake.set()
+            subscriber.replace_queue(STOPPED)
 
     async def newest_id(self) -> str:
         """The id of the stream's newest entry, "0-0" if empty; raises if Redis is down."""
@@ -235,40 +245,29 @@ class LiveFeed:
             yield FeedStatus("live" if self.connected else "reconnecting")
             need_backlog = since is not None
             while True:
-                if need_backlog or subscriber.overflowed:
-                    if subscriber.overflowed:
-                        self.catch_ups += 1
+                if need_backlog:
                     async for item in self._backlog(subscriber, last):
-                        if isinstance(item, LiveEvent):
-                            if _fresh(item, last, seen):
-                                last = item.id
-                                yield item
-                        else:
+                        if isinstance(item, FeedStatus):
+                            yield item
+                        elif _fresh(item, last, seen):
+                            last = item.id
                             yield item
                     need_backlog = False
                     continue
-                if subscriber.queue.empty():
-                    if self._task is None:
-                        return  # the feed stopped
-                    subscriber.wake.clear()
-                    getter = asyncio.ensure_future(subscriber.queue.get())
-                    waker = asyncio.ensure_future(subscriber.wake.wait())
-                    try:
-                        done, _ = await asyncio.wait({getter, waker}, timeout=self.heartbeat_s,
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        waker.cancel()
-                        if not getter.done():
-                            getter.cancel()
-                    if not done:
-                        yield FeedStatus("idle")
-                        continue
-                    if not getter.done() or getter.cancelled():
-                        continue
-                    item = getter.result()
-                else:
-                    item = subscriber.queue.get_nowait()
-                if isinstance(item, FeedStatus):
+                if self._task is None:
+                    return  # the feed stopped
+                try:
+                    async with asyncio.timeout(self.heartbeat_s):
+                        item = await subscriber.queue.get()
+                except TimeoutError:
+                    yield FeedStatus("idle")
+                    continue
+                if item is STOPPED:
+                    return
+                if item is CATCH_UP:
+                    self.catch_ups += 1
+                    need_backlog = True
+                elif isinstance(item, FeedStatus):
                     yield item
                 elif _fresh(item, last, seen):
                     last = item.id
@@ -281,8 +280,7 @@ class LiveFeed:
         fills anew (their overlap is skipped by id); waits out a Redis outage."""
         # Reset first: whatever the reader hands out from here on is queued, and the read
         # below covers everything up to then, so nothing falls between the two.
-        while not subscriber.queue.empty():
-            subscriber.queue.get_nowait()
+        subscriber.replace_queue()
         subscriber.overflowed = False
         start = f"({after}"
         down = False

@@ -49,10 +49,9 @@ SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 # What the pages act on (cards, the worklist, the wallboard); the stream's other events
 # (call started and ended, vendors, family calls...) stay off the wire.
 PAGE_KINDS = frozenset({
-    "screen_pop", "call_answered", "queue_abandoned", "callback_needed", "queued",
-    "overflow", "emergency_open", "alarm_acknowledged", "alarm_emergency",
-    "spooled_emergency", "spooled_unknown_caller", "dispatch_escalated",
-    "family_acknowledged"})
+    "screen_pop", "call_answered", "queue_abandoned", "callback_needed", "emergency_open",
+    "alarm_acknowledged", "alarm_emergency", "spooled_emergency", "spooled_unknown_caller",
+    "dispatch_escalated", "family_acknowledged"})
 
 
 @dataclass
