@@ -18,6 +18,7 @@ import pytest_asyncio
 from sqlalchemy import text
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
+from dispatch.hotpath import SQLITE_WRITE_WAIT_S
 from dispatch.registry import set_no_menu
 from ivr.demo.scenario import shortest_prompt_seconds
 from ivr.demo.time_to_human import GOALS, first_queue_join, time_to_human
@@ -35,6 +36,8 @@ from tests.test_inbound_calls import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+SPEED = 10.0
+
 MENU_KEY_DELAY = shortest_prompt_seconds("menu_main") + 1.0
 RETRY_KEY_DELAY = shortest_prompt_seconds("invalid_input") + 1.0
 # pressed once the menu's opening (9 and 0) is heard, while the rest of the menu still plays
@@ -45,7 +48,7 @@ MID_MENU_S = PromptCatalogue.load().openings["menu_main"].within_s - 0.5
 async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                 ) -> AsyncIterator[CallStack]:
     folder = tmp_path_factory.mktemp(f"human-{request.param}")
-    async for opened in open_stack(request.param, folder, speed=10.0):
+    async for opened in open_stack(request.param, folder, speed=SPEED):
         yield opened
 
 
@@ -169,9 +172,17 @@ def call_records_locked(stack: CallStack) -> Iterator[None]:
 
 async def test_a_slow_call_record_does_not_hold_the_caller_from_the_queue(
         stack: CallStack) -> None:
-    """The call record is written after the call has left the engine for the queue."""
+    """The call record is written after the call has left the engine for the queue.
+
+    Had the engine waited for the record, the caller would have reached the queue no sooner
+    than the longest a call-path write waits for the lock (SQLite), or after the call
+    (PostgreSQL, the lock held to its end). The screen pop's outbox row waits on the same lock
+    for its own short bound and the pop goes out without it, so the key-0 goal itself, which
+    the unlocked test holds, is not the measure here: under CPU load the engine's real work,
+    ten times over on this clock, would decide it."""
     with call_records_locked(stack):
         result = await stack.call(national(stack.numbers["elders"][18]),
                                   [LISTEN, press("0", MID_MENU_S)], hangup_after=90.0)
     assert result["variables"]["HOTLINE_REASON"] == "caller_request"
-    within_goal(result, "key_0")
+    seconds = time_to_human(result, GOALS["key_0"])
+    assert seconds < SQLITE_WRITE_WAIT_S * SPEED, (seconds, result["heard"])
