@@ -256,40 +256,19 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from ivr.bridging import BridgeError, bridge_call
+    from ivr.bridging import BridgeError, bridge_once
 
     settings = _settings(args)
     if not settings.ami.enabled:
         print("hotline: bridging needs AMI (ami.enabled)", file=sys.stderr)
         return 2
     try:
-        outcome = asyncio.run(_bridge(settings, bridge_call, args.call, args.to))
+        outcome = asyncio.run(bridge_once(settings, args.call, args.to))
     except BridgeError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(dataclasses.asdict(outcome), ensure_ascii=False))
     return 0 if outcome.outcome == "answered" else 1
-
-
-async def _bridge(settings: Settings, bridge_call: Any, call: str, target: str) -> Any:
-    from dispatch.db import async_sessionmaker_for, make_async_engine
-    from ivr.ami.client import AmiClient
-    from ivr.ami.errors import AmiError
-
-    engine = make_async_engine(settings.database.url, pool_size=1)
-    ami = AmiClient(settings.ami)
-    unavailable: str | None = None
-    try:
-        try:
-            await ami.start()
-            await ami.wait_connected(settings.ami.ping_timeout_s)
-        except AmiError as exc:  # still recorded on the order's timeline by bridge_call
-            unavailable = str(exc)
-        return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
-                                 target, lambda: datetime.now(UTC), unavailable=unavailable)
-    finally:
-        await ami.close()
-        await engine.dispose()
 
 
 def cmd_check_pbx(args: argparse.Namespace) -> int:
