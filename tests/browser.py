@@ -120,7 +120,8 @@ def sign_in(page: Any, base_url: str, name: str, password: str = PASSWORD) -> No
     page.goto(f"{base_url}/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
-    page.click("#login-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#login-form button[type=submit]")
 
 
 async def async_sign_in(page: Any, base_url: str, name: str, password: str = PASSWORD) -> None:
@@ -128,7 +129,8 @@ async def async_sign_in(page: Any, base_url: str, name: str, password: str = PAS
     await page.goto(f"{base_url}/login")
     await page.fill("input[name=name]", name)
     await page.fill("input[name=password]", password)
-    await page.click("#login-form button[type=submit]")
+    async with page.expect_navigation():
+        await page.click("#login-form button[type=submit]")
 
 
 def screenshot(page: Any, name: str) -> Path | None:

@@ -57,9 +57,10 @@ def _elder(session: Session, name: str, place: tuple[str, str, str, str], phone:
 
 def _order(session: Session, elder: Elder, service: ServiceType, status: OrderStatus,
            at: datetime) -> str:
+    call = f"{int(at.timestamp())}.{elder.id}" if service is ServiceType.EMERGENCY else None
     order = WorkOrder(elder_id=elder.id, service=service, priority=PRIORITY[service],
                       status=status, source=OrderSource.PHONE, requested_by="elder",
-                      created_at=at)
+                      created_at=at, call_uniqueid=call)
     session.add(order)
     session.flush()
     order.order_no = order_no_for(order.id)
