@@ -66,20 +66,22 @@ class ConsoleServer:
         self.stop()
 
 
+async def async_account(db_url: str, name: str, role: Role, region: str,
+                        seat: str | None = None) -> Account:
+    """A console account with the password ``PASSWORD`` (on the running event loop)."""
+    engine = make_async_engine(db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            return await add_account(session, name, role, RegionScope.parse(region),
+                                     PASSWORD, datetime.now(UTC), seat=seat)
+    finally:
+        await engine.dispose()
+
+
 def account(db_url: str, name: str, role: Role, region: str, seat: str | None = None
             ) -> Account:
     """A console account with the password ``PASSWORD``."""
-
-    async def create() -> Account:
-        engine = make_async_engine(db_url, pool_size=1)
-        try:
-            async with async_sessionmaker_for(engine)() as session:
-                return await add_account(session, name, role, RegionScope.parse(region),
-                                         PASSWORD, datetime.now(UTC), seat=seat)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(create())
+    return asyncio.run(async_account(db_url, name, role, region, seat))
 
 
 def _require_chromium() -> None:
@@ -133,14 +135,24 @@ async def async_sign_in(page: Any, base_url: str, name: str, password: str = PAS
         await page.click("#login-form button[type=submit]")
 
 
+def _screenshot_path(name: str) -> Path | None:
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder) / f"{name}.png"
+
+
 def screenshot(page: Any, name: str) -> Path | None:
     """A full-page screenshot, saved as <name>.png in $HOTLINE_SCREENSHOTS when set (the
     README's pictures); taken all the same otherwise, so the page must render."""
-    folder = os.environ.get(SCREENSHOTS_ENV)
-    if not folder:
-        assert page.screenshot(full_page=True)
-        return None
-    path = Path(folder) / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
+    path = _screenshot_path(name)
+    assert page.screenshot(path=str(path) if path else None, full_page=True)
+    return path
+
+
+async def async_screenshot(page: Any, name: str) -> Path | None:
+    """``screenshot`` for the async API."""
+    path = _screenshot_path(name)
+    assert await page.screenshot(path=str(path) if path else None, full_page=True)
     return path
