@@ -135,24 +135,26 @@ async def async_sign_in(page: Any, base_url: str, name: str, password: str = PAS
         await page.click("#login-form button[type=submit]")
 
 
-def _screenshot_path(name: str) -> Path | None:
-    folder = os.environ.get(SCREENSHOTS_ENV)
-    if not folder:
-        return None
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return Path(folder) / f"{name}.png"
-
-
 def screenshot(page: Any, name: str) -> Path | None:
     """A full-page screenshot, saved as <name>.png in $HOTLINE_SCREENSHOTS when set (the
     README's pictures); taken all the same otherwise, so the page must render."""
-    path = _screenshot_path(name)
-    assert page.screenshot(path=str(path) if path else None, full_page=True)
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        assert page.screenshot(full_page=True)
+        return None
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
     return path
 
 
 async def async_screenshot(page: Any, name: str) -> Path | None:
     """``screenshot`` for the async API."""
-    path = _screenshot_path(name)
-    assert await page.screenshot(path=str(path) if path else None, full_page=True)
+    folder = os.environ.get(SCREENSHOTS_ENV)
+    if not folder:
+        assert await page.screenshot(full_page=True)
+        return None
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(path), full_page=True)
     return path

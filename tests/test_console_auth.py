@@ -85,8 +85,10 @@ def _audit(db_url: str, action: str) -> list[AuditEntry]:
 
 def test_sign_in_and_out(console: tuple[ConsoleServer, str, Clock], page: Any) -> None:
     server, db_url, _ = console
-    page.goto(f"{server.url}/")
+    answer = page.goto(f"{server.url}/")
     assert page.url.startswith(f"{server.url}/login")
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     screenshot(page, "login")
     sign_in(page, server.url, "zhang")
     assert page.url == f"{server.url}/"
@@ -96,6 +98,7 @@ def test_sign_in_and_out(console: tuple[ConsoleServer, str, Clock], page: Any) -
     assert any(row.account_name == "zhang" for row in _audit(db_url, "login"))
     page.click("header button[type=submit]")
     assert page.url == f"{server.url}/login"
+    assert any(row.account_name == "zhang" for row in _audit(db_url, "logout"))
     page.goto(f"{server.url}/")
     assert page.url.startswith(f"{server.url}/login")
 

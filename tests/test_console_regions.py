@@ -150,9 +150,14 @@ async def test_accounts_sign_in_and_the_sixth_failure_a_minute_is_refused(
         assert outcome.account is None and not outcome.throttled
     refused = await sign_in(db_session, "li", "a long password", "10.0.0.3", at, 5)
     assert refused.throttled and refused.account is None
-    later = at + timedelta(seconds=61)
+    later = at + timedelta(seconds=61)  # the name's failures are past; one address's count
+    for n in range(5):
+        assert not (await sign_in(db_session, f"guess{n}", "x", "10.0.0.9", later, 5)).throttled
+    assert (await sign_in(db_session, "li", "a long password", "10.0.0.9", later, 5)).throttled
     assert (await sign_in(db_session, "li", "a long password", "10.0.0.3", later, 5)).account
     actions = [a.action for a in await entries_since(db_session, at)]
-    assert actions == ["login", *["login_failed"] * 5, "login_throttled", "login"]
+    assert actions == ["login", *["login_failed"] * 5, "login_throttled",
+                       *["login_failed"] * 5, "login_throttled", "login"]
     rows = (await db_session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
     assert "login_throttled" in format_entries(list(rows))
+
