@@ -225,7 +225,7 @@ def test_an_order_is_entered_by_hand_for_an_elder_found_by_name(
     page.fill("#elder-search input[name=q]", "李秀英")
     page.click("#elder-search button")
     page.select_option("#new-order-form select[name=service]", "housekeeping")
-    page.fill("#new-order-form textarea[name=note]", "<b>周三上午</b>")
+    page.fill("#new-order-form textarea[name=note]", "<b>周三上午</b>\n\u3000少盐")
     screenshot(page, "new-order")
     page.click("#new-order-form button")
     assert page.inner_text("#order-status") == "new"
@@ -234,6 +234,7 @@ def test_an_order_is_entered_by_hand_for_an_elder_found_by_name(
     assert (order.elder_id, order.source.value, order.requested_by) == (
         world.elders["李秀英"], "operator", "zhang")
     assert "note: <b>周三上午</b>" in page.inner_text("#timeline")
+    assert _events(db_url, order_no)[0][1]["note"] == "<b>周三上午</b>\n\u3000少盐"
 
 
 def test_bad_input_gets_a_clear_answer_and_writes_nothing(
@@ -255,6 +256,18 @@ def test_bad_input_gets_a_clear_answer_and_writes_nothing(
     answer = post("/orders/new", elder_id=elder, service="meal", note="长" * 501)
     assert answer.status == 400 and "note: at most 500 characters" in answer.text()
     answer = post("/orders/new", elder_id="99999999999", service="meal")
+    assert answer.status == 400
+    answer = post("/orders/new", elder_id=elder, service="meal", note="一\x1b[2J二")
+    assert answer.status == 400 and "note: contains control characters" in answer.text()
+    answer = post("/orders/new", elder_id=elder, service="meal", call="1.2\r\nAction: x")
+    assert answer.status == 400 and "call: contains control characters" in answer.text()
+    answer = page.request.post(f"{url}/orders/new", headers={
+        "Content-Type": "application/x-www-form-urlencoded"},
+        data=f"csrf_token={token}&elder_id={elder}&elder_id={elder}&service=meal")
+    assert answer.status == 400 and "elder_id: given more than once" in answer.text()
+    answer = page.request.post(f"{url}/orders/new", headers={
+        "Content-Type": "application/x-www-form-urlencoded"},
+        data=f"csrf_token={token}&elder_id=%FF%FE&service=meal")
     assert answer.status == 400
     answer = post("/orders/new", elder_id=elder, service="meal", note="x" * 70_000)
     assert answer.status == 413

@@ -119,7 +119,7 @@ async def new_order(request: Request) -> Response:
         form = await read_form(request)
         elder_id = integer(form, "elder_id")
         service = choice(form, "service", HAND_SERVICES)
-        note = text(form, "note", 500, required=False)
+        note = text(form, "note", 500, required=False, multiline=True)
         call = text(form, "call", 64, required=False)
         if call is not None and _uniqueid(call) is None:
             raise FormError("call: not a call id")
