@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
-from dispatch.hotpath import write_transaction
+from dispatch.hotpath import Planned, write_transaction
 from dispatch.models import OrderStatus, ServiceType, WorkOrder
 from dispatch.orders import order_event
-
-NOTE_MAX = 500
 
 
 class Disposition(StrEnum):
@@ -30,10 +26,10 @@ class DispositionError(ValueError):
 
 
 async def close_alarm(session: AsyncSession, order_no: str, disposition: Disposition | str,
-                      closed_by: str, at: datetime, note: str | None = None,
-                      also: Sequence[tuple[Executable, dict[str, Any]]] = ()) -> None:
-    """Close an emergency order with its disposition; the timeline keeps who, when and the
-    operator's ``note``. ``also``: statements for the same transaction (an audit row)."""
+                      closed_by: str, at: datetime, note: str = "",
+                      also: Sequence[Planned] = ()) -> None:
+    """Close an emergency order with its disposition (and the operator's note); the timeline
+    keeps who and when. ``also`` (an audit row) is committed in the same transaction."""
     disposition = Disposition(disposition)
     if not closed_by.strip():
         raise DispositionError("an alarm is closed by someone: give the operator's name or id")
@@ -42,14 +38,13 @@ async def close_alarm(session: AsyncSession, order_no: str, disposition: Disposi
         raise DispositionError(f"no emergency order {order_no}")
     if order.status in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
         raise DispositionError(f"order {order_no} is already closed")
-    if note is not None and len(note) > NOTE_MAX:
-        raise DispositionError(f"the note is longer than {NOTE_MAX} characters")
     status = (OrderStatus.COMPLETED if disposition is Disposition.REAL_EMERGENCY
               else OrderStatus.CANCELLED)
     order_id = order.id
     await session.rollback()  # end the read before writing (SQLite has one writer)
-    detail = {"disposition": disposition.value, "closed_by": closed_by.strip(),
-              **({"note": note} if note else {})}
+    detail = {"disposition": disposition.value, "closed_by": closed_by.strip()}
+    if note.strip():
+        detail["note"] = note.strip()
     await write_transaction(
         session, (_SET_STATUS, {"order_id": order_id, "status": status}),
         lambda _row: [order_event(order_id, "alarm_closed", at, detail), *also],

@@ -187,8 +187,10 @@ async def close(request: Request) -> Response:
         note = text(form, "note", 500, required=False)
         who, at = actor(request), state.now()
         async with state.sessions() as db:
-            await close_alarm(db, order_no, disposition, who.name, at, note, also=[audit_row(
-                who, "alarm_closed", at, order_no, {"disposition": disposition.value})])
+            audit = audit_row(who, "alarm_closed", at, order_no,
+                              {"disposition": disposition.value})
+            await close_alarm(db, order_no, disposition, who.name, at, note or "",
+                              also=[audit])
         return f"Order {order_no} closed as {disposition.value}."
 
     return await _order_change(request, change)
