@@ -72,11 +72,12 @@ async def order_page(request: Request) -> Response:
     order_no = request.path_params["order_no"]
     async with state.sessions() as db:
         view = await order_view(db, _account(request).scope, order_no)
-        if view is None:
-            return await _refused(request, order_no)
-        vendors = (await vendors_for(db, view.elder.county_code)
-                   if view.order.status is OrderStatus.ESCALATED else [])
-        family = await family_contacts(db, view.elder.id)
+        if view is not None:
+            vendors = (await vendors_for(db, view.elder.county_code)
+                       if view.order.status is OrderStatus.ESCALATED else [])
+            family = await family_contacts(db, view.elder.id)
+    if view is None:
+        return await _refused(request, order_no)
     return render(request, "order.html", {
         "view": view, "vendors": vendors, "dispositions": list(Disposition),
         "bridge_targets": BRIDGE_TARGETS, "family": family, "ami": state.settings.ami.enabled,
@@ -137,8 +138,9 @@ async def _order_change(request: Request, change: Change) -> Response:
     state = console_state(request)
     order_no = request.path_params["order_no"]
     async with state.sessions() as db:
-        if await visible_order(db, _account(request).scope, order_no) is None:
-            return await _refused(request, order_no)
+        visible = await visible_order(db, _account(request).scope, order_no) is not None
+    if not visible:
+        return await _refused(request, order_no)
     try:
         form = await read_form(request)
         message = await change(form, order_no)
