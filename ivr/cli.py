@@ -202,11 +202,30 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    return cmd_user_disable(args) if args.action == "disable" else cmd_user_add(args)
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from dispatch.account_store import disable_account
+
+    done = asyncio.run(_in_session(_settings(args).database.url, lambda s: disable_account(
+        s, args.name, datetime.now(UTC))))
+    if not done:
+        print(f"hotline: no enabled account {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"account {args.name} disabled")
+    return 0
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from dispatch.account_store import AccountError, add_account
     from dispatch.passwords import PasswordError
     from dispatch.regions import RegionScope
 
+    if args.role is None or args.region is None:
+        print("hotline: user add needs --role and --region", file=sys.stderr)
+        return 2
     try:
         scope = RegionScope.parse(args.region)
         password = _read_password()
@@ -359,13 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="vendors: how many to name for removal (default: 10 %%, at least 1)")
     report.add_argument("--json", action="store_true", help="vendors: print JSON")
     report.add_argument("--tz", help="vendors: time zone (default: [dispatch] timezone)")
-    user = add("user", cmd_user_add, "add a console account; the password is read from the "
-               "terminal (or the first line of stdin), never from the command line")
-    user.add_argument("action", choices=["add"])
+    user = add("user", cmd_user, "add a console account (the password is read from the "
+               "terminal, or the first line of stdin, never from the command line), or "
+               "disable one")
+    user.add_argument("action", choices=["add", "disable"])
     user.add_argument("name")
-    user.add_argument("--role", required=True, choices=["admin", "supervisor", "operator"])
-    user.add_argument("--region", required=True,
-                      help="LEVEL:CODE, e.g. county:110105, city:110100, province:110000")
+    user.add_argument("--role", choices=["admin", "supervisor", "operator"],
+                      help="add: the account's role")
+    user.add_argument("--region",
+                      help="add: LEVEL:CODE, e.g. county:110105, city:110100, province:110000")
     user.add_argument("--seat", help="the PJSIP endpoint of the account's softphone")
     console = add("console", cmd_console, "run the operators' web console")
     console.add_argument("--host", help="bind address (default: console.host, 127.0.0.1)")

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from starlette.applications import Starlette
@@ -27,6 +28,7 @@ from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.regions import RegionScope
 from ivr.console.server import bind, uvicorn_server
 
+T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH = {"executable_path": CHROMIUM, "args": ["--no-sandbox"]}
 PASSWORD = "correct horse battery"
@@ -80,8 +82,15 @@ async def async_account(db_url: str, name: str, role: Role, region: str,
 
 def account(db_url: str, name: str, role: Role, region: str, seat: str | None = None
             ) -> Account:
-    """A console account with the password ``PASSWORD``."""
-    return asyncio.run(async_account(db_url, name, role, region, seat))
+    """A console account with the password ``PASSWORD`` (from any thread, even one whose
+    event loop runs, as Playwright's sync API's does)."""
+    return in_own_loop(async_account(db_url, name, role, region, seat))
+
+
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on a fresh event loop in a thread of its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def _require_chromium() -> None:

@@ -14,14 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dispatch.account_store import disable_account
 from dispatch.accounts import Role
-from dispatch.db import make_sync_engine, upgrade
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine, upgrade
 from dispatch.models import AuditEntry
 from ivr.config import load_settings
 from ivr.console.app import create_app
 from ivr.console.auth import current_account, require
 from ivr.console.templating import render
-from tests.browser import PASSWORD, ConsoleServer, account, screenshot, sign_in
+from tests.browser import PASSWORD, ConsoleServer, account, in_own_loop, screenshot, sign_in
 
 IDLE_S = 600.0
 LIVE_TEMPLATE = """{% extends "base.html" %}
@@ -54,6 +55,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ConsoleS
     upgrade(db_url)
     account(db_url, "zhang", Role.OPERATOR, "county:110105", seat="op1001")
     account(db_url, "chen", Role.SUPERVISOR, "city:110100")
+    account(db_url, "sun", Role.ADMIN, "province:110000")
     settings = load_settings(None, database={"url": db_url}, ami={"enabled": False},
                              console={"idle_timeout_s": IDLE_S, "login_failures": 5})
     clock = Clock()
@@ -141,6 +143,25 @@ def test_an_idle_session_is_signed_out(console: tuple[ConsoleServer, str, Clock]
     page.goto(f"{server.url}/orders")
     assert page.url == f"{server.url}/login?why=required"  # the expiry was answered once
     clock.offset = timedelta()
+
+
+def test_a_disabled_account_loses_its_open_session_at_once(
+        console: tuple[ConsoleServer, str, Clock], page: Any) -> None:
+    server, db_url, _ = console
+    sign_in(page, server.url, "sun")
+    assert page.goto(f"{server.url}/board").status == 200  # an admin passes a supervisor's guard
+    in_own_loop(_disable(db_url, "sun"))
+    page.goto(f"{server.url}/board")
+    assert page.url == f"{server.url}/login?why=required"
+
+
+async def _disable(db_url: str, name: str) -> None:
+    engine = make_async_engine(db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            assert await disable_account(session, name, datetime.now(UTC))
+    finally:
+        await engine.dispose()
 
 
 def test_the_sixth_failed_login_in_a_minute_is_throttled(

@@ -70,6 +70,11 @@ def test_user_add_reads_the_password_and_the_audit_report_shows_its_use(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "1 audit entry"
     assert lines[1].split()[2:5] == ["li", "10.1.2.3", "login"]
+    assert _hotline(config, "user", "add", "wu", "--role", "operator") == 2
+    assert "needs --role and --region" in capsys.readouterr().err
+    assert _hotline(config, "user", "disable", "li") == 0
+    assert _hotline(config, "user", "disable", "li") == 1
+    assert asyncio.run(_in_session(url, login)).account is None  # the right password
 
 
 def test_hotline_console_serves_on_loopback(config: Path, tmp_path: Path) -> None:
