@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,17 @@ async def add_account(session: AsyncSession, name: str, role: Role | str, scope:
     return _account(row)
 
 
+async def disable_account(session: AsyncSession, name: str, at: datetime) -> bool:
+    """Take an account's access away at once (its open sessions too); False if no such
+    enabled account. COMMITs."""
+    moved = await session.execute(
+        update(ConsoleAccount).where(ConsoleAccount.name == name.strip(),
+                                     ConsoleAccount.disabled_at.is_(None))
+        .values(disabled_at=at))
+    await session.commit()
+    return bool(moved.rowcount)
+
+
 async def account_by_id(session: AsyncSession, account_id: int) -> Account | None:
     """The enabled account with this id, or None."""
     row = await session.get(ConsoleAccount, account_id)
@@ -94,10 +105,10 @@ async def sign_in(session: AsyncSession, name: str, password: str, address: str,
         await _finish(session, Actor(None, name, address), "login_throttled", at)
         return SignIn(None, throttled=True)
     row = await session.scalar(select(ConsoleAccount).where(ConsoleAccount.name == name))
-    usable = row is not None and row.disabled_at is None
-    if verify_password(row.password_hash if usable and row else None, password) and row:
-        await _finish(session, Actor(row.id, row.name, address), "login", at)
-        return SignIn(_account(row))
+    usable = row if row is not None and row.disabled_at is None else None
+    if verify_password(usable.password_hash if usable else None, password) and usable:
+        await _finish(session, Actor(usable.id, usable.name, address), "login", at)
+        return SignIn(_account(usable))
     await session.execute(insert(LoginFailure), {"name": name, "address": address, "at": at})
     await session.execute(delete(LoginFailure).where(LoginFailure.at < since - THROTTLE_WINDOW))
     await _finish(session, Actor(row.id if row else None, name, address), "login_failed", at)

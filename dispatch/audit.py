@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from dispatch.accounts import Account
 from dispatch.models import AuditEntry
+
+_COLUMNS = ("at", "account_id", "account_name", "action", "target", "address", "detail")
+_INSERT = insert(AuditEntry).values({name: bindparam(name) for name in _COLUMNS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ class Actor:
 def audit_row(actor: Actor, action: str, at: datetime, target: str | None = None,
               detail: dict[str, Any] | None = None) -> tuple[Executable, dict[str, Any]]:
     """The statement that writes one audit row, to add to a transaction."""
-    return insert(AuditEntry), {
+    return _INSERT, {
         "at": at, "account_id": actor.account_id, "account_name": actor.name[:64],
         "action": action[:40], "target": target[:64] if target else None,
         "address": (actor.address or "")[:64] or None, "detail": detail}

@@ -202,11 +202,30 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    return cmd_user_disable(args) if args.action == "disable" else cmd_user_add(args)
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from dispatch.account_store import disable_account
+
+    done = asyncio.run(_in_session(_settings(args).database.url, lambda s: disable_account(
+        s, args.name, datetime.now(UTC))))
+    if not done:
+        print(f"hotline: no enabled account {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"account {args.name} disabled")
+    return 0
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from dispatch.account_store import AccountError, add_account
     from dispatch.passwords import PasswordError
     from dispatch.regions import RegionScope
 
+    if args.role is None or args.region is None:
+        print("hotline: user add needs --role and --region", file=sys.stderr)
+        return 2
     try:
         scope = RegionScope.parse(args.region)
         password = _read_password()
@@ -256,40 +275,19 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from ivr.bridging import BridgeError, bridge_call
+    from ivr.bridging import BridgeError, bridge_once
 
     settings = _settings(args)
     if not settings.ami.enabled:
         print("hotline: bridging needs AMI (ami.enabled)", file=sys.stderr)
         return 2
     try:
-        outcome = asyncio.run(_bridge(settings, bridge_call, args.call, args.to))
+        outcome = asyncio.run(bridge_once(settings, args.call, args.to))
     except BridgeError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(dataclasses.asdict(outcome), ensure_ascii=False))
     return 0 if outcome.outcome == "answered" else 1
-
-
-async def _bridge(settings: Settings, bridge_call: Any, call: str, target: str) -> Any:
-    from dispatch.db import async_sessionmaker_for, make_async_engine
-    from ivr.ami.client import AmiClient
-    from ivr.ami.errors import AmiError
-
-    engine = make_async_engine(settings.database.url, pool_size=1)
-    ami = AmiClient(settings.ami)
-    unavailable: str | None = None
-    try:
-        try:
-            await ami.start()
-            await ami.wait_connected(settings.ami.ping_timeout_s)
-        except AmiError as exc:  # still recorded on the order's timeline by bridge_call
-            unavailable = str(exc)
-        return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
-                                 target, lambda: datetime.now(UTC), unavailable=unavailable)
-    finally:
-        await ami.close()
-        await engine.dispose()
 
 
 def cmd_check_pbx(args: argparse.Namespace) -> int:
@@ -386,13 +384,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="vendors: how many to name for removal (default: 10 %%, at least 1)")
     report.add_argument("--json", action="store_true", help="vendors: print JSON")
     report.add_argument("--tz", help="vendors: time zone (default: [dispatch] timezone)")
-    user = add("user", cmd_user_add, "add a console account; the password is read from the "
-               "terminal (or the first line of stdin), never from the command line")
-    user.add_argument("action", choices=["add"])
+    user = add("user", cmd_user, "add a console account (the password is read from the "
+               "terminal, or the first line of stdin, never from the command line), or "
+               "disable one")
+    user.add_argument("action", choices=["add", "disable"])
     user.add_argument("name")
-    user.add_argument("--role", required=True, choices=["admin", "supervisor", "operator"])
-    user.add_argument("--region", required=True,
-                      help="LEVEL:CODE, e.g. county:110105, city:110100, province:110000")
+    user.add_argument("--role", choices=["admin", "supervisor", "operator"],
+                      help="add: the account's role")
+    user.add_argument("--region",
+                      help="add: LEVEL:CODE, e.g. county:110105, city:110100, province:110000")
     user.add_argument("--seat", help="the PJSIP endpoint of the account's softphone")
     console = add("console", cmd_console, "run the operators' web console")
     console.add_argument("--host", help="bind address (default: console.host, 127.0.0.1)")

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from starlette.applications import Starlette
@@ -27,6 +28,7 @@ from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.regions import RegionScope
 from ivr.console.server import bind, uvicorn_server
 
+T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH = {"executable_path": CHROMIUM, "args": ["--no-sandbox"]}
 PASSWORD = "correct horse battery"
@@ -68,20 +70,29 @@ class ConsoleServer:
         self.stop()
 
 
+async def async_account(db_url: str, name: str, role: Role, region: str,
+                        seat: str | None = None) -> Account:
+    """A console account with the password ``PASSWORD`` (on the running event loop)."""
+    engine = make_async_engine(db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            return await add_account(session, name, role, RegionScope.parse(region),
+                                     PASSWORD, datetime.now(UTC), seat=seat)
+    finally:
+        await engine.dispose()
+
+
 def account(db_url: str, name: str, role: Role, region: str, seat: str | None = None
             ) -> Account:
-    """A console account with the password ``PASSWORD``."""
+    """A console account with the password ``PASSWORD`` (from any thread, even one whose
+    event loop runs, as Playwright's sync API's does)."""
+    return in_own_loop(async_account(db_url, name, role, region, seat))
 
-    async def create() -> Account:
-        engine = make_async_engine(db_url, pool_size=1)
-        try:
-            async with async_sessionmaker_for(engine)() as session:
-                return await add_account(session, name, role, RegionScope.parse(region),
-                                         PASSWORD, datetime.now(UTC), seat=seat)
-        finally:
-            await engine.dispose()
 
-    return asyncio.run(create())
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on a fresh event loop in a thread of its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def _require_chromium() -> None:
@@ -122,7 +133,8 @@ def sign_in(page: Any, base_url: str, name: str, password: str = PASSWORD) -> No
     page.goto(f"{base_url}/login")
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", password)
-    page.click("#login-form button[type=submit]")
+    with page.expect_navigation():
+        page.click("#login-form button[type=submit]")
 
 
 async def async_sign_in(page: Any, base_url: str, name: str, password: str = PASSWORD) -> None:
@@ -130,7 +142,8 @@ async def async_sign_in(page: Any, base_url: str, name: str, password: str = PAS
     await page.goto(f"{base_url}/login")
     await page.fill("input[name=name]", name)
     await page.fill("input[name=password]", password)
-    await page.click("#login-form button[type=submit]")
+    async with page.expect_navigation():
+        await page.click("#login-form button[type=submit]")
 
 
 def screenshot(page: Any, name: str) -> Path | None:

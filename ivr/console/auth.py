@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dispatch.account_store import account_by_id
 from dispatch.accounts import Account, Role
 from ivr.console.state import ConsoleState
+from ivr.console.templating import render
 
 ACCOUNT_KEY = "account_id"
 SEEN_KEY = "seen"
@@ -54,8 +55,9 @@ def require(role: Role = Role.OPERATOR) -> Callable[[Endpoint], Endpoint]:
             if account is None:
                 return sign_in_first(request)
             if not allows(account, role):
-                return PlainTextResponse(f"this page is for the {role.value} role and above",
-                                         403)
+                return render(request, "message.html", {
+                    "title": "Not allowed",
+                    "message": f"This page is for the {role.value} role and above."}, 403)
             return await endpoint(request)
 
         return guarded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -24,25 +25,34 @@ async def read_form(request: Request) -> FormData:
         raise FormError(f"the form could not be read: {exc}") from None
 
 
-def text(form: FormData, name: str, limit: int, *, required: bool = True) -> str | None:
-    """A text field, stripped; None if absent/empty and not required."""
+def text(form: FormData, name: str, limit: int, *, required: bool = True,
+         multiline: bool = False) -> str | None:
+    """A text field, stripped (line ends as "\n" where ``multiline``); None if absent or
+    empty and not required."""
     values = form.getlist(name)
     if len(values) > 1:
         raise FormError(f"{name}: given more than once")
     value = values[0] if values else ""
     if not isinstance(value, str):
         raise FormError(f"{name}: not a text field")
-    value = value.strip()
+    value = value.replace("\r\n", "\n").strip()
     if not value:
         if required:
             raise FormError(f"{name}: required")
         return None
     if len(value) > limit:
         raise FormError(f"{name}: at most {limit} characters")
-    if any(ch in value for ch in "\x00\r") or not all(ch.isprintable() or ch == "\n"
-                                                        for ch in value):
-        raise FormError(f"{name}: contains control characters")
+    if any(_control(ch) and not (multiline and ch == "\n") for ch in value):
+        raise FormError(f"{name}: contains control characters"
+                        + ("" if multiline else " or line breaks"))
     return value
+
+
+def _control(ch: str) -> bool:
+    """Control, format, private-use or unassigned characters, and line separators (spaces of
+    every kind, the ideographic one included, are fine)."""
+    category = unicodedata.category(ch)
+    return category[0] == "C" or category in ("Zl", "Zp")
 
 
 def integer(form: FormData, name: str, *, low: int = 1, high: int = 2**31 - 1) -> int:

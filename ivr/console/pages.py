@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ivr.console import elders, orders
 from ivr.console.auth import require
 from ivr.console.templating import render
 
@@ -17,4 +18,6 @@ async def home(request: Request) -> Response:
 
 ROUTES = [
     Route("/", home, methods=["GET"]),
+    *orders.ROUTES,
+    *elders.ROUTES,
 ]

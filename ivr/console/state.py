@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
+from dispatch.audit import Actor
 from ivr.config import Settings
 
 
@@ -32,3 +33,12 @@ def console_state(request: Request) -> ConsoleState:
 def client_address(request: Request) -> str:
     """The peer's address, for the audit log and the login throttle."""
     return request.client.host if request.client else "unknown"
+
+
+def actor(request: Request) -> Actor:
+    """The signed-in account acting from this request's address (for the audit log)."""
+    from ivr.console.auth import current_account
+
+    account = current_account(request)
+    assert account is not None, "actor() is for guarded endpoints"
+    return Actor.of(account, client_address(request))

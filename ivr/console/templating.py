@@ -14,6 +14,7 @@ from ivr.console.state import console_state
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 STATIC_DIR = Path(__file__).with_name("static")
+FLASH_KEY = "flash"
 
 
 def make_templates(extra_dirs: tuple[Path, ...] = ()) -> Jinja2Templates:
@@ -28,8 +29,14 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
 
     state = console_state(request)
     values = {"account": current_account(request), "csrf_token": session_token(request.session),
-              "now": state.now(), **(context or {})}
+              "now": state.now(), "flash": request.session.pop(FLASH_KEY, None),
+              **(context or {})}
     return state.templates.TemplateResponse(request, name, values, status_code=status)
+
+
+def flash(request: Request, kind: str, message: str) -> None:
+    """A one-time message ("ok" or "error") for the next page this session renders."""
+    request.session[FLASH_KEY] = [kind, message]
 
 
 def not_found(request: Request, what: str) -> HTMLResponse:
