@@ -73,7 +73,8 @@ def _expected_data() -> set[str]:
     expected |= {f"agi_scripts/{path.name}" for path in (ROOT / "agi_scripts").glob("*.py")}
     expected |= {"dispatch/alarm_codes.toml", "dispatch/migrations/env.py"}
     console = ROOT / "ivr" / "console"
-    expected |= {str(path.relative_to(ROOT)) for folder in ("templates", "static")
+    expected |= {str(path.relative_to(ROOT))
+                 for folder in ("templates", "static", "live_templates")
                  for path in (console / folder).iterdir() if path.is_file()}
     expected |= {str(path.relative_to(ROOT))
                  for path in (ROOT / "dispatch" / "migrations" / "versions").glob("*.py")}
