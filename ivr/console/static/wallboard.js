@@ -29,7 +29,7 @@
     show("w-paused", ops ? ops.paused : "–");
     show("w-on-call", ops ? ops.on_call : "–");
     show("w-available", ops ? ops.available : "–");
-    show("w-vendors", percent(f.vendor_acceptance) + " of " + f.vendor_offers_today);
+    show("w-vendors", percent(f.vendor_acceptance) + " (" + f.vendor_offers_today + " offers)");
     show("w-escalated", f.escalated_waiting);
     board.dataset.loaded = "yes";
   }
