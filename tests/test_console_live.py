@@ -159,12 +159,13 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             assert 0 < shown < taken
             answered = f"#worklist tr.awaiting_disposition[data-order-no='{order_no}']"
             await li.wait_for_selector(answered, timeout=TIMEOUT_MS)
+            await async_screenshot(li, "console-worklist")
             await li.select_option(f"{answered} select", "real_emergency")
             await li.fill(f"{answered} input[name=note]", "fell in the kitchen; 120 sent")
             await li.click(f"{answered} button[type=submit]")
             await li.wait_for_selector(f"#worklist tr[data-order-no='{order_no}']",
                                        state="detached", timeout=TIMEOUT_MS)
-            await async_screenshot(li, "console-worklist")
+            await li.wait_for_selector(card, state="detached", timeout=TIMEOUT_MS)
             call.cancel()
             await asyncio.gather(call, return_exceptions=True)
     finally:

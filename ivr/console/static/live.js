@@ -138,10 +138,15 @@
   function answered(data) {
     const card = cards.get(data.uniqueid);
     if (seat && data.seat === seat) {
-      if (card) {
+      if (card && !card.classList.contains("mine")) {
         card.classList.add("mine");
         card.dataset.answeredAt = String(Date.now());
-        card.querySelector(".owner").textContent = "Yours: answered on " + seat;
+        const owner = card.querySelector(".owner");
+        owner.textContent = "Yours: answered on " + seat + " ";
+        const dismiss = el("button", "Dismiss", "dismiss");
+        dismiss.type = "button";
+        dismiss.addEventListener("click", function () { removeCard(data.uniqueid); });
+        owner.appendChild(dismiss);
       }
       return;
     }
@@ -151,6 +156,12 @@
   function dropCard(uniqueid) {
     const card = cards.get(uniqueid);
     if (!uniqueid || !card || card.classList.contains("mine")) { return; }
+    gone.add(uniqueid);
+    removeCard(uniqueid);
+  }
+  function removeCard(uniqueid) {
+    const card = cards.get(uniqueid);
+    if (!card) { return; }
     card.remove();
     cards.delete(uniqueid);
     if (!cards.size) { cardsBox.appendChild(el("p", "No call is waiting.", "empty")); }
@@ -213,6 +224,12 @@
       });
     });
     listBox.replaceChildren(table);
+    // an alarm of mine closed with its disposition: its card has served
+    const open = new Set(items.map(function (i) { return i.order_no; }));
+    cards.forEach(function (card, uniqueid) {
+      if (card.classList.contains("mine") && card.dataset.orderNo &&
+          !open.has(card.dataset.orderNo)) { removeCard(uniqueid); }
+    });
     listBox.dataset.loaded = "yes";
     alarm(sounding);
   }
