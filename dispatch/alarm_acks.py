@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.console_events import AlarmAcknowledged, ConsoleEventName
 from dispatch.dispositions import DispositionError
 from dispatch.hotpath import Planned, write_transaction
 from dispatch.models import Elder, OrderEvent, OrderStatus, ServiceType
@@ -23,7 +23,7 @@ from dispatch.outbox import outbox_row
 from dispatch.regions import Place
 
 ACK_EVENT = "operator_acknowledged"
-ACK_ANNOUNCEMENT = "alarm_acknowledged"
+ACK_ANNOUNCEMENT = ConsoleEventName.ALARM_ACKNOWLEDGED
 CLOSED = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
 
 
@@ -49,20 +49,12 @@ async def acknowledge_alarm(session: AsyncSession, order_no: str, by: str, at: d
     await session.rollback()  # end the read before writing (SQLite has one writer)
     if known is not None:
         return False
-    detail = {"by": by.strip()}
-    payload: dict[str, Any] = {"order_no": order_no, "order_id": order_id, "by": by.strip()}
-    if codes is not None:
-        payload["place"] = _place(*codes)
+    announced = AlarmAcknowledged(order_no=order_no, order_id=order_id, by=by.strip(),
+                                  place=Place(*codes) if codes is not None else Place())
     await write_transaction(
-        session, order_event(order_id, ACK_EVENT, at, detail),
-        lambda _row: [outbox_row(ACK_ANNOUNCEMENT, payload, at), *also])
+        session, order_event(order_id, ACK_EVENT, at, {"by": by.strip()}),
+        lambda _row: [outbox_row(announced, at), *also])
     return True
-
-
-def _place(province: str | None, city: str | None, county: str | None) -> dict[str, Any]:
-    place = Place(province, city, county)
-    return {"province_code": place.province_code, "city_code": place.city_code,
-            "county_code": place.county_code}
 
 
 async def acknowledged(session: AsyncSession, order_ids: Iterable[int]) -> set[int]:

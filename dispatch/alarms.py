@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from dispatch.alarm_spool import (
     read_spool_file,
     shown_name,
 )
+from dispatch.console_events import AlarmAlertEvent, AlarmEmergency
 from dispatch.contact_id import Qualifier
 from dispatch.models import (
     AlarmAction,
@@ -70,6 +71,8 @@ from dispatch.models import (
 from dispatch.orders import create_order
 from dispatch.outbox import Announcement
 from dispatch.phones import mask
+from dispatch.profile import elder_place
+from dispatch.regions import Place
 from dispatch.registry import CallerStatus, identify
 
 __all__ = [
@@ -113,11 +116,14 @@ class AlarmAlert:
     event_id: int | None = None
     announcement: Announcement | None = None  # its committed outbox row, if any
 
-    def payload(self) -> dict[str, Any]:
-        """What the consoles get (``alarm_alert``)."""
-        fields = asdict(self)
-        fields.pop("announcement")
-        return outbox.plain(fields)
+    def event(self, place: Place | None = None) -> AlarmAlertEvent:
+        """What the consoles get (``alarm_alert``), in the elder's ``place`` if known."""
+        return AlarmAlertEvent(
+            reason=self.reason, account=self.account,
+            kind=None if self.kind is None else str(self.kind), code=self.code,
+            elder_id=self.elder_id, device_id=self.device_id, calling_from=self.calling_from,
+            file_name=self.file_name, detail=self.detail, event_id=self.event_id,
+            place=place or Place())
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,9 +331,10 @@ async def _open_orders(session: AsyncSession, now: datetime, opened: list[AlarmO
             await session.execute(update(AlarmEvent).where(AlarmEvent.id.in_(ids))
                                   .values(order_id=order.id, handled_at=now))
             session.add(OrderEvent(order_id=order.id, at=now, kind="alarm", detail=detail))
-            announced = await outbox.add(session, "alarm_emergency", {
-                "order_no": order.order_no, "elder_id": elder_id,
-                "kinds": [str(e.kind) for e in events]}, now)
+            announced = await outbox.add(session, AlarmEmergency(
+                order_no=order.order_no, elder_id=elder_id,
+                kinds=[str(e.kind) for e in events],
+                place=await elder_place(session, elder_id)), now)
             await session.commit()
         except BaseException:
             await session.rollback()
@@ -368,7 +375,8 @@ async def _hand_out_alerts(session: AsyncSession, now: datetime, alerts: list[Al
             if not taken.rowcount:
                 await session.rollback()
                 continue  # handed out by another ingester
-            announced = await outbox.add(session, "alarm_alert", alert.payload(), now)
+            announced = await outbox.add(
+                session, alert.event(await elder_place(session, alert.elder_id)), now)
             await session.commit()
         except BaseException:
             await session.rollback()

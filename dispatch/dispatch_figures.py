@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from dispatch.models import (
     CallPurpose,
     Complaint,
+    OfferOutcome,
     OrderEvent,
     OrderStatus,
     OutboundCall,
@@ -57,7 +58,7 @@ def dispatch_figures(conn: Connection, order_ids: Collection[int] | None = None
     ids = [order.id for order in orders]
     figures.orders = len(orders)
     accepted_events = {row.order_id for row in conn.execute(
-        select(OrderEvent.order_id).where(OrderEvent.kind == "accepted",
+        select(OrderEvent.order_id).where(OrderEvent.kind == OfferOutcome.ACCEPTED,
                                           OrderEvent.order_id.in_(ids)))}
     for order in orders:
         figures.statuses[str(order.status)] += 1

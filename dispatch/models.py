@@ -497,6 +497,23 @@ class CallPurpose(StrEnum):
     QUALITY_CALLBACK = "quality_callback"  # ask the elder to rate the service (回访)
 
 
+class OfferOutcome(StrEnum):
+    """How an outbound call (a vendor offer or a quality callback) ended: ``outcome``."""
+
+    ACCEPTED = "accepted"  # the vendor pressed 1
+    DECLINED = "declined"  # the vendor pressed 2
+    RATED = "rated"  # the elder gave a rating
+    NO_KEY = "no_key"  # answered, no usable key
+    HANGUP = "hangup"  # hung up in the middle of the call
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"  # hung up while it rang
+    CONGESTION = "congestion"
+    FAILED = "failed"  # the call or its storage failed on our side
+    LOST = "lost"  # no word from Asterisk about the call
+    BAD_NUMBER = "bad_number"  # a number that cannot be dialled
+
+
 class OutboundState(StrEnum):
     """Where an outbound call stands; only ``scheduled`` may be claimed, once."""
 

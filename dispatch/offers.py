@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.models import (
     CallPurpose,
     Elder,
+    OfferOutcome,
     OrderStatus,
     OutboundCall,
     OutboundState,
@@ -28,6 +29,7 @@ from dispatch.models import (
 )
 from dispatch.orders import order_event
 from dispatch.outbound import Attempt, attempts_of, cancelling, finishing, new_attempt
+from dispatch.regions import Place
 from dispatch.retry_policy import Rule, decide
 from dispatch.selection import SelectionPolicy, vendor_candidates
 
@@ -69,6 +71,7 @@ class OfferDetails:
     arrival_minutes: int
     state: OutboundState
     vendor_id: int | None
+    place: Place  # the elder's region
 
 
 async def _order(session: AsyncSession, order_id: int) -> Any:
@@ -96,11 +99,12 @@ async def plan_next(session: AsyncSession, order_id: int, at: datetime, policy: 
     if any(a.state not in (OutboundState.DONE, OutboundState.CANCELLED) for a in attempts):
         return NextStep()
     last = next((a for a in reversed(attempts) if a.state is OutboundState.DONE), None)
-    if last is not None and last.outcome == "accepted":
+    if last is not None and last.outcome == OfferOutcome.ACCEPTED:
         return NextStep()
     seq = (attempts[-1].seq if attempts else 0) + 1
     if last is not None:
-        decision = decide(last.outcome or "lost", last.tries, policy.retry, policy.jitter, rng)
+        decision = decide(last.outcome or OfferOutcome.LOST, last.tries, policy.retry,
+                          policy.jitter, rng)
         due_at = at + timedelta(seconds=decision.delay_s)
         if decision.retry_same and due_at < deadline:
             return await _schedule(session, order, seq, last.vendor_id, last.number_e164,
@@ -167,7 +171,7 @@ async def accept(session: AsyncSession, attempt: Attempt, at: datetime,
     An order escalated meanwhile is still accepted: the elder is better served by a vendor
     who said yes than by none; the timeline shows it came late.
     """
-    moved = await session.execute(finishing(attempt.id, "accepted", at))
+    moved = await session.execute(finishing(attempt.id, OfferOutcome.ACCEPTED, at))
     if moved.rowcount != 1:
         await session.rollback()
         return False
@@ -179,14 +183,15 @@ async def accept(session: AsyncSession, attempt: Attempt, at: datetime,
                 arrive_deadline=at + timedelta(seconds=arrival_window_s))
     )
     await session.execute(cancelling(attempt.order_id, OFFER, at))
-    statement, params = order_event(attempt.order_id, "accepted", at,
+    statement, params = order_event(attempt.order_id, OfferOutcome.ACCEPTED, at,
                                     {"vendor_id": attempt.vendor_id, "attempt_id": attempt.id})
     await session.execute(statement, params)
     await session.commit()
     return True
 
 
-async def record_outcome(session: AsyncSession, attempt: Attempt, outcome: str, at: datetime,
+async def record_outcome(session: AsyncSession, attempt: Attempt, outcome: OfferOutcome,
+                         at: datetime,
                          reason_code: int | None = None) -> bool:
     """Record a non-accepting outcome once, with its event on the order timeline. COMMITs."""
     moved = await session.execute(finishing(attempt.id, outcome, at, reason_code))
@@ -208,7 +213,8 @@ async def offer_details(session: AsyncSession, attempt_id: int, arrival_window_s
     """What to tell the vendor who answered attempt ``attempt_id``; None if unknown."""
     row = (await session.execute(
         select(OutboundCall.id, WorkOrder.id, WorkOrder.order_no, WorkOrder.service,
-               Elder.county_code, Elder.county_name, OutboundCall.state, OutboundCall.vendor_id)
+               Elder.county_code, Elder.county_name, OutboundCall.state, OutboundCall.vendor_id,
+               Elder.province_code, Elder.city_code)
         .join(WorkOrder, WorkOrder.id == OutboundCall.order_id)
         .join(Elder, Elder.id == WorkOrder.elder_id)
         .where(OutboundCall.id == attempt_id, OutboundCall.purpose == OFFER)
@@ -219,5 +225,6 @@ async def offer_details(session: AsyncSession, attempt_id: int, arrival_window_s
         attempt_id=row[0], order_id=row[1], order_no=row[2] or "", service=row[3],
         county_code=row[4], county_name=row[5],
         arrival_minutes=max(1, round(arrival_window_s / 60)), state=row[6], vendor_id=row[7],
+        place=Place(row[8], row[9], row[4]),
     )
 

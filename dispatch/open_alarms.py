@@ -27,7 +27,7 @@ from dispatch.models import (
     ServiceType,
     WorkOrder,
 )
-from dispatch.regions import RegionScope
+from dispatch.regions import Place, RegionScope
 
 CALLBACK_REASON = "emergency_callback"  # HOTLINE_REASON of the callbacks (dialplan)
 RETRY_EVENT = "emergency_retry"  # one timeline event per callback, whatever its outcome
@@ -75,6 +75,7 @@ class OpenAlarm:
     answered: bool  # an operator answered a call for it
     in_progress: bool  # a call for it waits in the operator queue now
     retries: tuple[Retry, ...]
+    place: Place  # the elder's region
 
     @property
     def unattended(self) -> bool:
@@ -115,6 +116,7 @@ def summarize(order: Any, retries: Sequence[Retry], calls: dict[str, QueueState]
         answered=any(state.answered for state in states),
         in_progress=any(state.waiting(now, stale_s) for state in states),
         retries=tuple(retries),
+        place=Place(order.province_code, order.city_code, order.county_code),
     )
 
 
@@ -130,7 +132,8 @@ async def open_alarms(session: AsyncSession, now: datetime, stale_s: float,
         where.append(scope.elder_condition())
     orders = (await session.execute(
         select(WorkOrder.id, WorkOrder.order_no, WorkOrder.elder_id, WorkOrder.created_at,
-               WorkOrder.call_uniqueid, Elder.name, Elder.address)
+               WorkOrder.call_uniqueid, Elder.name, Elder.address, Elder.province_code,
+               Elder.city_code, Elder.county_code)
         .join(Elder, Elder.id == WorkOrder.elder_id)
         .where(*where).order_by(WorkOrder.created_at, WorkOrder.id)
     )).all()

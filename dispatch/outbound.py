@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import CallPurpose, OutboundCall, OutboundState
+from dispatch.models import CallPurpose, OfferOutcome, OutboundCall, OutboundState
 
 ACTIVE_STATES = (OutboundState.DIALING, OutboundState.ANSWERED)
 _CLAIM_LOCK = 12349  # PostgreSQL advisory lock: claims check the channel caps one at a time
@@ -153,18 +153,18 @@ async def mark_answered(session: AsyncSession, attempt_id: int, at: datetime) ->
     return moved.rowcount == 1
 
 
-def finishing(attempt_id: int, outcome: str, at: datetime, reason_code: int | None = None
+def finishing(attempt_id: int, outcome: OfferOutcome, at: datetime, reason_code: int | None = None
               ) -> Any:
     """The conditional UPDATE that records an outcome, for use inside a larger transaction."""
     return (
         update(OutboundCall)
         .where(OutboundCall.id == attempt_id, OutboundCall.state.in_(ACTIVE_STATES))
-        .values(state=OutboundState.DONE, outcome=outcome[:16], finished_at=at,
+        .values(state=OutboundState.DONE, outcome=outcome.value, finished_at=at,
                 reason_code=reason_code)
     )
 
 
-async def finish(session: AsyncSession, attempt_id: int, outcome: str, at: datetime,
+async def finish(session: AsyncSession, attempt_id: int, outcome: OfferOutcome, at: datetime,
                  reason_code: int | None = None) -> bool:
     """Record an outcome once and COMMIT; False if one was already recorded."""
     moved = await session.execute(finishing(attempt_id, outcome, at, reason_code))

@@ -9,16 +9,19 @@ later: at least once, de-duplicated by consoles on ``outbox_id``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.hotpath import write_transaction
+from dispatch.console_events import ConsoleEvent, ConsoleEventError, from_payload
+from dispatch.hotpath import Planned, write_transaction
 from dispatch.models import OutboxEntry
+
+log = logging.getLogger(__name__)
 
 _INSERT = (insert(OutboxEntry)
            .values({name: bindparam(name) for name in ("kind", "payload", "created_at")})
@@ -30,52 +33,48 @@ class Announcement:
     """One committed outbox row, ready to publish."""
 
     outbox_id: int
-    kind: str
-    payload: dict[str, Any]
+    event: ConsoleEvent
 
 
-def plain(value: Any) -> Any:
-    """``value`` made of JSON types only (enums, dates, paths as text)."""
-    if isinstance(value, Mapping):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    return value if isinstance(value, int | float | bool | str | type(None)) else str(value)
-
-
-async def add(session: AsyncSession, kind: str, payload: Mapping[str, Any], at: datetime
-              ) -> Announcement:
+async def add(session: AsyncSession, event: ConsoleEvent, at: datetime) -> Announcement:
     """Insert an outbox row in the session's transaction (the caller commits)."""
-    body = plain(payload)
     outbox_id = (await session.execute(
-        insert(OutboxEntry).values(kind=kind[:40], payload=body, created_at=at)
+        insert(OutboxEntry).values(kind=event.name.value, payload=event.payload(),
+                                   created_at=at)
         .returning(OutboxEntry.id))).scalar_one()
-    return Announcement(int(outbox_id), kind, body)
+    return Announcement(int(outbox_id), event)
 
 
-def outbox_row(kind: str, payload: Mapping[str, Any], at: datetime) -> tuple[Any, dict[str, Any]]:
+def outbox_row(event: ConsoleEvent, at: datetime) -> Planned:
     """The statement that inserts one outbox row, for a write transaction; the engines'
     relay publishes it."""
-    return _INSERT, {"kind": kind[:40], "payload": plain(payload), "created_at": at}
+    return _INSERT, {"kind": event.name.value, "payload": event.payload(), "created_at": at}
 
 
-async def add_committed(session: AsyncSession, kind: str, payload: Mapping[str, Any],
-                        at: datetime) -> Announcement:
+async def add_committed(session: AsyncSession, event: ConsoleEvent, at: datetime
+                        ) -> Announcement:
     """Insert and commit one outbox row on its own, straight through the driver (the call
     path's route: on SQLite a bounded wait on the writer thread, never on the event loop)."""
-    body = plain(payload)
     row = await write_transaction(
-        session, (_INSERT, {"kind": kind[:40], "payload": body, "created_at": at}))
+        session, (_INSERT, {"kind": event.name.value, "payload": event.payload(),
+                            "created_at": at}))
     assert row is not None
-    return Announcement(int(row[0]), kind, body)
+    return Announcement(int(row[0]), event)
 
 
 async def pending(session: AsyncSession, limit: int = 500) -> list[Announcement]:
-    """Rows not yet published, oldest first."""
+    """Rows not yet published, oldest first; a row that is no known event (written by
+    another version) is logged and left unpublished."""
     rows = await session.execute(
         select(OutboxEntry.id, OutboxEntry.kind, OutboxEntry.payload)
         .where(OutboxEntry.published_at.is_(None)).order_by(OutboxEntry.id).limit(limit))
-    return [Announcement(int(i), kind, payload) for i, kind, payload in rows]
+    entries = []
+    for outbox_id, kind, payload in rows:
+        try:
+            entries.append(Announcement(int(outbox_id), from_payload(kind, payload)))
+        except ConsoleEventError as exc:
+            log.error("outbox row %s not published: %s", outbox_id, exc)
+    return entries
 
 
 async def mark_published(session: AsyncSession, ids: Iterable[int], at: datetime) -> None:

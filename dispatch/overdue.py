@@ -13,8 +13,10 @@ from typing import Any, Protocol
 from sqlalchemy import exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.console_events import Alert
 from dispatch.models import (
     CallPurpose,
+    Elder,
     OrderEvent,
     OrderStatus,
     OutboundCall,
@@ -24,6 +26,7 @@ from dispatch.models import (
 )
 from dispatch.orders import order_event
 from dispatch.quality import UNREACHED
+from dispatch.regions import Place
 
 NEW_ORDER_GRACE_S = 5.0  # the engine that took the call plans it; others step in after this
 SWEEP_LIMIT = 500
@@ -67,7 +70,7 @@ async def stalled_orders(session: AsyncSession, now: datetime) -> list[tuple[int
 
 
 async def overdue_alerts(session: AsyncSession, now: datetime, times: AlertTimes
-                         ) -> list[dict[str, Any]]:
+                         ) -> list[Alert]:
     """Record and return the alerts due now, each once per order. COMMITs."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ALERT_LOCK})
@@ -82,16 +85,18 @@ async def overdue_alerts(session: AsyncSession, now: datetime, times: AlertTimes
                                     WorkOrder.arrived_at
                                     < now - timedelta(seconds=times.max_service_s))),
     )
-    alerts: list[dict[str, Any]] = []
+    alerts: list[Alert] = []
     for kind, where in checks:
         rows = await session.execute(
-            select(WorkOrder.id, WorkOrder.order_no, WorkOrder.vendor_id)
+            select(WorkOrder.id, WorkOrder.order_no, WorkOrder.vendor_id, Elder.province_code,
+                   Elder.city_code, Elder.county_code)
+            .join(Elder, Elder.id == WorkOrder.elder_id)
             .where(*where, _no_event(kind)).limit(SWEEP_LIMIT)
         )
-        for order_id, order_no, vendor_id in rows.all():
+        for order_id, order_no, vendor_id, *codes in rows.all():
             statement, params = order_event(order_id, kind, now, {"vendor_id": vendor_id})
             await session.execute(statement, params)
-            alerts.append({"kind": kind, "order_id": order_id, "order_no": order_no,
-                           "vendor_id": vendor_id})
+            alerts.append(Alert(kind=kind, order_id=order_id, order_no=order_no,
+                                vendor_id=vendor_id, place=Place(*codes)))
     await session.commit()
     return alerts

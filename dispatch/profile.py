@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Elder, ElderPhone, FamilyContact, WorkOrder
+from dispatch.regions import Place
 
 RECENT_ORDERS = 5
 
@@ -66,3 +67,18 @@ async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] 
             for no, svc, st, at in orders
         ],
     }
+
+
+async def elder_place(session: AsyncSession, elder_id: int | None) -> Place:
+    """The elder's region (empty for None or no such elder); no query when the session
+    already holds the elder (after ``elder_profile``)."""
+    return Place.of(None if elder_id is None else await session.get(Elder, elder_id))
+
+
+async def order_place(session: AsyncSession, order_id: int) -> Place:
+    """The region of the order's elder (empty if there is no such order)."""
+    row = (await session.execute(
+        select(Elder.province_code, Elder.city_code, Elder.county_code)
+        .join(WorkOrder, WorkOrder.elder_id == Elder.id).where(WorkOrder.id == order_id)
+    )).first()
+    return Place() if row is None else Place(*row)

@@ -19,6 +19,7 @@ from dispatch.models import (
     CallPurpose,
     Complaint,
     ElderPhone,
+    OfferOutcome,
     OrderEvent,
     OrderStatus,
     OutboundState,
@@ -113,7 +114,7 @@ async def plan_next_callback(session: AsyncSession, order_id: int, now: datetime
                            policy)
         return await _schedule(session, order_id, 1, number, 1, max(due, now))
     last = attempts[-1]
-    if last.outcome == "rated":
+    if last.outcome == OfferOutcome.RATED:
         return NextStep()
     if last.tries >= policy.tries:
         return await _give_up(session, order_id, now, last.outcome or "unknown")
@@ -154,7 +155,7 @@ async def record_rating(session: AsyncSession, attempt: Attempt, rating: int, at
     """
     if not 1 <= rating <= 5:
         raise ValueError(f"rating must be 1..5, got {rating}")
-    moved = await session.execute(finishing(attempt.id, "rated", at))
+    moved = await session.execute(finishing(attempt.id, OfferOutcome.RATED, at))
     if moved.rowcount != 1:
         await session.rollback()
         return None
@@ -162,7 +163,7 @@ async def record_rating(session: AsyncSession, attempt: Attempt, rating: int, at
         select(WorkOrder.vendor_id).where(WorkOrder.id == attempt.order_id))
     await session.execute(update(WorkOrder).where(WorkOrder.id == attempt.order_id)
                           .values(rating=rating))
-    statement, params = order_event(attempt.order_id, "rated", at, {"rating": rating})
+    statement, params = order_event(attempt.order_id, OfferOutcome.RATED, at, {"rating": rating})
     await session.execute(statement, params)
     complaint = rating <= COMPLAINT_MAX_RATING
     if complaint:

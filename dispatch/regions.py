@@ -29,6 +29,13 @@ class Place:
     city_code: str | None = None
     county_code: str | None = None
 
+    @classmethod
+    def of(cls, elder: Elder | None) -> Place:
+        """The elder's place (all None for no elder)."""
+        if elder is None:
+            return cls()
+        return cls(elder.province_code, elder.city_code, elder.county_code)
+
 
 @dataclass(frozen=True, slots=True)
 class RegionScope:

@@ -19,7 +19,7 @@ operators' console).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from dispatch.db import fetch_committed_rows
 from dispatch.models import Elder, ElderPhone, FamilyContact, PhoneKind
 from dispatch.phones import normalize
+from dispatch.regions import Place
 
 MAX_HOUSEHOLD = 8  # elders sharing one number that the caller can choose from (keys 1-8)
 
@@ -60,6 +61,7 @@ class HouseholdMember:
     name: str
     language: str
     no_menu: bool = False
+    place: Place = field(default_factory=Place)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +77,13 @@ class CallerIdentity:
     household: tuple[HouseholdMember, ...] = ()
     # the elder (or, on a shared number, one of the household) cannot use a keypad menu
     no_menu: bool = False
+    place: Place = field(default_factory=Place)  # the elder's region (empty for an unknown caller)
 
     def as_member(self, member: HouseholdMember) -> CallerIdentity:
         """This call as made by ``member`` of the household."""
         return replace(self, elder_id=member.elder_id, elder_name=member.name,
-                       language=member.language, household=(), no_menu=member.no_menu)
+                       language=member.language, household=(), no_menu=member.no_menu,
+                       place=member.place)
 
 
 def _lookup_statement() -> Select[Any]:
@@ -94,6 +98,7 @@ def _lookup_statement() -> Select[Any]:
             cast(null(), String(16)).label("relation"),
             ElderPhone.kind.label("kind"),
             Elder.no_menu.label("no_menu"),
+            Elder.province_code, Elder.city_code, Elder.county_code,
         )
         .join_from(ElderPhone, Elder, ElderPhone.elder_id == Elder.id)
         .where(ElderPhone.number_e164 == number)
@@ -108,6 +113,7 @@ def _lookup_statement() -> Select[Any]:
             FamilyContact.relation,
             cast(null(), String(16)),
             cast(false(), Boolean),
+            Elder.province_code, Elder.city_code, Elder.county_code,
         )
         .join_from(FamilyContact, Elder, FamilyContact.elder_id == Elder.id)
         .where(FamilyContact.number_e164 == number)
@@ -132,6 +138,13 @@ class _Match(NamedTuple):
     relation: str | None
     kind: str | None
     no_menu: bool
+    province_code: str | None
+    city_code: str | None
+    county_code: str | None
+
+    @property
+    def place(self) -> Place:
+        return Place(self.province_code, self.city_code, self.county_code)
 
 
 async def _find(session: AsyncSession, number: str) -> list[_Match]:
@@ -172,7 +185,7 @@ async def identify(
     elders = [m for m in matches if m.rank == 0] if is_elder else []
     household = tuple(
         HouseholdMember(m.elder_id, m.elder_name, m.language or default_language,
-                        bool(m.no_menu))
+                        bool(m.no_menu), m.place)
         for m in elders
     ) if len(elders) > 1 else ()
     return CallerIdentity(
@@ -185,6 +198,7 @@ async def identify(
         handset=is_elder and any(m.kind == PhoneKind.HANDSET for m in elders),
         household=household,
         no_menu=any(bool(m.no_menu) for m in elders),
+        place=row.place,
     )
 
 

@@ -10,10 +10,13 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
+from dispatch.models import OfferOutcome
+
 # Originate reasons (Asterisk's OriginateResponse ``Reason``) for calls that were not answered:
 # 1 is the far end hanging up while it rang (rejected); "hangup" is reserved for a vendor who
 # hangs up in the middle of the offer, which only the offer flow can see.
-REASON_OUTCOMES = {0: "failed", 1: "rejected", 3: "no_answer", 5: "busy", 8: "congestion"}
+REASON_OUTCOMES = {0: OfferOutcome.FAILED, 1: OfferOutcome.REJECTED, 3: OfferOutcome.NO_ANSWER,
+                   5: OfferOutcome.BUSY, 8: OfferOutcome.CONGESTION}
 
 
 class Rule(Protocol):
@@ -30,9 +33,9 @@ class Decision:
     delay_s: float = 0.0
 
 
-def outcome_of_reason(reason: int) -> str:
-    """The outcome name of an unanswered Originate's reason code."""
-    return REASON_OUTCOMES.get(reason, "failed")
+def outcome_of_reason(reason: int) -> OfferOutcome:
+    """The outcome of an unanswered Originate's reason code."""
+    return REASON_OUTCOMES.get(reason, OfferOutcome.FAILED)
 
 
 def backoff(rule: Rule, tries_done: int, jitter: float, rng: random.Random) -> float:

@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import OrderStatus, VendorWorker, WorkOrder
+from dispatch.models import Elder, OrderStatus, VendorWorker, WorkOrder
 from dispatch.orders import is_valid_order_no, order_event
+from dispatch.regions import Place
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class WorkerOrder:
     id: int
     order_no: str
     status: OrderStatus
+    place: Place  # the elder's region
 
 
 async def worker_by_number(session: AsyncSession, number_e164: str | None) -> Worker | None:
@@ -42,10 +44,12 @@ async def worker_order(session: AsyncSession, order_no: str, worker: Worker) -> 
     if not is_valid_order_no(order_no):
         return None
     row = (await session.execute(
-        select(WorkOrder.id, WorkOrder.order_no, WorkOrder.status)
+        select(WorkOrder.id, WorkOrder.order_no, WorkOrder.status, Elder.province_code,
+               Elder.city_code, Elder.county_code)
+        .join(Elder, Elder.id == WorkOrder.elder_id)
         .where(WorkOrder.order_no == order_no, WorkOrder.vendor_id == worker.vendor_id)
     )).first()
-    return WorkerOrder(*row) if row is not None else None
+    return WorkerOrder(*row[:3], Place(*row[3:])) if row is not None else None
 
 
 async def _report(session: AsyncSession, order_id: int, worker: Worker, at: datetime,

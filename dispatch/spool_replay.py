@@ -31,11 +31,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch import outbox
+from dispatch.console_events import SpooledEmergency
 from dispatch.models import OrderSource, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_REASON
 from dispatch.orders import add_order_event, create_order
 from dispatch.outbox import Announcement
 from dispatch.phones import mask
+from dispatch.profile import elder_place
 from dispatch.registry import identify
 
 log = logging.getLogger(__name__)
@@ -248,8 +250,9 @@ async def _announce(session: AsyncSession, order_no: str, elder_id: int, record:
                     now: datetime) -> Announcement:
     """Commit the order's ``spooled_emergency`` outbox row (before the record may move)."""
     try:
-        announced = await outbox.add(session, "spooled_emergency", {
-            "order_no": order_no, "elder_id": elder_id, "uniqueid": record.uniqueid}, now)
+        announced = await outbox.add(session, SpooledEmergency(
+            order_no=order_no, elder_id=elder_id, uniqueid=record.uniqueid,
+            place=await elder_place(session, elder_id)), now)
         await session.commit()
     except BaseException:
         await session.rollback()

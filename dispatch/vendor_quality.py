@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.models import (
     CallPurpose,
     Complaint,
+    OfferOutcome,
     OrderStatus,
     OutboundCall,
     Vendor,
@@ -55,10 +56,12 @@ __all__ = [
     "vendor_figures",
 ]
 
-ACCEPTED = "accepted"
-DECLINED = "declined"
-UNANSWERED = frozenset({"no_answer", "busy", "no_key", "hangup", "rejected"})
-NOT_COUNTED = frozenset({"congestion", "failed", "lost"})
+ACCEPTED = OfferOutcome.ACCEPTED
+DECLINED = OfferOutcome.DECLINED
+UNANSWERED = frozenset({OfferOutcome.NO_ANSWER, OfferOutcome.BUSY, OfferOutcome.NO_KEY,
+                        OfferOutcome.HANGUP, OfferOutcome.REJECTED})
+NOT_COUNTED = frozenset({OfferOutcome.CONGESTION, OfferOutcome.FAILED, OfferOutcome.LOST,
+                         OfferOutcome.BAD_NUMBER})
 
 
 class QualityRules(BaseModel):

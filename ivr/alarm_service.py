@@ -29,7 +29,7 @@ async def scan_once(ctx: EngineContext, code_map: CodeMap) -> int:
                                   if alert.announcement is not None])
     for alert in report.alerts:
         if alert.announcement is None:  # a quarantined file: no alarm event to commit with
-            await ctx.live.publish("alarm_alert", alert.payload())
+            await ctx.live.publish(alert.event())
     for name, reason in report.quarantined:
         log.error("alarm file %s quarantined: %s", name, reason)
     for name, reason in report.failed:

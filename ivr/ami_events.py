@@ -3,36 +3,32 @@ answers to the event stream."""
 
 from __future__ import annotations
 
+from dispatch.console_events import CallAnswered, CallbackNeeded, Overflow, Queued
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage
 from ivr.dialplan_contract import UserEventName
 from ivr.live import LiveState
 
-FORWARDED_USER_EVENTS = {UserEventName.QUEUED: "queued", UserEventName.OVERFLOW: "overflow",
-                         UserEventName.CALLBACK_NEEDED: "callback_needed"}
+FORWARDED_USER_EVENTS: dict[str, type[Queued | Overflow | CallbackNeeded]] = {
+    UserEventName.QUEUED: Queued, UserEventName.OVERFLOW: Overflow,
+    UserEventName.CALLBACK_NEEDED: CallbackNeeded}
 
 
 def subscribe_engine_events(ami: AmiLink, live: LiveState) -> None:
     """Forward the dialplan's UserEvents about the operator queue to the console stream."""
 
     async def on_user_event(message: AmiMessage) -> None:
-        kind = FORWARDED_USER_EVENTS.get(str(message.get("UserEvent", "")))
-        if kind is None:
+        event = FORWARDED_USER_EVENTS.get(str(message.get("UserEvent", "")))
+        if event is None:
             return
-        await live.publish(
-            kind,
-            {
-                "uniqueid": message.get("Uniqueid"),
-                "linkedid": message.get("Linkedid"),
-                "reason": message.get("Reason"),
-                "queue_status": message.get("Queue"),
-                "source": "dialplan",
-            },
-        )
+        await live.publish(event(uniqueid=message.get("Uniqueid"),
+                                 linkedid=message.get("Linkedid"),
+                                 reason=message.get("Reason"),
+                                 queue_status=message.get("Queue"), source="dialplan"))
 
     async def on_agent_connect(message: AmiMessage) -> None:
         """A seat answered a queued call: its card becomes that operator's."""
-        await live.publish("call_answered", answered_payload(message))
+        await live.publish(answered_event(message))
 
     ami.on_event("UserEvent", on_user_event)
     ami.on_event("AgentConnect", on_agent_connect)
@@ -44,10 +40,10 @@ def seat_of(interface: str) -> str | None:
     return name if sep and tech.upper() == "PJSIP" and name else None
 
 
-def answered_payload(message: AmiMessage) -> dict[str, object]:
+def answered_event(message: AmiMessage) -> CallAnswered:
     interface = message.get("Interface")
     hold = message.get("HoldTime")
-    return {"uniqueid": message.get("Uniqueid"), "linkedid": message.get("Linkedid"),
-            "queue": message.get("Queue"), "interface": interface,
-            "seat": seat_of(interface), "member": message.get("MemberName"),
-            "hold_s": int(hold) if hold.isdigit() else None}
+    return CallAnswered(uniqueid=message.get("Uniqueid"), linkedid=message.get("Linkedid"),
+                        queue=message.get("Queue"), interface=interface,
+                        seat=seat_of(interface), member=message.get("MemberName"),
+                        hold_s=int(hold) if hold.isdigit() else None)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from dispatch.models import OfferOutcome
 from dispatch.selection import SelectionPolicy
 
 VAR_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", "var"))
@@ -130,17 +131,17 @@ class RetryRule(BaseModel):
     factor: float = Field(default=2.0, ge=1.0, le=10.0, description="backoff growth per try")
 
 
-def _default_retry() -> dict[str, RetryRule]:
+def _default_retry() -> dict[OfferOutcome, RetryRule]:
     return {
-        "declined": RetryRule(tries=1),
-        "no_key": RetryRule(tries=2, backoff_s=120),
-        "busy": RetryRule(tries=3, backoff_s=60),
-        "no_answer": RetryRule(tries=2, backoff_s=180),
-        "rejected": RetryRule(tries=1),
-        "hangup": RetryRule(tries=2, backoff_s=60),
-        "congestion": RetryRule(tries=3, backoff_s=30),
-        "failed": RetryRule(tries=3, backoff_s=30),
-        "lost": RetryRule(tries=2, backoff_s=60),
+        OfferOutcome.DECLINED: RetryRule(tries=1),
+        OfferOutcome.NO_KEY: RetryRule(tries=2, backoff_s=120),
+        OfferOutcome.BUSY: RetryRule(tries=3, backoff_s=60),
+        OfferOutcome.NO_ANSWER: RetryRule(tries=2, backoff_s=180),
+        OfferOutcome.REJECTED: RetryRule(tries=1),
+        OfferOutcome.HANGUP: RetryRule(tries=2, backoff_s=60),
+        OfferOutcome.CONGESTION: RetryRule(tries=3, backoff_s=30),
+        OfferOutcome.FAILED: RetryRule(tries=3, backoff_s=30),
+        OfferOutcome.LOST: RetryRule(tries=2, backoff_s=60),
     }
 
 
@@ -159,7 +160,7 @@ class DispatchSettings(BaseModel):
     offer_max_s: float = Field(default=180.0, gt=0, description="an answered offer's longest")
     trunk_channels: int = Field(default=30, ge=1, description="outbound calls at once, all")
     vendor_channels: int = Field(default=1, ge=1, description="outbound calls at once, a vendor")
-    retry: dict[str, RetryRule] = Field(default_factory=_default_retry)
+    retry: dict[OfferOutcome, RetryRule] = Field(default_factory=_default_retry)
     jitter: float = Field(default=0.2, ge=0, le=0.5, description="+- share of each backoff")
     callback_delay_s: float = Field(default=7200.0, ge=0, description="completed -> 回访 call")
     callback_retry_s: float = Field(default=3600.0, gt=0)

@@ -29,7 +29,8 @@ from phonenumbers import NumberParseException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
-from dispatch.models import CallPurpose
+from dispatch.console_events import DispatchEscalated
+from dispatch.models import CallPurpose, OfferOutcome
 from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
 from dispatch.outbound import Attempt
 from dispatch.overdue import overdue_alerts, stalled_orders
@@ -43,6 +44,7 @@ from ivr.ami.placing import LOST, NOT_SENT, REFUSED, place_call
 from ivr.call_schedule import CallSchedule
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
+from ivr.event_places import order_place
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
 
@@ -54,7 +56,6 @@ CONTEXT_OF = {CallPurpose.VENDOR_OFFER: Context.VENDOR_OFFER,
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
-BAD_NUMBER = "bad_number"  # no retry rule: the next vendor at once
 
 
 def dialable(number_e164: str) -> str | None:
@@ -174,8 +175,9 @@ class Dispatcher:
             return
         step = planned.value
         if step.escalated:
-            await self.ctx.live.publish("dispatch_escalated",
-                                        {"order_id": order_id, "reason": step.escalated})
+            await self.ctx.live.publish(DispatchEscalated(
+                order_id=order_id, reason=step.escalated,
+                place=await order_place(self.ctx, order_id)))
         if step.attempt_id is None or step.due_at is None:
             return
         if step.due_at <= now:
@@ -227,7 +229,7 @@ class Dispatcher:
             log.error("attempt %s of order %s not dialled: the stored number %s is not a phone "
                       "number (vendor %s); moving on", attempt.id, attempt.order_id,
                       mask(attempt.number_e164), attempt.vendor_id)
-            await self._settle(attempt, BAD_NUMBER, None)
+            await self._settle(attempt, OfferOutcome.BAD_NUMBER, None)  # no retry rule
             return
         placed = await place_call(
             self.ami, channel=template.format(number=number),
@@ -241,7 +243,7 @@ class Dispatcher:
             await self._unclaim(attempt)
         elif placed.status == REFUSED:  # refused before any dialling: safe to settle
             log.error("Originate for attempt %s refused: %s", attempt.id, placed.error)
-            await self._settle(attempt, "failed", 0)
+            await self._settle(attempt, OfferOutcome.FAILED, 0)
         elif placed.status == LOST:
             # Sent, fate unknown: another engine may see the response; else the sweep settles
             # it as lost. Never re-sent.
@@ -278,7 +280,8 @@ class Dispatcher:
         if found.value is not None:
             await self._settle(found.value, outcome_of_reason(outcome.reason), outcome.reason)
 
-    async def _settle(self, attempt: Attempt, outcome: str, reason: int | None) -> None:
+    async def _settle(self, attempt: Attempt, outcome: OfferOutcome, reason: int | None
+                      ) -> None:
         settled = await storage_step(
             self.ctx.writing,
             lambda session: record_outcome(session, attempt, outcome, self.ctx.now(), reason),
@@ -327,13 +330,13 @@ class Dispatcher:
             stalled = await stalled_orders(session, now)
         for attempt in lost:
             if attempt.id not in self._dialling:
-                await self._settle(attempt, "lost", None)
+                await self._settle(attempt, OfferOutcome.LOST, None)
         for order_id, purpose in stalled:
             await self.plan(order_id, purpose)
         async with self.ctx.writing() as session:
             alerts = await overdue_alerts(session, now, self.settings)
         for alert in alerts:
-            await self.ctx.live.publish("alert", alert)
+            await self.ctx.live.publish(alert)
         if now.timestamp() >= self._next_rank_refresh:
             self._next_rank_refresh = now.timestamp() + self.settings.rank_refresh_s
             async with self.ctx.writing() as session:

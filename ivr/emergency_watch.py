@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.console_events import EmergencyOpen
 from dispatch.open_alarms import (
     CALLBACK_KINDS,
     CALLBACK_REASON,
@@ -94,12 +95,10 @@ class EmergencyWatch:
         ttl = ALERT_SHARE * self.settings.retry_interval_s / self.ctx.clock.speed
         if not await self.leases.claim(f"emergency-alert:{alarm.order_id}", ttl):
             return
-        await self.ctx.live.publish("emergency_open", {
-            "order_no": alarm.order_no, "order_id": alarm.order_id,
-            "elder_id": alarm.elder_id, "elder": alarm.elder_name,
-            "age_s": round(alarm.age_s(now)), "attempts": alarm.attempts,
-            "last_outcome": alarm.last_outcome,
-        })
+        await self.ctx.live.publish(EmergencyOpen(
+            order_no=alarm.order_no, order_id=alarm.order_id, elder_id=alarm.elder_id,
+            elder=alarm.elder_name, age_s=round(alarm.age_s(now)), attempts=alarm.attempts,
+            last_outcome=alarm.last_outcome, place=alarm.place))
 
     @property
     def _lease_s(self) -> float:

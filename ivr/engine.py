@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dispatch.console_events import PbxCheck
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
 from ivr.acks import Acknowledgements
 from ivr.agi.server import FastAgiServer
@@ -140,8 +141,8 @@ class Engine:
         self.pbx_report = report
         log_report(report)
         if self.context is not None:
-            await self.context.live.publish("pbx_check", {"ok": report.ok,
-                                                          "problems": report.problems})
+            await self.context.live.publish(PbxCheck(ok=report.ok,
+                                                     problems=list(report.problems)))
 
     @property
     def pbx_ok(self) -> bool | None:

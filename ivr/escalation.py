@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from dispatch import escalations
+from dispatch.console_events import FamilyUnreached
 from dispatch.orders import add_order_event
 from dispatch.phones import mask, national
 from dispatch.profile import Contact, family_contacts
@@ -31,6 +32,7 @@ from ivr.ami.placing import LOST, NOT_SENT, Placement, place_call
 from ivr.claims import Leases
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
+from ivr.event_places import order_place
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
@@ -101,7 +103,8 @@ class FamilyEscalation:
                 if step not in (NOT_SENT, LOST):
                     called.add(contact.id)
         await self._event(order_id, "family_unreached", {"contacts": len(contacts)})
-        await self.ctx.live.publish("family_unreached", {"order_id": order_id})
+        await self.ctx.live.publish(FamilyUnreached(order_id=order_id,
+                                                    place=await order_place(self.ctx, order_id)))
         return "unreached"
 
     async def _link_back(self, lease: str) -> bool:

@@ -9,7 +9,6 @@ then writes the row first and the stream entry carries its ``outbox_id``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,6 +16,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from dispatch.console_events import CallEnded, CallStarted, ConsoleEvent, entry_fields
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class LiveState:
         self._maxlen = maxlen
         self.errors = 0
         self._last_error_log = 0.0
-        self.announcer: Callable[[str, Mapping[str, Any]], Awaitable[None]] | None = None
+        self.announcer: Callable[[ConsoleEvent], Awaitable[None]] | None = None
 
     @property
     def stream_key(self) -> str:
@@ -46,35 +47,34 @@ class LiveState:
     def call_key(self, uniqueid: str) -> str:
         return f"{self._prefix}call:{uniqueid}"
 
-    async def call_started(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
-        await self._run(self._call_started(uniqueid, fields))
+    async def call_started(self, event: CallStarted) -> None:
+        await self._run(self._call_started(event))
 
     async def call_updated(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
         await self._run(self._client.hset(self.call_key(uniqueid), mapping=_flat(fields)))
 
-    async def call_ended(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
-        await self._run(self._call_ended(uniqueid, fields))
+    async def call_ended(self, event: CallEnded) -> None:
+        await self._run(self._call_ended(event))
 
-    async def publish(self, kind: str, payload: Mapping[str, Any]) -> None:
+    async def publish(self, event: ConsoleEvent) -> None:
         """An event for the consoles: through the outbox when one is attached, else straight
         to the stream (best effort)."""
         if self.announcer is not None:
-            await self.announcer(kind, payload)
+            await self.announcer(event)
         else:
-            await self.publish_direct(kind, payload)
+            await self.publish_direct(event)
 
-    async def publish_direct(self, kind: str, payload: Mapping[str, Any]) -> None:
+    async def publish_direct(self, event: ConsoleEvent) -> None:
         """Straight to the stream, no outbox: lost if Redis is down (logged)."""
-        await self._run(self._publish(kind, payload))
+        await self._run(self._client.xadd(self.stream_key, entry_fields(event),
+                                          maxlen=self._maxlen, approximate=True))
 
-    async def publish_entry(self, outbox_id: int, kind: str, payload: Mapping[str, Any]
-                            ) -> bool:
+    async def publish_entry(self, outbox_id: int, event: ConsoleEvent) -> bool:
         """XADD one outbox row (its id in the entry); True only once Redis has it."""
-        fields = {**_event(kind, payload), "outbox_id": str(outbox_id)}
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                await self._client.xadd(self.stream_key, fields, maxlen=self._maxlen,
-                                        approximate=True)
+                await self._client.xadd(self.stream_key, entry_fields(event, outbox_id),
+                                        maxlen=self._maxlen, approximate=True)
         except (RedisError, OSError, TimeoutError) as exc:
             self._count_error(exc)
             return False
@@ -86,27 +86,21 @@ class LiveState:
         await self._run(self._client.xtrim(self.stream_key, minid=f"{oldest_ms}-0",
                                            approximate=True))
 
-    async def _call_started(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
+    async def _call_started(self, event: CallStarted) -> None:
+        key = self.call_key(event.uniqueid)
         pipe = self._client.pipeline(transaction=False)
-        pipe.hset(self.call_key(uniqueid), mapping=_flat(fields))
-        pipe.expire(self.call_key(uniqueid), CALL_TTL_S)
-        pipe.sadd(self.live_calls_key, uniqueid)
-        pipe.xadd(self.stream_key, _event("call_started", {"uniqueid": uniqueid, **fields}),
-                  maxlen=self._maxlen, approximate=True)
+        pipe.hset(key, mapping=_flat(event.model_dump(exclude={"uniqueid", "place"})))
+        pipe.expire(key, CALL_TTL_S)
+        pipe.sadd(self.live_calls_key, event.uniqueid)
+        pipe.xadd(self.stream_key, entry_fields(event), maxlen=self._maxlen, approximate=True)
         await pipe.execute()
 
-    async def _call_ended(self, uniqueid: str, fields: Mapping[str, Any]) -> None:
+    async def _call_ended(self, event: CallEnded) -> None:
         pipe = self._client.pipeline(transaction=False)
-        pipe.delete(self.call_key(uniqueid))
-        pipe.srem(self.live_calls_key, uniqueid)
-        pipe.xadd(self.stream_key, _event("call_ended", {"uniqueid": uniqueid, **fields}),
-                  maxlen=self._maxlen, approximate=True)
+        pipe.delete(self.call_key(event.uniqueid))
+        pipe.srem(self.live_calls_key, event.uniqueid)
+        pipe.xadd(self.stream_key, entry_fields(event), maxlen=self._maxlen, approximate=True)
         await pipe.execute()
-
-    async def _publish(self, kind: str, payload: Mapping[str, Any]) -> None:
-        await self._client.xadd(
-            self.stream_key, _event(kind, payload), maxlen=self._maxlen, approximate=True
-        )
 
     async def _run(self, operation: Any) -> None:
         try:
@@ -127,6 +121,3 @@ class LiveState:
 def _flat(fields: Mapping[str, Any]) -> dict[str, str]:
     return {key: "" if value is None else str(value) for key, value in fields.items()}
 
-
-def _event(kind: str, payload: Mapping[str, Any]) -> dict[str, str]:
-    return {"type": kind, "data": json.dumps(payload, ensure_ascii=False, default=str)}

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from dispatch import outbox
+from dispatch.console_events import ConsoleEvent
 from dispatch.outbox import Announcement
 from ivr.context import EngineContext
 from ivr.periodic import repeat
@@ -30,7 +30,7 @@ async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement])
     sent as published; returns how many went out. The rest wait for the relay."""
     sent: list[int] = []
     for entry in entries:
-        if not await ctx.live.publish_entry(entry.outbox_id, entry.kind, entry.payload):
+        if not await ctx.live.publish_entry(entry.outbox_id, entry.event):
             break
         sent.append(entry.outbox_id)
     if sent:
@@ -58,7 +58,7 @@ class OutboxRelay:
         """Route every ``ctx.live.publish`` through the outbox."""
         self.ctx.live.announcer = self.announce
 
-    async def announce(self, kind: str, payload: Mapping[str, Any]) -> None:
+    async def announce(self, event: ConsoleEvent) -> None:
         """Commit the event's row, then publish it. The row gets ``ANNOUNCE_WAIT_S`` of engine
         time, never less than ``ANNOUNCE_MIN_REAL_S`` (a screen pop must not hold a caller
         from the queue): with the database slow or down the event goes to the stream at once,
@@ -67,13 +67,13 @@ class OutboxRelay:
         wait_s = max(ANNOUNCE_WAIT_S / self.ctx.clock.speed, ANNOUNCE_MIN_REAL_S)
         try:
             async with asyncio.timeout(wait_s), self.ctx.sessions() as session:
-                entry = await outbox.add_committed(session, kind, payload, self.ctx.now())
+                entry = await outbox.add_committed(session, event, self.ctx.now())
         except (*STORAGE_ERRORS, TimeoutError) as exc:
             log.warning("event %s sent without its outbox row (database busy or down): %s",
-                        kind, describe(exc))
-            await self.ctx.live.publish_direct(kind, outbox.plain(payload))
+                        event.name, describe(exc))
+            await self.ctx.live.publish_direct(event)
             return
-        if await self.ctx.live.publish_entry(entry.outbox_id, entry.kind, entry.payload):
+        if await self.ctx.live.publish_entry(entry.outbox_id, entry.event):
             self._sent.add(entry.outbox_id)  # else Redis refused: the relay publishes it
 
     async def mark_sent(self) -> None:

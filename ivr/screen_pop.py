@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.profile import elder_profile
+from dispatch.console_events import ScreenPop
+from dispatch.profile import elder_place, elder_profile
+from dispatch.regions import Place
 from ivr.context import EngineContext
 from ivr.storage_steps import storage_step
 
@@ -23,26 +25,20 @@ async def publish_screen_pop(
     before the call reaches the operators; from a number several elders share and no member
     chosen, ``household`` names them all and each one's profile is in the event."""
     profile = None
-    members: list[dict[str, object] | None] = []
+    members: list[dict[str, Any] | None] = []
+    place = Place()
     if elder_id is not None:
-        async def profiles(session: AsyncSession) -> tuple[Any, list[Any]]:
+        async def profiles(session: AsyncSession) -> tuple[Any, list[Any], Place]:
             own = await elder_profile(session, elder_id)
-            return own, [own if member_id == elder_id else await elder_profile(session, member_id)
-                         for member_id in household or []]
+            others = [own if member_id == elder_id else await elder_profile(session, member_id)
+                      for member_id in household or []]
+            return own, others, await elder_place(session, elder_id)
 
         read = await storage_step(ctx.sessions, profiles, log,
                                   "profile of elder %s unavailable", elder_id)
         if read.value is not None:
-            profile, members = read.value
-    await ctx.live.publish("screen_pop", {
-        "uniqueid": uniqueid,
-        "linkedid": linkedid,
-        "reason": reason,
-        "priority": priority,
-        "caller": caller,
-        "caller_status": caller_status,
-        "relation": relation,
-        "order_no": order_no,
-        "profile": profile,
-        "household": members,
-    })
+            profile, members, place = read.value
+    await ctx.live.publish(ScreenPop(
+        uniqueid=uniqueid, linkedid=linkedid, reason=reason, priority=priority, caller=caller,
+        caller_status=caller_status, relation=relation, order_no=order_no, profile=profile,
+        household=members, place=place))

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbox
+from dispatch.console_events import SpooledUnknownCaller
 from dispatch.spool_replay import SpoolAlert, replay_spool, settle_alert
 from ivr.context import EngineContext
 from ivr.outbox_relay import publish_committed
@@ -36,10 +37,10 @@ async def _announce_unknown_caller(ctx: EngineContext, alert: SpoolAlert) -> boo
     """Commit the alert to the outbox and publish it; False (the record stays in the spool
     for the next pass) if the database did not take it."""
     async def announce(session: AsyncSession) -> Any:
-        announced = await outbox.add(session, "spooled_unknown_caller", {
-            "uniqueid": alert.record.uniqueid, "caller": alert.record.caller_number,
-            "caller_status": alert.caller_status,
-            "spooled_at": str(alert.record.spooled_at)}, ctx.now())
+        announced = await outbox.add(session, SpooledUnknownCaller(
+            uniqueid=alert.record.uniqueid, caller=alert.record.caller_number,
+            caller_status=alert.caller_status, spooled_at=str(alert.record.spooled_at)),
+            ctx.now())
         await session.commit()
         return announced
 

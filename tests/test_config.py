@@ -36,6 +36,7 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('[ivr]\nlocal_area_code = "0931"\n[ami]\nsecret="x"', "ivr.local_area_code"),
         ('[database]\nurl = "mysql://x"\n[ami]\nsecret="x"', "database.url"),
         ('[nonsense]\nx = 1\n[ami]\nsecret="x"', "nonsense"),
+        ('[dispatch.retry.no_kye]\ntries = 2\n[ami]\nsecret="x"', "no_kye"),
     ],
 )
 def test_broken_config_gives_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from dispatch.regions import RegionScope
+from dispatch.console_events import CallStarted, ConsoleEvent, ScreenPop, entry_fields
+from dispatch.regions import Place, RegionScope
 from ivr.console.live_feed import FeedStatus, LiveEvent, LiveFeed
 from tests.callstack import until
 from tests.processes import RedisServer
@@ -24,8 +24,8 @@ COUNTY_A, COUNTY_B = RegionScope.parse("county:110105"), RegionScope.parse("coun
 CITY = RegionScope.parse("city:110100")
 
 
-def place(county: str) -> dict[str, str]:
-    return {"province_code": "110000", "city_code": "110100", "county_code": county}
+def place(county: str | None) -> Place:
+    return Place("110000", "110100", county) if county else Place()
 
 
 class Page:
@@ -49,7 +49,7 @@ class Page:
 
     @property
     def numbers(self) -> list[int]:
-        return [event.data["n"] for event in self.events]
+        return [int(event.data["uniqueid"]) for event in self.events]
 
     async def close(self) -> None:
         self._task.cancel()
@@ -82,13 +82,12 @@ async def feed(client: aioredis.Redis) -> AsyncIterator[LiveFeed]:
 
 async def add(client: aioredis.Redis, n: int, county: str | None = None,
               outbox_id: int | None = None, kind: str = "screen_pop") -> str:
-    data: dict[str, Any] = {"n": n}
-    if county is not None:
-        data["place"] = place(county)
-    fields = {"type": kind, "data": json.dumps(data)}
-    if outbox_id is not None:
-        fields["outbox_id"] = str(outbox_id)
-    return (await client.xadd(STREAM, fields)).decode()
+    """Event ``n`` (its uniqueid) about an elder of ``county`` (None: an unknown caller)."""
+    event: ConsoleEvent = (
+        ScreenPop(uniqueid=str(n), reason="handset_emergency", priority=10,
+                  caller_status="elder", place=place(county)) if kind == "screen_pop"
+        else CallStarted(uniqueid=str(n), status="elder", place=place(county)))
+    return (await client.xadd(STREAM, entry_fields(event, outbox_id))).decode()
 
 
 async def test_each_page_gets_its_region_and_the_unplaced_events(
@@ -125,6 +124,17 @@ async def test_a_page_resumes_after_its_last_event_id_with_no_gap_and_no_duplica
     await add(client, 40)
     await until(lambda: page.numbers[-1:] == [40], "the page is live")
     assert page.numbers == list(range(2, 41))
+    await page.close()
+
+
+async def test_an_entry_that_breaks_the_contract_is_skipped(
+        feed: LiveFeed, client: aioredis.Redis) -> None:
+    page = Page(feed, CITY)
+    await until(lambda: feed.subscribers == 1, "subscribed")
+    await client.xadd(STREAM, {"type": "screen_pop", "data": "{not json"})
+    await client.xadd(STREAM, {"type": "no_such_kind", "data": "{}"})
+    await add(client, 1)
+    await until(lambda: page.numbers == [1], "the good event after the bad ones")
     await page.close()
 
 

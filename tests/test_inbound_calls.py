@@ -226,14 +226,20 @@ async def test_operators_see_who_is_calling_before_they_answer(stack: CallStack)
     assert any(phone["kind"] == "handset" for phone in profile["phones"])
     assert profile["recent_orders"][0]["service"] == "emergency"
     assert pop["order_no"] == profile["recent_orders"][0]["order_no"]
+    place = pop["place"]  # the console filters by region on it
+    assert (place["province_code"], place["city_code"]) == ("620000", "620100")
+    assert place["county_code"].startswith("6201") and len(place["county_code"]) == 6
 
 
 async def test_live_state_and_event_stream(stack: CallStack) -> None:
     result = await stack.call(national(stack.numbers["elders"][12]),
                               [LISTEN, press("1", MENU_KEY_DELAY), press("1", CONFIRM_KEY_DELAY)])
-    kinds = [e["type"] for e in await _stream_events(stack)
-             if e["data"].get("uniqueid") == result["uniqueid"]]
+    events = [e for e in await _stream_events(stack)
+              if e["data"].get("uniqueid") == result["uniqueid"]]
+    kinds = [e["type"] for e in events]
     assert kinds == ["call_started", "order_created", "call_ended"]  # no screen pop: no human
+    started, created = (events[0]["data"]["place"], events[1]["data"]["place"])
+    assert started == created and started["city_code"] == "620100"
     live_calls = f"{stack.settings.redis.key_prefix}calls:live"
     assert not await _redis(stack).sismember(live_calls, result["uniqueid"])
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -28,6 +27,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from dispatch.console_events import ConsoleEventError, outbox_id_of, parse_entry
 from dispatch.regions import Place, RegionScope
 
 log = logging.getLogger(__name__)
@@ -75,33 +75,21 @@ class LiveEvent:
         return stream_id_key(self.id)[0]
 
 
-def _place(value: Any) -> Place | None:
-    if not isinstance(value, Mapping):
-        return None
-    codes = {key: value.get(key) for key in ("province_code", "city_code", "county_code")}
-    if not any(isinstance(code, str) and code for code in codes.values()):
-        return None
-    return Place(**{key: code if isinstance(code, str) else None
-                    for key, code in codes.items()})
-
-
 def event_from_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> LiveEvent | None:
-    """The one place that reads a stream entry (``type``, ``data`` JSON, ``outbox_id``);
-    None, logged, for an entry that is not an event."""
+    """A stream entry as the pages get it, read by the events' contract
+    (``dispatch.console_events.parse_entry``); None, logged, for one that breaks it."""
     entry = _text(entry_id)
-    values = {_text(key): _text(value) for key, value in fields.items()}
     try:
-        data = json.loads(values.get("data") or "{}")
-    except ValueError:
-        data = None
-    kind = values.get("type", "")
-    if not isinstance(data, dict) or not kind:
-        log.warning("stream entry %s is not a console event; skipped", entry)
+        event = parse_entry(fields)
+        outbox_id = outbox_id_of(fields)
+    except ConsoleEventError as exc:
+        log.warning("stream entry %s is not a console event; skipped: %s", entry, exc)
         return None
-    outbox = values.get("outbox_id", "")
-    return LiveEvent(id=entry, kind=kind, data=data,
-                     outbox_id=int(outbox) if outbox.isdigit() else None,
-                     place=_place(data.get("place")), raw_data=values["data"])
+    raw = next((_text(value) for key, value in fields.items() if _text(key) == "data"), "")
+    place = getattr(event, "place", None)
+    return LiveEvent(id=entry, kind=event.name.value, data=event.payload(),
+                     outbox_id=outbox_id, place=place if isinstance(place, Place) else None,
+                     raw_data=raw)
 
 
 def visible_to(event: LiveEvent, scope: RegionScope) -> bool:

@@ -15,18 +15,9 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import (
-    OrderEvent,
-    OrderStatus,
-    OutboundCall,
-    OutboundState,
-    ServiceType,
-    VendorPhone,
-    VendorWorker,
-    WorkOrder,
-)
+from dispatch.demo_state import accepted_orders, dispatch_in_hand, events_raised, vendor_lines
 from dispatch.phones import national
 from dispatch.quality import callback_number
 from ivr.context import EngineContext
@@ -82,7 +73,7 @@ class Lifecycle:
     async def prepare(self) -> int:
         """Give every vendor's dispatch line its odds in the simulator; how many lines."""
         async with self.ctx.sessions() as session:
-            lines = list(await session.scalars(select(VendorPhone.number_e164)))
+            lines = await vendor_lines(session)
         await self.sim.request("phones", phones={national(n): VENDOR_PHONE for n in lines},
                                seed=self.seed)
         return len(lines)
@@ -98,13 +89,7 @@ class Lifecycle:
 
     async def _new_acceptances(self) -> None:
         async with self.ctx.sessions() as session:
-            rows = (await session.execute(
-                select(WorkOrder.id, WorkOrder.order_no, WorkOrder.elder_id,
-                       VendorWorker.number_e164)
-                .join(VendorWorker, VendorWorker.vendor_id == WorkOrder.vendor_id)
-                .where(WorkOrder.status == OrderStatus.ACCEPTED)
-                .order_by(WorkOrder.id, VendorWorker.id)
-            )).all()
+            rows = await accepted_orders(session)
         for order_id, order_no, elder_id, worker in rows:
             if order_id in self.visits:
                 continue
@@ -151,22 +136,11 @@ class Lifecycle:
         if any(not task.done() for task in self.tasks):
             return False
         async with self.ctx.sessions() as session:
-            open_orders = await session.scalar(
-                select(func.count()).select_from(WorkOrder).where(
-                    WorkOrder.service != ServiceType.EMERGENCY,
-                    WorkOrder.status.in_((OrderStatus.NEW, OrderStatus.DISPATCHING))))
-            live = await session.scalar(
-                select(func.count()).select_from(OutboundCall).where(
-                    OutboundCall.state.in_((OutboundState.SCHEDULED, OutboundState.DIALING,
-                                            OutboundState.ANSWERED))))
-            unvisited = await session.scalar(
-                select(func.count()).select_from(WorkOrder).where(
-                    WorkOrder.status == OrderStatus.ACCEPTED,
-                    WorkOrder.id.not_in(list(self.visits) or [0])))
+            in_hand = await dispatch_in_hand(session, self.visits)
             alerts_due = await self._alerts_outstanding(session)
-        return not (open_orders or live or unvisited or alerts_due)
+        return not (in_hand or alerts_due)
 
-    async def _alerts_outstanding(self, session: Any) -> int:
+    async def _alerts_outstanding(self, session: AsyncSession) -> int:
         """Orders whose worker never reports, still waiting for their alert."""
         awaited = {(order_id, "late_arrival" if visit.arrive_after_s is None
                     else "completion_unconfirmed")
@@ -174,10 +148,8 @@ class Lifecycle:
                    if visit.arrive_after_s is None or visit.service_s is None}
         if not awaited:
             return 0
-        raised = {tuple(row) for row in (await session.execute(
-            select(OrderEvent.order_id, OrderEvent.kind).where(
-                OrderEvent.order_id.in_([order_id for order_id, _ in awaited]),
-                OrderEvent.kind.in_(("late_arrival", "completion_unconfirmed"))))).all()}
+        raised = await events_raised(session, {order_id for order_id, _ in awaited},
+                                     {kind for _, kind in awaited})
         return len(awaited - raised)
 
     async def close(self) -> None:

@@ -48,17 +48,13 @@ def speech_model_path() -> Path | None:
 
 def prefer_language(db_url: str, numbers: list[str], language: str) -> None:
     """Make the elders who own ``numbers`` (E.164) prefer ``language``."""
-    from sqlalchemy import select, update
-
+    from dispatch import demo_state
     from dispatch.db import make_sync_engine
-    from dispatch.models import Elder, ElderPhone
 
     engine = make_sync_engine(db_url)
     try:
         with engine.begin() as conn:
-            owners = select(ElderPhone.elder_id).where(ElderPhone.number_e164.in_(numbers))
-            conn.execute(update(Elder).where(Elder.id.in_(owners))
-                         .values(preferred_language=language))
+            demo_state.prefer_language(conn, numbers, language)
     finally:
         engine.dispose()
 
@@ -66,18 +62,14 @@ def prefer_language(db_url: str, numbers: list[str], language: str) -> None:
 async def flag_no_menu(db_url: str, numbers: list[str]) -> None:
     """Flag the elders who own ``numbers`` (E.164) as unable to use a menu, the way the
     operators' console does (dispatch.registry.set_no_menu)."""
-    from sqlalchemy import select
-
     from dispatch.db import async_sessionmaker_for, make_async_engine
-    from dispatch.models import ElderPhone
+    from dispatch.demo_state import owners_of
     from dispatch.registry import set_no_menu
 
     engine = make_async_engine(db_url, pool_size=1)
     try:
         async with async_sessionmaker_for(engine)() as session:
-            owners = await session.scalars(select(ElderPhone.elder_id).distinct()
-                                           .where(ElderPhone.number_e164.in_(numbers)))
-            for elder_id in sorted(owners):
+            for elder_id in await owners_of(session, numbers):
                 await set_no_menu(session, elder_id, True)
     finally:
         await engine.dispose()

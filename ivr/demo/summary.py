@@ -6,10 +6,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
 from dispatch.alarm_report import AlarmReport
 from dispatch.db import make_sync_engine
+from dispatch.demo_state import calls_and_orders
 from dispatch.dispatch_figures import DispatchFigures
 from dispatch.models import Call, WorkOrder
 from dispatch.stats import percentile
@@ -89,8 +88,7 @@ def build_summary(db_url: str, plan: list[PlannedCall], speed: float,
     summary = Summary(speed=speed, real_seconds=real_seconds, placed=len(plan))
     engine = make_sync_engine(db_url)
     with engine.connect() as conn:
-        records = {row.uniqueid: row for row in conn.execute(select(Call))}
-        orders = {row.id: row for row in conn.execute(select(WorkOrder))}
+        records, orders = calls_and_orders(conn)
     engine.dispose()
     for order in orders.values():
         summary.orders[str(order.service)] += 1

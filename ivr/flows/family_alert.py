@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from dispatch.console_events import FamilyAcknowledged, FamilyNoKey
 from dispatch.orders import add_order_event
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar
+from ivr.event_places import order_place
 from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
@@ -47,13 +49,15 @@ class FamilyAlertFlow:
 
     async def _record(self, order_id: int, contact_id: int, acknowledged: bool,
                       uniqueid: str) -> None:
-        kind = "family_acknowledged" if acknowledged else "family_no_key"
+        event = FamilyAcknowledged if acknowledged else FamilyNoKey
+        kind = event.name.value
         await storage_step(
             self.ctx.writing,
             lambda session: add_order_event(session, order_id, kind, self.ctx.now(),
                                             {"contact_id": contact_id, "uniqueid": uniqueid}),
             log, "family answer for order %s not stored", order_id)
-        await self.ctx.live.publish(kind, {"order_id": order_id, "contact_id": contact_id})
+        await self.ctx.live.publish(event(order_id=order_id, contact_id=contact_id,
+                                          place=await order_place(self.ctx, order_id)))
 
 
 def _int(value: str | None) -> int | None:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from dispatch.calls import record_call
+from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
 from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
@@ -279,11 +280,9 @@ class InboundFlow:
         order = stored.value
         outcome.order_id, outcome.order_no = order.id, order.order_no
         outcome.disposition, outcome.reason = "order", service.value
-        await self.ctx.live.publish(
-            "order_created",
-            {"order_no": order.order_no, "service": service.value, "elder_id": identity.elder_id,
-             "source": source, "uniqueid": agi.env.uniqueid},
-        )
+        await self.ctx.live.publish(OrderCreated(
+            order_no=order.order_no, service=service.value, elder_id=identity.elder_id,
+            source=source, uniqueid=agi.env.uniqueid, place=identity.place))
         if service is not ServiceType.EMERGENCY and self.ctx.dispatcher is not None:
             self.ctx.dispatcher.order_created(order.id)
 
@@ -362,23 +361,17 @@ class InboundFlow:
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome
     ) -> None:
         """Show the call live; its database record is written once, when it ends."""
-        fields = {
-            "channel": agi.env.channel,
-            "status": identity.status.value,
-            "elder_id": identity.elder_id,
-            "caller": mask(identity.number),
-        }
-        await self.ctx.live.call_started(agi.env.uniqueid, fields)
+        await self.ctx.live.call_started(CallStarted(
+            uniqueid=agi.env.uniqueid, channel=agi.env.channel, status=identity.status.value,
+            elder_id=identity.elder_id, caller=mask(identity.number), place=identity.place))
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
         identity = outcome.identity
         if outcome.disposition == "abandoned" and identity is not None and identity.number:
             outcome.reason = "callback_needed"
-            await self.ctx.live.publish(
-                "callback_needed",
-                {"elder_id": identity.elder_id, "number": identity.number,
-                 "uniqueid": agi.env.uniqueid},
-            )
+            await self.ctx.live.publish(CallbackNeeded(
+                elder_id=identity.elder_id, number=identity.number, uniqueid=agi.env.uniqueid,
+                place=identity.place))
         await storage_step(
             self.ctx.writing,
             lambda session: record_call(
@@ -399,9 +392,8 @@ class InboundFlow:
                 order_announced_at=outcome.order_announced_at,
             ),
             log, "call record for %s not stored", agi.env.uniqueid)
-        await self.ctx.live.call_ended(
-            agi.env.uniqueid, {"disposition": outcome.disposition, "reason": outcome.reason}
-        )
+        await self.ctx.live.call_ended(CallEnded(
+            uniqueid=agi.env.uniqueid, disposition=outcome.disposition, reason=outcome.reason))
         log.info(
             "call %s from %s: %s (%s)%s",
             agi.env.uniqueid,

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
-from dispatch.models import OutboundState
+from dispatch.models import OfferOutcome, OutboundState
 from dispatch.offers import record_outcome
 from dispatch.outbound import Attempt
 from ivr.agi.session import AgiSession
@@ -39,7 +39,7 @@ async def answered_attempt(agi: AgiSession, ctx: EngineContext) -> Attempt | Non
     return (await storage_step(ctx.writing, awaiting, log, "attempt %s unreadable", raw)).value
 
 
-async def settle(ctx: EngineContext, attempt: Attempt, outcome: str) -> None:
+async def settle(ctx: EngineContext, attempt: Attempt, outcome: OfferOutcome) -> None:
     """Record a call's outcome once, then let the dispatcher take the order's next step."""
     settled = await storage_step(
         ctx.writing, lambda session: record_outcome(session, attempt, outcome, ctx.now()),

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 
+from dispatch.console_events import ComplaintOpened
+from dispatch.models import OfferOutcome
 from dispatch.outbound import Attempt
 from dispatch.quality import record_rating
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.event_places import order_place
 from ivr.flows.outbound_call import answered_attempt, ask, settle
 from ivr.storage_steps import storage_step
 
@@ -33,23 +36,23 @@ class QualityCallbackFlow:
         language = self.ctx.settings.ivr.default_language
         prompts = [self.ctx.prompts.path("rating_intro", language),
                    self.ctx.prompts.path("rating_keys", language)]
-        outcome = "hangup"
+        outcome: OfferOutcome | None = OfferOutcome.HANGUP
         try:
             key = await ask(agi, self.ctx, prompts, RATING_KEYS, ROUNDS)
             if key is None:
-                outcome = "no_key"
+                outcome = OfferOutcome.NO_KEY
                 await agi.stream_file(self.ctx.prompts.path("goodbye", language))
                 return
-            outcome = ""
+            outcome = None  # record_rating records it
             complaint = await self._record(attempt, int(key))
             if complaint is None:
-                outcome = "failed"
+                outcome = OfferOutcome.FAILED
             closing = "rating_sorry" if complaint else "rating_thanks"
             await agi.stream_file(self.ctx.prompts.path(closing, language))
         except AgiHangup:
             pass
         finally:
-            if outcome:
+            if outcome is not None:
                 await settle(self.ctx, attempt, outcome)
 
     async def _record(self, attempt: Attempt, rating: int) -> bool | None:
@@ -61,6 +64,7 @@ class QualityCallbackFlow:
             return None
         complaint = stored.value
         if complaint:
-            await self.ctx.live.publish("complaint_opened", {
-                "order_id": attempt.order_id, "rating": rating})
+            await self.ctx.live.publish(ComplaintOpened(
+                order_id=attempt.order_id, rating=rating,
+                place=await order_place(self.ctx, attempt.order_id)))
         return complaint

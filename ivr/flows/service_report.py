@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from dispatch.console_events import OrderArrived, OrderCompleted
 from dispatch.models import CallPurpose
 from dispatch.phones import mask, normalize
 from dispatch.service_reports import (
@@ -92,9 +93,10 @@ class ServiceReportFlow:
         if not ok:
             return "worker_state_refused"
         kind = "arrived" if key == ARRIVED else "completed"
-        await self.ctx.live.publish(f"order_{kind}", {"order_id": order.id,
-                                                      "order_no": order.order_no,
-                                                      "worker_id": worker.id})
+        event = OrderArrived if key == ARRIVED else OrderCompleted
+        await self.ctx.live.publish(event(order_id=order.id, order_no=order.order_no,
+                                          worker_id=worker.id,
+                                          place=order.place))
         if key == COMPLETED and self.ctx.dispatcher is not None:
             await self.ctx.dispatcher.plan(order.id, CallPurpose.QUALITY_CALLBACK)
         return f"worker_{kind}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from dispatch.console_events import OrderAccepted
+from dispatch.models import OfferOutcome
 from dispatch.offers import OfferDetails, offer_details
 from dispatch.outbound import Attempt
 from ivr.agi.errors import AgiHangup
@@ -39,22 +41,22 @@ class VendorOfferFlow:
             log, "offer %s unreadable", attempt.id)
         details = read.value
         if details is None:
-            await settle(self.ctx, attempt, "failed")
+            await settle(self.ctx, attempt, OfferOutcome.FAILED)
             return
-        outcome = "hangup"
+        outcome: OfferOutcome | None = OfferOutcome.HANGUP
         try:
             key = await ask(agi, self.ctx, self._offer_prompts(details), ACCEPT + DECLINE,
                             ROUNDS, repeat_key=REPEAT)
             if key == ACCEPT:
-                outcome = ""
+                outcome = None  # accept_offer records it
                 await self._accept(agi, details, attempt)
                 return
-            outcome = "declined" if key == DECLINE else "no_key"
+            outcome = OfferOutcome.DECLINED if key == DECLINE else OfferOutcome.NO_KEY
             await self._say(agi, "offer_declined" if key == DECLINE else "offer_no_key")
         except AgiHangup:
             pass
         finally:
-            if outcome:
+            if outcome is not None:
                 await settle(self.ctx, attempt, outcome)
 
     async def _accept(self, agi: AgiSession, details: OfferDetails, attempt: Attempt) -> None:
@@ -63,9 +65,9 @@ class VendorOfferFlow:
         if not won:
             await self._say(agi, "offer_withdrawn")
             return
-        await self.ctx.live.publish("order_accepted", {
-            "order_id": details.order_id, "order_no": details.order_no,
-            "vendor_id": details.vendor_id})
+        await self.ctx.live.publish(OrderAccepted(
+            order_id=details.order_id, order_no=details.order_no, vendor_id=details.vendor_id,
+            place=details.place))
         language = self.ctx.settings.ivr.default_language
         await agi.stream_file(self.ctx.prompts.path("offer_accepted", language))
         for path in self.ctx.prompts.digits(details.order_no, language):
