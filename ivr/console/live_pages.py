@@ -33,7 +33,13 @@ from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
 from dispatch.worklist import worklist
 from ivr.config import Settings
 from ivr.console.auth import current_account, require
-from ivr.console.live_feed import FeedStatus, LiveEvent, LiveFeed, is_stream_id
+from ivr.console.live_feed import (
+    FeedStatus,
+    LiveEvent,
+    LiveFeed,
+    is_stream_id,
+    stream_id_key,
+)
 from ivr.console.state import client_address, console_state
 from ivr.console.templating import render
 from ivr.queue_members import operator_counts
@@ -54,6 +60,13 @@ PAGE_KINDS = frozenset({
     "dispatch_escalated", "family_acknowledged"})
 
 
+@dataclass(frozen=True)
+class CachedWorklist:
+    position: str  # the feed's last entry when the read began: it saw everything up to it
+    read_at: float  # monotonic
+    body: dict[str, Any]
+
+
 @dataclass
 class LiveContext:
     feed: LiveFeed | None
@@ -61,8 +74,8 @@ class LiveContext:
     prefix: str
     replay_s: int = POP_REPLAY_S
     # the last worklist read per region: every page of a region reloads it on the same
-    # events, so one read serves them all for WORKLIST_REUSE_S
-    worklists: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # events, so one read serves them all (see worklist_json)
+    worklists: dict[str, CachedWorklist] = field(default_factory=dict)
 
 
 def live_context(request: Request) -> LiveContext:
@@ -142,19 +155,27 @@ async def live_events(request: Request) -> Response:
 
 @require()
 async def worklist_json(request: Request) -> Response:
+    """The worklist of the account's region. A page names the last event it handled
+    (``seen``): a read made after the feed had that event is shared, for
+    WORKLIST_REUSE_S, by every page of the region; an older one is not."""
     state = console_state(request)
     live = live_context(request)
     scope = str(_account(request).scope)
-    read_at, body = live.worklists.get(scope, (0.0, {}))
-    if time.monotonic() - read_at > WORKLIST_REUSE_S:
-        now = state.now()
-        async with state.sessions() as session:
-            items = await worklist(session, now, state.settings.emergency.stale_call_s,
-                                   WORKLIST_WINDOW_S, _account(request).scope)
-        body = {"now": now.isoformat(), "items": [
-            {**asdict(item), "since": item.since.isoformat(),
-             "age_s": round((now - item.since).total_seconds())} for item in items]}
-        live.worklists[scope] = (time.monotonic(), body)
+    seen = request.query_params.get("seen", "")
+    cached = live.worklists.get(scope)
+    if cached is not None and time.monotonic() - cached.read_at <= WORKLIST_REUSE_S and (
+            not is_stream_id(seen) or stream_id_key(cached.position) >= stream_id_key(seen)):
+        return JSONResponse(cached.body)
+    position = live.feed.position if live.feed is not None else "0-0"
+    read_at = time.monotonic()
+    now = state.now()
+    async with state.sessions() as session:
+        items = await worklist(session, now, state.settings.emergency.stale_call_s,
+                               WORKLIST_WINDOW_S, _account(request).scope)
+    body = {"now": now.isoformat(), "items": [
+        {**asdict(item), "since": item.since.isoformat(),
+         "age_s": round((now - item.since).total_seconds())} for item in items]}
+    live.worklists[scope] = CachedWorklist(position, read_at, body)
     return JSONResponse(body)
 
 

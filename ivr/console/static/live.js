@@ -188,7 +188,9 @@
     lastLoad = Date.now();
     let reply;
     try {
-      reply = await fetch("/live/worklist.json", { credentials: "same-origin" });
+      // `seen`: a copy read before the last event we handled would not show it
+      const query = lastId ? "?seen=" + encodeURIComponent(lastId) : "";
+      reply = await fetch("/live/worklist.json" + query, { credentials: "same-origin" });
     } catch (err) { return; }
     if (!reply.ok) { return; }
     renderWorklist((await reply.json()).items);
