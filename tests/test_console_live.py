@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import pytest
 from sqlalchemy import select, update
 
 from dispatch.accounts import Role
-from dispatch.db import make_sync_engine
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
 from dispatch.models import AuditEntry, Elder, ElderPhone, OrderEvent, QueueCall, WorkOrder
+from dispatch.orders import ServiceType, create_order
 from dispatch.phones import national
 from ivr.config import Settings
 from ivr.console.server import console_app
@@ -166,6 +168,7 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             await li.wait_for_selector(f"#worklist tr[data-order-no='{order_no}']",
                                        state="detached", timeout=TIMEOUT_MS)
             await li.wait_for_selector(card, state="detached", timeout=TIMEOUT_MS)
+            await refusals(li, await foreign_emergency(stack, elder.county))
             call.cancel()
             await asyncio.gather(call, return_exceptions=True)
     finally:
@@ -183,6 +186,45 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
         stack, select(AuditEntry.account_name, AuditEntry.action)
         .where(AuditEntry.target == order_no))}
     assert audited == {("zhao", "alarm_acknowledged"), ("li", "alarm_closed")}
+    refused = db_rows(stack, select(AuditEntry.account_name, AuditEntry.detail)
+                      .where(AuditEntry.action == "order_refused"))
+    assert refused == [("li", {"exists_elsewhere": True})]
+
+
+async def foreign_emergency(stack: CallStack, county: str) -> str:
+    """An open emergency of an elder outside ``county``."""
+    elder_id, = next(row for row in db_rows(stack, select(Elder.id).where(
+        Elder.county_code != county, Elder.county_code.is_not(None))))
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            order = await create_order(session, elder_id=elder_id,
+                                       service=ServiceType.EMERGENCY, source="handset",
+                                       call_uniqueid=None, requested_by="elder",
+                                       at=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    assert order.order_no is not None
+    return order.order_no
+
+
+async def refusals(page: Any, foreign: str) -> None:
+    """Another county's alarm, a made-up disposition, a post without its CSRF token."""
+    async def post(url: str, fields: dict[str, str], token: bool = True) -> tuple[int, str]:
+        return tuple(await page.evaluate(
+            """async ([url, fields, token]) => {
+                 const reply = token ? await window.hotline.post(url, fields)
+                   : await fetch(url, {method: "POST", body: new URLSearchParams(fields)});
+                 return [reply.status, await reply.text()];
+               }""", [url, fields, token]))
+
+    status, body = await post("/live/worklist/ack", {"order_no": foreign})
+    assert status == 404 and "in your region" in body
+    status, body = await post("/live/worklist/close", {"order_no": foreign,
+                                                        "disposition": "prank", "note": ""})
+    assert status == 400 and "disposition" in body
+    status, _ = await post("/live/worklist/ack", {"order_no": foreign}, token=False)
+    assert status == 403
 
 
 async def test_a_page_misses_no_emergency_while_its_console_restarts(stack: CallStack) -> None:

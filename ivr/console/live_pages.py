@@ -20,19 +20,22 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from dispatch.accounts import Account, Role
 from dispatch.alarm_acks import acknowledge_alarm
-from dispatch.audit import Actor, audit_row
+from dispatch.audit import audit_row, record
+from dispatch.console_queries import order_exists, visible_order
 from dispatch.dispositions import Disposition, DispositionError, close_alarm
 from dispatch.orders import is_valid_order_no
 from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
 from dispatch.worklist import worklist
 from ivr.config import Settings
 from ivr.console.auth import current_account, require
+from ivr.console.forms import FormError, choice, read_form, text
 from ivr.console.live_feed import (
     FeedStatus,
     LiveEvent,
@@ -40,7 +43,7 @@ from ivr.console.live_feed import (
     is_stream_id,
     stream_id_key,
 )
-from ivr.console.state import client_address, console_state
+from ivr.console.state import actor, console_state
 from ivr.console.templating import render
 from ivr.queue_members import operator_counts
 
@@ -179,32 +182,50 @@ async def worklist_json(request: Request) -> Response:
     return JSONResponse(body)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
-
-
 def _refusal(message: str, status: int = 400) -> Response:
     return JSONResponse({"ok": False, "error": message}, status)
+
+
+async def _order_in_region(request: Request, order_no: str) -> bool:
+    """The order is the account's region's (checked in the query); a refusal is audited as
+    the order pages audit theirs."""
+    state = console_state(request)
+    async with state.sessions() as db:
+        if await visible_order(db, _account(request).scope, order_no) is not None:
+            return True
+        elsewhere = await order_exists(db, order_no)
+        await record(db, actor(request), "order_refused", state.now(), order_no,
+                     {"exists_elsewhere": elsewhere})
+    return False
+
+
+async def _order_no(request: Request, form: FormData) -> str | Response:
+    """The form's order number if it is one of the region's, else the refusal to send."""
+    order_no = text(form, "order_no", 16)
+    assert order_no is not None
+    if not is_valid_order_no(order_no):
+        return _refusal("order_no: not an order number")
+    if not await _order_in_region(request, order_no):
+        return _refusal(f"No order {order_no} in your region.", 404)
+    return order_no
 
 
 @require()
 async def acknowledge(request: Request) -> Response:
     """An operator acknowledges a new emergency: the pages stop sounding for it."""
     state = console_state(request)
-    account = _account(request)
-    order_no = (await _form(request)).get("order_no", "")
-    if not is_valid_order_no(order_no):
-        return _refusal("no such order number")
-    if not await _in_worklist(request, account, order_no):
-        return _refusal("no such open emergency", 404)
+    try:
+        order_no = await _order_no(request, await read_form(request))
+    except FormError as exc:
+        return _refusal(str(exc))
+    if isinstance(order_no, Response):
+        return order_no
     now = state.now()
-    actor = Actor.of(account, client_address(request))
     async with state.sessions() as session:
         try:
-            await acknowledge_alarm(session, order_no, account.name, now,
-                                    also=[audit_row(actor, "alarm_acknowledged", now,
-                                                    order_no)])
+            await acknowledge_alarm(session, order_no, _account(request).name, now,
+                                    also=[audit_row(actor(request), "alarm_acknowledged",
+                                                    now, order_no)])
         except DispositionError as exc:
             return _refusal(str(exc), 409)
     live_context(request).worklists.clear()
@@ -215,39 +236,26 @@ async def acknowledge(request: Request) -> Response:
 async def close(request: Request) -> Response:
     """Close an emergency with its disposition and a note (the shared disposition service)."""
     state = console_state(request)
-    account = _account(request)
-    form = await _form(request)
-    order_no, note = form.get("order_no", ""), form.get("note", "").strip()
-    if not is_valid_order_no(order_no):
-        return _refusal("no such order number")
     try:
-        disposition = Disposition(form.get("disposition", ""))
-    except ValueError:
-        return _refusal("choose a disposition: " + ", ".join(d.value for d in Disposition))
-    if len(note) > NOTE_MAX or any(ord(c) < 32 and c not in "\r\n\t" for c in note):
-        return _refusal(f"the note is at most {NOTE_MAX} characters of text")
-    if not await _in_worklist(request, account, order_no):
-        return _refusal("no such open emergency", 404)
+        form = await read_form(request)
+        disposition = choice(form, "disposition", list(Disposition))
+        note = text(form, "note", NOTE_MAX, required=False, multiline=True) or ""
+        order_no = await _order_no(request, form)
+    except FormError as exc:
+        return _refusal(str(exc))
+    if isinstance(order_no, Response):
+        return order_no
     now = state.now()
-    actor = Actor.of(account, client_address(request))
     async with state.sessions() as session:
         try:
-            await close_alarm(session, order_no, disposition, account.name, now, note=note,
-                              also=[audit_row(actor, "alarm_closed", now, order_no,
+            await close_alarm(session, order_no, disposition, _account(request).name, now,
+                              note=note,
+                              also=[audit_row(actor(request), "alarm_closed", now, order_no,
                                               {"disposition": disposition.value})])
         except DispositionError as exc:
             return _refusal(str(exc), 409)
     live_context(request).worklists.clear()
     return JSONResponse({"ok": True})
-
-
-async def _in_worklist(request: Request, account: Account, order_no: str) -> bool:
-    """The order is an open emergency of the account's region (checked in the query)."""
-    state = console_state(request)
-    async with state.sessions() as session:
-        items = await worklist(session, state.now(), state.settings.emergency.stale_call_s,
-                               0, account.scope)
-    return any(item.order_no == order_no for item in items)
 
 
 # -- the wallboard -------------------------------------------------------------------------

@@ -200,13 +200,44 @@
     ["call_back", "Callers to call back"]];
   const DISPOSITIONS = [["real_emergency", "Real emergency"], ["accidental", "Accidental"],
     ["test", "Test"], ["no_response", "No response"]];
+  // One row per item, kept from one reload to the next while the item is unchanged: a
+  // reload builds only what changed, and a note being typed survives it.
+  const rows = new Map();  // key -> {tr, sig}
+  function rowKey(item) {
+    return item.order_no ? "o:" + item.order_no : "c:" + item.phone + "@" + item.since;
+  }
+  function buildRow(item) {
+    const tr = el("tr", null, item.section + (item.acknowledged ? " acknowledged" : ""));
+    if (item.order_no) { tr.dataset.orderNo = item.order_no; }
+    tr.appendChild(el("td", item.section === "unattended" && !item.acknowledged ? "!" : ""));
+    [item.order_no, item.elder_name, item.phone, item.address].forEach(function (v) {
+      tr.appendChild(el("td", v || "")); });
+    tr.appendChild(el("td", "", "age"));
+    tr.appendChild(el("td", item.note || ""));
+    tr.appendChild(actions(item));
+    return tr;
+  }
+  function rowFor(item, kept) {
+    const key = rowKey(item);
+    const sig = JSON.stringify([item.section, item.acknowledged, item.elder_name, item.phone,
+      item.address, item.note]);
+    let row = rows.get(key);
+    if (!row || row.sig !== sig) {
+      row = { tr: buildRow(item), sig: sig };
+      rows.set(key, row);
+    }
+    row.tr.querySelector(".age").textContent = minutes(item.age_s);
+    kept.add(key);
+    return row.tr;
+  }
   function renderWorklist(items) {
     const table = el("table");
     const head = el("tr");
     ["", "Order", "Elder", "Phone", "Address", "Waiting", "Note", ""].forEach(function (t) {
       head.appendChild(el("th", t)); });
     table.appendChild(head);
-    let sounding = [];
+    const sounding = [];
+    const kept = new Set();
     SECTIONS.forEach(function (section) {
       const shown = items.filter(function (i) { return i.section === section[0]; });
       const title = el("tr", null, "section");
@@ -215,16 +246,11 @@
       title.appendChild(cell);
       table.appendChild(title);
       shown.forEach(function (item) {
-        const tr = el("tr", null, item.section + (item.acknowledged ? " acknowledged" : ""));
-        if (item.order_no) { tr.dataset.orderNo = item.order_no; }
-        tr.appendChild(el("td", item.section === "unattended" && !item.acknowledged ? "!" : ""));
-        [item.order_no, item.elder_name, item.phone, item.address, minutes(item.age_s),
-          item.note].forEach(function (v) { tr.appendChild(el("td", v || "")); });
-        tr.appendChild(actions(item));
-        table.appendChild(tr);
+        table.appendChild(rowFor(item, kept));
         if (item.section === "unattended" && !item.acknowledged) { sounding.push(item); }
       });
     });
+    rows.forEach(function (_row, key) { if (!kept.has(key)) { rows.delete(key); } });
     listBox.replaceChildren(table);
     // an alarm of mine closed with its disposition: its card has served
     const open = new Set(items.map(function (i) { return i.order_no; }));
