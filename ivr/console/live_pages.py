@@ -8,11 +8,12 @@ stream, the worklist's actions, and the supervisor's wallboard.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ TEMPLATES = Path(__file__).parent / "live_templates"
 POP_REPLAY_S = 600  # a page opened now shows the screen pops of the last ten minutes
 WORKLIST_WINDOW_S = 24 * 3600
 WORKLIST_REUSE_S = 1.0
+WORKLIST_KEEP_S = 10.0
 NOTE_MAX = 500
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 # What the pages act on (cards, the worklist, the wallboard); the stream's other events
@@ -70,15 +72,53 @@ class CachedWorklist:
     body: dict[str, Any]
 
 
+class WorklistReads:
+    """Every page of a region reloads the worklist on the same events: one read serves them.
+
+    A page names the last event it handled (``seen``); a read that began after the feed had
+    that event serves it (for up to WORKLIST_KEEP_S), an older one does not. Reads of a
+    region run one at a time and begin at least WORKLIST_REUSE_S apart, so however many
+    pages and events there are, the database sees about one worklist read a second per
+    region, and the cards (which need no read) are never held up by them."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, CachedWorklist] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def clear(self) -> None:
+        """Forget every read (an action of this console changed the worklist)."""
+        self._last.clear()
+
+    async def get(self, region: str, seen: str, position: Callable[[], str],
+                  read: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        async with self._locks.setdefault(region, asyncio.Lock()):
+            cached = self._last.get(region)
+            if cached is not None and self._serves(cached, seen):
+                return cached.body
+            if cached is not None:
+                wait = cached.read_at + WORKLIST_REUSE_S - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            began, read_at = position(), time.monotonic()
+            body = await read()
+            self._last[region] = CachedWorklist(began, read_at, body)
+            return body
+
+    @staticmethod
+    def _serves(cached: CachedWorklist, seen: str) -> bool:
+        age = time.monotonic() - cached.read_at
+        if not is_stream_id(seen):
+            return age <= WORKLIST_REUSE_S
+        return age <= WORKLIST_KEEP_S and stream_id_key(cached.position) >= stream_id_key(seen)
+
+
 @dataclass
 class LiveContext:
     feed: LiveFeed | None
     client: aioredis.Redis | None
     prefix: str
     replay_s: int = POP_REPLAY_S
-    # the last worklist read per region: every page of a region reloads it on the same
-    # events, so one read serves them all (see worklist_json)
-    worklists: dict[str, CachedWorklist] = field(default_factory=dict)
+    worklists: WorklistReads = field(default_factory=WorklistReads)
 
 
 def live_context(request: Request) -> LiveContext:
@@ -158,28 +198,23 @@ async def live_events(request: Request) -> Response:
 
 @require()
 async def worklist_json(request: Request) -> Response:
-    """The worklist of the account's region. A page names the last event it handled
-    (``seen``): a read made after the feed had that event is shared, for
-    WORKLIST_REUSE_S, by every page of the region; an older one is not."""
+    """The worklist of the account's region, shared by its pages (``WorklistReads``)."""
     state = console_state(request)
     live = live_context(request)
-    scope = str(_account(request).scope)
-    seen = request.query_params.get("seen", "")
-    cached = live.worklists.get(scope)
-    if cached is not None and time.monotonic() - cached.read_at <= WORKLIST_REUSE_S and (
-            not is_stream_id(seen) or stream_id_key(cached.position) >= stream_id_key(seen)):
-        return JSONResponse(cached.body)
-    position = live.feed.position if live.feed is not None else "0-0"
-    read_at = time.monotonic()
-    now = state.now()
-    async with state.sessions() as session:
-        items = await worklist(session, now, state.settings.emergency.stale_call_s,
-                               WORKLIST_WINDOW_S, _account(request).scope)
-    body = {"now": now.isoformat(), "items": [
-        {**asdict(item), "since": item.since.isoformat(),
-         "age_s": round((now - item.since).total_seconds())} for item in items]}
-    live.worklists[scope] = CachedWorklist(position, read_at, body)
-    return JSONResponse(body)
+    scope = _account(request).scope
+
+    async def read() -> dict[str, Any]:
+        now = state.now()
+        async with state.sessions() as session:
+            items = await worklist(session, now, state.settings.emergency.stale_call_s,
+                                   WORKLIST_WINDOW_S, scope)
+        return {"now": now.isoformat(), "items": [
+            {**asdict(item), "since": item.since.isoformat(),
+             "age_s": round((now - item.since).total_seconds())} for item in items]}
+
+    position = (lambda: live.feed.position) if live.feed is not None else (lambda: "0-0")
+    return JSONResponse(await live.worklists.get(
+        str(scope), request.query_params.get("seen", ""), position, read))
 
 
 def _refusal(message: str, status: int = 400) -> Response:
