@@ -20,22 +20,32 @@ __all__ = [
 
 
 class CallDisposition(StrEnum):
-    """Usual outcomes; the column accepts any short string."""
+    """How a 12349 call ended for the engine."""
 
-    ORDER = "order"
-    OPERATOR = "operator"
-    ABANDONED = "abandoned"
-    FAILED = "failed"
+    ORDER = "order"  # an order committed and read back (the reason is its service)
+    OPERATOR = "operator"  # routed to a human (the reason says why)
+    ABANDONED = "abandoned"  # the caller hung up first
 
 
 class CallReason(StrEnum):
-    """Usual reasons for a human route or an abandoned call."""
+    """Why a call went to a human, or why it was abandoned (the HOTLINE_REASON value)."""
 
     UNKNOWN_CALLER = "unknown_caller"
+    WITHHELD_NUMBER = "withheld_number"
+    HANDSET_EMERGENCY = "handset_emergency"
+    CALLER_EMERGENCY = "caller_emergency"
+    NO_MENU_ELDER = "no_menu_elder"
+    CALLER_REQUEST = "caller_request"
     NO_INPUT = "no_input"
     INVALID_INPUT = "invalid_input"
-    CALLER_REQUEST = "caller_request"
-    HANGUP_BEFORE_CHOICE = "hangup_before_choice"
+    SPEECH_NOT_UNDERSTOOD = "speech_not_understood"
+    UNDECIDED = "undecided"
+    REGISTRY_UNAVAILABLE = "registry_unavailable"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    HANGUP_BEFORE_ORDER = "hangup_before_order"
+    CALLBACK_NEEDED = "callback_needed"  # abandoned, and an operator is to call back
+    UNKNOWN_SCRIPT = "unknown_script"
+    ENGINE_SHUTDOWN = "engine_shutdown"
     ENGINE_ERROR = "engine_error"
 
 
@@ -55,8 +65,8 @@ async def record_call(
     elder_id: int | None,
     started_at: datetime,
     ended_at: datetime,
-    disposition: str,
-    reason: str | None,
+    disposition: CallDisposition,
+    reason: str | None,  # a CallReason, or the ordered service
     order_id: int | None = None,
     answered_at: datetime | None = None,
     order_announced_at: datetime | None = None,

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from dispatch.calls import CallReason
 from ivr.agi.environment import read_environment
 from ivr.agi.errors import AgiError, AgiHangup, AgiProtocolError
 from ivr.agi.session import AgiSession
@@ -29,7 +30,7 @@ READ_LIMIT = 8192
 FALLBACK_TIMEOUT_S = 5.0
 
 
-async def route_to_operator(session: AgiSession, reason: str) -> None:
+async def route_to_operator(session: AgiSession, reason: CallReason) -> None:
     """Tell the dialplan to queue the call for a human, best effort and briefly."""
     if session.hungup:
         return
@@ -95,7 +96,7 @@ class FastAgiServer(TcpService):
         handler = self._routes.get(env.script)
         if handler is None:
             log.error("no FastAGI route for script %r", env.script)
-            await route_to_operator(session, "unknown_script")
+            await route_to_operator(session, CallReason.UNKNOWN_SCRIPT)
             return
         try:
             await handler(session)
@@ -103,9 +104,9 @@ class FastAgiServer(TcpService):
         except AgiHangup:
             self.sessions_served += 1
         except asyncio.CancelledError:
-            await route_to_operator(session, "engine_shutdown")
+            await route_to_operator(session, CallReason.ENGINE_SHUTDOWN)
             raise
         except Exception:
             self.sessions_failed += 1
             log.exception("call flow %r failed on %s", env.script, env.uniqueid)
-            await route_to_operator(session, "engine_error")
+            await route_to_operator(session, CallReason.ENGINE_ERROR)

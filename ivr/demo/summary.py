@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch.alarm_report import AlarmReport
+from dispatch.calls import CallDisposition, CallReason
 from dispatch.db import make_sync_engine
 from dispatch.demo_state import calls_and_orders
 from dispatch.dispatch_figures import DispatchFigures
@@ -74,11 +75,12 @@ def _observed(call: PlannedCall, record: Call | None, order: WorkOrder | None) -
     if record is None:
         queue = (call.result or {}).get("queue")
         return "operator:engine_unreachable" if queue else "none"
-    if record.disposition == "order" and order is not None:
+    if record.disposition == CallDisposition.ORDER and order is not None:
         return f"order:{order.service}"
-    if record.disposition == "operator":
+    if record.disposition == CallDisposition.OPERATOR:
         return f"operator:{record.reason}"
-    if record.disposition == "abandoned" and record.reason == "callback_needed":
+    if (record.disposition == CallDisposition.ABANDONED
+            and record.reason == CallReason.CALLBACK_NEEDED):
         return "callback"
     return f"{record.disposition}:{record.reason}"
 
@@ -120,7 +122,7 @@ def _count(summary: Summary, call: PlannedCall, result: dict[str, Any],
            record: Call | None) -> None:
     if record is not None:
         summary.identity[record.identity_status] += 1
-        if record.disposition == "operator":
+        if record.disposition == CallDisposition.OPERATOR:
             summary.human_routes[str(record.reason)] += 1
         if record.reason == "callback_needed":
             summary.callbacks += 1

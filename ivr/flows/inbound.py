@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from dispatch.calls import record_call
+from dispatch.calls import CallDisposition, CallReason, record_call
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
@@ -65,7 +65,8 @@ MAX_MISHEARD = 2  # speech not understood this often: a human takes over
 class RouteToHuman(Exception):
     """Leave the menu and queue the call for an operator."""
 
-    def __init__(self, reason: str, prompt: str = QUEUE_REASSURANCE, priority: int = 0) -> None:
+    def __init__(self, reason: CallReason, prompt: str = QUEUE_REASSURANCE, priority: int = 0
+                 ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.prompt = prompt
@@ -83,8 +84,8 @@ class CallOutcome:
     order_id: int | None = None
     order_no: str | None = None
     order_announced_at: datetime | None = None
-    disposition: str = "abandoned"
-    reason: str | None = None
+    disposition: CallDisposition = CallDisposition.ABANDONED
+    reason: CallReason | ServiceType | None = None
     strikes: list[str] = field(default_factory=list)
     misheard: int = 0
     spoken: SpokenMenu | None = field(default=None, repr=False)
@@ -106,7 +107,8 @@ class InboundFlow:
             await self._route_to_human(agi, outcome, route)
         except AgiHangup:
             if outcome.order_id is None:
-                outcome.disposition, outcome.reason = "abandoned", "hangup_before_order"
+                outcome.disposition = CallDisposition.ABANDONED
+                outcome.reason = CallReason.HANGUP_BEFORE_ORDER
         finally:
             # the caller goes on to the queue (or hangs up) without waiting for the call
             # record: a slow write must not keep an elder from the operators
@@ -123,13 +125,13 @@ class InboundFlow:
         outcome.identity = identity
         await self._record_start(agi, identity, outcome)
         if identity.status is CallerStatus.WITHHELD:
-            raise RouteToHuman("withheld_number", prompt="unknown_caller")
+            raise RouteToHuman(CallReason.WITHHELD_NUMBER, prompt="unknown_caller")
         if identity.status is CallerStatus.UNKNOWN:
-            raise RouteToHuman("unknown_caller", prompt="unknown_caller")
+            raise RouteToHuman(CallReason.UNKNOWN_CALLER, prompt="unknown_caller")
         if identity.handset:
-            await self._emergency(agi, outcome, "handset_emergency", "handset")
+            await self._emergency(agi, outcome, CallReason.HANDSET_EMERGENCY, "handset")
         if identity.no_menu and identity.status is CallerStatus.ELDER:
-            raise RouteToHuman("no_menu_elder")
+            raise RouteToHuman(CallReason.NO_MENU_ELDER)
         language = identity.language
         if self.speech is not None:
             outcome.spoken = SpokenMenu(self.speech, agi)
@@ -152,7 +154,7 @@ class InboundFlow:
                                      default_language=self.ivr.default_language),
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
         if found.value is None:
-            raise RouteToHuman("registry_unavailable", prompt="system_busy")
+            raise RouteToHuman(CallReason.REGISTRY_UNAVAILABLE, prompt="system_busy")
         return found.value
 
     async def _choose_member(
@@ -184,7 +186,7 @@ class InboundFlow:
                 return service
             rechosen += 1
             if rechosen > MAX_RECHOOSE:
-                raise RouteToHuman("undecided")
+                raise RouteToHuman(CallReason.UNDECIDED)
 
     async def _confirm(
         self, agi: AgiSession, language: str, outcome: CallOutcome, service: ServiceType
@@ -211,13 +213,13 @@ class InboundFlow:
                                                 retry)
             digits = digits.strip()[:1]
             if digits == OPERATOR_KEY:
-                raise RouteToHuman("caller_request")
+                raise RouteToHuman(CallReason.CALLER_REQUEST)
             if digits == EMERGENCY_KEY:
-                await self._emergency(agi, outcome, "caller_emergency", "phone")
+                await self._emergency(agi, outcome, CallReason.CALLER_EMERGENCY, "phone")
             value = accept(digits) if digits else None
             if value is not None:
                 return value
-            kind = "invalid_input" if digits else "no_input"
+            kind = CallReason.INVALID_INPUT if digits else CallReason.NO_INPUT
             outcome.strikes.append(kind)
             if retry is not None or len(outcome.strikes) >= self.ivr.menu_attempts:
                 raise RouteToHuman(kind)
@@ -234,7 +236,7 @@ class InboundFlow:
         spoken = outcome.spoken if intent_keys is not None else None
         if spoken is not None and spoken.available:
             if retry is not None:
-                explain = "no_speech" if retry == "no_input" else retry
+                explain = "no_speech" if retry == CallReason.NO_INPUT else retry
                 await agi.stream_file(self.ctx.prompts.path(explain, language))
                 retry = None  # said; the spoken question follows, or the full keypad menu
             assert intent_keys is not None
@@ -246,7 +248,7 @@ class InboundFlow:
                     break
                 outcome.misheard += 1
                 if outcome.misheard >= MAX_MISHEARD:
-                    raise RouteToHuman("speech_not_understood")
+                    raise RouteToHuman(CallReason.SPEECH_NOT_UNDERSTOOD)
                 await agi.stream_file(self.ctx.prompts.path("say_again", language))
         if retry is not None:
             reply = await agi.get_data(self.ctx.prompts.path(retry, language),
@@ -276,10 +278,10 @@ class InboundFlow:
                                          requested_by=requested_by, at=self.ctx.now()),
             log, "order not stored for call %s", agi.env.uniqueid)
         if stored.value is None:
-            raise RouteToHuman("storage_unavailable", prompt="system_busy")
+            raise RouteToHuman(CallReason.STORAGE_UNAVAILABLE, prompt="system_busy")
         order = stored.value
         outcome.order_id, outcome.order_no = order.id, order.order_no
-        outcome.disposition, outcome.reason = "order", service.value
+        outcome.disposition, outcome.reason = CallDisposition.ORDER, service
         await self.ctx.live.publish(OrderCreated(
             order_no=order.order_no, service=service.value, elder_id=identity.elder_id,
             source=source, uniqueid=agi.env.uniqueid, place=identity.place))
@@ -287,7 +289,7 @@ class InboundFlow:
             self.ctx.dispatcher.order_created(order.id)
 
     async def _emergency(
-        self, agi: AgiSession, outcome: CallOutcome, reason: str, source: str
+        self, agi: AgiSession, outcome: CallOutcome, reason: CallReason, source: str
     ) -> None:
         """An emergency: an order at top priority, then straight to the operators, no menu."""
         assert outcome.identity is not None
@@ -323,7 +325,7 @@ class InboundFlow:
     async def _route_to_human(
         self, agi: AgiSession, outcome: CallOutcome, route: RouteToHuman
     ) -> None:
-        outcome.disposition, outcome.reason = "operator", route.reason
+        outcome.disposition, outcome.reason = CallDisposition.OPERATOR, route.reason
         if agi.hungup:
             return
         await self._screen_pop(agi, outcome, route)
@@ -367,8 +369,9 @@ class InboundFlow:
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
         identity = outcome.identity
-        if outcome.disposition == "abandoned" and identity is not None and identity.number:
-            outcome.reason = "callback_needed"
+        if (outcome.disposition is CallDisposition.ABANDONED and identity is not None
+                and identity.number):
+            outcome.reason = CallReason.CALLBACK_NEEDED
             await self.ctx.live.publish(CallbackNeeded(
                 elder_id=identity.elder_id, number=identity.number, uniqueid=agi.env.uniqueid,
                 place=identity.place))
