@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from dispatch.accounts import Account, Role
 from dispatch.alarm_acks import acknowledge_alarm
 from dispatch.audit import audit_row, record
+from dispatch.console_events import ConsoleEventName
 from dispatch.console_queries import order_exists, visible_order
 from dispatch.dispositions import Disposition, DispositionError, close_alarm
 from dispatch.orders import is_valid_order_no
@@ -59,10 +60,11 @@ NOTE_MAX = 500
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 # What the pages act on (cards, the worklist, the wallboard); the stream's other events
 # (call started and ended, vendors, family calls...) stay off the wire.
-PAGE_KINDS = frozenset({
-    "screen_pop", "call_answered", "queue_abandoned", "callback_needed", "emergency_open",
-    "alarm_acknowledged", "alarm_emergency", "spooled_emergency", "spooled_unknown_caller",
-    "dispatch_escalated", "family_acknowledged"})
+_E = ConsoleEventName
+PAGE_KINDS: frozenset[str] = frozenset({
+    _E.SCREEN_POP, _E.CALL_ANSWERED, _E.QUEUE_ABANDONED, _E.CALLBACK_NEEDED,
+    _E.EMERGENCY_OPEN, _E.ALARM_ACKNOWLEDGED, _E.ALARM_EMERGENCY, _E.SPOOLED_EMERGENCY,
+    _E.SPOOLED_UNKNOWN_CALLER, _E.DISPATCH_ESCALATED, _E.FAMILY_ACKNOWLEDGED})
 
 
 @dataclass(frozen=True)
