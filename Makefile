@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench prompts clean
+.PHONY: demo test lint bench prompts screenshots clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The README's console pictures (docs/console/), taken by the console's browser tests.
+screenshots: $(STAMP)
+	HOTLINE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/test_console_*.py
 
 prompts: $(STAMP)
 	$(BIN)/hotline prompts build

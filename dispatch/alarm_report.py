@@ -63,13 +63,25 @@ def _figures(rows: list[QueueCall]) -> AnswerFigures:
     return figures
 
 
-async def alarm_report(session: AsyncSession, since: datetime, until: datetime,
-                       now: datetime) -> AlarmReport:
-    queued = list(await session.scalars(
+async def queued_between(session: AsyncSession, since: datetime, until: datetime
+                         ) -> list[QueueCall]:
+    return list(await session.scalars(
         select(QueueCall).where(QueueCall.queued_at >= since, QueueCall.queued_at < until)
     ))
-    # Call-backs are the engine's own calls: the answer-time targets are for calls made to us.
+
+
+def answer_figures(queued: list[QueueCall]) -> tuple[AnswerFigures, AnswerFigures]:
+    """(all calls made to us, emergencies among them): the engine's call-backs are its own
+    calls, and the answer-time targets are for calls made to us."""
     rows = [r for r in queued if r.reason != CALLBACK_REASON]
+    return (_figures(rows),
+            _figures([r for r in rows if (r.priority or 0) >= EMERGENCY_PRIORITY]))
+
+
+async def alarm_report(session: AsyncSession, since: datetime, until: datetime,
+                       now: datetime) -> AlarmReport:
+    queued = await queued_between(session, since, until)
+    all_calls, emergencies = answer_figures(queued)
     closed = await session.scalars(
         select(OrderEvent.detail).where(OrderEvent.kind == "alarm_closed",
                                         OrderEvent.at >= since, OrderEvent.at < until)
@@ -78,8 +90,8 @@ async def alarm_report(session: AsyncSession, since: datetime, until: datetime,
               for d in await silent_devices(session, now)]
     return AlarmReport(
         since=since, until=until,
-        emergencies=_figures([r for r in rows if (r.priority or 0) >= EMERGENCY_PRIORITY]),
-        all_calls=_figures(rows),
+        emergencies=emergencies,
+        all_calls=all_calls,
         callbacks=_figures([r for r in queued if r.reason == CALLBACK_REASON]),
         dispositions=Counter(str((detail or {}).get("disposition")) for detail in closed),
         silent=silent,

@@ -43,6 +43,9 @@ class ConsoleEventName(StrEnum):
     SPOOLED_EMERGENCY = "spooled_emergency"
     SPOOLED_UNKNOWN_CALLER = "spooled_unknown_caller"
     PBX_CHECK = "pbx_check"
+    CALL_ANSWERED = "call_answered"
+    QUEUE_ABANDONED = "queue_abandoned"
+    ALARM_ACKNOWLEDGED = "alarm_acknowledged"
 
 
 class ConsoleEventError(ValueError):
@@ -249,12 +252,43 @@ class PbxCheck(ConsoleEvent):
     problems: list[str]
 
 
+class CallAnswered(ConsoleEvent):
+    """A seat answered a queued call (app_queue's AgentConnect): the card is that seat's."""
+
+    name = ConsoleEventName.CALL_ANSWERED
+    uniqueid: str
+    linkedid: str | None = None
+    queue: str | None = None
+    interface: str | None = None  # PJSIP/op1001
+    seat: str | None = None  # op1001: an account's seat
+    member: str | None = None
+    hold_s: int | None = None
+
+
+class QueueAbandoned(ConsoleEvent):
+    """A caller hung up while waiting for the operators."""
+
+    name = ConsoleEventName.QUEUE_ABANDONED
+    uniqueid: str
+    linkedid: str | None = None
+
+
+class AlarmAcknowledged(_AboutElder):
+    """An operator acknowledged a new emergency: the consoles stop sounding for it."""
+
+    name = ConsoleEventName.ALARM_ACKNOWLEDGED
+    order_no: str
+    order_id: int
+    by: str
+
+
 EVENT_TYPES: dict[ConsoleEventName, type[ConsoleEvent]] = {
     cls.name: cls for cls in (
         CallStarted, CallEnded, ScreenPop, Queued, Overflow, CallbackNeeded, OrderCreated,
         OrderAccepted, OrderArrived, OrderCompleted, DispatchEscalated, Alert,
         ComplaintOpened, EmergencyOpen, FamilyAcknowledged, FamilyNoKey, FamilyUnreached,
-        AlarmEmergency, AlarmAlertEvent, SpooledEmergency, SpooledUnknownCaller, PbxCheck)
+        AlarmEmergency, AlarmAlertEvent, SpooledEmergency, SpooledUnknownCaller, PbxCheck,
+        CallAnswered, QueueAbandoned, AlarmAcknowledged)
 }
 
 

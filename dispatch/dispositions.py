@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.hotpath import write_transaction
+from dispatch.hotpath import Planned, write_transaction
 from dispatch.models import OrderStatus, ServiceType, WorkOrder
 from dispatch.orders import order_event
 
@@ -25,8 +26,10 @@ class DispositionError(ValueError):
 
 
 async def close_alarm(session: AsyncSession, order_no: str, disposition: Disposition | str,
-                      closed_by: str, at: datetime) -> None:
-    """Close an emergency order with its disposition; the timeline keeps who and when."""
+                      closed_by: str, at: datetime, note: str = "",
+                      also: Sequence[Planned] = ()) -> None:
+    """Close an emergency order with its disposition (and the operator's note); the timeline
+    keeps who and when. ``also`` (an audit row) is committed in the same transaction."""
     disposition = Disposition(disposition)
     if not closed_by.strip():
         raise DispositionError("an alarm is closed by someone: give the operator's name or id")
@@ -40,9 +43,11 @@ async def close_alarm(session: AsyncSession, order_no: str, disposition: Disposi
     order_id = order.id
     await session.rollback()  # end the read before writing (SQLite has one writer)
     detail = {"disposition": disposition.value, "closed_by": closed_by.strip()}
+    if note.strip():
+        detail["note"] = note.strip()
     await write_transaction(
         session, (_SET_STATUS, {"order_id": order_id, "status": status}),
-        lambda _row: [order_event(order_id, "alarm_closed", at, detail)],
+        lambda _row: [order_event(order_id, "alarm_closed", at, detail), *also],
     )
 
 

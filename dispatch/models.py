@@ -584,3 +584,53 @@ class Complaint(Base):
 
 
 __all__ += ["CallPurpose", "Complaint", "OutboundCall", "OutboundState", "VendorWorker"]
+
+
+# -- the operators' console: accounts, failed logins, audit -------------------------------
+
+
+class ConsoleAccount(Base):
+    """A console user. ``password_hash`` is an argon2 hash; there is no default account."""
+
+    __tablename__ = "console_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    region_level: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str] = mapped_column(String(6))
+    seat: Mapped[str | None] = mapped_column(String(40))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """One failed login, kept for the throttle's window (by name and by address)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """Who did what, when, from which address: logins, profile views, dispositions, ..."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("console_accounts.id", ondelete="SET NULL"))
+    account_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+__all__ += ["AuditEntry", "ConsoleAccount", "LoginFailure"]

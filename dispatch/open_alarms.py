@@ -27,7 +27,7 @@ from dispatch.models import (
     ServiceType,
     WorkOrder,
 )
-from dispatch.regions import Place
+from dispatch.regions import Place, RegionScope
 
 CALLBACK_REASON = "emergency_callback"  # HOTLINE_REASON of the callbacks (dialplan)
 RETRY_EVENT = "emergency_retry"  # one timeline event per callback, whatever its outcome
@@ -121,11 +121,15 @@ def summarize(order: Any, retries: Sequence[Retry], calls: dict[str, QueueState]
 
 
 async def open_alarms(session: AsyncSession, now: datetime, stale_s: float,
-                      order_id: int | None = None) -> list[OpenAlarm]:
-    """Every open emergency order (or only ``order_id``), oldest first."""
+                      order_id: int | None = None, scope: RegionScope | None = None
+                      ) -> list[OpenAlarm]:
+    """Every open emergency order (or only ``order_id``; only ``scope``'s elders), oldest
+    first."""
     where = [WorkOrder.service == ServiceType.EMERGENCY, WorkOrder.status.not_in(CLOSED)]
     if order_id is not None:
         where.append(WorkOrder.id == order_id)
+    if scope is not None:
+        where.append(scope.elder_condition())
     orders = (await session.execute(
         select(WorkOrder.id, WorkOrder.order_no, WorkOrder.elder_id, WorkOrder.created_at,
                WorkOrder.call_uniqueid, Elder.name, Elder.address, Elder.province_code,
@@ -139,6 +143,7 @@ async def open_alarms(session: AsyncSession, now: datetime, stale_s: float,
     for event_order, at, detail in (await session.execute(
         select(OrderEvent.order_id, OrderEvent.at, OrderEvent.detail)
         .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
+        .join(Elder, Elder.id == WorkOrder.elder_id)
         .where(*where, OrderEvent.kind == RETRY_EVENT).order_by(OrderEvent.id)
     )).all():
         detail = detail or {}

@@ -10,7 +10,7 @@ From id 9000000 on, the body is ``id + 1000000`` (8+ digits), so numbers stay un
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -112,8 +112,13 @@ async def create_order(
     call_uniqueid: str | None,
     requested_by: str | None,
     at: datetime,
+    note: str | None = None,
+    also: Callable[[str], Sequence[tuple[Executable, dict[str, Any]]]] | None = None,
 ) -> WorkOrder:
-    """Insert an order and its "created" event, COMMIT, and return it with order_no set."""
+    """Insert an order and its "created" event, COMMIT, and return it with order_no set.
+
+    ``note`` (an operator's words) goes in the event; ``also(order_no)`` gives statements
+    written in the same transaction (the console's audit row)."""
     service = ServiceType(service)
     values = {
         "elder_id": elder_id,
@@ -132,11 +137,12 @@ async def create_order(
         order_id = int(row[0])
         numbered["order_no"] = order_no = order_no_for(order_id)
         detail = {"service": service.value, "source": values["source"].value,
-                  "requested_by": requested_by}
+                  "requested_by": requested_by, **({"note": note} if note else {})}
         return [
             (_SET_ORDER_NO, {"order_id": order_id, "order_no": order_no}),
             (_INSERT_EVENT, {"order_id": order_id, "at": at, "kind": "created",
                              "detail": detail}),
+            *(also(order_no) if also else ()),
         ]
 
     row = await write_transaction(session, (_INSERT_ORDER, values), number_and_log)

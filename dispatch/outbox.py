@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.console_events import ConsoleEvent, ConsoleEventError, from_payload
-from dispatch.hotpath import write_transaction
+from dispatch.hotpath import Planned, write_transaction
 from dispatch.models import OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ async def add(session: AsyncSession, event: ConsoleEvent, at: datetime) -> Annou
                                    created_at=at)
         .returning(OutboxEntry.id))).scalar_one()
     return Announcement(int(outbox_id), event)
+
+
+def outbox_row(event: ConsoleEvent, at: datetime) -> Planned:
+    """The statement that inserts one outbox row, for a write transaction; the engines'
+    relay publishes it."""
+    return _INSERT, {"kind": event.name.value, "payload": event.payload(), "created_at": at}
 
 
 async def add_committed(session: AsyncSession, event: ConsoleEvent, at: datetime

@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import Call, QueueCall, ServiceType, WorkOrder
+from dispatch.alarm_acks import acknowledged
+from dispatch.models import Call, Elder, QueueCall, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_KINDS, CALLBACK_REASON, OpenAlarm, open_alarms
 from dispatch.phones import mask
-from dispatch.quality import callback_number
+from dispatch.quality import callback_numbers
+from dispatch.regions import RegionScope
 
 UNATTENDED = "unattended"
 AWAITING_DISPOSITION = "awaiting_disposition"
@@ -41,19 +43,26 @@ class WorkItem:
     address: str | None = None
     attempts: int = 0  # the engine's callbacks
     note: str = ""
+    order_id: int | None = None
+    acknowledged: bool = False  # an operator acknowledged the emergency (dispatch/alarm_acks)
 
 
 async def worklist(session: AsyncSession, now: datetime, stale_s: float,
-                   window_s: float) -> list[WorkItem]:
-    """Every item, in the order an operator should take them; callers to call back from the
-    last ``window_s`` seconds."""
-    alarms = await open_alarms(session, now, stale_s)
-    emergencies = [await _emergency_item(session, alarm) for alarm in alarms]
+                   window_s: float, scope: RegionScope | None = None) -> list[WorkItem]:
+    """Every item (only ``scope``'s, callers nobody knows included), in the order an operator
+    should take them; callers to call back from the last ``window_s`` seconds."""
+    alarms = await open_alarms(session, now, stale_s, scope=scope)
+    acked = await acknowledged(session, [alarm.order_id for alarm in alarms])
+    numbers = await callback_numbers(session, [alarm.elder_id for alarm in alarms],
+                                     CALLBACK_KINDS)
+    emergencies = [_emergency_item(alarm, numbers.get(alarm.elder_id),
+                                   alarm.order_id in acked) for alarm in alarms]
     emergencies.sort(key=lambda item: item.section != UNATTENDED)  # stable: oldest first
-    return emergencies + await callers_to_call_back(session, now - timedelta(seconds=window_s))
+    return emergencies + await callers_to_call_back(
+        session, now - timedelta(seconds=window_s), scope)
 
 
-async def _emergency_item(session: AsyncSession, alarm: OpenAlarm) -> WorkItem:
+def _emergency_item(alarm: OpenAlarm, number: str | None, acked: bool) -> WorkItem:
     if alarm.answered:
         section, note = AWAITING_DISPOSITION, "answered by an operator"
     else:
@@ -61,28 +70,35 @@ async def _emergency_item(session: AsyncSession, alarm: OpenAlarm) -> WorkItem:
         note = "in the queue now" if alarm.in_progress else "nobody on it"
     if alarm.attempts:
         note += f"; callbacks {alarm.attempts}, last {alarm.last_outcome}"
-    number = await callback_number(session, alarm.elder_id, CALLBACK_KINDS)
     return WorkItem(section=section, since=alarm.created_at, phone=mask(number),
                     order_no=alarm.order_no, elder_name=alarm.elder_name,
-                    address=alarm.address, attempts=alarm.attempts, note=note)
+                    address=alarm.address, attempts=alarm.attempts, note=note,
+                    order_id=alarm.order_id, acknowledged=acked)
 
 
-async def callers_to_call_back(session: AsyncSession, since: datetime) -> list[WorkItem]:
+async def callers_to_call_back(session: AsyncSession, since: datetime,
+                               scope: RegionScope | None = None) -> list[WorkItem]:
     """Queue waits that ended unanswered or abandoned (the engine's emergency callbacks and
     emergency calls excepted: those are on the list as emergencies) and calls that ended
-    before the caller chose anything, oldest first."""
+    before the caller chose anything, oldest first; with ``scope``, those of its elders
+    and of callers no elder is known for."""
     emergency_call = exists().where(WorkOrder.call_uniqueid == QueueCall.uniqueid,
                                     WorkOrder.service == ServiceType.EMERGENCY)
+    in_scope = [] if scope is None else [or_(Call.elder_id.is_(None),
+                                             scope.elder_condition())]
     waits = (await session.execute(
         select(QueueCall.uniqueid, QueueCall.queued_at, QueueCall.caller_number,
                QueueCall.reason, QueueCall.outcome)
+        .outerjoin(Call, Call.uniqueid == QueueCall.uniqueid)
+        .outerjoin(Elder, Elder.id == Call.elder_id)
         .where(QueueCall.queued_at >= since, QueueCall.outcome.in_(QUEUE_GAVE_UP),
                or_(QueueCall.reason.is_(None), QueueCall.reason != CALLBACK_REASON),
-               ~emergency_call)
+               ~emergency_call, *in_scope)
     )).all()
     hung_up = (await session.execute(
         select(Call.uniqueid, Call.started_at, Call.caller_number)
-        .where(Call.started_at >= since, Call.reason == CALLBACK_NEEDED)
+        .outerjoin(Elder, Elder.id == Call.elder_id)
+        .where(Call.started_at >= since, Call.reason == CALLBACK_NEEDED, *in_scope)
     )).all()
     seen = {row.uniqueid for row in waits}
     items = [WorkItem(section=CALL_BACK, since=row.queued_at, phone=mask(row.caller_number),

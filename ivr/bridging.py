@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +26,7 @@ from ivr.ami.errors import AmiError
 from ivr.ami.link import AmiLink
 from ivr.ami.placing import place_call
 from ivr.ami.privileges import refusal
-from ivr.config import DialSettings
+from ivr.config import DialSettings, Settings
 from ivr.dialplan_contract import ChannelVar, Context
 
 log = logging.getLogger(__name__)
@@ -165,3 +165,29 @@ async def _checked(ami: AmiLink, action: str, headers: dict[str, str]) -> None:
         raise BridgeError(f"{action} answered with an event list")
     if reply.get("Response") != "Success":
         raise BridgeError(refusal(action, reply.get("Message")))
+
+
+async def bridge_once(settings: Settings, call_ref: str, target: str,
+                      sessions: async_sessionmaker[AsyncSession] | None = None) -> BridgeOutcome:
+    """One bridge on a fresh AMI link (``hotline bridge`` and the console): connect, bridge,
+    close. Asterisk out of reach is still recorded on the order's timeline by bridge_call.
+    ``sessions`` (the caller's database) or a short-lived engine on settings.database."""
+    from dispatch.db import async_sessionmaker_for, make_async_engine
+    from ivr.ami.client import AmiClient
+
+    engine = make_async_engine(settings.database.url, pool_size=1) if sessions is None else None
+    ami = AmiClient(settings.ami)
+    unavailable: str | None = None
+    try:
+        try:
+            await ami.start()
+            await ami.wait_connected(settings.ami.ping_timeout_s)
+        except AmiError as exc:
+            unavailable = str(exc)
+        return await bridge_call(ami, sessions or async_sessionmaker_for(engine),
+                                 settings.dial, call_ref, target, lambda: datetime.now(UTC),
+                                 unavailable=unavailable)
+    finally:
+        await ami.close()
+        if engine is not None:
+            await engine.dispose()

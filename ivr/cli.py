@@ -167,8 +167,87 @@ def cmd_report_vendors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_audit(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from dispatch.audit import entries_since, format_entries
+
+    try:
+        since = _utc(args.since) or datetime.now(UTC) - timedelta(days=1)
+        until = _utc(args.until)
+    except ValueError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    rows = asyncio.run(_in_session(_settings(args).database.url,
+                                   lambda s: entries_since(s, since, until)))
+    print(format_entries(rows))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    return {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors}[args.subject](args)
+    reports = {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors,
+               "audit": cmd_report_audit}
+    return reports[args.subject](args)
+
+
+def _read_password() -> str:
+    """The new password: typed twice at a terminal, else the first line of stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    return cmd_user_disable(args) if args.action == "disable" else cmd_user_add(args)
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from dispatch.account_store import disable_account
+
+    done = asyncio.run(_in_session(_settings(args).database.url, lambda s: disable_account(
+        s, args.name, datetime.now(UTC))))
+    if not done:
+        print(f"hotline: no enabled account {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"account {args.name} disabled")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from dispatch.account_store import AccountError, add_account
+    from dispatch.passwords import PasswordError
+    from dispatch.regions import RegionScope
+
+    if args.role is None or args.region is None:
+        print("hotline: user add needs --role and --region", file=sys.stderr)
+        return 2
+    try:
+        scope = RegionScope.parse(args.region)
+        password = _read_password()
+        account = asyncio.run(_in_session(_settings(args).database.url, lambda s: add_account(
+            s, args.name, args.role, scope, password, datetime.now(UTC), seat=args.seat)))
+    except (AccountError, PasswordError, ValueError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {account.name} ({account.role.value}, {account.scope}) created")
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from dispatch.db import upgrade
+    from ivr.console.server import serve
+
+    settings = _settings(args)
+    _configure_logging(settings.log_level)
+    upgrade(settings.database.url)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(settings, args.host, args.port)
+    return 0
 
 
 def cmd_alarm_close(args: argparse.Namespace) -> int:
@@ -196,40 +275,19 @@ def cmd_worklist(args: argparse.Namespace) -> int:
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from ivr.bridging import BridgeError, bridge_call
+    from ivr.bridging import BridgeError, bridge_once
 
     settings = _settings(args)
     if not settings.ami.enabled:
         print("hotline: bridging needs AMI (ami.enabled)", file=sys.stderr)
         return 2
     try:
-        outcome = asyncio.run(_bridge(settings, bridge_call, args.call, args.to))
+        outcome = asyncio.run(bridge_once(settings, args.call, args.to))
     except BridgeError as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(dataclasses.asdict(outcome), ensure_ascii=False))
     return 0 if outcome.outcome == "answered" else 1
-
-
-async def _bridge(settings: Settings, bridge_call: Any, call: str, target: str) -> Any:
-    from dispatch.db import async_sessionmaker_for, make_async_engine
-    from ivr.ami.client import AmiClient
-    from ivr.ami.errors import AmiError
-
-    engine = make_async_engine(settings.database.url, pool_size=1)
-    ami = AmiClient(settings.ami)
-    unavailable: str | None = None
-    try:
-        try:
-            await ami.start()
-            await ami.wait_connected(settings.ami.ping_timeout_s)
-        except AmiError as exc:  # still recorded on the order's timeline by bridge_call
-            unavailable = str(exc)
-        return await bridge_call(ami, async_sessionmaker_for(engine), settings.dial, call,
-                                 target, lambda: datetime.now(UTC), unavailable=unavailable)
-    finally:
-        await ami.close()
-        await engine.dispose()
 
 
 def cmd_check_pbx(args: argparse.Namespace) -> int:
@@ -259,12 +317,18 @@ async def _check_pbx(settings: Settings) -> tuple[list[str], bool]:
         await ami.close()
 
 
+DEMO_CONSOLE_PORT = 8349
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ivr.demo.runner import run_demo
 
     _configure_logging("WARNING")
+    console_port = (args.console_port if args.console_port is not None else DEMO_CONSOLE_PORT) \
+        if args.console else None
     return asyncio.run(run_demo(calls=args.calls, speed=args.speed, seed=args.seed,
-                                elders=args.elders, vendors=args.vendors))
+                                elders=args.elders, vendors=args.vendors,
+                                console_port=console_port))
 
 
 def _configure_logging(level: str) -> None:
@@ -311,14 +375,28 @@ def build_parser() -> argparse.ArgumentParser:
     elder.add_argument("elder_id", type=int)
     elder.add_argument("state", choices=["on", "off"])
     report = add("report", cmd_report, "reports for a period")
-    report.add_argument("subject", choices=["alarms", "vendors"])
-    report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days ago)")
+    report.add_argument("subject", choices=["alarms", "vendors", "audit"])
+    report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days "
+                        "ago; audit: 1 day ago)")
     report.add_argument("--until", help="ISO date/time (default: now)")
     report.add_argument("--month", help="vendors: YYYY-MM in local time (default: last month)")
     report.add_argument("--bottom", type=int,
                         help="vendors: how many to name for removal (default: 10 %%, at least 1)")
     report.add_argument("--json", action="store_true", help="vendors: print JSON")
     report.add_argument("--tz", help="vendors: time zone (default: [dispatch] timezone)")
+    user = add("user", cmd_user, "add a console account (the password is read from the "
+               "terminal, or the first line of stdin, never from the command line), or "
+               "disable one")
+    user.add_argument("action", choices=["add", "disable"])
+    user.add_argument("name")
+    user.add_argument("--role", choices=["admin", "supervisor", "operator"],
+                      help="add: the account's role")
+    user.add_argument("--region",
+                      help="add: LEVEL:CODE, e.g. county:110105, city:110100, province:110000")
+    user.add_argument("--seat", help="the PJSIP endpoint of the account's softphone")
+    console = add("console", cmd_console, "run the operators' web console")
+    console.add_argument("--host", help="bind address (default: console.host, 127.0.0.1)")
+    console.add_argument("--port", type=int, help="port (default: console.port, 8349)")
     alarm = add("alarm", cmd_alarm_close, "close an emergency order with its disposition")
     alarm.add_argument("action", choices=["close"])
     alarm.add_argument("order_no")
@@ -341,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=12349)
     demo.add_argument("--elders", type=int, default=10_000)
     demo.add_argument("--vendors", type=int, default=40)
+    demo.add_argument("--console", action="store_true",
+                      help="run the console on 127.0.0.1 beside the demo, with a demo "
+                           "supervisor account whose one-time password is printed")
+    demo.add_argument("--console-port", type=int, default=None,
+                      help="the console's port with --console (default: 8349)")
     return parser
 
 

@@ -258,6 +258,30 @@ class SpeechSettings(BaseModel):
     port: int = Field(default=4574, ge=0, le=65535, description="AudioSocket port; 0 = any")
 
 
+class ConsoleSettings(BaseModel):
+    """The operators' web console (``hotline console``)."""
+
+    host: str = Field(default="127.0.0.1", description="bind address; loopback unless configured")
+    port: int = Field(default=8349, ge=0, le=65535)
+    secret_key: str = Field(
+        default="", description="signs session cookies; empty = a random key per start "
+                                "(everyone signs in again after a restart)")
+    idle_timeout_s: float = Field(default=1800.0, gt=0, le=86_400,
+                                  description="a session unused this long is signed out")
+    secure_cookies: bool = Field(default=False, description="cookies only over HTTPS")
+    login_failures: int = Field(default=5, ge=1, le=100,
+                                description="failed logins allowed per name or address a minute")
+    max_body_bytes: int = Field(default=65_536, ge=4096, le=1_048_576,
+                                description="largest form a console request may post")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: str) -> str:
+        if key and len(key) < 32:
+            raise ValueError("console.secret_key must be at least 32 characters (or empty)")
+        return key
+
+
 class Settings(BaseSettings):
     """All engine settings."""
 
@@ -277,6 +301,7 @@ class Settings(BaseSettings):
     emergency: EmergencySettings = EmergencySettings()
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
+    console: ConsoleSettings = ConsoleSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -34,6 +34,7 @@ from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
 from ivr.outbox_relay import OutboxRelay
 from ivr.prompts import PromptCatalogue
+from ivr.queue_members import QueueMembers
 from ivr.queue_tracker import QueueTracker
 from ivr.redis_link import RedisLink, open_redis
 from ivr.speech.service import SpeechService
@@ -61,6 +62,7 @@ class Engine:
         self.speech: SpeechService | None = None
         self.pbx_report: Any = None  # ivr.pbx_check.PbxReport of the last AMI connection
         self.outbox: OutboxRelay | None = None
+        self.queue_members: QueueMembers | None = None
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -106,11 +108,13 @@ class Engine:
         from ivr.ami_events import subscribe_engine_events
 
         assert self.context is not None
-        self.ami = AmiClient(self.settings.ami, on_connect=self._check_pbx)
+        assert self.redis is not None
+        self.queue_members = QueueMembers(self.redis.client, self.settings.redis.key_prefix)
+        self.ami = AmiClient(self.settings.ami, on_connect=self._on_ami_connect)
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
+        self.queue_members.subscribe(self.ami)
         await self.ami.start()
-        assert self.redis is not None
         leases = Leases(self.redis.client, self.settings.redis.key_prefix)
         self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
@@ -121,6 +125,11 @@ class Engine:
         # emergencies nobody answered: re-alerted, and the elder called back into the queue
         self.emergency_watch = EmergencyWatch(self.context, self.ami, leases)
         self._background.append(asyncio.create_task(self.emergency_watch.watch_forever()))
+
+    async def _on_ami_connect(self, ami: AmiLink) -> None:
+        await self._check_pbx(ami)
+        if self.queue_members is not None:
+            await self.queue_members.refresh(ami)
 
     async def _check_pbx(self, ami: AmiLink) -> None:
         """On every AMI (re)connection: is the PBX what the engine needs? A failure is logged,
@@ -160,7 +169,7 @@ class Engine:
         for name, service in (("speech", self.speech), ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),
                               ("dispatcher", self.dispatcher), ("AMI link", self.ami),
-                              ("Redis", self.redis)):
+                              ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:
                 steps.append((name, service.close))
         if self._db_engine is not None:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
+from dispatch.console_events import QueueAbandoned
 from dispatch.queue_calls import note_queue_event
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage
@@ -83,6 +84,8 @@ class QueueTracker:
         left = self._left_unanswered.pop(message.get("Uniqueid"), None)
         if left is not None:
             await self._note(message, abandoned_at=left, outcome="abandoned")
+            await self.ctx.live.publish(QueueAbandoned(uniqueid=message.get("Uniqueid"),
+                                                       linkedid=message.get("Linkedid")))
 
     async def _note(self, message: AmiMessage, **fields: Any) -> None:
         uniqueid = message.get("Uniqueid")

@@ -161,11 +161,17 @@ class QueueManager:
             if prev is None:
                 op.login_time = now
                 current.append(op)
+                self._member_event("QueueMemberAdded", op)
                 continue
             # keep the object: a call in progress still refers to it
             prev.answer_delay_s, prev.talk_s = op.answer_delay_s, op.talk_s
+            paused_now = prev.available != op.available
             prev.available, prev.queues = op.available, op.queues
             current.append(prev)
+            if paused_now:
+                self._member_event("QueueMemberPause", prev)
+        for name in old.keys() - set(names):
+            self._member_event("QueueMemberRemoved", old[name])
         self.operators = current
         self.refresh()
         return len(parsed)
@@ -363,13 +369,36 @@ class QueueManager:
             waiter.done.callback(Connection(op, op_chan, hold, ring))
         self.refresh()  # members whose ringing was cancelled
 
+    def _queues_of(self, op: Operator) -> tuple[str, ...]:
+        """The queues ``op`` is a member of (each one reports its members' changes)."""
+        return op.queues or tuple(self.strategies) or ("operators",)
+
     def _member_status(self, op: Operator, status: int) -> None:
+        for queue in self._queues_of(op):
+            self._member_status_in(queue, op, status)
+
+    def _member_status_in(self, queue: str, op: Operator, status: int) -> None:
         self.pbx.events.publish(ev.Event("QueueMemberStatus", ev.AGENT, [
-            ("Queue", ",".join(op.queues) if op.queues else "operators"),
+            ("Queue", queue),
             ("MemberName", op.name), ("Interface", op.interface),
             ("StateInterface", op.interface), ("Membership", "static"), ("Penalty", "0"),
             ("CallsTaken", str(op.calls_taken)), ("LastCall", str(op.last_call)),
             ("LastPause", "0"), ("LoginTime", str(op.login_time)),
-            ("InCall", "1" if status == 2 else "0"), ("Status", str(status)), ("Paused", "0"),
+            ("InCall", "1" if status == 2 else "0"), ("Status", str(status)),
+            ("Paused", "0" if op.available else "1"),
             ("PausedReason", ""), ("Ringinuse", "0"), ("Wrapuptime", "0"),
         ]))
+
+    def _member_event(self, name: str, op: Operator) -> None:
+        """app_queue's QueueMemberAdded, QueueMemberPause or QueueMemberRemoved, once per
+        queue the member serves."""
+        for queue in self._queues_of(op):
+            self.pbx.events.publish(ev.Event(name, ev.AGENT, [
+                ("Queue", queue), ("MemberName", op.name), ("Interface", op.interface),
+                ("StateInterface", op.interface), ("Membership", "static"),
+                ("Penalty", "0"), ("CallsTaken", str(op.calls_taken)),
+                ("LastCall", str(op.last_call)), ("LastPause", "0"),
+                ("LoginTime", str(op.login_time)), ("InCall", "1" if op.busy else "0"),
+                ("Status", "2" if op.busy else "1"), ("Paused", "0" if op.available else "1"),
+                ("PausedReason", ""), ("Ringinuse", "0"), ("Wrapuptime", "0"),
+            ]))

@@ -53,6 +53,10 @@ SAMPLES: list[ConsoleEvent] = [
     ev.SpooledUnknownCaller(uniqueid="1.7", caller="+8613312345678", caller_status="unknown",
                             spooled_at="2026-01-01 00:00:00+00:00"),
     ev.PbxCheck(ok=False, problems=["context hotline-inbound missing"]),
+    ev.CallAnswered(uniqueid="1.2", linkedid="1.2", queue="operators",
+                    interface="PJSIP/op1001", seat="op1001", member="op1001", hold_s=4),
+    ev.QueueAbandoned(uniqueid="1.3", linkedid="1.3"),
+    ev.AlarmAcknowledged(order_no="E1", order_id=5, by="zhang", place=PLACE),
 ]
 
 

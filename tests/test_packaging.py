@@ -38,6 +38,10 @@ plan = load([asterisk_conf_dir() / "extensions.conf"])
 assert plan.find("hotline-inbound", "12349") is not None
 assert (agi_scripts_dir() / "emergency_spool.py").is_file()
 load_code_map()
+from ivr.console.templating import STATIC_DIR, TEMPLATES_DIR
+for folder in (STATIC_DIR, TEMPLATES_DIR):
+    assert folder.is_relative_to(target), folder
+assert (TEMPLATES_DIR / "base.html").is_file() and (STATIC_DIR / "console.js").is_file()
 print("installed data ok")
 """
 
@@ -68,6 +72,10 @@ def _expected_data() -> set[str]:
         expected |= {f"dialplans/{path.name}", f"asterisk_conf/dialplans/{path.name}"}
     expected |= {f"agi_scripts/{path.name}" for path in (ROOT / "agi_scripts").glob("*.py")}
     expected |= {"dispatch/alarm_codes.toml", "dispatch/migrations/env.py"}
+    console = ROOT / "ivr" / "console"
+    expected |= {str(path.relative_to(ROOT))
+                 for folder in ("templates", "static", "live_templates")
+                 for path in (console / folder).iterdir() if path.is_file()}
     expected |= {str(path.relative_to(ROOT))
                  for path in (ROOT / "dispatch" / "migrations" / "versions").glob("*.py")}
     return expected

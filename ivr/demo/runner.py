@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import time
@@ -74,7 +75,9 @@ async def flag_no_menu(db_url: str, numbers: list[str]) -> None:
         await engine.dispose()
 
 
-async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors: int) -> int:
+async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors: int,
+                   console_port: int | None = None) -> int:
+    """The demo; with ``console_port`` (0: any free port) the console runs beside it."""
     from dispatch.citygen import generate_city, sample_numbers
     from dispatch.db import upgrade
 
@@ -126,21 +129,24 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     )
     lifecycle = Lifecycle(engine.context, sim, seed)
     stop_following = asyncio.Event()
+    return await _run(engine, sim, lifecycle, stop_following, calls=calls, speed=speed,
+                      seed=seed, pools=pools, db_url=db_url, started=started,
+                      console_port=console_port)
+
+
+async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
+               stop_following: asyncio.Event, *, calls: int, speed: float, seed: int,
+               pools: NumberPools, db_url: str, started: float, console_port: int | None
+               ) -> int:
     try:
-        await _connect_ami(engine, sim)
-        await sim.request("operators", operators=OPERATORS)
-        await lifecycle.prepare()
-        following = asyncio.create_task(lifecycle.follow(stop_following))
-        spread_s = max(60.0, calls * 6.0)
-        plan = plan_calls(calls, pools, seed, spread_s, (DEMO_DIR / "voices").resolve())
-        print(f"Playing {calls} calls over {spread_s / 60:.0f} simulated minutes "
-              f"at {speed:g}x through the simulator ...")
-        await _play(sim, plan, speed)
-        await asyncio.sleep(1.0)  # the last queue events reach the engine
-        print("Following every order through dispatch, service and the quality callback ...")
-        await _until_settled(lifecycle, speed)
-        stop_following.set()
-        await following
+        async with contextlib.AsyncExitStack() as console:
+            if console_port is not None:
+                from ivr.demo.console import demo_console
+
+                shown = await console.enter_async_context(demo_console(engine, console_port))
+                print(shown.banner(), flush=True)
+            plan = await _play_and_follow(engine, sim, lifecycle, stop_following, calls=calls,
+                                          speed=speed, seed=seed, pools=pools)
         alarms = await _alarm_figures(engine)
         spoken = engine.speech.answered.copy() if engine.speech is not None else None
     finally:
@@ -157,6 +163,27 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     lost_orders = bool(summary.dispatch.unresolved)
     slow = summary.time_to_human_missed
     return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders or slow else 0
+
+
+async def _play_and_follow(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
+                           stop_following: asyncio.Event, *, calls: int, speed: float,
+                           seed: int, pools: NumberPools) -> list[PlannedCall]:
+    """Play the calls, then follow every order until its story ends."""
+    await _connect_ami(engine, sim)
+    await sim.request("operators", operators=OPERATORS)
+    await lifecycle.prepare()
+    following = asyncio.create_task(lifecycle.follow(stop_following))
+    spread_s = max(60.0, calls * 6.0)
+    plan = plan_calls(calls, pools, seed, spread_s, (DEMO_DIR / "voices").resolve())
+    print(f"Playing {calls} calls over {spread_s / 60:.0f} simulated minutes "
+          f"at {speed:g}x through the simulator ...")
+    await _play(sim, plan, speed)
+    await asyncio.sleep(1.0)  # the last queue events reach the engine
+    print("Following every order through dispatch, service and the quality callback ...")
+    await _until_settled(lifecycle, speed)
+    stop_following.set()
+    await following
+    return plan
 
 
 async def _until_settled(lifecycle: Lifecycle, speed: float) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tests.bench.checks import Bench
 
-BENCHMARKS = ["callerid", "calls", "emergency", "dispatch", "speech"]
+BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "speech"]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
@@ -33,6 +33,12 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
         module.run(bench, calls=args.emergency_calls, hold_s=args.emergency_hold,
                    burst=args.emergency_burst)
 
+    def console(bench: Bench) -> None:
+        from tests.bench import console as module
+
+        module.run(bench, calls=args.console_calls, hold_s=args.emergency_hold,
+                   pages=args.console_pages, clients=args.console_clients)
+
     def dispatch(bench: Bench) -> None:
         from tests.bench import dispatch as module
 
@@ -44,7 +50,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
         module.run(bench)
 
     return {"callerid": callerid, "calls": calls, "emergency": emergency,
-            "dispatch": dispatch, "speech": speech}
+            "console": console, "dispatch": dispatch, "speech": speech}
 
 
 def main() -> None:
@@ -63,6 +69,13 @@ def main() -> None:
                         help="seconds each emergency stays up (10 x this are in progress)")
     parser.add_argument("--emergency-burst", type=int, default=emergency.BURST,
                         help="emergencies arriving in the same instant")
+    parser.add_argument("--console-calls", type=int, default=600,
+                        help="emergencies arriving at 10 per second while consoles watch")
+    parser.add_argument("--console-pages", type=int, default=4,
+                        help="real Chromium pages among the consoles (one more signs in "
+                             "for the plain clients)")
+    parser.add_argument("--console-clients", type=int, default=100,
+                        help="consoles connected in all")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,1 @@
+"""The operators' web console (``hotline console``): server-rendered pages on Starlette."""

@@ -1,0 +1,366 @@
+"""The console's live side: the operator's screen (screen pops and the worklist), its event
+stream, the worklist's actions, and the supervisor's wallboard.
+
+``live_parts(settings)`` gives the routes, templates folder and lifespan to pass to
+``create_app``; the lifespan opens the console's Redis client and starts the one
+:class:`~ivr.console.live_feed.LiveFeed` of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from dispatch.accounts import Account, Role
+from dispatch.alarm_acks import acknowledge_alarm
+from dispatch.audit import audit_row, record
+from dispatch.console_events import ConsoleEventName
+from dispatch.console_queries import order_exists, visible_order
+from dispatch.dispositions import Disposition, DispositionError, close_alarm
+from dispatch.orders import is_valid_order_no
+from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
+from dispatch.worklist import worklist
+from ivr.config import Settings
+from ivr.console.auth import current_account, require
+from ivr.console.forms import FormError, choice, read_form, text
+from ivr.console.live_feed import (
+    FeedStatus,
+    LiveEvent,
+    LiveFeed,
+    is_stream_id,
+    stream_id_key,
+)
+from ivr.console.state import actor, console_state
+from ivr.console.templating import render
+from ivr.queue_members import operator_counts
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "live_templates"
+POP_REPLAY_S = 600  # a page opened now shows the screen pops of the last ten minutes
+WORKLIST_WINDOW_S = 24 * 3600
+WORKLIST_REUSE_S = 1.0
+WORKLIST_KEEP_S = 10.0
+NOTE_MAX = 500
+SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+# What the pages act on (cards, the worklist, the wallboard); the stream's other events
+# (call started and ended, vendors, family calls...) stay off the wire.
+_E = ConsoleEventName
+PAGE_KINDS: frozenset[str] = frozenset({
+    _E.SCREEN_POP, _E.CALL_ANSWERED, _E.QUEUE_ABANDONED, _E.CALLBACK_NEEDED,
+    _E.EMERGENCY_OPEN, _E.ALARM_ACKNOWLEDGED, _E.ALARM_EMERGENCY, _E.SPOOLED_EMERGENCY,
+    _E.SPOOLED_UNKNOWN_CALLER, _E.DISPATCH_ESCALATED, _E.FAMILY_ACKNOWLEDGED})
+
+
+@dataclass(frozen=True)
+class CachedWorklist:
+    position: str  # the feed's last entry when the read began: it saw everything up to it
+    read_at: float  # monotonic
+    body: dict[str, Any]
+
+
+class WorklistReads:
+    """Every page of a region reloads the worklist on the same events: one read serves them.
+
+    A page names the last event it handled (``seen``); a read that began after the feed had
+    that event serves it (for up to WORKLIST_KEEP_S), an older one does not. Reads of a
+    region run one at a time and begin at least WORKLIST_REUSE_S apart, so however many
+    pages and events there are, the database sees about one worklist read a second per
+    region, and the cards (which need no read) are never held up by them."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, CachedWorklist] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def clear(self) -> None:
+        """Forget every read (an action of this console changed the worklist)."""
+        self._last.clear()
+
+    async def get(self, region: str, seen: str, position: Callable[[], str],
+                  read: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        async with self._locks.setdefault(region, asyncio.Lock()):
+            cached = self._last.get(region)
+            if cached is not None and self._serves(cached, seen):
+                return cached.body
+            if cached is not None:
+                wait = cached.read_at + WORKLIST_REUSE_S - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            began, read_at = position(), time.monotonic()
+            body = await read()
+            self._last[region] = CachedWorklist(began, read_at, body)
+            return body
+
+    @staticmethod
+    def _serves(cached: CachedWorklist, seen: str) -> bool:
+        age = time.monotonic() - cached.read_at
+        if not is_stream_id(seen):
+            return age <= WORKLIST_REUSE_S
+        return age <= WORKLIST_KEEP_S and stream_id_key(cached.position) >= stream_id_key(seen)
+
+
+@dataclass
+class LiveContext:
+    feed: LiveFeed | None
+    client: aioredis.Redis | None
+    prefix: str
+    replay_s: int = POP_REPLAY_S
+    worklists: WorklistReads = field(default_factory=WorklistReads)
+
+
+def live_context(request: Request) -> LiveContext:
+    context: LiveContext = request.app.state.live
+    return context
+
+
+def _account(request: Request) -> Account:
+    account = current_account(request)
+    assert account is not None  # the endpoints are guarded
+    return account
+
+
+# -- the operator's screen -----------------------------------------------------------------
+
+@require()
+async def live_page(request: Request) -> Response:
+    return render(request, "live.html", {"replay_s": live_context(request).replay_s})
+
+
+def _since(request: Request, live: LiveContext) -> str | None:
+    """Where a page's stream starts: its Last-Event-ID (a reconnect), else ``since`` (the
+    first connect: ``replay`` seconds back, or a stream id), else now."""
+    last = request.headers.get("last-event-id", "")
+    if is_stream_id(last):
+        return last
+    since = request.query_params.get("since", "")
+    if is_stream_id(since):
+        return since
+    replay = request.query_params.get("replay", "")
+    if replay.isdigit() and live.feed is not None:
+        seconds = min(int(replay), POP_REPLAY_S)
+        return f"{stream_ms() - seconds * 1000}-0"
+    return None
+
+
+def stream_ms() -> int:
+    """Wall-clock milliseconds, as in stream ids (Redis's clock, on the same machine or
+    synchronised): the page's wait times tick from the entry's id."""
+    return int(time.time() * 1000)
+
+
+def sse_message(item: LiveEvent | FeedStatus, now_ms: int) -> str:
+    """One server-sent event: a stream entry (its id is the SSE id) or the feed's state."""
+    if isinstance(item, FeedStatus):
+        if item.state == "idle":
+            return ": idle\n\n"
+        return f"event: status\ndata: {json.dumps({'state': item.state, 'now': now_ms})}\n\n"
+    data = item.raw_data or json.dumps(item.data, ensure_ascii=False, default=str)
+    body = (f'{{"kind": {json.dumps(item.kind)}, "t": {item.at_ms}, '
+            f'"outbox_id": {json.dumps(item.outbox_id)}, "data": {data}}}')
+    return f"id: {item.id}\ndata: {body}\n\n"
+
+
+@require()
+async def live_events(request: Request) -> Response:
+    """The page's event stream: its region's events, resumable by Last-Event-ID."""
+    live = live_context(request)
+    if live.feed is None:
+        return Response("the live feed is not configured (redis.url)", 503,
+                        media_type="text/plain")
+    account = _account(request)
+    items = live.feed.subscribe(account.scope, _since(request, live), PAGE_KINDS)
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        try:
+            async for item in items:
+                yield sse_message(item, stream_ms())
+        finally:
+            await items.aclose()
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+# -- the worklist --------------------------------------------------------------------------
+
+@require()
+async def worklist_json(request: Request) -> Response:
+    """The worklist of the account's region, shared by its pages (``WorklistReads``)."""
+    state = console_state(request)
+    live = live_context(request)
+    scope = _account(request).scope
+
+    async def read() -> dict[str, Any]:
+        now = state.now()
+        async with state.sessions() as session:
+            items = await worklist(session, now, state.settings.emergency.stale_call_s,
+                                   WORKLIST_WINDOW_S, scope)
+        return {"now": now.isoformat(), "items": [
+            {**asdict(item), "since": item.since.isoformat(),
+             "age_s": round((now - item.since).total_seconds())} for item in items]}
+
+    position = (lambda: live.feed.position) if live.feed is not None else (lambda: "0-0")
+    return JSONResponse(await live.worklists.get(
+        str(scope), request.query_params.get("seen", ""), position, read))
+
+
+def _refusal(message: str, status: int = 400) -> Response:
+    return JSONResponse({"ok": False, "error": message}, status)
+
+
+async def _order_in_region(request: Request, order_no: str) -> bool:
+    """The order is the account's region's (checked in the query); a refusal is audited as
+    the order pages audit theirs."""
+    state = console_state(request)
+    async with state.sessions() as db:
+        if await visible_order(db, _account(request).scope, order_no) is not None:
+            return True
+        elsewhere = await order_exists(db, order_no)
+        await record(db, actor(request), "order_refused", state.now(), order_no,
+                     {"exists_elsewhere": elsewhere})
+    return False
+
+
+async def _order_no(request: Request, form: FormData) -> str | Response:
+    """The form's order number if it is one of the region's, else the refusal to send."""
+    order_no = text(form, "order_no", 16)
+    assert order_no is not None
+    if not is_valid_order_no(order_no):
+        return _refusal("order_no: not an order number")
+    if not await _order_in_region(request, order_no):
+        return _refusal(f"No order {order_no} in your region.", 404)
+    return order_no
+
+
+@require()
+async def acknowledge(request: Request) -> Response:
+    """An operator acknowledges a new emergency: the pages stop sounding for it."""
+    state = console_state(request)
+    try:
+        order_no = await _order_no(request, await read_form(request))
+    except FormError as exc:
+        return _refusal(str(exc))
+    if isinstance(order_no, Response):
+        return order_no
+    now = state.now()
+    async with state.sessions() as session:
+        try:
+            await acknowledge_alarm(session, order_no, _account(request).name, now,
+                                    also=[audit_row(actor(request), "alarm_acknowledged",
+                                                    now, order_no)])
+        except DispositionError as exc:
+            return _refusal(str(exc), 409)
+    live_context(request).worklists.clear()
+    return JSONResponse({"ok": True})
+
+
+@require()
+async def close(request: Request) -> Response:
+    """Close an emergency with its disposition and a note (the shared disposition service)."""
+    state = console_state(request)
+    try:
+        form = await read_form(request)
+        disposition = choice(form, "disposition", list(Disposition))
+        note = text(form, "note", NOTE_MAX, required=False, multiline=True) or ""
+        order_no = await _order_no(request, form)
+    except FormError as exc:
+        return _refusal(str(exc))
+    if isinstance(order_no, Response):
+        return order_no
+    now = state.now()
+    async with state.sessions() as session:
+        try:
+            await close_alarm(session, order_no, disposition, _account(request).name, now,
+                              note=note,
+                              also=[audit_row(actor(request), "alarm_closed", now, order_no,
+                                              {"disposition": disposition.value})])
+        except DispositionError as exc:
+            return _refusal(str(exc), 409)
+    live_context(request).worklists.clear()
+    return JSONResponse({"ok": True})
+
+
+# -- the wallboard -------------------------------------------------------------------------
+
+@require(Role.SUPERVISOR)
+async def wallboard_page(request: Request) -> Response:
+    return render(request, "wallboard.html", {"targets": ANSWER_TARGETS})
+
+
+@require(Role.SUPERVISOR)
+async def wallboard_json(request: Request) -> Response:
+    state = console_state(request)
+    live = live_context(request)
+    settings = state.settings
+    async with state.sessions() as session:
+        figures = await wallboard_figures(
+            session, _account(request).scope, state.now(),
+            ZoneInfo(settings.dispatch.timezone), settings.emergency.stale_call_s)
+    operators = (await operator_counts(live.client, live.prefix)
+                 if live.client is not None else None)
+    return JSONResponse({"figures": asdict(figures), "targets": ANSWER_TARGETS,
+                         "operators": asdict(operators) if operators is not None else None})
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/live", live_page, methods=["GET"]),
+    Route("/live/events", live_events, methods=["GET"]),
+    Route("/live/worklist.json", worklist_json, methods=["GET"]),
+    Route("/live/worklist/ack", acknowledge, methods=["POST"]),
+    Route("/live/worklist/close", close, methods=["POST"]),
+    Route("/wallboard", wallboard_page, methods=["GET"]),
+    Route("/wallboard.json", wallboard_json, methods=["GET"]),
+]
+
+
+def console_redis(settings: Settings, socket_path: str | None = None) -> aioredis.Redis | None:
+    """The console's own client of the engine's Redis: ``redis.url``, or the embedded
+    server's socket (the demo); None without either."""
+    if settings.redis.url:
+        return aioredis.Redis.from_url(settings.redis.url, socket_timeout=5)
+    if socket_path:
+        return aioredis.Redis(unix_socket_path=socket_path, socket_timeout=5)
+    return None
+
+
+def live_parts(settings: Settings, socket_path: str | None = None,
+               replay_s: int = POP_REPLAY_S
+               ) -> tuple[list[BaseRoute], list[Path], list[Callable[[Starlette], Any]]]:
+    """(routes, template folders, lifespans) of the live side, for ``create_app``; a page
+    opened shows the screen pops of the last ``replay_s`` seconds."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = console_redis(settings, socket_path)
+        feed = None
+        if client is None:
+            log.warning("redis.url is not set: the console's live screens are off")
+        else:
+            feed = LiveFeed(client, f"{settings.redis.key_prefix}events")
+            await feed.start()
+        app.state.live = LiveContext(feed, client, settings.redis.key_prefix, replay_s)
+        try:
+            yield
+        finally:
+            if feed is not None:
+                await feed.stop()
+            if client is not None:
+                await client.aclose()
+
+    return list(ROUTES), [TEMPLATES], [lifespan]
+

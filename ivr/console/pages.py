@@ -1,0 +1,23 @@
+"""The console's own pages, gathered in one route list (``ROUTES``)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ivr.console import elders, orders
+from ivr.console.auth import require
+from ivr.console.templating import render
+
+
+@require()
+async def home(request: Request) -> Response:
+    return render(request, "home.html")
+
+
+ROUTES = [
+    Route("/", home, methods=["GET"]),
+    *orders.ROUTES,
+    *elders.ROUTES,
+]

@@ -1,0 +1,340 @@
+// The operator's live screen: screen-pop cards and the worklist, pushed by server-sent
+// events. Every piece of data is inserted as text (textContent), never as HTML.
+"use strict";
+(function () {
+  const root = document.getElementById("live-screen");
+  if (!root) { return; }
+  const seat = root.dataset.seat || "";
+  const cardsBox = document.getElementById("cards");
+  const listBox = document.getElementById("worklist");
+  const stateBox = document.getElementById("feed-state");
+  const alarmBox = document.getElementById("alarm");
+  const cards = new Map();        // uniqueid -> card element
+  const gone = new Set();         // uniqueids answered elsewhere or abandoned
+  let lastId = "";                // the last stream id handled
+  let skew = 0;                   // the page's clock minus the server's, ms
+  let source = null;
+
+  const REASONS = {
+    handset_emergency: "Emergency: one-key handset", caller_emergency: "Emergency: key 9",
+    emergency_callback: "Emergency: call-back", spoken_emergency: "Emergency: said so",
+    unknown_caller: "Unknown caller", withheld_number: "Withheld number",
+    caller_request: "Asked for a human", no_input: "Pressed nothing",
+    invalid_input: "Wrong keys", no_menu_elder: "Elder without menu",
+    speech_not_understood: "Not understood", storage_unavailable: "System busy",
+  };
+  const WORK_KINDS = new Set(["screen_pop", "emergency_open", "call_answered",
+    "queue_abandoned", "callback_needed", "alarm_acknowledged", "alarm_emergency",
+    "spooled_emergency", "family_acknowledged"]);
+
+  function el(tag, text, cls) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+  function idKey(id) {
+    const parts = String(id).split("-");
+    return [Number(parts[0]) || 0, Number(parts[1]) || 0];
+  }
+  function after(a, b) {
+    if (!b) { return true; }
+    const x = idKey(a), y = idKey(b);
+    return x[0] > y[0] || (x[0] === y[0] && x[1] > y[1]);
+  }
+  function age(birth) {
+    if (!birth) { return ""; }
+    const born = new Date(birth);
+    const now = new Date();
+    let years = now.getFullYear() - born.getFullYear();
+    if (now < new Date(now.getFullYear(), born.getMonth(), born.getDate())) { years -= 1; }
+    return years + " years";
+  }
+  function minutes(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  // -- the feed -------------------------------------------------------------------------
+  function setState(state) {
+    stateBox.dataset.state = state;
+    stateBox.textContent = state === "live" ? "Live" : "Reconnecting…";
+  }
+  function connect() {
+    const query = lastId ? "since=" + encodeURIComponent(lastId)
+      : "replay=" + encodeURIComponent(root.dataset.replay || "0");
+    source = new EventSource("/live/events?" + query);
+    source.addEventListener("status", function (msg) {
+      const status = JSON.parse(msg.data);
+      skew = Date.now() - status.now;
+      setState(status.state);
+      if (status.state === "live") { refreshSoon(); }
+    });
+    source.onmessage = function (msg) {
+      if (msg.lastEventId && !after(msg.lastEventId, lastId)) { return; }  // seen already
+      if (msg.lastEventId) { lastId = msg.lastEventId; }
+      handle(JSON.parse(msg.data));
+    };
+    source.onerror = function () {
+      setState("reconnecting");
+      if (source.readyState === EventSource.CLOSED) {  // refused (signed out, restarting)
+        source = null;
+        setTimeout(connect, 2000);
+      }
+    };
+  }
+  function handle(event) {
+    const data = event.data || {};
+    if (event.kind === "screen_pop") { addCard(data, event.t); }
+    else if (event.kind === "call_answered") { answered(data); }
+    else if (event.kind === "queue_abandoned" || event.kind === "callback_needed") {
+      dropCard(data.uniqueid);
+    }
+    if (WORK_KINDS.has(event.kind)) { refreshSoon(); }
+  }
+
+  // -- screen-pop cards -----------------------------------------------------------------
+  function row(list, label, value) {
+    if (value === undefined || value === null || value === "") { return; }
+    list.appendChild(el("dt", label));
+    list.appendChild(el("dd", value));
+  }
+  function addCard(pop, at) {
+    if (!pop.uniqueid || cards.has(pop.uniqueid) || gone.has(pop.uniqueid)) { return; }
+    const profile = pop.profile || {};
+    const card = el("article", null, "card" + (pop.priority >= 10 ? " emergency" : ""));
+    card.dataset.uniqueid = pop.uniqueid;
+    card.dataset.since = String(at);
+    card.dataset.shownAt = String(Date.now());
+    if (pop.order_no) { card.dataset.orderNo = pop.order_no; }
+    const wait = el("span", "0:00", "wait");
+    card.appendChild(wait);
+    card.appendChild(el("h3", profile.name || pop.caller || "Unknown caller", "name"));
+    card.appendChild(el("p", REASONS[pop.reason] || pop.reason, "reason"));
+    const owner = el("p", "", "owner");
+    card.appendChild(owner);
+    const list = el("dl");
+    row(list, "Age", age(profile.birth_date));
+    row(list, "Address", profile.address);
+    row(list, "Health", profile.health_notes);
+    row(list, "Phones", (profile.phones || []).map(function (p) {
+      return p.number + " (" + p.kind + ")"; }).join(", "));
+    row(list, "Family", (profile.family || []).map(function (f) {
+      return f.name + " (" + f.relation + ") " + f.number; }).join("; "));
+    row(list, "Orders", (profile.recent_orders || []).map(function (o) {
+      return o.order_no + " " + o.service + " " + o.status; }).join("; "));
+    row(list, "Order", pop.order_no);
+    row(list, "Caller", pop.relation ? pop.caller + " (" + pop.relation + ")" : pop.caller);
+    const others = (pop.household || []).filter(function (m) {
+      return m && m.elder_id !== profile.elder_id; });
+    row(list, "Household", others.map(function (m) { return m.name; }).join(", "));
+    card.appendChild(list);
+    const empty = cardsBox.querySelector(".empty");
+    if (empty) { empty.remove(); }
+    cardsBox.prepend(card);
+    cards.set(pop.uniqueid, card);
+    tick();
+  }
+  function answered(data) {
+    const card = cards.get(data.uniqueid);
+    if (seat && data.seat === seat) {
+      if (card && !card.classList.contains("mine")) {
+        card.classList.add("mine");
+        card.dataset.answeredAt = String(Date.now());
+        const owner = card.querySelector(".owner");
+        owner.textContent = "Yours: answered on " + seat + " ";
+        const dismiss = el("button", "Dismiss", "dismiss");
+        dismiss.type = "button";
+        dismiss.addEventListener("click", function () { removeCard(data.uniqueid); });
+        owner.appendChild(dismiss);
+      }
+      return;
+    }
+    gone.add(data.uniqueid);
+    dropCard(data.uniqueid);
+  }
+  function dropCard(uniqueid) {
+    const card = cards.get(uniqueid);
+    if (!uniqueid || !card || card.classList.contains("mine")) { return; }
+    gone.add(uniqueid);
+    removeCard(uniqueid);
+  }
+  function removeCard(uniqueid) {
+    const card = cards.get(uniqueid);
+    if (!card) { return; }
+    card.remove();
+    cards.delete(uniqueid);
+    if (!cards.size) { cardsBox.appendChild(el("p", "No call is waiting.", "empty")); }
+  }
+  function tick() {
+    const now = Date.now() - skew;
+    cards.forEach(function (card) {
+      card.querySelector(".wait").textContent = minutes((now - Number(card.dataset.since)) / 1000);
+    });
+  }
+
+  // -- the worklist ---------------------------------------------------------------------
+  // At most one reload every REFRESH_MS however many events come: a busy night must not
+  // turn every event into a database read, nor hold up the next card.
+  const REFRESH_MS = 2000;
+  let refreshTimer = null;
+  let lastLoad = 0;
+  function refreshSoon() {
+    if (refreshTimer) { return; }
+    const wait = Math.max(150, lastLoad + REFRESH_MS - Date.now());
+    refreshTimer = setTimeout(function () { refreshTimer = null; loadWorklist(); }, wait);
+  }
+  async function loadWorklist() {
+    lastLoad = Date.now();
+    let reply;
+    try {
+      // `seen`: a copy read before the last event we handled would not show it
+      const query = lastId ? "?seen=" + encodeURIComponent(lastId) : "";
+      reply = await fetch("/live/worklist.json" + query, { credentials: "same-origin" });
+    } catch (err) { return; }
+    if (!reply.ok) { return; }
+    renderWorklist((await reply.json()).items);
+  }
+  const SECTIONS = [["unattended", "Emergencies nobody has answered"],
+    ["awaiting_disposition", "Answered, awaiting a disposition"],
+    ["call_back", "Callers to call back"]];
+  const DISPOSITIONS = [["real_emergency", "Real emergency"], ["accidental", "Accidental"],
+    ["test", "Test"], ["no_response", "No response"]];
+  // One row per item, kept from one reload to the next while the item is unchanged: a
+  // reload builds only what changed, and a note being typed survives it.
+  const rows = new Map();  // key -> {tr, sig}
+  function rowKey(item) {
+    return item.order_no ? "o:" + item.order_no : "c:" + item.phone + "@" + item.since;
+  }
+  function buildRow(item) {
+    const tr = el("tr", null, item.section + (item.acknowledged ? " acknowledged" : ""));
+    if (item.order_no) { tr.dataset.orderNo = item.order_no; }
+    tr.appendChild(el("td", item.section === "unattended" && !item.acknowledged ? "!" : ""));
+    [item.order_no, item.elder_name, item.phone, item.address].forEach(function (v) {
+      tr.appendChild(el("td", v || "")); });
+    tr.appendChild(el("td", "", "age"));
+    tr.appendChild(el("td", item.note || ""));
+    tr.appendChild(actions(item));
+    return tr;
+  }
+  function rowFor(item, kept) {
+    const key = rowKey(item);
+    const sig = JSON.stringify([item.section, item.acknowledged, item.elder_name, item.phone,
+      item.address, item.note]);
+    let row = rows.get(key);
+    if (!row || row.sig !== sig) {
+      row = { tr: buildRow(item), sig: sig };
+      rows.set(key, row);
+    }
+    row.tr.querySelector(".age").textContent = minutes(item.age_s);
+    kept.add(key);
+    return row.tr;
+  }
+  function renderWorklist(items) {
+    const table = el("table");
+    const head = el("tr");
+    ["", "Order", "Elder", "Phone", "Address", "Waiting", "Note", ""].forEach(function (t) {
+      head.appendChild(el("th", t)); });
+    table.appendChild(head);
+    const sounding = [];
+    const kept = new Set();
+    SECTIONS.forEach(function (section) {
+      const shown = items.filter(function (i) { return i.section === section[0]; });
+      const title = el("tr", null, "section");
+      const cell = el("th", section[1] + ": " + shown.length);
+      cell.colSpan = 8;
+      title.appendChild(cell);
+      table.appendChild(title);
+      shown.forEach(function (item) {
+        table.appendChild(rowFor(item, kept));
+        if (item.section === "unattended" && !item.acknowledged) { sounding.push(item); }
+      });
+    });
+    rows.forEach(function (_row, key) { if (!kept.has(key)) { rows.delete(key); } });
+    listBox.replaceChildren(table);
+    // an alarm of mine closed with its disposition: its card has served
+    const open = new Set(items.map(function (i) { return i.order_no; }));
+    cards.forEach(function (card, uniqueid) {
+      if (card.classList.contains("mine") && card.dataset.orderNo &&
+          !open.has(card.dataset.orderNo)) { removeCard(uniqueid); }
+    });
+    listBox.dataset.loaded = "yes";
+    alarm(sounding);
+  }
+  function actions(item) {
+    const td = el("td", null, "actions");
+    if (!item.order_no) { return td; }
+    if (item.section === "unattended" && !item.acknowledged) {
+      const ack = el("button", "Acknowledge", "ack");
+      ack.type = "button";
+      ack.addEventListener("click", function () {
+        send("/live/worklist/ack", { order_no: item.order_no });
+      });
+      td.appendChild(ack);
+    }
+    const form = el("form", null, "close");
+    const choice = el("select");
+    choice.name = "disposition";
+    DISPOSITIONS.forEach(function (d) {
+      const option = el("option", d[1]);
+      option.value = d[0];
+      choice.appendChild(option);
+    });
+    const note = el("input");
+    note.name = "note";
+    note.maxLength = 500;
+    note.placeholder = "Note";
+    const button = el("button", "Close");
+    button.type = "submit";
+    form.append(choice, note, button);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      send("/live/worklist/close",
+        { order_no: item.order_no, disposition: choice.value, note: note.value });
+    });
+    td.appendChild(form);
+    return td;
+  }
+  async function send(url, fields) {
+    const reply = await window.hotline.post(url, fields);
+    if (!reply.ok) {
+      let message = "refused";
+      try { message = (await reply.json()).error; } catch (err) { /* plain text */ }
+      window.alert(message);
+    }
+    loadWorklist();
+  }
+
+  // -- the sound of a new emergency, until someone acknowledges it -----------------------
+  let audio = null;
+  let beeping = null;
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") { audio.resume(); }
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 880;
+      gain.gain.value = 0.2;
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 0.4);
+      document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
+    } catch (err) { /* no audio device: the banner still shows */ }
+  }
+  function alarm(items) {
+    const on = items.length > 0;
+    document.body.dataset.alarm = on ? "on" : "off";
+    alarmBox.hidden = !on;
+    document.getElementById("alarm-text").textContent = items.map(function (i) {
+      return (i.elder_name || "") + " " + (i.order_no || ""); }).join(", ");
+    if (on && !beeping) { beep(); beeping = setInterval(beep, 1500); }
+    if (!on && beeping) { clearInterval(beeping); beeping = null; }
+  }
+
+  setState("reconnecting");
+  connect();
+  loadWorklist();
+  setInterval(tick, 1000);
+  setInterval(loadWorklist, 20000);
+})();

@@ -1,0 +1,268 @@
+"""The operators' live screen in a real Chromium, with the console, the engine and the
+simulator over real TCP: a handset emergency's card with the elder's record appears before
+an operator's seat answers; the seat that answers keeps it and it leaves the others'
+screens; the worklist sounds until acknowledged and the operator closes the alarm with a
+disposition; a page whose console restarts misses no emergency that came meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from dispatch.accounts import Role
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
+from dispatch.models import AuditEntry, Elder, ElderPhone, OrderEvent, QueueCall, WorkOrder
+from dispatch.orders import ServiceType, create_order
+from dispatch.phones import national
+from ivr.config import Settings
+from ivr.console.server import console_app
+from tests.browser import ConsoleServer, account, async_chromium, async_screenshot, async_sign_in
+from tests.callstack import CallStack, open_stack, until
+
+SPEED = 5.0
+SECRET = "s" * 40  # sessions survive the console's restart
+# op1 answers after 20 s (4 s of real time): long before the overflow (30 s) moves the call
+OP1 = [{"name": "op1", "answer_delay_s": 20.0, "talk_s": 3600.0, "available": True}]
+NOBODY = [{"name": "op1", "answer_delay_s": 20.0, "talk_s": 5.0, "available": False}]
+TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Handset:
+    line: str
+    elder_id: int
+    name: str
+    address: str
+    health_notes: str
+    county: str
+    province: str
+
+
+def handsets(stack: CallStack) -> list[Handset]:
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(ElderPhone.number_e164, Elder.id, Elder.name, Elder.address,
+                       Elder.health_notes, Elder.county_code, Elder.province_code)
+                .join(Elder, Elder.id == ElderPhone.elder_id)
+                .where(ElderPhone.number_e164.in_(stack.numbers["handsets"]))).all()
+    finally:
+        engine.dispose()
+    return [Handset(*row) for row in rows]
+
+
+def db_rows(stack: CallStack, statement: Any) -> list[Any]:
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(statement).all())
+    finally:
+        engine.dispose()
+
+
+def console_settings(stack: CallStack) -> Settings:
+    settings = stack.settings.model_copy(deep=True)
+    settings.console.secret_key = SECRET
+    return settings
+
+
+def start_console(stack: CallStack, port: int = 0, replay_s: int = 600) -> ConsoleServer:
+    assert stack.engine is not None and stack.engine.redis is not None
+    socket_file = stack.engine.redis.embedded.socket_file
+    return ConsoleServer(console_app(console_settings(stack), socket_file, replay_s=replay_s),
+                         port)
+
+
+@contextlib.asynccontextmanager
+async def signed_in(browser: Any, url: str, name: str) -> AsyncIterator[Any]:
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await async_sign_in(page, url, name)
+        await page.goto(f"{url}/live")
+        await page.wait_for_selector("#feed-state[data-state=live]", timeout=TIMEOUT_MS)
+        await page.wait_for_selector("#worklist[data-loaded=yes]", timeout=TIMEOUT_MS)
+        yield page
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[CallStack]:
+    async for stack in open_stack("embedded", tmp_path, elders=60, speed=SPEED, ami=True):
+        yield stack
+
+
+HOSTILE = '<script>window.__xss = 1</script>朝阳路1号<img src=x onerror="window.__xss = 2">'
+
+
+def set_address(stack: CallStack, elder_id: int, address: str) -> None:
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Elder).where(Elder.id == elder_id).values(address=address))
+    finally:
+        engine.dispose()
+
+
+async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack) -> None:
+    elder = handsets(stack)[0]
+    set_address(stack, elder.elder_id, HOSTILE)  # shown as text, never run
+    for name, seat in (("li", "op1"), ("zhao", "op2")):
+        await asyncio.to_thread(account, stack.db_url, name, Role.OPERATOR,
+                                f"county:{elder.county}", seat)
+    console = start_console(stack)
+    try:
+        async with async_chromium() as browser, \
+                signed_in(browser, console.url, "li") as li, \
+                signed_in(browser, console.url, "zhao") as zhao:
+            await stack.sim.request("operators", operators=OP1)
+            call = asyncio.create_task(stack.call(national(elder.line)))
+            card = f".card:has(h3:text-is('{elder.name}'))"
+            await li.wait_for_selector(card, timeout=TIMEOUT_MS)
+            # the elder's record is on the card while op1's phone still rings
+            uniqueid = await li.get_attribute(card, "data-uniqueid")
+            waits = db_rows(stack, select(QueueCall.answered_at)
+                            .where(QueueCall.uniqueid == uniqueid))
+            assert all(answered is None for (answered,) in waits)
+            assert await li.get_attribute(card, "class") == "card emergency"
+            text = await li.inner_text(card)
+            assert HOSTILE in text and "Emergency: one-key handset" in text
+            assert await li.evaluate("window.__xss") is None
+            if elder.health_notes:
+                assert elder.health_notes in text
+            await zhao.wait_for_selector(card, timeout=TIMEOUT_MS)
+            # the new emergency sounds until someone acknowledges it
+            row = "#worklist tr.unattended[data-order-no]"
+            await li.wait_for_selector(row, timeout=TIMEOUT_MS)
+            order_no = await li.get_attribute(row, "data-order-no")
+            assert HOSTILE in await li.inner_text(row)
+            await li.wait_for_selector("body[data-alarm=on]", timeout=TIMEOUT_MS)
+            await li.wait_for_selector("body[data-beeps]", timeout=TIMEOUT_MS)
+            await async_screenshot(li, "console-screen-pop")
+            await zhao.click(f"tr[data-order-no='{order_no}'] button.ack")
+            await li.wait_for_selector("body[data-alarm=off]", timeout=TIMEOUT_MS)
+
+            # op1 answers: li's card becomes hers, zhao's goes
+            await li.wait_for_selector(f"{card}.mine", timeout=TIMEOUT_MS)
+            await zhao.wait_for_selector(card, state="detached", timeout=TIMEOUT_MS)
+            shown = int(await li.get_attribute(card, "data-shown-at") or 0)
+            taken = int(await li.get_attribute(card, "data-answered-at") or 0)
+            assert 0 < shown < taken
+            answered = f"#worklist tr.awaiting_disposition[data-order-no='{order_no}']"
+            await li.wait_for_selector(answered, timeout=TIMEOUT_MS)
+            await async_screenshot(li, "console-worklist")
+            await li.select_option(f"{answered} select", "real_emergency")
+            await li.fill(f"{answered} input[name=note]", "fell in the kitchen; 120 sent")
+            await li.click(f"{answered} button[type=submit]")
+            await li.wait_for_selector(f"#worklist tr[data-order-no='{order_no}']",
+                                       state="detached", timeout=TIMEOUT_MS)
+            await li.wait_for_selector(card, state="detached", timeout=TIMEOUT_MS)
+            await refusals(li, await foreign_emergency(stack, elder.county))
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+    finally:
+        await asyncio.to_thread(console.stop)
+    status, = db_rows(stack, select(WorkOrder.status).where(WorkOrder.order_no == order_no))
+    assert status == ("completed",)
+    kinds = {kind: detail for kind, detail in db_rows(
+        stack, select(OrderEvent.kind, OrderEvent.detail)
+        .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
+        .where(WorkOrder.order_no == order_no))}
+    assert kinds["operator_acknowledged"]["by"] == "zhao"
+    assert kinds["alarm_closed"] == {"disposition": "real_emergency", "closed_by": "li",
+                                     "note": "fell in the kitchen; 120 sent"}
+    audited = {(who, action) for who, action in db_rows(
+        stack, select(AuditEntry.account_name, AuditEntry.action)
+        .where(AuditEntry.target == order_no))}
+    assert audited == {("zhao", "alarm_acknowledged"), ("li", "alarm_closed")}
+    refused = db_rows(stack, select(AuditEntry.account_name, AuditEntry.detail)
+                      .where(AuditEntry.action == "order_refused"))
+    assert refused == [("li", {"exists_elsewhere": True})]
+
+
+async def foreign_emergency(stack: CallStack, county: str) -> str:
+    """An open emergency of an elder outside ``county``."""
+    elder_id, = next(row for row in db_rows(stack, select(Elder.id).where(
+        Elder.county_code != county, Elder.county_code.is_not(None))))
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            order = await create_order(session, elder_id=elder_id,
+                                       service=ServiceType.EMERGENCY, source="handset",
+                                       call_uniqueid=None, requested_by="elder",
+                                       at=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    assert order.order_no is not None
+    return order.order_no
+
+
+async def refusals(page: Any, foreign: str) -> None:
+    """Another county's alarm, a made-up disposition, a post without its CSRF token."""
+    async def post(url: str, fields: dict[str, str], token: bool = True) -> tuple[int, str]:
+        return tuple(await page.evaluate(
+            """async ([url, fields, token]) => {
+                 const reply = token ? await window.hotline.post(url, fields)
+                   : await fetch(url, {method: "POST", body: new URLSearchParams(fields)});
+                 return [reply.status, await reply.text()];
+               }""", [url, fields, token]))
+
+    status, body = await post("/live/worklist/ack", {"order_no": foreign})
+    assert status == 404 and "in your region" in body
+    status, body = await post("/live/worklist/close", {"order_no": foreign,
+                                                        "disposition": "prank", "note": ""})
+    assert status == 400 and "disposition" in body
+    status, _ = await post("/live/worklist/ack", {"order_no": foreign}, token=False)
+    assert status == 403
+
+
+async def test_a_page_misses_no_emergency_while_its_console_restarts(stack: CallStack) -> None:
+    first, second = handsets(stack)[:2]
+    await asyncio.to_thread(account, stack.db_url, "sun", Role.OPERATOR,
+                            f"province:{first.province}", "op3")
+    await stack.sim.request("operators", operators=NOBODY)
+    console = start_console(stack, replay_s=0)  # only the Last-Event-ID brings back the gap
+    port = console.port
+    try:
+        async with async_chromium() as browser, signed_in(browser, console.url, "sun") as page:
+            calls = [asyncio.create_task(stack.call(national(first.line)))]
+            await page.wait_for_selector(f".card:has(h3:text-is('{first.name}'))",
+                                         timeout=TIMEOUT_MS)
+            await asyncio.to_thread(console.stop)
+            await page.wait_for_selector("#feed-state[data-state=reconnecting]",
+                                         timeout=TIMEOUT_MS)
+            calls.append(asyncio.create_task(stack.call(national(second.line))))
+            assert stack.engine is not None and stack.engine.context is not None
+            stream = stack.engine.context.live.stream_key
+            client = stack.engine.redis.client if stack.engine.redis else None
+            assert client is not None
+
+            async def popped() -> bool:
+                entries = await client.xrange(stream)
+                return any(fields[b"type"] == b"screen_pop" and second.name.encode()
+                           in fields[b"data"] for _id, fields in entries)
+
+            await until(popped, "the second emergency's screen pop while the console is down")
+            console = start_console(stack, port, replay_s=0)
+            await page.wait_for_selector(f".card:has(h3:text-is('{second.name}'))",
+                                         timeout=TIMEOUT_MS)
+            await page.wait_for_selector("#feed-state[data-state=live]", timeout=TIMEOUT_MS)
+            assert await page.locator(f".card:has(h3:text-is('{first.name}'))").count() == 1
+            rows = page.locator("#worklist tr.unattended[data-order-no]")
+            await until(lambda: rows.count(), "the worklist")
+            for call in calls:
+                call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+    finally:
+        await asyncio.to_thread(console.stop)
