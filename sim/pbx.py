@@ -332,8 +332,9 @@ class Pbx:
 
     async def _originate(self, req: OriginateRequest, result: Deferred) -> None:
         self.stats["originates"] += 1
-        record = {"channel": req.channel, "context": req.context,
-                  "variables": dict(req.variables), "at": self.clock.now(), "party": None}
+        record = {"channel": req.channel, "context": req.context, "exten": req.exten,
+                  "variables": dict(req.variables), "at": self.clock.now(), "party": None,
+                  "dial": []}
         self.originated.append(record)
 
         def fire(reason: int, chan: Channel | None, ended: Deferred | None = None) -> None:
@@ -360,6 +361,7 @@ class Pbx:
             return
         chan = leg.chan
         chan.record = CallRecord("outbound")
+        record["dial"] = chan.record.dial  # what the answered channel dialled from the dialplan
         ended: Deferred = Deferred()
         self.start_hangup_timer(chan)
         if req.application:
