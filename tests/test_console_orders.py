@@ -215,6 +215,30 @@ def test_an_alarm_is_bridged_and_closed_through_the_shared_services(
     assert page.locator("#close-form").count() == 0  # closed: no second disposition
 
 
+def test_call_back_goes_through_the_shared_service_and_only_in_the_region(
+        console: tuple[str, str, World], page: Any) -> None:
+    url, db_url, world = console
+    order_no = world.orders["chaoyang"]
+    page.goto(f"{url}/orders/{order_no}")
+    page.click("#call-back-buttons button[value='+8613800000011']")
+    assert "ami_unreachable" in page.inner_text("#flash")
+    kind, detail = _events(db_url, order_no)[-1]
+    assert (kind, detail["seat"], detail["outcome"]) == ("called_back", "op1001",
+                                                         "ami_unreachable")
+    assert page.locator("#timeline tr.event-called_back").count() == 1
+    assert [(row.target, row.detail["outcome"]) for row in _audit(db_url, "call_back")] == [
+        (order_no, "ami_unreachable")]
+    # the same form aimed at another region's order: 404 and audited, nothing placed
+    other = world.orders["heping"]
+    page.evaluate(f"document.querySelector('#call-back-buttons form').action = "
+                  f"'/orders/{other}/call-back'")
+    with page.expect_response(f"{url}/orders/{other}/call-back") as posted:
+        page.click("#call-back-buttons button")
+    assert posted.value.status == 404
+    assert refused_now(db_url)[other].account_name == "zhang"
+    assert len(_audit(db_url, "call_back")) == 1
+
+
 def test_an_order_is_entered_by_hand_for_an_elder_found_by_name(
         console: tuple[str, str, World], page: Any) -> None:
     url, db_url, world = console
