@@ -5,7 +5,11 @@ timeline and the audit log (engine and simulator over real TCP, the shipped dial
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import socket
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -122,9 +126,14 @@ async def test_refusals_and_an_unreachable_asterisk_are_named(tmp_path: Path) ->
         assert await originated(stack) == []
         assert recorded(stack.db_url) == ([], [])
         # a number the registry does not know: the seat rings, the engine's check refuses it
+        # (through ``hotline call``, the command line's verb for the same service)
         unknown = national(stack.numbers["unknown"][0])
-        result = await call_back_once(stack.settings, ACTOR, "operator1", unknown, order_no)
-        assert result.outcome == "rung"
+        code, out, err = await hotline_call(stack, unknown, "--seat", "operator1",
+                                            "--order", order_no)
+        assert (code, json.loads(out)["outcome"]) == (0, "rung"), err
+        code, out, err = await hotline_call(stack, unknown + "&PJSIP/operator2", "--seat",
+                                            "operator1")
+        assert code == 1 and "plain digits" in err and not out
         heard = await until(lambda s=stack: _heard_refusal(s), "the refusal on the seat")
         assert heard and await _dials(stack) == []
         # Asterisk out of reach: named, and on the timeline
@@ -135,6 +144,18 @@ async def test_refusals_and_an_unreachable_asterisk_are_named(tmp_path: Path) ->
         events, audit = recorded(stack.db_url)
         assert [e["outcome"] for e in events] == ["rung", "ami_unreachable"]
         assert len(audit) == 2
+
+
+async def hotline_call(stack: CallStack, *args: str) -> tuple[int, str, str]:
+    """``hotline call ARGS`` against the running PBX: exit code, stdout, stderr."""
+    env = {**os.environ, "HOTLINE_DATABASE__URL": stack.db_url,
+           "HOTLINE_AMI__PORT": str(stack.sim.ami_port),
+           "HOTLINE_AMI__SECRET": stack.sim.ami_secret, "HOTLINE_CONFIG": ""}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr.cli", "call", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return int(process.returncode or 0), out.decode(), err.decode(errors="replace")
 
 
 async def _heard_refusal(stack: CallStack) -> bool:
