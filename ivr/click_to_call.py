@@ -65,6 +65,15 @@ def seat_exten(number: str, local_area_code: str) -> str:
     return trunk_digits(e164)
 
 
+def blocked_reason(seat: str | None, ami_enabled: bool) -> str | None:
+    """Why an account with this seat cannot call back, or None when it can."""
+    if not seat:
+        return "Your account has no softphone seat (hotline user --seat)."
+    if not ami_enabled:
+        return "AMI is off in this console's configuration."
+    return None
+
+
 def checked_seat(seat: str | None) -> str:
     if not seat:
         raise CallBackError("this account has no softphone seat")

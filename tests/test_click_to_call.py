@@ -22,7 +22,7 @@ from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_eng
 from dispatch.models import AuditEntry, ElderPhone, OrderEvent, ServiceType
 from dispatch.orders import create_order
 from dispatch.phones import national
-from ivr.click_to_call import CallBackError, call_back_once, seat_exten
+from ivr.click_to_call import CallBackError, blocked_reason, call_back_once, seat_exten
 from tests.callstack import CallStack, open_stack, until
 
 ACTOR = Actor(None, "op-test", "127.0.0.1")
@@ -109,6 +109,13 @@ async def _answered_dials(stack: CallStack) -> list[dict[str, Any]]:
 def test_a_hostile_number_is_refused_before_ami(hostile: str) -> None:
     with pytest.raises(CallBackError):
         seat_exten(hostile, "10")
+
+
+def test_an_account_without_a_seat_or_a_console_without_ami_is_told_why() -> None:
+    assert blocked_reason("op1001", True) is None
+    assert "no softphone seat" in (blocked_reason(None, True) or "")
+    assert "no softphone seat" in (blocked_reason("", False) or "")
+    assert "AMI is off" in (blocked_reason("op1001", False) or "")
 
 
 async def test_refusals_and_an_unreachable_asterisk_are_named(tmp_path: Path) -> None:

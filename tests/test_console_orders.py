@@ -36,6 +36,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     upgrade(db_url)
     world = seed_world(db_url)
     account(db_url, "zhang", Role.OPERATOR, "county:110105", seat="op1001")
+    account(db_url, "wu", Role.OPERATOR, "county:110105")  # no softphone seat
     settings = load_settings(None, database={"url": db_url},
                              ami={"enabled": True, "secret": "not-reachable",
                                   "port": _closed_port(), "ping_timeout_s": 0.5})
@@ -237,6 +238,25 @@ def test_call_back_goes_through_the_shared_service_and_only_in_the_region(
     assert posted.value.status == 404
     assert refused_now(db_url)[other].account_name == "zhang"
     assert len(_audit(db_url, "call_back")) == 1
+
+
+def test_an_account_without_a_seat_sees_why_it_cannot_call_back(
+        chromium: Any, console: tuple[str, str, World]) -> None:
+    url, db_url, world = console
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        sign_in(page, url, "wu")
+        page.goto(f"{url}/orders/{world.orders['chaoyang']}")
+        button = page.locator("#call-back-buttons button")
+        assert button.is_disabled()
+        assert "no softphone seat" in page.inner_text("#call-back-blocked")
+        page.evaluate("document.querySelector('#call-back-buttons button').disabled = false")
+        button.click()  # forced: the server refuses it too, and places nothing
+        assert "no softphone seat" in page.inner_text("#flash")
+    finally:
+        context.close()
+    assert "wu" not in [row.account_name for row in _audit(db_url, "call_back")]
 
 
 def test_an_order_is_entered_by_hand_for_an_elder_found_by_name(

@@ -30,7 +30,7 @@ from dispatch.models import OrderStatus, ServiceType
 from dispatch.order_desk import HAND_SERVICES, DeskError, assign_by_hand, cancel_order, enter_order
 from dispatch.profile import elder_phones, family_contacts
 from ivr.bridging import BridgeError, bridge_once
-from ivr.click_to_call import CallBackError, call_back_once
+from ivr.click_to_call import CallBackError, blocked_reason, call_back_once
 from ivr.console.auth import current_account, require
 from ivr.console.forms import FormError, choice, integer, read_form, text
 from ivr.console.state import actor, console_state
@@ -230,11 +230,7 @@ async def bridge(request: Request) -> Response:
 
 def call_back_blocked(request: Request) -> str | None:
     """Why this account cannot call back from its seat, or None when it can."""
-    if not _account(request).seat:
-        return "Your account has no softphone seat (hotline user --seat)."
-    if not console_state(request).settings.ami.enabled:
-        return "AMI is off in this console's configuration."
-    return None
+    return blocked_reason(_account(request).seat, console_state(request).settings.ami.enabled)
 
 
 @require()
