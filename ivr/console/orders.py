@@ -30,8 +30,9 @@ from dispatch.models import OrderStatus, ServiceType
 from dispatch.order_desk import HAND_SERVICES, DeskError, assign_by_hand, cancel_order, enter_order
 from dispatch.profile import elder_phones, family_contacts
 from ivr.bridging import BridgeError, bridge_once
-from ivr.click_to_call import CallBackError, blocked_reason, call_back_once
+from ivr.click_to_call import CallBackError, call_back_once
 from ivr.console.auth import current_account, require
+from ivr.console.call_back import call_back_blocked
 from ivr.console.forms import FormError, choice, integer, read_form, text
 from ivr.console.state import actor, console_state
 from ivr.console.templating import bad_request, flash, not_found, render
@@ -226,11 +227,6 @@ async def bridge(request: Request) -> Response:
         return f"Bridge to {target}: {outcome.outcome}."
 
     return await _order_change(request, change)
-
-
-def call_back_blocked(request: Request) -> str | None:
-    """Why this account cannot call back from its seat, or None when it can."""
-    return blocked_reason(_account(request).seat, console_state(request).settings.ami.enabled)
 
 
 @require()
