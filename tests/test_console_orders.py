@@ -240,6 +240,34 @@ def test_call_back_goes_through_the_shared_service_and_only_in_the_region(
     assert len(_audit(db_url, "call_back")) == 1
 
 
+def test_the_live_screens_call_back_is_region_checked_and_recorded(
+        console: tuple[str, str, World], page: Any) -> None:
+    url, db_url, world = console
+    page.goto(f"{url}/orders")
+
+    def post(fields: dict[str, str]) -> tuple[int, str]:
+        return tuple(page.evaluate(
+            """async (fields) => {
+                 const reply = await window.hotline.post("/calls/call-back", fields);
+                 return [reply.status, await reply.text()];
+               }""", fields))
+
+    before = len(_audit(db_url, "call_back"))
+    # a screen-pop card's elder of the region, on one of their phones: placed (AMI is out of
+    # reach here) and recorded
+    status, body = post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000011"})
+    assert status == 502 and "ami_unreachable" in body
+    assert len(_audit(db_url, "call_back")) == before + 1
+    # another region's elder, a number not theirs, another region's order, an unknown call
+    refused = [post({"elder_id": str(world.elders["孙桂兰"]), "number": "+8613800000031"}),
+               post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000031"}),
+               post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000011",
+                     "order_no": world.orders["heping"]}),
+               post({"call": "1700000000.999"}), post({"call": "1.1&PJSIP/x"})]
+    assert [code for code, _ in refused] == [404, 400, 404, 404, 400]
+    assert len(_audit(db_url, "call_back")) == before + 1
+
+
 def test_an_account_without_a_seat_sees_why_it_cannot_call_back(
         chromium: Any, console: tuple[str, str, World]) -> None:
     url, db_url, world = console
