@@ -348,6 +348,12 @@ class Pbx:
             log.warning("Originate: %s", exc)
             fire(0, None)
             return
+        if self.seats.knows(target.device) and self.device_state(target.device) == "UNAVAILABLE":
+            # chan_pjsip cannot create a channel to a seat without a reachable contact:
+            # ast_request fails and the OriginateResponse reason is 0 (failed), nothing rings
+            log.info("Originate: %s is unavailable", target.device)
+            fire(0, None)
+            return
         name, num = parse_callerid(req.caller_id)
         record["party"] = party = self.phones.party(*target.keys)
         leg = OutboundLeg(

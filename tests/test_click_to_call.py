@@ -78,9 +78,14 @@ async def test_the_seat_rings_first_then_the_elder_is_dialled(tmp_path: Path) ->
         number = stack.numbers["elders"][0]
         digits = national(number)
         order_no = await new_order(stack, elder_of(stack.db_url, number))
+        # a seat whose softphone is not registered cannot ring: nothing is dialled
+        result = await call_back_once(stack.settings, ACTOR, "operator1", digits, order_no)
+        assert (result.outcome, result.status) == ("failed", "failed")
+        await register(stack, "operator1")
         result = await call_back_once(stack.settings, ACTOR, "operator1", digits, order_no)
         assert (result.outcome, result.status) == ("rung", "answered")
-        [placed] = await originated(stack)
+        [unregistered, placed] = await originated(stack)
+        assert unregistered["dial"] == []
         # the seat's own softphone is the Originate's channel: it rings first ...
         assert (placed["channel"], placed["context"], placed["exten"]) == (
             "PJSIP/operator1", "hotline-seat-dial", digits)
@@ -90,9 +95,15 @@ async def test_the_seat_rings_first_then_the_elder_is_dialled(tmp_path: Path) ->
             (f"PJSIP/{digits}@trunk", "ANSWER")]
         events, audit = recorded(stack.db_url)
         assert [(e["seat"], e["outcome"], e["status"]) for e in events] == [
-            ("operator1", "rung", "answered")]
+            ("operator1", "failed", "failed"), ("operator1", "rung", "answered")]
         assert digits not in str(events)  # the number is masked on the timeline
-        assert [(a.account_name, a.target) for a in audit] == [("op-test", order_no)]
+        assert [(a.account_name, a.target) for a in audit] == [("op-test", order_no)] * 2
+
+
+async def register(stack: CallStack, seat: str) -> None:
+    """The seat's softphone registers (the shipped pjsip.conf's endpoint)."""
+    await stack.sim.request("register", endpoint=seat, contact="192.168.1.21:5060",
+                            source="192.168.1.21:5060")
 
 
 async def _dials(stack: CallStack) -> list[dict[str, Any]]:
@@ -132,6 +143,7 @@ async def test_refusals_and_an_unreachable_asterisk_are_named(tmp_path: Path) ->
                 await call_back_once(stack.settings, ACTOR, seat, dialled, order_no)
         assert await originated(stack) == []
         assert recorded(stack.db_url) == ([], [])
+        await register(stack, "operator1")
         # a number the registry does not know: the seat rings, the engine's check refuses it
         # (through ``hotline call``, the command line's verb for the same service)
         unknown = national(stack.numbers["unknown"][0])
