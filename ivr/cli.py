@@ -301,7 +301,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     if not settings.ami.enabled:
         print("hotline: calling back needs AMI (ami.enabled)", file=sys.stderr)
         return 2
-    actor = Actor(None, f"cli:{getpass.getuser()}", None)
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        user = "unknown"
+    actor = Actor(None, f"cli:{user}", None)
     try:
         placed = asyncio.run(call_back_once(settings, actor, args.seat, args.number, args.order))
     except CallBackError as exc:
