@@ -157,6 +157,15 @@ async def _timeline(session: AsyncSession, order: WorkOrder) -> list[TimelineEnt
     return sorted(entries, key=lambda entry: entry.at)
 
 
+async def visible_call_caller(session: AsyncSession, scope: RegionScope, uniqueid: str
+                              ) -> str | None:
+    """The caller's number of the ended call ``uniqueid`` if the call is the region's (its
+    elder lives in ``scope``, or no elder is known for it, as on the worklist), else None."""
+    return await session.scalar(
+        select(Call.caller_number).outerjoin(Elder, Elder.id == Call.elder_id)
+        .where(Call.uniqueid == uniqueid, or_(Call.elder_id.is_(None), scope.elder_condition())))
+
+
 async def visible_elder(session: AsyncSession, scope: RegionScope, elder_id: int
                         ) -> Elder | None:
     """The elder if they live in ``scope``, else None."""

@@ -33,14 +33,21 @@ async def family_contacts(session: AsyncSession, elder_id: int) -> list[Contact]
     return [Contact(*row) for row in rows]
 
 
+async def elder_phones(session: AsyncSession, elder_id: int) -> list[tuple[str, str]]:
+    """The elder's phones: (E.164 number, kind), in the order they were registered."""
+    rows = (await session.execute(
+        select(ElderPhone.number_e164, ElderPhone.kind).where(ElderPhone.elder_id == elder_id)
+        .order_by(ElderPhone.id)
+    )).all()
+    return [(number, str(kind)) for number, kind in rows]
+
+
 async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] | None:
     """Who is calling: identity, address, health notes, phones, family, recent orders."""
     elder = await session.get(Elder, elder_id)
     if elder is None:
         return None
-    phones = (await session.execute(
-        select(ElderPhone.number_e164, ElderPhone.kind).where(ElderPhone.elder_id == elder_id)
-    )).all()
+    phones = await elder_phones(session, elder_id)
     family = await family_contacts(session, elder_id)
     orders = (await session.execute(
         select(WorkOrder.order_no, WorkOrder.service, WorkOrder.status, WorkOrder.created_at)
@@ -60,7 +67,7 @@ async def elder_profile(session: AsyncSession, elder_id: int) -> dict[str, Any] 
         "language": elder.preferred_language,
         "subsidy": str(elder.subsidy_category),
         "health_notes": elder.health_notes,
-        "phones": [{"number": n, "kind": str(k)} for n, k in phones],
+        "phones": [{"number": n, "kind": k} for n, k in phones],
         "family": [{"name": c.name, "relation": c.relation, "number": c.number} for c in family],
         "recent_orders": [
             {"order_no": no, "service": str(svc), "status": str(st), "at": at.isoformat()}

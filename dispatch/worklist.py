@@ -45,6 +45,7 @@ class WorkItem:
     note: str = ""
     order_id: int | None = None
     acknowledged: bool = False  # an operator acknowledged the emergency (dispatch/alarm_acks)
+    call: str | None = None  # a caller to call back: the ended call's uniqueid
 
 
 async def worklist(session: AsyncSession, now: datetime, stale_s: float,
@@ -102,10 +103,11 @@ async def callers_to_call_back(session: AsyncSession, since: datetime,
     )).all()
     seen = {row.uniqueid for row in waits}
     items = [WorkItem(section=CALL_BACK, since=row.queued_at, phone=mask(row.caller_number),
-                      note=f"{row.outcome} in the queue ({row.reason or 'no reason'})")
+                      note=f"{row.outcome} in the queue ({row.reason or 'no reason'})",
+                      call=row.uniqueid)
              for row in waits]
     items += [WorkItem(section=CALL_BACK, since=row.started_at, phone=mask(row.caller_number),
-                       note="hung up before choosing")
+                       note="hung up before choosing", call=row.uniqueid)
               for row in hung_up if row.uniqueid not in seen]
     return sorted(items, key=lambda item: item.since)
 

@@ -290,6 +290,31 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return 0 if outcome.outcome == "answered" else 1
 
 
+def cmd_call(args: argparse.Namespace) -> int:
+    """Click-to-call: ring ``--seat``, then the elder's number; 0 once the seat answered."""
+    import getpass
+
+    from dispatch.audit import Actor
+    from ivr.click_to_call import CallBackError, call_back_once
+
+    settings = _settings(args)
+    if not settings.ami.enabled:
+        print("hotline: calling back needs AMI (ami.enabled)", file=sys.stderr)
+        return 2
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        user = "unknown"
+    actor = Actor(None, f"cli:{user}", None)
+    try:
+        placed = asyncio.run(call_back_once(settings, actor, args.seat, args.number, args.order))
+    except CallBackError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(dataclasses.asdict(placed), ensure_ascii=False))
+    return 0 if placed.outcome == "rung" else 1
+
+
 def cmd_check_pbx(args: argparse.Namespace) -> int:
     """The engine's PBX check, printed for an operator: 0 all well, 1 a failure."""
     settings = _settings(args)
@@ -411,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "join 120/110/119 or a family member into an elder's call with an operator")
     bridge.add_argument("call", help="the order number, or the call's uniqueid")
     bridge.add_argument("--to", required=True, help="120, 110, 119 or family:<n> (call order)")
+    call = add("call", cmd_call, "call an elder back: ring the operator's seat, then the "
+               "number (through the seats' dial check)")
+    call.add_argument("number", help="the elder's number: digits, an optional leading +")
+    call.add_argument("--seat", required=True, help="the operator's PJSIP endpoint, e.g. op1001")
+    call.add_argument("--order", help="the order whose timeline records the call")
     add("check-pbx", cmd_check_pbx, "check the PBX over AMI: the actions the engine sends are "
         "permitted, its contexts and queues exist (exit 1 on a failure)")
     demo = add("demo", cmd_demo, "play a day of calls through the engine and the simulator")

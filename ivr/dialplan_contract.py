@@ -19,6 +19,7 @@ class Context(StrEnum):
     CONFERENCE = "hotline-conference"
     VENDOR_OFFER = "hotline-vendor-offer"
     QUALITY_CALLBACK = "hotline-quality-callback"
+    SEAT_DIAL = "hotline-seat-dial"  # click-to-call: the seat rings, then dials from here
 
 
 class AgiScript(StrEnum):

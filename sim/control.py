@@ -140,8 +140,9 @@ class ControlService:
         return {"globals": len(values)}
 
     def op_originated(self, request: dict) -> dict:
-        """Every call placed through Originate so far: channel, context, variables, time, and
-        what the called party heard (prompt paths) and pressed."""
+        """Every call placed through Originate so far: channel, context, exten, variables,
+        time, what the called party heard (prompt paths) and pressed, and what the answered
+        channel dialled from the dialplan (Dial's targets and statuses)."""
         return {"originated": [
             {**{k: v for k, v in record.items() if k != "party"},
              "heard": [entry[1] for entry in record["party"].heard] if record["party"] else [],

@@ -332,8 +332,9 @@ class Pbx:
 
     async def _originate(self, req: OriginateRequest, result: Deferred) -> None:
         self.stats["originates"] += 1
-        record = {"channel": req.channel, "context": req.context,
-                  "variables": dict(req.variables), "at": self.clock.now(), "party": None}
+        record = {"channel": req.channel, "context": req.context, "exten": req.exten,
+                  "variables": dict(req.variables), "at": self.clock.now(), "party": None,
+                  "dial": []}
         self.originated.append(record)
 
         def fire(reason: int, chan: Channel | None, ended: Deferred | None = None) -> None:
@@ -345,6 +346,12 @@ class Pbx:
             target = parse_dialstring(req.channel)
         except DialStringError as exc:
             log.warning("Originate: %s", exc)
+            fire(0, None)
+            return
+        if self.seats.knows(target.device) and self.device_state(target.device) == "UNAVAILABLE":
+            # chan_pjsip cannot create a channel to a seat without a reachable contact:
+            # ast_request fails and the OriginateResponse reason is 0 (failed), nothing rings
+            log.info("Originate: %s is unavailable", target.device)
             fire(0, None)
             return
         name, num = parse_callerid(req.caller_id)
@@ -360,6 +367,7 @@ class Pbx:
             return
         chan = leg.chan
         chan.record = CallRecord("outbound")
+        record["dial"] = chan.record.dial  # what the answered channel dialled from the dialplan
         ended: Deferred = Deferred()
         self.start_hangup_timer(chan)
         if req.application:

@@ -2,7 +2,8 @@
 simulator over real TCP: a handset emergency's card with the elder's record appears before
 an operator's seat answers; the seat that answers keeps it and it leaves the others'
 screens; the worklist sounds until acknowledged and the operator closes the alarm with a
-disposition; a page whose console restarts misses no emergency that came meanwhile.
+disposition; a page whose console restarts misses no emergency that came meanwhile; a
+worklist caller is called back from the operator's own seat.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from dispatch.accounts import Role
 from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
-from dispatch.models import AuditEntry, Elder, ElderPhone, OrderEvent, QueueCall, WorkOrder
+from dispatch.models import AuditEntry, Call, Elder, ElderPhone, OrderEvent, QueueCall, WorkOrder
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import national
 from ivr.config import Settings
@@ -266,3 +267,55 @@ async def test_a_page_misses_no_emergency_while_its_console_restarts(stack: Call
             await asyncio.gather(call, return_exceptions=True)
     finally:
         await asyncio.to_thread(console.stop)
+
+
+def hung_up_before_choosing(stack: CallStack, elder: Handset) -> str:
+    """A call of ``elder`` that ended before they chose anything: a worklist caller to call
+    back. Its uniqueid."""
+    uniqueid = "1700000000.4242"
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(Call).values(
+                uniqueid=uniqueid, channel="PJSIP/trunk-00000001", direction="inbound",
+                caller_number=elder.line, identity_status="known", elder_id=elder.elder_id,
+                started_at=datetime.now(UTC), ended_at=datetime.now(UTC),
+                disposition="abandoned", reason="callback_needed"))
+    finally:
+        engine.dispose()
+    return uniqueid
+
+
+async def test_a_worklist_caller_is_called_back_from_the_operators_seat(
+        stack: CallStack) -> None:
+    elder = handsets(stack)[0]
+    hung_up_before_choosing(stack, elder)
+    await asyncio.to_thread(account, stack.db_url, "qian", Role.OPERATOR,
+                            f"county:{elder.county}", "operator1")
+    await stack.sim.request("register", endpoint="operator1", contact="192.168.1.21:5060",
+                            source="192.168.1.21:5060")
+    console = start_console(stack)
+    try:
+        async with async_chromium() as browser, \
+                signed_in(browser, console.url, "qian") as page:
+            button = "#worklist tr.call_back button.call-back"
+            await page.wait_for_selector(button, timeout=TIMEOUT_MS)
+            await page.click(button)
+            # the page says so once the seat answered (its softphone rang first)
+            await page.wait_for_selector(f"{button}[title*='answered']", timeout=TIMEOUT_MS)
+
+            async def dialled() -> list[tuple[str, str]]:
+                records = (await stack.sim.request("originated"))["originated"]
+                return [(d["dialstring"], d["status"]) for r in records
+                        if r["channel"] == "PJSIP/operator1" for d in r["dial"]
+                        if d["answered_at"] is not None]
+
+            # the seat rang and answered first; then it dialled the caller through the check
+            assert await until(dialled, "the seat's call to the elder") == [
+                (f"PJSIP/{national(elder.line)}@trunk", "ANSWER")]
+    finally:
+        await asyncio.to_thread(console.stop)
+    audited = db_rows(stack, select(AuditEntry.account_name, AuditEntry.detail)
+                      .where(AuditEntry.action == "call_back"))
+    assert [(who, detail["seat"], detail["outcome"]) for who, detail in audited] == [
+        ("qian", "operator1", "rung")]

@@ -36,6 +36,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     upgrade(db_url)
     world = seed_world(db_url)
     account(db_url, "zhang", Role.OPERATOR, "county:110105", seat="op1001")
+    account(db_url, "wu", Role.OPERATOR, "county:110105")  # no softphone seat
     settings = load_settings(None, database={"url": db_url},
                              ami={"enabled": True, "secret": "not-reachable",
                                   "port": _closed_port(), "ping_timeout_s": 0.5})
@@ -213,6 +214,77 @@ def test_an_alarm_is_bridged_and_closed_through_the_shared_services(
     assert audit["alarm_closed"].target == order_no
     assert audit["bridge"].detail["target"] == "120"
     assert page.locator("#close-form").count() == 0  # closed: no second disposition
+
+
+def test_call_back_goes_through_the_shared_service_and_only_in_the_region(
+        console: tuple[str, str, World], page: Any) -> None:
+    url, db_url, world = console
+    order_no = world.orders["chaoyang"]
+    page.goto(f"{url}/orders/{order_no}")
+    page.click("#call-back-buttons button[value='+8613800000011']")
+    assert "ami_unreachable" in page.inner_text("#flash")
+    kind, detail = _events(db_url, order_no)[-1]
+    assert (kind, detail["seat"], detail["outcome"]) == ("called_back", "op1001",
+                                                         "ami_unreachable")
+    assert page.locator("#timeline tr.event-called_back").count() == 1
+    assert [(row.target, row.detail["outcome"]) for row in _audit(db_url, "call_back")] == [
+        (order_no, "ami_unreachable")]
+    # the same form aimed at another region's order: 404 and audited, nothing placed
+    other = world.orders["heping"]
+    page.evaluate(f"document.querySelector('#call-back-buttons form').action = "
+                  f"'/orders/{other}/call-back'")
+    with page.expect_response(f"{url}/orders/{other}/call-back") as posted:
+        page.click("#call-back-buttons button")
+    assert posted.value.status == 404
+    assert refused_now(db_url)[other].account_name == "zhang"
+    assert len(_audit(db_url, "call_back")) == 1
+
+
+def test_the_live_screens_call_back_is_region_checked_and_recorded(
+        console: tuple[str, str, World], page: Any) -> None:
+    url, db_url, world = console
+    page.goto(f"{url}/orders")
+
+    def post(fields: dict[str, str]) -> tuple[int, str]:
+        return tuple(page.evaluate(
+            """async (fields) => {
+                 const reply = await window.hotline.post("/calls/call-back", fields);
+                 return [reply.status, await reply.text()];
+               }""", fields))
+
+    before = len(_audit(db_url, "call_back"))
+    # a screen-pop card's elder of the region, on one of their phones: placed (AMI is out of
+    # reach here) and recorded
+    status, body = post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000011"})
+    assert status == 502 and "ami_unreachable" in body
+    assert len(_audit(db_url, "call_back")) == before + 1
+    # another region's elder, a number not theirs, another region's order, an unknown call
+    refused = [post({"elder_id": str(world.elders["孙桂兰"]), "number": "+8613800000031"}),
+               post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000031"}),
+               post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000011",
+                     "order_no": world.orders["heping"]}),
+               post({"call": "1700000000.999"}), post({"call": "1.1&PJSIP/x"})]
+    assert [code for code, _ in refused] == [404, 400, 404, 404, 400]
+    assert len(_audit(db_url, "call_back")) == before + 1
+
+
+def test_an_account_without_a_seat_sees_why_it_cannot_call_back(
+        chromium: Any, console: tuple[str, str, World]) -> None:
+    url, db_url, world = console
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        sign_in(page, url, "wu")
+        page.goto(f"{url}/orders/{world.orders['chaoyang']}")
+        button = page.locator("#call-back-buttons button")
+        assert button.is_disabled()
+        assert "no softphone seat" in page.inner_text("#call-back-blocked")
+        page.evaluate("document.querySelector('#call-back-buttons button').disabled = false")
+        button.click()  # forced: the server refuses it too, and places nothing
+        assert "no softphone seat" in page.inner_text("#flash")
+    finally:
+        context.close()
+    assert "wu" not in [row.account_name for row in _audit(db_url, "call_back")]
 
 
 def test_an_order_is_entered_by_hand_for_an_elder_found_by_name(

@@ -24,7 +24,8 @@ class ActionNeed:
 
 ENGINE_ACTIONS: Mapping[str, ActionNeed] = {need.name: need for need in (
     ActionNeed("Originate", ("originate",), "originate",
-               "family escalation, vendor offers, callbacks, the bridge's third party"),
+               "family escalation, vendor offers, callbacks, the bridge's third party, "
+               "click-to-call"),
     ActionNeed("Redirect", ("call",), "call", "the operator bridge moves the call to its room"),
     ActionNeed("CoreShowChannels", ("system", "reporting"), "reporting",
                "the operator bridge finds the elder's and the operator's channels"),

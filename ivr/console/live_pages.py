@@ -37,6 +37,7 @@ from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
 from dispatch.worklist import worklist
 from ivr.config import Settings
 from ivr.console.auth import current_account, require
+from ivr.console.call_back import call_back_blocked
 from ivr.console.forms import FormError, choice, read_form, text
 from ivr.console.live_feed import (
     FeedStatus,
@@ -138,7 +139,8 @@ def _account(request: Request) -> Account:
 
 @require()
 async def live_page(request: Request) -> Response:
-    return render(request, "live.html", {"replay_s": live_context(request).replay_s})
+    return render(request, "live.html", {"replay_s": live_context(request).replay_s,
+                                         "call_back_blocked": call_back_blocked(request)})
 
 
 def _since(request: Request, live: LiveContext) -> str | None:

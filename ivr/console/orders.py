@@ -28,9 +28,11 @@ from dispatch.console_queries import (
 from dispatch.dispositions import Disposition, DispositionError, close_alarm
 from dispatch.models import OrderStatus, ServiceType
 from dispatch.order_desk import HAND_SERVICES, DeskError, assign_by_hand, cancel_order, enter_order
-from dispatch.profile import family_contacts
+from dispatch.profile import elder_phones, family_contacts
 from ivr.bridging import BridgeError, bridge_once
+from ivr.click_to_call import CallBackError, call_back_once
 from ivr.console.auth import current_account, require
+from ivr.console.call_back import call_back_blocked
 from ivr.console.forms import FormError, choice, integer, read_form, text
 from ivr.console.state import actor, console_state
 from ivr.console.templating import bad_request, flash, not_found, render
@@ -76,9 +78,11 @@ async def order_page(request: Request) -> Response:
             vendors = (await vendors_for(db, view.elder.county_code)
                        if view.order.status is OrderStatus.ESCALATED else [])
             family = await family_contacts(db, view.elder.id)
+            phones = await elder_phones(db, view.elder.id)
     if view is None:
         return await _refused(request, order_no)
     return render(request, "order.html", {
+        "phones": phones, "call_back_blocked": call_back_blocked(request),
         "view": view, "vendors": vendors, "dispositions": list(Disposition),
         "bridge_targets": BRIDGE_TARGETS, "family": family, "ami": state.settings.ami.enabled,
         "open_emergency": view.order.service is ServiceType.EMERGENCY
@@ -144,7 +148,7 @@ async def _order_change(request: Request, change: Change) -> Response:
     try:
         form = await read_form(request)
         message = await change(form, order_no)
-    except (FormError, DeskError, DispositionError, BridgeError) as exc:
+    except (FormError, DeskError, DispositionError, BridgeError, CallBackError) as exc:
         flash(request, "error", str(exc))
     else:
         flash(request, "ok", message)
@@ -225,6 +229,31 @@ async def bridge(request: Request) -> Response:
     return await _order_change(request, change)
 
 
+@require()
+async def call_back(request: Request) -> Response:
+    """Ring the account's own seat, then the order's elder on the chosen phone."""
+    state = console_state(request)
+
+    async def change(form: FormData, order_no: str) -> str:
+        number = text(form, "number", 24) or ""
+        blocked = call_back_blocked(request)
+        if blocked is not None:
+            raise CallBackError(blocked)
+        async with state.sessions() as db:
+            view = await visible_order(db, _account(request).scope, order_no)
+            phones = [n for n, _ in await elder_phones(db, view.elder_id)] if view else []
+        if number not in phones:
+            raise FormError("number: not one of this order's elder's phones")
+        placed = await call_back_once(state.settings, actor(request), _account(request).seat,
+                                      number, order_no, state.sessions)
+        if placed.outcome == "rung":
+            return f"Your seat {placed.seat} answered: calling {placed.number}."
+        raise CallBackError(f"Call-back to {placed.number}: {placed.outcome}"
+                            + (f" ({placed.error})" if placed.error else f" ({placed.status})"))
+
+    return await _order_change(request, change)
+
+
 ROUTES = [
     Route("/orders", search, methods=["GET"]),
     Route("/orders/escalated", escalated, methods=["GET"]),
@@ -235,4 +264,5 @@ ROUTES = [
     Route("/orders/{order_no}/cancel", cancel, methods=["POST"]),
     Route("/orders/{order_no}/close", close, methods=["POST"]),
     Route("/orders/{order_no}/bridge", bridge, methods=["POST"]),
+    Route("/orders/{order_no}/call-back", call_back, methods=["POST"]),
 ]

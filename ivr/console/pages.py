@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ivr.console import elders, orders
+from ivr.console import call_back, elders, orders
 from ivr.console.auth import require
 from ivr.console.templating import render
 
@@ -20,4 +20,5 @@ ROUTES = [
     Route("/", home, methods=["GET"]),
     *orders.ROUTES,
     *elders.ROUTES,
+    *call_back.ROUTES,
 ]

@@ -5,6 +5,7 @@
   const root = document.getElementById("live-screen");
   if (!root) { return; }
   const seat = root.dataset.seat || "";
+  const callBackBlocked = root.dataset.callBackBlocked || "";
   const cardsBox = document.getElementById("cards");
   const listBox = document.getElementById("worklist");
   const stateBox = document.getElementById("feed-state");
@@ -129,6 +130,15 @@
       return m && m.elder_id !== profile.elder_id; });
     row(list, "Household", others.map(function (m) { return m.name; }).join(", "));
     card.appendChild(list);
+    if (profile.elder_id) {
+      const calls = el("p", null, "call-back");
+      (profile.phones || []).forEach(function (p) {
+        const fields = { elder_id: String(profile.elder_id), number: p.number };
+        if (pop.order_no) { fields.order_no = pop.order_no; }
+        calls.appendChild(callBackButton("Call back " + p.number, fields));
+      });
+      card.appendChild(calls);
+    }
     const empty = cardsBox.querySelector(".empty");
     if (empty) { empty.remove(); }
     cardsBox.prepend(card);
@@ -261,8 +271,31 @@
     listBox.dataset.loaded = "yes";
     alarm(sounding);
   }
+  // A button ringing the operator's own seat, then the caller (/calls/call-back); disabled
+  // with the reason when the account has no seat or the console no AMI.
+  function callBackButton(label, fields) {
+    const button = el("button", label, "call-back");
+    button.type = "button";
+    if (callBackBlocked) {
+      button.disabled = true;
+      button.title = callBackBlocked;
+      return button;
+    }
+    button.addEventListener("click", async function () {
+      button.disabled = true;
+      const reply = await window.hotline.post("/calls/call-back", fields);
+      let body = {};
+      try { body = await reply.json(); } catch (err) { /* plain text */ }
+      button.disabled = false;
+      button.title = reply.ok ? body.message : (body.error || "refused");
+      if (!reply.ok) { window.alert(button.title); }
+      loadWorklist();
+    });
+    return button;
+  }
   function actions(item) {
     const td = el("td", null, "actions");
+    if (item.call) { td.appendChild(callBackButton("Call back", { call: item.call })); }
     if (!item.order_no) { return td; }
     if (item.section === "unattended" && !item.acknowledged) {
       const ack = el("button", "Acknowledge", "ack");
