@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from dispatch.phones import national
-from tests.callstack import CallStack, open_stack
+from tests.callstack import CallStack, open_stack, until
 from tests.test_emergency_retry import stream
 from tests.test_inbound_failures import closed_port
 
@@ -44,13 +44,16 @@ async def test_the_shipped_config_passes(tmp_path: Path) -> None:
     async for stack in open_stack("embedded", tmp_path, elders=30, ami=True):
         report = await engine_report(stack)
         assert stack.engine is not None
-        events = await stream(stack, "pbx_check")
+        # published after the verdict is kept: wait for it, not for the verdict
+        events = await until(lambda opened=stack: stream(opened, "pbx_check"),
+                             "the pbx_check event")
         code, out = await check_pbx_cli(stack)
     assert report.ok and stack.engine.pbx_ok, report.problems
     assert "AMI action CoreShowChannels permitted" in "\n".join(report.passed)
     assert "dialplan context hotline-emergency-callback exists" in report.passed
     assert "queue operators-overflow answers QueueStatus" in report.passed
-    assert events == [{"ok": True, "problems": []}]
+    # one per AMI connection: a link lost under load and made again checks again
+    assert events and all(event == {"ok": True, "problems": []} for event in events), events
     assert code == 0 and "FAIL" not in out
     assert "ok    queue operators answers QueueStatus" in out
 
