@@ -9,9 +9,10 @@ action refused, the call gone), goes on the order's timeline once the order is k
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -167,11 +168,23 @@ async def _checked(ami: AmiLink, action: str, headers: dict[str, str]) -> None:
         raise BridgeError(refusal(action, reply.get("Message")))
 
 
-async def bridge_once(settings: Settings, call_ref: str, target: str,
-                      sessions: async_sessionmaker[AsyncSession] | None = None) -> BridgeOutcome:
-    """One bridge on a fresh AMI link (``hotline bridge`` and the console): connect, bridge,
-    close. Asterisk out of reach is still recorded on the order's timeline by bridge_call.
-    ``sessions`` (the caller's database) or a short-lived engine on settings.database."""
+@dataclass
+class OneShotLink:
+    """An AMI link opened for one console or command-line action, and its database."""
+
+    ami: AmiLink
+    sessions: async_sessionmaker[AsyncSession]
+    unavailable: str | None  # why Asterisk is out of reach, if it is
+
+
+@contextlib.asynccontextmanager
+async def one_shot_link(settings: Settings,
+                        sessions: async_sessionmaker[AsyncSession] | None = None
+                        ) -> AsyncIterator[OneShotLink]:
+    """A fresh AMI link for one action (``hotline bridge``, ``hotline call``, the console):
+    connect, yield, close. Asterisk out of reach is yielded as ``unavailable`` for the action
+    to record. ``sessions`` (the caller's database) or a short-lived engine on
+    settings.database."""
     from dispatch.db import async_sessionmaker_for, make_async_engine
     from ivr.ami.client import AmiClient
 
@@ -184,10 +197,17 @@ async def bridge_once(settings: Settings, call_ref: str, target: str,
             await ami.wait_connected(settings.ami.ping_timeout_s)
         except AmiError as exc:
             unavailable = str(exc)
-        return await bridge_call(ami, sessions or async_sessionmaker_for(engine),
-                                 settings.dial, call_ref, target, lambda: datetime.now(UTC),
-                                 unavailable=unavailable)
+        yield OneShotLink(ami, sessions or async_sessionmaker_for(engine), unavailable)
     finally:
         await ami.close()
         if engine is not None:
             await engine.dispose()
+
+
+async def bridge_once(settings: Settings, call_ref: str, target: str,
+                      sessions: async_sessionmaker[AsyncSession] | None = None) -> BridgeOutcome:
+    """One bridge on a fresh AMI link (``hotline bridge`` and the console). Asterisk out of
+    reach is still recorded on the order's timeline by bridge_call."""
+    async with one_shot_link(settings, sessions) as link:
+        return await bridge_call(link.ami, link.sessions, settings.dial, call_ref, target,
+                                 lambda: datetime.now(UTC), unavailable=link.unavailable)

@@ -26,6 +26,7 @@ from dispatch.phones import mask, normalize
 from dispatch.seat_calls import trunk_digits
 from ivr.ami.link import AmiLink
 from ivr.ami.placing import NOT_SENT, place_call
+from ivr.bridging import one_shot_link
 from ivr.config import Settings
 from ivr.dialplan_contract import ChannelVar, Context
 
@@ -134,28 +135,10 @@ async def _record(sessions: async_sessionmaker[AsyncSession], actor: Actor,
 async def call_back_once(settings: Settings, actor: Actor, seat: str | None, number: str,
                          order_no: str | None = None,
                          sessions: async_sessionmaker[AsyncSession] | None = None) -> CallBack:
-    """One call-back on a fresh AMI link (``hotline call`` and the console), the way
-    ``bridge_once`` does: connect, originate, close. ``sessions`` (the caller's database) or
-    a short-lived engine on settings.database."""
-    from dispatch.db import async_sessionmaker_for, make_async_engine
-    from ivr.ami.client import AmiClient
-    from ivr.ami.errors import AmiError
-
+    """One call-back on a fresh AMI link (``hotline call`` and the console)."""
     checked_seat(seat)
     seat_exten(number, settings.ivr.local_area_code)  # refused before any connection
-    engine = make_async_engine(settings.database.url, pool_size=1) if sessions is None else None
-    ami = AmiClient(settings.ami)
-    unavailable: str | None = None
-    try:
-        try:
-            await ami.start()
-            await ami.wait_connected(settings.ami.ping_timeout_s)
-        except AmiError as exc:
-            unavailable = str(exc)
-        return await call_back(ami, sessions or async_sessionmaker_for(engine), settings, actor,
-                               seat, number, order_no, lambda: datetime.now(UTC),
-                               unavailable=unavailable)
-    finally:
-        await ami.close()
-        if engine is not None:
-            await engine.dispose()
+    async with one_shot_link(settings, sessions) as link:
+        return await call_back(link.ami, link.sessions, settings, actor, seat, number,
+                               order_no, lambda: datetime.now(UTC),
+                               unavailable=link.unavailable)
