@@ -268,6 +268,10 @@ class ConsoleSettings(BaseModel):
                                 "(everyone signs in again after a restart)")
     idle_timeout_s: float = Field(default=1800.0, gt=0, le=86_400,
                                   description="a session unused this long is signed out")
+    account_check_s: float = Field(
+        default=15.0, gt=0, le=3600,
+        description="an open live screen reads its account again this often: a disabled "
+                    "account's stream ends")
     secure_cookies: bool = Field(default=False, description="cookies only over HTTPS")
     login_failures: int = Field(default=5, ge=1, le=100,
                                 description="failed logins allowed per name or address a minute")

@@ -3,7 +3,8 @@ simulator over real TCP: a handset emergency's card with the elder's record appe
 an operator's seat answers; the seat that answers keeps it and it leaves the others'
 screens; the worklist sounds until acknowledged and the operator closes the alarm with a
 disposition; a page whose console restarts misses no emergency that came meanwhile; a
-worklist caller is called back from the operator's own seat.
+worklist caller is called back from the operator's own seat; bad input to the live screen
+is refused with nothing written, and a screen whose session ends says so.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
+from dispatch.account_store import disable_account
 from dispatch.accounts import Role
 from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
 from dispatch.models import AuditEntry, Call, Elder, ElderPhone, OrderEvent, QueueCall, WorkOrder
-from dispatch.orders import ServiceType, create_order
+from dispatch.orders import ServiceType, create_order, order_no_for
 from dispatch.phones import national
 from ivr.config import Settings
 from ivr.console.server import console_app
@@ -71,17 +73,20 @@ def db_rows(stack: CallStack, statement: Any) -> list[Any]:
         engine.dispose()
 
 
-def console_settings(stack: CallStack) -> Settings:
+def console_settings(stack: CallStack, secret: str = SECRET, account_check_s: float = 15.0
+                     ) -> Settings:
     settings = stack.settings.model_copy(deep=True)
-    settings.console.secret_key = SECRET
+    settings.console.secret_key = secret
+    settings.console.account_check_s = account_check_s
     return settings
 
 
-def start_console(stack: CallStack, port: int = 0, replay_s: int = 600) -> ConsoleServer:
+def start_console(stack: CallStack, port: int = 0, replay_s: int = 600,
+                  settings: Settings | None = None) -> ConsoleServer:
     assert stack.engine is not None and stack.engine.redis is not None
     socket_file = stack.engine.redis.embedded.socket_file
-    return ConsoleServer(console_app(console_settings(stack), socket_file, replay_s=replay_s),
-                         port)
+    return ConsoleServer(console_app(settings or console_settings(stack), socket_file,
+                                     replay_s=replay_s), port)
 
 
 @contextlib.asynccontextmanager
@@ -196,6 +201,11 @@ async def foreign_emergency(stack: CallStack, county: str) -> str:
     """An open emergency of an elder outside ``county``."""
     elder_id, = next(row for row in db_rows(stack, select(Elder.id).where(
         Elder.county_code != county, Elder.county_code.is_not(None))))
+    return await open_emergency(stack, elder_id)
+
+
+async def open_emergency(stack: CallStack, elder_id: int) -> str:
+    """A new handset emergency order of ``elder_id``: its number."""
     engine = make_async_engine(stack.db_url, pool_size=1)
     try:
         async with async_sessionmaker_for(engine)() as session:
@@ -319,3 +329,106 @@ async def test_a_worklist_caller_is_called_back_from_the_operators_seat(
                       .where(AuditEntry.action == "call_back"))
     assert [(who, detail["seat"], detail["outcome"]) for who, detail in audited] == [
         ("qian", "operator1", "rung")]
+
+
+async def stream_opening(url: str, cookies: list[dict[str, Any]], last_event_id: str) -> str:
+    """The first lines of ``/live/events`` asked for with ``last_event_id``, up to its
+    status event (the stream stays open; this reads its opening and hangs up)."""
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write((f"GET /live/events HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+                      f"Last-Event-ID: {last_event_id}\r\nAccept: text/event-stream\r\n\r\n"
+                      ).encode("latin-1"))
+        await writer.drain()
+        opening = b""
+        while b"event: status" not in opening:
+            chunk = await asyncio.wait_for(reader.read(4096), TIMEOUT_MS / 1000)
+            assert chunk, f"the stream ended: {opening!r}"
+            opening += chunk
+        return opening.decode("utf-8", "replace")
+    finally:
+        writer.close()
+
+
+async def test_bad_input_to_the_live_screen_is_refused_and_an_ended_session_says_so(
+        stack: CallStack) -> None:
+    elder = handsets(stack)[0]
+    order_no = await open_emergency(stack, elder.elder_id)
+    for name in ("wu", "zheng"):
+        await asyncio.to_thread(account, stack.db_url, name, Role.OPERATOR,
+                                f"county:{elder.county}", None)
+    console = start_console(stack, settings=console_settings(stack, account_check_s=0.5))
+    try:
+        async with async_chromium() as browser, \
+                signed_in(browser, console.url, "wu") as wu, \
+                signed_in(browser, console.url, "zheng") as zheng:
+            await wu.wait_for_selector(f"#worklist tr[data-order-no='{order_no}']",
+                                       timeout=TIMEOUT_MS)
+
+            async def post(url: str, fields: dict[str, str]) -> tuple[int, str]:
+                return tuple(await wu.evaluate(
+                    """async ([url, fields]) => {
+                         const reply = await window.hotline.post(url, fields);
+                         return [reply.status, await reply.text()];
+                       }""", [url, fields]))
+
+            refused = [
+                ("/live/worklist/ack", {}, 400, "order_no"),
+                ("/live/worklist/ack", {"order_no": "<b>1</b>"}, 400,
+                 "not an order number"),
+                ("/live/worklist/ack", {"order_no": order_no[:-1] + "\r\nAction: x"}, 400,
+                 "order_no"),
+                ("/live/worklist/ack", {"order_no": "9" * 10_000}, 400, "order_no"),
+                ("/live/worklist/close", {"order_no": order_no, "note": "x"}, 400,
+                 "disposition"),
+                ("/live/worklist/close", {"order_no": order_no, "disposition": "test",
+                                          "note": "长" * 501}, 400, "at most 500"),
+                ("/live/worklist/close", {"order_no": order_no, "disposition": "test",
+                                          "note": "a\x1b[2Jb"}, 400, "control characters"),
+            ]
+            for url, fields, status, reason in refused:
+                got, body = await post(url, fields)
+                assert (got, reason in body) == (status, True), (url, fields, body)
+            unknown = order_no_for(987_654)  # well formed, and no such order
+            got, body = await post("/live/worklist/ack", {"order_no": unknown})
+            assert got == 404 and "in your region" in body
+            # a stream asked for with a made-up Last-Event-ID starts live, from now
+            opening = await stream_opening(console.url, await wu.context.cookies(),
+                                           "9" * 60 + "-x<script>")
+            assert "HTTP/1.1 200" in opening and '"state": "live"' in opening
+
+            # wu's account is disabled: the open screen says so and stops
+            engine = make_async_engine(stack.db_url, pool_size=1)
+            try:
+                async with async_sessionmaker_for(engine)() as session:
+                    assert await disable_account(session, "wu", datetime.now(UTC))
+            finally:
+                await engine.dispose()
+            await wu.wait_for_selector("#feed-state[data-state=signed_out]",
+                                       timeout=TIMEOUT_MS)
+            assert await wu.get_attribute("#feed-state a", "href") == "/live"
+
+            # the console restarts with another key: zheng's session is gone, and the page
+            # that tries to reconnect says so instead of "reconnecting" for ever
+            port = console.port
+            await asyncio.to_thread(console.stop)
+            await zheng.wait_for_selector("#feed-state[data-state=reconnecting]",
+                                          timeout=TIMEOUT_MS)
+            console = start_console(stack, port, settings=console_settings(
+                stack, secret="t" * 40))
+            await zheng.wait_for_selector("#feed-state[data-state=signed_out]",
+                                          timeout=TIMEOUT_MS)
+    finally:
+        await asyncio.to_thread(console.stop)
+    status, = db_rows(stack, select(WorkOrder.status).where(WorkOrder.order_no == order_no))
+    assert status == ("new",)
+    written = db_rows(stack, select(OrderEvent.kind).join(
+        WorkOrder, WorkOrder.id == OrderEvent.order_id).where(
+        WorkOrder.order_no == order_no, OrderEvent.kind.in_(
+            ["operator_acknowledged", "alarm_closed"])))
+    assert written == []
+    actions = {action for (action,) in db_rows(stack, select(AuditEntry.action).where(
+        AuditEntry.account_name == "wu"))}
+    assert actions & {"alarm_acknowledged", "alarm_closed"} == set()

@@ -221,10 +221,12 @@ class LiveFeed:
                 subscriber.offer(event)
 
     async def subscribe(self, scope: RegionScope, since: str | None,
-                        kinds: frozenset[str] | None = None) -> AsyncIterator[Item]:
+                        kinds: frozenset[str] | None = None,
+                        heartbeat_s: float | None = None) -> AsyncIterator[Item]:
         """Every event ``scope`` may see (of ``kinds``, if given) after stream id ``since``
         (from now if None), in order and once each, with a FeedStatus whenever the feed goes
-        down or comes back."""
+        down or comes back, and ``idle`` after ``heartbeat_s`` (the feed's) of silence."""
+        quiet_s = self.heartbeat_s if heartbeat_s is None else heartbeat_s
         subscriber = Subscriber(scope, asyncio.Queue(self.queue_size), kinds)
         self._subscribers.add(subscriber)
         last = since if since is not None and is_stream_id(since) else self.position
@@ -245,7 +247,7 @@ class LiveFeed:
                 if self._task is None:
                     return  # the feed stopped
                 try:
-                    async with asyncio.timeout(self.heartbeat_s):
+                    async with asyncio.timeout(quiet_s):
                         item = await subscriber.queue.get()
                 except TimeoutError:
                     yield FeedStatus("idle")

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from dispatch.account_store import account_by_id
 from dispatch.accounts import Account, Role
 from dispatch.alarm_acks import acknowledge_alarm
 from dispatch.audit import audit_row, record
@@ -40,15 +41,17 @@ from ivr.console.auth import current_account, require
 from ivr.console.call_back import call_back_blocked
 from ivr.console.forms import FormError, choice, read_form, text
 from ivr.console.live_feed import (
+    HEARTBEAT_S,
     FeedStatus,
     LiveEvent,
     LiveFeed,
     is_stream_id,
     stream_id_key,
 )
-from ivr.console.state import actor, console_state
+from ivr.console.state import ConsoleState, actor, console_state
 from ivr.console.templating import render
 from ivr.queue_members import operator_counts
+from ivr.storage_steps import STORAGE_ERRORS, describe
 
 log = logging.getLogger(__name__)
 
@@ -177,20 +180,47 @@ def sse_message(item: LiveEvent | FeedStatus, now_ms: int) -> str:
     return f"id: {item.id}\ndata: {body}\n\n"
 
 
+SIGNED_OUT = FeedStatus("signed_out")  # the account was disabled or changed: the stream ends
+
+
+async def still_signed_in(state: ConsoleState, account: Account) -> bool:
+    """The account is still enabled with the same role, region and seat. With the database
+    down the stream goes on: an operator's screen must not go dark for that."""
+    try:
+        async with state.sessions() as db:
+            now = await account_by_id(db, account.id)
+    except STORAGE_ERRORS as exc:
+        log.warning("account %s not re-checked (database unavailable): %s", account.id,
+                    describe(exc))
+        return True
+    return now == account
+
+
 @require()
 async def live_events(request: Request) -> Response:
-    """The page's event stream: its region's events, resumable by Last-Event-ID."""
+    """The page's event stream: its region's events, resumable by Last-Event-ID. The account
+    is read again every ``console.account_check_s``: a disabled account (or one moved to
+    another region) gets ``signed_out`` and the stream ends."""
     live = live_context(request)
     if live.feed is None:
         return Response("the live feed is not configured (redis.url)", 503,
                         media_type="text/plain")
+    state = console_state(request)
     account = _account(request)
-    items = live.feed.subscribe(account.scope, _since(request, live), PAGE_KINDS)
+    check_s = state.settings.console.account_check_s
+    items = live.feed.subscribe(account.scope, _since(request, live), PAGE_KINDS,
+                                heartbeat_s=min(HEARTBEAT_S, check_s))
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
+        next_check = time.monotonic() + check_s
         try:
             async for item in items:
+                if time.monotonic() >= next_check:
+                    if not await still_signed_in(state, account):
+                        yield sse_message(SIGNED_OUT, stream_ms())
+                        return
+                    next_check = time.monotonic() + check_s
                 yield sse_message(item, stream_ms())
         finally:
             await items.aclose()

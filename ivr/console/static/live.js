@@ -57,9 +57,25 @@
   }
 
   // -- the feed -------------------------------------------------------------------------
+  let signedOut = false;
   function setState(state) {
+    if (signedOut) { return; }
     stateBox.dataset.state = state;
     stateBox.textContent = state === "live" ? "Live" : "Reconnecting…";
+  }
+  // The session ended (disabled, expired, signed out elsewhere): stop, and say so plainly
+  // rather than show a screen that no longer updates.
+  function signOut() {
+    if (signedOut) { return; }
+    setState("signed_out");
+    signedOut = true;
+    if (source) { source.close(); source = null; }
+    stateBox.dataset.state = "signed_out";
+    stateBox.textContent = "Signed out: this screen no longer updates. ";
+    const again = el("a", "Sign in again");
+    again.href = "/live";  // the sign-in page, then back here
+    stateBox.appendChild(again);
+    alarm([]);
   }
   function connect() {
     const query = lastId ? "since=" + encodeURIComponent(lastId)
@@ -67,6 +83,7 @@
     source = new EventSource("/live/events?" + query);
     source.addEventListener("status", function (msg) {
       const status = JSON.parse(msg.data);
+      if (status.state === "signed_out") { signOut(); return; }
       skew = Date.now() - status.now;
       setState(status.state);
       if (status.state === "live") { refreshSoon(); }
@@ -78,11 +95,19 @@
     };
     source.onerror = function () {
       setState("reconnecting");
-      if (source.readyState === EventSource.CLOSED) {  // refused (signed out, restarting)
+      if (source && source.readyState === EventSource.CLOSED) {  // refused: why?
         source = null;
-        setTimeout(connect, 2000);
+        setTimeout(retry, 2000);
       }
     };
+  }
+  // The stream was refused: signed out (401), or the console is restarting (try again).
+  async function retry() {
+    try {
+      const reply = await fetch("/live/worklist.json", { credentials: "same-origin" });
+      if (reply.status === 401) { signOut(); return; }
+    } catch (err) { /* the console is down: keep trying */ }
+    connect();
   }
   function handle(event) {
     const data = event.data || {};
@@ -195,6 +220,7 @@
     refreshTimer = setTimeout(function () { refreshTimer = null; loadWorklist(); }, wait);
   }
   async function loadWorklist() {
+    if (signedOut) { return; }
     lastLoad = Date.now();
     let reply;
     try {
@@ -202,6 +228,7 @@
       const query = lastId ? "?seen=" + encodeURIComponent(lastId) : "";
       reply = await fetch("/live/worklist.json" + query, { credentials: "same-origin" });
     } catch (err) { return; }
+    if (reply.status === 401) { signOut(); return; }
     if (!reply.ok) { return; }
     renderWorklist((await reply.json()).items);
   }
