@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -64,6 +64,7 @@ NOTE_MAX = 500
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 # What the pages act on (cards, the worklist, the wallboard); the stream's other events
 # (call started and ended, vendors, family calls...) stay off the wire.
+Body = TypeVar("Body")
 _E = ConsoleEventName
 PAGE_KINDS: frozenset[str] = frozenset({
     _E.SCREEN_POP, _E.CALL_ANSWERED, _E.QUEUE_ABANDONED, _E.CALLBACK_NEEDED,
@@ -72,23 +73,24 @@ PAGE_KINDS: frozenset[str] = frozenset({
 
 
 @dataclass(frozen=True)
-class CachedWorklist:
+class CachedWorklist(Generic[Body]):
     position: str  # the feed's last entry when the read began: it saw everything up to it
     read_at: float  # monotonic
-    body: dict[str, Any]
+    body: Body
 
 
-class WorklistReads:
+class WorklistReads(Generic[Body]):
     """Every page of a region reloads the worklist on the same events: one read serves them.
 
     A page names the last event it handled (``seen``); a read that began after the feed had
     that event serves it (for up to WORKLIST_KEEP_S), an older one does not. Reads of a
     region run one at a time and begin at least WORKLIST_REUSE_S apart, so however many
     pages and events there are, the database sees about one worklist read a second per
-    region, and the cards (which need no read) are never held up by them."""
+    region, and the cards (which need no read) are never held up by them. The body is kept
+    as ``read`` made it (the console keeps it encoded: one encoding serves every page)."""
 
     def __init__(self) -> None:
-        self._last: dict[str, CachedWorklist] = {}
+        self._last: dict[str, CachedWorklist[Body]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def clear(self) -> None:
@@ -96,7 +98,7 @@ class WorklistReads:
         self._last.clear()
 
     async def get(self, region: str, seen: str, position: Callable[[], str],
-                  read: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+                  read: Callable[[], Awaitable[Body]]) -> Body:
         async with self._locks.setdefault(region, asyncio.Lock()):
             cached = self._last.get(region)
             if cached is not None and self._serves(cached, seen):
@@ -111,7 +113,7 @@ class WorklistReads:
             return body
 
     @staticmethod
-    def _serves(cached: CachedWorklist, seen: str) -> bool:
+    def _serves(cached: CachedWorklist[Body], seen: str) -> bool:
         age = time.monotonic() - cached.read_at
         if not is_stream_id(seen):
             return age <= WORKLIST_REUSE_S
@@ -124,7 +126,7 @@ class LiveContext:
     client: aioredis.Redis | None
     prefix: str
     replay_s: int = POP_REPLAY_S
-    worklists: WorklistReads = field(default_factory=WorklistReads)
+    worklists: WorklistReads[bytes] = field(default_factory=WorklistReads)
 
 
 def live_context(request: Request) -> LiveContext:
@@ -237,18 +239,20 @@ async def worklist_json(request: Request) -> Response:
     live = live_context(request)
     scope = _account(request).scope
 
-    async def read() -> dict[str, Any]:
+    async def read() -> bytes:
         now = state.now()
         async with state.sessions() as session:
             items = await worklist(session, now, state.settings.emergency.stale_call_s,
                                    WORKLIST_WINDOW_S, scope)
-        return {"now": now.isoformat(), "items": [
+        return json.dumps({"now": now.isoformat(), "items": [
             {**asdict(item), "since": item.since.isoformat(),
-             "age_s": round((now - item.since).total_seconds())} for item in items]}
+             "age_s": round((now - item.since).total_seconds())} for item in items]},
+            ensure_ascii=False, default=str).encode("utf-8")
 
     position = (lambda: live.feed.position) if live.feed is not None else (lambda: "0-0")
-    return JSONResponse(await live.worklists.get(
-        str(scope), request.query_params.get("seen", ""), position, read))
+    body = await live.worklists.get(str(scope), request.query_params.get("seen", ""),
+                                    position, read)
+    return Response(body, media_type="application/json")
 
 
 def _refusal(message: str, status: int = 400) -> Response:

@@ -65,7 +65,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const change of changes) {
       for (const node of change.addedNodes) {
         if (node.dataset && node.dataset.uniqueid) {
-          window.__cards.push([node.dataset.uniqueid, now]);
+          window.__cards.push([node.dataset.uniqueid, now, Number(node.dataset.since)]);
         }
       }
     }
@@ -172,7 +172,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
         await asyncio.to_thread(account, db_url, f"bench{i}", Role.OPERATOR,
                                 f"province:{province}", f"seat{i}")
     sim: SimulatorProcess | None = None
-    cards: list[list[tuple[str, float]]] = []
+    cards: list[list[tuple[str, float, float]]] = []
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=SPEED,
@@ -210,7 +210,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
     await _check_emergencies(bench, "console", db_url, calls_made, pops)
     uniqueids = [c.uniqueid for c in calls_made]
     for i, seen in enumerate(cards):
-        bench.missing(f"page {i}: cards", uniqueids, {uid for uid, _ in seen})
+        bench.missing(f"page {i}: cards", uniqueids, {uid for uid, _, _ in seen})
     bench.missing("raw stream reader: screen pops", uniqueids, {u for u, _ in heard["raw"]})
     for i, got in enumerate(heard["sse"]):
         if not bench.missing(f"event-stream client {i}: screen pops", uniqueids,
@@ -240,24 +240,30 @@ def _province(db_url: str) -> str:
 
 
 def _figures(calls: list[Timing], results: list[dict[str, Any]],
-             cards: list[list[tuple[str, float]]], heard: dict[str, Any],
+             cards: list[list[tuple[str, float, float]]], heard: dict[str, Any],
              steady_from: int) -> dict[str, Any]:
     steady = {c.uniqueid: c for c in calls[steady_from:]}
     ringing = {r["uniqueid"]: r["queue"]["joined_at"] for r in results if r.get("queue")}
-    to_card, early = [], 0
+    to_card, early, lead, entry_to_card = [], 0, [], []
     for seen in cards:
-        for uid, at_ms in seen:
+        for uid, at_ms, entry_ms in seen:
             call = steady.get(uid)
             if call is None or call.queue_real is None or uid not in ringing:
                 continue
             to_card.append(at_ms - call.queue_real * 1000)
             early += at_ms <= (call.queue_real * 1000)  # the phones ring from the join
+            lead.append(call.queue_real * 1000 - entry_ms)
+            entry_to_card.append(at_ms - entry_ms)
     fan_out = [ms for got in heard["sse"] for uid, ms in got if uid in steady]
     raw = [ms for uid, ms in heard["raw"] if uid in steady]
     return {
         "calls measured": len(steady),
         "baseline: stream -> raw XREAD p50 / p99 ms": f"{_ms(raw, 50)} / {_ms(raw, 99)}",
         "stream -> console client p50 / p99 ms": f"{_ms(fan_out, 50)} / {_ms(fan_out, 99)}",
+        "screen pop's stream entry -> queue entry (its head start) p50 / p99 ms":
+            f"{_ms(lead, 50)} / {_ms(lead, 99)}",
+        "stream entry -> card in DOM p50 / p99 ms":
+            f"{_ms(entry_to_card, 50)} / {_ms(entry_to_card, 99)}",
         "queue entry -> card in DOM p50 ms": _ms(to_card, 50),
         "queue entry -> card in DOM p99 ms": _ms(to_card, 99),
         "cards shown by the time the phone rang": f"{100 * early / max(1, len(to_card)):.1f} %",

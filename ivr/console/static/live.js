@@ -133,7 +133,7 @@
     card.dataset.since = String(at);
     card.dataset.shownAt = String(Date.now());
     if (pop.order_no) { card.dataset.orderNo = pop.order_no; }
-    const wait = el("span", "0:00", "wait");
+    const wait = el("span", minutes((Date.now() - skew - at) / 1000), "wait");
     card.appendChild(wait);
     card.appendChild(el("h3", profile.name || pop.caller || "Unknown caller", "name"));
     card.appendChild(el("p", REASONS[pop.reason] || pop.reason, "reason"));
@@ -168,7 +168,6 @@
     if (empty) { empty.remove(); }
     cardsBox.prepend(card);
     cards.set(pop.uniqueid, card);
-    tick();
   }
   function answered(data) {
     const card = cards.get(data.uniqueid);
@@ -204,7 +203,9 @@
   function tick() {
     const now = Date.now() - skew;
     cards.forEach(function (card) {
-      card.querySelector(".wait").textContent = minutes((now - Number(card.dataset.since)) / 1000);
+      const wait = card.firstChild;  // the .wait span
+      const text = minutes((now - Number(card.dataset.since)) / 1000);
+      if (wait.textContent !== text) { wait.textContent = text; }
     });
   }
 
@@ -263,32 +264,64 @@
       row = { tr: buildRow(item), sig: sig };
       rows.set(key, row);
     }
-    row.tr.querySelector(".age").textContent = minutes(item.age_s);
+    const age = row.tr.querySelector(".age");
+    const text = minutes(item.age_s);
+    if (age.textContent !== text) { age.textContent = text; }
     kept.add(key);
     return row.tr;
   }
-  function renderWorklist(items) {
-    const table = el("table");
+  // One table for the page's life: a reload puts the rows in order, moving only those whose
+  // place changed, so a busy list costs the page little and the cards never wait on it.
+  const COLUMNS = [["flag", ""], ["order", "Order"], ["elder", "Elder"], ["phone", "Phone"],
+    ["address", "Address"], ["age", "Waiting"], ["note", "Note"], ["actions", ""]];
+  let table = null;
+  const titles = new Map();  // section -> its heading row
+  function worklistTable() {
+    if (table) { return table; }
+    table = el("table");
+    const cols = el("colgroup");
     const head = el("tr");
-    ["", "Order", "Elder", "Phone", "Address", "Waiting", "Note", ""].forEach(function (t) {
-      head.appendChild(el("th", t)); });
-    table.appendChild(head);
+    COLUMNS.forEach(function (c) {
+      cols.appendChild(el("col", null, c[0]));
+      head.appendChild(el("th", c[1]));
+    });
+    table.append(cols, head);
+    SECTIONS.forEach(function (section) {
+      const title = el("tr", null, "section");
+      const cell = el("th");
+      cell.colSpan = COLUMNS.length;
+      title.appendChild(cell);
+      titles.set(section[0], title);
+    });
+    listBox.replaceChildren(table);
+    return table;
+  }
+  function renderWorklist(items) {
+    const box = worklistTable();
     const sounding = [];
     const kept = new Set();
+    const wanted = [];
     SECTIONS.forEach(function (section) {
       const shown = items.filter(function (i) { return i.section === section[0]; });
-      const title = el("tr", null, "section");
-      const cell = el("th", section[1] + ": " + shown.length);
-      cell.colSpan = 8;
-      title.appendChild(cell);
-      table.appendChild(title);
+      const title = titles.get(section[0]);
+      const text = section[1] + ": " + shown.length;
+      if (title.firstChild.textContent !== text) { title.firstChild.textContent = text; }
+      wanted.push(title);
       shown.forEach(function (item) {
-        table.appendChild(rowFor(item, kept));
+        wanted.push(rowFor(item, kept));
         if (item.section === "unattended" && !item.acknowledged) { sounding.push(item); }
       });
     });
-    rows.forEach(function (_row, key) { if (!kept.has(key)) { rows.delete(key); } });
-    listBox.replaceChildren(table);
+    rows.forEach(function (row, key) {
+      if (!kept.has(key)) { row.tr.remove(); rows.delete(key); }
+    });
+    // the rows after the heading, in order: each one is moved only if it is out of place
+    let at = box.rows[0].nextElementSibling;
+    wanted.forEach(function (tr) {
+      if (at === tr) { at = at.nextElementSibling; return; }
+      box.insertBefore(tr, at);
+    });
+    while (at) { const next = at.nextElementSibling; at.remove(); at = next; }
     // an alarm of mine closed with its disposition: its card has served
     const open = new Set(items.map(function (i) { return i.order_no; }));
     cards.forEach(function (card, uniqueid) {
