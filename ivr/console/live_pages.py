@@ -15,11 +15,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -283,52 +285,65 @@ async def _order_no(request: Request, form: FormData) -> str | Response:
     return order_no
 
 
-@require()
-async def acknowledge(request: Request) -> Response:
-    """An operator acknowledges a new emergency: the pages stop sounding for it."""
-    state = console_state(request)
-    try:
-        order_no = await _order_no(request, await read_form(request))
-    except FormError as exc:
-        return _refusal(str(exc))
-    if isinstance(order_no, Response):
-        return order_no
-    now = state.now()
-    async with state.sessions() as session:
-        try:
-            await acknowledge_alarm(session, order_no, _account(request).name, now,
-                                    also=[audit_row(actor(request), "alarm_acknowledged",
-                                                    now, order_no)])
-        except DispositionError as exc:
-            return _refusal(str(exc), 409)
-    live_context(request).worklists.clear()
-    return JSONResponse({"ok": True})
+# An alarm action: (session, order number, operator's name, now, the form's values, the
+# audit row to write in the same transaction).
+AlarmAction = Callable[[AsyncSession, str, str, datetime, dict[str, Any], Any], Awaitable[Any]]
 
 
-@require()
-async def close(request: Request) -> Response:
-    """Close an emergency with its disposition and a note (the shared disposition service)."""
+async def _alarm_action(request: Request, audit_action: str,
+                        fields: Callable[[FormData], dict[str, Any]],
+                        act: AlarmAction) -> Response:
+    """Read the form (``fields`` raises FormError on bad input) and the region's order
+    number, then ``act`` with its audit row in the same transaction: 400, 404 or 409 with
+    the reason and nothing written, or ``{"ok": true}``."""
     state = console_state(request)
     try:
         form = await read_form(request)
-        disposition = choice(form, "disposition", list(Disposition))
-        note = text(form, "note", NOTE_MAX, required=False, multiline=True) or ""
+        values = fields(form)
         order_no = await _order_no(request, form)
     except FormError as exc:
         return _refusal(str(exc))
     if isinstance(order_no, Response):
         return order_no
     now = state.now()
+    detail = {key: getattr(value, "value", value) for key, value in values.items()
+              if key != "note"}
     async with state.sessions() as session:
         try:
-            await close_alarm(session, order_no, disposition, _account(request).name, now,
-                              note=note,
-                              also=[audit_row(actor(request), "alarm_closed", now, order_no,
-                                              {"disposition": disposition.value})])
+            await act(session, order_no, _account(request).name, now, values,
+                      audit_row(actor(request), audit_action, now, order_no, detail or None))
         except DispositionError as exc:
             return _refusal(str(exc), 409)
     live_context(request).worklists.clear()
     return JSONResponse({"ok": True})
+
+
+async def _acknowledge(session: AsyncSession, order_no: str, name: str, now: datetime,
+                       _values: dict[str, Any], audit: Any) -> None:
+    await acknowledge_alarm(session, order_no, name, now, also=[audit])
+
+
+@require()
+async def acknowledge(request: Request) -> Response:
+    """An operator acknowledges a new emergency: the pages stop sounding for it."""
+    return await _alarm_action(request, "alarm_acknowledged", lambda form: {}, _acknowledge)
+
+
+def _closing(form: FormData) -> dict[str, Any]:
+    return {"disposition": choice(form, "disposition", list(Disposition)),
+            "note": text(form, "note", NOTE_MAX, required=False, multiline=True) or ""}
+
+
+async def _close(session: AsyncSession, order_no: str, name: str, now: datetime,
+                 values: dict[str, Any], audit: Any) -> None:
+    await close_alarm(session, order_no, values["disposition"], name, now,
+                      note=values["note"], also=[audit])
+
+
+@require()
+async def close(request: Request) -> Response:
+    """Close an emergency with its disposition and a note (the shared disposition service)."""
+    return await _alarm_action(request, "alarm_closed", _closing, _close)
 
 
 # -- the wallboard -------------------------------------------------------------------------
