@@ -381,3 +381,16 @@ def write_transaction(engine: Engine, lock_key: int = 12349) -> Iterator[Connect
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
             yield connection
+
+
+def insert_ignoring(table: Any, dialect: Dialect, unique: Sequence[str]) -> Any:
+    """An INSERT into ``table`` that skips rows clashing with the unique key ``unique``
+    (ON CONFLICT DO NOTHING on PostgreSQL and SQLite): two engines planning the same rows
+    at once write each one once."""
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(unique))

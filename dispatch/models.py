@@ -634,3 +634,108 @@ class AuditEntry(Base):
 
 
 __all__ += ["AuditEntry", "ConsoleAccount", "LoginFailure"]
+
+
+# -- caring calls: the hotline rings the elders first (主动关怀) ---------------------------
+
+
+class CareKind(StrEnum):
+    """What a caring call is for."""
+
+    CHECK_IN = "check_in"  # daily "are you well?": 1 well, 2 help, 0 an operator
+    COMPANION = "companion"  # a weekly companionship call (精神慰藉)
+    REMINDER = "reminder"  # medication or appointment: the plan's own message
+    GREETING = "greeting"  # a holiday greeting of a campaign (节日祝福)
+
+
+class RoundState(StrEnum):
+    """Where one planned caring call of one day stands."""
+
+    DUE = "due"  # waiting for its window and a trunk slot
+    CALLING = "calling"  # tries under way
+    WELL = "well"  # the elder pressed 1 (or heard the greeting or reminder)
+    HELP = "help"  # the elder pressed 2: a callback order for the operators
+    OPERATOR = "operator"  # the elder pressed 0 and joined the operator queue
+    REACHED = "reached"  # the elder called 12349 or pressed the handset meanwhile
+    ESCALATED = "escalated"  # never reached: family called, then the operators' worklist
+    SKIPPED = "skipped"  # a do-not-call day, or the plan was stopped
+
+
+class CarePlan(Base):
+    """An elder's standing caring call: its kind, the local time window, the weekdays."""
+
+    __tablename__ = "care_plans"
+    __table_args__ = (UniqueConstraint("elder_id", "kind", "window_start",
+                                       name="uq_care_plans_elder_kind_window"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"),
+                                          index=True)
+    kind: Mapped[CareKind] = mapped_column(choice(CareKind, 16))
+    window_start: Mapped[time] = mapped_column(Time)  # local, the platform's time zone
+    window_end: Mapped[time] = mapped_column(Time)
+    weekdays: Mapped[int] = mapped_column(Integer, default=127)  # bit 0 Monday .. bit 6 Sunday
+    message: Mapped[str | None] = mapped_column(String(200))  # a reminder's words
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class CareQuietDay(Base):
+    """A day the elder asked not to be called (away, in hospital, with family)."""
+
+    __tablename__ = "care_quiet_days"
+    __table_args__ = (UniqueConstraint("elder_id", "day", name="uq_care_quiet_days_elder_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+
+
+class CareCampaign(Base):
+    """A holiday greeting to a chosen group of elders on one festival of one year."""
+
+    __tablename__ = "care_campaigns"
+    __table_args__ = (UniqueConstraint("festival", "year", "county_code", "subsidy_category",
+                                       name="uq_care_campaigns_group"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    festival: Mapped[str] = mapped_column(String(24))
+    year: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)  # the festival's date that year
+    county_code: Mapped[str | None] = mapped_column(String(6))  # None: every county
+    subsidy_category: Mapped[str | None] = mapped_column(String(24))  # None: every elder
+    message: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class CareRound(Base):
+    """One planned caring call of one elder on one day, with every try and the outcome.
+    Unique per plan and day (and per campaign and elder): however many engines plan the
+    day, an elder gets one round."""
+
+    __tablename__ = "care_rounds"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "day", name="uq_care_rounds_plan_day"),
+        UniqueConstraint("campaign_id", "elder_id", name="uq_care_rounds_campaign_elder"),
+        Index("ix_care_rounds_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("care_plans.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("care_campaigns.id", ondelete="CASCADE"))
+    elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"),
+                                          index=True)
+    kind: Mapped[CareKind] = mapped_column(choice(CareKind, 16))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    due_at: Mapped[datetime]  # the window's opening, within the allowed hours
+    until: Mapped[datetime]  # the window's end: no try starts after it
+    state: Mapped[RoundState] = mapped_column(choice(RoundState, 16), default=RoundState.DUE)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+__all__ += ["CareCampaign", "CareKind", "CarePlan", "CareQuietDay", "CareRound", "RoundState"]

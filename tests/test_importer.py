@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from dispatch.csv_records import MAX_LINE_CHARS, MAX_RECORD_LINES
 from dispatch.db import make_sync_engine, upgrade
-from dispatch.importer import MAX_LINE_CHARS, MAX_RECORD_LINES, import_registry_csv
+from dispatch.importer import import_registry_csv
 from dispatch.models import Elder, ElderPhone, FamilyContact
 from tests.storage import sqlite_url
 
@@ -202,9 +203,9 @@ def test_damaged_rows_do_not_stop_the_import(sqlite_db: str, tmp_path: Path) -> 
 
 def test_too_many_bad_rows_stop_cleanly(sqlite_db: str, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import dispatch.importer as importer
+    import dispatch.csv_records as csv_records
 
-    monkeypatch.setattr(importer, "MAX_ERRORS", 5)
+    monkeypatch.setattr(csv_records, "MAX_ERRORS", 5)
     path = _write(tmp_path, "name,phones\n" + ",\n".join("x" * 20) + "\n")
     report = import_registry_csv(sqlite_db, path)
     assert len(report.errors) == 5 and "stopped" in (report.fatal or "")
