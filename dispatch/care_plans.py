@@ -91,10 +91,11 @@ def _due_plans(day: date) -> Any:
 async def _insert(session: AsyncSession, rows: Sequence[dict[str, Any]],
                   unique: Sequence[str]) -> int:
     written = 0
-    statement = insert_ignoring(CareRound.__table__, session.bind.dialect, unique)
+    statement = insert_ignoring(CareRound.__table__, session.bind.dialect, unique).returning(
+        CareRound.__table__.c.id)  # the rows written: a clash returns none
     for at in range(0, len(rows), CHUNK):
         result = await session.execute(statement, list(rows[at:at + CHUNK]))
-        written += max(0, result.rowcount or 0)
+        written += len(result.all())
     return written
 
 

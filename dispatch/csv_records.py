@@ -10,16 +10,25 @@ through :func:`csv_records`.
 from __future__ import annotations
 
 import csv
+import re
+import time
 import unicodedata
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from dispatch.db import make_sync_engine
 
 MAX_LINE_CHARS = 65_536
 MAX_RECORD_LINES = 20  # a quoted cell may hold line breaks, up to this many lines a record
 MAX_ERRORS = 10_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RowError(ValueError):
@@ -203,3 +212,74 @@ def csv_records(path: str | Path, report: CsvReport, required: Sequence[str],
         for line, row in _rows(reader, lines, len(columns), report):
             yield line, {c: v for c, v in zip(columns, row, strict=True)
                          if c not in report.ignored_columns}
+
+
+# -- cells -------------------------------------------------------------------------------
+
+def text_cell(value: str, column: str, limit: int, required: bool = False,
+              fold_lines: bool = False) -> str | None:
+    """A cell's text, stripped (None if empty); RowError if it is required and empty, too
+    long, or holds control characters. ``fold_lines``: a spreadsheet's line breaks become
+    spaces."""
+    if fold_lines:
+        value = " ".join(value.split())
+    value = value.strip()
+    if not value:
+        if required:
+            raise RowError(f"{column} is empty")
+        return None
+    if len(value) > limit:
+        raise RowError(f"{column} longer than {limit} characters")
+    if _CONTROL.search(value):
+        raise RowError(f"{column} contains control characters")
+    return value
+
+
+def date_cell(value: str, column: str) -> date | None:
+    """A YYYY-MM-DD cell (None if empty); RowError otherwise."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"{column} {value[:20]!r} is not YYYY-MM-DD") from None
+
+
+def import_csv(url: str, path: str | Path, report: CsvReport, required: Sequence[str],
+               optional: Sequence[str], store: Callable[[Connection, int, dict[str, str]], None],
+               *, commit_every: int = 200, pause_s: float = 0.0) -> None:
+    """Each well-formed record of ``path`` through ``store(conn, line, cells)`` against the
+    (migrated) database at ``url``, in a savepoint of its own: a RowError or a database
+    refusal costs that row only (reported with its line), never half of it. COMMITs every
+    ``commit_every`` rows, then steps aside ``pause_s`` on SQLite (one writer: a live
+    engine's writes get in between the batches). A database that fails altogether is the
+    report's ``fatal``."""
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")  # reads, then writes: lock first
+            pending = 0
+            for line, cells in csv_records(path, report, required, optional):
+                try:
+                    with conn.begin_nested():
+                        store(conn, line, cells)
+                except RowError as exc:
+                    report.errors.append(BadRow(line, str(exc)))
+                    continue
+                except SQLAlchemyError as exc:
+                    cause = getattr(exc, "orig", None) or exc
+                    report.errors.append(BadRow(line, f"rejected by the database: "
+                                                      f"{type(cause).__name__}"))
+                    continue
+                pending += 1
+                if pending >= commit_every:
+                    conn.commit()
+                    if pause_s and conn.dialect.name == "sqlite":
+                        time.sleep(pause_s)
+                    pending = 0
+            conn.commit()
+    except (OSError, SQLAlchemyError) as exc:
+        report.fatal = f"import stopped: {type(exc).__name__}: {exc}"[:500]
+    finally:
+        engine.dispose()

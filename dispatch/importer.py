@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from dispatch.csv_records import (
     BadRow,
     CsvReport,
     RowError,
-    csv_records,
+    date_cell,
+    import_csv,
 )
-from dispatch.db import make_sync_engine
+from dispatch.csv_records import (
+    text_cell as _text,
+)
 from dispatch.models import Elder, ElderPhone, FamilyContact, PhoneKind, SubsidyCategory
 from dispatch.phones import is_mobile, mask, normalize
 
@@ -60,7 +61,6 @@ GENDERS = {"": None, "m": "M", "男": "M", "f": "F", "女": "F"}
 FLAGS = {"": False, "0": False, "no": False, "false": False, "否": False,
          "1": True, "yes": True, "true": True, "是": True}
 _LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2,4})?")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _RAW_ID = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
 _MASKED_ID = re.compile(r"[0-9]{6}\*{8}[0-9]{3}[0-9Xx]")
 _CODE_LENGTHS = {"province": 6, "city": 6, "county": 6, "street": 12, "community": 12}
@@ -95,22 +95,6 @@ class ElderRecord:
 
 # -- cell parsers ------------------------------------------------------------------------
 
-def _text(value: str, column: str, limit: int, required: bool = False,
-          fold_lines: bool = False) -> str | None:
-    if fold_lines:  # spreadsheet cells may hold line breaks
-        value = " ".join(value.split())
-    value = value.strip()
-    if not value:
-        if required:
-            raise RowError(f"{column} is empty")
-        return None
-    if len(value) > limit:
-        raise RowError(f"{column} longer than {limit} characters")
-    if _CONTROL.search(value):
-        raise RowError(f"{column} contains control characters")
-    return value
-
-
 def _phone_list(value: str, area: str, column: str) -> list[str]:
     numbers: list[str] = []
     for item in (part.strip() for part in value.split(";")):
@@ -143,15 +127,9 @@ def _family(value: str, area: str) -> list[tuple[str, str, str]]:
 
 
 def _birth_date(value: str) -> date | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        born = date.fromisoformat(value)
-    except ValueError:
-        raise RowError(f"birth_date {value[:20]!r} is not YYYY-MM-DD") from None
-    if not date(1900, 1, 1) <= born <= datetime.now(UTC).date():
-        raise RowError(f"birth_date {value} is out of range")
+    born = date_cell(value, "birth_date")
+    if born is not None and not date(1900, 1, 1) <= born <= datetime.now(UTC).date():
+        raise RowError(f"birth_date {value.strip()} is out of range")
     return born
 
 
@@ -327,37 +305,13 @@ def import_registry_csv(url: str, path: str | Path, *, local_area_code: str = "9
                         ) -> ImportReport:
     """Import the registry CSV at ``path`` into the (migrated) database at ``url``."""
     report = ImportReport(str(path))
-    engine = make_sync_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn.execution_options(sqlite_begin="IMMEDIATE")  # reads, then writes: lock first
-            pending = 0
-            for line, cells in csv_records(path, report, REQUIRED, OPTIONAL):
-                try:
-                    record = parse_row(cells, local_area_code)
-                    with conn.begin_nested():
-                        created, notes = _store(conn, record)
-                except RowError as exc:
-                    report.errors.append(BadRow(line, str(exc)))
-                    continue
-                except SQLAlchemyError as exc:
-                    cause = getattr(exc, "orig", None) or exc
-                    report.errors.append(
-                        BadRow(line, f"rejected by the database: {type(cause).__name__}")
-                    )
-                    continue
-                report.created += created
-                report.updated += not created
-                report.shared += [BadRow(line, note) for note in notes]
-                pending += 1
-                if pending >= COMMIT_EVERY:
-                    conn.commit()
-                    if conn.dialect.name == "sqlite":
-                        time.sleep(SQLITE_YIELD_S)
-                    pending = 0
-            conn.commit()
-    except (OSError, SQLAlchemyError) as exc:
-        report.fatal = f"import stopped: {type(exc).__name__}: {exc}"[:500]
-    finally:
-        engine.dispose()
+
+    def store(conn: Connection, line: int, cells: dict[str, str]) -> None:
+        created, notes = _store(conn, parse_row(cells, local_area_code))
+        report.created += created
+        report.updated += not created
+        report.shared += [BadRow(line, note) for note in notes]
+
+    import_csv(url, path, report, REQUIRED, OPTIONAL, store, commit_every=COMMIT_EVERY,
+               pause_s=SQLITE_YIELD_S)
     return report
