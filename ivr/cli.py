@@ -10,12 +10,16 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from ivr.config import ConfigError, Settings, load_settings, shown_settings
 from ivr.logmask import install_masking_filter
+
+if TYPE_CHECKING:
+    from dispatch.care_plans import CareHours
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -66,6 +70,64 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
     report = import_registry_csv(url, Path(args.csv))
     print(report)
     return 0 if report.ok and not report.errors else 1
+
+
+def care_hours(settings: Settings) -> CareHours:
+    from dispatch.care_plans import CareHours
+
+    return CareHours(ZoneInfo(settings.dispatch.timezone), settings.care.allowed_from,
+                     settings.care.allowed_until)
+
+
+def cmd_care(args: argparse.Namespace) -> int:
+    """Caring calls: import plans, add a holiday campaign, write a day's rounds."""
+    from dispatch.care_calendar import CalendarError, Festival
+    from dispatch.care_import import import_care_plans
+    from dispatch.care_plans import add_campaign, open_campaign_rounds, open_plan_rounds
+    from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
+    from dispatch.models import SubsidyCategory
+
+    settings = _settings(args)
+    url = settings.database.url
+    upgrade(url)
+    if args.action == "import":
+        if not args.csv:
+            print("hotline: care import needs the CSV file", file=sys.stderr)
+            return 2
+        report = import_care_plans(url, Path(args.csv))
+        print(report)
+        return 0 if report.ok else 1
+
+    async def run() -> str:
+        engine = make_async_engine(url, pool_size=1)
+        try:
+            async with async_sessionmaker_for(engine)() as session:
+                if args.action == "campaign":
+                    if args.festival not in set(Festival) or not args.year:
+                        raise ValueError("care campaign needs --festival (one of "
+                                         f"{', '.join(Festival)}) and --year")
+                    if args.category is not None and args.category not in set(SubsidyCategory):
+                        raise ValueError(f"unknown subsidy category {args.category!r}")
+                    campaign = await add_campaign(
+                        session, Festival(args.festival), args.year, county_code=args.county,
+                        subsidy_category=args.category, message=args.message,
+                        at=datetime.now(UTC))
+                    return f"campaign {campaign}: {args.festival} {args.year}"
+                hours = care_hours(settings)
+                day = (date.fromisoformat(args.date) if args.date
+                       else datetime.now(hours.tz).date())
+                plans = await open_plan_rounds(session, day, hours)
+                greetings = await open_campaign_rounds(session, day, hours)
+                return f"{day}: {plans} planned calls and {greetings} greetings written"
+        finally:
+            await engine.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except (CalendarError, ValueError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
@@ -386,6 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
     registry = add("registry", cmd_registry_import, "import an elder registry CSV")
     registry.add_argument("action", choices=["import"])
     registry.add_argument("csv")
+    care = add("care", cmd_care, "caring calls: import CSV (care plans), campaign (a "
+               "holiday greeting for a group of elders), plan (write a day's rounds now)")
+    care.add_argument("action", choices=["import", "campaign", "plan"])
+    care.add_argument("csv", nargs="?", help="import: the care-plan CSV")
+    care.add_argument("--festival", help="campaign: spring_festival, lantern, dragon_boat, "
+                      "mid_autumn, double_ninth, new_year or national_day")
+    care.add_argument("--year", type=int, help="campaign: the year")
+    care.add_argument("--county", help="campaign: only this county's elders (code)")
+    care.add_argument("--category", help="campaign: only this subsidy category's elders")
+    care.add_argument("--message", help="campaign: the greeting's words")
+    care.add_argument("--date", help="plan: the day, YYYY-MM-DD (default: today)")
     prompts = add("prompts", cmd_prompts, "build: render the catalogue (or the prompts named) "
                   "to WAV files; import DIR: a site's own recordings in their place; check: "
                   "report prompts missing, in the wrong format or over their budget")

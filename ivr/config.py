@@ -190,6 +190,23 @@ class DispatchSettings(BaseModel):
         return name
 
 
+class CareSettings(BaseModel):
+    """Caring calls: the hours they may ring (local, ``[dispatch] timezone``) and the tries.
+    Durations are in the engine clock's seconds."""
+
+    allowed_from: time = Field(default=time(9, 0), description="no caring call rings before")
+    allowed_until: time = Field(default=time(20, 0), description="... nor after")
+    retry_s: float = Field(default=600.0, gt=0, le=86_400,
+                           description="an unanswered check-in is tried again after this")
+    tries: int = Field(default=3, ge=1, le=10, description="calls in all before escalation")
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> CareSettings:
+        if not self.allowed_from < self.allowed_until:
+            raise ValueError("care.allowed_from must be before care.allowed_until")
+        return self
+
+
 class SpoolSettings(BaseModel):
     """Where the dialplan's classic script spools calls nobody answered (engine down)."""
 
@@ -300,6 +317,7 @@ class Settings(BaseSettings):
     ivr: IvrSettings = IvrSettings()
     dial: DialSettings = DialSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    care: CareSettings = CareSettings()
     spool: SpoolSettings = SpoolSettings()
     alarms: AlarmSettings = AlarmSettings()
     emergency: EmergencySettings = EmergencySettings()

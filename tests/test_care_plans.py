@@ -221,3 +221,30 @@ def test_care_plans_are_imported_and_bad_rows_reported(migrated_db_url: str,
         ("E1", CareKind.COMPANION, time(15, 30), 0b0001001, None),
         ("E2", CareKind.REMINDER, time(8, 15), 127, "记得吃降压药")]
     assert quiet == 2
+
+
+def test_the_command_line_adds_a_campaign_and_plans_its_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ivr.cli import main
+
+    url = f"sqlite:///{tmp_path / 'care.sqlite3'}"
+    monkeypatch.setenv("HOTLINE_DATABASE__URL", url)
+    monkeypatch.setenv("HOTLINE_AMI__ENABLED", "false")
+    assert main(["db", "upgrade"]) == 0
+    engine = make_sync_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(Elder).values(name="王秀兰", external_ref="E1",
+                                              subsidy_category=SubsidyCategory.SANWU))
+    finally:
+        engine.dispose()
+    assert main(["care", "campaign", "--festival", "christmas", "--year", "2026"]) == 2
+    assert main(["care", "campaign", "--festival", "double_ninth", "--year", "2026",
+                 "--category", "sanwu", "--message", "重阳节快乐"]) == 0
+    assert main(["care", "plan", "--date", "2026-10-17"]) == 0
+    assert main(["care", "plan", "--date", "2026-10-18"]) == 0
+    assert main(["care", "plan", "--date", "2026-10-32"]) == 2
+    out = capsys.readouterr().out
+    assert "2026-10-17: 0 planned calls and 0 greetings written" in out
+    assert "2026-10-18: 0 planned calls and 1 greetings written" in out
