@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import (
@@ -170,3 +170,12 @@ async def queue_states(session: AsyncSession, uniqueids: Iterable[str]
         )).all()
         states.update((row.uniqueid, QueueState.of(row)) for row in rows)
     return states
+
+
+async def emergency_backlog(session: AsyncSession) -> tuple[int, datetime | None]:
+    """How many emergency orders are open, and when the oldest was opened (None if none)."""
+    count, oldest = (await session.execute(
+        select(func.count(), func.min(WorkOrder.created_at))
+        .where(WorkOrder.service == ServiceType.EMERGENCY, WorkOrder.status.not_in(CLOSED))
+    )).one()
+    return int(count or 0), oldest  # MIN() keeps the column's type: an aware UTC datetime

@@ -207,6 +207,17 @@ class CareSettings(BaseModel):
         return self
 
 
+class MetricsSettings(BaseModel):
+    """The engine's Prometheus ``/metrics`` endpoint (one per engine process)."""
+
+    enabled: bool = Field(default=False, description="serve /metrics")
+    host: str = Field(default="127.0.0.1", description="bind address; loopback unless configured")
+    port: int = Field(default=9349, ge=0, le=65535, description="0: any free port")
+    refresh_s: float = Field(default=5.0, gt=0, le=3600,
+                             description="how often the platform-wide gauges (open "
+                                         "emergencies, spool backlog) are read again")
+
+
 class SpoolSettings(BaseModel):
     """Where the dialplan's classic script spools calls nobody answered (engine down)."""
 
@@ -324,6 +335,7 @@ class Settings(BaseSettings):
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
     console: ConsoleSettings = ConsoleSettings()
+    metrics: MetricsSettings = MetricsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @classmethod

@@ -32,6 +32,7 @@ from ivr.flows.seat_dial import SeatDialFlow
 from ivr.flows.service_report import ServiceReportFlow
 from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
+from ivr.metrics_service import MetricsServer
 from ivr.outbox_relay import OutboxRelay
 from ivr.prompts import PromptCatalogue
 from ivr.queue_members import QueueMembers
@@ -63,6 +64,7 @@ class Engine:
         self.pbx_report: Any = None  # ivr.pbx_check.PbxReport of the last AMI connection
         self.outbox: OutboxRelay | None = None
         self.queue_members: QueueMembers | None = None
+        self.metrics: MetricsServer | None = None
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
 
@@ -99,6 +101,9 @@ class Engine:
         self._background = [asyncio.create_task(replay_forever(self.context)),
                             asyncio.create_task(scan_forever(self.context)),
                             asyncio.create_task(self.outbox.relay_forever())]
+        if settings.metrics.enabled:
+            self.metrics = MetricsServer(self.context, settings.metrics)
+            await self.metrics.start()
         if connect_ami and settings.ami.enabled:
             await self.start_ami()
 
@@ -166,7 +171,8 @@ class Engine:
             steps.append(("outbox marks", self.outbox.mark_sent))
         if self.context is not None:
             steps.append(("acknowledgements", self.context.acks.close))
-        for name, service in (("speech", self.speech), ("family escalation", self.escalation),
+        for name, service in (("metrics", self.metrics), ("speech", self.speech),
+                              ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),
                               ("dispatcher", self.dispatcher), ("AMI link", self.ami),
                               ("queue members", self.queue_members), ("Redis", self.redis)):

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from dispatch.console_events import CallEnded, CallStarted, ConsoleEvent, entry_fields
+from ivr.metrics import STORAGE_ERRORS as STORAGE_ERROR_COUNT
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class LiveState:
 
     def _count_error(self, exc: BaseException) -> None:
         self.errors += 1
+        STORAGE_ERROR_COUNT.labels("redis").inc()
         now = time.monotonic()
         if now - self._last_error_log > 10:
             self._last_error_log = now

@@ -22,6 +22,7 @@ from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage
 from ivr.context import EngineContext
 from ivr.dialplan_contract import UserEventName
+from ivr.metrics import QUEUE_WAIT_SECONDS
 from ivr.storage_steps import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class QueueTracker:
 
     async def on_connect(self, message: AmiMessage) -> None:
         self._left_unanswered.pop(message.get("Uniqueid"), None)
+        _observe_wait("answered", message)
         await self._note(message, answered_at=self.ctx.now(), outcome="answered",
                          operator=message.get("MemberName") or message.get("Interface"))
 
@@ -69,6 +71,7 @@ class QueueTracker:
         uniqueid = message.get("Uniqueid")
         if not uniqueid:
             return
+        _observe_wait("left_unanswered", message)
         now = self.ctx.now()
         pending = self._left_unanswered
         pending.pop(uniqueid, None)
@@ -97,6 +100,13 @@ class QueueTracker:
                                        **fields)
         except (*STORAGE_ERRORS, RuntimeError) as exc:
             log.error("queue event for %s not stored: %s", uniqueid, exc)
+
+
+def _observe_wait(outcome: str, message: AmiMessage) -> None:
+    """app_queue's ``HoldTime`` (seconds in the queue) into the queue-wait histogram."""
+    held = _int(message.get("HoldTime"))
+    if held is not None and held >= 0:
+        QUEUE_WAIT_SECONDS.labels(outcome).observe(held)
 
 
 def _int(value: str | None) -> int | None:

@@ -17,6 +17,8 @@ from typing import Generic, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ivr.metrics import STORAGE_ERRORS as STORAGE_ERROR_COUNT
+
 T = TypeVar("T")
 
 # OSError: the database or its socket went away (TimeoutError, a lock wait ran out, is one).
@@ -48,6 +50,7 @@ async def storage_step(
         async with session() as opened:
             return Step(True, await work(opened))
     except STORAGE_ERRORS as exc:
+        STORAGE_ERROR_COUNT.labels("database").inc()
         log.error(f"{failure}: %s", *args, describe(exc))
         return Step(False)
 

@@ -18,6 +18,7 @@ from ivr.agi.session import AgiSession
 from ivr.config import AgiSettings
 from ivr.dialplan_contract import ChannelVar
 from ivr.fdlimit import RateLimitedLog, session_cap
+from ivr.metrics import CALLS, CALLS_IN_PROGRESS
 from ivr.tcp_service import TcpService
 
 log = logging.getLogger(__name__)
@@ -96,17 +97,27 @@ class FastAgiServer(TcpService):
         handler = self._routes.get(env.script)
         if handler is None:
             log.error("no FastAGI route for script %r", env.script)
+            CALLS.labels("unknown", "unknown_route").inc()
             await route_to_operator(session, CallReason.UNKNOWN_SCRIPT)
             return
+        ended = "failed"
+        in_progress = CALLS_IN_PROGRESS.labels(env.script)
+        in_progress.inc()
         try:
             await handler(session)
             self.sessions_served += 1
+            ended = "served"
         except AgiHangup:
             self.sessions_served += 1
+            ended = "served"
         except asyncio.CancelledError:
+            ended = "engine_shutdown"
             await route_to_operator(session, CallReason.ENGINE_SHUTDOWN)
             raise
         except Exception:
             self.sessions_failed += 1
             log.exception("call flow %r failed on %s", env.script, env.uniqueid)
             await route_to_operator(session, CallReason.ENGINE_ERROR)
+        finally:
+            in_progress.dec()
+            CALLS.labels(env.script, ended).inc()

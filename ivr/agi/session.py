@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from ivr.agi.command import build_command
 from ivr.agi.environment import AgiEnvironment
 from ivr.agi.errors import AgiCommandError, AgiHangup, AgiProtocolError
 from ivr.agi.reply import AgiReply, parse_200
+from ivr.metrics import AGI_COMMAND_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +65,12 @@ class AgiSession:
             self.hungup = True
             raise AgiHangup(f"connection lost sending {verb}") from exc
         self.commands_sent += 1
+        sent = time.perf_counter()
         try:
             async with asyncio.timeout(self._reply_timeout_s):
-                return await self._read_reply()
+                reply = await self._read_reply()
+            AGI_COMMAND_SECONDS.labels(verb).observe(time.perf_counter() - sent)
+            return reply
         except TimeoutError:
             raise AgiProtocolError(
                 f"no reply to {verb} within {self._reply_timeout_s:g} s"

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ivr.logmask import masked_logger
+from ivr.metrics import AMI_CONNECTED, AMI_DISCONNECTS
 
 from .errors import (
     AmiActionError,
@@ -240,11 +241,14 @@ class AmiClient:
             else:
                 self._protocol = protocol
                 self._connected.set()
+                AMI_CONNECTED.set(1)
                 log.info("AMI connected to %s:%s", settings.host, settings.port)
                 _settle(first, None)
                 await self._run_hook()
                 reason = await self._keepalive(protocol)
                 self._connected.clear()
+                AMI_CONNECTED.set(0)
+                AMI_DISCONNECTS.inc()
                 log.warning("AMI link lost (%s); reconnecting in %gs", reason,
                             settings.reconnect_delay_s)
             self._teardown()
@@ -306,6 +310,7 @@ class AmiClient:
 
     def _teardown(self) -> None:
         self._connected.clear()
+        AMI_CONNECTED.set(0)
         protocol, self._protocol = self._protocol, None
         if protocol is not None and not protocol.closed:
             protocol.close()

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ivr.logmask import masked_logger
+from ivr.metrics import ORIGINATES
 
 from .errors import AmiActionError, AmiError, AmiNotSent
 from .link import AmiLink
@@ -57,6 +58,16 @@ async def place_call(ami: AmiLink | None, *, channel: str, context: str, exten: 
     """Send one Originate through ``ami`` and classify what happened; never raises for a
     link fault. ValueError (a channel or variable that is not a safe header) propagates:
     bad data is the caller's to route, not a telephony outcome."""
+    placed = await _place(ami, channel=channel, context=context, exten=exten,
+                          caller_id=caller_id, variables=variables, timeout_ms=timeout_ms,
+                          priority=priority, action_id=action_id)
+    ORIGINATES.labels(context, placed.status).inc()
+    return placed
+
+
+async def _place(ami: AmiLink | None, *, channel: str, context: str, exten: str, caller_id: str,
+                 variables: Mapping[str, str], timeout_ms: int, priority: int,
+                 action_id: str | None) -> Placement:
     if ami is None:
         return Placement(NOT_SENT, action_id or "", error="no AMI link")
     action_id = action_id or ami.next_action_id()
