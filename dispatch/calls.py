@@ -44,6 +44,8 @@ class CallReason(StrEnum):
     STORAGE_UNAVAILABLE = "storage_unavailable"
     HANGUP_BEFORE_ORDER = "hangup_before_order"
     CALLBACK_NEEDED = "callback_needed"  # abandoned, and an operator is to call back
+    CARE_HELP = "care_help"  # pressed 2 on a check-in call: an operator is to call back
+    CARE_OPERATOR = "care_operator"  # pressed 0 on a caring call: to the operators
     UNKNOWN_SCRIPT = "unknown_script"
     ENGINE_SHUTDOWN = "engine_shutdown"
     ENGINE_ERROR = "engine_error"

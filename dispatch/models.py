@@ -90,6 +90,7 @@ class OrderSource(StrEnum):
     HANDSET = "handset"
     WEB = "web"
     OPERATOR = "operator"
+    CARE_CHECK = "care_check"  # a check-in call nobody answered: a welfare check
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -495,10 +496,12 @@ class CallPurpose(StrEnum):
 
     VENDOR_OFFER = "vendor_offer"  # offer an order to a vendor: 1 accept, 2 decline
     QUALITY_CALLBACK = "quality_callback"  # ask the elder to rate the service (回访)
+    CARE_CALL = "care_call"  # a caring call of a care round: check-in, companion, ...
 
 
 class OfferOutcome(StrEnum):
-    """How an outbound call (a vendor offer or a quality callback) ended: ``outcome``."""
+    """How an outbound call (a vendor offer, a quality callback, a caring call) ended:
+    ``outcome``."""
 
     ACCEPTED = "accepted"  # the vendor pressed 1
     DECLINED = "declined"  # the vendor pressed 2
@@ -512,6 +515,10 @@ class OfferOutcome(StrEnum):
     FAILED = "failed"  # the call or its storage failed on our side
     LOST = "lost"  # no word from Asterisk about the call
     BAD_NUMBER = "bad_number"  # a number that cannot be dialled
+    WELL = "well"  # a check-in: the elder pressed 1
+    HELP = "help"  # a check-in: the elder pressed 2
+    OPERATOR = "operator"  # a caring call: the elder pressed 0 for an operator
+    HEARD = "heard"  # a greeting, reminder or companionship call played to its end
 
 
 class OutboundState(StrEnum):
@@ -547,12 +554,17 @@ class OutboundCall(Base):
     __tablename__ = "outbound_calls"
     __table_args__ = (
         UniqueConstraint("order_id", "purpose", "seq"),
+        UniqueConstraint("round_id", "seq"),
         Index("ix_outbound_calls_state_due_at", "state", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     purpose: Mapped[CallPurpose] = mapped_column(choice(CallPurpose))
-    order_id: Mapped[int] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"))
+    # an order's call (an offer, a quality callback), or a caring call's round
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="CASCADE"))
+    round_id: Mapped[int | None] = mapped_column(
+        ForeignKey("care_rounds.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
     number_e164: Mapped[str] = mapped_column(String(20))

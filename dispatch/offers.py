@@ -193,11 +193,15 @@ async def accept(session: AsyncSession, attempt: Attempt, at: datetime,
 async def record_outcome(session: AsyncSession, attempt: Attempt, outcome: OfferOutcome,
                          at: datetime,
                          reason_code: int | None = None) -> bool:
-    """Record a non-accepting outcome once, with its event on the order timeline. COMMITs."""
+    """Record a non-accepting outcome once, with its event on the order timeline (a caring
+    call has no order: its attempt row is its round's timeline). COMMITs."""
     moved = await session.execute(finishing(attempt.id, outcome, at, reason_code))
     if moved.rowcount != 1:
         await session.rollback()
         return False
+    if attempt.order_id is None:
+        await session.commit()
+        return True
     statement, params = order_event(
         attempt.order_id, f"{attempt.purpose.value}_{outcome}"[:32], at,
         {"vendor_id": attempt.vendor_id, "attempt_id": attempt.id, "try": attempt.tries,

@@ -24,7 +24,8 @@ ACTIVE_STATES = (OutboundState.DIALING, OutboundState.ANSWERED)
 _CLAIM_LOCK = 12349  # PostgreSQL advisory lock: claims check the channel caps one at a time
 _ROW_COLUMNS = (OutboundCall.id, OutboundCall.purpose, OutboundCall.order_id, OutboundCall.seq,
                 OutboundCall.vendor_id, OutboundCall.number_e164, OutboundCall.tries,
-                OutboundCall.state, OutboundCall.due_at, OutboundCall.outcome)
+                OutboundCall.state, OutboundCall.due_at, OutboundCall.outcome,
+                OutboundCall.round_id)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Attempt:
 
     id: int
     purpose: CallPurpose
-    order_id: int
+    order_id: int | None  # None for a caring call: it belongs to a round instead
     seq: int
     vendor_id: int | None
     number_e164: str
@@ -41,6 +42,7 @@ class Attempt:
     state: OutboundState
     due_at: datetime
     outcome: str | None
+    round_id: int | None = None
 
     @classmethod
     def of(cls, row: Sequence[Any]) -> Attempt:
@@ -55,11 +57,12 @@ class Claim:
     refused: str | None = None  # "gone" (claimed or cancelled), "trunk_full", "vendor_busy"
 
 
-def new_attempt(*, purpose: CallPurpose, order_id: int, seq: int, vendor_id: int | None,
-                number_e164: str, tries: int, due_at: datetime) -> Any:
+def new_attempt(*, purpose: CallPurpose, order_id: int | None, seq: int,
+                vendor_id: int | None, number_e164: str, tries: int, due_at: datetime,
+                round_id: int | None = None) -> Any:
     """The INSERT of a scheduled attempt (run inside the caller's transaction)."""
     return insert(OutboundCall).values(
-        purpose=purpose, order_id=order_id, seq=seq, vendor_id=vendor_id,
+        purpose=purpose, order_id=order_id, round_id=round_id, seq=seq, vendor_id=vendor_id,
         number_e164=number_e164, tries=tries, state=OutboundState.SCHEDULED, due_at=due_at,
     ).returning(OutboundCall.id)
 
@@ -83,6 +86,14 @@ async def attempts_of(session: AsyncSession, order_id: int, purpose: CallPurpose
         .where(OutboundCall.order_id == order_id, OutboundCall.purpose == purpose)
         .order_by(OutboundCall.seq)
     )
+    return [Attempt.of(row) for row in rows]
+
+
+async def attempts_of_round(session: AsyncSession, round_id: int) -> list[Attempt]:
+    """A caring call round's attempts, in order."""
+    rows = await session.execute(
+        select(*_ROW_COLUMNS).where(OutboundCall.round_id == round_id)
+        .order_by(OutboundCall.seq))
     return [Attempt.of(row) for row in rows]
 
 

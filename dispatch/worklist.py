@@ -30,6 +30,9 @@ SECTIONS = (
     (CALL_BACK, "Callers to call back"),
 )
 CALLBACK_NEEDED = "callback_needed"  # the inbound call record's reason: hung up before choosing
+CARE_HELP = "care_help"  # a check-in call's record: the elder pressed 2, "I need help"
+CALL_BACK_NOTES = {CALLBACK_NEEDED: "hung up before choosing",
+                   CARE_HELP: "asked for help on a check-in call"}
 QUEUE_GAVE_UP = ("abandoned", "unanswered")
 
 
@@ -97,9 +100,9 @@ async def callers_to_call_back(session: AsyncSession, since: datetime,
                ~emergency_call, *in_scope)
     )).all()
     hung_up = (await session.execute(
-        select(Call.uniqueid, Call.started_at, Call.caller_number)
+        select(Call.uniqueid, Call.started_at, Call.caller_number, Call.reason)
         .outerjoin(Elder, Elder.id == Call.elder_id)
-        .where(Call.started_at >= since, Call.reason == CALLBACK_NEEDED, *in_scope)
+        .where(Call.started_at >= since, Call.reason.in_(CALL_BACK_NOTES), *in_scope)
     )).all()
     seen = {row.uniqueid for row in waits}
     items = [WorkItem(section=CALL_BACK, since=row.queued_at, phone=mask(row.caller_number),
@@ -107,7 +110,7 @@ async def callers_to_call_back(session: AsyncSession, since: datetime,
                       call=row.uniqueid)
              for row in waits]
     items += [WorkItem(section=CALL_BACK, since=row.started_at, phone=mask(row.caller_number),
-                       note="hung up before choosing", call=row.uniqueid)
+                       note=CALL_BACK_NOTES[row.reason], call=row.uniqueid)
               for row in hung_up if row.uniqueid not in seen]
     return sorted(items, key=lambda item: item.since)
 

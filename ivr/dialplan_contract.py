@@ -20,6 +20,7 @@ class Context(StrEnum):
     VENDOR_OFFER = "hotline-vendor-offer"
     QUALITY_CALLBACK = "hotline-quality-callback"
     SEAT_DIAL = "hotline-seat-dial"  # click-to-call: the seat rings, then dials from here
+    CARE_CALL = "hotline-care-call"  # a caring call: check-in, companionship, reminder...
 
 
 class AgiScript(StrEnum):
@@ -31,6 +32,7 @@ class AgiScript(StrEnum):
     QUALITY_CALLBACK = "quality_callback"
     SERVICE_REPORT = "service_report"
     SEAT_DIAL = "seat_dial"
+    CARE_CALL = "care_call"
 
 
 class ChannelVar(StrEnum):
@@ -45,6 +47,7 @@ class ChannelVar(StrEnum):
     ORDER_ID = "HOTLINE_ORDER_ID"  # Originate -> flow
     CONTACT_ID = "HOTLINE_CONTACT_ID"
     ATTEMPT_ID = "HOTLINE_ATTEMPT_ID"
+    ROUND_ID = "HOTLINE_ROUND_ID"  # Originate -> flow: a caring call's round
     DIAL_ALLOWED = "HOTLINE_DIAL_ALLOWED"  # seat dialling: the engine's verdict
     DIAL_NUMBER = "HOTLINE_DIAL_NUMBER"
     DIAL_KIND = "HOTLINE_DIAL_KIND"

@@ -29,7 +29,14 @@ from phonenumbers import NumberParseException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
-from dispatch.console_events import DispatchEscalated
+from dispatch.care_calls import (
+    CarePolicy,
+    escalating_rounds,
+    open_welfare_check,
+    plan_next_round_call,
+)
+from dispatch.care_plans import CareHours, due_rounds, open_campaign_rounds, open_plan_rounds
+from dispatch.console_events import DispatchEscalated, OrderCreated
 from dispatch.models import CallPurpose, OfferOutcome
 from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
 from dispatch.outbound import Attempt
@@ -52,7 +59,8 @@ log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "hotline-oc-"
 CONTEXT_OF = {CallPurpose.VENDOR_OFFER: Context.VENDOR_OFFER,
-              CallPurpose.QUALITY_CALLBACK: Context.QUALITY_CALLBACK}
+              CallPurpose.QUALITY_CALLBACK: Context.QUALITY_CALLBACK,
+              CallPurpose.CARE_CALL: Context.CARE_CALL}
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
@@ -110,6 +118,10 @@ class Dispatcher:
             tries=self.settings.callback_tries, allowed_from=self.settings.callback_from,
             allowed_until=self.settings.callback_until, tz=self.tz,
         )
+        care = ctx.settings.care
+        self.care_policy = CarePolicy(
+            retry_s=care.retry_s, tries=care.tries,
+            hours=CareHours(self.tz, care.allowed_from, care.allowed_until))
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -152,13 +164,59 @@ class Dispatcher:
         self._spawn(self.plan(order_id, CallPurpose.VENDOR_OFFER))
 
     def attempt_settled(self, attempt: Attempt) -> None:
-        """A flow recorded an attempt's outcome: take the order's next step."""
-        self._spawn(self.plan(attempt.order_id, attempt.purpose))
+        """A flow recorded an attempt's outcome: take the order's (or the round's) next
+        step."""
+        self._spawn(self.next_step(attempt))
 
     def callback_scheduled(self, attempt_id: int, due_at: datetime) -> None:
         self._spawn(self.schedule.add([(attempt_id, due_at.timestamp())]))
 
     # -- planning --------------------------------------------------------------------------
+
+    async def next_step(self, attempt: Attempt) -> None:
+        """After ``attempt``'s outcome: its round's next call, or its order's."""
+        if attempt.round_id is not None:
+            await self.plan_round(attempt.round_id)
+        elif attempt.order_id is not None:
+            await self.plan(attempt.order_id, attempt.purpose)
+
+    async def plan_round(self, round_id: int) -> None:
+        """A caring-call round's next call, or its welfare check when nobody answered."""
+        now = self.ctx.now()
+        planned = await storage_step(
+            self.ctx.writing,
+            lambda session: plan_next_round_call(session, round_id, now, self.care_policy),
+            log, "next call of care round %s not planned (the sweep retries)", round_id)
+        step = planned.value
+        if step is None:
+            return
+        if step.escalated:
+            await self._welfare_check(round_id)
+        if step.attempt_id is None or step.due_at is None:
+            return
+        if step.due_at <= now:
+            await self.dial(step.attempt_id)
+        else:
+            await self.schedule.add([(step.attempt_id, step.due_at.timestamp())])
+
+    async def _welfare_check(self, round_id: int) -> None:
+        """Open the unreached elder's welfare-check emergency: the family escalation starts,
+        and the operators' worklist and consoles show it."""
+        opened = await storage_step(
+            self.ctx.writing,
+            lambda session: open_welfare_check(session, round_id, self.ctx.now()),
+            log, "welfare check of care round %s not opened (the sweep retries)", round_id)
+        order = opened.value
+        if order is None:
+            return
+        log.warning("care round %s: the elder was not reached; welfare check %s opened",
+                    round_id, order.order_no)
+        place = await order_place(self.ctx, order.id)
+        await self.ctx.live.publish(OrderCreated(
+            order_no=order.order_no or "", service=order.service.value,
+            elder_id=order.elder_id, source=order.source.value, uniqueid=None, place=place))
+        if self.ctx.on_emergency is not None:
+            self.ctx.on_emergency(order.id, order.elder_id)
 
     async def plan(self, order_id: int, purpose: CallPurpose) -> None:
         now = self.ctx.now()
@@ -231,12 +289,16 @@ class Dispatcher:
                       mask(attempt.number_e164), attempt.vendor_id)
             await self._settle(attempt, OfferOutcome.BAD_NUMBER, None)  # no retry rule
             return
+        variables = {ChannelVar.ATTEMPT_ID: str(attempt.id)}
+        if attempt.order_id is not None:
+            variables[ChannelVar.ORDER_ID] = str(attempt.order_id)
+        if attempt.round_id is not None:
+            variables[ChannelVar.ROUND_ID] = str(attempt.round_id)
         placed = await place_call(
             self.ami, channel=template.format(number=number),
             context=CONTEXT_OF[attempt.purpose], exten="s", caller_id=dial.caller_id,
             timeout_ms=int(dial.ring_timeout_s * 1000), action_id=f"{ACTION_PREFIX}{attempt.id}",
-            variables={ChannelVar.ATTEMPT_ID: str(attempt.id),
-                       ChannelVar.ORDER_ID: str(attempt.order_id)})
+            variables=variables)
         if placed.status == NOT_SENT:  # nothing dialled: back to the schedule, no outcome
             log.warning("attempt %s not sent (%s); dialled when the AMI link is back",
                         attempt.id, placed.error)
@@ -287,7 +349,30 @@ class Dispatcher:
             lambda session: record_outcome(session, attempt, outcome, self.ctx.now(), reason),
             log, "outcome of attempt %s not stored", attempt.id)
         if settled.value:
-            await self.plan(attempt.order_id, attempt.purpose)
+            await self.next_step(attempt)
+
+    async def care_sweep(self, now: datetime) -> None:
+        """Write today's caring-call rounds (once, whichever engine), start the rounds whose
+        window has opened, and open the welfare checks a crash left unopened."""
+        hours = self.care_policy.hours
+        today = now.astimezone(hours.tz).date()
+
+        async def open_today(session: AsyncSession) -> tuple[list[int], list[int]]:
+            await open_plan_rounds(session, today, hours)
+            await open_campaign_rounds(session, today, hours)
+            due = [round_id for round_id, _due in await due_rounds(session, now)]
+            return due, await escalating_rounds(session)
+
+        found = await storage_step(self.ctx.writing, open_today, log,
+                                   "caring calls of %s not planned (the next sweep retries)",
+                                   today)
+        if found.value is None:
+            return
+        due, escalating = found.value
+        for round_id in due:
+            self._spawn(self.plan_round(round_id))
+        for round_id in escalating:
+            await self._welfare_check(round_id)
 
     async def accept_offer(self, attempt: Attempt) -> bool:
         """True if this vendor won the order; False if another did, or it was not stored."""
@@ -333,6 +418,7 @@ class Dispatcher:
                 await self._settle(attempt, OfferOutcome.LOST, None)
         for order_id, purpose in stalled:
             await self.plan(order_id, purpose)
+        await self.care_sweep(now)
         async with self.ctx.writing() as session:
             alerts = await overdue_alerts(session, now, self.settings)
         for alert in alerts:

@@ -25,6 +25,7 @@ from ivr.dispatcher import Dispatcher
 from ivr.emergency_watch import EmergencyWatch
 from ivr.escalation import FamilyEscalation
 from ivr.fdlimit import RateLimitedLog, raise_open_file_limit
+from ivr.flows.care_call import CareCallFlow
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
 from ivr.flows.quality_callback import QualityCallbackFlow
@@ -203,6 +204,7 @@ FLOW_SCRIPTS: dict[AgiScript, Callable[[Engine], Any]] = {
     AgiScript.QUALITY_CALLBACK: lambda engine: QualityCallbackFlow(engine.context),
     AgiScript.SERVICE_REPORT: lambda engine: ServiceReportFlow(engine.context),
     AgiScript.SEAT_DIAL: lambda engine: SeatDialFlow(engine.context),
+    AgiScript.CARE_CALL: lambda engine: CareCallFlow(engine.context),
 }
 
 
