@@ -1,0 +1,187 @@
+"""Wire-level: caring calls placed by the engine through the simulator's AMI, answered by
+the simulator's phones (engine and simulator over TCP, simulated time). A check-in heard
+well, help and operator answers; an elder who never answers is tried three times, then the
+family is called and a welfare check tops the operators' worklist; a plan outside the
+allowed hours waits."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+
+from dispatch.care_calls import requested_by
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
+from dispatch.models import (
+    Call,
+    CareKind,
+    CarePlan,
+    CareRound,
+    Elder,
+    OrderEvent,
+    OutboundCall,
+    QueueCall,
+    WorkOrder,
+)
+from dispatch.phones import national
+from dispatch.quality import callback_number
+from dispatch.worklist import worklist
+from tests.callstack import CallStack, open_stack, until
+from tests.sim_phones import answers_and_presses
+
+TZ = ZoneInfo("Asia/Shanghai")
+ALL_DAY = {"allowed_from": "00:00", "allowed_until": "23:59:59"}
+OPERATOR = [{"name": "op1", "answer_delay_s": 5.0, "talk_s": 30.0, "available": True}]
+
+
+def care_overrides(**care: Any) -> dict[str, Any]:
+    return {"dial": {"ring_timeout_s": 20.0},
+            "dispatch": {"reconcile_s": 0.3, "rank_refresh_s": 1e9},
+            "care": {"retry_s": 20.0, "tries": 3, **ALL_DAY, **care}}
+
+
+@contextlib.asynccontextmanager
+async def care_stack(tmp_path: Path, **care: Any) -> AsyncIterator[CallStack]:
+    async for stack in open_stack("embedded", tmp_path, elders=60, ami=True,
+                                  engine_overrides=care_overrides(**care)):
+        yield stack
+
+
+def rows(stack: CallStack, statement: Any) -> list[Any]:
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(statement).all())
+    finally:
+        engine.dispose()
+
+
+async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
+                         end: time = time(23, 59, 59)) -> list[tuple[int, str]]:
+    """Check-in plans for the first ``count`` elders with a phone: (elder id, the number the
+    engine will call, national)."""
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    chosen: list[tuple[int, str]] = []
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            for elder_id in (await session.scalars(select(Elder.id).order_by(Elder.id))).all():
+                number = await callback_number(session, elder_id)
+                if number is None:
+                    continue
+                await session.execute(insert(CarePlan).values(
+                    elder_id=elder_id, kind=CareKind.CHECK_IN, window_start=start,
+                    window_end=end, weekdays=127, created_at=datetime.now(UTC)))
+                chosen.append((elder_id, national(number)))
+                if len(chosen) == count:
+                    break
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return chosen
+
+
+def round_of(stack: CallStack, elder_id: int) -> Any:
+    found = rows(stack, select(CareRound).where(CareRound.elder_id == elder_id))
+    return found[0] if found else None
+
+
+async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
+    async with care_stack(tmp_path) as stack:
+        await stack.sim.request("operators", operators=OPERATOR)
+        (well, well_no), (help_, help_no), (op, op_no) = await plan_check_ins(stack, 3)
+        await stack.sim.request("phones", phones={
+            well_no: answers_and_presses(("1", 2.0)),
+            help_no: answers_and_presses(("2", 2.0)),
+            op_no: answers_and_presses(("0", 2.0))})
+
+        async def ended() -> bool:
+            states = [getattr(round_of(stack, e), "state", None) for e in (well, help_, op)]
+            return states == ["well", "help", "operator"]
+
+        await until(ended, "the three check-ins to end with the answers")
+        # 2: a call-back item on the operators' worklist, with the elder's number
+        assert stack.engine is not None and stack.engine.context is not None
+        ctx = stack.engine.context
+        async with ctx.sessions() as session:
+            items = await worklist(session, ctx.now(), 600.0, 3600.0)
+        helped = [i for i in items if i.section == "call_back"
+                  and i.note == "asked for help on a check-in call"]
+        assert len(helped) == 1
+        # 0: the elder reached the operators' queue, for the right reason
+        joined = await stack.poll(select(QueueCall.reason, QueueCall.answered_at), bool)
+        assert [reason for reason, _ in joined] == ["care_operator"]
+        # every try dialled once, each answered
+        tries = rows(stack, select(OutboundCall.round_id, OutboundCall.outcome)
+                     .where(OutboundCall.purpose == "care_call"))
+        assert sorted(outcome for _r, outcome in tries) == ["help", "operator", "well"]
+        # nobody was escalated
+        assert rows(stack, select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
+
+
+async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist(
+        tmp_path: Path) -> None:
+    async with care_stack(tmp_path) as stack:
+        ((elder_id, number),) = await plan_check_ins(stack, 1)
+        await stack.sim.request("phones", phones={number: {"answer": "noanswer"}})
+
+        async def welfare_check() -> Any:
+            found = rows(stack, select(WorkOrder).where(WorkOrder.source == "care_check"))
+            return found[0] if found else None
+
+        order = await until(welfare_check, "the welfare check", timeout_s=120.0)
+        care_round = round_of(stack, elder_id)
+        assert (care_round.state, care_round.outcome, care_round.tries) == (
+            "escalated", "welfare_check", 3)
+        assert (order.elder_id, order.service, order.requested_by) == (
+            elder_id, "emergency", requested_by(care_round.id))
+        tries = rows(stack, select(OutboundCall.seq, OutboundCall.outcome, OutboundCall.due_at)
+                     .where(OutboundCall.round_id == care_round.id)
+                     .order_by(OutboundCall.seq))
+        assert [(seq, outcome) for seq, outcome, _ in tries] == [
+            (1, "no_answer"), (2, "no_answer"), (3, "no_answer")]
+        gaps = [(b[2] - a[2]).total_seconds() for a, b in itertools.pairwise(tries)]
+        assert all(gap >= 20.0 for gap in gaps), gaps
+        # the family escalation of the welfare check began
+        family = await stack.poll(
+            select(OrderEvent.kind).where(OrderEvent.order_id == order.id,
+                                          OrderEvent.kind.like("family_%")), bool)
+        assert family
+        # and it tops the operators' worklist as an emergency nobody answered
+        assert stack.engine is not None and stack.engine.context is not None
+        ctx = stack.engine.context
+        async with ctx.sessions() as session:
+            items = await worklist(session, ctx.now(), 600.0, 3600.0)
+        assert items and (items[0].section, items[0].order_no) == ("unattended",
+                                                                  order.order_no)
+
+
+def hours_excluding_now() -> dict[str, str]:
+    """Allowed hours that opened an hour or more from now (local): the plan must wait."""
+    local = datetime.now(TZ)
+    opens = local + timedelta(hours=2)
+    if opens.date() != local.date() or opens.hour >= 23:
+        return {"allowed_from": "01:00", "allowed_until": "02:00"} if local.hour >= 3 else \
+            {"allowed_from": "05:00", "allowed_until": "06:00"}
+    return {"allowed_from": f"{opens:%H}:00", "allowed_until": f"{opens.hour + 1:02d}:00"}
+
+
+async def test_a_plan_outside_the_allowed_hours_waits_for_them(tmp_path: Path) -> None:
+    hours = hours_excluding_now()
+    async with care_stack(tmp_path, **hours) as stack:
+        ((elder_id, _number),) = await plan_check_ins(stack, 1)
+        assert stack.engine is not None and stack.engine.dispatcher is not None
+        dispatcher = stack.engine.dispatcher
+        swept = dispatcher.sweeps + 3
+        await until(lambda: dispatcher.sweeps >= swept, "three sweeps")
+        care_round = round_of(stack, elder_id)
+        assert care_round is not None and care_round.state == "due"
+        assert rows(stack, select(OutboundCall.id).where(
+            OutboundCall.purpose == "care_call")) == []
+        assert f"{care_round.due_at.astimezone(TZ):%H:%M}" == hours["allowed_from"]
+        assert rows(stack, select(Call.uniqueid)) == []
