@@ -192,12 +192,7 @@ class Dispatcher:
             return
         if step.escalated:
             await self._welfare_check(round_id)
-        if step.attempt_id is None or step.due_at is None:
-            return
-        if step.due_at <= now:
-            await self.dial(step.attempt_id)
-        else:
-            await self.schedule.add([(step.attempt_id, step.due_at.timestamp())])
+        await self._take(step, now)
 
     async def _welfare_check(self, round_id: int) -> None:
         """Open the unreached elder's welfare-check emergency: the family escalation starts,
@@ -236,6 +231,10 @@ class Dispatcher:
             await self.ctx.live.publish(DispatchEscalated(
                 order_id=order_id, reason=step.escalated,
                 place=await order_place(self.ctx, order_id)))
+        await self._take(step, now)
+
+    async def _take(self, step: NextStep, now: datetime) -> None:
+        """Dial the planned attempt now if it is due, else put it on the schedule."""
         if step.attempt_id is None or step.due_at is None:
             return
         if step.due_at <= now:

@@ -110,6 +110,15 @@ class CallStack:
         finally:
             engine.dispose()
 
+    def rows(self, statement: Any) -> list[Any]:
+        """Rows of ``statement`` read now, through a database engine of its own."""
+        engine = make_sync_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(statement).all())
+        finally:
+            engine.dispose()
+
     def record(self, uniqueid: str) -> tuple[Call | None, WorkOrder | None]:
         engine = make_sync_engine(self.db_url)
         try:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 
 from dispatch.care_calls import requested_by
-from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
+from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.models import (
     Call,
     CareKind,
@@ -53,15 +53,6 @@ async def care_stack(tmp_path: Path, **care: Any) -> AsyncIterator[CallStack]:
         yield stack
 
 
-def rows(stack: CallStack, statement: Any) -> list[Any]:
-    engine = make_sync_engine(stack.db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(statement).all())
-    finally:
-        engine.dispose()
-
-
 async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
                          end: time = time(23, 59, 59)) -> list[tuple[int, str]]:
     """Check-in plans for the first ``count`` elders with a phone: (elder id, the number the
@@ -87,7 +78,7 @@ async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
 
 
 def round_of(stack: CallStack, elder_id: int) -> Any:
-    found = rows(stack, select(CareRound).where(CareRound.elder_id == elder_id))
+    found = stack.rows(select(CareRound).where(CareRound.elder_id == elder_id))
     return found[0] if found else None
 
 
@@ -117,11 +108,11 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
         joined = await stack.poll(select(QueueCall.reason, QueueCall.answered_at), bool)
         assert [reason for reason, _ in joined] == ["care_operator"]
         # every try dialled once, each answered
-        tries = rows(stack, select(OutboundCall.round_id, OutboundCall.outcome)
+        tries = stack.rows(select(OutboundCall.round_id, OutboundCall.outcome)
                      .where(OutboundCall.purpose == "care_call"))
         assert sorted(outcome for _r, outcome in tries) == ["help", "operator", "well"]
         # nobody was escalated
-        assert rows(stack, select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
+        assert stack.rows(select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
 
 
 async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist(
@@ -131,7 +122,7 @@ async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist
         await stack.sim.request("phones", phones={number: {"answer": "noanswer"}})
 
         async def welfare_check() -> Any:
-            found = rows(stack, select(WorkOrder).where(WorkOrder.source == "care_check"))
+            found = stack.rows(select(WorkOrder).where(WorkOrder.source == "care_check"))
             return found[0] if found else None
 
         order = await until(welfare_check, "the welfare check", timeout_s=120.0)
@@ -140,7 +131,7 @@ async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist
             "escalated", "welfare_check", 3)
         assert (order.elder_id, order.service, order.requested_by) == (
             elder_id, "emergency", requested_by(care_round.id))
-        tries = rows(stack, select(OutboundCall.seq, OutboundCall.outcome, OutboundCall.due_at)
+        tries = stack.rows(select(OutboundCall.seq, OutboundCall.outcome, OutboundCall.due_at)
                      .where(OutboundCall.round_id == care_round.id)
                      .order_by(OutboundCall.seq))
         assert [(seq, outcome) for seq, outcome, _ in tries] == [
@@ -181,7 +172,7 @@ async def test_a_plan_outside_the_allowed_hours_waits_for_them(tmp_path: Path) -
         await until(lambda: dispatcher.sweeps >= swept, "three sweeps")
         care_round = round_of(stack, elder_id)
         assert care_round is not None and care_round.state == "due"
-        assert rows(stack, select(OutboundCall.id).where(
+        assert stack.rows(select(OutboundCall.id).where(
             OutboundCall.purpose == "care_call")) == []
         assert f"{care_round.due_at.astimezone(TZ):%H:%M}" == hours["allowed_from"]
-        assert rows(stack, select(Call.uniqueid)) == []
+        assert stack.rows(select(Call.uniqueid)) == []

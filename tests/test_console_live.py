@@ -64,15 +64,6 @@ def handsets(stack: CallStack) -> list[Handset]:
     return [Handset(*row) for row in rows]
 
 
-def db_rows(stack: CallStack, statement: Any) -> list[Any]:
-    engine = make_sync_engine(stack.db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(statement).all())
-    finally:
-        engine.dispose()
-
-
 def console_settings(stack: CallStack, secret: str = SECRET, account_check_s: float = 15.0
                      ) -> Settings:
     settings = stack.settings.model_copy(deep=True)
@@ -138,7 +129,7 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             await li.wait_for_selector(card, timeout=TIMEOUT_MS)
             # the elder's record is on the card while op1's phone still rings
             uniqueid = await li.get_attribute(card, "data-uniqueid")
-            waits = db_rows(stack, select(QueueCall.answered_at)
+            waits = stack.rows(select(QueueCall.answered_at)
                             .where(QueueCall.uniqueid == uniqueid))
             assert all(answered is None for (answered,) in waits)
             assert await li.get_attribute(card, "class") == "card emergency"
@@ -179,27 +170,27 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             await asyncio.gather(call, return_exceptions=True)
     finally:
         await asyncio.to_thread(console.stop)
-    status, = db_rows(stack, select(WorkOrder.status).where(WorkOrder.order_no == order_no))
+    status, = stack.rows(select(WorkOrder.status).where(WorkOrder.order_no == order_no))
     assert status == ("completed",)
-    kinds = {kind: detail for kind, detail in db_rows(
-        stack, select(OrderEvent.kind, OrderEvent.detail)
+    kinds = {kind: detail for kind, detail in stack.rows(
+        select(OrderEvent.kind, OrderEvent.detail)
         .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
         .where(WorkOrder.order_no == order_no))}
     assert kinds["operator_acknowledged"]["by"] == "zhao"
     assert kinds["alarm_closed"] == {"disposition": "real_emergency", "closed_by": "li",
                                      "note": "fell in the kitchen; 120 sent"}
-    audited = {(who, action) for who, action in db_rows(
-        stack, select(AuditEntry.account_name, AuditEntry.action)
+    audited = {(who, action) for who, action in stack.rows(
+        select(AuditEntry.account_name, AuditEntry.action)
         .where(AuditEntry.target == order_no))}
     assert audited == {("zhao", "alarm_acknowledged"), ("li", "alarm_closed")}
-    refused = db_rows(stack, select(AuditEntry.account_name, AuditEntry.detail)
+    refused = stack.rows(select(AuditEntry.account_name, AuditEntry.detail)
                       .where(AuditEntry.action == "order_refused"))
     assert refused == [("li", {"exists_elsewhere": True})]
 
 
 async def foreign_emergency(stack: CallStack, county: str) -> str:
     """An open emergency of an elder outside ``county``."""
-    elder_id, = next(row for row in db_rows(stack, select(Elder.id).where(
+    elder_id, = next(row for row in stack.rows(select(Elder.id).where(
         Elder.county_code != county, Elder.county_code.is_not(None))))
     return await open_emergency(stack, elder_id)
 
@@ -325,7 +316,7 @@ async def test_a_worklist_caller_is_called_back_from_the_operators_seat(
                 (f"PJSIP/{national(elder.line)}@trunk", "ANSWER")]
     finally:
         await asyncio.to_thread(console.stop)
-    audited = db_rows(stack, select(AuditEntry.account_name, AuditEntry.detail)
+    audited = stack.rows(select(AuditEntry.account_name, AuditEntry.detail)
                       .where(AuditEntry.action == "call_back"))
     assert [(who, detail["seat"], detail["outcome"]) for who, detail in audited] == [
         ("qian", "operator1", "rung")]
@@ -422,13 +413,13 @@ async def test_bad_input_to_the_live_screen_is_refused_and_an_ended_session_says
                                           timeout=TIMEOUT_MS)
     finally:
         await asyncio.to_thread(console.stop)
-    status, = db_rows(stack, select(WorkOrder.status).where(WorkOrder.order_no == order_no))
+    status, = stack.rows(select(WorkOrder.status).where(WorkOrder.order_no == order_no))
     assert status == ("new",)
-    written = db_rows(stack, select(OrderEvent.kind).join(
+    written = stack.rows(select(OrderEvent.kind).join(
         WorkOrder, WorkOrder.id == OrderEvent.order_id).where(
         WorkOrder.order_no == order_no, OrderEvent.kind.in_(
             ["operator_acknowledged", "alarm_closed"])))
     assert written == []
-    actions = {action for (action,) in db_rows(stack, select(AuditEntry.action).where(
+    actions = {action for (action,) in stack.rows(select(AuditEntry.action).where(
         AuditEntry.account_name == "wu"))}
     assert actions & {"alarm_acknowledged", "alarm_closed"} == set()

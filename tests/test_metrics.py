@@ -13,7 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from dispatch.db import make_sync_engine
 from dispatch.models import QueueCall, ServiceType, WorkOrder
 from dispatch.phones import national
 from tests.callstack import CallStack, open_stack, until
@@ -52,15 +51,6 @@ async def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 def flow_of(session: dict[str, Any]) -> str:
     """The FastAGI route of one of the simulator's AGI sessions (``agi://host/<route>``)."""
     return str(session["script"]).rsplit("/", 1)[-1]
-
-
-def db_rows(stack: CallStack, statement: Any) -> list[Any]:
-    engine = make_sync_engine(stack.db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(statement).all())
-    finally:
-        engine.dispose()
 
 
 def dechunk(body: bytes) -> bytes:
@@ -104,7 +94,7 @@ async def test_metrics_count_a_burst_of_calls(stack: CallStack) -> None:
         originated = len((await stack.sim.request("originated"))["originated"])
         counted = (total(now, "hotline_originates_total")
                    - total(before, "hotline_originates_total"))
-        open_now = db_rows(stack, select(func.count()).select_from(WorkOrder).where(
+        open_now = stack.rows(select(func.count()).select_from(WorkOrder).where(
             WorkOrder.service == ServiceType.EMERGENCY,
             WorkOrder.status.not_in(["completed", "cancelled"])))[0][0]
         return now if counted == originated and \
@@ -119,7 +109,7 @@ async def test_metrics_count_a_burst_of_calls(stack: CallStack) -> None:
         before, "hotline_agi_command_seconds_count") >= commands
     assert total(after, "hotline_open_emergencies") >= len(handsets)
     assert total(after, "hotline_oldest_open_emergency_seconds") > 0
-    answered = db_rows(stack, select(func.count()).select_from(QueueCall).where(
+    answered = stack.rows(select(func.count()).select_from(QueueCall).where(
         QueueCall.answered_at.is_not(None)))[0][0]
     assert answered > 0
     assert total(after, "hotline_queue_wait_seconds_count", outcome="answered") - total(
