@@ -246,9 +246,26 @@ def cmd_report_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_care(args: argparse.Namespace) -> int:
+    from dispatch.care_report import care_report, format_care_report
+
+    settings = _settings(args)
+    tz = ZoneInfo(settings.dispatch.timezone)
+    try:
+        day = date.fromisoformat(args.date) if args.date else datetime.now(tz).date()
+    except ValueError as exc:
+        print(f"hotline: --date: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(_in_session(
+        settings.database.url,
+        lambda s: care_report(s, day, settings.dispatch.trunk_channels)))
+    print(format_care_report(report))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     reports = {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors,
-               "audit": cmd_report_audit}
+               "audit": cmd_report_audit, "care": cmd_report_care}
     return reports[args.subject](args)
 
 
@@ -473,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     elder.add_argument("elder_id", type=int)
     elder.add_argument("state", choices=["on", "off"])
     report = add("report", cmd_report, "reports for a period")
-    report.add_argument("subject", choices=["alarms", "vendors", "audit"])
+    report.add_argument("subject", choices=["alarms", "vendors", "audit", "care"])
+    report.add_argument("--date", help="care: the day, YYYY-MM-DD (default: today, local)")
     report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days "
                         "ago; audit: 1 day ago)")
     report.add_argument("--until", help="ISO date/time (default: now)")

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 
 from dispatch.care_calls import requested_by
+from dispatch.care_report import CareReport, care_report, format_care_report
 from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.models import (
     Call,
@@ -77,6 +78,12 @@ async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
     return chosen
 
 
+async def day_report(stack: CallStack, day: Any) -> CareReport:
+    assert stack.engine is not None and stack.engine.context is not None
+    async with stack.engine.context.sessions() as session:
+        return await care_report(session, day, stack.settings.dispatch.trunk_channels)
+
+
 def round_of(stack: CallStack, elder_id: int) -> Any:
     found = stack.rows(select(CareRound).where(CareRound.elder_id == elder_id))
     return found[0] if found else None
@@ -113,6 +120,12 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
         assert sorted(outcome for _r, outcome in tries) == ["help", "operator", "well"]
         # nobody was escalated
         assert stack.rows(select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
+        report = await day_report(stack, round_of(stack, well).day)
+        assert (report.due, report.by_state["well"], report.by_state["help"],
+                report.by_state["operator"], report.calls, report.elders_called) == (
+            3, 1, 1, 1, 3, 3)
+        assert report.utilisation is not None and 0 < report.utilisation <= 1
+        assert "asked for help (call-back item): 1" in format_care_report(report)
 
 
 async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist(
@@ -150,6 +163,11 @@ async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist
             items = await worklist(session, ctx.now(), 600.0, 3600.0)
         assert items and (items[0].section, items[0].order_no) == ("unattended",
                                                                   order.order_no)
+        report = await day_report(stack, care_round.day)
+        assert (report.by_state["escalated"], report.calls, report.most_calls) == (1, 3, 3)
+        (escalation,) = report.escalations
+        assert (escalation.elder_id, escalation.order_no) == (elder_id, order.order_no)
+        assert f"welfare check {order.order_no}" in format_care_report(report)
 
 
 def hours_excluding_now() -> dict[str, str]:

@@ -245,6 +245,10 @@ def test_the_command_line_adds_a_campaign_and_plans_its_day(
     assert main(["care", "plan", "--date", "2026-10-17"]) == 0
     assert main(["care", "plan", "--date", "2026-10-18"]) == 0
     assert main(["care", "plan", "--date", "2026-10-32"]) == 2
+    assert main(["report", "care", "--date", "2026-10-18"]) == 0
+    assert main(["report", "care", "--date", "yesterday"]) == 2
     out = capsys.readouterr().out
+    assert "Caring calls of 2026-10-18\n  due: 1 (greeting 1)" in out
+    assert "channel utilisation: no calls" in out
     assert "2026-10-17: 0 planned calls and 0 greetings written" in out
     assert "2026-10-18: 0 planned calls and 1 greetings written" in out
