@@ -110,6 +110,21 @@ class CallStack:
         finally:
             engine.dispose()
 
+    async def poll_while_moving(self, statement: Any, done: Callable[[list[Any]], bool],
+                                progress: Any, stall_s: float) -> list[Any]:
+        """Rows of ``statement`` once ``done(rows)``, read again for as long as the rows of
+        ``progress`` change within ``stall_s``: a loaded machine gets the time it needs, a
+        stuck one is given up on (the rows are returned for the caller's assertion)."""
+        seen: list[Any] | None = None
+        while True:
+            rows = await self.poll(statement, done, timeout_s=stall_s)
+            if done(rows):
+                return rows
+            moved = await self.poll(progress, lambda _rows: True)
+            if moved == seen:
+                return rows
+            seen = moved
+
     def rows(self, statement: Any) -> list[Any]:
         """Rows of ``statement`` read now, through a database engine of its own."""
         engine = make_sync_engine(self.db_url)

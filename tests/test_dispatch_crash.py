@@ -103,27 +103,6 @@ async def place_orders(db_url: str, count: int) -> list[int]:
         await engine.dispose()
 
 
-async def settled_while_moving(db: CallStack, orders: list[int]) -> list[Any]:
-    """The orders once all are accepted or escalated; read again as long as their calls
-    move on (a new offer or outcome within STALL_S), so a loaded machine is given the time
-    it needs and a stuck dispatch still fails."""
-    progress = (select(func.count(OutboundCall.id), func.count(OutboundCall.outcome))
-                .where(OutboundCall.order_id.in_(orders)))
-    seen: tuple[int, int] | None = None
-    while True:
-        final = await db.poll(
-            select(WorkOrder.id, WorkOrder.status, WorkOrder.vendor_id)
-            .where(WorkOrder.id.in_(orders)),
-            lambda rows: all(r.status in ("accepted", "escalated") for r in rows),
-            timeout_s=STALL_S)
-        if all(r.status in ("accepted", "escalated") for r in final):
-            return final
-        (moved,) = await db.poll(progress, bool)
-        if tuple(moved) == seen:
-            return final  # nothing moved for STALL_S: the caller's assertion reports it
-        seen = tuple(moved)
-
-
 async def dispatch_through(tmp_path: Path, db_url: str, redis: RedisServer,
                            disrupt: Disruption) -> None:
     upgrade(db_url)
@@ -159,7 +138,12 @@ async def dispatch_through(tmp_path: Path, db_url: str, redis: RedisServer,
                 lambda rows: rows[0][0] >= 2, timeout_s=60.0)
             assert in_flight[0][0] >= 2, log.read_text(errors="replace")
             await disrupt(running, redis, lambda: engine_process(env, first_port, log))
-            final = await settled_while_moving(db, orders)
+            final = await db.poll_while_moving(
+                select(WorkOrder.id, WorkOrder.status, WorkOrder.vendor_id)
+                .where(WorkOrder.id.in_(orders)),
+                lambda rows: all(r.status in ("accepted", "escalated") for r in rows),
+                select(func.count(OutboundCall.id), func.count(OutboundCall.outcome))
+                .where(OutboundCall.order_id.in_(orders)), STALL_S)
             originated = (await sim.request("originated"))["originated"]
     finally:
         await sim.stop()
