@@ -5,8 +5,9 @@ A round's calls are rows of ``outbound_calls`` (purpose ``care_call``), claimed 
 exactly once like every other outbound call. The elder's answer ends the round (``well``,
 ``help``, ``operator``, or ``heard`` for a greeting or reminder). An elder who called 12349
 or pressed the handset since the round began is ``reached`` without another call. After the
-last try, or when the next try would fall outside the allowed hours, the round is
-``escalated``: a welfare-check emergency order (source ``care_check``) opens, which calls the
+last try, or when the next try would fall outside the allowed hours, a greeting, reminder
+or companionship call is ``unreached``, and a check-in is ``escalated``: a welfare-check
+emergency order (source ``care_check``) opens, which calls the
 family through the existing escalation and puts the elder at the top of the operators'
 worklist. The order is keyed by the round (``requested_by = care_round:<id>``), so a crash
 between the two writes is repaired by the next sweep and never opens a second order.
@@ -134,6 +135,10 @@ async def plan_next_round_call(session: AsyncSession, round_id: int, now: dateti
     if number is None or len(attempts) >= policy.tries or (
             attempts and not inside_hours(due, policy.hours)):
         why = "no_number" if number is None else (attempts[-1].outcome or "unanswered")
+        if row.kind is not CareKind.CHECK_IN:  # only a silent check-in is an alarm
+            await _end(session, round_id, RoundState.UNREACHED, now, why)
+            await session.commit()
+            return NextStep()
         return await _escalating(session, round_id, now, why)
     if not attempts and not inside_hours(due, policy.hours):
         return NextStep()  # the window's opening is inside the hours: not yet

@@ -108,7 +108,8 @@ def format_care_report(report: CareReport) -> str:
              f"  asked for help (call-back item): {states['help']}",
              f"  put through to an operator: {states['operator']}",
              f"  reached otherwise (called 12349 meanwhile): {states['reached']}",
-             f"  not reached, escalated: {states['escalated']}",
+             f"  check-ins not reached, escalated: {states['escalated']}",
+             f"  other calls not reached: {states['unreached']}",
              f"  still open: {states['due'] + states['calling']}",
              f"  skipped (quiet days): {states['skipped']}",
              f"  calls placed: {report.calls} to {report.elders_called} elders "

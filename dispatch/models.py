@@ -669,7 +669,8 @@ class RoundState(StrEnum):
     HELP = "help"  # the elder pressed 2: a callback order for the operators
     OPERATOR = "operator"  # the elder pressed 0 and joined the operator queue
     REACHED = "reached"  # the elder called 12349 or pressed the handset meanwhile
-    ESCALATED = "escalated"  # never reached: family called, then the operators' worklist
+    ESCALATED = "escalated"  # a check-in never answered: the welfare check (family, worklist)
+    UNREACHED = "unreached"  # a greeting, reminder or companionship call never answered
     SKIPPED = "skipped"  # a do-not-call day, or the plan was stopped
 
 

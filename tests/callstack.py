@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from dispatch.citygen import generate_city, sample_numbers
 from dispatch.db import make_sync_engine, upgrade, with_schema
 from dispatch.models import Call, Elder, ElderPhone, WorkOrder
+from ivr.clock import ScaledClock
 from ivr.config import Settings, load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
@@ -164,10 +166,11 @@ def backend_urls(kind: str, folder: Path) -> tuple[str, str, str | None]:
 async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,
                      agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
                      ami: bool = False, sim_globals: dict[str, str] | None = None,
-                     sim_args: tuple[str, ...] = (), ami_proxy: bool = False
-                     ) -> AsyncIterator[CallStack]:
+                     sim_args: tuple[str, ...] = (), ami_proxy: bool = False,
+                     clock_start: datetime | None = None) -> AsyncIterator[CallStack]:
     """Engine and simulator on a generated registry; with ``ami_proxy`` the engine's AMI link
-    runs through a CuttableProxy (``stack.ami_proxy``)."""
+    runs through a CuttableProxy (``stack.ami_proxy``); ``clock_start``: the engine's clock
+    reads that time when it starts (a day of the calendar), then runs at ``speed``."""
     db_url, redis_url, schema = backend_urls(kind, folder)
     upgrade(db_url)
     generate_city(db_url, elders=elders, vendors=5, seed=99)
@@ -188,7 +191,9 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
     settings = load_settings(None, **overrides)
     engine: Engine | None = None
     if agi_url is None:
-        engine = Engine(settings)
+        clock = (ScaledClock.starting_at(clock_start.timestamp(), speed)
+                 if clock_start is not None else None)
+        engine = Engine(settings, clock)
         await engine.start(migrate=False, connect_ami=False)
         agi_url = f"agi://127.0.0.1:{engine.agi_port}"
     sim = await SimulatorProcess.start(agi_url=agi_url, speed=speed,

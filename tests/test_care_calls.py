@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from dispatch.care_calendar import Festival, festival_date
 from dispatch.care_calls import requested_by
+from dispatch.care_plans import add_campaign
 from dispatch.care_report import CareReport, care_report, format_care_report
 from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.models import (
@@ -48,9 +50,11 @@ def care_overrides(**care: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def care_stack(tmp_path: Path, **care: Any) -> AsyncIterator[CallStack]:
+async def care_stack(tmp_path: Path, clock_start: datetime | None = None, **care: Any
+                     ) -> AsyncIterator[CallStack]:
     async for stack in open_stack("embedded", tmp_path, elders=60, ami=True,
-                                  engine_overrides=care_overrides(**care)):
+                                  engine_overrides=care_overrides(**care),
+                                  clock_start=clock_start):
         yield stack
 
 
@@ -194,3 +198,56 @@ async def test_a_plan_outside_the_allowed_hours_waits_for_them(tmp_path: Path) -
             OutboundCall.purpose == "care_call")) == []
         assert f"{care_round.due_at.astimezone(TZ):%H:%M}" == hours["allowed_from"]
         assert stack.rows(select(Call.uniqueid)) == []
+
+
+async def greet_county(stack: CallStack) -> tuple[str, dict[int, str]]:
+    """A Double Ninth campaign for the county of the first elder with a phone: the county
+    and its elders' numbers (national) by elder id; every phone there answers and listens."""
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            first = await session.scalar(select(Elder.county_code).order_by(Elder.id).limit(1))
+            assert first is not None
+            numbers = {}
+            for elder_id in (await session.scalars(
+                    select(Elder.id).where(Elder.county_code == first))).all():
+                number = await callback_number(session, elder_id)
+                if number is not None:
+                    numbers[elder_id] = national(number)
+            await add_campaign(session, Festival.DOUBLE_NINTH, 2026, county_code=first,
+                               subsidy_category=None, message="重阳节快乐",
+                               at=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    await stack.sim.request("phones", phones={
+        number: {"answer": "answer", "ring_s": 2.0, "hangup_after": None, "script": []}
+        for number in numbers.values()})
+    return first, numbers
+
+
+async def test_a_holiday_campaign_greets_on_the_festival_and_not_the_day_before(
+        tmp_path: Path) -> None:
+    festival = festival_date(Festival.DOUBLE_NINTH, 2026)
+    the_eve = datetime.combine(festival - timedelta(days=1), time(10, 0), TZ)
+    async with care_stack(tmp_path / "eve", clock_start=the_eve) as stack:
+        await greet_county(stack)
+        assert stack.engine is not None and stack.engine.dispatcher is not None
+        dispatcher = stack.engine.dispatcher
+        swept = dispatcher.sweeps + 3
+        await until(lambda: dispatcher.sweeps >= swept, "three sweeps")
+        assert stack.rows(select(CareRound.id)) == []
+        assert (await stack.sim.request("originated"))["originated"] == []
+    the_day = datetime.combine(festival, time(10, 0), TZ)
+    async with care_stack(tmp_path / "day", clock_start=the_day) as stack:
+        _county, numbers = await greet_county(stack)
+        greeted = await stack.poll(
+            select(CareRound.elder_id, CareRound.day, CareRound.state),
+            lambda rows: len(rows) == len(numbers) and all(
+                r.state in ("well", "unreached") for r in rows))
+        assert {r.elder_id for r in greeted} == set(numbers)
+        assert {(r.day, r.state) for r in greeted} == {(festival, "well")}
+        heard = {call["channel"]: [path.rsplit("/", 1)[-1] for path in call["heard"]]
+                 for call in (await stack.sim.request("originated"))["originated"]}
+        assert len(heard) == len(numbers)
+        assert all("care_holiday" in prompts for prompts in heard.values()), heard
+        assert stack.rows(select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []

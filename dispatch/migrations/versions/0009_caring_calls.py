@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 CARE_KINDS = ("check_in", "companion", "reminder", "greeting")
 ROUND_STATES = ("due", "calling", "well", "help", "operator", "reached", "escalated",
-                "skipped")
+                "unreached", "skipped")
 
 
 def _utc(name: str, nullable: bool = True) -> sa.Column:
