@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ivr.config import ConfigError, Settings, load_settings, shown_settings
-from ivr.logmask import install_masking_filter
+from ivr.logmask import JsonLines, install_masking_filter
 
 if TYPE_CHECKING:
     from dispatch.care_plans import CareHours
@@ -30,7 +30,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from ivr.engine import serve_forever
 
     settings = _settings(args)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(settings))
     return 0
@@ -322,7 +322,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     from ivr.console.server import serve
 
     settings = _settings(args)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.log_format)
     upgrade(settings.database.url)
     with contextlib.suppress(KeyboardInterrupt):
         serve(settings, args.host, args.port)
@@ -435,8 +435,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                 console_port=console_port))
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLines())
     install_masking_filter()
 
 

@@ -337,6 +337,9 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     metrics: MetricsSettings = MetricsSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object a line (time, level, logger, "
+                                    "message, exception), personal data masked as in text")
 
     @classmethod
     def settings_customise_sources(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
 _PHONE = re.compile(r"(?<![\d.])(\+?\d{3})\d{4,}(\d{2})(?![\d.])")
 
@@ -35,6 +37,21 @@ def masked_logger(name: str) -> logging.Logger:
     if not any(isinstance(f, MaskingFilter) for f in logger.filters):
         logger.addFilter(MaskingFilter())
     return logger
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message and, for an
+    exception, its traceback; written after the masking filter, so masked as well."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"),
+                "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = record.exc_text or mask_text(self.formatException(
+                record.exc_info))
+        return json.dumps(line, ensure_ascii=False)
 
 
 def install_masking_filter() -> None:

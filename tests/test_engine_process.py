@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.agi_peer import AsteriskPeer, environment
 from tests.test_inbound_failures import closed_port
 
@@ -40,7 +42,9 @@ async def _answer_everything(peer: AsteriskPeer) -> list[str]:
     return seen
 
 
-async def test_sigterm_lets_the_call_in_progress_finish(tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_sigterm_lets_the_call_in_progress_finish(tmp_path: Path, log_format: str
+                                                        ) -> None:
     port = closed_port()
     redis_path = tmp_path / "redis.db"
     env = {
@@ -50,6 +54,7 @@ async def test_sigterm_lets_the_call_in_progress_finish(tmp_path: Path) -> None:
         "HOTLINE_REDIS__EMBEDDED_PATH": str(redis_path),
         "HOTLINE_AGI__PORT": str(port),
         "HOTLINE_AMI__ENABLED": "false",
+        "HOTLINE_LOG_FORMAT": log_format,
     }
     process = subprocess.Popen([sys.executable, "-m", "ivr.cli", "engine"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -71,6 +76,13 @@ async def test_sigterm_lets_the_call_in_progress_finish(tmp_path: Path) -> None:
     assert "SET VARIABLE HOTLINE_REASON unknown_caller" in rest, output
     assert returncode == 0, output
     assert not _alive(redis_pid), "embedded redis-server left running"
+    assert "13912345678" not in output and "139******78" in output  # masked in either format
+    if log_format == "json":
+        records = [json.loads(line) for line in output.splitlines() if line.strip()]
+        assert records and all({"time", "level", "logger", "message"} <= set(r)
+                               for r in records)
+        assert any("139******78" in r["message"] and r["logger"] == "ivr.flows.inbound"
+                   for r in records), output
 
 
 def _engine_env(tmp_path: Path, port: int) -> dict[str, str]:
