@@ -9,7 +9,7 @@ event) is recorded once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,8 +112,11 @@ async def _active(session: AsyncSession, *where: Any) -> int:
 
 
 async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,
-                trunk_channels: int, vendor_channels: int) -> Claim:
-    """Move a due attempt to ``dialing`` for this engine, within the channel caps; COMMIT."""
+                trunk_channels: int, vendor_channels: int,
+                purpose_channels: Mapping[CallPurpose, int] | None = None) -> Claim:
+    """Move a due attempt to ``dialing`` for this engine, within the channel caps; COMMIT.
+    ``purpose_channels``: a lower cap of the trunk for some purposes (caring calls leave
+    lines free for the calls that matter more)."""
     try:
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
@@ -121,7 +124,8 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
         attempt = await get_attempt(session, attempt_id)
         if attempt is None or attempt.state is not OutboundState.SCHEDULED:
             return Claim(refused="gone")
-        if await _active(session) >= trunk_channels:
+        cap = (purpose_channels or {}).get(attempt.purpose, trunk_channels)
+        if await _active(session) >= min(cap, trunk_channels):
             return Claim(refused="trunk_full")
         if attempt.vendor_id is not None and await _active(
             session, OutboundCall.vendor_id == attempt.vendor_id

@@ -199,6 +199,10 @@ class CareSettings(BaseModel):
     retry_s: float = Field(default=600.0, gt=0, le=86_400,
                            description="an unanswered check-in is tried again after this")
     tries: int = Field(default=3, ge=1, le=10, description="calls in all before escalation")
+    reserve_channels: int = Field(
+        default=2, ge=0, le=1000,
+        description="trunk channels caring calls leave free for emergency call-backs, "
+                    "family alerts and vendor offers")
 
     @model_validator(mode="after")
     def _hours_in_order(self) -> CareSettings:

@@ -19,6 +19,7 @@ from ivr.prompts import PromptCatalogue
 
 if TYPE_CHECKING:
     from ivr.dispatcher import Dispatcher
+    from ivr.trunk import PriorityLines
 
 
 @dataclass
@@ -31,6 +32,7 @@ class EngineContext:
     acks: Acknowledgements  # family members' "press 1", shared between engine processes
     on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
     dispatcher: Dispatcher | None = None  # offers orders to vendors; None if dispatch is off
+    priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
     _write_gate: contextlib.AbstractAsyncContextManager[object] = field(
         default_factory=contextlib.nullcontext
     )
@@ -47,6 +49,14 @@ class EngineContext:
         """A session for one write transaction, serialised where the database requires it."""
         async with self._write_gate, self.sessions() as session:
             yield session
+
+    def holding_priority_line(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Note an emergency call-back or a family alert while it rings (``ivr/trunk.py``):
+        the other outbound calls leave its line free."""
+        if self.priority_lines is None:
+            return contextlib.nullcontext()
+        dial = self.settings.dial
+        return self.priority_lines.holding(dial.ring_timeout_s / self.clock.speed + 30.0)
 
     def now(self) -> datetime:
         """The engine clock's current time as an aware UTC datetime."""

@@ -259,11 +259,16 @@ class Dispatcher:
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
             return
+        # lines ringing for emergencies are not the dispatcher's to give out
+        priority = (await self.ctx.priority_lines.in_use()
+                    if self.ctx.priority_lines is not None else 0)
+        trunk = max(0, self.settings.trunk_channels - priority)
+        caring = max(0, trunk - self.ctx.settings.care.reserve_channels)
         claimed = await storage_step(
             self.ctx.writing, lambda session: outbound.claim(
                 session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
-                trunk_channels=self.settings.trunk_channels,
-                vendor_channels=self.settings.vendor_channels),
+                trunk_channels=trunk, vendor_channels=self.settings.vendor_channels,
+                purpose_channels={CallPurpose.CARE_CALL: caring}),
             log, "attempt %s not claimed", attempt_id)
         if claimed.value is None:
             return

@@ -41,6 +41,7 @@ from ivr.queue_tracker import QueueTracker
 from ivr.redis_link import RedisLink, open_redis
 from ivr.speech.service import SpeechService
 from ivr.spool_service import replay_forever
+from ivr.trunk import PriorityLines
 
 if TYPE_CHECKING:
     from ivr.ami.client import AmiClient
@@ -89,6 +90,7 @@ class Engine:
             acks=Acknowledgements(self.redis.client, settings.redis.key_prefix),
         )
         self.context.acks.start()
+        self.context.priority_lines = PriorityLines(self.redis.client, settings.redis.key_prefix)
         self.outbox = OutboxRelay(self.context)
         self.outbox.attach()  # every event for the consoles is committed before it is sent
         self.speech = await SpeechService.start(settings.speech, prompts,

@@ -30,8 +30,11 @@ from dispatch.models import (
     OrderEvent,
     OutboundCall,
     QueueCall,
+    ServiceType,
     WorkOrder,
 )
+from dispatch.open_alarms import RETRY_EVENT
+from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
 from dispatch.worklist import worklist
@@ -43,9 +46,12 @@ ALL_DAY = {"allowed_from": "00:00", "allowed_until": "23:59:59"}
 OPERATOR = [{"name": "op1", "answer_delay_s": 5.0, "talk_s": 30.0, "available": True}]
 
 
-def care_overrides(**care: Any) -> dict[str, Any]:
-    return {"dial": {"ring_timeout_s": 20.0},
-            "dispatch": {"reconcile_s": 0.3, "rank_refresh_s": 1e9},
+def care_overrides(trunk_channels: int | None = None, ring_timeout_s: float = 20.0,
+                   **care: Any) -> dict[str, Any]:
+    trunk = {} if trunk_channels is None else {"trunk_channels": trunk_channels}
+    return {"dial": {"ring_timeout_s": ring_timeout_s},
+            "dispatch": {"reconcile_s": 0.3, "rank_refresh_s": 1e9, **trunk},
+            "emergency": {"callback_min_gap_s": 30.0},
             "care": {"retry_s": 20.0, "tries": 3, **ALL_DAY, **care}}
 
 
@@ -251,3 +257,64 @@ async def test_a_holiday_campaign_greets_on_the_festival_and_not_the_day_before(
         assert len(heard) == len(numbers)
         assert all("care_holiday" in prompts for prompts in heard.values()), heard
         assert stack.rows(select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
+
+
+async def test_an_emergency_call_back_takes_a_line_ahead_of_waiting_caring_calls(
+        tmp_path: Path) -> None:
+    """Three trunk lines, one kept from caring calls; eight check-ins ring unanswered while
+    an emergency nobody has answered is called back. The call-back goes out while caring
+    calls still wait, caring calls leave its line to it, and together they never hold more
+    than the trunk's three lines."""
+    async with care_stack(tmp_path, trunk_channels=3, reserve_channels=1, tries=1,
+                          ring_timeout_s=60.0) as stack:
+        caring = await plan_check_ins(stack, 8)
+        engine = make_async_engine(stack.db_url, pool_size=1)
+        try:
+            async with async_sessionmaker_for(engine)() as session:
+                planned = {elder for elder, _number in caring}
+                for emergency_elder in (await session.scalars(select(Elder.id))).all():
+                    number = await callback_number(session, emergency_elder)
+                    if emergency_elder not in planned and number is not None:
+                        emergency_number = national(number)
+                        break
+                await stack.sim.request("phones", phones={
+                    number: {"answer": "noanswer"}
+                    for number in [n for _e, n in caring] + [emergency_number]})
+                # the emergency opens once caring calls hold their two lines
+                await stack.poll(select(OutboundCall.id).where(
+                    OutboundCall.purpose == "care_call", OutboundCall.state == "dialing"),
+                    lambda rows: len(rows) >= 2)
+                order = await create_order(session, elder_id=emergency_elder,
+                                           service=ServiceType.EMERGENCY, source="handset",
+                                           call_uniqueid=None, requested_by="elder",
+                                           at=datetime.now(UTC))
+        finally:
+            await engine.dispose()
+        retried = await stack.poll(
+            select(OrderEvent.at, OrderEvent.detail).where(
+                OrderEvent.order_id == order.id, OrderEvent.kind == RETRY_EVENT), bool,
+            timeout_s=120.0)
+        await stack.poll(select(CareRound.state).where(
+            CareRound.elder_id.in_([e for e, _n in caring])),
+            lambda rows: len(rows) == 8 and all(r.state == "escalated" for r in rows),
+            timeout_s=120.0)
+    ended, detail = retried[0]
+    began = datetime.fromisoformat(detail["started_at"])
+    calls = stack.rows(select(OutboundCall.claimed_at, OutboundCall.finished_at)
+                       .where(OutboundCall.purpose == "care_call"))
+    assert len(calls) == 8
+    # it went out while caring calls still waited for a line
+    assert any(claimed > began for claimed, _finished in calls)
+    # while it rang, a caring call took a line only with no other caring call on one: the
+    # trunk's three less the call-back's less the one kept free
+    for claimed, _finished in calls:
+        if began <= claimed < ended:
+            others = sum(c < claimed < f for c, f in calls)
+            assert others == 0, (claimed, others)
+    # never more than the trunk's lines at once, the call-back's included
+    moments = sorted({at for call in calls for at in call} | {began, ended})
+    for at in moments:
+        busy = sum(claimed <= at < finished for claimed, finished in calls)
+        busy += began <= at < ended
+        assert busy <= 3, (at, busy)
+        assert sum(claimed <= at < finished for claimed, finished in calls) <= 2
