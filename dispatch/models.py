@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -752,3 +753,60 @@ class CareRound(Base):
 
 
 __all__ += ["CareCampaign", "CareKind", "CarePlan", "CareQuietDay", "CareRound", "RoundState"]
+
+
+# -- the money: a double-entry ledger in fen ----------------------------------------------
+
+
+class AccountKind(StrEnum):
+    """What a ledger account holds."""
+
+    ELDER_SUBSIDY = "elder_subsidy"  # an elder's vouchers (助老服务卡 subsidy balance)
+    ELDER_OWN = "elder_own"  # an elder's own money on the card; below zero: owed
+    VENDOR_PAYABLE = "vendor_payable"  # what the platform owes a vendor
+    SUBSIDY_FUND = "subsidy_fund"  # the programme's fund the vouchers come from
+    ELDER_DEPOSITS = "elder_deposits"  # money elders paid in (the own funds' source)
+
+
+class LedgerAccount(Base):
+    """One account of the ledger; its balance is the sum of its postings, kept with them."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("kind", "owner_id", name="uq_ledger_accounts_owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[AccountKind] = mapped_column(choice(AccountKind, 24))
+    owner_id: Mapped[int] = mapped_column(Integer)  # elder or vendor id; 0: the platform
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerTransaction(Base):
+    """One business event in money. ``business_key`` makes posting idempotent: the same
+    completed order is charged once, whichever engine sees it first. Nothing is updated in
+    place or deleted: a correction is a reversing transaction."""
+
+    __tablename__ = "ledger_transactions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_key: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime]
+    month: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM, local time
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    memo: Mapped[str | None] = mapped_column(String(200))
+
+
+class LedgerPosting(Base):
+    """One leg of a transaction: a signed amount in fen on one account."""
+
+    __tablename__ = "ledger_postings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"),
+                                                index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+__all__ += ["AccountKind", "LedgerAccount", "LedgerPosting", "LedgerTransaction"]

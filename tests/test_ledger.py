@@ -1,0 +1,197 @@
+"""The double-entry ledger, on SQLite and PostgreSQL: property tests over random sequences
+of postings, repeated keys and reversals (every transaction sums to zero, balances equal
+their postings, no key is posted twice, a reversal restores the balances), money refused as
+a float, and the same charge posted by two processes at once on PostgreSQL stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade, with_schema
+from dispatch.ledger import (
+    AccountKey,
+    LedgerError,
+    balance,
+    drifted_accounts,
+    post,
+    reverse,
+    to_fen,
+    unbalanced_transactions,
+    yuan,
+)
+from dispatch.models import AccountKind, LedgerPosting, LedgerTransaction
+from tests.storage import PG_ENV, _pg_admin, sqlite_url
+
+AT = datetime(2026, 11, 15, 3, 0, tzinfo=UTC)
+MONTH = "2026-11"
+FUND = AccountKey(AccountKind.SUBSIDY_FUND)
+ACCOUNTS = [FUND, AccountKey(AccountKind.ELDER_SUBSIDY, 1), AccountKey(AccountKind.ELDER_OWN, 1),
+            AccountKey(AccountKind.ELDER_SUBSIDY, 2), AccountKey(AccountKind.VENDOR_PAYABLE, 7)]
+
+
+def test_money_is_whole_fen_never_a_float() -> None:
+    assert to_fen(Decimal("12.34")) == 1234 and to_fen("0.01") == 1 and to_fen(3) == 300
+    assert yuan(1234) == Decimal("12.34")
+    with pytest.raises(LedgerError, match="float"):
+        to_fen(12.34)  # type: ignore[arg-type]
+    with pytest.raises(LedgerError, match="whole number of fen"):
+        to_fen(Decimal("0.001"))
+
+
+async def test_an_unbalanced_or_fractional_transaction_writes_nothing(
+        db_session: AsyncSession) -> None:
+    with pytest.raises(LedgerError, match="sum to 5"):
+        await post(db_session, "bad:1", "charge", AT, {FUND: -100, ACCOUNTS[1]: 105},
+                   month=MONTH)
+    with pytest.raises(LedgerError, match="whole fen"):
+        await post(db_session, "bad:2", "charge", AT,
+                   {FUND: -1, ACCOUNTS[1]: 1.0},  # type: ignore[dict-item]
+                   month=MONTH)
+    with pytest.raises(LedgerError, match="no transaction"):
+        await reverse(db_session, "never:posted", AT, month=MONTH)
+    assert await db_session.scalar(select(func.count()).select_from(LedgerTransaction)) == 0
+    assert await balance(db_session, FUND) == 0
+
+
+# A step: post a key (amounts moved from one account to another), or reverse one.
+steps = st.lists(st.one_of(
+    st.tuples(st.just("post"), st.integers(0, 12), st.integers(0, 4), st.integers(0, 4),
+              st.integers(1, 10**9)),
+    st.tuples(st.just("reverse"), st.integers(0, 12))), min_size=1, max_size=30)
+
+
+async def replay(session: AsyncSession, plan: list[tuple[Any, ...]]) -> Counter[AccountKey]:
+    """Run the steps; the balances they should give."""
+    expected: Counter[AccountKey] = Counter()
+    posted: dict[str, dict[AccountKey, int]] = {}
+    for step in plan:
+        if step[0] == "post":
+            _op, n, source, target, amount = step
+            key = f"charge:{n}"
+            legs = {ACCOUNTS[source]: -amount, ACCOUNTS[target]: amount} \
+                if source != target else {}
+            result = await post(session, key, "charge", AT, legs, month=MONTH, memo=key)
+            if key not in posted:
+                assert result.new
+                posted[key] = legs
+                expected.update(legs)
+            else:
+                assert not result.new  # the same key twice: stored once
+        else:
+            key = f"charge:{step[1]}"
+            if key not in posted:
+                with pytest.raises(LedgerError):
+                    await reverse(session, key, AT, month=MONTH)
+                continue
+            result = await reverse(session, key, AT, month=MONTH)
+            if f"reverse:{key}" not in posted:
+                posted[f"reverse:{key}"] = {}
+                expected.subtract(posted[key])
+    return expected
+
+
+async def check_invariants(session: AsyncSession, expected: Counter[AccountKey]) -> None:
+    assert await unbalanced_transactions(session) == []
+    assert await drifted_accounts(session) == []
+    for key in ACCOUNTS:
+        assert await balance(session, key) == expected[key], key
+    keys = (await session.scalars(select(LedgerTransaction.business_key))).all()
+    assert len(keys) == len(set(keys))
+    assert await session.scalar(select(func.coalesce(func.sum(LedgerPosting.amount_fen), 0))) == 0
+
+
+def fresh_database(kind: str, folder: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
+        return sqlite_url(folder), None
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL variant not run")
+    schema = f"ledger_{os.urandom(6).hex()}"
+    _pg_admin(base, f'CREATE SCHEMA "{schema}"')
+    return with_schema(base, schema), schema
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=steps)
+def test_random_postings_and_reversals_keep_the_ledger_whole(
+        kind: str, plan: list[tuple[Any, ...]], tmp_path: Path) -> None:
+    url, schema = fresh_database(kind, tmp_path / os.urandom(4).hex())
+    try:
+        upgrade(url)
+
+        async def run() -> None:
+            engine = make_async_engine(url, pool_size=2)
+            try:
+                async with async_sessionmaker_for(engine)() as session:
+                    expected = await replay(session, plan)
+                    await check_invariants(session, expected)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(run())
+    finally:
+        if schema is not None:
+            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _charge_in_a_process(url: str, start: Any, results: Any) -> None:
+    """Post the same charge as another process does at the same moment; puts True if this
+    process's post was the new one."""
+    async def run() -> bool:
+        engine = make_async_engine(url, pool_size=1)
+        try:
+            async with async_sessionmaker_for(engine)() as session:
+                start.wait(30)
+                result = await post(session, "charge:order:42", "charge", AT,
+                                    {FUND: -3000, ACCOUNTS[1]: 3000}, month=MONTH)
+                return result.new
+        finally:
+            await engine.dispose()
+
+    results.put(asyncio.run(run()))
+
+
+def test_the_same_charge_from_two_processes_at_once_is_posted_once(tmp_path: Path) -> None:
+    url, schema = fresh_database("postgresql", tmp_path)
+    try:
+        upgrade(url)
+        context = multiprocessing.get_context("spawn")
+        start, results = context.Barrier(2), context.Queue()
+        workers = [context.Process(target=_charge_in_a_process, args=(url, start, results))
+                   for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        outcomes = sorted(results.get(timeout=120) for _ in workers)
+        for worker in workers:
+            worker.join(30)
+        assert outcomes == [False, True]
+
+        async def stored() -> None:
+            engine = make_async_engine(url, pool_size=1)
+            try:
+                async with async_sessionmaker_for(engine)() as session:
+                    expected: Counter[AccountKey] = Counter({FUND: -3000, ACCOUNTS[1]: 3000})
+                    await check_invariants(session, expected)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(stored())
+    finally:
+        if schema is not None:
+            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
