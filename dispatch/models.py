@@ -810,3 +810,21 @@ class LedgerPosting(Base):
 
 
 __all__ += ["AccountKind", "LedgerAccount", "LedgerPosting", "LedgerTransaction"]
+
+
+class VendorTariff(Base):
+    """A vendor's price of one service over a validity period (``valid_until`` included;
+    None: open-ended). The price of an order is the one valid the day it was completed."""
+
+    __tablename__ = "vendor_tariffs"
+    __table_args__ = (Index("ix_vendor_tariffs_vendor_service", "vendor_id", "service"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
+    service: Mapped[ServiceType] = mapped_column(choice(ServiceType))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+
+
+__all__ += ["VendorTariff"]

@@ -1,4 +1,5 @@
-"""The money: a double-entry ledger in fen (accounts, transactions, postings).
+"""The money: a double-entry ledger in fen (accounts, transactions, postings), and the
+vendors' tariffs.
 
 Revision ID: 0011
 Revises: 0010
@@ -61,7 +62,23 @@ def upgrade() -> None:
     op.create_index(op.f("ix_ledger_postings_account_id"), "ledger_postings", ["account_id"])
 
 
+    op.create_table(
+        "vendor_tariffs",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("vendor_id", sa.Integer(), sa.ForeignKey("vendors.id"), nullable=False),
+        sa.Column("service", sa.Enum("meal", "housekeeping", "health", "emergency",
+                                     name="servicetype", native_enum=False,
+                                     create_constraint=True, length=24), nullable=False),
+        sa.Column("price_fen", sa.BigInteger(), nullable=False),
+        sa.Column("valid_from", sa.Date(), nullable=False),
+        sa.Column("valid_until", sa.Date(), nullable=True),
+    )
+    op.create_index("ix_vendor_tariffs_vendor_service", "vendor_tariffs",
+                    ["vendor_id", "service"])
+
+
 def downgrade() -> None:
+    op.drop_table("vendor_tariffs")
     op.drop_table("ledger_postings")
     op.drop_table("ledger_transactions")
     op.drop_table("ledger_accounts")
