@@ -22,6 +22,7 @@ from dispatch.ledger import AccountKey, LedgerError, Posted, balance, month_of, 
 from dispatch.models import (
     AccountKind,
     Elder,
+    LedgerTransaction,
     OrderStatus,
     ServiceType,
     VendorTariff,
@@ -124,3 +125,16 @@ async def charge_order(session: AsyncSession, order_id: int, rules: dict[str, Su
          AccountKey(AccountKind.VENDOR_PAYABLE, row.vendor_id): price},
         month=month_of(row.completed_at, tz), order_id=order_id,
         memo=f"{row.service.value} {price} fen: vouchers {vouchers}, own {own}")
+
+
+async def uncharged_orders(session: AsyncSession, since: datetime, limit: int = 500
+                           ) -> list[int]:
+    """Orders completed since ``since`` with a vendor and no charge yet, oldest first."""
+    charged = select(LedgerTransaction.order_id).where(
+        LedgerTransaction.kind == "charge", LedgerTransaction.order_id.is_not(None))
+    return [int(i) for i in (await session.scalars(
+        select(WorkOrder.id).where(WorkOrder.status == OrderStatus.COMPLETED,
+                                   WorkOrder.completed_at >= since,
+                                   WorkOrder.vendor_id.is_not(None),
+                                   WorkOrder.id.not_in(charged))
+        .order_by(WorkOrder.completed_at).limit(limit))).all()]

@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -211,6 +212,35 @@ class CareSettings(BaseModel):
         return self
 
 
+class SubsidyTerms(BaseModel):
+    """One subsidy category's terms (``[money.categories.<category>]``)."""
+
+    voucher_yuan: Decimal = Field(ge=0, description="vouchers credited each month, in yuan")
+    carry_over: bool = Field(default=False, description="unused vouchers carry over")
+    share: Decimal = Field(ge=0, le=1, description="the vouchers' share of each price")
+
+
+class MoneySettings(BaseModel):
+    """Charging completed orders: off until the subsidy categories' terms are configured."""
+
+    charge: bool = Field(default=False, description="charge every completed order")
+    categories: dict[str, SubsidyTerms] = Field(
+        default_factory=dict, description="terms by subsidy category (none, sanwu, dibao, "
+                                          "low_income, priority_care, disabled_hardship, "
+                                          "model_worker)")
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, categories: dict[str, SubsidyTerms]
+                          ) -> dict[str, SubsidyTerms]:
+        from dispatch.models import SubsidyCategory
+
+        unknown = set(categories) - {c.value for c in SubsidyCategory}
+        if unknown:
+            raise ValueError(f"unknown subsidy categories: {', '.join(sorted(unknown))}")
+        return categories
+
+
 class MetricsSettings(BaseModel):
     """The engine's Prometheus ``/metrics`` endpoint (one per engine process)."""
 
@@ -340,6 +370,7 @@ class Settings(BaseSettings):
     speech: SpeechSettings = SpeechSettings()
     console: ConsoleSettings = ConsoleSettings()
     metrics: MetricsSettings = MetricsSettings()
+    money: MoneySettings = MoneySettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object a line (time, level, logger, "

@@ -36,7 +36,9 @@ from dispatch.care_calls import (
     plan_next_round_call,
 )
 from dispatch.care_plans import CareHours, due_rounds, open_campaign_rounds, open_plan_rounds
+from dispatch.charging import ChargeError, SubsidyRule, charge_order, uncharged_orders
 from dispatch.console_events import DispatchEscalated, OrderCreated
+from dispatch.ledger import to_fen
 from dispatch.models import CallPurpose, OfferOutcome
 from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
 from dispatch.outbound import Attempt
@@ -49,6 +51,7 @@ from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage, OriginateOutcome
 from ivr.ami.placing import LOST, NOT_SENT, REFUSED, place_call
 from ivr.call_schedule import CallSchedule
+from ivr.config import Settings
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
 from ivr.event_places import order_place
@@ -64,6 +67,7 @@ CONTEXT_OF = {CallPurpose.VENDOR_OFFER: Context.VENDOR_OFFER,
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
+CHARGE_LOOKBACK_D = 31  # completed orders the sweep still charges if their charge is missing
 
 
 def dialable(number_e164: str) -> str | None:
@@ -74,6 +78,13 @@ def dialable(number_e164: str) -> str | None:
     except NumberParseException:
         return None
     return digits if digits.lstrip("+").isdigit() and digits.isascii() else None
+
+
+def subsidy_rules(settings: Settings) -> dict[str, SubsidyRule]:
+    """``[money.categories]`` as the charging rules."""
+    return {category: SubsidyRule(voucher_fen=to_fen(terms.voucher_yuan),
+                                  carry_over=terms.carry_over, share=terms.share)
+            for category, terms in settings.money.categories.items()}
 
 
 def engine_id() -> str:
@@ -118,6 +129,8 @@ class Dispatcher:
             tries=self.settings.callback_tries, allowed_from=self.settings.callback_from,
             allowed_until=self.settings.callback_until, tz=self.tz,
         )
+        self.rules = subsidy_rules(ctx.settings)
+        self._uncharged: set[int] = set()  # charges refused so far (logged once)
         care = ctx.settings.care
         self.care_policy = CarePolicy(
             retry_s=care.retry_s, tries=care.tries,
@@ -167,6 +180,25 @@ class Dispatcher:
         """A flow recorded an attempt's outcome: take the order's (or the round's) next
         step."""
         self._spawn(self.next_step(attempt))
+
+    def order_completed(self, order_id: int) -> None:
+        """A worker reported an order done: charge it (and plan its quality callback)."""
+        if self.ctx.settings.money.charge:
+            self._spawn(self.charge(order_id))
+
+    async def charge(self, order_id: int) -> None:
+        """Post the order's charge once; a charge that cannot be made (no price, no rule)
+        is logged the first time and tried again by the sweep."""
+        try:
+            await storage_step(
+                self.ctx.writing,
+                lambda session: charge_order(session, order_id, self.rules, self.tz,
+                                             self.ctx.now()),
+                log, "charge of order %s not stored (the sweep retries)", order_id)
+        except ChargeError as exc:
+            if order_id not in self._uncharged:
+                self._uncharged.add(order_id)
+                log.warning("order %s not charged: %s", order_id, exc)
 
     def callback_scheduled(self, attempt_id: int, due_at: datetime) -> None:
         self._spawn(self.schedule.add([(attempt_id, due_at.timestamp())]))
@@ -423,6 +455,11 @@ class Dispatcher:
         for order_id, purpose in stalled:
             await self.plan(order_id, purpose)
         await self.care_sweep(now)
+        if self.ctx.settings.money.charge:
+            async with self.ctx.sessions() as session:
+                owed = await uncharged_orders(session, now - timedelta(days=CHARGE_LOOKBACK_D))
+            for order_id in owed:
+                self._spawn(self.charge(order_id))
         async with self.ctx.writing() as session:
             alerts = await overdue_alerts(session, now, self.settings)
         for alert in alerts:

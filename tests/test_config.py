@@ -37,6 +37,14 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('[database]\nurl = "mysql://x"\n[ami]\nsecret="x"', "database.url"),
         ('[nonsense]\nx = 1\n[ami]\nsecret="x"', "nonsense"),
         ('[dispatch.retry.no_kye]\ntries = 2\n[ami]\nsecret="x"', "no_kye"),
+        ('[money.categories.sanwuu]\nvoucher_yuan = 100\nshare = 0.8\n[ami]\nsecret="x"',
+         "unknown subsidy categories: sanwuu"),
+        ('[money.categories.sanwu]\nvoucher_yuan = 100\nshare = 1.5\n[ami]\nsecret="x"',
+         "money.categories.sanwu.share"),
+        ('[money.categories.dibao]\nvoucher_yuan = -1\nshare = 0.5\n[ami]\nsecret="x"',
+         "money.categories.dibao.voucher_yuan"),
+        ('[care]\nallowed_from = "21:00"\nallowed_until = "09:00"\n[ami]\nsecret="x"',
+         "allowed_from must be before"),
     ],
 )
 def test_broken_config_gives_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

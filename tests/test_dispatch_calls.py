@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,13 +17,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from dispatch.charging import add_tariff, uncharged_orders
 from dispatch.db import make_sync_engine
+from dispatch.ledger import AccountKey, balance
 from dispatch.models import (
+    AccountKind,
     Complaint,
     Elder,
+    LedgerTransaction,
     OrderEvent,
     OutboundCall,
     ServiceType,
+    SubsidyCategory,
     VendorPhone,
     WorkOrder,
 )
@@ -430,3 +435,27 @@ async def test_outbound_calls_stay_within_trunk_and_vendor_caps(tmp_path: Path) 
             mine = [(x.claimed_at, x.finished_at) for x in vendor_bound if x.vendor_id == vendor]
             assert most_at_once(mine) == 1
         assert {x.vendor_id for x in vendor_bound} == {vendors[0].id}
+
+
+async def test_a_completed_order_is_charged_once_by_the_engine(tmp_path: Path) -> None:
+    overrides = dispatch_overrides(**all_day())
+    overrides["money"] = {"charge": True, "categories": {
+        category.value: {"voucher_yuan": "50", "share": "0.8"} for category in SubsidyCategory}}
+    async for stack in open_stack("embedded", tmp_path, elders=200, ami=True,
+                                  engine_overrides=overrides):
+        vendors = rank_vendors(stack.db_url)
+        assert stack.engine is not None and stack.engine.context is not None
+        async with stack.engine.context.sessions() as session:
+            await add_tariff(session, vendors[0].id, ServiceType.MEAL, 3000, date(2000, 1, 1),
+                             None)
+        order = await accepted_order(stack, vendors[0])
+        await stack.sim.call(worker_call(vendors[0].worker, order.order_no, "2"))
+        charged = await stack.poll(
+            select(LedgerTransaction.business_key).where(LedgerTransaction.order_id == order.id),
+            bool)
+        assert charged == [(f"charge:order:{order.id}",)]
+        async with stack.engine.context.sessions() as session:
+            assert await balance(session, AccountKey(AccountKind.VENDOR_PAYABLE,
+                                                     vendors[0].id)) == 3000
+            # the sweep finds nothing more to charge
+            assert await uncharged_orders(session, order.created_at) == []

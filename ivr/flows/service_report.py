@@ -98,5 +98,6 @@ class ServiceReportFlow:
                                           worker_id=worker.id,
                                           place=order.place))
         if key == COMPLETED and self.ctx.dispatcher is not None:
+            self.ctx.dispatcher.order_completed(order.id)
             await self.ctx.dispatcher.plan(order.id, CallPurpose.QUALITY_CALLBACK)
         return f"worker_{kind}"
