@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.ledger import AccountKey, LedgerError, Posted, balance, month_of, post
+from dispatch.ledger import (
+    AccountKey,
+    LedgerError,
+    Posted,
+    balance,
+    month_closed,
+    month_of,
+    post,
+)
 from dispatch.models import (
     AccountKind,
     Elder,
@@ -102,7 +110,7 @@ async def charge_order(session: AsyncSession, order_id: int, rules: dict[str, Su
     not completed, no vendor, no price that day, no rule for the elder's category)."""
     row = (await session.execute(
         select(WorkOrder.status, WorkOrder.vendor_id, WorkOrder.service, WorkOrder.completed_at,
-               WorkOrder.elder_id, Elder.subsidy_category)
+               WorkOrder.elder_id, Elder.subsidy_category, Elder.county_code)
         .join(Elder, Elder.id == WorkOrder.elder_id).where(WorkOrder.id == order_id))).first()
     if row is None or row.status is not OrderStatus.COMPLETED or row.completed_at is None:
         raise ChargeError(f"order {order_id} is not completed")
@@ -118,12 +126,16 @@ async def charge_order(session: AsyncSession, order_id: int, rules: dict[str, Su
         raise ChargeError(f"vendor {row.vendor_id} has no {row.service.value} price on {day}")
     subsidy = AccountKey(AccountKind.ELDER_SUBSIDY, row.elder_id)
     vouchers, own = split(price, rule, await balance(session, subsidy))
+    county = row.county_code or ""
+    month = month_of(row.completed_at, tz)
+    if await month_closed(session, county, month):
+        month = month_of(at, tz)  # completed in a month since closed: settled in this one
     await session.rollback()  # end the read; post() writes in a transaction of its own
     return await post(
         session, f"charge:order:{order_id}", "charge", at,
         {subsidy: -vouchers, AccountKey(AccountKind.ELDER_OWN, row.elder_id): -own,
          AccountKey(AccountKind.VENDOR_PAYABLE, row.vendor_id): price},
-        month=month_of(row.completed_at, tz), order_id=order_id,
+        month=month, order_id=order_id, county=county,
         memo=f"{row.service.value} {price} fen: vouchers {vouchers}, own {own}")
 
 

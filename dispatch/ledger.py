@@ -17,12 +17,18 @@ from decimal import Decimal
 from typing import NewType
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.db import insert_ignoring
-from dispatch.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
+from dispatch.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerMonthClose,
+    LedgerPosting,
+    LedgerTransaction,
+)
 
 Fen = NewType("Fen", int)
 FEN_PER_YUAN = 100
@@ -82,12 +88,26 @@ async def account_id(session: AsyncSession, key: AccountKey) -> int:
     return int(found)
 
 
+async def lock_month(session: AsyncSession, county: str, month: str) -> None:
+    """Serialise posting into a county's month with closing it (PostgreSQL; SQLite has one
+    writer anyway): held to the end of the transaction."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                              {"key": f"ledger-month:{county}:{month}"})
+
+
+async def month_closed(session: AsyncSession, county: str, month: str) -> bool:
+    return await session.scalar(select(LedgerMonthClose.id).where(
+        LedgerMonthClose.county_code == county, LedgerMonthClose.month == month)) is not None
+
+
 async def post(session: AsyncSession, business_key: str, kind: str, at: datetime,
                postings: Mapping[AccountKey, int], *, month: str,
                order_id: int | None = None, memo: str | None = None,
-               reverses_id: int | None = None) -> Posted:
+               reverses_id: int | None = None, county: str | None = None) -> Posted:
     """Write one balanced transaction and its postings once; COMMITs. LedgerError (nothing
-    written) if the amounts are not whole fen or do not sum to zero."""
+    written) if the amounts are not whole fen or do not sum to zero, or if ``county``'s
+    ``month`` is closed."""
     legs = {key: amount for key, amount in postings.items() if amount != 0}
     if any(not isinstance(amount, int) or isinstance(amount, bool) for amount in legs.values()):
         raise LedgerError("every amount must be whole fen (int)")
@@ -98,6 +118,12 @@ async def post(session: AsyncSession, business_key: str, kind: str, at: datetime
     existing = await _existing(session, business_key)
     if existing is not None:
         return Posted(existing, new=False)
+    if county is not None:
+        await lock_month(session, county, month)
+        if await month_closed(session, county, month):
+            await session.rollback()
+            raise LedgerError(f"{month} is closed for county {county}: nothing is posted "
+                              f"into it")
     try:
         accounts = {key: await account_id(session, key) for key in legs}
         txn = LedgerTransaction(business_key=business_key, kind=kind[:24], at=at, month=month,

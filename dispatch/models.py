@@ -594,6 +594,7 @@ class Complaint(Base):
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
+    upheld: Mapped[bool | None] = mapped_column()  # found justified: deducted at settlement
 
 
 __all__ += ["CallPurpose", "Complaint", "OutboundCall", "OutboundState", "VendorWorker"]
@@ -828,3 +829,20 @@ class VendorTariff(Base):
 
 
 __all__ += ["VendorTariff"]
+
+
+class LedgerMonthClose(Base):
+    """A county's month, closed: its settlement is final, and nothing is posted into it."""
+
+    __tablename__ = "ledger_month_closes"
+    __table_args__ = (UniqueConstraint("county_code", "month",
+                                       name="uq_ledger_month_closes_county_month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(6))
+    month: Mapped[str] = mapped_column(String(7))
+    closed_at: Mapped[datetime]
+    closed_by: Mapped[str] = mapped_column(String(64))
+
+
+__all__ += ["LedgerMonthClose"]

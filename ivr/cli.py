@@ -263,9 +263,51 @@ def cmd_report_care(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settlement_files(args: argparse.Namespace, close: bool) -> int:
+    """Close a county's month (``close``) or read a month's settlement; print it and write
+    its CSV and XLSX files to ``--out``."""
+    from dispatch.ledger import LedgerError, to_fen
+    from dispatch.settlement import close_month, settlement
+    from dispatch.settlement_export import write_settlement
+
+    settings = _settings(args)
+    deduction = to_fen(settings.money.upheld_complaint_deduction_yuan)
+    if not args.month or not args.county:
+        print("hotline: --month YYYY-MM and --county CODE are required", file=sys.stderr)
+        return 2
+
+    def work(session: Any) -> Any:
+        if close:
+            return close_month(session, args.county, args.month, args.by or "cli",
+                               datetime.now(UTC), ZoneInfo(settings.dispatch.timezone),
+                               deduction)
+        return settlement(session, args.county, args.month, deduction)
+
+    try:
+        report = asyncio.run(_in_session(settings.database.url, work))
+    except LedgerError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    state = f"closed {report.closed_at:%Y-%m-%d %H:%M} UTC" if report.closed_at else "open"
+    print(f"settlement of county {report.county}, {report.month} ({state}): "
+          f"{len(report.vendors)} vendors, {report.total_fen / 100:.2f} yuan")
+    for path in write_settlement(report, Path(args.out)):
+        print(f"  {path}")
+    return 0
+
+
+def cmd_settle(args: argparse.Namespace) -> int:
+    return _settlement_files(args, close=True)
+
+
+def cmd_report_settlement(args: argparse.Namespace) -> int:
+    return _settlement_files(args, close=False)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     reports = {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors,
-               "audit": cmd_report_audit, "care": cmd_report_care}
+               "audit": cmd_report_audit, "care": cmd_report_care,
+               "settlement": cmd_report_settlement}
     return reports[args.subject](args)
 
 
@@ -493,16 +535,26 @@ def build_parser() -> argparse.ArgumentParser:
     elder.add_argument("elder_id", type=int)
     elder.add_argument("state", choices=["on", "off"])
     report = add("report", cmd_report, "reports for a period")
-    report.add_argument("subject", choices=["alarms", "vendors", "audit", "care"])
+    report.add_argument("subject", choices=["alarms", "vendors", "audit", "care", "settlement"])
+    report.add_argument("--county", help="settlement: the county code")
+    report.add_argument("--out", default=".", help="settlement: folder for the CSV and XLSX")
     report.add_argument("--date", help="care: the day, YYYY-MM-DD (default: today, local)")
     report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days "
                         "ago; audit: 1 day ago)")
     report.add_argument("--until", help="ISO date/time (default: now)")
-    report.add_argument("--month", help="vendors: YYYY-MM in local time (default: last month)")
+    report.add_argument("--month", help="vendors: YYYY-MM in local time (default: last "
+                        "month); settlement: the month")
     report.add_argument("--bottom", type=int,
                         help="vendors: how many to name for removal (default: 10 %%, at least 1)")
     report.add_argument("--json", action="store_true", help="vendors: print JSON")
     report.add_argument("--tz", help="vendors: time zone (default: [dispatch] timezone)")
+    settle = add("settle", cmd_settle, "close a county's month: freeze it and write the "
+                 "vendors' statements and the subsidy report (CSV and XLSX)")
+    settle.add_argument("action", choices=["close"])
+    settle.add_argument("--month", help="YYYY-MM, a month that has ended")
+    settle.add_argument("--county", help="the county code")
+    settle.add_argument("--by", help="who closes it (recorded)")
+    settle.add_argument("--out", default=".", help="folder for the CSV and XLSX files")
     user = add("user", cmd_user, "add a console account (the password is read from the "
                "terminal, or the first line of stdin, never from the command line), or "
                "disable one")

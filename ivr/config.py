@@ -224,6 +224,9 @@ class MoneySettings(BaseModel):
     """Charging completed orders: off until the subsidy categories' terms are configured."""
 
     charge: bool = Field(default=False, description="charge every completed order")
+    upheld_complaint_deduction_yuan: Decimal = Field(
+        default=Decimal(0), ge=0, description="deducted from a vendor's month per upheld "
+                                              "complaint")
     categories: dict[str, SubsidyTerms] = Field(
         default_factory=dict, description="terms by subsidy category (none, sanwu, dibao, "
                                           "low_income, priority_care, disabled_hardship, "

@@ -75,9 +75,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_vendor_tariffs_vendor_service", "vendor_tariffs",
                     ["vendor_id", "service"])
+    op.create_table(
+        "ledger_month_closes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("county_code", sa.String(6), nullable=False),
+        sa.Column("month", sa.String(7), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_by", sa.String(64), nullable=False),
+        sa.UniqueConstraint("county_code", "month", name="uq_ledger_month_closes_county_month"),
+    )
+    op.add_column("complaints", sa.Column("upheld", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("complaints") as batch:
+        batch.drop_column("upheld")
+    op.drop_table("ledger_month_closes")
     op.drop_table("vendor_tariffs")
     op.drop_table("ledger_postings")
     op.drop_table("ledger_transactions")
