@@ -38,7 +38,7 @@ from dispatch.care_calls import (
 from dispatch.care_plans import CareHours, due_rounds, open_campaign_rounds, open_plan_rounds
 from dispatch.charging import ChargeError, SubsidyRule, charge_order, uncharged_orders
 from dispatch.console_events import DispatchEscalated, OrderCreated
-from dispatch.ledger import to_fen
+from dispatch.ledger import month_of, to_fen
 from dispatch.models import CallPurpose, OfferOutcome
 from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
 from dispatch.outbound import Attempt
@@ -47,6 +47,7 @@ from dispatch.phones import mask, national
 from dispatch.quality import CallbackPolicy, plan_next_callback
 from dispatch.retry_policy import outcome_of_reason
 from dispatch.vendor_quality import refresh_rank_scores
+from dispatch.vouchers import credit_month
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage, OriginateOutcome
 from ivr.ami.placing import LOST, NOT_SENT, REFUSED, place_call
@@ -456,10 +457,19 @@ class Dispatcher:
             await self.plan(order_id, purpose)
         await self.care_sweep(now)
         if self.ctx.settings.money.charge:
-            async with self.ctx.sessions() as session:
-                owed = await uncharged_orders(session, now - timedelta(days=CHARGE_LOOKBACK_D))
-            for order_id in owed:
-                self._spawn(self.charge(order_id))
+            await self.money_sweep(now)
+
+    async def money_sweep(self, now: datetime) -> None:
+        """This month's vouchers for the elders not credited yet (a batch a sweep, once per
+        elder whichever engine), and the charges of completed orders still missing."""
+        month = month_of(now, self.tz)
+        await storage_step(self.ctx.writing,
+                           lambda session: credit_month(session, month, self.rules, now),
+                           log, "vouchers of %s not credited (the next sweep retries)", month)
+        async with self.ctx.sessions() as session:
+            owed = await uncharged_orders(session, now - timedelta(days=CHARGE_LOOKBACK_D))
+        for order_id in owed:
+            self._spawn(self.charge(order_id))
         async with self.ctx.writing() as session:
             alerts = await overdue_alerts(session, now, self.settings)
         for alert in alerts:

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dispatch.charging import add_tariff, uncharged_orders
 from dispatch.db import make_sync_engine
@@ -459,3 +459,10 @@ async def test_a_completed_order_is_charged_once_by_the_engine(tmp_path: Path) -
                                                      vendors[0].id)) == 3000
             # the sweep finds nothing more to charge
             assert await uncharged_orders(session, order.created_at) == []
+        # and it credited this month's vouchers to every elder of a category with them
+        elders = stack.rows(select(func.count()).select_from(Elder))[0][0]
+        credited = await stack.poll(
+            select(func.count()).select_from(LedgerTransaction)
+            .where(LedgerTransaction.kind == "voucher"),
+            lambda rows, n=elders: rows[0][0] == n)
+        assert credited[0][0] == elders
