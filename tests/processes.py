@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +80,21 @@ class RedisServer:
 
     def stop(self) -> None:
         self.kill()
+
+
+def engine_env(db_url: str, redis_url: str, sim: Any, folder: Path, speed: float,
+               **settings: str) -> dict[str, str]:
+    """The environment of an engine process on ``db_url`` and ``redis_url``, dialling
+    through the simulator ``sim`` on its clock ``speed``, with its spools in ``folder``,
+    plus ``settings`` (HOTLINE_* names without the prefix, e.g. ``DISPATCH__RECONCILE_S``)."""
+    return {
+        **os.environ,
+        "HOTLINE_DATABASE__URL": db_url, "HOTLINE_REDIS__URL": redis_url,
+        "HOTLINE_REDIS__KEY_PREFIX": f"e{uuid.uuid4().hex[:8]}:",
+        "HOTLINE_AMI__PORT": str(sim.ami_port), "HOTLINE_AMI__SECRET": sim.ami_secret,
+        "HOTLINE_CLOCK__SPEED": str(speed), "HOTLINE_SPOOL__DIR": str(folder / "spool"),
+        "HOTLINE_ALARMS__SPOOL_DIR": str(folder / "alarms"),
+        "HOTLINE_DIAL__RING_TIMEOUT_S": "20", "HOTLINE_DISPATCH__RECONCILE_S": "0.5",
+        "HOTLINE_DISPATCH__RANK_REFRESH_S": "1e9",
+        **{f"HOTLINE_{name}": value for name, value in settings.items()},
+    }

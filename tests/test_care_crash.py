@@ -6,7 +6,6 @@ escalated to a welfare check), and both engines placed calls."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -21,7 +20,7 @@ from dispatch.phones import national
 from dispatch.quality import callback_number
 from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import CallStack, backend_urls
-from tests.processes import RedisServer, engine_process, engines
+from tests.processes import RedisServer, engine_env, engine_process, engines
 from tests.storage import PG_ENV, _pg_admin
 from tests.test_dispatch_crash import kill_an_engine
 from tests.test_engine_process import _wait_for_port
@@ -82,18 +81,10 @@ async def morning_through_a_crash(tmp_path: Path, db_url: str, redis: RedisServe
     first_port, second_port = closed_port(), closed_port()
     sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{first_port}", speed=SPEED,
                                        log_path=tmp_path / "sim.log")
-    env = {
-        **os.environ,
-        "HOTLINE_DATABASE__URL": db_url, "HOTLINE_REDIS__URL": redis.url,
-        "HOTLINE_REDIS__KEY_PREFIX": f"c{uuid.uuid4().hex[:8]}:",
-        "HOTLINE_AMI__PORT": str(sim.ami_port), "HOTLINE_AMI__SECRET": sim.ami_secret,
-        "HOTLINE_CLOCK__SPEED": str(SPEED), "HOTLINE_SPOOL__DIR": str(tmp_path / "spool"),
-        "HOTLINE_ALARMS__SPOOL_DIR": str(tmp_path / "alarms"),
-        "HOTLINE_DIAL__RING_TIMEOUT_S": "20", "HOTLINE_DISPATCH__RECONCILE_S": "0.5",
-        "HOTLINE_DISPATCH__RANK_REFRESH_S": "1e9", "HOTLINE_DISPATCH__TRUNK_CHANNELS": "6",
-        "HOTLINE_CARE__ALLOWED_FROM": "00:00", "HOTLINE_CARE__ALLOWED_UNTIL": "23:59:59",
-        "HOTLINE_CARE__RETRY_S": "30", "HOTLINE_CARE__TRIES": str(TRIES),
-    }
+    env = engine_env(db_url, redis.url, sim, tmp_path, SPEED,
+                     DISPATCH__TRUNK_CHANNELS="6", CARE__ALLOWED_FROM="00:00",
+                     CARE__ALLOWED_UNTIL="23:59:59", CARE__RETRY_S="30",
+                     CARE__TRIES=str(TRIES))
     log = tmp_path / "engines.log"
     rounds = select(CareRound.id, CareRound.elder_id, CareRound.state, CareRound.outcome)
     try:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from dispatch.orders import create_order
 from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import CallStack, backend_urls
 from tests.dispatch_world import rank_vendors
-from tests.processes import RedisServer, engine_process, engines
+from tests.processes import RedisServer, engine_env, engine_process, engines
 from tests.storage import PG_ENV, _pg_admin
 from tests.test_engine_process import _wait_for_port
 from tests.test_inbound_failures import closed_port
@@ -112,17 +111,9 @@ async def dispatch_through(tmp_path: Path, db_url: str, redis: RedisServer,
     first_port, second_port = closed_port(), closed_port()
     sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{first_port}", speed=SPEED,
                                        log_path=tmp_path / "sim.log")
-    env = {
-        **os.environ,
-        "HOTLINE_DATABASE__URL": db_url, "HOTLINE_REDIS__URL": redis.url,
-        "HOTLINE_REDIS__KEY_PREFIX": f"d{uuid.uuid4().hex[:8]}:",
-        "HOTLINE_AMI__PORT": str(sim.ami_port), "HOTLINE_AMI__SECRET": sim.ami_secret,
-        "HOTLINE_CLOCK__SPEED": str(SPEED), "HOTLINE_SPOOL__DIR": str(tmp_path / "spool"),
-        "HOTLINE_ALARMS__SPOOL_DIR": str(tmp_path / "alarms"),
-        "HOTLINE_DIAL__RING_TIMEOUT_S": "20", "HOTLINE_DISPATCH__RETRY": json.dumps(RETRY),
-        "HOTLINE_DISPATCH__RECONCILE_S": "0.5", "HOTLINE_DISPATCH__RANK_REFRESH_S": "1e9",
-        "HOTLINE_DISPATCH__TRUNK_CHANNELS": "8", "HOTLINE_DISPATCH__VENDOR_CHANNELS": "3",
-    }
+    env = engine_env(db_url, redis.url, sim, tmp_path, SPEED,
+                     DISPATCH__RETRY=json.dumps(RETRY), DISPATCH__TRUNK_CHANNELS="8",
+                     DISPATCH__VENDOR_CHANNELS="3")
     log = tmp_path / "engines.log"
     try:
         await sim.request("phones", phones={v.phone: VENDOR_MIX for v in vendors}, seed=7)

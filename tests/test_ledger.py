@@ -9,6 +9,7 @@ import asyncio
 import multiprocessing
 import os
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -113,6 +114,19 @@ async def check_invariants(session: AsyncSession, expected: Counter[AccountKey])
     assert await session.scalar(select(func.coalesce(func.sum(LedgerPosting.amount_fen), 0))) == 0
 
 
+def in_session(url: str, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Run ``work`` in a session of a database engine of its own, on a loop of its own."""
+    async def run() -> None:
+        engine = make_async_engine(url, pool_size=2)
+        try:
+            async with async_sessionmaker_for(engine)() as session:
+                await work(session)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
 def fresh_database(kind: str, folder: Path) -> tuple[str, str | None]:
     if kind == "sqlite":
         folder.mkdir(parents=True, exist_ok=True)
@@ -135,16 +149,10 @@ def test_random_postings_and_reversals_keep_the_ledger_whole(
     try:
         upgrade(url)
 
-        async def run() -> None:
-            engine = make_async_engine(url, pool_size=2)
-            try:
-                async with async_sessionmaker_for(engine)() as session:
-                    expected = await replay(session, plan)
-                    await check_invariants(session, expected)
-            finally:
-                await engine.dispose()
+        async def run(session: AsyncSession) -> None:
+            await check_invariants(session, await replay(session, plan))
 
-        asyncio.run(run())
+        in_session(url, run)
     finally:
         if schema is not None:
             _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -182,16 +190,10 @@ def test_the_same_charge_from_two_processes_at_once_is_posted_once(tmp_path: Pat
             worker.join(30)
         assert outcomes == [False, True]
 
-        async def stored() -> None:
-            engine = make_async_engine(url, pool_size=1)
-            try:
-                async with async_sessionmaker_for(engine)() as session:
-                    expected: Counter[AccountKey] = Counter({FUND: -3000, ACCOUNTS[1]: 3000})
-                    await check_invariants(session, expected)
-            finally:
-                await engine.dispose()
+        async def stored(session: AsyncSession) -> None:
+            await check_invariants(session, Counter({FUND: -3000, ACCOUNTS[1]: 3000}))
 
-        asyncio.run(stored())
+        in_session(url, stored)
     finally:
         if schema is not None:
             _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
