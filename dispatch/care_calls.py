@@ -9,8 +9,9 @@ last try, or when the next try would fall outside the allowed hours, a greeting,
 or companionship call is ``unreached``, and a check-in is ``escalated``: a welfare-check
 emergency order (source ``care_check``) opens, which calls the
 family through the existing escalation and puts the elder at the top of the operators'
-worklist. The order is keyed by the round (``requested_by = care_round:<id>``), so a crash
-between the two writes is repaired by the next sweep and never opens a second order.
+worklist. The order carries the round as its unique business key (``care_round:<id>``), so
+two engines escalating the same round open one order, and a crash between the two writes
+is repaired by the next sweep without a second one.
 """
 
 from __future__ import annotations
@@ -173,18 +174,19 @@ async def open_welfare_check(session: AsyncSession, round_id: int, now: datetime
     if row is None or row.state is not RoundState.ESCALATED or row.outcome != ESCALATING:
         return None
     key = requested_by(round_id)
-    existing = await session.scalar(select(WorkOrder.id).where(WorkOrder.requested_by == key))
-    if existing is not None:
+    elder_id = row.elder_id
+    await session.rollback()  # create_order runs its own transaction
+    try:
+        return await create_order(
+            session, elder_id=elder_id, service=ServiceType.EMERGENCY, source="care_check",
+            call_uniqueid=None, requested_by=key, at=now, business_key=key,
+            note="check-in call unanswered: welfare check",
+            also=lambda _order_no: [(_WELFARE_OPENED, {"round_id": round_id})])
+    except IntegrityError:  # another engine opened it first (the business key is unique)
+        await session.rollback()
         await session.execute(_WELFARE_OPENED, {"round_id": round_id})
         await session.commit()
         return None
-    elder_id = row.elder_id
-    await session.rollback()  # create_order runs its own transaction
-    return await create_order(
-        session, elder_id=elder_id, service=ServiceType.EMERGENCY, source="care_check",
-        call_uniqueid=None, requested_by=key, at=now,
-        note="check-in call unanswered: welfare check",
-        also=lambda _order_no: [(_WELFARE_OPENED, {"round_id": round_id})])
 
 
 async def escalating_rounds(session: AsyncSession, limit: int = 500) -> list[int]:

@@ -271,7 +271,8 @@ class WorkOrder(Base):
     """A service order (工单). ``priority``: 0 is the most urgent (emergency)."""
 
     __tablename__ = "work_orders"
-    __table_args__ = (Index("ix_work_orders_status_priority", "status", "priority"),)
+    __table_args__ = (Index("ix_work_orders_status_priority", "status", "priority"),
+                      Index("ux_work_orders_business_key", "business_key", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Set in the same transaction as the insert (derived from id); never NULL once committed.
@@ -292,6 +293,8 @@ class WorkOrder(Base):
     arrived_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     rating: Mapped[int | None] = mapped_column(Integer)
+    # an order opened by the engine for a business event, once (care_round:<id>...)
+    business_key: Mapped[str | None] = mapped_column(String(80))
 
     events: Mapped[list[OrderEvent]] = relationship(
         order_by="OrderEvent.id", cascade="all, delete-orphan", passive_deletes=True

@@ -40,7 +40,7 @@ PRIORITY: dict[ServiceType, int] = {
 }
 
 _ORDER_COLUMNS = ("elder_id", "service", "priority", "status", "source", "call_uniqueid",
-                  "requested_by", "created_at")
+                  "requested_by", "created_at", "business_key")
 _INSERT_ORDER = (
     insert(WorkOrder)
     .values({name: bindparam(name) for name in _ORDER_COLUMNS})
@@ -114,6 +114,7 @@ async def create_order(
     at: datetime,
     note: str | None = None,
     also: Callable[[str], Sequence[tuple[Executable, dict[str, Any]]]] | None = None,
+    business_key: str | None = None,
 ) -> WorkOrder:
     """Insert an order and its "created" event, COMMIT, and return it with order_no set.
 
@@ -129,6 +130,7 @@ async def create_order(
         "call_uniqueid": _bounded("call_uniqueid", call_uniqueid, 64),
         "requested_by": _bounded("requested_by", requested_by, 64),
         "created_at": at,
+        "business_key": _bounded("business_key", business_key, 80),
     }
     numbered: dict[str, str] = {}
 

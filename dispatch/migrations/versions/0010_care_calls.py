@@ -2,7 +2,8 @@
 
 ``order_id`` becomes optional, ``round_id`` names the caring call's round (unique with its
 ``seq``, as (order, purpose, seq) is for orders), and ``care_call`` joins the purposes. An
-elder a check-in never reached gets a welfare-check order: ``care_check`` joins the sources.
+elder a check-in never reached gets a welfare-check order: ``care_check`` joins the sources,
+and an order the engine opens for a business event carries its unique ``business_key``.
 
 Revision ID: 0010
 Revises: 0009
@@ -51,6 +52,9 @@ def _sources(values: Sequence[str]) -> None:
 
 def upgrade() -> None:
     _sources((*SOURCES, "care_check"))
+    op.add_column("work_orders", sa.Column("business_key", sa.String(80), nullable=True))
+    op.create_index("ux_work_orders_business_key", "work_orders", ["business_key"],
+                    unique=True)
     with op.batch_alter_table("outbound_calls", recreate="always") as batch:
         batch.alter_column("order_id", existing_type=sa.Integer(), nullable=True)
         batch.alter_column("purpose", existing_type=_purpose(PURPOSES),
@@ -73,4 +77,7 @@ def downgrade() -> None:
         batch.alter_column("purpose", existing_type=_purpose((*PURPOSES, "care_call")),
                            type_=_purpose(PURPOSES), existing_nullable=False)
         batch.alter_column("order_id", existing_type=sa.Integer(), nullable=False)
+    op.drop_index("ux_work_orders_business_key", "work_orders")
+    with op.batch_alter_table("work_orders") as batch:
+        batch.drop_column("business_key")
     _sources(SOURCES)
