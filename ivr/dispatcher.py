@@ -458,6 +458,16 @@ class Dispatcher:
         await self.care_sweep(now)
         if self.ctx.settings.money.charge:
             await self.money_sweep(now)
+        async with self.ctx.writing() as session:
+            alerts = await overdue_alerts(session, now, self.settings)
+        for alert in alerts:
+            await self.ctx.live.publish(alert)
+        if now.timestamp() >= self._next_rank_refresh:
+            self._next_rank_refresh = now.timestamp() + self.settings.rank_refresh_s
+            async with self.ctx.writing() as session:
+                ranked = await refresh_rank_scores(session, at=now)
+            log.info("vendor ranking refreshed: %d vendors scored", ranked)
+        self.sweeps += 1
 
     async def money_sweep(self, now: datetime) -> None:
         """This month's vouchers for the elders not credited yet (a batch a sweep, once per
@@ -470,13 +480,3 @@ class Dispatcher:
             owed = await uncharged_orders(session, now - timedelta(days=CHARGE_LOOKBACK_D))
         for order_id in owed:
             self._spawn(self.charge(order_id))
-        async with self.ctx.writing() as session:
-            alerts = await overdue_alerts(session, now, self.settings)
-        for alert in alerts:
-            await self.ctx.live.publish(alert)
-        if now.timestamp() >= self._next_rank_refresh:
-            self._next_rank_refresh = now.timestamp() + self.settings.rank_refresh_s
-            async with self.ctx.writing() as session:
-                ranked = await refresh_rank_scores(session, at=now)
-            log.info("vendor ranking refreshed: %d vendors scored", ranked)
-        self.sweeps += 1
