@@ -10,6 +10,7 @@ order (``charge:order:<id>``), whichever engine sees the completion.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -139,14 +140,16 @@ async def charge_order(session: AsyncSession, order_id: int, rules: dict[str, Su
         memo=f"{row.service.value} {price} fen: vouchers {vouchers}, own {own}")
 
 
-async def uncharged_orders(session: AsyncSession, since: datetime, limit: int = 500
-                           ) -> list[int]:
-    """Orders completed since ``since`` with a vendor and no charge yet, oldest first."""
+async def uncharged_orders(session: AsyncSession, since: datetime, limit: int = 500,
+                           skip: Collection[int] = ()) -> list[int]:
+    """Orders completed since ``since`` with a vendor and no charge yet, oldest first,
+    leaving out ``skip`` (charges refused a moment ago, so they cannot fill the batch)."""
     charged = select(LedgerTransaction.order_id).where(
         LedgerTransaction.kind == "charge", LedgerTransaction.order_id.is_not(None))
     return [int(i) for i in (await session.scalars(
         select(WorkOrder.id).where(WorkOrder.status == OrderStatus.COMPLETED,
                                    WorkOrder.completed_at >= since,
                                    WorkOrder.vendor_id.is_not(None),
-                                   WorkOrder.id.not_in(charged))
+                                   WorkOrder.id.not_in(charged),
+                                   WorkOrder.id.not_in(list(skip)))
         .order_by(WorkOrder.completed_at).limit(limit))).all()]

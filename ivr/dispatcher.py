@@ -32,6 +32,7 @@ from dispatch import outbound
 from dispatch.care_calls import (
     CarePolicy,
     escalating_rounds,
+    inside_hours,
     open_welfare_check,
     plan_next_round_call,
 )
@@ -69,6 +70,7 @@ CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tri
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
 CHARGE_LOOKBACK_D = 31  # completed orders the sweep still charges if their charge is missing
+CHARGE_RETRY_S = 3600.0  # a refused charge (no price, no rule) is tried again after this
 
 
 def dialable(number_e164: str) -> str | None:
@@ -131,7 +133,7 @@ class Dispatcher:
             allowed_until=self.settings.callback_until, tz=self.tz,
         )
         self.rules = subsidy_rules(ctx.settings)
-        self._uncharged: set[int] = set()  # charges refused so far (logged once)
+        self._refused: dict[int, float] = {}  # refused charge -> when to try it again
         care = ctx.settings.care
         self.care_policy = CarePolicy(
             retry_s=care.retry_s, tries=care.tries,
@@ -189,7 +191,7 @@ class Dispatcher:
 
     async def charge(self, order_id: int) -> None:
         """Post the order's charge once; a charge that cannot be made (no price, no rule)
-        is logged the first time and tried again by the sweep."""
+        is logged the first time and tried again by the sweep an hour later."""
         try:
             await storage_step(
                 self.ctx.writing,
@@ -197,9 +199,11 @@ class Dispatcher:
                                              self.ctx.now()),
                 log, "charge of order %s not stored (the sweep retries)", order_id)
         except ChargeError as exc:
-            if order_id not in self._uncharged:
-                self._uncharged.add(order_id)
+            if order_id not in self._refused:
                 log.warning("order %s not charged: %s", order_id, exc)
+            self._refused[order_id] = self.ctx.clock.now() + CHARGE_RETRY_S
+        else:
+            self._refused.pop(order_id, None)
 
     def callback_scheduled(self, attempt_id: int, due_at: datetime) -> None:
         self._spawn(self.schedule.add([(attempt_id, due_at.timestamp())]))
@@ -397,7 +401,8 @@ class Dispatcher:
         async def open_today(session: AsyncSession) -> tuple[list[int], list[int]]:
             await open_plan_rounds(session, today, hours)
             await open_campaign_rounds(session, today, hours)
-            due = [round_id for round_id, _due in await due_rounds(session, now)]
+            due = [round_id for round_id, _due in await due_rounds(session, now)] \
+                if inside_hours(now, hours) else []  # rounds wait for the allowed hours
             return due, await escalating_rounds(session)
 
         found = await storage_step(self.ctx.writing, open_today, log,
@@ -476,7 +481,10 @@ class Dispatcher:
         await storage_step(self.ctx.writing,
                            lambda session: credit_month(session, month, self.rules, now),
                            log, "vouchers of %s not credited (the next sweep retries)", month)
+        at = self.ctx.clock.now()
+        waiting = [order for order, retry_at in self._refused.items() if retry_at > at]
         async with self.ctx.sessions() as session:
-            owed = await uncharged_orders(session, now - timedelta(days=CHARGE_LOOKBACK_D))
+            owed = await uncharged_orders(session, now - timedelta(days=CHARGE_LOOKBACK_D),
+                                          skip=waiting)
         for order_id in owed:
             self._spawn(self.charge(order_id))

@@ -5,7 +5,7 @@ rules and orders not completed get a clear error and post nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -13,20 +13,27 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.charging import ChargeError, SubsidyRule, add_tariff, charge_order, price_on, split
+from dispatch.charging import (
+    ChargeError,
+    SubsidyRule,
+    add_tariff,
+    charge_order,
+    price_on,
+    split,
+    uncharged_orders,
+)
 from dispatch.ledger import AccountKey, balance, drifted_accounts, post, unbalanced_transactions
 from dispatch.models import (
     AccountKind,
     Elder,
     LedgerTransaction,
-    OrderStatus,
     ServiceType,
     SubsidyCategory,
     Vendor,
     VendorTariff,
-    WorkOrder,
 )
 from dispatch.orders import create_order
+from tests.orders import completed_order
 
 TZ = ZoneInfo("Asia/Shanghai")
 RULES = {"sanwu": SubsidyRule(voucher_fen=10_000, carry_over=False, share=Decimal("0.8")),
@@ -52,16 +59,6 @@ async def world(session: AsyncSession, category: SubsidyCategory = SubsidyCatego
     session.add_all([elder, vendor])
     await session.commit()
     return elder.id, vendor.id
-
-
-async def completed(session: AsyncSession, elder_id: int, vendor_id: int, at: datetime
-                    ) -> int:
-    order = await create_order(session, elder_id=elder_id, service=ServiceType.MEAL,
-                               source="phone", call_uniqueid=None, requested_by="elder", at=at)
-    await session.execute(update(WorkOrder).where(WorkOrder.id == order.id).values(
-        status=OrderStatus.COMPLETED, vendor_id=vendor_id, completed_at=at))
-    await session.commit()
-    return order.id
 
 
 async def test_a_tariff_with_bad_input_is_refused_and_nothing_written(
@@ -94,12 +91,12 @@ async def test_a_completed_order_is_charged_once_vouchers_first_then_own_funds(
     payable = AccountKey(AccountKind.VENDOR_PAYABLE, vendor)
     await post(db_session, f"voucher:2026-11:{elder}", "voucher", AT,
                {FUND: -2500, subsidy: 2500}, month="2026-11")
-    first = await completed(db_session, elder, vendor, AT)
+    first = await completed_order(db_session, elder, vendor, AT)
     assert (await charge_order(db_session, first, RULES, TZ, AT)).new
     assert not (await charge_order(db_session, first, RULES, TZ, AT)).new  # once
     assert (await balance(db_session, subsidy), await balance(db_session, own)) == (100, -600)
     # the vouchers left (1 yuan) pay what they can; the rest is owed, and the elder served
-    second = await completed(db_session, elder, vendor, AT)
+    second = await completed_order(db_session, elder, vendor, AT)
     await charge_order(db_session, second, RULES, TZ, AT)
     assert (await balance(db_session, subsidy), await balance(db_session, own)) == (0, -3500)
     assert await balance(db_session, payable) == 6000
@@ -112,7 +109,7 @@ async def test_a_completed_order_is_charged_once_vouchers_first_then_own_funds(
 async def test_what_cannot_be_charged_says_why_and_posts_nothing(
         db_session: AsyncSession) -> None:
     elder, vendor = await world(db_session, SubsidyCategory.DIBAO)
-    order = await completed(db_session, elder, vendor, AT)
+    order = await completed_order(db_session, elder, vendor, AT)
     with pytest.raises(ChargeError, match="no subsidy rule for category 'dibao'"):
         await charge_order(db_session, order, RULES, TZ, AT)
     await db_session.execute(update(Elder).where(Elder.id == elder).values(
@@ -126,3 +123,8 @@ async def test_what_cannot_be_charged_says_why_and_posts_nothing(
     with pytest.raises(ChargeError, match="not completed"):
         await charge_order(db_session, open_order.id, RULES, TZ, AT)
     assert await db_session.scalar(select(func.count()).select_from(LedgerTransaction)) == 0
+    since = AT - timedelta(days=1)
+    later = await completed_order(db_session, elder, vendor, AT + timedelta(minutes=1))
+    assert await uncharged_orders(db_session, since) == [order, later]
+    # the sweep leaves out a charge refused a moment ago, so the batch is not filled by it
+    assert await uncharged_orders(db_session, since, limit=1, skip=[order]) == [later]

@@ -9,7 +9,7 @@ import asyncio
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade, with_schema
@@ -33,7 +33,7 @@ from dispatch.ledger import (
     unbalanced_transactions,
     yuan,
 )
-from dispatch.models import AccountKind, LedgerPosting, LedgerTransaction
+from dispatch.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
 from tests.storage import PG_ENV, _pg_admin, sqlite_url
 
 AT = datetime(2026, 11, 15, 3, 0, tzinfo=UTC)
@@ -139,23 +139,35 @@ def fresh_database(kind: str, folder: Path) -> tuple[str, str | None]:
     return with_schema(base, schema), schema
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated once for the property test; each example empties its ledger."""
+    url, schema = fresh_database(request.param, tmp_path_factory.mktemp("ledger"))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        if schema is not None:
+            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def empty_ledger(session: AsyncSession) -> None:
+    for table in (LedgerPosting, LedgerTransaction, LedgerAccount):
+        await session.execute(delete(table))
+    await session.commit()
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps)
 def test_random_postings_and_reversals_keep_the_ledger_whole(
-        kind: str, plan: list[tuple[Any, ...]], tmp_path: Path) -> None:
-    url, schema = fresh_database(kind, tmp_path / os.urandom(4).hex())
-    try:
-        upgrade(url)
+        ledger_url: str, plan: list[tuple[Any, ...]]) -> None:
+    async def run(session: AsyncSession) -> None:
+        await empty_ledger(session)
+        await check_invariants(session, await replay(session, plan))
 
-        async def run(session: AsyncSession) -> None:
-            await check_invariants(session, await replay(session, plan))
-
-        in_session(url, run)
-    finally:
-        if schema is not None:
-            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    in_session(ledger_url, run)
 
 
 def _charge_in_a_process(url: str, start: Any, results: Any) -> None:

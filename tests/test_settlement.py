@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.charging import SubsidyRule, add_tariff, charge_order
@@ -24,16 +24,14 @@ from dispatch.models import (
     Complaint,
     Elder,
     LedgerTransaction,
-    OrderStatus,
     ServiceType,
     SubsidyCategory,
     Vendor,
-    WorkOrder,
 )
-from dispatch.orders import create_order
 from dispatch.settlement import close_month, settlement
 from dispatch.settlement_export import write_settlement
 from dispatch.vouchers import credit_month
+from tests.orders import completed_order
 
 TZ = ZoneInfo("Asia/Shanghai")
 COUNTY = "620102"
@@ -61,16 +59,6 @@ async def world(session: AsyncSession) -> dict[str, int]:
     return ids
 
 
-async def done(session: AsyncSession, elder: int, vendor: int, service: ServiceType,
-               at: datetime) -> int:
-    order = await create_order(session, elder_id=elder, service=service, source="phone",
-                               call_uniqueid=None, requested_by="elder", at=at)
-    await session.execute(update(WorkOrder).where(WorkOrder.id == order.id).values(
-        status=OrderStatus.COMPLETED, vendor_id=vendor, completed_at=at))
-    await session.commit()
-    return order.id
-
-
 async def test_vouchers_are_credited_once_a_month_and_lapse_unless_they_carry_over(
         db_session: AsyncSession) -> None:
     ids = await world(db_session)
@@ -79,8 +67,8 @@ async def test_vouchers_are_credited_once_a_month_and_lapse_unless_they_carry_ov
     sanwu = AccountKey(AccountKind.ELDER_SUBSIDY, ids["sanwu"])
     dibao = AccountKey(AccountKind.ELDER_SUBSIDY, ids["dibao"])
     assert (await balance(db_session, sanwu), await balance(db_session, dibao)) == (5000, 2000)
-    await charge_order(db_session, await done(db_session, ids["sanwu"], ids["meals"],
-                                              ServiceType.MEAL, NOV), RULES, TZ, NOV)
+    meal = await completed_order(db_session, ids["sanwu"], ids["meals"], NOV)
+    await charge_order(db_session, meal, RULES, TZ, NOV)
     assert await credit_month(db_session, "2026-12", RULES, DEC) == 3
     # sanwu: 2,600 fen unused lapsed, 5,000 new; dibao: 2,000 carried over, 2,000 new
     assert (await balance(db_session, sanwu), await balance(db_session, dibao)) == (5000, 4000)
@@ -92,12 +80,12 @@ async def test_a_closed_month_gives_its_statements_and_never_changes(
         db_session: AsyncSession, tmp_path: Path) -> None:
     ids = await world(db_session)
     await credit_month(db_session, "2026-11", RULES, NOV)
-    first = await done(db_session, ids["sanwu"], ids["meals"], ServiceType.MEAL, NOV)
-    second = await done(db_session, ids["dibao"], ids["cleaning"], ServiceType.HOUSEKEEPING,
-                        NOV)
-    wrong = await done(db_session, ids["dibao"], ids["meals"], ServiceType.MEAL, NOV)
-    late = await done(db_session, ids["sanwu"], ids["meals"], ServiceType.MEAL, NOV)
-    other = await done(db_session, ids["elsewhere"], ids["meals"], ServiceType.MEAL, NOV)
+    first = await completed_order(db_session, ids["sanwu"], ids["meals"], NOV)
+    second = await completed_order(db_session, ids["dibao"], ids["cleaning"], NOV,
+                                   ServiceType.HOUSEKEEPING)
+    wrong = await completed_order(db_session, ids["dibao"], ids["meals"], NOV)
+    late = await completed_order(db_session, ids["sanwu"], ids["meals"], NOV)
+    other = await completed_order(db_session, ids["elsewhere"], ids["meals"], NOV)
     for order in (first, second, wrong, other):
         await charge_order(db_session, order, RULES, TZ, NOV)
     await reverse(db_session, f"charge:order:{wrong}", NOV, month="2026-11")  # a mistake
