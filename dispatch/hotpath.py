@@ -132,7 +132,10 @@ async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
                 return row
         except asyncpg.exceptions.PostgresError as exc:
             raise _storage_error(exc, step.sql) from exc
-        except Exception:
+        except BaseException:
+            # Cancelled (or failed) anywhere else, even while BEGIN's answer was on its way:
+            # the driver may believe a transaction is open that nobody will commit, so this
+            # connection never goes back to the pool.
             await conn.invalidate()
             raise
 

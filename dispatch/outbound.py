@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,6 +109,17 @@ async def _active(session: AsyncSession, *where: Any) -> int:
         select(func.count()).select_from(OutboundCall)
         .where(OutboundCall.state.in_(ACTIVE_STATES), *where)
     ) or 0)
+
+
+async def line_demand(session: AsyncSession, purpose: CallPurpose, now: datetime) -> int:
+    """Attempts of ``purpose`` on a line now or due and waiting for one: what a planner
+    subtracts from its cap before it plans more calls."""
+    return int(await session.scalar(
+        select(func.count()).select_from(OutboundCall).where(
+            OutboundCall.purpose == purpose,
+            or_(OutboundCall.state.in_(ACTIVE_STATES),
+                and_(OutboundCall.state == OutboundState.SCHEDULED,
+                     OutboundCall.due_at <= now)))) or 0)
 
 
 async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,

@@ -134,6 +134,8 @@ class Dispatcher:
         )
         self.rules = subsidy_rules(ctx.settings)
         self._refused: dict[int, float] = {}  # refused charge -> when to try it again
+        self._care_filling = asyncio.Lock()  # one count-then-plan of caring calls at a time
+        self._care_backlog = False  # due caring calls may be waiting for a line
         care = ctx.settings.care
         self.care_policy = CarePolicy(
             retry_s=care.retry_s, tries=care.tries,
@@ -211,25 +213,71 @@ class Dispatcher:
     # -- planning --------------------------------------------------------------------------
 
     async def next_step(self, attempt: Attempt) -> None:
-        """After ``attempt``'s outcome: its round's next call, or its order's."""
+        """After ``attempt``'s outcome: its round's next call, or its order's; then the
+        line it held goes to a waiting caring call, if any."""
         if attempt.round_id is not None:
             await self.plan_round(attempt.round_id)
         elif attempt.order_id is not None:
             await self.plan(attempt.order_id, attempt.purpose)
+        if self._care_backlog:
+            await self.fill_care_lines()
 
     async def plan_round(self, round_id: int) -> None:
         """A caring-call round's next call, or its welfare check when nobody answered."""
+        step = await self._round_step(round_id)
+        if step is not None:
+            await self._take(step, self.ctx.now())
+
+    async def _round_step(self, round_id: int) -> NextStep | None:
+        """Plan the round's next call (its attempt row, not yet dialled); opens the welfare
+        check of a round that has just escalated."""
         now = self.ctx.now()
         planned = await storage_step(
             self.ctx.writing,
             lambda session: plan_next_round_call(session, round_id, now, self.care_policy),
             log, "next call of care round %s not planned (the sweep retries)", round_id)
         step = planned.value
-        if step is None:
-            return
-        if step.escalated:
+        if step is not None and step.escalated:
             await self._welfare_check(round_id)
-        await self._take(step, now)
+        return step
+
+    async def fill_care_lines(self) -> None:
+        """Start as many due caring-call rounds as the caring calls' share of the trunk has
+        lines free (none outside the allowed hours). Called by the sweep and whenever a call
+        ends, so a freed line is taken at once, while rounds beyond the free lines wait in
+        the database instead of queueing for a claim."""
+        now = self.ctx.now()
+        if not inside_hours(now, self.care_policy.hours):
+            return
+        async with self._care_filling:
+            cap = await self._care_lines()
+
+            async def free_rounds(session: AsyncSession) -> tuple[int, list[int]]:
+                free = cap - await outbound.line_demand(session, CallPurpose.CARE_CALL, now)
+                due = await due_rounds(session, now, max(free, 1))
+                return free, [round_id for round_id, _due in due]
+
+            found = await storage_step(self.ctx.sessions, free_rounds, log,
+                                       "due caring calls not read (the sweep retries)")
+            free, due = found.value or (0, [])
+            # rounds still wait: every call that ends offers its line to them
+            self._care_backlog = len(due) >= max(free, 1)
+            rounds = due if free > 0 else []
+            steps = [await self._round_step(round_id) for round_id in rounds]
+        for step in steps:
+            if step is not None:
+                self._spawn(self._take(step, now))
+
+    async def _care_lines(self) -> int:
+        """Trunk lines caring calls may hold now: the trunk less the lines ringing for
+        emergencies, less the lines they leave free for other calls."""
+        return max(0, await self._trunk_lines() - self.ctx.settings.care.reserve_channels)
+
+    async def _trunk_lines(self) -> int:
+        """Trunk lines the dispatcher gives out now: emergency lines are not its to give."""
+        priority = (await self.ctx.priority_lines.in_use()
+                    if self.ctx.priority_lines is not None else 0)
+        return max(0, self.settings.trunk_channels - priority)
 
     async def _welfare_check(self, round_id: int) -> None:
         """Open the unreached elder's welfare-check emergency: the family escalation starts,
@@ -296,10 +344,7 @@ class Dispatcher:
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
             return
-        # lines ringing for emergencies are not the dispatcher's to give out
-        priority = (await self.ctx.priority_lines.in_use()
-                    if self.ctx.priority_lines is not None else 0)
-        trunk = max(0, self.settings.trunk_channels - priority)
+        trunk = await self._trunk_lines()
         caring = max(0, trunk - self.ctx.settings.care.reserve_channels)
         claimed = await storage_step(
             self.ctx.writing, lambda session: outbound.claim(
@@ -398,23 +443,17 @@ class Dispatcher:
         hours = self.care_policy.hours
         today = now.astimezone(hours.tz).date()
 
-        async def open_today(session: AsyncSession) -> tuple[list[int], list[int]]:
+        async def open_today(session: AsyncSession) -> list[int]:
             await open_plan_rounds(session, today, hours)
             await open_campaign_rounds(session, today, hours)
-            due = [round_id for round_id, _due in await due_rounds(session, now)] \
-                if inside_hours(now, hours) else []  # rounds wait for the allowed hours
-            return due, await escalating_rounds(session)
+            return await escalating_rounds(session)
 
         found = await storage_step(self.ctx.writing, open_today, log,
                                    "caring calls of %s not planned (the next sweep retries)",
                                    today)
-        if found.value is None:
-            return
-        due, escalating = found.value
-        for round_id in due:
-            self._spawn(self.plan_round(round_id))
-        for round_id in escalating:
+        for round_id in found.value or ():
             await self._welfare_check(round_id)
+        await self.fill_care_lines()
 
     async def accept_offer(self, attempt: Attempt) -> bool:
         """True if this vendor won the order; False if another did, or it was not stored."""

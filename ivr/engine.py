@@ -171,6 +171,7 @@ class Engine:
             steps.append(("FastAGI server", lambda: self.agi.close(grace_s)))
         steps.append(("background tasks", self._stop_background))
         if self.outbox is not None:
+            steps.append(("outbox writes", self.outbox.close))
             steps.append(("outbox marks", self.outbox.mark_sent))
         if self.context is not None:
             steps.append(("acknowledgements", self.context.acks.close))

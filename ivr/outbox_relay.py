@@ -53,6 +53,7 @@ class OutboxRelay:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
         self._sent: set[int] = set()  # published by announce, not yet marked in the table
+        self._writes: set[asyncio.Future[Announcement]] = set()  # rows being committed
 
     def attach(self) -> None:
         """Route every ``ctx.live.publish`` through the outbox."""
@@ -63,18 +64,46 @@ class OutboxRelay:
         time, never less than ``ANNOUNCE_MIN_REAL_S`` (a screen pop must not hold a caller
         from the queue): with the database slow or down the event goes to the stream at once,
         best effort, without an outbox id. Rows published here are marked in one batch by
-        the next relay pass, not one write each on the call path."""
+        the next relay pass, not one write each on the call path.
+
+        A slow write is never cancelled: a connection cancelled in the middle of its BEGIN
+        goes back to the pool with the driver believing a transaction is open, and every
+        later statement on it fails. It finishes in the background, and its row is marked
+        as published (the event went out already)."""
         wait_s = max(ANNOUNCE_WAIT_S / self.ctx.clock.speed, ANNOUNCE_MIN_REAL_S)
+        write = asyncio.ensure_future(self._commit_row(event))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        done, _pending = await asyncio.wait({write}, timeout=wait_s)
+        if not done:
+            write.add_done_callback(self._late_row)
+            log.warning("event %s sent without its outbox row (database busy): its write "
+                        "goes on in the background", event.name)
+            await self.ctx.live.publish_direct(event)
+            return
         try:
-            async with asyncio.timeout(wait_s), self.ctx.sessions() as session:
-                entry = await outbox.add_committed(session, event, self.ctx.now())
-        except (*STORAGE_ERRORS, TimeoutError) as exc:
+            entry = write.result()
+        except STORAGE_ERRORS as exc:
             log.warning("event %s sent without its outbox row (database busy or down): %s",
                         event.name, describe(exc))
             await self.ctx.live.publish_direct(event)
             return
         if await self.ctx.live.publish_entry(entry.outbox_id, entry.event):
             self._sent.add(entry.outbox_id)  # else Redis refused: the relay publishes it
+
+    async def _commit_row(self, event: ConsoleEvent) -> Announcement:
+        async with self.ctx.sessions() as session:
+            return await outbox.add_committed(session, event, self.ctx.now())
+
+    def _late_row(self, write: asyncio.Future[Announcement]) -> None:
+        """A row committed after its event went out directly: published, to be marked."""
+        if write.cancelled() or write.exception() is not None:
+            return
+        self._sent.add(write.result().outbox_id)
+
+    async def close(self) -> None:
+        """Wait for the outbox rows still being written (``mark_sent`` then marks them)."""
+        await asyncio.gather(*self._writes, return_exceptions=True)
 
     async def mark_sent(self) -> None:
         """Record as published, in one write, the rows ``announce`` published."""

@@ -1,6 +1,8 @@
 """A TCP relay between the engine and a server that a test can cut and restore, to stand for
 a network fault: ``cut`` closes both sides of every relayed connection and, until
-``restore``, closes new connections as soon as they are accepted."""
+``restore``, closes new connections as soon as they are accepted. ``hold_replies_after``
+stops the server's replies once the client has sent a chosen byte string (the client is
+then waiting for that request's answer: a deterministic place to cancel it)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ class CuttableProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._replies = asyncio.Event()  # set: the server's bytes flow to the client
+        self._replies.set()
+        self._marker: bytes | None = None
+        self.marker_sent = asyncio.Event()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -34,6 +40,33 @@ class CuttableProxy:
 
     def restore(self) -> None:
         self.open = True
+
+    def hold_replies_after(self, marker: bytes) -> None:
+        """Once a client sends ``marker``, hold every reply (``marker_sent`` is set then)
+        until ``release_replies``."""
+        self.marker_sent.clear()
+        self._marker = marker
+
+    def release_replies(self) -> None:
+        self._marker = None
+        self._replies.set()
+
+    async def _up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                if self._marker is not None and self._marker in data:
+                    self._replies.clear()
+                    self.marker_sent.set()
+                writer.write(data)
+                await writer.drain()
+
+    async def _down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                    ) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                await self._replies.wait()
+                writer.write(data)
+                await writer.drain()
 
     async def close(self) -> None:
         await self.cut()
@@ -56,8 +89,8 @@ class CuttableProxy:
             return
         self.relayed += 1
         self._writers.update((writer, up_writer))
-        pumps = [asyncio.create_task(_pump(reader, up_writer)),
-                 asyncio.create_task(_pump(up_reader, writer))]
+        pumps = [asyncio.create_task(self._up(reader, up_writer)),
+                 asyncio.create_task(self._down(up_reader, writer))]
         self._tasks.update(pumps)
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         for side in (writer, up_writer):
@@ -67,9 +100,3 @@ class CuttableProxy:
             pump.cancel()
             self._tasks.discard(pump)
 
-
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()

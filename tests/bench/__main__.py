@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from tests.bench.checks import Bench
 
-BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "speech"]
+BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "care", "speech"]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
@@ -44,17 +44,22 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
         module.run(bench)
 
+    def care(bench: Bench) -> None:
+        from tests.bench import care as module
+
+        module.run(bench, elders=args.care_elders, speed=args.care_speed)
+
     def speech(bench: Bench) -> None:
         from tests.bench import speech as module
 
         module.run(bench)
 
     return {"callerid": callerid, "calls": calls, "emergency": emergency,
-            "console": console, "dispatch": dispatch, "speech": speech}
+            "console": console, "dispatch": dispatch, "care": care, "speech": speech}
 
 
 def main() -> None:
-    from tests.bench import emergency
+    from tests.bench import care, emergency
 
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--only", action="append", choices=BENCHMARKS)
@@ -76,6 +81,10 @@ def main() -> None:
                              "for the plain clients)")
     parser.add_argument("--console-clients", type=int, default=100,
                         help="consoles connected in all")
+    parser.add_argument("--care-elders", type=int, default=care.ELDERS,
+                        help="check-ins due in one morning window")
+    parser.add_argument("--care-speed", type=float, default=care.SPEED,
+                        help="simulated seconds per second for the caring calls")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -26,7 +26,7 @@ from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
 from tests.bench.bare_fastagi import BareFastAgi
-from tests.bench.checks import Bench, Stored, stream_events
+from tests.bench.checks import DRAIN_S, Bench, Stored, stream_events
 
 WARMUP = 50
 FAST = 1_000_000.0  # simulated time: prompts and pauses take no real time
@@ -124,7 +124,7 @@ async def _engine_figures(bench: Bench, label: str, db_url: str, redis_url: str,
         announced = {event["uniqueid"] for _, event in
                      await stream_events(live._client, live.stream_key, "order_created")}
     finally:
-        await engine.stop()
+        await engine.stop(grace_s=DRAIN_S)
     await bench.no_tasks_left(f"{label}: engine")
     uniqueids = [r["uniqueid"] for r in results]
     bench.missing(f"{label}: order_created events in Redis", uniqueids, announced)

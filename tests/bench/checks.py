@@ -47,6 +47,9 @@ from dispatch.models import (
 
 RUNS_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", "var")) / "bench" / "runs"
 SHOWN = 3  # examples quoted per failed check
+# Stopping an engine once the driven calls are over: the flows still finishing their last
+# writes (a call record after the hangup) get this long, as in a graceful stop in service.
+DRAIN_S = 30.0
 # The simulator's log lines: "<date> <time> sim LEVEL logger: message"; a traceback printed
 # outside logging (a crashed child process) counts as an error too.
 ERROR_LINE = re.compile(r"^\S+ \S+ \S+ (?:ERROR|CRITICAL) |^Traceback \(most recent call last\)")
@@ -247,6 +250,11 @@ class Stored:
     async def __aexit__(self, *_: object) -> None:
         if self._engine is not None:
             await self._engine.dispose()
+
+    def connect(self) -> Any:
+        """A connection for a benchmark's own queries of the run."""
+        assert self._engine is not None
+        return self._engine.connect()
 
     async def _rows(self, build: Callable[[list[Any]], Select[Any]], keys: Iterable[Any]
                     ) -> list[Sequence[Any]]:

@@ -36,7 +36,7 @@ from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.calls import _city
-from tests.bench.checks import Bench, standalone
+from tests.bench.checks import DRAIN_S, Bench, standalone
 from tests.bench.emergency import (
     HOLD_REAL_S,
     RATE_PER_S,
@@ -202,7 +202,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
             await browser.close()
         pops = await screen_pops(engine)
     finally:
-        await engine.stop()
+        await engine.stop(grace_s=DRAIN_S)
         if sim is not None:
             await sim.stop()
     await bench.no_tasks_left("console run")

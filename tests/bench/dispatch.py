@@ -44,7 +44,7 @@ from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
 from tests.bench.calls import FAST
-from tests.bench.checks import Bench, Stored, standalone
+from tests.bench.checks import DRAIN_S, Bench, Stored, standalone
 from tests.callstack import backend_urls
 from tests.dispatch_world import rank_vendors
 from tests.storage import PG_ENV, _pg_admin
@@ -274,7 +274,7 @@ async def _scenario(bench: Bench, label: str, db_url: str, redis_url: str, folde
         inserts = await _attempt_inserts(engine, first_order, vendors[0].id)
         originated = await sim.request("stats")
     finally:
-        await engine.stop()
+        await engine.stop(grace_s=DRAIN_S)
         if sim is not None:
             await sim.stop()
     await bench.no_tasks_left(f"{label}: engine")

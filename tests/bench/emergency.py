@@ -34,7 +34,7 @@ from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.calls import _city
-from tests.bench.checks import Bench, Stored, standalone, stream_events
+from tests.bench.checks import DRAIN_S, Bench, Stored, standalone, stream_events
 
 # Real time, as in production: prompts, rings and the engine's background loops (the emergency
 # watch, escalation resume, spool scans) at their real pace; the handset route plays nothing.
@@ -155,7 +155,7 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
         results = await drive(sim, handsets, calls, rate)
         pops = await screen_pops(engine)
     finally:
-        await engine.stop()
+        await engine.stop(grace_s=DRAIN_S)
         if sim is not None:
             await sim.stop()
         gc.unfreeze()  # this process runs engine after engine: let the stopped one be freed

@@ -1,0 +1,52 @@
+"""A call-path write cancelled while PostgreSQL's answer to its BEGIN is on its way (a
+timeout around a screen pop's outbox row, a caller hanging up) must not go back to the pool
+with the driver believing a transaction is open: the server is in a transaction nobody will
+commit, and every later "committed" write on that connection would silently stay
+uncommitted (an order other connections cannot see, its call record refused by the foreign
+key)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import column, func, insert, make_url, select, table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatch.db import make_async_engine
+from dispatch.hotpath import write_transaction
+from tests.tcp_proxy import CuttableProxy
+
+NOTES = table("cancel_notes", column("n"))
+
+
+async def test_a_write_cancelled_at_its_begin_leaves_the_pool_committing(pg_url: str
+                                                                          ) -> None:
+    url = make_url(pg_url)
+    proxy = CuttableProxy(url.port or 5432)
+    await proxy.start()
+    engine = make_async_engine(url.set(port=proxy.port).render_as_string(hide_password=False),
+                               pool_size=1)
+    reader = make_async_engine(pg_url, pool_size=1)
+    try:
+        async with reader.begin() as conn:
+            await conn.execute(text("CREATE TABLE cancel_notes (n integer)"))
+        async with AsyncSession(engine) as session:
+            for attempt in range(2):
+                proxy.hold_replies_after(b"BEGIN")
+                write = asyncio.create_task(write_transaction(
+                    session, (insert(NOTES), {"n": -1})))
+                await proxy.marker_sent.wait()  # BEGIN sent, its answer held
+                write.cancel()
+                proxy.release_replies()  # the pool's clean-up may need an answer
+                with pytest.raises(asyncio.CancelledError):
+                    await write
+                for n in range(3):  # the pool's connections, the cancelled one's among them
+                    await write_transaction(session, (insert(NOTES), {"n": attempt * 3 + n}))
+        async with reader.connect() as conn:  # committed: another connection sees them all
+            seen = (await conn.execute(select(func.array_agg(NOTES.c.n)))).scalar_one()
+        assert sorted(seen) == list(range(6))
+    finally:
+        await engine.dispose()
+        await reader.dispose()
+        await proxy.close()
