@@ -16,11 +16,14 @@ engine that died is settled by another.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import random
 import socket
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,6 +105,17 @@ def attempt_of_action(action_id: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
+@dataclass
+class _Slot:
+    """Whether the task running this code holds one of the dispatcher's background slots."""
+
+    held: bool = False
+
+
+_SLOT: contextvars.ContextVar[_Slot | None] = contextvars.ContextVar("dispatch_slot",
+                                                                     default=None)
+
+
 class Dispatcher:
     """One per engine process; any number of engines may share Asterisk, Redis and database."""
 
@@ -167,11 +181,32 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _bounded(self, coro: Coroutine[Any, Any, Any]) -> None:
+        slot = _Slot()
         try:
-            async with self._work:
-                await coro
+            await self._work.acquire()
+            slot.held = True
+            _SLOT.set(slot)
+            await coro
         finally:
+            if slot.held:
+                self._work.release()
             coro.close()  # cancelled while waiting its turn: it never started
+
+    @contextlib.asynccontextmanager
+    async def _slot_lent(self) -> AsyncIterator[None]:
+        """While a call rings (no database work, up to the ring timeout), the background
+        slot of the task placing it serves other work; it is taken back afterwards."""
+        slot = _SLOT.get()
+        if slot is None or not slot.held:
+            yield
+            return
+        self._work.release()
+        slot.held = False
+        try:
+            yield
+        finally:
+            await self._work.acquire()
+            slot.held = True
 
     # -- entry points for the call flows ---------------------------------------------------
 
@@ -266,7 +301,7 @@ class Dispatcher:
             steps = [await self._round_step(round_id) for round_id in rounds]
         for step in steps:
             if step is not None:
-                self._spawn(self._take(step, now))
+                self._spawn(self._take(step, self.ctx.now()))  # due now: dialled at once
 
     async def _care_lines(self) -> int:
         """Trunk lines caring calls may hold now: the trunk less the lines ringing for
@@ -380,11 +415,12 @@ class Dispatcher:
             variables[ChannelVar.ORDER_ID] = str(attempt.order_id)
         if attempt.round_id is not None:
             variables[ChannelVar.ROUND_ID] = str(attempt.round_id)
-        placed = await place_call(
-            self.ami, channel=template.format(number=number),
-            context=CONTEXT_OF[attempt.purpose], exten="s", caller_id=dial.caller_id,
-            timeout_ms=int(dial.ring_timeout_s * 1000), action_id=f"{ACTION_PREFIX}{attempt.id}",
-            variables=variables)
+        async with self._slot_lent():
+            placed = await place_call(
+                self.ami, channel=template.format(number=number),
+                context=CONTEXT_OF[attempt.purpose], exten="s", caller_id=dial.caller_id,
+                timeout_ms=int(dial.ring_timeout_s * 1000),
+                action_id=f"{ACTION_PREFIX}{attempt.id}", variables=variables)
         if placed.status == NOT_SENT:  # nothing dialled: back to the schedule, no outcome
             log.warning("attempt %s not sent (%s); dialled when the AMI link is back",
                         attempt.id, placed.error)

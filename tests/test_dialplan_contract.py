@@ -3,8 +3,11 @@ serves exactly the FastAGI scripts the dialplan asks for."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
+
+import pytest
 
 from ivr.dialplan_contract import (
     AgiScript,
@@ -48,3 +51,11 @@ def test_globals_the_engine_reads_are_defined() -> None:
 def test_user_events_are_raised_by_the_dialplan() -> None:
     raised = set(re.findall(r"UserEvent\((\w+)", TEXT))
     assert {name.value for name in UserEventName} <= raised
+
+
+def test_the_shipped_dialplan_loads_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """A priority defined twice (a context pasted twice) is ignored by Asterisk with a
+    warning, as by the simulator: the shipped dialplan has none."""
+    with caplog.at_level(logging.WARNING, logger="sim.dialplan"):
+        load([ROOT / "asterisk_conf" / "extensions.conf"])
+    assert [record.getMessage() for record in caplog.records] == []

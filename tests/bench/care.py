@@ -45,7 +45,7 @@ from dispatch.models import (
     RoundState,
     ServiceType,
 )
-from dispatch.open_alarms import RETRY_EVENT
+from dispatch.open_alarms import CALLBACK_KINDS, RETRY_EVENT
 from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
@@ -126,17 +126,23 @@ def _day_start() -> datetime:
     return datetime.combine(day, CLOCK_START, tzinfo=TZ)
 
 
-async def _callable_elders(engine: Engine, count: int) -> list[tuple[int, str]]:
-    """(elder id, national number) of the first ``count`` elders with a number to call."""
+async def _callable_elders(engine: Engine, count: int) -> list[tuple[int, str, str]]:
+    """(elder id, number a caring call dials, number an emergency call-back dials), national,
+    of the first ``count`` elders whose numbers no other chosen elder shares (a household's
+    landline would ring for two elders with two scripts)."""
     assert engine.context is not None
-    chosen: list[tuple[int, str]] = []
+    chosen: list[tuple[int, str, str]] = []
+    used: set[str] = set()
     async with engine.context.sessions() as session:
         for elder_id in (await session.scalars(select(Elder.id).order_by(Elder.id))).all():
-            number = await callback_number(session, elder_id)
-            if number is not None:
-                chosen.append((elder_id, national(number)))
-                if len(chosen) == count:
-                    break
+            care = await callback_number(session, elder_id)
+            back = await callback_number(session, elder_id, CALLBACK_KINDS)
+            if care is None or back is None or {care, back} & used:
+                continue
+            used |= {care, back}
+            chosen.append((elder_id, national(care), national(back)))
+            if len(chosen) == count:
+                break
     return chosen
 
 
@@ -234,31 +240,31 @@ async def _run(bench: Bench, elders: int, speed: float) -> None:
         await engine.start_ami()
         chosen = await _callable_elders(engine, elders + 2 * CALLBACKS)
         caring, emergency = chosen[:elders], chosen[elders:]
-        await sim.request("phones", phones={n: WELL for _e, n in caring}
-                          | {n: BUSY for _e, n in emergency})
-        await _plan_check_ins(engine, [e for e, _n in caring])
+        await sim.request("phones", phones={n: WELL for _e, n, _b in caring}
+                          | {n: BUSY for _e, _c, n in emergency})
+        await _plan_check_ins(engine, [e for e, _c, _b in caring])
         assert engine.context is not None
         with CallbackStamps(engine) as stamps:
-            idle = [await stamps.call_back(e) for e, _n in emergency[:CALLBACKS]]
+            idle = [await stamps.call_back(e) for e, _c, _b in emergency[:CALLBACKS]]
             idle_ended_at = engine.context.now()
-            busy = await _campaign(stamps, [e for e, _n in emergency[CALLBACKS:]], elders)
+            busy = await _campaign(stamps, [e for e, _c, _b in emergency[CALLBACKS:]], elders)
         elapsed = time.perf_counter() - started
-        originated = await sim.request("stats")
+        originated = (await sim.request("originated"))["originated"]
     finally:
         await engine.stop(grace_s=DRAIN_S)
         if sim is not None:
             await sim.stop()
     await bench.no_tasks_left("care: engine")
     figures = await _check(bench, db_url, elders, idle, busy, stamps, idle_ended_at,
-                           originated.get("originates"))
+                           originated)
     figures["real seconds"] = elapsed
     bench.report(f"caring calls: {elders:,} check-ins in one morning, {TRUNK}-line trunk, "
                  f"SQLite + embedded Redis, {speed:g}x simulated time", figures)
 
 
 async def _check(bench: Bench, db_url: str, elders: int, idle: list[int], busy: list[int],
-                 stamps: CallbackStamps, idle_ended_at: datetime, originates: int | None
-                 ) -> dict[str, Any]:
+                 stamps: CallbackStamps, idle_ended_at: datetime,
+                 originated: list[dict[str, Any]]) -> dict[str, Any]:
     async with Stored(db_url) as stored, stored.connect() as conn:
         rounds = (await conn.execute(select(CareRound.id, CareRound.state))).all()
         calls = (await conn.execute(
@@ -287,11 +293,24 @@ async def _check(bench: Bench, db_url: str, elders: int, idle: list[int], busy: 
         bench.missing(f"care: call-backs {label} on their order's timeline", orders, retries)
         bench.once_each(f"care: call-backs {label} on the timeline",
                         Counter({o: retries[o] for o in orders}))
-    bench.expect("care: simulator Originates (calls placed + call-backs)",
-                 len(calls) + len(idle) + len(busy), originates or 0)
+    by_context = Counter(call["context"] for call in originated)
+    bench.expect("care: caring calls the simulator saw placed", len(calls),
+                 by_context[Context.CARE_CALL])
+    bench.expect("care: call-backs the simulator saw placed", len(idle) + len(busy),
+                 by_context[Context.EMERGENCY_CALLBACK])
+    bench.once_each("care: Originates per attempt", Counter(
+        call["variables"].get(ChannelVar.ATTEMPT_ID) for call in originated
+        if call["context"] == Context.CARE_CALL))
+    # the emergencies' families are alerted too (the engine starts every open emergency's
+    # escalation): those calls share the trunk with the campaign, as they would in service
+    others = {context: n for context, n in by_context.items() if context not in (
+        Context.CARE_CALL, Context.EMERGENCY_CALLBACK, Context.FAMILY_ALERT)}
+    if others:
+        bench.fail(f"care: calls placed into other contexts: {others}")
     quiet, loaded = stamps.delays_ms(idle), stamps.delays_ms(busy)
     added = percentile(loaded, 99) - percentile(quiet, 99) if quiet and loaded else float("nan")
     return {**use,
+            "family alerts of the emergencies, same trunk": by_context[Context.FAMILY_ALERT],
             "calls placed outside 09:00-20:00": outside,
             "call-back, idle engine: p50 / p99 ms":
                 f"{percentile(quiet, 50):.1f} / {percentile(quiet, 99):.1f}" if quiet else "-",
