@@ -154,9 +154,10 @@ async def _existing(session: AsyncSession, business_key: str) -> int | None:
 
 
 async def reverse(session: AsyncSession, business_key: str, at: datetime, *, month: str,
-                  memo: str | None = None) -> Posted:
+                  memo: str | None = None, county: str | None = None) -> Posted:
     """Post the mirror image of the transaction under ``business_key`` (key
-    ``reverse:<key>``), once. LedgerError if there is no such transaction."""
+    ``reverse:<key>``) into ``month``, once. LedgerError if there is no such transaction,
+    or if ``county``'s ``month`` is closed (a correction goes to an open month)."""
     original = await session.scalar(select(LedgerTransaction)
                                     .where(LedgerTransaction.business_key == business_key))
     if original is None:
@@ -171,7 +172,7 @@ async def reverse(session: AsyncSession, business_key: str, at: datetime, *, mon
         mirror[key] = mirror.get(key, 0) - int(amount)
     return await post(session, f"reverse:{business_key}"[:80], "reversal", at, mirror,
                       month=month, order_id=original.order_id, memo=memo,
-                      reverses_id=original.id)
+                      reverses_id=original.id, county=county)
 
 
 async def balance(session: AsyncSession, key: AccountKey) -> int:

@@ -148,7 +148,8 @@ class Dispatcher:
         )
         self.rules = subsidy_rules(ctx.settings)
         self._refused: dict[int, float] = {}  # refused charge -> when to try it again
-        self._care_filling = asyncio.Lock()  # one count-then-plan of caring calls at a time
+        self._care_filling = False  # one count-then-plan of caring calls at a time
+        self._care_refill = False  # a call ended during a fill: it looks once more
         self._care_backlog = False  # due caring calls may be waiting for a line
         care = ctx.settings.care
         self.care_policy = CarePolicy(
@@ -280,26 +281,38 @@ class Dispatcher:
         """Start as many due caring-call rounds as the caring calls' share of the trunk has
         lines free (none outside the allowed hours). Called by the sweep and whenever a call
         ends, so a freed line is taken at once, while rounds beyond the free lines wait in
-        the database instead of queueing for a claim."""
+        the database instead of queueing for a claim. Calls made while a fill runs do not
+        wait for it: they ask it to look once more before it ends."""
+        if self._care_filling:
+            self._care_refill = True
+            return
+        self._care_filling = True
+        try:
+            self._care_refill = True
+            while self._care_refill:
+                self._care_refill = False
+                await self._fill_once()
+        finally:
+            self._care_filling = False
+
+    async def _fill_once(self) -> None:
         now = self.ctx.now()
         if not inside_hours(now, self.care_policy.hours):
             return
-        async with self._care_filling:
-            cap = await self._care_lines()
+        cap = await self._care_lines()
 
-            async def free_rounds(session: AsyncSession) -> tuple[int, list[int]]:
-                free = cap - await outbound.line_demand(session, CallPurpose.CARE_CALL, now)
-                due = await due_rounds(session, now, max(free, 1))
-                return free, [round_id for round_id, _due in due]
+        async def free_rounds(session: AsyncSession) -> tuple[int, list[int]]:
+            free = cap - await outbound.line_demand(session, CallPurpose.CARE_CALL, now)
+            due = await due_rounds(session, now, max(free, 1))
+            return free, [round_id for round_id, _due in due]
 
-            found = await storage_step(self.ctx.sessions, free_rounds, log,
-                                       "due caring calls not read (the sweep retries)")
-            free, due = found.value or (0, [])
-            # rounds still wait: every call that ends offers its line to them
-            self._care_backlog = len(due) >= max(free, 1)
-            rounds = due if free > 0 else []
-            steps = [await self._round_step(round_id) for round_id in rounds]
-        for step in steps:
+        found = await storage_step(self.ctx.sessions, free_rounds, log,
+                                   "due caring calls not read (the sweep retries)")
+        free, due = found.value or (0, [])
+        # rounds still wait: every call that ends offers its line to them
+        self._care_backlog = len(due) >= max(free, 1)
+        for round_id in due if free > 0 else []:
+            step = await self._round_step(round_id)
             if step is not None:
                 self._spawn(self._take(step, self.ctx.now()))  # due now: dialled at once
 

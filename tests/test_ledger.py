@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,7 +34,14 @@ from dispatch.ledger import (
     unbalanced_transactions,
     yuan,
 )
-from dispatch.models import AccountKind, LedgerAccount, LedgerPosting, LedgerTransaction
+from dispatch.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerMonthClose,
+    LedgerPosting,
+    LedgerTransaction,
+)
+from dispatch.settlement import close_month
 from tests.storage import PG_ENV, _pg_admin, sqlite_url
 
 AT = datetime(2026, 11, 15, 3, 0, tzinfo=UTC)
@@ -153,7 +161,7 @@ def ledger_url(request: pytest.FixtureRequest,
 
 
 async def empty_ledger(session: AsyncSession) -> None:
-    for table in (LedgerPosting, LedgerTransaction, LedgerAccount):
+    for table in (LedgerPosting, LedgerTransaction, LedgerAccount, LedgerMonthClose):
         await session.execute(delete(table))
     await session.commit()
 
@@ -209,3 +217,88 @@ def test_the_same_charge_from_two_processes_at_once_is_posted_once(tmp_path: Pat
     finally:
         if schema is not None:
             _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# A step of a county's months: charge an order (amount from the elder's vouchers and own
+# funds to the vendor), charge it again (a second engine seeing the same completion), correct
+# it (its reversal, into the month open now), close the month open now, or try to post into a
+# month already closed.
+COUNTY = "620102"
+month_steps = st.lists(st.one_of(
+    st.tuples(st.just("charge"), st.integers(0, 9), st.integers(1, 10**7)),
+    st.tuples(st.just("again"), st.integers(0, 9)),
+    st.tuples(st.just("correct"), st.integers(0, 9)),
+    st.tuples(st.just("close")),
+    st.tuples(st.just("late"), st.integers(0, 9))), min_size=1, max_size=25)
+MONTHS = [f"2026-{n:02d}" for n in range(1, 13)]
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def charge_legs(n: int, amount: int) -> dict[AccountKey, int]:
+    vouchers = amount // 3
+    return {AccountKey(AccountKind.ELDER_SUBSIDY, n): -vouchers,
+            AccountKey(AccountKind.ELDER_OWN, n): vouchers - amount,
+            AccountKey(AccountKind.VENDOR_PAYABLE, 100 + n % 3): amount}
+
+
+async def month_rows(session: AsyncSession, month: str) -> list[tuple[Any, ...]]:
+    """A month's transactions and postings, as a comparable snapshot."""
+    return [tuple(row) for row in (await session.execute(
+        select(LedgerTransaction.id, LedgerTransaction.business_key, LedgerPosting.account_id,
+               LedgerPosting.amount_fen)
+        .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
+        .where(LedgerTransaction.month == month)
+        .order_by(LedgerTransaction.id, LedgerPosting.id))).all()]
+
+
+async def replay_months(session: AsyncSession, plan: list[tuple[Any, ...]]
+                        ) -> dict[str, list[tuple[Any, ...]]]:
+    """Run the steps over consecutive months; the snapshot of each month when it closed."""
+    open_month, frozen = 0, {}
+    charged: set[str] = set()
+    for step in plan:
+        month = MONTHS[open_month]
+        at = datetime(2026, open_month + 1, 15, 3, 0, tzinfo=UTC)
+        key = f"charge:order:{step[1]}" if len(step) > 1 else ""
+        if step[0] in ("charge", "again") and (step[0] == "charge" or key in charged):
+            amount = step[2] if step[0] == "charge" else 500
+            result = await post(session, key, "charge", at, charge_legs(step[1], amount),
+                                month=month, county=COUNTY)
+            assert result.new == (key not in charged)  # charged once, whoever asks again
+            charged.add(key)
+        elif step[0] == "correct" and key in charged:
+            await reverse(session, key, at, month=month, county=COUNTY)
+        elif step[0] == "close" and open_month + 1 < len(MONTHS):
+            close_at = datetime(2026, open_month + 2, 1, 1, 0, tzinfo=UTC)
+            await close_month(session, COUNTY, month, "test", close_at, TZ, 0)
+            frozen[month] = await month_rows(session, month)
+            open_month += 1
+        elif step[0] == "late" and frozen:
+            closed = next(iter(frozen))
+            with pytest.raises(LedgerError, match="is closed"):
+                await post(session, f"late:{step[1]}:{len(charged)}", "charge", at,
+                           charge_legs(step[1], 100), month=closed, county=COUNTY)
+            if key in charged:
+                with pytest.raises(LedgerError, match="is closed"):
+                    await reverse(session, key, at, month=closed, county=COUNTY)
+            with pytest.raises(LedgerError, match="already closed"):
+                await close_month(session, COUNTY, closed, "test", at, TZ, 0)
+    return frozen
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=month_steps)
+def test_charges_corrections_and_month_closes_keep_closed_months_unchanged(
+        ledger_url: str, plan: list[tuple[Any, ...]]) -> None:
+    async def run(session: AsyncSession) -> None:
+        await empty_ledger(session)
+        frozen = await replay_months(session, plan)
+        assert await unbalanced_transactions(session) == []
+        assert await drifted_accounts(session) == []
+        keys = (await session.scalars(select(LedgerTransaction.business_key))).all()
+        assert len(keys) == len(set(keys))  # each order's charge (and its reversal) once
+        for month, rows in frozen.items():
+            assert await month_rows(session, month) == rows, month
+
+    in_session(ledger_url, run)

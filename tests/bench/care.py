@@ -62,7 +62,7 @@ from tests.sim_phones import answers_and_presses
 ELDERS = 10_000
 TRUNK = 60
 RESERVE = 2  # lines caring calls leave free ([care] reserve_channels, its default)
-SPEED = 20.0
+SPEED = 10.0
 CALLBACKS = 40
 RING_S = 8.0
 WELL = answers_and_presses(("1", 2.0), ring_s=RING_S)
