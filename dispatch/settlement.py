@@ -10,7 +10,6 @@ already closed, cannot be closed.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -75,31 +74,33 @@ async def settlement(session: AsyncSession, county: str, month: str, deduction_f
     """The county's month as the ledger has it (closed or not)."""
     close = await session.scalar(select(LedgerMonthClose.closed_at).where(
         LedgerMonthClose.county_code == county, LedgerMonthClose.month == month))
-    legs = (await session.execute(
-        select(WorkOrder.vendor_id, Vendor.name, Elder.subsidy_category, WorkOrder.elder_id,
-               WorkOrder.id, LedgerTransaction.kind, LedgerAccount.kind,
-               func.sum(LedgerPosting.amount_fen))
-        .select_from(LedgerTransaction)
+    in_month = (
+        select().select_from(LedgerTransaction)
         .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
         .join(WorkOrder, WorkOrder.id == LedgerTransaction.order_id)
         .join(Elder, Elder.id == WorkOrder.elder_id)
-        .join(Vendor, Vendor.id == WorkOrder.vendor_id)
         .where(LedgerTransaction.month == month, Elder.county_code == county,
-               LedgerTransaction.kind.in_(("charge", "reversal")))
-        .group_by(WorkOrder.vendor_id, Vendor.name, Elder.subsidy_category, WorkOrder.elder_id,
-                  WorkOrder.id, LedgerTransaction.kind, LedgerAccount.kind))).all()
+               LedgerTransaction.kind.in_(("charge", "reversal"))))
+    # Sums per vendor, category and kind, made by the database: the rows read are as many
+    # as vendors x categories, whatever the number of orders, so memory stays flat.
+    sums = await session.execute(
+        in_month.add_columns(WorkOrder.vendor_id, Vendor.name, Elder.subsidy_category,
+                             LedgerTransaction.kind, LedgerAccount.kind,
+                             func.sum(LedgerPosting.amount_fen), func.count())
+        .join(Vendor, Vendor.id == WorkOrder.vendor_id)
+        .group_by(WorkOrder.vendor_id, Vendor.name, Elder.subsidy_category,
+                  LedgerTransaction.kind, LedgerAccount.kind))
     vendors: dict[int, VendorStatement] = {}
     categories: dict[str, CategoryLine] = {}
-    elders: dict[str, set[int]] = defaultdict(set)
-    for vendor_id, name, category, elder_id, _order, txn_kind, account, amount in legs:
+    for vendor_id, name, category, txn_kind, account, amount, legs in sums:
         statement = vendors.setdefault(vendor_id, VendorStatement(vendor_id, name))
         line = categories.setdefault(getattr(category, "value", category),
                                      CategoryLine(getattr(category, "value", category)))
         amount = int(amount)
-        if account is AccountKind.VENDOR_PAYABLE:
+        if account is AccountKind.VENDOR_PAYABLE:  # one such leg per charge or reversal
             statement.amount_fen += amount
-            step = 1 if txn_kind == "charge" else -1
+            step = int(legs) if txn_kind == "charge" else -int(legs)
             statement.orders += step
             line.orders += step
         elif account is AccountKind.ELDER_SUBSIDY:
@@ -108,9 +109,13 @@ async def settlement(session: AsyncSession, county: str, month: str, deduction_f
         elif account is AccountKind.ELDER_OWN:
             statement.own_fen -= amount
             line.own_fen -= amount
-        elders[line.category].add(elder_id)
-    for category, line in categories.items():
-        line.elders = len(elders[category])
+    served = await session.execute(
+        in_month.add_columns(Elder.subsidy_category, func.count(WorkOrder.elder_id.distinct()))
+        .group_by(Elder.subsidy_category))
+    for category, elders in served:
+        line = categories.get(getattr(category, "value", category))
+        if line is not None:
+            line.elders = int(elders)
     upheld = dict((await session.execute(
         select(Complaint.vendor_id, func.count())
         .join(WorkOrder, WorkOrder.id == Complaint.order_id)

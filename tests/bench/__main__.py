@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 from tests.bench.checks import Bench
 
-BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "care", "speech"]
+BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "care", "settle",
+              "speech"]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
@@ -49,13 +50,19 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
         module.run(bench, elders=args.care_elders, speed=args.care_speed)
 
+    def settle(bench: Bench) -> None:
+        from tests.bench import settle as module
+
+        module.run(bench)
+
     def speech(bench: Bench) -> None:
         from tests.bench import speech as module
 
         module.run(bench)
 
     return {"callerid": callerid, "calls": calls, "emergency": emergency,
-            "console": console, "dispatch": dispatch, "care": care, "speech": speech}
+            "console": console, "dispatch": dispatch, "care": care, "settle": settle,
+            "speech": speech}
 
 
 def main() -> None:
