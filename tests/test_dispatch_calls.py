@@ -35,6 +35,7 @@ from dispatch.models import (
 from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
+from dispatch.stats import most_at_once
 from tests.callstack import CallStack, open_stack, until
 from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
 from tests.sim_phones import answers_and_presses
@@ -396,17 +397,6 @@ async def test_the_acceptance_deadline_escalates(tmp_path: Path) -> None:
         offers = attempts(stack.db_url, order.id)
         assert 1 <= len(offers) < len(vendors)  # the deadline came before the vendors ran out
         assert all(o.state in ("done", "cancelled") for o in offers)
-
-
-def most_at_once(spans: list[tuple[Any, Any]]) -> int:
-    """The largest number of (start, end) spans open at one instant."""
-    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans],
-                   key=lambda edge: (edge[0], edge[1]))
-    current = peak = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
-    return peak
 
 
 async def accepted_spans(stack: CallStack, count: int) -> list[Any]:

@@ -169,7 +169,7 @@ async def _play_and_follow(engine: Engine, sim: SimulatorProcess, lifecycle: Lif
                            stop_following: asyncio.Event, *, calls: int, speed: float,
                            seed: int, pools: NumberPools) -> list[PlannedCall]:
     """Play the calls, then follow every order until its story ends."""
-    await _connect_ami(engine, sim)
+    await sim.connect_engine(engine)
     await sim.request("operators", operators=OPERATORS)
     await lifecycle.prepare()
     following = asyncio.create_task(lifecycle.follow(stop_following))
@@ -210,15 +210,6 @@ async def _alarm_figures(engine: Engine) -> AlarmReport:
     async with engine.context.sessions() as session:
         return await alarm_report(session, now - timedelta(days=7), now + timedelta(days=1),
                                   now)
-
-
-async def _connect_ami(engine: Engine, sim: SimulatorProcess) -> None:
-    if sim.ami_port is None:
-        return
-    engine.settings.ami.enabled = True
-    engine.settings.ami.port = int(sim.ami_port)
-    engine.settings.ami.secret = sim.ami_secret
-    await engine.start_ami()
 
 
 async def _play(sim: SimulatorProcess, plan: list[PlannedCall], speed: float) -> None:

@@ -12,9 +12,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivr.assets import agi_scripts_dir, asterisk_conf_dir, prompts_dir
+
+if TYPE_CHECKING:
+    from ivr.engine import Engine
 
 READY_TIMEOUT_S = 60.0
 
@@ -145,6 +148,15 @@ class SimulatorProcess:
                   real_start=float(ready.get("clock", {}).get("real_start", 0.0)))
         await sim.control.connect(sim.control_port)
         return sim
+
+    async def connect_engine(self, engine: Engine) -> None:
+        """Point the engine's AMI link at this simulator's AMI and connect it (nothing
+        without an AMI port)."""
+        if self.ami_port is None:
+            return
+        ami = engine.settings.ami
+        ami.enabled, ami.port, ami.secret = True, int(self.ami_port), self.ami_secret
+        await engine.start_ami()
 
     async def request(self, op: str, **payload: Any) -> Any:
         return await self.control.request(op, **payload)

@@ -49,7 +49,7 @@ from dispatch.open_alarms import CALLBACK_KINDS, RETRY_EVENT
 from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
-from dispatch.stats import percentile
+from dispatch.stats import most_at_once, percentile
 from ivr.clock import ScaledClock
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
@@ -65,6 +65,7 @@ RESERVE = 2  # lines caring calls leave free ([care] reserve_channels, its defau
 SPEED = 10.0
 CALLBACKS = 40
 RING_S = 8.0
+EXPECTED_CALL_S = 22.0  # engine seconds a check-in holds its line (ring, greeting, key)
 WELL = answers_and_presses(("1", 2.0), ring_s=RING_S)
 BUSY = {"answer": "busy", "ring_s": 0.0}
 TZ = ZoneInfo("Asia/Shanghai")
@@ -166,17 +167,20 @@ async def _rounds_ended(engine: Engine) -> int:
                if state not in (RoundState.DUE, RoundState.CALLING))
 
 
-async def _campaign(stamps: CallbackStamps, emergency_elders: list[int], rounds: int
-                    ) -> list[int]:
-    """Wait for every round to end, calling back one emergency at a time while it runs;
-    returns the call-backs' orders. Gives up after ``STALL_S`` with no round ending."""
+async def _campaign(stamps: CallbackStamps, emergency_elders: list[int], rounds: int,
+                    speed: float) -> list[int]:
+    """Wait for every round to end, calling back one emergency at a time, spread over the
+    campaign's expected length; returns the call-backs' orders. Gives up after ``STALL_S``
+    with no round ending."""
     engine = stamps.engine
+    expected_s = rounds * EXPECTED_CALL_S / (TRUNK - RESERVE) / speed
+    pause_s = min(1.0, max(0.05, expected_s / (2 * len(emergency_elders) + 2)))
     orders: list[int] = []
     ended, moved_at = 0, time.perf_counter()
     while ended < rounds:
         if len(orders) < len(emergency_elders) and ended > 0:
             orders.append(await stamps.call_back(emergency_elders[len(orders)]))
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(pause_s)
         now_ended = await _rounds_ended(engine)
         if now_ended > ended:
             ended, moved_at = now_ended, time.perf_counter()
@@ -196,12 +200,7 @@ def _line_use(calls: list[tuple[datetime, datetime]]) -> dict[str, Any]:
     finished_s = (max(f for _, f in calls) - first).total_seconds()
     mean_s = sum(durations) / len(durations)
     ideal_s = len(calls) * mean_s / TRUNK
-    moments = sorted([(c, 1) for c, _ in calls] + [(f, -1) for _, f in calls],
-                     key=lambda m: (m[0], m[1]))
-    busy = most = 0
-    for _, step in moments:
-        busy += step
-        most = max(most, busy)
+    most = most_at_once(calls)
     return {"calls": len(calls), "mean call s (engine clock)": mean_s,
             "trunk use while calls waited %": 100 * held / (TRUNK * span) if span else 0.0,
             "the caring calls' share of the trunk %": 100 * (TRUNK - RESERVE) / TRUNK,
@@ -235,9 +234,7 @@ async def _run(bench: Bench, elders: int, speed: float) -> None:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=speed,
                                            log_path=bench.log_file(folder / "sim.log"))
-        settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
-        settings.ami.secret = sim.ami_secret
-        await engine.start_ami()
+        await sim.connect_engine(engine)
         chosen = await _callable_elders(engine, elders + 2 * CALLBACKS)
         caring, emergency = chosen[:elders], chosen[elders:]
         await sim.request("phones", phones={n: WELL for _e, n, _b in caring}
@@ -247,7 +244,8 @@ async def _run(bench: Bench, elders: int, speed: float) -> None:
         with CallbackStamps(engine) as stamps:
             idle = [await stamps.call_back(e) for e, _c, _b in emergency[:CALLBACKS]]
             idle_ended_at = engine.context.now()
-            busy = await _campaign(stamps, [e for e, _c, _b in emergency[CALLBACKS:]], elders)
+            busy = await _campaign(stamps, [e for e, _c, _b in emergency[CALLBACKS:]], elders,
+                                   speed)
         elapsed = time.perf_counter() - started
         originated = (await sim.request("originated"))["originated"]
     finally:

@@ -177,9 +177,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=SPEED,
                                            log_path=bench.log_file(run / "sim.log"))
-        settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
-        settings.ami.secret = sim.ami_secret
-        await engine.start_ami()
+        await sim.connect_engine(engine)
         freeze_startup_objects()
         await sim.request("operators", operators=operators(hold_s))
         console_log = run / "console.log"

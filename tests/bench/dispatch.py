@@ -254,9 +254,7 @@ async def _scenario(bench: Bench, label: str, db_url: str, redis_url: str, folde
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=FAST, log_path=bench.log_file(folder / "sim.log"))
-        settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
-        settings.ami.secret = sim.ami_secret
-        await engine.start_ami()
+        await sim.connect_engine(engine)
         await sim.request("phones", phones={v.phone: ACCEPT for v in vendors}
                           | {BASELINE_NUMBER: BUSY})
         assert engine.context is not None

@@ -147,9 +147,7 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=SPEED, log_path=bench.log_file(run / "sim.log"))
-        settings.ami.enabled, settings.ami.port = True, int(sim.ami_port or 0)
-        settings.ami.secret = sim.ami_secret
-        await engine.start_ami()
+        await sim.connect_engine(engine)
         freeze_startup_objects()  # as the engine process does
         await sim.request("operators", operators=operators(hold_s))
         results = await drive(sim, handsets, calls, rate)
