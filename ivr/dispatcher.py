@@ -222,6 +222,12 @@ class Dispatcher:
         step."""
         self._spawn(self.next_step(attempt))
 
+    def line_freed(self) -> None:
+        """A flow ended an attempt with its answer (the round or order goes on without the
+        dispatcher): the trunk line it held may go to a waiting caring call."""
+        if self._care_backlog:
+            self._spawn(self.fill_care_lines())
+
     def order_completed(self, order_id: int) -> None:
         """A worker reported an order done: charge it (and plan its quality callback)."""
         if self.ctx.settings.money.charge:
@@ -511,6 +517,8 @@ class Dispatcher:
             lambda session: accept(session, attempt, self.ctx.now(),
                                    self.settings.arrival_window_s),
             log, "acceptance of offer %s not stored", attempt.id)
+        if won.ok:
+            self.line_freed()
         return bool(won.value)
 
     # -- loops -----------------------------------------------------------------------------

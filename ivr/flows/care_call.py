@@ -79,6 +79,8 @@ class CareCallFlow:
         if not stored.ok:
             log.error("care round %s: the answer is lost; the sweep calls again",
                       care.round_id)
+        elif stored.value and self.ctx.dispatcher is not None:
+            self.ctx.dispatcher.line_freed()  # the attempt no longer holds its trunk line
         if outcome is OfferOutcome.HELP:
             await self._call_back_item(agi, attempt, care)
             await agi.stream_file(self.ctx.prompts.path("checkin_help", language))
