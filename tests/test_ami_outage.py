@@ -83,7 +83,9 @@ async def test_a_cut_during_the_first_ring_keeps_the_escalation_and_honours_the_
         stack.ami_proxy.restore()
         await until(link_is(stack, True), "the link to return")
         order_no = await emergency_order_no(stack, line)
-        events = await timeline(stack, order_no, ended)
+        # the key may be stored before the call's late result: wait for both
+        events = await timeline(stack, order_no, lambda rows: ended(rows) and any(
+            kind == "family_called" for kind, _ in rows))
         await call
         kinds = [kind for kind, _ in events]
         assert "family_unreached" not in kinds, events

@@ -54,7 +54,9 @@ async def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 def within_goal(result: dict[str, Any], path: str) -> float:
     goal = GOALS[path]
-    assert first_queue_join(result) == pytest.approx(result["queue"]["joined_at"], abs=0.01)
+    # the record's queue is the first one joined, not an overflow queue tens of seconds
+    # later (the two stamps of the one join are taken a moment apart in the simulator)
+    assert first_queue_join(result) == pytest.approx(result["queue"]["joined_at"], abs=1.0)
     seconds = time_to_human(result, goal)
     assert goal.seconds is not None and seconds <= goal.seconds, (path, seconds, result["heard"])
     return seconds
