@@ -78,6 +78,7 @@ class RoundCall:
     elder_id: int
     kind: CareKind
     name: str
+    gender: str | None  # "M", "F" or None
     language: str
     message: str | None  # a reminder's or a campaign's words
     state: RoundState
@@ -213,7 +214,7 @@ async def round_call(session: AsyncSession, attempt_id: int) -> RoundCall | None
     """The round behind an answered caring-call attempt, with the elder's name, language
     and the words to say; None if unknown."""
     row = (await session.execute(
-        select(CareRound.id, CareRound.elder_id, CareRound.kind, Elder.name,
+        select(CareRound.id, CareRound.elder_id, CareRound.kind, Elder.name, Elder.gender,
                Elder.preferred_language, CarePlan.message, CareCampaign.message,
                CareRound.state)
         .select_from(CareRound)
@@ -226,7 +227,7 @@ async def round_call(session: AsyncSession, attempt_id: int) -> RoundCall | None
     if row is None:
         return None
     return RoundCall(round_id=row[0], elder_id=row[1], kind=row[2], name=row[3],
-                     language=row[4], message=row[5] or row[6], state=row[7])
+                     gender=row[4], language=row[5], message=row[6] or row[7], state=row[8])
 
 
 

@@ -4,7 +4,9 @@ Besides one table per language, the catalogue holds each prompt's duration budge
 (``[budget_s]``, seconds, for every language: a longer recording fails ``hotline prompts
 check`` and the tests, not an elder) and the openings that must be heard early
 (``[opening.<prompt>]``: the words that name the ways to a human and to emergency help,
-spoken within ``within_s`` seconds).
+spoken within ``within_s`` seconds), and the surnames recorded one by one
+(``[surnames]``): a caring call greets an elder as 张奶奶 or 李爷爷 by putting the surname's
+recording before the honorific's, the way numbers are said from digit recordings.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ CATALOGUE_PATH = PROMPTS_DIR / "catalogue.toml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 BUDGETS_TABLE = "budget_s"
 OPENINGS_TABLE = "opening"
+SURNAMES_TABLE = "surnames"
+SURNAME_PREFIX = "surname_"
+HONORIFICS = {"F": "honorific_female", "M": "honorific_male"}
+_HAN = re.compile(r"^[\u3400-\u9fff]+$")
 
 
 class CatalogueError(Exception):
@@ -60,6 +66,7 @@ class PromptCatalogue:
     prefix: str = "hotline"
     budgets: dict[str, float] = field(default_factory=dict)
     openings: dict[str, Opening] = field(default_factory=dict)
+    surnames: tuple[str, ...] = ()  # compound surnames first: 欧阳 before 欧
 
     @classmethod
     def load(
@@ -71,14 +78,19 @@ class PromptCatalogue:
             raise CatalogueError(f"cannot read prompt catalogue {path}: {exc}") from exc
         budgets = _parse_budgets(data.pop(BUDGETS_TABLE, {}))
         openings = _parse_openings(data.pop(OPENINGS_TABLE, {}))
-        languages = {code: _parse_language(code, table) for code, table in data.items()}
+        surnames = _parse_surnames(data.pop(SURNAMES_TABLE, {}))
+        languages = {code: _with_surnames(_parse_language(code, table), surnames)
+                     for code, table in data.items()}
         if default_language not in languages:
             raise CatalogueError(f"default language {default_language!r} missing in {path}")
         return cls(languages=languages, default_language=default_language, prefix=prefix,
-                   budgets=budgets, openings=openings)
+                   budgets=budgets, openings=openings, surnames=surnames)
 
     def budget(self, name: str) -> float | None:
-        """The longest ``name`` may last in any language, in seconds (None: no budget)."""
+        """The longest ``name`` may last in any language, in seconds (None: no budget);
+        every surname's recording has the one budget ``surname``."""
+        if name.startswith(SURNAME_PREFIX) and name not in self.budgets:
+            return self.budgets.get("surname")
         return self.budgets.get(name)
 
     def has_language(self, language: str) -> bool:
@@ -101,6 +113,26 @@ class PromptCatalogue:
         """True if ``name`` is recorded in ``language`` or in the default language."""
         return any(name in lang.texts for lang in (
             self.languages.get(language), self.languages[self.default_language]) if lang)
+
+    def surname_of(self, name: str) -> str | None:
+        """The recorded surname ``name`` starts with (a given name must follow), or None."""
+        name = name.strip()
+        return next((surname for surname in self.surnames
+                     if name.startswith(surname) and len(name) > len(surname)), None)
+
+    def address(self, name: str, gender: str | None, language: str) -> list[str]:
+        """Prompt paths that address the elder by surname and honorific (张奶奶), both in
+        ``language`` if it records them, else in the default language; empty when the
+        gender is unknown or the surname not recorded."""
+        honorific = HONORIFICS.get(gender or "")
+        surname = self.surname_of(name)
+        if honorific is None or surname is None:
+            return []
+        names = [surname_prompt(surname), honorific]
+        for lang in (self.languages.get(language), self.languages[self.default_language]):
+            if lang is not None and all(n in lang.texts for n in names):
+                return [f"{self.prefix}/{lang.code}/{n}" for n in names]
+        return []
 
     def number(self, value: int, language: str) -> list[str]:
         """Prompt paths that say ``value`` as a number (二十五), digit by digit above 99."""
@@ -130,6 +162,36 @@ def _parse_language(code: str, table: object) -> PromptLanguage:
         words_per_minute=int(table.get("words_per_minute", 120)),
         texts=dict(texts),
     )
+
+
+def surname_prompt(surname: str) -> str:
+    """The prompt name of a surname's recording (ASCII, as Asterisk file names are)."""
+    return SURNAME_PREFIX + "_".join(f"{ord(char):x}" for char in surname)
+
+
+def _parse_surnames(table: object) -> tuple[str, ...]:
+    if not isinstance(table, dict) or set(table) - {"single", "compound"}:
+        raise CatalogueError(f"[{SURNAMES_TABLE}] takes single (a string of surnames) and "
+                             "compound (a list of two-character surnames)")
+    single, compound = table.get("single", ""), table.get("compound", [])
+    if not isinstance(single, str) or (single and not _HAN.match(single)) \
+            or not isinstance(compound, list) or not all(
+                isinstance(s, str) and len(s) == 2 and _HAN.match(s) for s in compound):
+        raise CatalogueError(f"[{SURNAMES_TABLE}]: surnames are Chinese characters")
+    surnames = (*compound, *single)
+    if len(set(surnames)) != len(surnames):
+        raise CatalogueError(f"[{SURNAMES_TABLE}] lists a surname twice")
+    return surnames
+
+
+def _with_surnames(lang: PromptLanguage, surnames: tuple[str, ...]) -> PromptLanguage:
+    """A language that records the honorifics records every surname too: each is one more
+    prompt of its catalogue (built, imported and checked like the others)."""
+    if not all(name in lang.texts for name in HONORIFICS.values()):
+        return lang
+    texts = dict(lang.texts) | {surname_prompt(s): s for s in surnames}
+    return PromptLanguage(code=lang.code, voice=lang.voice,
+                          words_per_minute=lang.words_per_minute, texts=texts)
 
 
 def _parse_budgets(table: object) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Wire-level: caring calls placed by the engine through the simulator's AMI, answered by
-the simulator's phones (engine and simulator over TCP, simulated time). A check-in heard
-well, help and operator answers; an elder who never answers is tried three times, then the
+the simulator's phones (engine and simulator over TCP, simulated time). A check-in greets
+the elder by surname and honorific, and hears well, help and operator answers; an elder who never answers is tried three times, then the
 family is called and a welfare check tops the operators' worklist; a plan outside the
 allowed hours waits."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from dispatch.care_calendar import Festival, festival_date
 from dispatch.care_calls import requested_by
@@ -88,6 +88,19 @@ async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
     return chosen
 
 
+async def name_elders(stack: CallStack, names: dict[int, tuple[str, str]]) -> None:
+    """Give elders a name and gender: {elder id: (name, gender)}."""
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            for elder_id, (name, gender) in names.items():
+                await session.execute(update(Elder).where(Elder.id == elder_id)
+                                      .values(name=name, gender=gender))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
 async def day_report(stack: CallStack, day: Any) -> CareReport:
     assert stack.engine is not None and stack.engine.context is not None
     async with stack.engine.context.sessions() as session:
@@ -103,6 +116,8 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
     async with care_stack(tmp_path) as stack:
         await stack.sim.request("operators", operators=OPERATOR)
         (well, well_no), (help_, help_no), (op, op_no) = await plan_check_ins(stack, 3)
+        await name_elders(stack, {well: ("张桂兰", "F"), help_: ("欧阳建国", "M"),
+                                  op: ("禤明", "M")})  # 禤: a surname not recorded
         await stack.sim.request("phones", phones={
             well_no: answers_and_presses(("1", 2.0)),
             help_no: answers_and_presses(("2", 2.0)),
@@ -130,6 +145,17 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
         assert sorted(outcome for _r, outcome in tries) == ["help", "operator", "well"]
         # nobody was escalated
         assert stack.rows(select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
+        # greeted by surname and honorific where the surname is recorded
+        heard = {call["channel"]: [path.rsplit("/", 1)[-1] for path in call["heard"]]
+                 for call in (await stack.sim.request("originated"))["originated"]}
+        greetings = {number: next(prompts[:prompts.index(q)] for channel, prompts in
+                                  heard.items() if number in channel
+                                  for q in prompts if q == "checkin_question")
+                     for number in (well_no, help_no, op_no)}
+        assert greetings == {
+            well_no: ["surname_5f20", "honorific_female", "care_greeting_named"],
+            help_no: ["surname_6b27_9633", "honorific_male", "care_greeting_named"],
+            op_no: ["care_greeting"]}, heard
         report = await day_report(stack, round_of(stack, well).day)
         assert (report.due, report.by_state["well"], report.by_state["help"],
                 report.by_state["operator"], report.calls, report.elders_called) == (

@@ -140,3 +140,35 @@ def test_budgets_and_openings_are_validated(tmp_path: Path) -> None:
     bad.write_text(base + '[opening.welcome]\nwithin_s = 8\nzh = "x"\n')
     with pytest.raises(CatalogueError, match="opening"):
         PromptCatalogue.load(bad)
+
+
+def test_elders_are_addressed_by_surname_and_honorific() -> None:
+    catalogue = PromptCatalogue.load()
+    assert catalogue.surname_of("欧阳秀英") == "欧阳"  # compound before 欧
+    assert catalogue.surname_of(" 张桂兰") == "张"
+    assert catalogue.surname_of("禤明") is None  # not recorded
+    assert catalogue.surname_of("张") is None  # a surname alone is no name
+    assert catalogue.address("张桂兰", "F", "zh") == [
+        "hotline/zh/surname_5f20", "hotline/zh/honorific_female"]
+    assert catalogue.address("欧阳建国", "M", "zh") == [
+        "hotline/zh/surname_6b27_9633", "hotline/zh/honorific_male"]
+    # a language without the honorifics is greeted in the default language, as a whole
+    assert catalogue.address("张桂兰", "F", "ko") == catalogue.address("张桂兰", "F", "zh")
+    assert catalogue.address("张桂兰", None, "zh") == []
+    assert catalogue.address("张桂兰", "X", "zh") == []
+    assert catalogue.address("禤明", "M", "zh") == []
+    assert catalogue.address("", "M", "zh") == []
+
+
+def test_surnames_are_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "catalogue.toml"
+    base = '[zh]\nvoice = "cmn"\n[zh.prompts]\nwelcome = "x"\n'
+    for table in ('single = "张张"', 'single = "Zhang"', 'compound = ["欧"]',
+                  'single = "x"\nother = 1', 'compound = "欧阳"'):
+        bad.write_text(base + f"[surnames]\n{table}\n")
+        with pytest.raises(CatalogueError, match="surname"):
+            PromptCatalogue.load(bad)
+    bad.write_text(base + 'honorific_female = "奶奶"\nhonorific_male = "爷爷"\n'
+                   '[surnames]\nsingle = "王"\ncompound = ["上官"]\n')
+    catalogue = PromptCatalogue.load(bad)
+    assert {"surname_738b", "surname_4e0a_5b98"} <= set(catalogue.languages["zh"].texts)

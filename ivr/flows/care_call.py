@@ -1,6 +1,7 @@
 """FastAGI route ``care_call``: the elder answered a caring call the hotline placed.
 
-A check-in asks: 1 I am well, 2 I need help (an operator calls back: a call-back item on
+The elder is greeted by surname and honorific (张奶奶，您好！) where the surname is
+recorded. A check-in asks: 1 I am well, 2 I need help (an operator calls back: a call-back item on
 the worklist), 0 an operator now (the dialplan takes the call to the operator queue). A
 companionship call, a reminder and a holiday greeting say their words and offer 0 for an
 operator. No key or a hang-up is an unanswered try: the dispatcher calls again after
@@ -50,7 +51,7 @@ class CareCallFlow:
         started = self.ctx.now()
         outcome = OfferOutcome.HANGUP
         try:
-            await agi.stream_file(self.ctx.prompts.path("care_greeting", language))
+            await self._greet(agi, care, language)
             if care.kind is CareKind.CHECK_IN:
                 prompts = [self.ctx.prompts.path("checkin_question", language)]
                 key = await ask(agi, self.ctx, prompts, "120", ROUNDS)
@@ -69,6 +70,16 @@ class CareCallFlow:
         finally:
             if outcome in (OfferOutcome.HANGUP, OfferOutcome.NO_KEY):
                 await settle(self.ctx, attempt, outcome)
+
+    async def _greet(self, agi: AgiSession, care: RoundCall, language: str) -> None:
+        """张奶奶，您好！ and the hotline's greeting; a plain greeting when the elder's surname
+        is not recorded or the gender unknown."""
+        prompts = self.ctx.prompts
+        address = prompts.address(care.name, care.gender, language)
+        for path in address:
+            await agi.stream_file(path)
+        greeting = "care_greeting_named" if address else "care_greeting"
+        await agi.stream_file(prompts.path(greeting, language))
 
     async def _answered(self, agi: AgiSession, attempt: Attempt, care: RoundCall,
                         outcome: OfferOutcome, language: str, started: object) -> None:
