@@ -1,8 +1,8 @@
 """Wire-level: caring calls placed by the engine through the simulator's AMI, answered by
 the simulator's phones (engine and simulator over TCP, simulated time). A check-in greets
-the elder by surname and honorific, and hears well, help and operator answers; an elder who never answers is tried three times, then the
-family is called and a welfare check tops the operators' worklist; a plan outside the
-allowed hours waits."""
+the elder by surname and honorific, and hears well, help and operator answers; an elder who
+never answers is tried three times, then the family is called and a welfare check tops the
+operators' worklist; a plan outside the allowed hours waits."""
 
 from __future__ import annotations
 
