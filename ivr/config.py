@@ -204,6 +204,10 @@ class CareSettings(BaseModel):
         default=2, ge=0, le=1000,
         description="trunk channels caring calls leave free for emergency call-backs, "
                     "family alerts and vendor offers")
+    words_dir: Path = Field(
+        default=VAR_DIR / "care_words",
+        description="a reminder's or campaign's own words, synthesised here and played by "
+                    "Asterisk from here (a folder it can read)")
 
     @model_validator(mode="after")
     def _hours_in_order(self) -> CareSettings:

@@ -232,7 +232,7 @@ def synthesise(text: str, voice: str, words_per_minute: int, out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         subprocess.run(
-            [espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text],
+            [espeak, "-v", voice, "-s", str(words_per_minute), "-w", str(raw), "--", text],
             check=True,
             capture_output=True,
             timeout=60,

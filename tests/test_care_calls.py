@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -164,6 +165,41 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
         assert "asked for help (call-back item): 1" in format_care_report(report)
 
 
+async def test_a_reminder_says_its_own_words_and_others_their_prompt(tmp_path: Path) -> None:
+    words = "下午三点去社区医院复诊，记得带上病历。"
+    async with care_stack(tmp_path) as stack:
+        chosen = await plan_check_ins(stack, 3)
+        kinds = [(CareKind.REMINDER, words), (CareKind.REMINDER, words),
+                 (CareKind.COMPANION, None)]
+        engine = make_async_engine(stack.db_url, pool_size=1)
+        try:
+            async with async_sessionmaker_for(engine)() as session:
+                for (elder_id, _number), (kind, message) in zip(chosen, kinds, strict=True):
+                    await session.execute(update(CarePlan).where(CarePlan.elder_id == elder_id)
+                                          .values(kind=kind, message=message))
+                await session.commit()
+        finally:
+            await engine.dispose()
+        await stack.sim.request("phones", phones={  # they listen, and press nothing
+            number: answers_and_presses(ring_s=2.0) for _e, number in chosen})
+        await stack.poll(select(CareRound.state), lambda states: len(states) == 3 and all(
+            state == "well" for state, in states))
+        heard = {call["channel"]: call["heard"]
+                 for call in (await stack.sim.request("originated"))["originated"]}
+        said = {number: next(paths for channel, paths in heard.items() if number in channel)
+                for _e, number in chosen}
+        spoken = stack.settings.care.words_dir / "zh"
+        (kept,) = spoken.glob("words_*.wav")  # the same words, rendered once
+        for _e, number in chosen[:2]:
+            assert said[number][-3:-1] == [str(kept.with_suffix("")),
+                                           "hotline/zh/care_help_key"], said[number]
+        assert said[chosen[2][1]][-2] == "hotline/zh/care_companion"
+        with wave.open(str(kept), "rb") as wav:
+            assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
+            assert wav.getnframes() > 8000 * 2  # the words, said slowly
+        assert not list(spoken.glob("*.wav.*")) and not list(spoken.glob("tmp*"))
+
+
 async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist(
         tmp_path: Path) -> None:
     async with care_stack(tmp_path) as stack:
@@ -281,7 +317,9 @@ async def test_a_holiday_campaign_greets_on_the_festival_and_not_the_day_before(
         heard = {call["channel"]: [path.rsplit("/", 1)[-1] for path in call["heard"]]
                  for call in (await stack.sim.request("originated"))["originated"]}
         assert len(heard) == len(numbers)
-        assert all("care_holiday" in prompts for prompts in heard.values()), heard
+        # the campaign's own words ("重阳节快乐"), rendered once, then "press 0 for help"
+        spoken = {prompts[prompts.index("care_help_key") - 1] for prompts in heard.values()}
+        assert len(spoken) == 1 and spoken.pop().startswith("words_"), heard
         assert stack.rows(select(WorkOrder.id).where(WorkOrder.source == "care_check")) == []
 
 

@@ -1,9 +1,10 @@
 """FastAGI route ``care_call``: the elder answered a caring call the hotline placed.
 
 The elder is greeted by surname and honorific (张奶奶，您好！) where the surname is
-recorded. A check-in asks: 1 I am well, 2 I need help (an operator calls back: a call-back item on
-the worklist), 0 an operator now (the dialplan takes the call to the operator queue). A
-companionship call, a reminder and a holiday greeting say their words and offer 0 for an
+recorded. A check-in asks: 1 I am well, 2 I need help (an operator calls back: a call-back
+item on the worklist), 0 an operator now (the dialplan takes the call to the operator
+queue). A companionship call, a reminder and a holiday greeting say their words (their own,
+synthesised by ``ivr/care_words.py``, or the kind's recorded prompt) and offer 0 for an
 operator. No key or a hang-up is an unanswered try: the dispatcher calls again after
 ``[care] retry_s`` and, after the last try, opens a welfare check.
 """
@@ -20,6 +21,7 @@ from dispatch.outbound import Attempt
 from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
 from ivr.agi.session import AgiSession
+from ivr.care_words import CareWords
 from ivr.context import EngineContext
 from ivr.event_places import elder_place_of
 from ivr.flows.outbound_call import answered_attempt, ask, settle
@@ -36,6 +38,7 @@ ANSWER_OF_KEY = {"1": OfferOutcome.WELL, "2": OfferOutcome.HELP, "0": OfferOutco
 class CareCallFlow:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
+        self.words = CareWords(ctx.settings.care.words_dir, ctx.prompts)
 
     async def __call__(self, agi: AgiSession) -> None:
         attempt = await answered_attempt(agi, self.ctx)
@@ -56,8 +59,7 @@ class CareCallFlow:
                 prompts = [self.ctx.prompts.path("checkin_question", language)]
                 key = await ask(agi, self.ctx, prompts, "120", ROUNDS)
             else:
-                prompts = [self.ctx.prompts.path(WORDS[care.kind], language)]
-                key = await ask(agi, self.ctx, prompts, "0", 1)
+                key = await ask(agi, self.ctx, await self._words(care, language), "0", 1)
                 key = key or "heard"
             if key is None:
                 outcome = OfferOutcome.NO_KEY
@@ -80,6 +82,15 @@ class CareCallFlow:
             await agi.stream_file(path)
         greeting = "care_greeting_named" if address else "care_greeting"
         await agi.stream_file(prompts.path(greeting, language))
+
+    async def _words(self, care: RoundCall, language: str) -> list[str]:
+        """A reminder's or campaign's own words and "press 0 for help"; the kind's recorded
+        prompt when it has none or they cannot be spoken."""
+        prompts = self.ctx.prompts
+        words = await self.words.path(care.message, language) if care.message else None
+        if words is None:
+            return [prompts.path(WORDS[care.kind], language)]
+        return [words, prompts.path("care_help_key", language)]
 
     async def _answered(self, agi: AgiSession, attempt: Attempt, care: RoundCall,
                         outcome: OfferOutcome, language: str, started: object) -> None:
