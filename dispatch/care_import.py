@@ -55,10 +55,9 @@ class CarePlanReport(CsvReport):
 
 
 @dataclass
-class PlanRow:
-    """One validated row."""
+class PlanFields:
+    """One standing caring call, validated (a CSV row's or a console form's)."""
 
-    elder_ref: str
     kind: CareKind
     window_start: time
     window_end: time
@@ -102,9 +101,24 @@ def parse_days(value: str) -> int:
     return bits or EVERY_DAY
 
 
+@dataclass
+class PlanRow:
+    """One validated CSV row: the elder's reference and the plan."""
+
+    elder_ref: str
+    plan: PlanFields
+
+
 def parse_row(cells: dict[str, str]) -> PlanRow:
     """Validate one row; RowError with the reason."""
     elder_ref = text_cell(cells["elder_ref"], "elder_ref", 64, required=True)
+    assert elder_ref is not None
+    return PlanRow(elder_ref, parse_plan(cells))
+
+
+def parse_plan(cells: dict[str, str]) -> PlanFields:
+    """Validate a plan's cells (kind, window, and the optional ones); RowError with the
+    reason."""
     kind_text = (cells["kind"] or "").strip().lower()
     if kind_text not in KINDS:
         raise RowError(f"kind {kind_text[:20]!r} is not check_in, companion or reminder")
@@ -124,16 +138,23 @@ def parse_row(cells: dict[str, str]) -> PlanRow:
              _SPLIT.split(cells.get("quiet_days", "").strip()) if item]
     if len(quiet) > MAX_QUIET_DAYS:
         raise RowError(f"quiet_days: more than {MAX_QUIET_DAYS}")
-    assert elder_ref is not None
-    return PlanRow(elder_ref, kind, start, end, days, message, starts_on, ends_on,
-                   [day for day in quiet if day is not None])
+    return PlanFields(kind, start, end, days, message, starts_on, ends_on,
+                      [day for day in quiet if day is not None])
 
 
 def _store(conn: Connection, row: PlanRow, at: datetime) -> tuple[bool, int]:
-    """Write one plan (and its quiet days); (created, quiet days added)."""
+    """Write one row's plan (and its quiet days); (created, quiet days added)."""
     elder_id = conn.scalar(select(Elder.id).where(Elder.external_ref == row.elder_ref))
     if elder_id is None:
         raise RowError(f"no elder with elder_ref {row.elder_ref!r}")
+    return store_plan(conn, elder_id, row.plan, at)
+
+
+def store_plan(conn: Connection, elder_id: int, row: PlanFields, at: datetime
+               ) -> tuple[bool, int]:
+    """Write the elder's plan: a new one, or the one of the same kind and window start
+    updated (and started again if stopped); its quiet days added. (created, quiet days
+    added). The caller commits."""
     values = {"window_end": row.window_end, "weekdays": row.weekdays, "message": row.message,
               "starts_on": row.starts_on, "ends_on": row.ends_on, "stopped_at": None}
     same = (CarePlan.elder_id == elder_id, CarePlan.kind == row.kind,

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.care_calendar import Festival, festival_date
@@ -171,3 +171,59 @@ async def due_rounds(session: AsyncSession, now: datetime, limit: int = 500
         .where(CareRound.state == RoundState.DUE, CareRound.due_at <= now)
         .order_by(CareRound.due_at, CareRound.id).limit(limit))
     return [(int(i), due) for i, due in rows]
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """An elder's standing caring call, as the console lists it."""
+
+    id: int
+    kind: CareKind
+    window: str  # "09:00-10:00", local
+    days: str  # "daily", "weekdays" or "Mon Thu"
+    message: str | None
+    starts_on: date | None
+    ends_on: date | None
+    stopped: bool
+
+
+DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def days_label(weekdays: int) -> str:
+    if weekdays & EVERY_DAY == EVERY_DAY:
+        return "daily"
+    if weekdays & EVERY_DAY == 0b0011111:
+        return "weekdays"
+    return " ".join(label for bit, label in enumerate(DAY_LABELS) if weekdays >> bit & 1)
+
+
+async def elder_care_plans(session: AsyncSession, elder_id: int, today: date
+                           ) -> tuple[list[PlanView], list[date]]:
+    """The elder's plans (stopped ones last) and quiet days from ``today`` on."""
+    plans = (await session.scalars(select(CarePlan).where(CarePlan.elder_id == elder_id)
+                                   .order_by(CarePlan.stopped_at.is_not(None),
+                                             CarePlan.window_start, CarePlan.id))).all()
+    quiet = (await session.scalars(select(CareQuietDay.day).where(
+        CareQuietDay.elder_id == elder_id, CareQuietDay.day >= today)
+        .order_by(CareQuietDay.day))).all()
+    return [PlanView(id=p.id, kind=p.kind, window=f"{p.window_start:%H:%M}-"
+                     f"{p.window_end:%H:%M}", days=days_label(p.weekdays), message=p.message,
+                     starts_on=p.starts_on, ends_on=p.ends_on, stopped=p.stopped_at is not None)
+            for p in plans], list(quiet)
+
+
+async def stop_plan(session: AsyncSession, elder_id: int, plan_id: int, at: datetime) -> bool:
+    """Stop the elder's plan: no round is written for it any more, and a round of it not
+    yet called is skipped (one already calling ends as it goes). False if the plan is not
+    theirs or already stopped. COMMITs."""
+    moved = await session.execute(
+        update(CarePlan).where(CarePlan.id == plan_id, CarePlan.elder_id == elder_id,
+                               CarePlan.stopped_at.is_(None)).values(stopped_at=at))
+    if moved.rowcount == 1:
+        await session.execute(
+            update(CareRound).where(CareRound.plan_id == plan_id,
+                                    CareRound.state == RoundState.DUE)
+            .values(state=RoundState.SKIPPED, finished_at=at, outcome="plan_stopped"))
+    await session.commit()
+    return moved.rowcount == 1

@@ -1,3 +1,3 @@
 """Shared pytest configuration."""
 
-pytest_plugins = ["tests.storage", "tests.browser"]
+pytest_plugins = ["tests.storage", "tests.browser", "tests.console_site"]

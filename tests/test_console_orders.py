@@ -1,93 +1,30 @@
 """The console's order pages in a real Chromium, on a real database: search, timeline,
 region refusals by URL (404 and an audit row), escaped addresses, CSRF refusals, escalated
 orders assigned and cancelled, an alarm closed and bridged through the shared services,
-bad input refused with nothing written."""
+bad input refused with nothing written. The console, its registry and zhang's signed-in
+page are tests/console_site.py's fixtures."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
-from dispatch.accounts import Role
-from dispatch.db import make_sync_engine, upgrade
 from dispatch.models import AuditEntry, OrderEvent, WorkOrder
-from ivr.config import load_settings
-from ivr.console.app import create_app
-from tests.browser import ConsoleServer, account, screenshot, sign_in
-from tests.console_world import SCRIPT_ADDRESS, World, seed_world
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, World]]:
-    """(console URL, database URL, registry): AMI enabled but unreachable."""
-    folder: Path = tmp_path_factory.mktemp("console")
-    db_url = f"sqlite:///{folder / 'console.sqlite3'}"
-    upgrade(db_url)
-    world = seed_world(db_url)
-    account(db_url, "zhang", Role.OPERATOR, "county:110105", seat="op1001")
-    account(db_url, "wu", Role.OPERATOR, "county:110105")  # no softphone seat
-    settings = load_settings(None, database={"url": db_url},
-                             ami={"enabled": True, "secret": "not-reachable",
-                                  "port": _closed_port(), "ping_timeout_s": 0.5})
-    with ConsoleServer(create_app(settings)) as server:
-        yield server.url, db_url, world
-
-
-@pytest.fixture(scope="module")
-def signed_in(chromium: Any, console: tuple[str, str, World]) -> dict[str, Any]:
-    """The cookies of zhang's session (a county operator of Chaoyang), signed in once."""
-    context = chromium.new_context()
-    try:
-        sign_in(context.new_page(), console[0], "zhang")
-        state: dict[str, Any] = context.storage_state()
-        return state
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def page(chromium: Any, signed_in: dict[str, Any]) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1200, "height": 800},
-                                   storage_state=signed_in)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def _rows(db_url: str, statement: Any) -> list[Any]:
-    engine = make_sync_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(statement).all())
-    finally:
-        engine.dispose()
+from tests.browser import screenshot, sign_in
+from tests.console_site import audit, rows
+from tests.console_world import SCRIPT_ADDRESS, World
 
 
 def _order(db_url: str, order_no: str) -> Any:
-    (row,) = _rows(db_url, select(WorkOrder).where(WorkOrder.order_no == order_no))
+    (row,) = rows(db_url, select(WorkOrder).where(WorkOrder.order_no == order_no))
     return row
 
 
 def _events(db_url: str, order_no: str) -> list[Any]:
-    return _rows(db_url, select(OrderEvent.kind, OrderEvent.detail)
-                 .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
-                 .where(WorkOrder.order_no == order_no).order_by(OrderEvent.id))
-
-
-def _audit(db_url: str, action: str) -> list[Any]:
-    return _rows(db_url, select(AuditEntry).where(AuditEntry.action == action))
+    return rows(db_url, select(OrderEvent.kind, OrderEvent.detail)
+                .join(WorkOrder, WorkOrder.id == OrderEvent.order_id)
+                .where(WorkOrder.order_no == order_no).order_by(OrderEvent.id))
 
 
 def test_search_finds_the_regions_orders_and_shows_the_timeline(
@@ -115,7 +52,7 @@ def test_another_regions_order_or_elder_by_url_is_404_and_audited(
         assert response.status == 404
         assert f"No order {world.orders[label]} in your region." in page.inner_text("main")
         assert "孙桂兰" not in page.content() and "赵淑珍" not in page.content()
-    refused = {row.target: row for row in _audit(db_url, "order_refused")}
+    refused = {row.target: row for row in audit(db_url, "order_refused")}
     assert refused[world.orders["heping"]].account_name == "zhang"
     assert refused[world.orders["heping"]].detail == {"exists_elsewhere": True}
     assert refused[world.orders["heping"]].address == "127.0.0.1"
@@ -123,12 +60,12 @@ def test_another_regions_order_or_elder_by_url_is_404_and_audited(
     assert refused_now(db_url)["12345678"].detail == {"exists_elsewhere": False}
     response = page.goto(f"{url}/elders/{world.elders['孙桂兰']}")
     assert response.status == 404
-    assert [row.target for row in _audit(db_url, "elder_refused")] == [
+    assert [row.target for row in audit(db_url, "elder_refused")] == [
         str(world.elders["孙桂兰"])]
 
 
 def refused_now(db_url: str) -> dict[str, Any]:
-    return {row.target: row for row in _audit(db_url, "order_refused")}
+    return {row.target: row for row in audit(db_url, "order_refused")}
 
 
 def test_script_in_an_address_is_shown_as_text_never_run(
@@ -141,17 +78,17 @@ def test_script_in_an_address_is_shown_as_text_never_run(
     assert page.inner_text("#elder-address") == SCRIPT_ADDRESS
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.locator("main img").count() == 0
-    assert [row.target for row in _audit(db_url, "elder_viewed")] == [str(elder_id)]
+    assert [row.target for row in audit(db_url, "elder_viewed")] == [str(elder_id)]
     page.goto(f"{url}/elders/{elder_id}")
     screenshot(page, "elder")
-    assert len(_audit(db_url, "elder_viewed")) == 2  # every view is audited
+    assert len(audit(db_url, "elder_viewed")) == 2  # every view is audited
 
 
 def test_a_form_posted_without_its_csrf_token_is_refused(
         console: tuple[str, str, World], page: Any) -> None:
     url, db_url, world = console
     count = select(func.count()).select_from(WorkOrder)
-    before = _rows(db_url, count)[0][0]
+    before = rows(db_url, count)[0][0]
     fields = {"elder_id": str(world.elders["李秀英"]), "service": "meal"}
     refused = page.request.post(f"{url}/orders/new", form=fields)
     assert refused.status == 403 and "security token" in refused.text()
@@ -165,7 +102,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused(
     with page.expect_response(f"{url}/orders/{order_no}/cancel") as posted:
         page.click("#cancel-form button")
     assert posted.value.status == 403
-    assert _rows(db_url, count)[0][0] == before
+    assert rows(db_url, count)[0][0] == before
     assert _order(db_url, order_no).status.value == "escalated"
 
 
@@ -188,7 +125,7 @@ def test_escalated_orders_are_assigned_by_hand_or_cancelled_with_a_reason(
     assert page.inner_text("#order-status") == "cancelled"
     assert _events(db_url, world.orders["escalated2"])[-1] == (
         "cancelled_by_operator", {"reason": "老人住院，不需要了", "by": "zhang"})
-    assert {row.action for row in _rows(db_url, select(AuditEntry))} >= {
+    assert {row.action for row in rows(db_url, select(AuditEntry))} >= {
         "assigned_by_hand", "cancelled_by_operator"}
     page.goto(f"{url}/orders/escalated")
     assert "No escalated order in your region." in page.inner_text("main")
@@ -210,7 +147,7 @@ def test_an_alarm_is_bridged_and_closed_through_the_shared_services(
     assert page.inner_text("#order-status") == "cancelled"
     assert _events(db_url, order_no)[-1] == ("alarm_closed", {
         "disposition": "accidental", "closed_by": "zhang", "note": "老人误按"})
-    audit = {row.action: row for row in _rows(db_url, select(AuditEntry))}
+    audit = {row.action: row for row in rows(db_url, select(AuditEntry))}
     assert audit["alarm_closed"].target == order_no
     assert audit["bridge"].detail["target"] == "120"
     assert page.locator("#close-form").count() == 0  # closed: no second disposition
@@ -227,7 +164,7 @@ def test_call_back_goes_through_the_shared_service_and_only_in_the_region(
     assert (kind, detail["seat"], detail["outcome"]) == ("called_back", "op1001",
                                                          "ami_unreachable")
     assert page.locator("#timeline tr.event-called_back").count() == 1
-    assert [(row.target, row.detail["outcome"]) for row in _audit(db_url, "call_back")] == [
+    assert [(row.target, row.detail["outcome"]) for row in audit(db_url, "call_back")] == [
         (order_no, "ami_unreachable")]
     # the same form aimed at another region's order: 404 and audited, nothing placed
     other = world.orders["heping"]
@@ -237,7 +174,7 @@ def test_call_back_goes_through_the_shared_service_and_only_in_the_region(
         page.click("#call-back-buttons button")
     assert posted.value.status == 404
     assert refused_now(db_url)[other].account_name == "zhang"
-    assert len(_audit(db_url, "call_back")) == 1
+    assert len(audit(db_url, "call_back")) == 1
 
 
 def test_the_live_screens_call_back_is_region_checked_and_recorded(
@@ -252,12 +189,12 @@ def test_the_live_screens_call_back_is_region_checked_and_recorded(
                  return [reply.status, await reply.text()];
                }""", fields))
 
-    before = len(_audit(db_url, "call_back"))
+    before = len(audit(db_url, "call_back"))
     # a screen-pop card's elder of the region, on one of their phones: placed (AMI is out of
     # reach here) and recorded
     status, body = post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000011"})
     assert status == 502 and "ami_unreachable" in body
-    assert len(_audit(db_url, "call_back")) == before + 1
+    assert len(audit(db_url, "call_back")) == before + 1
     # another region's elder, a number not theirs, another region's order, an unknown call
     refused = [post({"elder_id": str(world.elders["孙桂兰"]), "number": "+8613800000031"}),
                post({"elder_id": str(world.elders["李秀英"]), "number": "+8613800000031"}),
@@ -265,7 +202,7 @@ def test_the_live_screens_call_back_is_region_checked_and_recorded(
                      "order_no": world.orders["heping"]}),
                post({"call": "1700000000.999"}), post({"call": "1.1&PJSIP/x"})]
     assert [code for code, _ in refused] == [404, 400, 404, 404, 400]
-    assert len(_audit(db_url, "call_back")) == before + 1
+    assert len(audit(db_url, "call_back")) == before + 1
 
 
 def test_an_account_without_a_seat_sees_why_it_cannot_call_back(
@@ -284,7 +221,7 @@ def test_an_account_without_a_seat_sees_why_it_cannot_call_back(
         assert "no softphone seat" in page.inner_text("#flash")
     finally:
         context.close()
-    assert "wu" not in [row.account_name for row in _audit(db_url, "call_back")]
+    assert "wu" not in [row.account_name for row in audit(db_url, "call_back")]
 
 
 def test_an_order_is_entered_by_hand_for_an_elder_found_by_name(
@@ -315,7 +252,7 @@ def test_bad_input_gets_a_clear_answer_and_writes_nothing(
     page.goto(f"{url}/")
     token = page.evaluate("hotline.csrfToken()")
     count = select(func.count()).select_from(WorkOrder)
-    before = _rows(db_url, count)[0][0]
+    before = rows(db_url, count)[0][0]
 
     def post(path: str, **fields: str) -> Any:
         return page.request.post(f"{url}{path}", form={"csrf_token": token, **fields})
@@ -345,7 +282,7 @@ def test_bad_input_gets_a_clear_answer_and_writes_nothing(
     assert answer.status == 413
     answer = post(f"/orders/{world.orders['dongcheng']}/cancel", reason="越权")
     assert answer.status == 404
-    assert _rows(db_url, count)[0][0] == before
+    assert rows(db_url, count)[0][0] == before
     assert _order(db_url, world.orders["dongcheng"]).status.value == "new"
     for path in ("/orders/abc", "/orders/99999999", f"/elders/{2**40}", "/nowhere"):
         response = page.goto(f"{url}{path}")

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ivr.console import call_back, elders, orders
+from ivr.console import call_back, care_plans, elders, orders
 from ivr.console.auth import require
 from ivr.console.templating import render
 
@@ -20,5 +20,6 @@ ROUTES = [
     Route("/", home, methods=["GET"]),
     *orders.ROUTES,
     *elders.ROUTES,
+    *care_plans.ROUTES,
     *call_back.ROUTES,
 ]
