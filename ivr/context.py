@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from ivr.clock import Clock
 from ivr.config import Settings
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
+from ivr.write_gate import WriteGate
 
 if TYPE_CHECKING:
     from ivr.dispatcher import Dispatcher
@@ -33,22 +33,27 @@ class EngineContext:
     on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
     dispatcher: Dispatcher | None = None  # offers orders to vendors; None if dispatch is off
     priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
-    _write_gate: contextlib.AbstractAsyncContextManager[object] = field(
-        default_factory=contextlib.nullcontext
-    )
+    _write_gate: WriteGate | None = None
 
     def __post_init__(self) -> None:
         if self.settings.database.url.startswith("sqlite"):
             # SQLite has one writer. The call path writes synchronously (dispatch/hotpath.py);
             # an ORM write that awaits mid-transaction must not hold the lock meanwhile, so
-            # every write in this process queues here first.
-            self._write_gate = asyncio.Lock()
+            # every write in this process queues here first (ivr/write_gate.py).
+            self._write_gate = WriteGate()
 
     @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncSession]:
-        """A session for one write transaction, serialised where the database requires it."""
-        async with self._write_gate, self.sessions() as session:
+    async def writing(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session for one write transaction, serialised where the database requires it;
+        ``urgent``: a caller on the line waits for it, so it goes before background writes."""
+        gate = (self._write_gate.hold(urgent) if self._write_gate is not None
+                else contextlib.nullcontext())
+        async with gate, self.sessions() as session:
             yield session
+
+    def urgent_writing(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """``writing(urgent=True)``, for the helpers that take a session factory."""
+        return self.writing(urgent=True)
 
     def holding_priority_line(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Note an emergency call-back or a family alert while it rings (``ivr/trunk.py``):

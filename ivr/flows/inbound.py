@@ -272,7 +272,7 @@ class InboundFlow:
         requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
         elder_id = identity.elder_id
         stored = await storage_step(
-            self.ctx.writing,
+            self.ctx.urgent_writing,  # the caller waits for it (an emergency, its queue)
             lambda session: create_order(session, elder_id=elder_id, service=service,
                                          source=source, call_uniqueid=agi.env.uniqueid,
                                          requested_by=requested_by, at=self.ctx.now()),

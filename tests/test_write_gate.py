@@ -1,0 +1,82 @@
+"""SQLite's write gate: one writer at a time, an urgent write before the background writes
+already waiting, first come first served among equals, and a waiter cancelled (or cancelled
+just as it was handed the gate) never leaves it shut."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ivr.write_gate import WriteGate
+
+
+async def _take(gate: WriteGate, name: str, order: list[str], release: asyncio.Event,
+                 urgent: bool = False) -> None:
+    async with gate.hold(urgent):
+        order.append(name)
+        await release.wait()
+
+
+async def _queued(gate: WriteGate, count: int) -> None:
+    """Until ``count`` writers wait (each queued by its own turn, not by a sleep)."""
+    while len(gate._waiting) < count:
+        await asyncio.sleep(0)
+
+
+async def test_an_urgent_write_goes_before_the_background_writes_waiting() -> None:
+    gate, order, release = WriteGate(), [], asyncio.Event()
+    holder = asyncio.create_task(_take(gate, "holder", order, release))
+    await asyncio.sleep(0)
+    background = [asyncio.create_task(_take(gate, f"bg{i}", order, release)) for i in range(3)]
+    await _queued(gate, 3)
+    urgent = asyncio.create_task(_take(gate, "urgent", order, release, urgent=True))
+    await _queued(gate, 4)
+    release.set()
+    await asyncio.gather(holder, *background, urgent)
+    assert order == ["holder", "urgent", "bg0", "bg1", "bg2"]
+    assert not gate._held and not gate._waiting
+
+
+async def test_only_one_writer_holds_the_gate() -> None:
+    gate, inside, most = WriteGate(), 0, 0
+
+    async def write(urgent: bool) -> None:
+        nonlocal inside, most
+        async with gate.hold(urgent):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0)
+            inside -= 1
+
+    await asyncio.gather(*(write(i % 3 == 0) for i in range(50)))
+    assert most == 1 and not gate._held
+
+
+async def test_a_cancelled_waiter_leaves_the_gate_to_the_next() -> None:
+    gate, order, release = WriteGate(), [], asyncio.Event()
+    holder = asyncio.create_task(_take(gate, "holder", order, release))
+    await asyncio.sleep(0)
+    gone = asyncio.create_task(_take(gate, "gone", order, release))
+    after = asyncio.create_task(_take(gate, "after", order, release))
+    await _queued(gate, 2)
+    gone.cancel()
+    release.set()
+    await asyncio.gather(holder, after)
+    assert order == ["holder", "after"] and gone.cancelled()
+    assert not gate._held and not gate._waiting
+
+
+async def test_a_waiter_cancelled_as_it_is_handed_the_gate_hands_it_on() -> None:
+    gate, order, release = WriteGate(), [], asyncio.Event()
+    holder = asyncio.create_task(_take(gate, "holder", order, release))
+    await asyncio.sleep(0)
+    handed = asyncio.create_task(_take(gate, "handed", order, release))
+    last = asyncio.create_task(_take(gate, "last", order, release))
+    await _queued(gate, 2)
+    release.set()
+    await asyncio.sleep(0)  # the holder leaves and hands the gate to "handed" ...
+    while not holder.done():
+        await asyncio.sleep(0)
+    handed.cancel()  # ... which is cancelled before it runs
+    await asyncio.gather(last)
+    assert order == ["holder", "last"] and handed.cancelled()
+    assert not gate._held
