@@ -1,6 +1,7 @@
 """What the demo reads and sets in the database: elders' settings by phone number, vendors'
 lines, accepted orders with the worker who will report on them, whether dispatch still has
-work in hand, and the calls and orders its summary checks."""
+work in hand, the caring-call rounds still going, and the calls and orders its summary
+checks."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.care_calls import ESCALATING, OPEN_STATES
 from dispatch.models import (
     Call,
+    CareRound,
     Elder,
     ElderPhone,
     OrderEvent,
     OrderStatus,
     OutboundCall,
+    RoundState,
     ServiceType,
     VendorPhone,
     VendorWorker,
@@ -60,6 +64,14 @@ async def dispatch_in_hand(session: AsyncSession, visited: Collection[int]) -> i
             WorkOrder.id.not_in(list(visited) or [0])),
     ]
     return sum([int(await session.scalar(count) or 0) for count in counts])
+
+
+async def care_rounds_going(session: AsyncSession) -> int:
+    """Caring-call rounds not yet ended, or escalated with their welfare check not open."""
+    return int(await session.scalar(select(func.count()).select_from(CareRound).where(
+        CareRound.state.in_(OPEN_STATES) | (
+            (CareRound.state == RoundState.ESCALATED) & (CareRound.outcome == ESCALATING)))
+    ) or 0)
 
 
 async def events_raised(session: AsyncSession, order_ids: Collection[int],

@@ -1,4 +1,5 @@
-"""The main job, scaled down: every call ends in an order or a route to a human, soon enough."""
+"""The main job, scaled down: every call ends in an order or a route to a human, soon enough,
+and every morning check-in ends with the elder reached or on the operators' worklist."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ async def test_demo_accounts_for_every_call(
     for path in GOALS:
         assert f"\n  {path} " in out
     assert "MISSED" not in out and "time goal" not in out
+    # the morning's check-ins: every round ended, every unreached elder on the worklist
+    assert "Morning check-ins: 40 elders" in out
+    assert "RESULT: every check-in ended; every unreached elder is on the worklist" in out
+    assert "  still open: 0\n" in out
     assert (tmp_path / "var" / "demo" / "hotline.sqlite3").exists()
 
 

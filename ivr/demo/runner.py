@@ -15,6 +15,7 @@ from dispatch.alarm_report import AlarmReport, alarm_report
 from dispatch.dispatch_figures import DispatchFigures, dispatch_figures
 from ivr.clock import ScaledClock
 from ivr.config import load_settings
+from ivr.demo.care_morning import CareMorning, CareOutcome, print_care
 from ivr.demo.lifecycle import Lifecycle, demo_clock_origin
 from ivr.demo.scenario import SPEAKER_LANGUAGE, NumberPools, PlannedCall, plan_calls
 from ivr.demo.simproc import SimulatorProcess
@@ -103,6 +104,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
             "enabled": True, "model_path": str(model), "port": 0,
             "record_dir": str((DEMO_DIR / "recordings").resolve())},
         dispatch=DEMO_DISPATCH,
+        care={"words_dir": str((DEMO_DIR / "care_words").resolve())},
     )
     started = time.monotonic()
     print(f"Generating a synthetic city of {elders:,} elders and {vendors} vendors ...")
@@ -128,16 +130,17 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
         log_path=DEMO_DIR / "sim.log", globals_={"HOTLINE_SPOOL_DIR": str(settings.spool.dir)},
     )
     lifecycle = Lifecycle(engine.context, sim, seed)
+    care = CareMorning(engine.context, sim, seed)
     stop_following = asyncio.Event()
-    return await _run(engine, sim, lifecycle, stop_following, calls=calls, speed=speed,
+    return await _run(engine, sim, lifecycle, care, stop_following, calls=calls, speed=speed,
                       seed=seed, pools=pools, db_url=db_url, started=started,
                       console_port=console_port)
 
 
-async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
+async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle, care: CareMorning,
                stop_following: asyncio.Event, *, calls: int, speed: float, seed: int,
-               pools: NumberPools, db_url: str, started: float, console_port: int | None
-               ) -> int:
+               pools: NumberPools, db_url: str, started: float,
+               console_port: int | None) -> int:
     try:
         async with contextlib.AsyncExitStack() as console:
             if console_port is not None:
@@ -145,9 +148,10 @@ async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
 
                 shown = await console.enter_async_context(demo_console(engine, console_port))
                 print(shown.banner(), flush=True)
-            plan = await _play_and_follow(engine, sim, lifecycle, stop_following, calls=calls,
-                                          speed=speed, seed=seed, pools=pools)
+            plan = await _play_and_follow(engine, sim, lifecycle, care, stop_following,
+                                          calls=calls, speed=speed, seed=seed, pools=pools)
         alarms = await _alarm_figures(engine)
+        cared = await _care_outcome(engine, care)
         spoken = engine.speech.answered.copy() if engine.speech is not None else None
     finally:
         stop_following.set()
@@ -160,37 +164,52 @@ async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
     summary.spoken = spoken
     summary.dispatch = await asyncio.to_thread(_dispatch_figures, db_url)
     print_summary(summary)
+    print_care(cared)
     lost_orders = bool(summary.dispatch.unresolved)
     slow = summary.time_to_human_missed
-    return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders or slow else 0
+    return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders or slow \
+        or cared.failed else 0
 
 
 async def _play_and_follow(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
-                           stop_following: asyncio.Event, *, calls: int, speed: float,
-                           seed: int, pools: NumberPools) -> list[PlannedCall]:
-    """Play the calls, then follow every order until its story ends."""
+                           care: CareMorning, stop_following: asyncio.Event, *, calls: int,
+                           speed: float, seed: int, pools: NumberPools
+                           ) -> list[PlannedCall]:
+    """Play the calls and the morning's check-ins, then follow every order and check-in
+    until its story ends."""
     await sim.connect_engine(engine)
     await sim.request("operators", operators=OPERATORS)
     await lifecycle.prepare()
     following = asyncio.create_task(lifecycle.follow(stop_following))
     spread_s = max(60.0, calls * 6.0)
     plan = plan_calls(calls, pools, seed, spread_s, (DEMO_DIR / "voices").resolve())
+    checking_in = await care.prepare([call.caller["number"] for call in plan])
+    print(f"Checking in on {checking_in} elders this morning (caring calls) ...")
     print(f"Playing {calls} calls over {spread_s / 60:.0f} simulated minutes "
           f"at {speed:g}x through the simulator ...")
     await _play(sim, plan, speed)
     await asyncio.sleep(1.0)  # the last queue events reach the engine
     print("Following every order through dispatch, service and the quality callback ...")
-    await _until_settled(lifecycle, speed)
+    await _until_settled(lifecycle, care, speed)
     stop_following.set()
     await following
     return plan
 
 
-async def _until_settled(lifecycle: Lifecycle, speed: float) -> None:
-    """Wait until every order's story has ended, or the simulated day runs out."""
+async def _until_settled(lifecycle: Lifecycle, care: CareMorning, speed: float) -> None:
+    """Wait until every order's and check-in's story has ended, or the simulated day runs
+    out."""
     deadline = time.monotonic() + SETTLE_LIMIT_S / speed
-    while time.monotonic() < deadline and not await lifecycle.settled():
+    while time.monotonic() < deadline and not (await lifecycle.settled()
+                                               and await care.settled()):
         await asyncio.sleep(1.0)
+
+
+async def _care_outcome(engine: Engine, care: CareMorning) -> CareOutcome:
+    assert engine.context is not None
+    settings = engine.context.settings
+    day = engine.context.now().astimezone(ZoneInfo(settings.dispatch.timezone)).date()
+    return await care.outcome(day, settings.dispatch.trunk_channels)
 
 
 def _dispatch_figures(db_url: str) -> DispatchFigures:
