@@ -141,8 +141,9 @@ class ControlService:
 
     def op_originated(self, request: dict) -> dict:
         """Every call placed through Originate so far: channel, context, exten, variables,
-        time, what the called party heard (prompt paths) and pressed, and what the answered
-        channel dialled from the dialplan (Dial's targets and statuses)."""
+        when it was placed (``at``) and when its line was free again (``ended_at``, None while
+        it rings or talks), what the called party heard (prompt paths) and pressed, and what
+        the answered channel dialled from the dialplan (Dial's targets and statuses)."""
         return {"originated": [
             {**{k: v for k, v in record.items() if k != "party"},
              "heard": [entry[1] for entry in record["party"].heard] if record["party"] else [],

@@ -334,9 +334,15 @@ class Pbx:
         self.stats["originates"] += 1
         record = {"channel": req.channel, "context": req.context, "exten": req.exten,
                   "variables": dict(req.variables), "at": self.clock.now(), "party": None,
-                  "dial": []}
+                  "dial": [], "ended_at": None}
         self.originated.append(record)
+        try:
+            await self._place(req, result, record)
+        finally:
+            record["ended_at"] = self.clock.now()  # the line is free again
 
+    async def _place(self, req: OriginateRequest, result: Deferred, record: dict[str, Any]
+                     ) -> None:
         def fire(reason: int, chan: Channel | None, ended: Deferred | None = None) -> None:
             if not result.called:
                 result.callback(OriginateResult(

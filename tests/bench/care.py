@@ -5,9 +5,11 @@ The engine's clock starts at 08:50 local on the day after the run's own date. Th
 check-in window opens at 08:00, before the allowed hours (09:00-20:00), so every round is due
 at once and must wait for 09:00. Every elder answers after ``RING_S`` and presses 1.
 
-Measured, from the attempts' rows (engine-clock times):
+Measured:
 - the trunk's use while caring calls were still waiting (from the first call to the last
-  call placed): line-seconds held / (trunk lines x that time);
+  call placed): line-seconds held / (trunk lines x that time), from the simulator's record
+  of every call it placed (the emergencies' call-backs and family alerts hold lines too),
+  and the caring calls' own part of it from their attempts' rows (engine-clock times);
 - the time to finish, against the ideal of calls x mean call time / trunk lines;
 - emergency call-backs (``EmergencyWatch.call_back`` to the AMI Originate leaving the
   engine, both stamped in the engine process): ``CALLBACKS`` before 09:00 on the idle engine,
@@ -189,22 +191,41 @@ async def _campaign(stamps: CallbackStamps, emergency_elders: list[int], rounds:
     return orders
 
 
-def _line_use(calls: list[tuple[datetime, datetime]]) -> dict[str, Any]:
-    """Trunk use while calls were still waiting, finish time, and the most at once."""
-    starts = sorted(claimed for claimed, _ in calls)
-    first, last_start = starts[0], starts[-1]
-    span = (last_start - first).total_seconds()
-    held = sum((min(finished, last_start) - claimed).total_seconds()
-               for claimed, finished in calls if claimed < last_start)
+def _held(spans: list[tuple[float, float]], start: float, end: float) -> float:
+    """Line-seconds the spans hold between ``start`` and ``end``."""
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+
+
+def _line_use(calls: list[tuple[datetime, datetime]],
+              trunk_calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """The trunk's use while caring calls were still waiting (from the first caring call
+    placed to the last), from the simulator's record of every call it placed (caring calls,
+    call-backs and family alerts alike: every one holds a trunk line from its Originate until
+    it is over), and the caring calls' own share from the attempts' rows; the time to
+    finish; the most lines at once."""
+    caring = [c for c in trunk_calls if c["context"] == Context.CARE_CALL]
+    first = min(c["at"] for c in caring)
+    last_start = max(c["at"] for c in caring)
+    ended = max((c["ended_at"] or c["at"]) for c in trunk_calls)
+    spans = [(c["at"], c["ended_at"] if c["ended_at"] is not None else ended)
+             for c in trunk_calls]
+    span = last_start - first
+    claims = sorted(claimed for claimed, _ in calls)
+    caring_held = sum((min(finished, claims[-1]) - claimed).total_seconds()
+                      for claimed, finished in calls if claimed < claims[-1])
+    claims_span = (claims[-1] - claims[0]).total_seconds()
     durations = [(finished - claimed).total_seconds() for claimed, finished in calls]
-    finished_s = (max(f for _, f in calls) - first).total_seconds()
+    finished_s = (max(f for _, f in calls) - claims[0]).total_seconds()
     mean_s = sum(durations) / len(durations)
     ideal_s = len(calls) * mean_s / TRUNK
-    most = most_at_once(calls)
     return {"calls": len(calls), "mean call s (engine clock)": mean_s,
-            "trunk use while calls waited %": 100 * held / (TRUNK * span) if span else 0.0,
+            "trunk use while caring calls waited, every call (simulator) %":
+                100 * _held(spans, first, last_start) / (TRUNK * span) if span else 0.0,
+            "... of it caring calls (their attempts' rows) %":
+                100 * caring_held / (TRUNK * claims_span) if claims_span else 0.0,
             "the caring calls' share of the trunk %": 100 * (TRUNK - RESERVE) / TRUNK,
-            "most caring calls at once": most,
+            "most caring calls at once": most_at_once(calls),
+            "most trunk lines at once, every call (simulator)": most_at_once(spans),
             "time to finish s (engine clock)": finished_s,
             "ideal: calls x mean / trunk s": ideal_s,
             "time to finish / ideal": finished_s / ideal_s}
@@ -284,10 +305,13 @@ async def _check(bench: Bench, db_url: str, elders: int, idle: list[int], busy: 
     outside = sum(1 for c, _f in placed
                   if not ALLOWED[0] <= _local(c).time() < ALLOWED[1])
     bench.expect("care: calls placed outside the allowed hours", 0, outside)
-    use = _line_use(placed) if placed else {}
+    use = _line_use(placed, originated) if placed else {}
     if use and use["most caring calls at once"] > TRUNK - RESERVE:
         bench.fail(f"care: {use['most caring calls at once']} caring calls at once, "
                    f"more than their {TRUNK - RESERVE} lines")
+    if use and use["most trunk lines at once, every call (simulator)"] > TRUNK:
+        bench.fail(f"care: {use['most trunk lines at once, every call (simulator)']} calls "
+                   f"on the {TRUNK}-line trunk at once")
     early = sum(1 for c, _f in placed if c < _utc(idle_ended_at))
     bench.expect("care: calls placed while the idle call-backs were measured", 0, early)
     for label, orders in (("idle", idle), ("during the campaign", busy)):
