@@ -20,18 +20,22 @@ def _plans(db_url: str, elder_id: int) -> list[Any]:
                 .order_by(CarePlan.id))
 
 
+def _submit(page: Any, kind: str = "check_in", **fields: str) -> None:
+    """Fill the elder page's caring-call form and send it."""
+    form = "#care-plan-form"
+    page.select_option(f"{form} select[name=kind]", kind)
+    for name, value in fields.items():
+        page.fill(f"{form} input[name={name}]", value)
+    page.click(f"{form} button")
+
+
 def test_a_caring_call_is_added_changed_and_stopped_from_the_elders_page(
         console: tuple[str, str, World], page: Any) -> None:
     url, db_url, world = console
     elder_id = world.elders["李秀英"]
     page.goto(f"{url}/elders/{elder_id}")
     assert "No caring calls planned." in page.inner_text("#care-plan-rows")
-    form = "#care-plan-form"
-    page.select_option(f"{form} select[name=kind]", "check_in")
-    page.fill(f"{form} input[name=window]", "09:00-10:30")
-    page.fill(f"{form} input[name=days]", "周一、周四")
-    page.fill(f"{form} input[name=quiet_days]", "2099-01-01 2099-01-02")
-    page.click(f"{form} button")
+    _submit(page, window="09:00-10:30", days="周一、周四", quiet_days="2099-01-01 2099-01-02")
     assert "Caring call added: check_in 09:00-10:30." in page.inner_text("#flash")
     (plan,) = _plans(db_url, elder_id)
     assert (plan.kind, plan.window_start, plan.window_end, plan.weekdays, plan.stopped_at) == (
@@ -42,10 +46,7 @@ def test_a_caring_call_is_added_changed_and_stopped_from_the_elders_page(
     screenshot(page, "care-plans")
 
     # the same kind and window start: the plan changes, no second one
-    page.select_option(f"{form} select[name=kind]", "check_in")
-    page.fill(f"{form} input[name=window]", "09:00-11:00")
-    page.fill(f"{form} input[name=days]", "daily")
-    page.click(f"{form} button")
+    _submit(page, window="09:00-11:00", days="daily")
     assert "Caring call changed" in page.inner_text("#flash")
     (plan,) = _plans(db_url, elder_id)
     assert (plan.window_end, plan.weekdays) == (time(11, 0), 0b1111111)

@@ -22,6 +22,17 @@ async def _queued(gate: WriteGate, count: int) -> None:
         await asyncio.sleep(0)
 
 
+async def _holder_and_two_waiting(gate: WriteGate, order: list[str], release: asyncio.Event
+                                  ) -> tuple[asyncio.Task[None], ...]:
+    """The gate held by "holder", with "first" then "second" waiting for it."""
+    holder = asyncio.create_task(_take(gate, "holder", order, release))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(_take(gate, name, order, release))
+               for name in ("first", "second")]
+    await _queued(gate, 2)
+    return holder, *waiting
+
+
 async def test_an_urgent_write_goes_before_the_background_writes_waiting() -> None:
     gate, order, release = WriteGate(), [], asyncio.Event()
     holder = asyncio.create_task(_take(gate, "holder", order, release))
@@ -53,30 +64,22 @@ async def test_only_one_writer_holds_the_gate() -> None:
 
 async def test_a_cancelled_waiter_leaves_the_gate_to_the_next() -> None:
     gate, order, release = WriteGate(), [], asyncio.Event()
-    holder = asyncio.create_task(_take(gate, "holder", order, release))
-    await asyncio.sleep(0)
-    gone = asyncio.create_task(_take(gate, "gone", order, release))
-    after = asyncio.create_task(_take(gate, "after", order, release))
-    await _queued(gate, 2)
+    holder, gone, after = await _holder_and_two_waiting(gate, order, release)
     gone.cancel()
     release.set()
     await asyncio.gather(holder, after)
-    assert order == ["holder", "after"] and gone.cancelled()
+    assert order == ["holder", "second"] and gone.cancelled()
     assert not gate._held and not gate._waiting
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_the_gate_hands_it_on() -> None:
     gate, order, release = WriteGate(), [], asyncio.Event()
-    holder = asyncio.create_task(_take(gate, "holder", order, release))
-    await asyncio.sleep(0)
-    handed = asyncio.create_task(_take(gate, "handed", order, release))
-    last = asyncio.create_task(_take(gate, "last", order, release))
-    await _queued(gate, 2)
+    holder, handed, last = await _holder_and_two_waiting(gate, order, release)
     release.set()
-    await asyncio.sleep(0)  # the holder leaves and hands the gate to "handed" ...
+    await asyncio.sleep(0)  # the holder leaves and hands the gate to ...
     while not holder.done():
         await asyncio.sleep(0)
-    handed.cancel()  # ... which is cancelled before it runs
+    handed.cancel()  # ... "first", which is cancelled before it runs
     await asyncio.gather(last)
-    assert order == ["holder", "last"] and handed.cancelled()
+    assert order == ["holder", "second"] and handed.cancelled()
     assert not gate._held
