@@ -149,8 +149,13 @@ async def plan_next_round_call(session: AsyncSession, round_id: int, now: dateti
             purpose=CARE, order_id=None, round_id=round_id, seq=len(attempts) + 1,
             vendor_id=None, number_e164=number, tries=len(attempts) + 1, due_at=due,
         ))).scalar_one()
-        await session.execute(update(CareRound).where(CareRound.id == round_id)
-                              .values(state=RoundState.CALLING, tries=len(attempts) + 1))
+        moved = await session.execute(
+            update(CareRound).where(CareRound.id == round_id,
+                                    CareRound.state.in_(OPEN_STATES))
+            .values(state=RoundState.CALLING, tries=len(attempts) + 1))
+        if moved.rowcount != 1:  # ended meanwhile (its plan stopped): no call
+            await session.rollback()
+            return NextStep()
         await session.commit()
     except IntegrityError:  # another engine planned the same try
         await session.rollback()

@@ -29,6 +29,8 @@ from dispatch.models import (
     CareQuietDay,
     CareRound,
     Elder,
+    OutboundCall,
+    OutboundState,
     RoundState,
 )
 
@@ -214,16 +216,24 @@ async def elder_care_plans(session: AsyncSession, elder_id: int, today: date
 
 
 async def stop_plan(session: AsyncSession, elder_id: int, plan_id: int, at: datetime) -> bool:
-    """Stop the elder's plan: no round is written for it any more, and a round of it not
-    yet called is skipped (one already calling ends as it goes). False if the plan is not
-    theirs or already stopped. COMMITs."""
+    """Stop the elder's plan: no round is written for it any more; a round of it not yet
+    called is skipped, and one calling has its tries not yet dialled cancelled and ends
+    skipped too (a call ringing now ends as it goes, with no try after it). False if the
+    plan is not theirs or already stopped. The caller commits (with its audit row)."""
     moved = await session.execute(
         update(CarePlan).where(CarePlan.id == plan_id, CarePlan.elder_id == elder_id,
                                CarePlan.stopped_at.is_(None)).values(stopped_at=at))
-    if moved.rowcount == 1:
-        await session.execute(
-            update(CareRound).where(CareRound.plan_id == plan_id,
-                                    CareRound.state == RoundState.DUE)
-            .values(state=RoundState.SKIPPED, finished_at=at, outcome="plan_stopped"))
-    await session.commit()
-    return moved.rowcount == 1
+    if moved.rowcount != 1:
+        return False
+    open_rounds = select(CareRound.id).where(
+        CareRound.plan_id == plan_id,
+        CareRound.state.in_((RoundState.DUE, RoundState.CALLING))).scalar_subquery()
+    await session.execute(
+        update(OutboundCall).where(OutboundCall.round_id.in_(open_rounds),
+                                   OutboundCall.state == OutboundState.SCHEDULED)
+        .values(state=OutboundState.CANCELLED, finished_at=at, outcome="plan_stopped"))
+    await session.execute(
+        update(CareRound).where(CareRound.plan_id == plan_id,
+                                CareRound.state.in_((RoundState.DUE, RoundState.CALLING)))
+        .values(state=RoundState.SKIPPED, finished_at=at, outcome="plan_stopped"))
+    return True

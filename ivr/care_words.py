@@ -14,8 +14,8 @@ import asyncio
 import hashlib
 import logging
 import os
-import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from ivr.prompts import PromptCatalogue, synthesise
@@ -23,6 +23,7 @@ from ivr.prompts import PromptCatalogue, synthesise
 log = logging.getLogger(__name__)
 
 RENDER_TIMEOUT_S = 10.0
+WARN_EVERY_S = 60.0
 
 
 class CareWords:
@@ -32,7 +33,7 @@ class CareWords:
         self.catalogue = catalogue
         self.timeout_s = timeout_s
         self._rendering: dict[Path, asyncio.Future[None]] = {}
-        self._failed_once = False
+        self._warned_at = -WARN_EVERY_S
 
     def file_of(self, text: str, language: str) -> Path:
         """Where the words are kept (``<folder>/<language>/words_<hash>.wav``)."""
@@ -48,14 +49,18 @@ class CareWords:
             try:
                 await asyncio.wait_for(asyncio.shield(self._render_once(target, text)),
                                        self.timeout_s)
-            except (OSError, RuntimeError, TimeoutError, ValueError,
-                    subprocess.SubprocessError) as exc:
-                if not self._failed_once:
-                    log.warning("a caring call's own words were not synthesised (%s); the "
-                                "recorded prompt is played instead", exc)
-                self._failed_once = True
+            except Exception as exc:  # any failure at all: the recorded prompt plays
+                self._warn(exc)
                 return None
         return str(target.with_suffix(""))
+
+    def _warn(self, exc: Exception) -> None:
+        """At most one warning a minute: a fault that lasts is seen, not repeated per call."""
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = now
+            log.warning("a caring call's own words were not synthesised (%s: %s); the "
+                        "recorded prompt is played instead", type(exc).__name__, exc)
 
     def _render_once(self, target: Path, text: str) -> asyncio.Future[None]:
         """One rendering per file at a time; callers of the same words share it."""

@@ -9,7 +9,16 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from dispatch.models import CareKind, CarePlan, CareQuietDay, CareRound, RoundState
+from dispatch.models import (
+    CallPurpose,
+    CareKind,
+    CarePlan,
+    CareQuietDay,
+    CareRound,
+    OutboundCall,
+    OutboundState,
+    RoundState,
+)
 from tests.browser import screenshot
 from tests.console_site import audit, rows, write
 from tests.console_world import World
@@ -51,18 +60,26 @@ def test_a_caring_call_is_added_changed_and_stopped_from_the_elders_page(
     (plan,) = _plans(db_url, elder_id)
     assert (plan.window_end, plan.weekdays) == (time(11, 0), 0b1111111)
 
-    # stopped: no more rounds, and today's round not yet called is skipped
-    today = date.today()
-    write(db_url, insert(CareRound).values(
-        plan_id=plan.id, elder_id=elder_id, kind=CareKind.CHECK_IN, day=today,
-        due_at=datetime.now(UTC), until=datetime.now(UTC) + timedelta(hours=1),
-        state=RoundState.DUE, tries=0))
+    # stopped: no more rounds; today's round not yet called is skipped, and yesterday's,
+    # still calling, loses the try it had scheduled
+    now, today = datetime.now(UTC), date.today()
+    for day, state in ((today, RoundState.DUE), (today - timedelta(days=1), RoundState.CALLING)):
+        write(db_url, insert(CareRound).values(
+            plan_id=plan.id, elder_id=elder_id, kind=CareKind.CHECK_IN, day=day, due_at=now,
+            until=now + timedelta(hours=1), state=state, tries=0))
+    (calling,) = rows(db_url, select(CareRound.id).where(CareRound.state == RoundState.CALLING))
+    write(db_url, insert(OutboundCall).values(
+        purpose=CallPurpose.CARE_CALL, round_id=calling.id, seq=2, number_e164="+8613800000000",
+        tries=2, state=OutboundState.SCHEDULED, due_at=now + timedelta(minutes=10)))
     page.click(f"#care-plan-rows tr[data-plan='{plan.id}'] button")
     assert page.inner_text("#flash") == "Caring call stopped."
     (plan,) = _plans(db_url, elder_id)
     assert plan.stopped_at is not None
     assert rows(db_url, select(CareRound.state, CareRound.outcome)
-                .where(CareRound.plan_id == plan.id)) == [(RoundState.SKIPPED, "plan_stopped")]
+                .where(CareRound.plan_id == plan.id)) == [
+        (RoundState.SKIPPED, "plan_stopped")] * 2
+    assert rows(db_url, select(OutboundCall.state).where(
+        OutboundCall.round_id == calling.id)) == [(OutboundState.CANCELLED,)]
     assert "stopped" in page.locator(f"#care-plan-rows tr[data-plan='{plan.id}']").inner_text()
     assert len(audit(db_url, "care_plan_saved")) == 2
     assert [row.detail for row in audit(db_url, "care_plan_stopped")] == [{"plan": plan.id}]

@@ -32,7 +32,7 @@ async def test_demo_accounts_for_every_call(
     # the morning's check-ins: every round ended, every unreached elder on the worklist
     assert "Morning check-ins: 40 elders" in out
     assert "RESULT: every check-in ended; every unreached elder is on the worklist" in out
-    assert "  still open: 0\n" in out
+    assert "  still open: 0\n" in out and "  due: 40 (check_in 40)\n" in out
     assert (tmp_path / "var" / "demo" / "hotline.sqlite3").exists()
 
 

@@ -18,8 +18,9 @@ async def _take(gate: WriteGate, name: str, order: list[str], release: asyncio.E
 
 async def _queued(gate: WriteGate, count: int) -> None:
     """Until ``count`` writers wait (each queued by its own turn, not by a sleep)."""
-    while len(gate._waiting) < count:
-        await asyncio.sleep(0)
+    async with asyncio.timeout(10):  # a gate that never queues them fails, not hangs
+        while len(gate._waiting) < count:
+            await asyncio.sleep(0)
 
 
 async def _holder_and_two_waiting(gate: WriteGate, order: list[str], release: asyncio.Event

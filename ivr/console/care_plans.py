@@ -7,6 +7,7 @@ in one transaction, and a refused form writes nothing.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -66,11 +67,16 @@ async def save_plan(request: Request) -> Response:
         "kind": plan.kind.value, "window": f"{plan.window_start:%H:%M}-"
         f"{plan.window_end:%H:%M}", "weekdays": plan.weekdays,
         "quiet_days": len(plan.quiet_days)})
-    async with state.sessions() as db:
-        created, _quiet = await db.run_sync(
-            lambda session: store_plan(session.connection(), elder_id, plan, now))
-        await db.execute(statement, params)
-        await db.commit()
+    try:
+        async with state.sessions() as db:
+            created, _quiet = await db.run_sync(
+                lambda session: store_plan(session.connection(), elder_id, plan, now))
+            await db.execute(statement, params)
+            await db.commit()
+    except IntegrityError:  # the same plan saved twice at once: the other save stands
+        flash(request, "error", "Caring call not saved: it was being saved at the same "
+                                "moment; see the list below.")
+        return _back(elder_id)
     flash(request, "ok", f"Caring call {'added' if created else 'changed'}: "
                          f"{plan.kind.value} {plan.window_start:%H:%M}-{plan.window_end:%H:%M}.")
     return _back(elder_id)
@@ -85,11 +91,14 @@ async def stop(request: Request) -> Response:
         return not_found(request, f"No elder {elder_id} in your region.")
     if plan_id > MAX_ID:
         return not_found(request, "No such caring call.")
+    now = state.now()
+    statement, params = audit_row(actor(request), "care_plan_stopped", now, str(elder_id),
+                                  {"plan": plan_id})
     async with state.sessions() as db:
-        stopped = await stop_plan(db, elder_id, plan_id, state.now())
+        stopped = await stop_plan(db, elder_id, plan_id, now)
         if stopped:
-            await record(db, actor(request), "care_plan_stopped", state.now(), str(elder_id),
-                         {"plan": plan_id})
+            await db.execute(statement, params)
+        await db.commit()
     flash(request, "ok" if stopped else "error",
           "Caring call stopped." if stopped else "That caring call is not running.")
     return _back(elder_id)

@@ -52,8 +52,10 @@ class CareOutcome:
 
     @property
     def failed(self) -> bool:
+        """A check-in planned but never due, one still open, or a welfare check missing."""
         still_open = self.report.by_state["due"] + self.report.by_state["calling"]
-        return bool(self.not_on_worklist) or still_open > 0
+        planned = sum(self.behaviours.values())
+        return bool(self.not_on_worklist) or still_open > 0 or self.report.due < planned
 
 
 @dataclass
@@ -130,7 +132,7 @@ def print_care(outcome: CareOutcome) -> None:
     for line in outcome.not_on_worklist:
         print(f"  NOT ON THE WORKLIST: {line}")
     if outcome.failed:
-        print("RESULT: an unreached elder's welfare check is not on the worklist, "
-              "or a check-in did not end")
+        print("RESULT: a check-in was not made or did not end, or an unreached elder's "
+              "welfare check is not on the worklist")
     else:
         print("RESULT: every check-in ended; every unreached elder is on the worklist")

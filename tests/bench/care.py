@@ -281,7 +281,8 @@ async def _run(bench: Bench, elders: int, speed: float) -> None:
     figures["real seconds"] = elapsed
     # the engine runs in this process: near 100 % means the figures above measure its CPU,
     # not its pacing (run slower with --care-speed)
-    figures["engine CPU busy % (this process)"] = 100 * cpu_s / elapsed
+    figures["CPU busy %, this process (engine and driver, every thread)"] = (
+        100 * cpu_s / elapsed)
     bench.report(f"caring calls: {elders:,} check-ins in one morning, {TRUNK}-line trunk, "
                  f"SQLite + embedded Redis, {speed:g}x simulated time", figures)
 
