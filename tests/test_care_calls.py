@@ -129,7 +129,8 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
             return states == ["well", "help", "operator"]
 
         await until(ended, "the three check-ins to end with the answers")
-        # 2: a call-back item on the operators' worklist, with the elder's number
+        # 2: a call-back item on the operators' worklist, with the elder's number (written
+        # before the round's end: a round ended "help" has it)
         assert stack.engine is not None and stack.engine.context is not None
         ctx = stack.engine.context
         async with ctx.sessions() as session:

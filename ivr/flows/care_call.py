@@ -94,7 +94,11 @@ class CareCallFlow:
 
     async def _answered(self, agi: AgiSession, attempt: Attempt, care: RoundCall,
                         outcome: OfferOutcome, language: str, started: object) -> None:
-        """Keep the answer (and the round's end), then what it asks for."""
+        """Keep the answer (and the round's end), then what it asks for. A call for help
+        puts its call-back item on the worklist first: a round ended "help" always has its
+        item (a crash in between calls the elder again rather than losing the request)."""
+        if outcome is OfferOutcome.HELP:
+            await self._call_back_item(agi, attempt, care)
         stored = await storage_step(
             self.ctx.writing, lambda s: record_answer(s, attempt, outcome, self.ctx.now()),
             log, "answer %s of care round %s not stored", outcome, care.round_id)
@@ -104,7 +108,6 @@ class CareCallFlow:
         elif stored.value and self.ctx.dispatcher is not None:
             self.ctx.dispatcher.line_freed()  # the attempt no longer holds its trunk line
         if outcome is OfferOutcome.HELP:
-            await self._call_back_item(agi, attempt, care)
             await agi.stream_file(self.ctx.prompts.path("checkin_help", language))
         elif outcome is OfferOutcome.OPERATOR:
             await agi.set_variable(REASON_VARIABLE, CallReason.CARE_OPERATOR)
