@@ -111,6 +111,11 @@ async def _active(session: AsyncSession, *where: Any) -> int:
     ) or 0)
 
 
+async def outbound_lines(session: AsyncSession) -> int:
+    """Attempts on a trunk line now (claimed, ringing or answered), every purpose."""
+    return await _active(session)
+
+
 async def line_demand(session: AsyncSession, purpose: CallPurpose, now: datetime) -> int:
     """Attempts of ``purpose`` on a line now or due and waiting for one: what a planner
     subtracts from its cap before it plans more calls."""

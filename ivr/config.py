@@ -102,6 +102,14 @@ class DialSettings(BaseModel):
     caller_id: str = Field(default='"12349" <12349>')
     ring_timeout_s: float = Field(default=30.0, gt=0, le=120)
     ack_wait_s: float = Field(default=45.0, gt=0, le=300)
+    line_wait_s: float = Field(
+        default=30.0, ge=0, le=300,
+        description="an emergency call-back or family alert finding every trunk line taken "
+                    "waits this long for one to free, then dials regardless")
+    max_call_s: float = Field(
+        default=2 * 3600.0, gt=0, le=86_400,
+        description="an answered priority call's line is counted until its hangup, at most "
+                    "this long (should the hangup be missed)")
     resume_window_s: float = Field(
         default=6 * 3600.0, gt=0, description="open emergencies this recent resume escalation")
     resume_interval_s: float = Field(default=30.0, gt=0, le=3600)

@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dispatch.outbound import outbound_lines
 from ivr.acks import Acknowledgements
 from ivr.clock import Clock
 from ivr.config import Settings
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
+from ivr.trunk import PriorityLine, PriorityLines
 from ivr.write_gate import WriteGate
 
 if TYPE_CHECKING:
     from ivr.dispatcher import Dispatcher
-    from ivr.trunk import PriorityLines
 
 
 @dataclass
@@ -55,13 +56,22 @@ class EngineContext:
         """``writing(urgent=True)``, for the helpers that take a session factory."""
         return self.writing(urgent=True)
 
-    def holding_priority_line(self) -> contextlib.AbstractAsyncContextManager[None]:
-        """Note an emergency call-back or a family alert while it rings (``ivr/trunk.py``):
-        the other outbound calls leave its line free."""
+    def holding_priority_line(self) -> contextlib.AbstractAsyncContextManager[PriorityLine]:
+        """Note an emergency call-back or a family alert from before it is dialled until it
+        hangs up (``ivr/trunk.py``): the other outbound calls leave its line free. When every
+        trunk line is taken by calls already on it, first wait for one to end."""
         if self.priority_lines is None:
-            return contextlib.nullcontext()
-        dial = self.settings.dial
-        return self.priority_lines.holding(dial.ring_timeout_s / self.clock.speed + 30.0)
+            return contextlib.nullcontext(PriorityLine())
+        dial, speed = self.settings.dial, self.clock.speed
+        return self.priority_lines.holding(
+            dial.ring_timeout_s / speed + 30.0, dial.max_call_s / speed,
+            lines_taken=self._outbound_lines, trunk=self.settings.dispatch.trunk_channels,
+            wait_s=dial.line_wait_s / speed)
+
+    async def _outbound_lines(self) -> int:
+        """Trunk lines the dispatcher's calls (offers, callbacks, caring calls) hold now."""
+        async with self.sessions() as session:
+            return await outbound_lines(session)
 
     def now(self) -> datetime:
         """The engine clock's current time as an aware UTC datetime."""

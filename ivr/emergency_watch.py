@@ -154,13 +154,15 @@ class EmergencyWatch:
         if number is None:
             return "no_number", None
         dial = self.ctx.settings.dial
-        async with self.ctx.holding_priority_line():
+        async with self.ctx.holding_priority_line() as line:
             placed = await place_call(
                 self.ami, channel=dial.elder.format(number=national(number)),
                 context=CALLBACK_CONTEXT, exten="s", caller_id=dial.caller_id,
                 variables={ChannelVar.ORDER_ID: str(alarm.order_id),
                            ChannelVar.ELDER_ID: str(alarm.elder_id)},
                 timeout_ms=int(dial.ring_timeout_s * 1000))
+            if placed.answered and placed.outcome is not None:
+                line.uniqueid = placed.outcome.uniqueid  # its line is held until it hangs up
         result = placed.outcome
         if result is None or not result.answered:
             return placed.status, None

@@ -121,6 +121,8 @@ class Engine:
         self.ami = AmiClient(self.settings.ami, on_connect=self._on_ami_connect)
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
+        if self.context.priority_lines is not None:
+            self.context.priority_lines.subscribe(self.ami)  # answered lines free at hangup
         self.queue_members.subscribe(self.ami)
         await self.ami.start()
         leases = Leases(self.redis.client, self.settings.redis.key_prefix)

@@ -145,13 +145,15 @@ class FamilyEscalation:
         """Call one contact: "acknowledged", "not_sent" (nothing dialled), "lost" (no word
         of the call) or the call's outcome."""
         dial = self.ctx.settings.dial
-        async with self.ctx.holding_priority_line():
+        async with self.ctx.holding_priority_line() as line:
             placed = await place_call(
                 self.ami, channel=dial.family.format(number=national(contact.number)),
                 context=FAMILY_CONTEXT, exten="s", caller_id=dial.caller_id,
                 variables={ChannelVar.ORDER_ID: str(order_id),
                            ChannelVar.CONTACT_ID: str(contact.id)},
                 timeout_ms=int(dial.ring_timeout_s * 1000))
+            if placed.answered and placed.outcome is not None:
+                line.uniqueid = placed.outcome.uniqueid  # its line is held until it hangs up
         if placed.status == NOT_SENT:
             log.warning("family call to %s not sent: %s", mask(contact.number), placed.error)
             await self._event(order_id, "family_not_called",

@@ -1,28 +1,52 @@
 """The trunk shared by priority: emergency call-backs and family alerts hold lines that the
 other outbound calls leave free.
 
-Every engine notes each emergency call-back and family alert it is ringing in one Redis
-sorted set (``<prefix>trunk:priority``, scored by when the note lapses, so a crashed engine's
-notes expire). They never wait for a line. The dispatcher's claims count them: vendor offers
-and quality callbacks get the trunk's channels less those in use, and caring calls that
-less ``[care] reserve_channels`` more, so a line is free for the next emergency. With Redis
-down the notes are not kept and the count is 0: emergencies still go out at once.
+Every engine notes each emergency call-back and family alert it places in one Redis sorted
+set (``<prefix>trunk:priority``, scored by when the note lapses, so a crashed engine's notes
+expire). A note is made before the call is dialled and kept while it rings; once the call
+is answered it is kept under the call's uniqueid until the AMI ``Hangup`` of that channel
+(or, should the hangup be missed, until a long lapse): an answered call holds its line as
+long as it talks. The dispatcher's claims count the notes: vendor offers and quality
+callbacks get the trunk's channels less those in use, and caring calls that less
+``[care] reserve_channels`` more, so a line is free for the next emergency.
+
+A priority call never waits behind a call not yet dialled. When every line is taken by calls
+already on it, it waits for the next one to end (its note already keeps the dispatcher from
+giving that line to anything else), up to ``[dial] line_wait_s``, then dials regardless: the
+carrier, not the engine, has the last word. With Redis down the notes are not kept and the
+count is 0: emergencies still go out at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ivr.ami.link import AmiLink
+from ivr.ami.messages import AmiMessage
+
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
+RECENT_HANGUPS = 10_000  # uniqueids remembered, for a hangup seen before its answer's note
+LINE_POLL_S = 0.2  # real seconds between looks for a free line
+COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a call back
+
+
+@dataclass
+class PriorityLine:
+    """One priority call's hold on the trunk; set ``uniqueid`` once it is answered."""
+
+    uniqueid: str | None = None
 
 
 class PriorityLines:
@@ -31,23 +55,75 @@ class PriorityLines:
     def __init__(self, client: Redis, prefix: str) -> None:
         self._client = client
         self.key = f"{prefix}trunk:priority"
+        self._mine: set[str] = set()  # answered calls this engine noted, by uniqueid
+        self._hung_up: OrderedDict[str, None] = OrderedDict()
+
+    def subscribe(self, ami: AmiLink) -> None:
+        ami.on_event("Hangup", self.on_hangup)
+
+    async def on_hangup(self, event: AmiMessage) -> None:
+        uniqueid = event.get("Uniqueid")
+        if not uniqueid:
+            return
+        self._hung_up[uniqueid] = None
+        while len(self._hung_up) > RECENT_HANGUPS:
+            self._hung_up.popitem(last=False)
+        if uniqueid in self._mine:
+            self._mine.discard(uniqueid)
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self._client.zrem(self.key, uniqueid)
 
     @contextlib.asynccontextmanager
-    async def holding(self, ttl_s: float) -> AsyncIterator[None]:
-        """Note one high-priority call for the block (at most ``ttl_s`` real seconds)."""
+    async def holding(self, ttl_s: float, talk_ttl_s: float,
+                      lines_taken: Callable[[], Awaitable[int]] | None = None,
+                      trunk: int = 0, wait_s: float = 0.0) -> AsyncIterator[PriorityLine]:
+        """Note one high-priority call for the block (at most ``ttl_s`` real seconds) and,
+        if the block marks it answered, until its channel hangs up (at most ``talk_ttl_s``).
+        With ``lines_taken`` (the other calls on the trunk) and ``trunk``, first wait up to
+        ``wait_s`` real seconds for a free line."""
         member = uuid.uuid4().hex
         try:
-            await self._client.zadd(self.key, {member: time.time() + ttl_s})
+            await self._client.zadd(self.key, {member: time.time() + ttl_s + wait_s})
         except REDIS_ERRORS as exc:
             log.warning("priority call not noted (Redis unavailable): %s", exc)
+        line = PriorityLine()
         try:
-            yield
+            if lines_taken is not None and trunk > 0:
+                await self._free_line(lines_taken, trunk, wait_s)
+            yield line
         finally:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._client.zrem(self.key, member)
+            await self._keep_or_free(member, line, talk_ttl_s)
+
+    async def _free_line(self, lines_taken: Callable[[], Awaitable[int]], trunk: int,
+                         wait_s: float) -> None:
+        """Until the calls on the trunk, this one's note included, fit on it."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                taken = await self.in_use() + await asyncio.wait_for(lines_taken(),
+                                                                     COUNT_TIMEOUT_S)
+            except Exception as exc:  # a count that cannot be made never holds a call back
+                log.warning("trunk lines not counted (%s): dialling", exc)
+                return
+            if taken <= trunk:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("no trunk line free after %.0f s (%d calls on %d lines): dialling",
+                            wait_s, taken - 1, trunk)
+                return
+            await asyncio.sleep(LINE_POLL_S)
+
+    async def _keep_or_free(self, member: str, line: PriorityLine, talk_ttl_s: float) -> None:
+        uniqueid = line.uniqueid
+        with contextlib.suppress(*REDIS_ERRORS):
+            if uniqueid is not None and uniqueid not in self._hung_up:
+                self._mine.add(uniqueid)
+                await self._client.zadd(self.key, {uniqueid: time.time() + talk_ttl_s})
+            await self._client.zrem(self.key, member)
 
     async def in_use(self) -> int:
-        """High-priority calls ringing now (0 if Redis does not answer)."""
+        """High-priority calls ringing, talking or waiting for a line now (0 if Redis does
+        not answer)."""
         try:
             pipe = self._client.pipeline(transaction=False)
             pipe.zremrangebyscore(self.key, "-inf", time.time())
