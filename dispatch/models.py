@@ -552,7 +552,8 @@ class OutboundCall(Base):
 
     ``seq`` numbers the attempts of one order and purpose; (order, purpose, seq) is unique, so
     two engines deciding the same next attempt insert it once. An engine dials only after its
-    conditional UPDATE moved the row from ``scheduled`` to ``dialing``.
+    conditional UPDATE moved the row from ``scheduled`` to ``dialing``. An answered attempt
+    holds its trunk line until ``hung_up_at``, after its outcome too (``dispatch/outbound.py``).
     """
 
     __tablename__ = "outbound_calls"
@@ -560,6 +561,7 @@ class OutboundCall(Base):
         UniqueConstraint("order_id", "purpose", "seq"),
         UniqueConstraint("round_id", "seq"),
         Index("ix_outbound_calls_state_due_at", "state", "due_at"),
+        Index("ix_outbound_calls_finished_at", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -581,6 +583,8 @@ class OutboundCall(Base):
     finished_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(16))
     reason_code: Mapped[int | None] = mapped_column(Integer)
+    uniqueid: Mapped[str | None] = mapped_column(String(64))  # the answered channel's
+    hung_up_at: Mapped[datetime | None]  # when the answered channel hung up: its line is free
 
 
 class Complaint(Base):

@@ -9,12 +9,12 @@ event) is recorded once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,35 +104,57 @@ async def get_attempt(session: AsyncSession, attempt_id: int) -> Attempt | None:
     return Attempt.of(row) if row is not None else None
 
 
-async def _active(session: AsyncSession, *where: Any) -> int:
+def on_line(now: datetime, longest_call: timedelta) -> ColumnElement[bool]:
+    """Attempts holding a trunk line at ``now``: claimed, ringing or answered, or answered
+    and finished but not hung up yet (the goodbye, a transfer to an operator): a line is
+    free only once its channel hangs up. Should the hangup be missed, a finished call frees
+    its line ``longest_call`` after its outcome."""
+    return and_(OutboundCall.hung_up_at.is_(None),
+                or_(OutboundCall.state.in_(ACTIVE_STATES),
+                    and_(OutboundCall.finished_at > now - longest_call,
+                         OutboundCall.answered_at.is_not(None))))
+
+
+async def _on_line(session: AsyncSession, now: datetime, longest_call: timedelta,
+                   *where: Any) -> int:
     return int(await session.scalar(
         select(func.count()).select_from(OutboundCall)
-        .where(OutboundCall.state.in_(ACTIVE_STATES), *where)
+        .where(on_line(now, longest_call), *where)
     ) or 0)
 
 
-async def outbound_lines(session: AsyncSession) -> int:
-    """Attempts on a trunk line now (claimed, ringing or answered), every purpose."""
-    return await _active(session)
+async def outbound_lines(session: AsyncSession, now: datetime, longest_call: timedelta) -> int:
+    """Attempts on a trunk line now (see ``on_line``), every purpose."""
+    return await _on_line(session, now, longest_call)
 
 
-async def line_demand(session: AsyncSession, purpose: CallPurpose, now: datetime) -> int:
+async def line_demand(session: AsyncSession, purpose: CallPurpose, now: datetime,
+                      longest_call: timedelta) -> int:
     """Attempts of ``purpose`` on a line now or due and waiting for one: what a planner
     subtracts from its cap before it plans more calls."""
     return int(await session.scalar(
         select(func.count()).select_from(OutboundCall).where(
             OutboundCall.purpose == purpose,
-            or_(OutboundCall.state.in_(ACTIVE_STATES),
+            or_(on_line(now, longest_call),
                 and_(OutboundCall.state == OutboundState.SCHEDULED,
                      OutboundCall.due_at <= now)))) or 0)
 
 
 async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,
-                trunk_channels: int, vendor_channels: int,
-                purpose_channels: Mapping[CallPurpose, int] | None = None) -> Claim:
+                longest_call: timedelta, trunk_channels: int, vendor_channels: int,
+                reserve: Mapping[CallPurpose, int] | None = None,
+                priority_lines: Callable[[], Awaitable[int]] | None = None) -> Claim:
     """Move a due attempt to ``dialing`` for this engine, within the channel caps; COMMIT.
-    ``purpose_channels``: a lower cap of the trunk for some purposes (caring calls leave
-    lines free for the calls that matter more)."""
+
+    ``reserve``: lines some purposes leave free (caring calls, for the calls that matter
+    more). ``priority_lines``: the emergency call-backs and family alerts on the trunk now
+    (``ivr/trunk.py``). A priority call notes itself, then counts these rows; this claim
+    commits its row, then counts the priority calls again: of two that race, one sees the
+    other. Should the trunk then hold more calls than it has lines, the claim is undone.
+    """
+    async def priority() -> int:
+        return await priority_lines() if priority_lines is not None else 0
+
     try:
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
@@ -140,11 +162,12 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
         attempt = await get_attempt(session, attempt_id)
         if attempt is None or attempt.state is not OutboundState.SCHEDULED:
             return Claim(refused="gone")
-        cap = (purpose_channels or {}).get(attempt.purpose, trunk_channels)
-        if await _active(session) >= min(cap, trunk_channels):
+        lines = await _on_line(session, at, longest_call)
+        kept_free = (reserve or {}).get(attempt.purpose, 0)
+        if lines + await priority() + kept_free >= trunk_channels:
             return Claim(refused="trunk_full")
-        if attempt.vendor_id is not None and await _active(
-            session, OutboundCall.vendor_id == attempt.vendor_id
+        if attempt.vendor_id is not None and await _on_line(
+            session, at, longest_call, OutboundCall.vendor_id == attempt.vendor_id
         ) >= vendor_channels:
             return Claim(refused="vendor_busy")
         moved = await session.execute(
@@ -155,6 +178,9 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
         if moved.rowcount != 1:
             return Claim(refused="gone")
         await session.commit()
+        if lines + 1 + await priority() > trunk_channels:  # a priority call came meanwhile
+            await unclaim(session, attempt_id)
+            return Claim(refused="trunk_full")
         return Claim(attempt=attempt)
     finally:
         if session.in_transaction():
@@ -173,12 +199,27 @@ async def unclaim(session: AsyncSession, attempt_id: int) -> bool:
     return moved.rowcount == 1
 
 
-async def mark_answered(session: AsyncSession, attempt_id: int, at: datetime) -> bool:
-    """``dialing`` -> ``answered``; COMMIT. False if it was already past that."""
+async def mark_answered(session: AsyncSession, attempt_id: int, at: datetime,
+                        uniqueid: str | None) -> bool:
+    """``dialing`` -> ``answered`` on the channel ``uniqueid``; COMMIT. False if it was
+    already past that."""
     moved = await session.execute(
         update(OutboundCall)
         .where(OutboundCall.id == attempt_id, OutboundCall.state == OutboundState.DIALING)
-        .values(state=OutboundState.ANSWERED, answered_at=at)
+        .values(state=OutboundState.ANSWERED, answered_at=at,
+                uniqueid=uniqueid[:64] if uniqueid else None)
+    )
+    await session.commit()
+    return moved.rowcount == 1
+
+
+async def mark_hung_up(session: AsyncSession, attempt_id: int, at: datetime) -> bool:
+    """The attempt's channel hung up: its trunk line is free, whatever its state; COMMIT.
+    False if that was known already."""
+    moved = await session.execute(
+        update(OutboundCall)
+        .where(OutboundCall.id == attempt_id, OutboundCall.hung_up_at.is_(None))
+        .values(hung_up_at=at)
     )
     await session.commit()
     return moved.rowcount == 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,6 +14,7 @@ from dispatch.outbound import outbound_lines
 from ivr.acks import Acknowledgements
 from ivr.clock import Clock
 from ivr.config import Settings
+from ivr.hangups import HangupWatch
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
 from ivr.trunk import PriorityLine, PriorityLines
@@ -34,6 +35,7 @@ class EngineContext:
     on_emergency: Callable[[int, int], None] | None = None  # (order id, elder id)
     dispatcher: Dispatcher | None = None  # offers orders to vendors; None if dispatch is off
     priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
+    hangups: HangupWatch = field(default_factory=HangupWatch)  # what is held until a hangup
     _write_gate: WriteGate | None = None
 
     def __post_init__(self) -> None:
@@ -71,7 +73,13 @@ class EngineContext:
     async def _outbound_lines(self) -> int:
         """Trunk lines the dispatcher's calls (offers, callbacks, caring calls) hold now."""
         async with self.sessions() as session:
-            return await outbound_lines(session)
+            return await outbound_lines(session, self.now(), self.longest_call)
+
+    @property
+    def longest_call(self) -> timedelta:
+        """How long an answered call may hold its trunk line should its hangup be missed
+        (``[dial] max_call_s``, engine time)."""
+        return timedelta(seconds=self.settings.dial.max_call_s)
 
     def now(self) -> datetime:
         """The engine clock's current time as an aware UTC datetime."""

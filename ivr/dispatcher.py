@@ -222,11 +222,20 @@ class Dispatcher:
         step."""
         self._spawn(self.next_step(attempt))
 
-    def line_freed(self) -> None:
-        """A flow ended an attempt with its answer (the round or order goes on without the
-        dispatcher): the trunk line it held may go to a waiting caring call."""
-        if self._care_backlog:
-            self._spawn(self.fill_care_lines())
+    def line_until_hangup(self, attempt_id: int, uniqueid: str) -> None:
+        """The attempt was answered on channel ``uniqueid``: it holds its trunk line until
+        that channel hangs up, outcome or not; then the line may go to a waiting caring
+        call. (Both the engine that dialled and the one running the call's flow watch.)"""
+        async def hung_up() -> None:
+            await storage_step(
+                self.ctx.writing,
+                lambda session: outbound.mark_hung_up(session, attempt_id, self.ctx.now()),
+                log, "hangup of attempt %s not stored (its line is counted until its lapse)",
+                attempt_id)
+            if self._care_backlog:
+                await self.fill_care_lines()
+
+        self.ctx.hangups.when_hung_up(uniqueid, f"attempt {attempt_id}", hung_up)
 
     def order_completed(self, order_id: int) -> None:
         """A worker reported an order done: charge it (and plan its quality callback)."""
@@ -308,7 +317,8 @@ class Dispatcher:
         cap = await self._care_lines()
 
         async def free_rounds(session: AsyncSession) -> tuple[int, list[int]]:
-            free = cap - await outbound.line_demand(session, CallPurpose.CARE_CALL, now)
+            free = cap - await outbound.line_demand(session, CallPurpose.CARE_CALL, now,
+                                                    self.ctx.longest_call)
             due = await due_rounds(session, now, max(free, 1))
             return free, [round_id for round_id, _due in due]
 
@@ -329,9 +339,12 @@ class Dispatcher:
 
     async def _trunk_lines(self) -> int:
         """Trunk lines the dispatcher gives out now: emergency lines are not its to give."""
-        priority = (await self.ctx.priority_lines.in_use()
-                    if self.ctx.priority_lines is not None else 0)
-        return max(0, self.settings.trunk_channels - priority)
+        return max(0, self.settings.trunk_channels - await self._priority_lines())
+
+    async def _priority_lines(self) -> int:
+        """Emergency call-backs and family alerts on the trunk now, every engine's."""
+        lines = self.ctx.priority_lines
+        return await lines.in_use() if lines is not None else 0
 
     async def _welfare_check(self, round_id: int) -> None:
         """Open the unreached elder's welfare-check emergency: the family escalation starts,
@@ -398,13 +411,14 @@ class Dispatcher:
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
             return
-        trunk = await self._trunk_lines()
-        caring = max(0, trunk - self.ctx.settings.care.reserve_channels)
         claimed = await storage_step(
             self.ctx.writing, lambda session: outbound.claim(
                 session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
-                trunk_channels=trunk, vendor_channels=self.settings.vendor_channels,
-                purpose_channels={CallPurpose.CARE_CALL: caring}),
+                longest_call=self.ctx.longest_call,
+                trunk_channels=self.settings.trunk_channels,
+                vendor_channels=self.settings.vendor_channels,
+                reserve={CallPurpose.CARE_CALL: self.ctx.settings.care.reserve_channels},
+                priority_lines=self._priority_lines),
             log, "attempt %s not claimed", attempt_id)
         if claimed.value is None:
             return
@@ -474,9 +488,13 @@ class Dispatcher:
             """The attempt to settle, or None: unknown, or answered (its flow settles it)."""
             attempt = await outbound.get_attempt(session, attempt_id)
             if attempt is not None and outcome.answered:
-                await outbound.mark_answered(session, attempt_id, self.ctx.now())
+                await outbound.mark_answered(session, attempt_id, self.ctx.now(),
+                                             outcome.uniqueid)
                 return None
             return attempt
+
+        if outcome.answered and outcome.uniqueid:
+            self.line_until_hangup(attempt_id, outcome.uniqueid)
 
         found = await storage_step(self.ctx.writing, unanswered, log,
                                    "outcome of attempt %s not stored", attempt_id)
@@ -517,8 +535,6 @@ class Dispatcher:
             lambda session: accept(session, attempt, self.ctx.now(),
                                    self.settings.arrival_window_s),
             log, "acceptance of offer %s not stored", attempt.id)
-        if won.ok:
-            self.line_freed()
         return bool(won.value)
 
     # -- loops -----------------------------------------------------------------------------

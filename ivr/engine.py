@@ -90,7 +90,8 @@ class Engine:
             acks=Acknowledgements(self.redis.client, settings.redis.key_prefix),
         )
         self.context.acks.start()
-        self.context.priority_lines = PriorityLines(self.redis.client, settings.redis.key_prefix)
+        self.context.priority_lines = PriorityLines(self.redis.client, settings.redis.key_prefix,
+                                                    self.context.hangups)
         self.outbox = OutboxRelay(self.context)
         self.outbox.attach()  # every event for the consoles is committed before it is sent
         self.speech = await SpeechService.start(settings.speech, prompts,
@@ -121,8 +122,7 @@ class Engine:
         self.ami = AmiClient(self.settings.ami, on_connect=self._on_ami_connect)
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
-        if self.context.priority_lines is not None:
-            self.context.priority_lines.subscribe(self.ami)  # answered lines free at hangup
+        self.context.hangups.subscribe(self.ami)  # answered calls' lines free at hangup
         self.queue_members.subscribe(self.ami)
         await self.ami.start()
         leases = Leases(self.redis.client, self.settings.redis.key_prefix)
@@ -177,6 +177,7 @@ class Engine:
             steps.append(("outbox marks", self.outbox.mark_sent))
         if self.context is not None:
             steps.append(("acknowledgements", self.context.acks.close))
+            steps.append(("releases at hangup", self.context.hangups.close))
         for name, service in (("metrics", self.metrics), ("speech", self.speech),
                               ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),

@@ -5,10 +5,10 @@ Every engine notes each emergency call-back and family alert it places in one Re
 set (``<prefix>trunk:priority``, scored by when the note lapses, so a crashed engine's notes
 expire). A note is made before the call is dialled and kept while it rings; once the call
 is answered it is kept under the call's uniqueid until the AMI ``Hangup`` of that channel
-(or, should the hangup be missed, until a long lapse): an answered call holds its line as
-long as it talks. The dispatcher's claims count the notes: vendor offers and quality
-callbacks get the trunk's channels less those in use, and caring calls that less
-``[care] reserve_channels`` more, so a line is free for the next emergency.
+(``ivr/hangups.py``; should the hangup be missed, until a long lapse): an answered call
+holds its line as long as it talks. The dispatcher's claims count the notes: vendor offers
+and quality callbacks get the trunk's channels less those in use, and caring calls that
+less ``[care] reserve_channels`` more, so a line is free for the next emergency.
 
 A priority call never waits behind a call not yet dialled. When every line is taken by calls
 already on it, it waits for the next one to end (its note already keeps the dispatcher from
@@ -24,20 +24,17 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ivr.ami.link import AmiLink
-from ivr.ami.messages import AmiMessage
+from ivr.hangups import HangupWatch
 
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
-RECENT_HANGUPS = 10_000  # uniqueids remembered, for a hangup seen before its answer's note
 LINE_POLL_S = 0.2  # real seconds between looks for a free line
 COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a call back
 
@@ -52,26 +49,10 @@ class PriorityLine:
 class PriorityLines:
     """The high-priority calls in flight across every engine."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, hangups: HangupWatch) -> None:
         self._client = client
         self.key = f"{prefix}trunk:priority"
-        self._mine: set[str] = set()  # answered calls this engine noted, by uniqueid
-        self._hung_up: OrderedDict[str, None] = OrderedDict()
-
-    def subscribe(self, ami: AmiLink) -> None:
-        ami.on_event("Hangup", self.on_hangup)
-
-    async def on_hangup(self, event: AmiMessage) -> None:
-        uniqueid = event.get("Uniqueid")
-        if not uniqueid:
-            return
-        self._hung_up[uniqueid] = None
-        while len(self._hung_up) > RECENT_HANGUPS:
-            self._hung_up.popitem(last=False)
-        if uniqueid in self._mine:
-            self._mine.discard(uniqueid)
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._client.zrem(self.key, uniqueid)
+        self._hangups = hangups
 
     @contextlib.asynccontextmanager
     async def holding(self, ttl_s: float, talk_ttl_s: float,
@@ -116,10 +97,14 @@ class PriorityLines:
     async def _keep_or_free(self, member: str, line: PriorityLine, talk_ttl_s: float) -> None:
         uniqueid = line.uniqueid
         with contextlib.suppress(*REDIS_ERRORS):
-            if uniqueid is not None and uniqueid not in self._hung_up:
-                self._mine.add(uniqueid)
+            if uniqueid is not None and not self._hangups.hung_up(uniqueid):
                 await self._client.zadd(self.key, {uniqueid: time.time() + talk_ttl_s})
+                self._hangups.when_hung_up(uniqueid, "priority", lambda: self._free(uniqueid))
             await self._client.zrem(self.key, member)
+
+    async def _free(self, uniqueid: str) -> None:
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._client.zrem(self.key, uniqueid)
 
     async def in_use(self) -> int:
         """High-priority calls ringing, talking or waiting for a line now (0 if Redis does

@@ -336,13 +336,19 @@ class Pbx:
                   "variables": dict(req.variables), "at": self.clock.now(), "party": None,
                   "dial": [], "ended_at": None}
         self.originated.append(record)
+        chan: Channel | None = None
         try:
-            await self._place(req, result, record)
+            chan = await self._place(req, result, record)
         finally:
-            record["ended_at"] = self.clock.now()  # the line is free again
+            # the line is free again: when its channel was destroyed (its Hangup event), not
+            # when the bookkeeping after it is over
+            gone = chan is not None and chan.ended_at is not None
+            record["ended_at"] = (self.clock.origin + chan.ended_at if gone and chan
+                                  else self.clock.now())
 
     async def _place(self, req: OriginateRequest, result: Deferred, record: dict[str, Any]
-                     ) -> None:
+                     ) -> Channel | None:
+        """Ring and run the call; the answered channel, else None."""
         def fire(reason: int, chan: Channel | None, ended: Deferred | None = None) -> None:
             if not result.called:
                 result.callback(OriginateResult(
@@ -391,6 +397,7 @@ class Pbx:
             await runner.run()
         leg.finish()
         ended.callback(chan.record.result(chan))
+        return chan
 
     # reporting ----------------------------------------------------------------------------
     def stats_snapshot(self) -> dict[str, Any]:

@@ -383,3 +383,26 @@ async def test_an_emergency_call_back_takes_a_line_ahead_of_waiting_caring_calls
         busy += began <= at < ended
         assert busy <= 3, (at, busy)
         assert sum(claimed <= at < finished for claimed, finished in calls) <= 2
+
+
+async def test_a_caring_call_holds_its_line_until_it_hangs_up(tmp_path: Path) -> None:
+    """Two trunk lines, one kept from caring calls: three check-ins answered at once with
+    "well" go out one after another, each only after the one before has hung up (its
+    thanks still used the line after its answer was stored)."""
+    async with care_stack(tmp_path, trunk_channels=2, reserve_channels=1) as stack:
+        chosen = await plan_check_ins(stack, 3)
+        await stack.sim.request("phones", phones={
+            number: answers_and_presses(("1", 1.0), ring_s=1.0) for _e, number in chosen})
+        await stack.poll(select(CareRound.state), lambda states: len(states) == 3 and all(
+            state == "well" for state, in states))
+        await stack.poll(select(OutboundCall.hung_up_at), lambda rows: len(rows) == 3 and all(
+            at is not None for at, in rows))
+        calls = sorted((call["at"], call["ended_at"]) for call in
+                       (await stack.sim.request("originated"))["originated"])
+        lines = stack.rows(select(OutboundCall.finished_at, OutboundCall.hung_up_at,
+                                  OutboundCall.uniqueid))
+    assert len(calls) == 3 and all(ended is not None for _at, ended in calls)
+    for (_at, ended), (next_at, _next_ended) in itertools.pairwise(calls):
+        assert next_at >= ended, calls
+    # the answer was stored before the hangup: the line was held after the outcome
+    assert all(finished < hung_up and uniqueid for finished, hung_up, uniqueid in lines), lines

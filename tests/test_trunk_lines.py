@@ -11,6 +11,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from ivr.ami.messages import AmiMessage
+from ivr.hangups import HangupWatch
 from ivr.trunk import PriorityLines
 
 
@@ -18,21 +19,28 @@ def _hangup(uniqueid: str) -> AmiMessage:
     return AmiMessage([("Event", "Hangup"), ("Uniqueid", uniqueid), ("Cause", "16")])
 
 
-def _lines(client: aioredis.Redis) -> PriorityLines:
-    return PriorityLines(client, f"t{uuid.uuid4().hex[:8]}:")
+def _lines(client: aioredis.Redis) -> tuple[PriorityLines, HangupWatch]:
+    hangups = HangupWatch()
+    return PriorityLines(client, f"t{uuid.uuid4().hex[:8]}:", hangups), hangups
+
+
+async def _hang_up(hangups: HangupWatch, uniqueid: str) -> None:
+    hangups.on_hangup(_hangup(uniqueid))
+    await hangups.settled()
 
 
 async def test_an_answered_call_holds_its_line_until_it_hangs_up(
         redis_client: aioredis.Redis) -> None:
-    lines = _lines(redis_client)
+    lines, hangups = _lines(redis_client)
     async with lines.holding(30.0, 3600.0) as line:
         assert await lines.in_use() == 1  # ringing
         line.uniqueid = "1700000000.11"
     assert await lines.in_use() == 1  # talking
-    await lines.on_hangup(_hangup("1700000000.99"))  # another channel's hangup
+    assert hangups.waiting == 1
+    await _hang_up(hangups, "1700000000.99")  # another channel's hangup
     assert await lines.in_use() == 1
-    await lines.on_hangup(_hangup("1700000000.11"))
-    assert await lines.in_use() == 0
+    await _hang_up(hangups, "1700000000.11")
+    assert await lines.in_use() == 0 and hangups.waiting == 0
     async with lines.holding(30.0, 3600.0):
         pass  # not answered: freed as the block ends
     assert await lines.in_use() == 0
@@ -40,16 +48,16 @@ async def test_an_answered_call_holds_its_line_until_it_hangs_up(
 
 async def test_a_hangup_seen_before_the_answer_is_noted_frees_the_line(
         redis_client: aioredis.Redis) -> None:
-    lines = _lines(redis_client)
+    lines, hangups = _lines(redis_client)
     async with lines.holding(30.0, 3600.0) as line:
-        await lines.on_hangup(_hangup("1700000000.12"))  # over before the outcome arrived
+        await _hang_up(hangups, "1700000000.12")  # over before the outcome arrived
         line.uniqueid = "1700000000.12"
-    assert await lines.in_use() == 0
+    assert await lines.in_use() == 0 and hangups.waiting == 0
 
 
 async def test_a_priority_call_waits_for_a_free_line_then_dials(
         redis_client: aioredis.Redis) -> None:
-    lines = _lines(redis_client)
+    lines, _hangups = _lines(redis_client)
     taken = {"others": 3}  # the trunk's three lines held by calls already on them
     looked = asyncio.Event()
 

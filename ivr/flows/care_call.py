@@ -105,8 +105,6 @@ class CareCallFlow:
         if not stored.ok:
             log.error("care round %s: the answer is lost; the sweep calls again",
                       care.round_id)
-        elif stored.value and self.ctx.dispatcher is not None:
-            self.ctx.dispatcher.line_freed()  # the attempt no longer holds its trunk line
         if outcome is OfferOutcome.HELP:
             await agi.stream_file(self.ctx.prompts.path("checkin_help", language))
         elif outcome is OfferOutcome.OPERATOR:

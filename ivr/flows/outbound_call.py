@@ -33,9 +33,11 @@ async def answered_attempt(agi: AgiSession, ctx: EngineContext) -> Attempt | Non
             log.warning("attempt %s is not awaiting an answer", raw)
             return None
         if attempt.state is OutboundState.DIALING:
-            await outbound.mark_answered(session, attempt.id, ctx.now())
+            await outbound.mark_answered(session, attempt.id, ctx.now(), agi.env.uniqueid)
         return attempt
 
+    if ctx.dispatcher is not None and agi.env.uniqueid:
+        ctx.dispatcher.line_until_hangup(int(raw), agi.env.uniqueid)
     return (await storage_step(ctx.writing, awaiting, log, "attempt %s unreadable", raw)).value
 
 

@@ -9,7 +9,8 @@ Measured:
 - the trunk's use while caring calls were still waiting (from the first call to the last
   call placed): line-seconds held / (trunk lines x that time), from the simulator's record
   of every call it placed (the emergencies' call-backs and family alerts hold lines too),
-  and the caring calls' own part of it from their attempts' rows (engine-clock times);
+  and the caring calls' own part of it from their attempts' rows (engine-clock times, from
+  the claim to the hangup: an answered call holds its line until then);
 - the time to finish, against the ideal of calls x mean call time / trunk lines;
 - emergency call-backs (``EmergencyWatch.call_back`` to the AMI Originate leaving the
   engine, both stamped in the engine process): ``CALLBACKS`` before 09:00 on the idle engine,
@@ -32,7 +33,7 @@ from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from dispatch.citygen import generate_city
 from dispatch.db import upgrade
@@ -67,7 +68,7 @@ RESERVE = 2  # lines caring calls leave free ([care] reserve_channels, its defau
 SPEED = 10.0
 CALLBACKS = 40
 RING_S = 8.0
-EXPECTED_CALL_S = 22.0  # engine seconds a check-in holds its line (ring, greeting, key)
+EXPECTED_CALL_S = 30.0  # engine seconds a check-in holds its line (ring, greeting, key, thanks)
 WELL = answers_and_presses(("1", 2.0), ring_s=RING_S)
 BUSY = {"answer": "busy", "ring_s": 0.0}
 TZ = ZoneInfo("Asia/Shanghai")
@@ -293,7 +294,8 @@ async def _check(bench: Bench, db_url: str, elders: int, idle: list[int], busy: 
     async with Stored(db_url) as stored, stored.connect() as conn:
         rounds = (await conn.execute(select(CareRound.id, CareRound.state))).all()
         calls = (await conn.execute(
-            select(OutboundCall.round_id, OutboundCall.claimed_at, OutboundCall.finished_at)
+            select(OutboundCall.round_id, OutboundCall.claimed_at,
+                   func.coalesce(OutboundCall.hung_up_at, OutboundCall.finished_at))
             .where(OutboundCall.purpose == CallPurpose.CARE_CALL))).all()
         retries = Counter((await conn.scalars(select(OrderEvent.order_id).where(
             OrderEvent.kind == RETRY_EVENT))).all())
