@@ -17,7 +17,7 @@ from ivr.config import Settings
 from ivr.hangups import HangupWatch
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
-from ivr.trunk import PriorityLine, PriorityLines
+from ivr.trunk import PriorityLine, PriorityLines, SharedCount
 from ivr.write_gate import WriteGate
 
 if TYPE_CHECKING:
@@ -37,8 +37,11 @@ class EngineContext:
     priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
     hangups: HangupWatch = field(default_factory=HangupWatch)  # what is held until a hangup
     _write_gate: WriteGate | None = None
+    # the dispatcher's calls on the trunk, counted once for every priority call waiting
+    trunk_count: SharedCount = field(init=False)
 
     def __post_init__(self) -> None:
+        self.trunk_count = SharedCount(self._outbound_lines)
         if self.settings.database.url.startswith("sqlite"):
             # SQLite has one writer. The call path writes synchronously (dispatch/hotpath.py);
             # an ORM write that awaits mid-transaction must not hold the lock meanwhile, so
@@ -67,7 +70,7 @@ class EngineContext:
         dial, speed = self.settings.dial, self.clock.speed
         return self.priority_lines.holding(
             dial.ring_timeout_s / speed + 30.0, dial.max_call_s / speed,
-            lines_taken=self._outbound_lines, trunk=self.settings.dispatch.trunk_channels,
+            lines_taken=self.trunk_count, trunk=self.settings.dispatch.trunk_channels,
             wait_s=dial.line_wait_s / speed)
 
     async def _outbound_lines(self) -> int:

@@ -185,6 +185,8 @@ class Engine:
                               ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:
                 steps.append((name, service.close))
+        if self.context is not None:  # its waiters (escalations, the dispatcher) have ended
+            steps.append(("trunk count", self.context.trunk_count.close))
         if self._db_engine is not None:
             steps.append(("database pool", self._db_engine.dispose))
         for name, step in steps:

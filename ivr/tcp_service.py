@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -58,6 +61,9 @@ class TcpService:
             self._server.close()
         if self._tasks and grace_s > 0:
             await asyncio.wait(list(self._tasks), timeout=grace_s)
+        if self._tasks:
+            log.warning("%s: %d connections still open after %.0f s, cut off", self.name,
+                        len(self._tasks), grace_s)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

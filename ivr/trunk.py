@@ -14,7 +14,9 @@ A priority call never waits behind a call not yet dialled. When every line is ta
 already on it, it waits for the next one to end (its note already keeps the dispatcher from
 giving that line to anything else), up to ``[dial] line_wait_s``, then dials regardless: the
 carrier, not the engine, has the last word. With Redis down the notes are not kept and the
-count is 0: emergencies still go out at once.
+count is 0: emergencies still go out at once. However many priority calls wait, the other
+calls on the trunk are counted once per look (``SharedCount``): a burst of emergencies does
+not turn into a storm of database reads.
 """
 
 from __future__ import annotations
@@ -31,12 +33,52 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ivr.hangups import HangupWatch
+from ivr.storage_steps import describe
 
 log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 LINE_POLL_S = 0.2  # real seconds between looks for a free line
 COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a call back
+
+
+class SharedCount:
+    """One count for every caller at once: a count younger than ``fresh_s`` is reused, and
+    callers arriving while one is made wait for it. A count that fails or takes over
+    ``COUNT_TIMEOUT_S`` raises to each of them."""
+
+    def __init__(self, count: Callable[[], Awaitable[int]], fresh_s: float = LINE_POLL_S
+                 ) -> None:
+        self._count = count
+        self._fresh_s = fresh_s
+        self._value: int | None = None
+        self._at = 0.0
+        self._pending: asyncio.Future[int] | None = None
+
+    async def __call__(self) -> int:
+        if self._value is not None and time.monotonic() - self._at < self._fresh_s:
+            return self._value
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._made())
+            self._pending.add_done_callback(self._done)
+        return await asyncio.shield(self._pending)
+
+    async def _made(self) -> int:
+        value = await asyncio.wait_for(self._count(), COUNT_TIMEOUT_S)
+        self._value, self._at = value, time.monotonic()
+        return value
+
+    def _done(self, future: asyncio.Future[int]) -> None:
+        self._pending = None
+        if not future.cancelled():
+            future.exception()  # each waiter had it; none is left unretrieved
+
+    async def close(self) -> None:
+        """Cancel a count in progress and wait for it to end."""
+        pending = self._pending
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
 
 
 @dataclass
@@ -56,12 +98,12 @@ class PriorityLines:
 
     @contextlib.asynccontextmanager
     async def holding(self, ttl_s: float, talk_ttl_s: float,
-                      lines_taken: Callable[[], Awaitable[int]] | None = None,
+                      lines_taken: SharedCount | None = None,
                       trunk: int = 0, wait_s: float = 0.0) -> AsyncIterator[PriorityLine]:
         """Note one high-priority call for the block (at most ``ttl_s`` real seconds) and,
         if the block marks it answered, until its channel hangs up (at most ``talk_ttl_s``).
-        With ``lines_taken`` (the other calls on the trunk) and ``trunk``, first wait up to
-        ``wait_s`` real seconds for a free line."""
+        With ``lines_taken`` (the other calls on the trunk, a ``SharedCount``) and ``trunk``,
+        first wait up to ``wait_s`` real seconds for a free line."""
         member = uuid.uuid4().hex
         try:
             await self._client.zadd(self.key, {member: time.time() + ttl_s + wait_s})
@@ -75,16 +117,15 @@ class PriorityLines:
         finally:
             await self._keep_or_free(member, line, talk_ttl_s)
 
-    async def _free_line(self, lines_taken: Callable[[], Awaitable[int]], trunk: int,
+    async def _free_line(self, lines_taken: SharedCount, trunk: int,
                          wait_s: float) -> None:
         """Until the calls on the trunk, this one's note included, fit on it."""
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                taken = await self.in_use() + await asyncio.wait_for(lines_taken(),
-                                                                     COUNT_TIMEOUT_S)
+                taken = await self.in_use() + await lines_taken()
             except Exception as exc:  # a count that cannot be made never holds a call back
-                log.warning("trunk lines not counted (%s): dialling", exc)
+                log.warning("trunk lines not counted (%s): dialling", describe(exc))
                 return
             if taken <= trunk:
                 return

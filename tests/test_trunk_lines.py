@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from ivr.ami.messages import AmiMessage
 from ivr.hangups import HangupWatch
-from ivr.trunk import PriorityLines
+from ivr.trunk import PriorityLines, SharedCount
 
 
 def _hangup(uniqueid: str) -> AmiMessage:
@@ -61,9 +61,11 @@ async def test_a_priority_call_waits_for_a_free_line_then_dials(
     taken = {"others": 3}  # the trunk's three lines held by calls already on them
     looked = asyncio.Event()
 
-    async def lines_taken() -> int:
+    async def count() -> int:
         looked.set()
         return taken["others"]
+
+    lines_taken = SharedCount(count, fresh_s=0.0)
 
     async def place() -> None:
         async with lines.holding(30.0, 3600.0, lines_taken, trunk=3, wait_s=60.0):
@@ -78,3 +80,53 @@ async def test_a_priority_call_waits_for_a_free_line_then_dials(
     taken["others"] = 3
     async with lines.holding(30.0, 3600.0, lines_taken, trunk=3, wait_s=0.0):
         pass
+
+
+async def test_waiting_calls_share_one_count_of_the_trunk() -> None:
+    made = 0
+    release = asyncio.Event()
+
+    async def count() -> int:
+        nonlocal made
+        made += 1
+        await release.wait()
+        return 7
+
+    shared = SharedCount(count, fresh_s=3600.0)
+    waiters = [asyncio.create_task(shared()) for _ in range(200)]
+    await asyncio.sleep(0)  # every waiter has asked
+    release.set()
+    assert await asyncio.gather(*waiters) == [7] * 200
+    assert await shared() == 7 and made == 1  # fresh: reused
+
+
+async def test_a_count_that_fails_tells_every_waiter_and_the_next_look_counts_again() -> None:
+    results = iter([RuntimeError("database gone"), 4])
+
+    async def count() -> int:
+        result = next(results)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    shared = SharedCount(count, fresh_s=0.0)
+    failed = await asyncio.gather(shared(), shared(), return_exceptions=True)
+    assert [type(f) for f in failed] == [RuntimeError, RuntimeError]
+    assert await shared() == 4
+
+
+async def test_closing_cancels_a_count_in_progress() -> None:
+    started = asyncio.Event()
+
+    async def count() -> int:
+        started.set()
+        await asyncio.Event().wait()  # never answers
+        return 0
+
+    shared = SharedCount(count)
+    waiter = asyncio.create_task(shared())
+    await started.wait()
+    await shared.close()
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
+            and t is not waiter] == []
+    waiter.cancel()
