@@ -1,5 +1,5 @@
 """What the demo reads and sets in the database: elders' settings by phone number, vendors'
-lines, accepted orders with the worker who will report on them, whether dispatch still has
+lines and ids, accepted orders with the worker who will report on them, whether dispatch still has
 work in hand, the caring-call rounds still going, and the calls and orders its summary
 checks."""
 
@@ -22,6 +22,7 @@ from dispatch.models import (
     OutboundCall,
     RoundState,
     ServiceType,
+    Vendor,
     VendorPhone,
     VendorWorker,
     WorkOrder,
@@ -39,6 +40,11 @@ class AcceptedOrder(NamedTuple):
 async def vendor_lines(session: AsyncSession) -> list[str]:
     """Every vendor dispatch line (E.164)."""
     return list(await session.scalars(select(VendorPhone.number_e164)))
+
+
+async def vendor_ids(session: AsyncSession) -> list[int]:
+    """Every vendor's id, in order."""
+    return [int(i) for i in await session.scalars(select(Vendor.id).order_by(Vendor.id))]
 
 
 async def accepted_orders(session: AsyncSession) -> list[AcceptedOrder]:

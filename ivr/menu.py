@@ -1,5 +1,7 @@
 """The menu: one short level, 0 (or saying 转人工) reaches a human from anywhere.
 
+1 to 3 order a service, 4 hears the service card's balances and then the menu again.
+
 Every question is asked once in full; silence or a wrong key hears one short re-prompt
 (``no_input``, ``invalid_input``: "please press again"), which listens for
 ``RETRY_TIMEOUT_MS``, and a second miss goes to a human.
@@ -16,6 +18,7 @@ class Choice(StrEnum):
     MEAL = "meal"
     HOUSEKEEPING = "housekeeping"
     HEALTH = "health"
+    BALANCE = "balance"
     OPERATOR = "operator"
     EMERGENCY = "emergency"
 
@@ -24,6 +27,7 @@ MAIN_MENU_KEYS: dict[str, Choice] = {
     "1": Choice.MEAL,
     "2": Choice.HOUSEKEEPING,
     "3": Choice.HEALTH,
+    "4": Choice.BALANCE,
     "0": Choice.OPERATOR,
     "9": Choice.EMERGENCY,
 }
@@ -37,7 +41,9 @@ ORDER_REPEAT_TIMEOUT_MS = 3000  # the wait for * after the order number
 MAX_ORDER_REPEATS = 3
 
 # Spoken answers become the key that means the same, so speech and keypad share one logic.
-MAIN_INTENT_KEYS: dict[str, str] = {choice.value: key for key, choice in MAIN_MENU_KEYS.items()}
+# The balance is keyed only (the spoken menu offers the services and the ways to a human).
+MAIN_INTENT_KEYS: dict[str, str] = {choice.value: key for key, choice in MAIN_MENU_KEYS.items()
+                                    if choice is not Choice.BALANCE}
 CONFIRM_INTENT_KEYS: dict[str, str] = {
     "confirm_yes": CONFIRM_KEY,
     "confirm_no": RECHOOSE_KEY,
@@ -62,7 +68,10 @@ def interpret_main(digits: str) -> Choice | None:
     return MAIN_MENU_KEYS.get(digits.strip()[:1]) if digits.strip() else None
 
 
-def service_of_key(digits: str) -> ServiceType | None:
-    """The service a main-menu key orders; None for 0, 9 and keys not in the menu."""
+def main_choice(digits: str) -> ServiceType | Choice | None:
+    """What a main-menu key asks for: the service it orders, ``Choice.BALANCE``, or None for
+    0, 9 (handled at every question) and keys not in the menu."""
     choice = interpret_main(digits)
+    if choice is Choice.BALANCE:
+        return choice
     return SERVICE_OF_CHOICE.get(choice) if choice is not None else None

@@ -44,16 +44,21 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         yield server.url, db_url, world
 
 
-@pytest.fixture(scope="module")
-def signed_in(chromium: Any, console: tuple[str, str, World]) -> dict[str, Any]:
-    """The cookies of zhang's session (a county operator of Chaoyang), signed in once."""
+def session_of(chromium: Any, url: str, name: str) -> dict[str, Any]:
+    """The cookies of ``name``'s session, signed in once through the login form."""
     context = chromium.new_context()
     try:
-        sign_in(context.new_page(), console[0], "zhang")
+        sign_in(context.new_page(), url, name)
         state: dict[str, Any] = context.storage_state()
         return state
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def signed_in(chromium: Any, console: tuple[str, str, World]) -> dict[str, Any]:
+    """The cookies of zhang's session (a county operator of Chaoyang), signed in once."""
+    return session_of(chromium, console[0], "zhang")
 
 
 @pytest.fixture

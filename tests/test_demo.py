@@ -1,8 +1,10 @@
 """The main job, scaled down: every call ends in an order or a route to a human, soon enough,
-and every morning check-in ends with the elder reached or on the operators' worklist."""
+every morning check-in ends with the elder reached or on the operators' worklist, and the
+month's settlement of the completed orders reconciles with the ledger."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,12 @@ async def test_demo_accounts_for_every_call(
     assert "Morning check-ins: 40 elders" in out
     assert "RESULT: every check-in ended; every unreached elder is on the worklist" in out
     assert "  still open: 0\n" in out and "  due: 40 (check_in 40)\n" in out
+    # the money: every completed order charged once, the month's settlement equal to the
+    # ledger to the fen
+    charged = re.search(r"Settlement: (\d+) of (\d+) completed orders charged", out)
+    assert charged is not None and charged[1] == charged[2] and int(charged[1]) > 0, out
+    assert "RESULT: the settlement reconciles with the ledger to the fen" in out
+    assert "MISMATCH" not in out
     assert (tmp_path / "var" / "demo" / "hotline.sqlite3").exists()
 
 

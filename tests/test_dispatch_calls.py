@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from dispatch.balances import vendor_month
 from dispatch.charging import add_tariff, uncharged_orders
 from dispatch.db import make_sync_engine
-from dispatch.ledger import AccountKey, balance
+from dispatch.ledger import AccountKey, balance, month_of
 from dispatch.models import (
     AccountKind,
     Complaint,
@@ -36,6 +37,7 @@ from dispatch.orders import create_order
 from dispatch.phones import national
 from dispatch.quality import callback_number
 from dispatch.stats import most_at_once
+from ivr.flows.balances import vendor_month_words
 from tests.callstack import CallStack, open_stack, until
 from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
 from tests.sim_phones import answers_and_presses
@@ -456,3 +458,22 @@ async def test_a_completed_order_is_charged_once_by_the_engine(tmp_path: Path) -
             .where(LedgerTransaction.kind == "voucher"),
             lambda rows, n=elders: rows[0][0] == n)
         assert credited[0][0] == elders
+        # the vendor's worker hears the month so far: *# instead of an order number
+        heard = await stack.sim.call({
+            "number": vendors[0].worker, "name": "", "to": "96349", "context": "from-pstn",
+            "script": [{"press": "*#", "delay": 1.0, "gap": 0.2}, {"silent": True}]})
+        said = [path.rsplit("/", 1)[-1] for _at, path, *_ in heard["heard"]]
+        start = said.index("vendor_month_orders")
+        context = stack.engine.context
+        month = month_of(context.now(), ZoneInfo(context.settings.dispatch.timezone))
+        async with context.sessions() as session:
+            figures = await vendor_month(session, vendors[0].id, month, 0)
+        words = vendor_month_words(figures)
+        assert said[start:start + len(words)] == words
+        assert said[start + len(words)] == "worker_enter_order"  # then the order number again
+        charge_month = stack.rows(select(LedgerTransaction.month).where(
+            LedgerTransaction.order_id == order.id))[0][0]
+        if charge_month == month:  # (the engine's clock may have run into the next month)
+            # 一单，应结算金额三十元
+            assert words == ["vendor_month_orders", "digit_1", "vendor_month_orders_unit",
+                             "vendor_month_amount", "digit_3", "ten", "yuan"]

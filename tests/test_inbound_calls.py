@@ -15,8 +15,9 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from dispatch.db import make_sync_engine
-from dispatch.models import Elder, ElderPhone
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
+from dispatch.ledger import AccountKey, post
+from dispatch.models import AccountKind, Elder, ElderPhone
 from ivr.agi.server import ROUTE_VARIABLE
 from ivr.demo.scenario import SERVICE_KEYS, prompt_seconds, shortest_prompt_seconds
 from tests.callstack import CallStack, open_stack
@@ -179,6 +180,58 @@ async def test_changing_ones_mind_at_confirmation(stack: CallStack) -> None:
     result = await stack.call(national(stack.numbers["elders"][10]), script)
     _, order = stack.record(result["uniqueid"])
     assert order.service == "health"
+
+
+async def _fill_card(stack: CallStack, elder_id: int, vouchers_fen: int, own_fen: int) -> None:
+    """Credit the elder's card as the vouchers and a deposit at the counter would."""
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    at = datetime.now(UTC)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            for key, account, source, fen in (
+                    ("voucher", AccountKind.ELDER_SUBSIDY, AccountKind.SUBSIDY_FUND, vouchers_fen),
+                    ("deposit", AccountKind.ELDER_OWN, AccountKind.ELDER_DEPOSITS, own_fen)):
+                await post(session, f"test-{key}:{elder_id}", key, at,
+                           {AccountKey(account, elder_id): fen, AccountKey(source): -fen},
+                           month=f"{at:%Y-%m}")
+    finally:
+        await engine.dispose()
+
+
+def _elder_id(stack: CallStack, number: str) -> int:
+    return int(stack.rows(select(ElderPhone.elder_id)
+                          .where(ElderPhone.number_e164 == number))[0][0])
+
+
+async def test_four_reads_the_card_balances_then_the_menu_again(stack: CallStack) -> None:
+    number = stack.numbers["elders"][19]
+    await _fill_card(stack, _elder_id(stack, number), 30_000, 1_235)
+    script = [LISTEN, press("4", MENU_KEY_DELAY), press("1", MENU_KEY_DELAY),
+              press("1", CONFIRM_KEY_DELAY)]
+    result = await stack.call(national(number), script)
+    call, order = stack.record(result["uniqueid"])
+    assert call.disposition == "order" and order.service == "meal"
+    prompts = heard(result)
+    start = prompts.index("menu_main") + 1
+    # 补贴余额三百元，自费余额十二元三角五分; then the menu again
+    assert prompts[start:start + 13] == [
+        "balance_vouchers", "digit_3", "hundred", "yuan",
+        "balance_own", "ten", "digit_2", "yuan", "digit_3", "jiao", "digit_5", "fen",
+        "menu_main"]
+
+
+async def test_no_card_is_said_so_and_after_three_turns_a_human_answers(
+        stack: CallStack) -> None:
+    script = [LISTEN, *[press("4", MENU_KEY_DELAY)] * 3]
+    # a family member asks for the elder's card, which the elder does not have
+    result = await stack.call(national(stack.numbers["family"][2]), script)
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason, order) == ("operator", "undecided", None)
+    prompts = heard(result)
+    assert prompts.count("balance_no_card") == 3
+    assert prompts[prompts.index("balance_no_card") - 1] == "menu_main"
+    assert call.identity_status == "family"
+    assert reassured_in_queue(result) == "to_operator"
 
 
 async def test_hanging_up_mid_menu_asks_an_operator_to_call_back(stack: CallStack) -> None:

@@ -49,7 +49,7 @@ async def new_caller(ctx: EngineContext) -> tuple[int, str]:
 def greeting(*reply: str) -> list[Step]:
     return [step("ANSWER", "200 result=0"),
             step("GET VARIABLE CHANNEL(linkedid)", f"200 result=1 ({LINKEDID})"),
-            step('STREAM FILE hotline/zh/welcome "01239"', *(reply or ("200 result=0 endpos=0",)))]
+            step('STREAM FILE hotline/zh/welcome "012349"', *(reply or ("200 result=0 endpos=0",)))]
 
 
 def order_announced(service: str) -> list[Step]:

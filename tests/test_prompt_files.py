@@ -49,7 +49,7 @@ def test_recordings_are_imported_for_the_telephone(
     assert main(["prompts", "import", str(source), "--dir", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "2 recordings imported, 3 refused" in printed
-    assert "over the budget of 15 s" in printed and "no prompt 'nonsense'" in printed
+    assert "over the budget of 16.5 s" in printed and "no prompt 'nonsense'" in printed
     assert "order_goodbye.wav: cannot read it" in printed
     for name, tone_s in (("welcome", 2.0), ("no_input", 1.5)):
         rate, width, channels, seconds = _shape(out / "zh" / f"{name}.wav")
@@ -75,7 +75,7 @@ def test_check_reports_missing_wrong_format_and_over_budget(
     assert any(line.startswith("yue/welcome: missing") for line in lines)
     assert "zh/goodbye: wrong format: 16000 Hz, 16-bit, 1 channel(s); needs 8000 Hz, " \
            "16-bit, mono" in lines
-    assert "zh/no_input: 9.2 s, over its budget of 7 s" in lines
+    assert "zh/no_input: 9.2 s, over its budget of 6 s" in lines
 
 
 def test_the_installed_prompts_pass_the_check(capsys: pytest.CaptureFixture[str]) -> None:

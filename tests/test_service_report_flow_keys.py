@@ -115,3 +115,16 @@ async def test_a_caller_who_is_not_a_registered_worker_is_told_so(ctx: EngineCon
     _, order_no = await accepted_order(ctx)
     status = await report(ctx, "13700000000", order_no, [said("worker_unknown")])
     assert status is OrderStatus.ACCEPTED
+
+
+async def test_star_hash_reads_the_month_so_far_three_times_at_most(ctx: EngineContext) -> None:
+    number, order_no = await accepted_order(ctx)
+    nothing_yet = [said(name) for name in (
+        "vendor_month_orders", "digit_0", "vendor_month_orders_unit",  # 零单
+        "vendor_month_amount", "digit_0", "yuan")]  # 应结算金额零元
+    status = await report(ctx, number, order_no, [
+        *[s for _ in range(3) for s in (step(ENTER, "200 result=*"), *nothing_yet)],
+        step(ENTER, "200 result=*"), said("worker_bad_order"),  # a fourth is a wrong number
+        step(ENTER, f"200 result={order_no}"), step(STATUS, "200 result=1"),
+        said("worker_arrived")])
+    assert status is OrderStatus.IN_SERVICE

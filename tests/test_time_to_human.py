@@ -85,7 +85,7 @@ async def test_wrong_keys_reach_a_human_after_one_reprompt(stack: CallStack) -> 
 
 async def test_a_wrong_key_then_silence_reaches_a_human(stack: CallStack) -> None:
     result = await stack.call(national(stack.numbers["elders"][6]),
-                              [LISTEN, press("4", MENU_KEY_DELAY)])
+                              [LISTEN, press("6", MENU_KEY_DELAY)])
     call, _ = stack.record(result["uniqueid"])
     assert (call.disposition, call.reason) == ("operator", "no_input")
     within_goal(result, "wrong_keys")

@@ -17,6 +17,7 @@ from ivr.clock import ScaledClock
 from ivr.config import load_settings
 from ivr.demo.care_morning import CareMorning, CareOutcome, print_care
 from ivr.demo.lifecycle import Lifecycle, demo_clock_origin
+from ivr.demo.money import DEMO_MONEY, MoneyOutcome, add_demo_tariffs, money_outcome, print_money
 from ivr.demo.scenario import SPEAKER_LANGUAGE, NumberPools, PlannedCall, plan_calls
 from ivr.demo.simproc import SimulatorProcess
 from ivr.demo.summary import build_summary, print_summary
@@ -105,6 +106,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
             "record_dir": str((DEMO_DIR / "recordings").resolve())},
         dispatch=DEMO_DISPATCH,
         care={"words_dir": str((DEMO_DIR / "care_words").resolve())},
+        money=DEMO_MONEY,
     )
     started = time.monotonic()
     print(f"Generating a synthetic city of {elders:,} elders and {vendors} vendors ...")
@@ -125,6 +127,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     engine = Engine(settings, clock)
     await engine.start(migrate=False, connect_ami=False)
     assert engine.context is not None
+    await add_demo_tariffs(engine.context)
     sim = await SimulatorProcess.start(
         agi_url=f"agi://127.0.0.1:{engine.agi_port}", speed=speed,
         log_path=DEMO_DIR / "sim.log", globals_={"HOTLINE_SPOOL_DIR": str(settings.spool.dir)},
@@ -152,6 +155,7 @@ async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle, care
                                           calls=calls, speed=speed, seed=seed, pools=pools)
         alarms = await _alarm_figures(engine)
         cared = await _care_outcome(engine, care)
+        money = await _money_outcome(engine)
         spoken = engine.speech.answered.copy() if engine.speech is not None else None
     finally:
         stop_following.set()
@@ -165,10 +169,11 @@ async def _run(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle, care
     summary.dispatch = await asyncio.to_thread(_dispatch_figures, db_url)
     print_summary(summary)
     print_care(cared)
+    print_money(money)
     lost_orders = bool(summary.dispatch.unresolved)
     slow = summary.time_to_human_missed
     return 1 if summary.lost_calls or summary.lost_emergencies or lost_orders or slow \
-        or cared.failed else 0
+        or cared.failed or money.failed else 0
 
 
 async def _play_and_follow(engine: Engine, sim: SimulatorProcess, lifecycle: Lifecycle,
@@ -210,6 +215,11 @@ async def _care_outcome(engine: Engine, care: CareMorning) -> CareOutcome:
     settings = engine.context.settings
     day = engine.context.now().astimezone(ZoneInfo(settings.dispatch.timezone)).date()
     return await care.outcome(day, settings.dispatch.trunk_channels)
+
+
+async def _money_outcome(engine: Engine) -> MoneyOutcome:
+    assert engine.context is not None
+    return await money_outcome(engine.context)
 
 
 def _dispatch_figures(db_url: str) -> DispatchFigures:

@@ -136,7 +136,8 @@ def plan_calls(count: int, pools: NumberPools, seed: int, spread_s: float,
     rng = random.Random(seed)
     book = ScriptBook(rng)
     builders: list[tuple[float, Callable[[], PlannedCall]]] = [
-        (0.44, lambda: _service_call(rng, book, pools.elders, "elder")),
+        (0.42, lambda: _service_call(rng, book, pools.elders, "elder")),
+        (0.02, lambda: _checks_balance(rng, book, pools.elders)),
         (0.06, lambda: _service_call(rng, book, pools.elders, "elder_late", late=True)),
         (0.05, lambda: _service_call(rng, book, pools.elders, "elder_barge_in", barge=True)),
         (0.08, lambda: _service_call(rng, book, pools.family, "family")),
@@ -217,9 +218,17 @@ def _hangs_up(rng: random.Random, pool: list[str]) -> PlannedCall:
 
 def _wrong_then_right(rng: random.Random, book: ScriptBook, pool: list[str]) -> PlannedCall:
     key = rng.choice(sorted(SERVICE_KEYS))
-    script = [book.listen(), book.menu_key(rng.choice("4578*")), book.retry_key(key),
+    script = [book.listen(), book.menu_key(rng.choice("5678*")), book.retry_key(key),
               book.confirm_key("1")]
     return PlannedCall("wrong_then_right", _caller(rng.choice(pool), script),
+                       f"order:{SERVICE_KEYS[key]}", 0)
+
+
+def _checks_balance(rng: random.Random, book: ScriptBook, pool: list[str]) -> PlannedCall:
+    """Key 4 hears the service card's balances, then the menu again: an order."""
+    key = rng.choice(sorted(SERVICE_KEYS))
+    script = [book.listen(), book.menu_key("4"), book.menu_key(key), book.confirm_key("1")]
+    return PlannedCall("checks_balance", _caller(rng.choice(pool), script),
                        f"order:{SERVICE_KEYS[key]}", 0)
 
 

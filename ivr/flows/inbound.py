@@ -34,6 +34,7 @@ from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.flows.balances import read_card
 from ivr.flows.spoken_menu import SpokenMenu
 from ivr.menu import (
     CONFIRM_INTENT_KEYS,
@@ -46,8 +47,9 @@ from ivr.menu import (
     RECHOOSE_KEY,
     REPEAT_KEY,
     RETRY_TIMEOUT_MS,
+    Choice,
+    main_choice,
     menu_escape_digits,
-    service_of_key,
 )
 from ivr.screen_pop import publish_screen_pop
 from ivr.speech.service import SpeechService
@@ -143,7 +145,7 @@ class InboundFlow:
         if identity.household:
             identity = await self._choose_member(agi, outcome, identity, early_digit)
             outcome.identity, language, early_digit = identity, identity.language, None
-        service = await self._choose_service(agi, language, outcome, early_digit)
+        service = await self._choose_service(agi, language, outcome, identity, early_digit)
         await self._create_order(agi, identity, service, outcome)
         await self._announce_order(agi, language, outcome)
 
@@ -174,16 +176,22 @@ class InboundFlow:
         return identity.as_member(chosen)
 
     async def _choose_service(
-        self, agi: AgiSession, language: str, outcome: CallOutcome, early_digit: str | None
+        self, agi: AgiSession, language: str, outcome: CallOutcome, identity: CallerIdentity,
+        early_digit: str | None,
     ) -> ServiceType:
+        """The service confirmed; the card's balances (4) or a choice taken back each count
+        as a turn, and more than MAX_RECHOOSE of them reach a human."""
         rechosen = 0
         pending = early_digit
         while True:
-            service = await self._ask(agi, language, outcome, "menu_main", service_of_key,
-                                      pending=pending, intent_keys=MAIN_INTENT_KEYS)
+            choice = await self._ask(agi, language, outcome, "menu_main", main_choice,
+                                     pending=pending, intent_keys=MAIN_INTENT_KEYS)
             pending = None
-            if await self._confirm(agi, language, outcome, service):
-                return service
+            if choice is Choice.BALANCE:
+                assert identity.elder_id is not None
+                await read_card(agi, self.ctx, identity.elder_id, language)
+            elif await self._confirm(agi, language, outcome, choice):
+                return choice
             rechosen += 1
             if rechosen > MAX_RECHOOSE:
                 raise RouteToHuman(CallReason.UNDECIDED)

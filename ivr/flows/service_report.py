@@ -2,6 +2,8 @@
 
 The worker is known by the registered phone they call from, keys the order number (ended
 by #), then 1 arrived or 2 completed. A completed order gets its quality callback planned.
+Keyed instead of an order number, ``*#`` reads the vendor's month so far: the orders
+charged and the amount to be settled; then the order number is asked again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dispatch.service_reports import (
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.flows.balances import read_vendor_month
 from ivr.flows.outbound_call import ask
 from ivr.storage_steps import STORAGE_ERRORS
 
@@ -31,6 +34,8 @@ ARRIVED, COMPLETED = "1", "2"
 ORDER_NO_DIGITS = 12
 ORDER_TIMEOUT_MS = 15_000
 ROUNDS = 3
+MONTH_KEY = "*"  # *# at the order number: the vendor's month so far
+MAX_MONTH_READS = 3
 
 
 class ServiceReportFlow:
@@ -75,14 +80,21 @@ class ServiceReportFlow:
         return worker
 
     async def _order(self, agi: AgiSession, worker: Worker) -> WorkerOrder | None:
-        for attempt in range(ROUNDS):
+        month_reads = 0
+        attempt = 0
+        while attempt < ROUNDS:
             digits = (await agi.get_data(self._path("worker_enter_order"), ORDER_TIMEOUT_MS,
                                          ORDER_NO_DIGITS)).digits
+            if digits == MONTH_KEY and month_reads < MAX_MONTH_READS:
+                month_reads += 1
+                await read_vendor_month(agi, self.ctx, worker.vendor_id, self.language)
+                continue
+            attempt += 1
             async with self.ctx.sessions() as session:
                 order = await worker_order(session, digits, worker)
             if order is not None:
                 return order
-            if attempt < ROUNDS - 1:
+            if attempt < ROUNDS:
                 await agi.stream_file(self._path("worker_bad_order"))
         return None
 
