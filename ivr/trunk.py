@@ -13,10 +13,12 @@ less ``[care] reserve_channels`` more, so a line is free for the next emergency.
 A priority call never waits behind a call not yet dialled. When every line is taken by calls
 already on it, it waits for the next one to end (its note already keeps the dispatcher from
 giving that line to anything else), up to ``[dial] line_wait_s``, then dials regardless: the
-carrier, not the engine, has the last word. With Redis down the notes are not kept and the
-count is 0: emergencies still go out at once. However many priority calls wait, the other
-calls on the trunk are counted once per look (``SharedCount``): a burst of emergencies does
-not turn into a storm of database reads.
+carrier, not the engine, has the last word. Priority calls waiting together take the lines
+that free up first come, first served (``<prefix>trunk:waiting``, scored by when each began
+to wait): a free line never stays unused because more calls wait than it can carry. With
+Redis down the notes are not kept and the count is 0: emergencies still go out at once.
+However many priority calls wait, the other calls on the trunk are counted once per look
+(``SharedCount``): a burst of emergencies does not turn into a storm of database reads.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 LINE_POLL_S = 0.2  # real seconds between looks for a free line
+WAITER_LAPSE_S = 30.0  # a waiter's entry outlives its wait by this much (a crashed engine's)
 COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a call back
 
 
@@ -94,6 +97,7 @@ class PriorityLines:
     def __init__(self, client: Redis, prefix: str, hangups: HangupWatch) -> None:
         self._client = client
         self.key = f"{prefix}trunk:priority"
+        self.waiting_key = f"{prefix}trunk:waiting"
         self._hangups = hangups
 
     @contextlib.asynccontextmanager
@@ -112,28 +116,51 @@ class PriorityLines:
         line = PriorityLine()
         try:
             if lines_taken is not None and trunk > 0:
-                await self._free_line(lines_taken, trunk, wait_s)
+                await self._free_line(member, lines_taken, trunk, wait_s)
             yield line
         finally:
             await self._keep_or_free(member, line, talk_ttl_s)
 
-    async def _free_line(self, lines_taken: SharedCount, trunk: int,
+    async def _free_line(self, member: str, lines_taken: SharedCount, trunk: int,
                          wait_s: float) -> None:
-        """Until the calls on the trunk, this one's note included, fit on it."""
+        """Until this call's turn: the calls on the trunk (priority calls ringing or talking,
+        the dispatcher's) and the priority calls that began to wait before it leave it a
+        line."""
         deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                taken = await self.in_use() + await lines_taken()
-            except Exception as exc:  # a count that cannot be made never holds a call back
-                log.warning("trunk lines not counted (%s): dialling", describe(exc))
-                return
-            if taken <= trunk:
-                return
-            if time.monotonic() >= deadline:
-                log.warning("no trunk line free after %.0f s (%d calls on %d lines): dialling",
-                            wait_s, taken - 1, trunk)
-                return
-            await asyncio.sleep(LINE_POLL_S)
+        try:
+            await self._client.zadd(self.waiting_key, {member: time.time()})
+            while True:
+                try:
+                    ahead, on_line = await self._place(member, wait_s)
+                    taken = on_line + ahead + 1 + await lines_taken()
+                except Exception as exc:  # a count that cannot be made never holds a call back
+                    log.warning("trunk lines not counted (%s): dialling", describe(exc))
+                    return
+                if taken <= trunk:
+                    return
+                if time.monotonic() >= deadline:
+                    log.warning("no trunk line free after %.0f s (%d calls on %d lines, "
+                                "%d priority calls waiting before this one): dialling",
+                                wait_s, taken - ahead - 1, trunk, ahead)
+                    return
+                await asyncio.sleep(LINE_POLL_S)
+        except REDIS_ERRORS as exc:
+            log.warning("priority call's turn not kept (Redis unavailable): %s", exc)
+        finally:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self._client.zrem(self.waiting_key, member)
+
+    async def _place(self, member: str, wait_s: float) -> tuple[int, int]:
+        """(priority calls waiting before ``member``, priority calls ringing or talking)."""
+        now = time.time()
+        pipe = self._client.pipeline(transaction=True)
+        pipe.zremrangebyscore(self.key, "-inf", now)
+        pipe.zremrangebyscore(self.waiting_key, "-inf", now - wait_s - WAITER_LAPSE_S)
+        pipe.zcard(self.key)
+        pipe.zcard(self.waiting_key)
+        pipe.zrank(self.waiting_key, member)
+        _lapsed, _gone, noted, waiting, rank = await pipe.execute()
+        return int(rank or 0), max(0, int(noted) - int(waiting))
 
     async def _keep_or_free(self, member: str, line: PriorityLine, talk_ttl_s: float) -> None:
         uniqueid = line.uniqueid

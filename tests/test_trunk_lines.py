@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -130,3 +131,41 @@ async def test_closing_cancels_a_count_in_progress() -> None:
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
             and t is not waiter] == []
     waiter.cancel()
+
+
+async def test_waiting_priority_calls_take_freed_lines_first_come_first_served(
+        redis_client: aioredis.Redis) -> None:
+    """Two lines, both taken by talking priority calls; three more wait. Each line that
+    frees goes to the call that has waited longest, at once: none waits for its whole
+    wait because more calls wait than there are lines."""
+    lines, hangups = _lines(redis_client)
+    for uniqueid in ("1700000000.1", "1700000000.2"):  # talking
+        async with lines.holding(30.0, 3600.0) as talking:
+            talking.uniqueid = uniqueid
+    none_else = SharedCount(_nothing, fresh_s=0.0)
+    order: list[int] = []
+
+    async def place(n: int) -> None:
+        async with lines.holding(30.0, 3600.0, none_else, trunk=2, wait_s=600.0) as line:
+            order.append(n)
+            line.uniqueid = f"1700000001.{n}"  # answered: it holds its line until it hangs up
+
+    waiting = []
+    for n in range(3):  # each noted as waiting before the next one starts
+        waiting.append(asyncio.create_task(place(n)))
+        await _until(lambda: redis_client.zcard(lines.waiting_key), n + 1)
+    for freed, turn in (("1700000000.1", 0), ("1700000000.2", 1), ("1700000001.0", 2)):
+        await _hang_up(hangups, freed)
+        await asyncio.wait_for(waiting[turn], 10)
+        assert order == list(range(turn + 1))  # the longest waiting, and it alone
+    assert await redis_client.zcard(lines.waiting_key) == 0
+
+
+async def _nothing() -> int:
+    return 0
+
+
+async def _until(count: Callable[[], Awaitable[int]], wanted: int) -> None:
+    """Until ``count()`` reaches ``wanted`` (each look yields to the waiters' loops)."""
+    while await count() != wanted:
+        await asyncio.sleep(0.01)
