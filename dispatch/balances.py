@@ -22,8 +22,7 @@ from dispatch.models import (
     LedgerPosting,
     LedgerTransaction,
 )
-
-CHARGE, REVERSAL = "charge", "reversal"
+from dispatch.settlement import CHARGE, SETTLED_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +67,7 @@ async def vendor_month(session: AsyncSession, vendor_id: int, month: str,
             .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
             .where(LedgerAccount.kind == AccountKind.VENDOR_PAYABLE,
                    LedgerAccount.owner_id == vendor_id, LedgerTransaction.month == month,
-                   LedgerTransaction.kind.in_((CHARGE, REVERSAL))))
+                   LedgerTransaction.kind.in_(SETTLED_KINDS)))
     orders, amount = (await session.execute(legs.add_columns(
         func.coalesce(func.sum(case((LedgerTransaction.kind == CHARGE, 1), else_=-1)), 0),
         func.coalesce(func.sum(LedgerPosting.amount_fen), 0)))).one()

@@ -23,9 +23,7 @@ from dispatch.models import (
     OrderStatus,
     WorkOrder,
 )
-from dispatch.settlement import Settlement, settlement
-
-SETTLED_KINDS = ("charge", "reversal")
+from dispatch.settlement import SETTLED_KINDS, Settlement, settlement
 
 
 @dataclass

@@ -30,6 +30,10 @@ from dispatch.models import (
     WorkOrder,
 )
 
+# the ledger transactions a month's settlement counts
+CHARGE, REVERSAL = "charge", "reversal"
+SETTLED_KINDS = (CHARGE, REVERSAL)
+
 
 @dataclass
 class VendorStatement:
@@ -81,7 +85,7 @@ async def settlement(session: AsyncSession, county: str, month: str, deduction_f
         .join(WorkOrder, WorkOrder.id == LedgerTransaction.order_id)
         .join(Elder, Elder.id == WorkOrder.elder_id)
         .where(LedgerTransaction.month == month, Elder.county_code == county,
-               LedgerTransaction.kind.in_(("charge", "reversal"))))
+               LedgerTransaction.kind.in_(SETTLED_KINDS)))
     # Sums per vendor, category and kind, made by the database: the rows read are as many
     # as vendors x categories, whatever the number of orders, so memory stays flat.
     sums = await session.execute(
