@@ -46,42 +46,55 @@ COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a
 
 
 class SharedCount:
-    """One count for every caller at once: a count younger than ``fresh_s`` is reused, and
-    callers arriving while one is made wait for it. A count that fails or takes over
-    ``COUNT_TIMEOUT_S`` raises to each of them."""
+    """One count for every caller at once: a count begun less than ``fresh_s`` ago is
+    reused, and callers arriving while one is made wait for it. A caller may ask for a count
+    begun no earlier than ``since`` (a priority call that has just noted itself must be
+    counted against rows read after its note: of it and a claim racing it, one then sees
+    the other). A count that fails or takes over ``COUNT_TIMEOUT_S`` raises to each of
+    them."""
 
     def __init__(self, count: Callable[[], Awaitable[int]], fresh_s: float = LINE_POLL_S
                  ) -> None:
         self._count = count
         self._fresh_s = fresh_s
         self._value: int | None = None
-        self._at = 0.0
+        self._began = 0.0  # when the count in ``_value`` began (monotonic)
         self._pending: asyncio.Future[int] | None = None
+        self._pending_began = 0.0
+        self._counts: set[asyncio.Future[int]] = set()
 
-    async def __call__(self) -> int:
-        if self._value is not None and time.monotonic() - self._at < self._fresh_s:
+    async def __call__(self, since: float = 0.0) -> int:
+        now = time.monotonic()
+        if (self._value is not None and now - self._began < self._fresh_s
+                and self._began >= since):
             return self._value
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(self._made())
-            self._pending.add_done_callback(self._done)
-        return await asyncio.shield(self._pending)
+        pending = self._pending
+        if pending is None or self._pending_began < since:
+            pending = asyncio.ensure_future(self._made(now))
+            pending.add_done_callback(self._done)
+            self._pending, self._pending_began = pending, now
+            self._counts.add(pending)
+        return await asyncio.shield(pending)
 
-    async def _made(self) -> int:
+    async def _made(self, began: float) -> int:
         value = await asyncio.wait_for(self._count(), COUNT_TIMEOUT_S)
-        self._value, self._at = value, time.monotonic()
+        if began >= self._began:
+            self._value, self._began = value, began
         return value
 
     def _done(self, future: asyncio.Future[int]) -> None:
-        self._pending = None
+        self._counts.discard(future)
+        if self._pending is future:
+            self._pending = None
         if not future.cancelled():
             future.exception()  # each waiter had it; none is left unretrieved
 
     async def close(self) -> None:
-        """Cancel a count in progress and wait for it to end."""
-        pending = self._pending
-        if pending is not None:
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
+        """Cancel the counts in progress and wait for them to end."""
+        counts = list(self._counts)
+        for count in counts:
+            count.cancel()
+        await asyncio.gather(*counts, return_exceptions=True)
 
 
 @dataclass
@@ -126,13 +139,14 @@ class PriorityLines:
         """Until this call's turn: the calls on the trunk (priority calls ringing or talking,
         the dispatcher's) and the priority calls that began to wait before it leave it a
         line."""
-        deadline = time.monotonic() + wait_s
+        noted = time.monotonic()  # the note was made before this: count rows read after it
+        deadline = noted + wait_s
         try:
             await self._client.zadd(self.waiting_key, {member: time.time()})
             while True:
                 try:
                     ahead, on_line = await self._place(member, wait_s)
-                    taken = on_line + ahead + 1 + await lines_taken()
+                    taken = on_line + ahead + 1 + await lines_taken(noted)
                 except Exception as exc:  # a count that cannot be made never holds a call back
                     log.warning("trunk lines not counted (%s): dialling", describe(exc))
                     return

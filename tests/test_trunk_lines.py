@@ -6,6 +6,7 @@ after its wait."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -99,6 +100,33 @@ async def test_waiting_calls_share_one_count_of_the_trunk() -> None:
     release.set()
     assert await asyncio.gather(*waiters) == [7] * 200
     assert await shared() == 7 and made == 1  # fresh: reused
+
+
+async def test_a_call_noted_after_a_count_began_waits_for_a_count_begun_after_its_note(
+        ) -> None:
+    """A claim may commit while a count is on its way: a priority call noted after that
+    count began must not take it for the trunk's state, or both take the last line."""
+    rows = {"on_line": 59}
+    first_read = asyncio.Event()
+    release = asyncio.Event()
+
+    async def count() -> int:
+        seen = rows["on_line"]
+        first_read.set()
+        await release.wait()
+        return seen
+
+    shared = SharedCount(count, fresh_s=3600.0)
+    early = asyncio.create_task(shared())
+    await first_read.wait()
+    rows["on_line"] = 60  # a claim commits; then a priority call notes itself
+    noted = time.monotonic()
+    late = asyncio.create_task(shared(noted))
+    release.set()
+    assert await early == 59
+    assert await late == 60
+    assert await shared(noted) == 60  # the newer count, fresh, is reused from here on
+    assert await shared() == 60
 
 
 async def test_a_count_that_fails_tells_every_waiter_and_the_next_look_counts_again() -> None:
