@@ -113,10 +113,12 @@ async def _end(session: AsyncSession, round_id: int, state: RoundState, at: date
 
 
 async def plan_next_round_call(session: AsyncSession, round_id: int, now: datetime,
-                               policy: CarePolicy) -> NextStep:
+                               policy: CarePolicy, not_before: datetime | None = None
+                               ) -> NextStep:
     """The round's next step: its first call once the window opens, the next try after an
     unanswered one, ``reached``, or ``escalated`` (NextStep.escalated = "unreached"; the
-    caller then opens the welfare check with :func:`open_welfare_check`). COMMITs."""
+    caller then opens the welfare check with :func:`open_welfare_check`). A call is due no
+    earlier than ``not_before`` (a line promised to it may free sooner). COMMITs."""
     row = await session.get(CareRound, round_id)
     if row is None or row.state not in OPEN_STATES:
         return NextStep(escalated="unreached") if row is not None and \
@@ -130,7 +132,7 @@ async def plan_next_round_call(session: AsyncSession, round_id: int, now: dateti
         await _end(session, round_id, RoundState.REACHED, now, "called_meanwhile")
         await session.commit()
         return NextStep()
-    due = max(now, row.due_at)
+    due = max(now, row.due_at, not_before or now)
     if attempts:
         due = max(due, now + timedelta(seconds=policy.retry_s))
     number = await callback_number(session, row.elder_id)

@@ -143,7 +143,8 @@ async def line_demand(session: AsyncSession, purpose: CallPurpose, now: datetime
 async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,
                 longest_call: timedelta, trunk_channels: int, vendor_channels: int,
                 reserve: Mapping[CallPurpose, int] | None = None,
-                priority_lines: Callable[[], Awaitable[int]] | None = None) -> Claim:
+                priority_lines: Callable[[], Awaitable[int]] | None = None,
+                freeing: int | None = None) -> Claim:
     """Move a due attempt to ``dialing`` for this engine, within the channel caps; COMMIT.
 
     ``reserve``: lines some purposes leave free (caring calls, for the calls that matter
@@ -151,6 +152,9 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
     (``ivr/trunk.py``). A priority call notes itself, then counts these rows; this claim
     commits its row, then counts the priority calls again: of two that race, one sees the
     other. Should the trunk then hold more calls than it has lines, the claim is undone.
+    ``freeing``: an attempt whose channel has just hung up, handing its line to this one
+    (``ivr/line_handover.py``): its hangup is stored in the same transaction, whatever the
+    claim's fate, so no other claim sees that line free before this one has it.
     """
     async def priority() -> int:
         return await priority_lines() if priority_lines is not None else 0
@@ -159,24 +163,30 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                   {"key": _CLAIM_LOCK})
+        if freeing is not None:
+            await session.execute(_hanging_up(freeing, at))
         attempt = await get_attempt(session, attempt_id)
+        lines = 0
         if attempt is None or attempt.state is not OutboundState.SCHEDULED:
-            return Claim(refused="gone")
-        lines = await _on_line(session, at, longest_call)
-        kept_free = (reserve or {}).get(attempt.purpose, 0)
-        if lines + await priority() + kept_free >= trunk_channels:
-            return Claim(refused="trunk_full")
-        if attempt.vendor_id is not None and await _on_line(
-            session, at, longest_call, OutboundCall.vendor_id == attempt.vendor_id
-        ) >= vendor_channels:
-            return Claim(refused="vendor_busy")
-        moved = await session.execute(
-            update(OutboundCall)
-            .where(OutboundCall.id == attempt_id, OutboundCall.state == OutboundState.SCHEDULED)
-            .values(state=OutboundState.DIALING, claimed_by=engine_id[:64], claimed_at=at)
-        )
-        if moved.rowcount != 1:
-            return Claim(refused="gone")
+            refused: str | None = "gone"
+        else:
+            lines = await _on_line(session, at, longest_call)
+            refused = await _cap_reached(session, attempt, at, longest_call, lines,
+                                         trunk_channels, vendor_channels,
+                                         (reserve or {}).get(attempt.purpose, 0),
+                                         await priority())
+        if refused is None:
+            moved = await session.execute(
+                update(OutboundCall)
+                .where(OutboundCall.id == attempt_id,
+                       OutboundCall.state == OutboundState.SCHEDULED)
+                .values(state=OutboundState.DIALING, claimed_by=engine_id[:64], claimed_at=at)
+            )
+            refused = None if moved.rowcount == 1 else "gone"
+        if refused is not None or attempt is None:
+            if freeing is not None:
+                await session.commit()  # the hangup stands, claimed or not
+            return Claim(refused=refused or "gone")
         await session.commit()
         if lines + 1 + await priority() > trunk_channels:  # a priority call came meanwhile
             await unclaim(session, attempt_id)
@@ -185,6 +195,20 @@ async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: d
     finally:
         if session.in_transaction():
             await session.rollback()
+
+
+async def _cap_reached(session: AsyncSession, attempt: Attempt, at: datetime,
+                       longest_call: timedelta, lines: int, trunk_channels: int,
+                       vendor_channels: int, kept_free: int, priority: int) -> str | None:
+    """Why ``attempt`` may not take a line now ("trunk_full", "vendor_busy"), or None;
+    ``lines``: the attempts on a line now."""
+    if lines + priority + kept_free >= trunk_channels:
+        return "trunk_full"
+    if attempt.vendor_id is not None and await _on_line(
+        session, at, longest_call, OutboundCall.vendor_id == attempt.vendor_id
+    ) >= vendor_channels:
+        return "vendor_busy"
+    return None
 
 
 async def unclaim(session: AsyncSession, attempt_id: int) -> bool:
@@ -213,14 +237,16 @@ async def mark_answered(session: AsyncSession, attempt_id: int, at: datetime,
     return moved.rowcount == 1
 
 
+def _hanging_up(attempt_id: int, at: datetime) -> Any:
+    return (update(OutboundCall)
+            .where(OutboundCall.id == attempt_id, OutboundCall.hung_up_at.is_(None))
+            .values(hung_up_at=at))
+
+
 async def mark_hung_up(session: AsyncSession, attempt_id: int, at: datetime) -> bool:
     """The attempt's channel hung up: its trunk line is free, whatever its state; COMMIT.
     False if that was known already."""
-    moved = await session.execute(
-        update(OutboundCall)
-        .where(OutboundCall.id == attempt_id, OutboundCall.hung_up_at.is_(None))
-        .values(hung_up_at=at)
-    )
+    moved = await session.execute(_hanging_up(attempt_id, at))
     await session.commit()
     return moved.rowcount == 1
 

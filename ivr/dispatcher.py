@@ -60,6 +60,7 @@ from ivr.config import Settings
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
 from ivr.event_places import order_place
+from ivr.line_handover import HANDOVER_S, LineHandovers
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
 
@@ -70,6 +71,8 @@ CONTEXT_OF = {CallPurpose.VENDOR_OFFER: Context.VENDOR_OFFER,
               CallPurpose.QUALITY_CALLBACK: Context.QUALITY_CALLBACK,
               CallPurpose.CARE_CALL: Context.CARE_CALL}
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
+PROMISE_TRIES = 4  # due rounds tried, oldest first, for a line about to free
+HANDOVER = timedelta(seconds=HANDOVER_S)
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
 REFILL_HORIZON_S = 7 * 86_400
 CHARGE_LOOKBACK_D = 31  # completed orders the sweep still charges if their charge is missing
@@ -151,6 +154,8 @@ class Dispatcher:
         self._care_filling = False  # one count-then-plan of caring calls at a time
         self._care_refill = False  # a call ended during a fill: it looks once more
         self._care_backlog = False  # due caring calls may be waiting for a line
+        self.handovers = LineHandovers()
+        self._promising = asyncio.Lock()  # one promise planned at a time: each its own round
         care = ctx.settings.care
         self.care_policy = CarePolicy(
             retry_s=care.retry_s, tries=care.tries,
@@ -227,15 +232,45 @@ class Dispatcher:
         that channel hangs up, outcome or not; then the line may go to a waiting caring
         call. (Both the engine that dialled and the one running the call's flow watch.)"""
         async def hung_up() -> None:
-            await storage_step(
-                self.ctx.writing,
-                lambda session: outbound.mark_hung_up(session, attempt_id, self.ctx.now()),
-                log, "hangup of attempt %s not stored (its line is counted until its lapse)",
-                attempt_id)
+            successor = self.handovers.hung_up(attempt_id)
+            if successor is not None and await self._hand_over(attempt_id, successor):
+                return
+            await self._mark_hung_up(attempt_id)
             if self._care_backlog:
                 await self.fill_care_lines()
 
+        self.handovers.answered(attempt_id)
         self.ctx.hangups.when_hung_up(uniqueid, f"attempt {attempt_id}", hung_up)
+
+    async def _mark_hung_up(self, attempt_id: int) -> None:
+        await storage_step(
+            self.ctx.writing,
+            lambda session: outbound.mark_hung_up(session, attempt_id, self.ctx.now()),
+            log, "hangup of attempt %s not stored (its line is counted until its lapse)",
+            attempt_id)
+
+    async def _hand_over(self, freed: int, successor: int) -> bool:
+        """Dial ``successor`` on ``freed``'s line, its hangup stored by the same claim; False
+        if it cannot be dialled now (the hangup is then stored the ordinary way, and the
+        successor waits for the schedule)."""
+        if successor in self._dialling or not getattr(self.ami, "connected", False):
+            await self.schedule.add([(successor, self.ctx.clock.now())])
+            return False
+        self._dialling.add(successor)
+        try:
+            return await self._dial(successor, freeing=freed)
+        finally:
+            self._dialling.discard(successor)
+
+    def goodbye_started(self, attempt_id: int) -> None:
+        """An answered caring call has its answer stored and says goodbye: while rounds wait
+        for a line, plan the one that takes this call's line at its hangup."""
+        if self._care_backlog and self.handovers.holding(attempt_id):
+            # not through ``_spawn``: promises take turns on their own lock, and one waiting
+            # its turn must not hold a background slot other work needs meanwhile
+            task = asyncio.create_task(self._promise_line(attempt_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def order_completed(self, order_id: int) -> None:
         """A worker reported an order done: charge it (and plan its quality callback)."""
@@ -270,8 +305,33 @@ class Dispatcher:
             await self.plan_round(attempt.round_id)
         elif attempt.order_id is not None:
             await self.plan(attempt.order_id, attempt.purpose)
-        if self._care_backlog:
+        if not self._care_backlog:
+            return
+        if attempt.purpose is CallPurpose.CARE_CALL and self.handovers.holding(attempt.id):
+            self.goodbye_started(attempt.id)  # its goodbye plays: plan who takes the line
+        else:
             await self.fill_care_lines()
+
+    async def _promise_line(self, freed: int) -> None:
+        """Plan the oldest due round's call for the line ``freed`` will leave at its hangup
+        (``ivr/line_handover.py``); dialled at once if that hangup came meanwhile."""
+        async with self._promising:
+            successor = await self._plan_successor(freed)
+        if successor is not None and not self.handovers.promise(freed, successor):
+            await self.dial(successor)
+
+    async def _plan_successor(self, freed: int) -> int | None:
+        now = self.ctx.now()
+        if not self.handovers.holding(freed) or not inside_hours(now, self.care_policy.hours):
+            return None
+        found = await storage_step(self.ctx.sessions,
+                                   lambda session: due_rounds(session, now, PROMISE_TRIES),
+                                   log, "due caring calls not read (the sweep retries)")
+        for round_id, _due in found.value or ():
+            step = await self._round_step(round_id, not_before=now + HANDOVER)
+            if step is not None and step.attempt_id is not None:
+                return step.attempt_id
+        return None
 
     async def plan_round(self, round_id: int) -> None:
         """A caring-call round's next call, or its welfare check when nobody answered."""
@@ -279,13 +339,15 @@ class Dispatcher:
         if step is not None:
             await self._take(step, self.ctx.now())
 
-    async def _round_step(self, round_id: int) -> NextStep | None:
-        """Plan the round's next call (its attempt row, not yet dialled); opens the welfare
-        check of a round that has just escalated."""
+    async def _round_step(self, round_id: int, not_before: datetime | None = None
+                          ) -> NextStep | None:
+        """Plan the round's next call (its attempt row, not yet dialled, due no earlier than
+        ``not_before``); opens the welfare check of a round that has just escalated."""
         now = self.ctx.now()
         planned = await storage_step(
             self.ctx.writing,
-            lambda session: plan_next_round_call(session, round_id, now, self.care_policy),
+            lambda session: plan_next_round_call(session, round_id, now, self.care_policy,
+                                                 not_before),
             log, "next call of care round %s not planned (the sweep retries)", round_id)
         step = planned.value
         if step is not None and step.escalated:
@@ -406,11 +468,13 @@ class Dispatcher:
         finally:
             self._dialling.discard(attempt_id)
 
-    async def _dial(self, attempt_id: int) -> None:
+    async def _dial(self, attempt_id: int, freeing: int | None = None) -> bool:
+        """Claim and dial; ``freeing``: the attempt whose hangup hands this one its line,
+        stored by the claim. False if the claim (and so that hangup) was not stored."""
         if not getattr(self.ami, "connected", False):  # nothing can be sent: keep it due
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
-            return
+            return False
         claimed = await storage_step(
             self.ctx.writing, lambda session: outbound.claim(
                 session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
@@ -418,10 +482,10 @@ class Dispatcher:
                 trunk_channels=self.settings.trunk_channels,
                 vendor_channels=self.settings.vendor_channels,
                 reserve={CallPurpose.CARE_CALL: self.ctx.settings.care.reserve_channels},
-                priority_lines=self._priority_lines),
+                priority_lines=self._priority_lines, freeing=freeing),
             log, "attempt %s not claimed", attempt_id)
         if claimed.value is None:
-            return
+            return False
         claim = claimed.value
         if claim.attempt is None:
             if claim.refused == "gone":
@@ -429,9 +493,10 @@ class Dispatcher:
             else:
                 later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
                 await self.schedule.add([(attempt_id, later)])
-            return
+            return True
         await self.schedule.remove(attempt_id)
         await self._originate(claim.attempt)
+        return True
 
     async def _originate(self, attempt: Attempt) -> None:
         dial = self.ctx.settings.dial

@@ -1,15 +1,17 @@
 """Trunk lines in the attempts' rows, on SQLite and PostgreSQL: an answered attempt holds its
 line after its outcome is stored, until its channel hangs up; a hangup that is missed frees
-it ``longest_call`` after the outcome; a hangup frees the line whatever the state."""
+it ``longest_call`` after the outcome; a hangup frees the line whatever the state; a claim
+handed the line of a call that has just hung up stores that hangup with it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import outbound
-from dispatch.models import CallPurpose, OfferOutcome
+from dispatch.models import CallPurpose, OfferOutcome, OutboundCall
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # stored times only: no clock is read
 LONGEST = timedelta(hours=2)
@@ -97,3 +99,45 @@ async def test_a_claim_racing_a_priority_call_is_undone(db_session: AsyncSession
 
 async def _count(n: int) -> int:
     return n
+
+
+async def _answered_and_done(session: AsyncSession, attempt_id: int) -> None:
+    assert await _claim(session, attempt_id, NOW) is None
+    assert await outbound.mark_answered(session, attempt_id, NOW, f"1796000001.{attempt_id}")
+    assert await outbound.finish(session, attempt_id, OfferOutcome.WELL,
+                                 NOW + timedelta(seconds=20))
+
+
+async def test_a_claim_handed_a_line_stores_its_hangup_in_the_same_transaction(
+        db_session: AsyncSession) -> None:
+    first, second = await _attempt(db_session, 1), await _attempt(db_session, 2)
+    await _answered_and_done(db_session, first)
+    at = NOW + timedelta(seconds=29)
+    assert await _claim(db_session, second, at) == "trunk_full"  # its goodbye holds the line
+    claim = await outbound.claim(db_session, second, engine_id="lines-test", at=at,
+                                 longest_call=LONGEST, trunk_channels=1, vendor_channels=1,
+                                 freeing=first)
+    assert claim.refused is None and claim.attempt is not None
+    hung_up = await db_session.scalar(select(OutboundCall.hung_up_at)
+                                      .where(OutboundCall.id == first))
+    claimed = await db_session.scalar(select(OutboundCall.claimed_at)
+                                      .where(OutboundCall.id == second))
+    assert hung_up is not None and hung_up == claimed  # one write: no gap for another claim
+    assert await outbound.outbound_lines(db_session, at, LONGEST) == 1
+
+
+async def test_a_hangup_handed_to_a_refused_claim_still_stands(db_session: AsyncSession) -> None:
+    """The freed line went to a priority call meanwhile: the claim is refused, the hangup is
+    stored all the same, and the attempt waits for the next line."""
+    first, second = await _attempt(db_session, 1), await _attempt(db_session, 2)
+    await _answered_and_done(db_session, first)
+    at = NOW + timedelta(seconds=29)
+    claim = await outbound.claim(db_session, second, engine_id="lines-test", at=at,
+                                 longest_call=LONGEST, trunk_channels=1, vendor_channels=1,
+                                 priority_lines=lambda: _count(1), freeing=first)
+    assert claim.refused == "trunk_full"
+    assert await db_session.scalar(select(OutboundCall.hung_up_at)
+                                   .where(OutboundCall.id == first)) is not None
+    waiting = await outbound.get_attempt(db_session, second)
+    assert waiting is not None and waiting.state == "scheduled"
+    assert await outbound.outbound_lines(db_session, at, LONGEST) == 0

@@ -105,6 +105,8 @@ class CareCallFlow:
         if not stored.ok:
             log.error("care round %s: the answer is lost; the sweep calls again",
                       care.round_id)
+        elif self.ctx.dispatcher is not None:
+            self.ctx.dispatcher.goodbye_started(attempt.id)
         if outcome is OfferOutcome.HELP:
             await agi.stream_file(self.ctx.prompts.path("checkin_help", language))
         elif outcome is OfferOutcome.OPERATOR:
