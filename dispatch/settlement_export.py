@@ -33,14 +33,14 @@ def category_rows(report: Settlement) -> list[list[object]]:
             for c in report.categories]
 
 
-def _csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
 
 
-def _xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], list[list[object]]]]
+def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], list[list[object]]]]
           ) -> None:
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     try:
@@ -60,8 +60,8 @@ def write_settlement(report: Settlement, folder: Path) -> list[Path]:
     vendors, categories = vendor_rows(report), category_rows(report)
     paths = [folder / f"{stem}-vendors.csv", folder / f"{stem}-subsidy.csv",
              folder / f"{stem}.xlsx"]
-    _csv(paths[0], VENDOR_COLUMNS, vendors)
-    _csv(paths[1], CATEGORY_COLUMNS, categories)
-    _xlsx(paths[2], [("vendors", VENDOR_COLUMNS, vendors),
+    write_csv(paths[0], VENDOR_COLUMNS, vendors)
+    write_csv(paths[1], CATEGORY_COLUMNS, categories)
+    write_xlsx(paths[2], [("vendors", VENDOR_COLUMNS, vendors),
                      ("subsidy", CATEGORY_COLUMNS, categories)])
     return paths

@@ -304,10 +304,51 @@ def cmd_report_settlement(args: argparse.Namespace) -> int:
     return _settlement_files(args, close=False)
 
 
+def cmd_report_stats(args: argparse.Namespace) -> int:
+    from dispatch.alarm_report import default_period
+    from dispatch.region_stats import (
+        COLUMNS,
+        area_of,
+        format_region_stats,
+        region_stats,
+        stats_table,
+    )
+    from dispatch.regions import RegionLevel
+    from dispatch.settlement_export import write_csv, write_xlsx
+
+    try:
+        since, until = default_period(datetime.now(UTC))
+        since, until = _utc(args.since) or since, _utc(args.until) or until
+        area = area_of(args.region) if args.region else None
+        level = RegionLevel(args.level or (area.level.value if area else "province"))
+    except ValueError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stats = asyncio.run(_in_session(_settings(args).database.url,
+                                        lambda s: region_stats(s, level, area, since, until)))
+    except ValueError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "table":
+        print(format_region_stats(stats))
+        return 0
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    where = area.code if area else "all"
+    path = folder / f"stats-{level.value}-{where}-{since:%Y%m%d}-{until:%Y%m%d}.{args.format}"
+    if args.format == "csv":
+        write_csv(path, COLUMNS, stats_table(stats))
+    else:
+        write_xlsx(path, [("stats", COLUMNS, stats_table(stats))])
+    print(path)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     reports = {"alarms": cmd_report_alarms, "vendors": cmd_report_vendors,
                "audit": cmd_report_audit, "care": cmd_report_care,
-               "settlement": cmd_report_settlement}
+               "settlement": cmd_report_settlement, "stats": cmd_report_stats}
     return reports[args.subject](args)
 
 
@@ -535,13 +576,22 @@ def build_parser() -> argparse.ArgumentParser:
     elder.add_argument("elder_id", type=int)
     elder.add_argument("state", choices=["on", "off"])
     report = add("report", cmd_report, "reports for a period")
-    report.add_argument("subject", choices=["alarms", "vendors", "audit", "care", "settlement"])
+    report.add_argument("subject", choices=["alarms", "vendors", "audit", "care", "settlement",
+                                            "stats"])
     report.add_argument("--county", help="settlement: the county code")
-    report.add_argument("--out", default=".", help="settlement: folder for the CSV and XLSX")
+    report.add_argument("--out", default=".",
+                        help="settlement, stats: folder for the CSV and XLSX")
     report.add_argument("--date", help="care: the day, YYYY-MM-DD (default: today, local)")
-    report.add_argument("--since", help="ISO date/time, UTC unless given (default: 30 days "
-                        "ago; audit: 1 day ago)")
-    report.add_argument("--until", help="ISO date/time (default: now)")
+    report.add_argument("--since", "--from", dest="since", help="ISO date/time, UTC unless "
+                        "given (default: 30 days ago; audit: 1 day ago)")
+    report.add_argument("--until", "--to", dest="until", help="ISO date/time (default: now)")
+    report.add_argument("--level", choices=["county", "city", "province"],
+                        help="stats: one row per region of this level (default: the "
+                        "region's own level)")
+    report.add_argument("--region", help="stats: the area, a six-digit code (620000, "
+                        "620100, 620102) or LEVEL:CODE (default: every region)")
+    report.add_argument("--format", choices=["table", "csv", "xlsx"], default="table",
+                        help="stats: printed, or a file in --out")
     report.add_argument("--month", help="vendors: YYYY-MM in local time (default: last "
                         "month); settlement: the month")
     report.add_argument("--bottom", type=int,
