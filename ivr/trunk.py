@@ -46,12 +46,12 @@ COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a
 
 
 class SharedCount:
-    """One count for every caller at once: a count begun less than ``fresh_s`` ago is
+    """One count for every caller at once: a count made less than ``fresh_s`` ago is
     reused, and callers arriving while one is made wait for it. A caller may ask for a count
     begun no earlier than ``since`` (a priority call that has just noted itself must be
     counted against rows read after its note: of it and a claim racing it, one then sees
-    the other). A count that fails or takes over ``COUNT_TIMEOUT_S`` raises to each of
-    them."""
+    the other); only such a caller starts a count while another is on its way. A count
+    that fails or takes over ``COUNT_TIMEOUT_S`` raises to each of them."""
 
     def __init__(self, count: Callable[[], Awaitable[int]], fresh_s: float = LINE_POLL_S
                  ) -> None:
@@ -59,13 +59,14 @@ class SharedCount:
         self._fresh_s = fresh_s
         self._value: int | None = None
         self._began = 0.0  # when the count in ``_value`` began (monotonic)
+        self._made_at = 0.0  # ... and when it was made
         self._pending: asyncio.Future[int] | None = None
         self._pending_began = 0.0
         self._counts: set[asyncio.Future[int]] = set()
 
     async def __call__(self, since: float = 0.0) -> int:
         now = time.monotonic()
-        if (self._value is not None and now - self._began < self._fresh_s
+        if (self._value is not None and now - self._made_at < self._fresh_s
                 and self._began >= since):
             return self._value
         pending = self._pending
@@ -79,7 +80,7 @@ class SharedCount:
     async def _made(self, began: float) -> int:
         value = await asyncio.wait_for(self._count(), COUNT_TIMEOUT_S)
         if began >= self._began:
-            self._value, self._began = value, began
+            self._value, self._began, self._made_at = value, began, time.monotonic()
         return value
 
     def _done(self, future: asyncio.Future[int]) -> None:
