@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import gc
 import logging
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dispatch.console_events import PbxCheck
@@ -193,8 +195,8 @@ class Engine:
             try:
                 await asyncio.wait_for(step(), grace_s + STOP_STEP_TIMEOUT_S)
             except TimeoutError:
-                log.error("shutdown: %s did not stop within %.0f s; going on", name,
-                          grace_s + STOP_STEP_TIMEOUT_S)
+                log.error("shutdown: %s did not stop within %.0f s; going on (%s)", name,
+                          grace_s + STOP_STEP_TIMEOUT_S, _still_running())
             except Exception:
                 log.exception("shutdown: stopping %s failed; going on", name)
 
@@ -202,6 +204,35 @@ class Engine:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+_OWN_CODE = str(Path(__file__).resolve().parents[1])
+
+
+def _still_running(most: int = 3) -> str:
+    """Where the tasks still running stand (the innermost frame of a few, and how many
+    share it): what a step that overran its stop was waiting for."""
+    places: collections.Counter[str] = collections.Counter()
+    for task in asyncio.all_tasks():
+        if task is asyncio.current_task():
+            continue
+        frame = _innermost_frame(task.get_coro())
+        places[f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} "
+               f"{frame.f_code.co_name}" if frame else task.get_name()] += 1
+    return "; ".join(f"{n} at {place}" for place, n in places.most_common(most)) or "none"
+
+
+def _innermost_frame(awaitable: Any) -> Any:
+    """The frame of this project's code deepest down a coroutine's chain of awaits (None if
+    none has one)."""
+    frame = None
+    while awaitable is not None:
+        here = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if here is not None and _OWN_CODE in here.f_code.co_filename:
+            frame = here
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom",
+                                                                    None)
+    return frame
 
 
 # The flow behind each FastAGI script the dialplan asks for (ivr/dialplan_contract.py).
