@@ -71,6 +71,7 @@ CONTEXT_OF = {CallPurpose.VENDOR_OFFER: Context.VENDOR_OFFER,
               CallPurpose.QUALITY_CALLBACK: Context.QUALITY_CALLBACK,
               CallPurpose.CARE_CALL: Context.CARE_CALL}
 CAP_RETRY_S = 0.5  # real seconds before a claim refused by a channel cap is tried again
+TAKEN = "taken"  # a claim that took its line
 PROMISE_TRIES = 4  # due rounds tried, oldest first, for a line about to free
 HANDOVER = timedelta(seconds=HANDOVER_S)
 LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt counts as lost
@@ -233,10 +234,10 @@ class Dispatcher:
         call. (Both the engine that dialled and the one running the call's flow watch.)"""
         async def hung_up() -> None:
             successor = self.handovers.hung_up(attempt_id)
-            if successor is not None and await self._hand_over(attempt_id, successor):
-                return
-            await self._mark_hung_up(attempt_id)
-            if self._care_backlog:
+            taken = None if successor is None else await self._hand_over(attempt_id, successor)
+            if taken is None:
+                await self._mark_hung_up(attempt_id)
+            if taken != TAKEN and self._care_backlog:
                 await self.fill_care_lines()
 
         self.handovers.answered(attempt_id)
@@ -249,13 +250,13 @@ class Dispatcher:
             log, "hangup of attempt %s not stored (its line is counted until its lapse)",
             attempt_id)
 
-    async def _hand_over(self, freed: int, successor: int) -> bool:
-        """Dial ``successor`` on ``freed``'s line, its hangup stored by the same claim; False
-        if it cannot be dialled now (the hangup is then stored the ordinary way, and the
-        successor waits for the schedule)."""
+    async def _hand_over(self, freed: int, successor: int) -> str | None:
+        """Dial ``successor`` on ``freed``'s line, its hangup stored by the same claim: how
+        the claim went (``TAKEN``, or why not), or None if the hangup is not stored (the
+        successor cannot be dialled now and waits for the schedule)."""
         if successor in self._dialling or not getattr(self.ami, "connected", False):
             await self.schedule.add([(successor, self.ctx.clock.now())])
-            return False
+            return None
         self._dialling.add(successor)
         try:
             return await self._dial(successor, freeing=freed)
@@ -468,13 +469,14 @@ class Dispatcher:
         finally:
             self._dialling.discard(attempt_id)
 
-    async def _dial(self, attempt_id: int, freeing: int | None = None) -> bool:
+    async def _dial(self, attempt_id: int, freeing: int | None = None) -> str | None:
         """Claim and dial; ``freeing``: the attempt whose hangup hands this one its line,
-        stored by the claim. False if the claim (and so that hangup) was not stored."""
+        stored by the claim. ``TAKEN``, the claim's refusal, or None if the claim (and so
+        that hangup) was not stored."""
         if not getattr(self.ami, "connected", False):  # nothing can be sent: keep it due
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
-            return False
+            return None
         claimed = await storage_step(
             self.ctx.writing, lambda session: outbound.claim(
                 session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
@@ -485,7 +487,7 @@ class Dispatcher:
                 priority_lines=self._priority_lines, freeing=freeing),
             log, "attempt %s not claimed", attempt_id)
         if claimed.value is None:
-            return False
+            return None
         claim = claimed.value
         if claim.attempt is None:
             if claim.refused == "gone":
@@ -493,10 +495,10 @@ class Dispatcher:
             else:
                 later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
                 await self.schedule.add([(attempt_id, later)])
-            return True
+            return claim.refused
         await self.schedule.remove(attempt_id)
         await self._originate(claim.attempt)
-        return True
+        return TAKEN
 
     async def _originate(self, attempt: Attempt) -> None:
         dial = self.ctx.settings.dial
