@@ -423,3 +423,39 @@ async def test_bad_input_to_the_live_screen_is_refused_and_an_ended_session_says
     actions = {action for (action,) in stack.rows(select(AuditEntry.action).where(
         AuditEntry.account_name == "wu"))}
     assert actions & {"alarm_acknowledged", "alarm_closed"} == set()
+
+
+async def test_a_long_worklist_shows_its_first_rows_and_the_rest_on_request(
+        stack: CallStack) -> None:
+    """105 emergencies nobody answered: the page builds the first 100 rows in order, says
+    how many follow, and builds them all on "Show all"; the banner names the first ten."""
+    elder = handsets(stack)[0]
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            for _ in range(105):
+                await create_order(session, elder_id=elder.elder_id,
+                                   service=ServiceType.EMERGENCY, source="handset",
+                                   call_uniqueid=None, requested_by="elder",
+                                   at=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(account, stack.db_url, "li", Role.OPERATOR,
+                            f"county:{elder.county}", "op1")
+    console = start_console(stack)
+    try:
+        async with async_chromium() as browser, signed_in(browser, console.url, "li") as li:
+            rows = li.locator("#worklist tr.unattended[data-order-no]")
+            assert await rows.count() == 100
+            more = li.locator("#worklist tr.more")
+            assert "and 5 more" in await more.inner_text()
+            assert "and 95 more" in await li.locator("#alarm-text").inner_text()
+            await more.locator("button").click()
+
+            async def every_row() -> bool:
+                return await rows.count() == 105
+
+            await until(every_row, "every row built")
+            assert await li.locator("#worklist tr.more").count() == 0
+    finally:
+        console.stop()

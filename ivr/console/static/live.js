@@ -296,11 +296,24 @@
     listBox.replaceChildren(table);
     return table;
   }
+  // A night of hundreds of open alarms: the page builds the first ROWS_SHOWN rows, in the
+  // worklist's order, and says how many follow ("Show all" builds every one). A reload then
+  // costs the page little, and a new card is never held up behind a long table.
+  const ROWS_SHOWN = 100;
+  let showAll = false;
+  const more = el("tr", null, "more");
+  const moreCell = el("td");
+  const moreButton = el("button", "Show all");
+  moreButton.type = "button";
+  moreButton.addEventListener("click", function () { showAll = true; loadWorklist(); });
+  moreCell.colSpan = COLUMNS.length;
+  more.appendChild(moreCell);
   function renderWorklist(items) {
     const box = worklistTable();
     const sounding = [];
     const kept = new Set();
     const wanted = [];
+    let room = showAll ? Infinity : ROWS_SHOWN;
     SECTIONS.forEach(function (section) {
       const shown = items.filter(function (i) { return i.section === section[0]; });
       const title = titles.get(section[0]);
@@ -308,10 +321,16 @@
       if (title.firstChild.textContent !== text) { title.firstChild.textContent = text; }
       wanted.push(title);
       shown.forEach(function (item) {
-        wanted.push(rowFor(item, kept));
+        if (room > 0) { wanted.push(rowFor(item, kept)); room -= 1; }
         if (item.section === "unattended" && !item.acknowledged) { sounding.push(item); }
       });
     });
+    const hidden = items.length - (showAll ? items.length : Math.min(items.length, ROWS_SHOWN));
+    if (hidden > 0) {
+      moreCell.replaceChildren(el("span", "… and " + hidden + " more below these. "),
+        moreButton);
+      wanted.push(more);
+    }
     rows.forEach(function (row, key) {
       if (!kept.has(key)) { row.tr.remove(); rows.delete(key); }
     });
@@ -399,6 +418,7 @@
   }
 
   // -- the sound of a new emergency, until someone acknowledges it -----------------------
+  const ALARM_NAMES = 10;  // the banner names the first few; the worklist has them all
   let audio = null;
   let beeping = null;
   function beep() {
@@ -419,8 +439,10 @@
     const on = items.length > 0;
     document.body.dataset.alarm = on ? "on" : "off";
     alarmBox.hidden = !on;
-    document.getElementById("alarm-text").textContent = items.map(function (i) {
+    const named = items.slice(0, ALARM_NAMES).map(function (i) {
       return (i.elder_name || "") + " " + (i.order_no || ""); }).join(", ");
+    document.getElementById("alarm-text").textContent = items.length > ALARM_NAMES
+      ? named + " and " + (items.length - ALARM_NAMES) + " more" : named;
     if (on && !beeping) { beep(); beeping = setInterval(beep, 1500); }
     if (!on && beeping) { clearInterval(beeping); beeping = null; }
   }
