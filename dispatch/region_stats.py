@@ -70,6 +70,10 @@ class RegionRow:
     region: str
     values: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
+    def orders(self) -> int:
+        """Orders created, every service."""
+        return int(sum(self.values.get(f"orders_{service}", 0) for service in SERVICES))
+
     def cells(self) -> list[object]:
         row: list[object] = [self.region]
         for column in COLUMNS[1:]:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ivr.console import call_back, care_plans, elders, orders, settlement
+from ivr.console import call_back, care_plans, elders, orders, settlement, stats
 from ivr.console.auth import require
 from ivr.console.templating import render
 
@@ -23,4 +23,5 @@ ROUTES = [
     *care_plans.ROUTES,
     *call_back.ROUTES,
     *settlement.ROUTES,
+    *stats.ROUTES,
 ]
