@@ -51,7 +51,7 @@ from dispatch.phones import mask, national
 from dispatch.quality import CallbackPolicy, plan_next_callback
 from dispatch.retry_policy import outcome_of_reason
 from dispatch.vendor_quality import refresh_rank_scores
-from dispatch.vouchers import credit_month
+from dispatch.vouchers import credit_elder, uncredited
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage, OriginateOutcome
 from ivr.ami.placing import LOST, NOT_SENT, REFUSED, place_call
@@ -234,7 +234,7 @@ class Dispatcher:
         call. (Both the engine that dialled and the one running the call's flow watch.)"""
         async def hung_up() -> None:
             successor = self.handovers.hung_up(attempt_id)
-            taken = None if successor is None else await self._hand_over(attempt_id, successor)
+            taken = None if successor is None else await self.dial(successor, freeing=attempt_id)
             if taken is None:
                 await self._mark_hung_up(attempt_id)
             if taken != TAKEN and self._care_backlog:
@@ -249,19 +249,6 @@ class Dispatcher:
             lambda session: outbound.mark_hung_up(session, attempt_id, self.ctx.now()),
             log, "hangup of attempt %s not stored (its line is counted until its lapse)",
             attempt_id)
-
-    async def _hand_over(self, freed: int, successor: int) -> str | None:
-        """Dial ``successor`` on ``freed``'s line, its hangup stored by the same claim: how
-        the claim went (``TAKEN``, or why not), or None if the hangup is not stored (the
-        successor cannot be dialled now and waits for the schedule)."""
-        if successor in self._dialling or not getattr(self.ami, "connected", False):
-            await self.schedule.add([(successor, self.ctx.clock.now())])
-            return None
-        self._dialling.add(successor)
-        try:
-            return await self._dial(successor, freeing=freed)
-        finally:
-            self._dialling.discard(successor)
 
     def goodbye_started(self, attempt_id: int) -> None:
         """An answered caring call has its answer stored and says goodbye: while rounds wait
@@ -459,13 +446,16 @@ class Dispatcher:
 
     # -- dialling --------------------------------------------------------------------------
 
-    async def dial(self, attempt_id: int) -> None:
-        """Claim the attempt; if this engine won it, place the call and settle what AMI says."""
+    async def dial(self, attempt_id: int, freeing: int | None = None) -> str | None:
+        """Claim the attempt; if this engine won it, place the call and settle what AMI says.
+        ``freeing``: the attempt whose line it takes, its hangup stored by the claim. How the
+        claim went (``TAKEN``, or why not), or None if nothing was stored (already being
+        dialled here, or no AMI link: it stays due)."""
         if attempt_id in self._dialling:
-            return
+            return None
         self._dialling.add(attempt_id)
         try:
-            await self._dial(attempt_id)
+            return await self._dial(attempt_id, freeing)
         finally:
             self._dialling.discard(attempt_id)
 
@@ -657,9 +647,18 @@ class Dispatcher:
         """This month's vouchers for the elders not credited yet (a batch a sweep, once per
         elder whichever engine), and the charges of completed orders still missing."""
         month = month_of(now, self.tz)
-        await storage_step(self.ctx.writing,
-                           lambda session: credit_month(session, month, self.rules, now),
-                           log, "vouchers of %s not credited (the next sweep retries)", month)
+        owed_vouchers = await storage_step(
+            self.ctx.sessions, lambda session: uncredited(session, month, self.rules),
+            log, "vouchers of %s not read (the next sweep retries)", month)
+        for elder in owed_vouchers.value or []:
+            # one elder a write: a caller's urgent write waits for one elder, not for 500
+            credited = await storage_step(
+                self.ctx.writing,
+                lambda session, elder=elder: credit_elder(session, month, self.rules, elder,
+                                                          now),
+                log, "vouchers of %s not credited (the next sweep retries)", month)
+            if not credited.ok:
+                break
         at = self.ctx.clock.now()
         waiting = [order for order, retry_at in self._refused.items() if retry_at > at]
         async with self.ctx.sessions() as session:
