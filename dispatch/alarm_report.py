@@ -49,13 +49,23 @@ class AlarmReport:
     silent: list[str]
 
 
+def queue_wait_s(answered: datetime | None, joined: datetime | None,
+                 queued: datetime | None) -> float | None:
+    """Seconds from joining the queue (or, where not stamped, being queued) to an operator
+    answering; None if nobody answered."""
+    start = joined or queued
+    if answered is None or start is None:
+        return None
+    return (answered - start).total_seconds()
+
+
 def _figures(rows: list[QueueCall]) -> AnswerFigures:
     figures = AnswerFigures(offered=len(rows))
     for row in rows:
-        start = row.joined_at or row.queued_at
-        if row.answered_at is not None and start is not None:
+        wait = queue_wait_s(row.answered_at, row.joined_at, row.queued_at)
+        if wait is not None:
             figures.answered += 1
-            figures.waits.append((row.answered_at - start).total_seconds())
+            figures.waits.append(wait)
         elif row.abandoned_at is not None:
             figures.abandoned += 1
         else:

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.alarm_report import DISPOSITIONS, EMERGENCY_PRIORITY
+from dispatch.alarm_report import DISPOSITIONS, EMERGENCY_PRIORITY, queue_wait_s
 from dispatch.models import (
     Call,
     CallPurpose,
@@ -45,7 +45,7 @@ from dispatch.models import (
     WorkOrder,
 )
 from dispatch.open_alarms import CALLBACK_REASON
-from dispatch.regions import RegionLevel, RegionScope
+from dispatch.regions import RegionLevel, RegionScope, region_column
 
 UNKNOWN = "unknown"  # the row of calls from numbers nobody is registered under
 HOTLINE_ANSWER_S = 15
@@ -122,14 +122,6 @@ def area_of(text: str) -> RegionScope:
     return RegionScope(region_level(text.strip()), text.strip())
 
 
-_LEVEL_RANK = {RegionLevel.COUNTY: 0, RegionLevel.CITY: 1, RegionLevel.PROVINCE: 2}
-
-
-def _region_column(level: RegionLevel) -> Any:
-    return {RegionLevel.COUNTY: Elder.county_code, RegionLevel.CITY: Elder.city_code,
-            RegionLevel.PROVINCE: Elder.province_code}[level]
-
-
 def _between(column: Any, since: datetime, until: datetime) -> ColumnElement[bool]:
     return and_(column >= since, column < until)
 
@@ -139,10 +131,10 @@ class _Rollup:
 
     def __init__(self, session: AsyncSession, level: RegionLevel, area: RegionScope | None
                  ) -> None:
-        if area is not None and _LEVEL_RANK[level] > _LEVEL_RANK[area.level]:
+        if area is not None and level.rank > area.level.rank:
             raise ValueError(f"a {area.level.value} has no {level.value} rows above it")
         self.session = session
-        self.region = _region_column(level)
+        self.region = region_column(level)
         self.area = area
         self.rows: dict[str, RegionRow] = {}
 
@@ -188,8 +180,7 @@ async def region_stats(session: AsyncSession, level: RegionLevel, area: RegionSc
             (await session.execute(rollup.inside(queued))).all():
         row = rollup.row(code)
         row.values["to_operators"] += 1
-        wait = (answered - (joined or queued_at)).total_seconds() \
-            if answered is not None and (joined or queued_at) is not None else None
+        wait = queue_wait_s(answered, joined, queued_at)
         row.values["answered_15s"] += wait is not None and wait <= HOTLINE_ANSWER_S
         row.values["abandoned"] += abandoned is not None and answered is None
         if (priority or 0) >= EMERGENCY_PRIORITY:

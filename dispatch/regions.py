@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement
 
@@ -19,6 +20,17 @@ class RegionLevel(StrEnum):
     COUNTY = "county"
     CITY = "city"
     PROVINCE = "province"
+
+    @property
+    def rank(self) -> int:
+        """0 for a county, 1 for a city, 2 for a province: a level holds those below it."""
+        return list(RegionLevel).index(self)
+
+
+def region_column(level: RegionLevel) -> Any:
+    """The ``Elder`` column that holds the elder's division code at ``level``."""
+    return {RegionLevel.COUNTY: Elder.county_code, RegionLevel.CITY: Elder.city_code,
+            RegionLevel.PROVINCE: Elder.province_code}[level]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +66,7 @@ class RegionScope:
 
     def elder_condition(self) -> ColumnElement[bool]:
         """The SQL condition on ``Elder`` that keeps only this region's elders."""
-        column = {RegionLevel.COUNTY: Elder.county_code, RegionLevel.CITY: Elder.city_code,
-                  RegionLevel.PROVINCE: Elder.province_code}[self.level]
-        return column == self.code
+        return region_column(self.level) == self.code
 
     @classmethod
     def parse(cls, text: str) -> RegionScope:

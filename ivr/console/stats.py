@@ -35,7 +35,6 @@ from ivr.console.templating import bad_request, render
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-LEVEL_RANK = {RegionLevel.COUNTY: 0, RegionLevel.CITY: 1, RegionLevel.PROVINCE: 2}
 # (label, part, whole, target %): the rates the chart shows, each against its standard
 RATES = (("answered within 15 s", "answered_15s", "to_operators", None),
          ("alarm calls answered within 60 s", "answered_60s", "alarm_calls", 97.5),
@@ -77,7 +76,7 @@ def _query(request: Request, tz: ZoneInfo, own: RegionLevel) -> Query | str:
                  else last - timedelta(days=DEFAULT_DAYS - 1))
     except ValueError:
         return "level must be county, city or province, and from/to dates YYYY-MM-DD"
-    if LEVEL_RANK[level] > LEVEL_RANK[own]:
+    if level.rank > own.rank:
         return f"Your region is a {own.value}: choose its {own.value} or smaller regions."
     if first > last or (last - first).days >= MAX_DAYS:
         return f"from must be on or before to, at most {MAX_DAYS} days apart"
