@@ -26,6 +26,7 @@ __all__ = [
     "ServiceType",
     "add_order_event",
     "create_order",
+    "emergency_key",
     "find_order",
     "is_valid_order_no",
     "order_no_for",
@@ -101,6 +102,12 @@ def _bounded(name: str, value: str | None, limit: int) -> str | None:
     if value is not None and len(value) > limit:
         raise ValueError(f"{name} longer than {limit} characters")
     return value
+
+
+def emergency_key(uniqueid: str) -> str:
+    """The business key of the emergency order of call ``uniqueid``, whoever stores it (the
+    engine during the call, the spool replay after it): the unique index keeps it one."""
+    return f"emergency:{uniqueid}"[:80]
 
 
 async def create_order(

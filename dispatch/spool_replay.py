@@ -34,7 +34,7 @@ from dispatch import outbox
 from dispatch.console_events import SpooledEmergency
 from dispatch.models import OrderSource, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_REASON
-from dispatch.orders import add_order_event, create_order
+from dispatch.orders import add_order_event, create_order, emergency_key
 from dispatch.outbox import Announcement
 from dispatch.phones import mask
 from dispatch.profile import elder_place
@@ -230,7 +230,7 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
         order = await create_order(
             session, elder_id=identity.elder_id, service=ServiceType.EMERGENCY,
             source=source.value, call_uniqueid=record.uniqueid, requested_by=REQUESTED_BY,
-            at=now,
+            at=now, business_key=emergency_key(record.uniqueid),
         )
         assert order.order_no is not None
         announced = await _announce(session, order.order_no, identity.elder_id, record, now)

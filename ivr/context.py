@@ -14,6 +14,7 @@ from dispatch.outbound import outbound_lines
 from ivr.acks import Acknowledgements
 from ivr.clock import Clock
 from ivr.config import Settings
+from ivr.emergency_orders import EmergencyOrders
 from ivr.hangups import HangupWatch
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
@@ -39,9 +40,12 @@ class EngineContext:
     _write_gate: WriteGate | None = None
     # the dispatcher's calls on the trunk, counted once for every priority call waiting
     trunk_count: SharedCount = field(init=False)
+    # emergency orders being stored while their callers are already queued
+    emergency_orders: EmergencyOrders = field(init=False)
 
     def __post_init__(self) -> None:
         self.trunk_count = SharedCount(self._outbound_lines)
+        self.emergency_orders = EmergencyOrders(self)
         if self.settings.database.url.startswith("sqlite"):
             # SQLite has one writer. The call path writes synchronously (dispatch/hotpath.py);
             # an ORM write that awaits mid-transaction must not hold the lock meanwhile, so

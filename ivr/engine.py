@@ -173,6 +173,8 @@ class Engine:
         steps: list[tuple[str, Any]] = []
         if self.agi is not None:
             steps.append(("FastAGI server", lambda: self.agi.close(grace_s)))
+        if self.context is not None:  # after the calls: what they did not store is spooled
+            steps.append(("emergency orders", self.context.emergency_orders.close))
         steps.append(("background tasks", self._stop_background))
         if self.outbox is not None:
             steps.append(("outbox writes", self.outbox.close))

@@ -277,8 +277,12 @@ async def test_operators_see_who_is_calling_before_they_answer(stack: CallStack)
     profile = pop["profile"]
     assert profile["name"] and profile["address"] and "health_notes" in profile
     assert any(phone["kind"] == "handset" for phone in profile["phones"])
-    assert profile["recent_orders"][0]["service"] == "emergency"
-    assert pop["order_no"] == profile["recent_orders"][0]["order_no"]
+    # the caller is queued while the order is stored: the order's number follows the pop
+    _call, order = stack.record(result["uniqueid"])
+    created = [e["data"] for e in await _stream_events(stack)
+               if e["type"] == "order_created" and e["data"]["uniqueid"] == result["uniqueid"]]
+    assert [c["order_no"] for c in created] == [order.order_no]
+    assert created[0]["service"] == "emergency"
     place = pop["place"]  # the console filters by region on it
     assert (place["province_code"], place["city_code"]) == ("620000", "620100")
     assert place["county_code"].startswith("6201") and len(place["county_code"]) == 6

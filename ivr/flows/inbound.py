@@ -19,6 +19,7 @@ carries every member's profile.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import TypeVar
 
 from dispatch.calls import CallDisposition, CallReason, record_call
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
+from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
 from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
@@ -34,6 +36,7 @@ from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
+from ivr.emergency_orders import EmergencyCall, stored_or_spooled
 from ivr.flows.balances import read_card
 from ivr.flows.spoken_menu import SpokenMenu
 from ivr.menu import (
@@ -90,6 +93,7 @@ class CallOutcome:
     reason: CallReason | ServiceType | None = None
     strikes: list[str] = field(default_factory=list)
     misheard: int = 0
+    emergency_order: asyncio.Task[WorkOrder | None] | None = field(default=None, repr=False)
     spoken: SpokenMenu | None = field(default=None, repr=False)
 
 
@@ -268,6 +272,10 @@ class InboundFlow:
 
     # -- orders ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _requested_by(identity: CallerIdentity) -> str | None:
+        return identity.relation if identity.status is CallerStatus.FAMILY else "elder"
+
     async def _create_order(
         self,
         agi: AgiSession,
@@ -277,10 +285,10 @@ class InboundFlow:
         source: str = "phone",
     ) -> None:
         assert identity.elder_id is not None
-        requested_by = identity.relation if identity.status is CallerStatus.FAMILY else "elder"
+        requested_by = self._requested_by(identity)
         elder_id = identity.elder_id
         stored = await storage_step(
-            self.ctx.urgent_writing,  # the caller waits for it (an emergency, its queue)
+            self.ctx.urgent_writing,  # the caller waits for it
             lambda session: create_order(session, elder_id=elder_id, service=service,
                                          source=source, call_uniqueid=agi.env.uniqueid,
                                          requested_by=requested_by, at=self.ctx.now()),
@@ -299,16 +307,15 @@ class InboundFlow:
     async def _emergency(
         self, agi: AgiSession, outcome: CallOutcome, reason: CallReason, source: str
     ) -> None:
-        """An emergency: an order at top priority, then straight to the operators, no menu."""
-        assert outcome.identity is not None
-        try:
-            await self._create_order(agi, outcome.identity, ServiceType.EMERGENCY, outcome,
-                                     source)
-        except RouteToHuman:
-            log.error("emergency order not stored; the operator gets the call regardless")
-        elder_id = outcome.identity.elder_id
-        if self.ctx.on_emergency and outcome.order_id is not None and elder_id is not None:
-            self.ctx.on_emergency(outcome.order_id, elder_id)
+        """An emergency: straight to the operators, no menu; its order (top priority) is
+        stored meanwhile and reaches the screens and the family escalation once stored."""
+        identity = outcome.identity
+        assert identity is not None and identity.elder_id is not None
+        outcome.emergency_order = self.ctx.emergency_orders.store(EmergencyCall(
+            uniqueid=agi.env.uniqueid, linkedid=outcome.linkedid, channel=agi.env.channel,
+            caller=identity.number, caller_name=agi.env.calleridname, reason=reason.value,
+            elder_id=identity.elder_id, requested_by=self._requested_by(identity),
+            source=source, place=identity.place))
         raise RouteToHuman(reason, prompt="emergency", priority=EMERGENCY_QUEUE_PRIORITY)
 
     async def _announce_order(self, agi: AgiSession, language: str, outcome: CallOutcome) -> None:
@@ -377,6 +384,10 @@ class InboundFlow:
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
         identity = outcome.identity
+        if outcome.emergency_order is not None:  # the call record points to its order
+            order = await stored_or_spooled(outcome.emergency_order)
+            if order is not None:
+                outcome.order_id, outcome.order_no = order.id, order.order_no
         if (outcome.disposition is CallDisposition.ABANDONED and identity is not None
                 and identity.number):
             outcome.reason = CallReason.CALLBACK_NEEDED

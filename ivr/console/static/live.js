@@ -113,10 +113,14 @@
     const data = event.data || {};
     if (event.kind === "screen_pop") { addCard(data, event.t); }
     else if (event.kind === "call_answered") { answered(data); }
+    else if (event.kind === "order_created") { orderStored(data); }
     else if (event.kind === "queue_abandoned" || event.kind === "callback_needed") {
       dropCard(data.uniqueid);
     }
-    if (WORK_KINDS.has(event.kind)) { refreshSoon(); }
+    if (WORK_KINDS.has(event.kind)
+        || (event.kind === "order_created" && data.service === "emergency")) {
+      refreshSoon();
+    }
   }
 
   // -- screen-pop cards -----------------------------------------------------------------
@@ -125,8 +129,28 @@
     list.appendChild(el("dt", label));
     list.appendChild(el("dd", value));
   }
+  // An emergency's caller is queued while its order is stored: the order's number reaches a
+  // card that is already up, or waits here for the card whose pop is still on its way.
+  const orderOfCall = new Map();
+  function orderStored(data) {
+    if (!data.uniqueid || !data.order_no) { return; }
+    const card = cards.get(data.uniqueid);
+    if (!card) {
+      orderOfCall.set(data.uniqueid, data.order_no);
+      if (orderOfCall.size > 1000) { orderOfCall.delete(orderOfCall.keys().next().value); }
+      return;
+    }
+    if (card.dataset.orderNo) { return; }
+    card.dataset.orderNo = data.order_no;
+    row(card.querySelector("dl"), "Order", data.order_no);
+    (card.callBackFields || []).forEach(function (f) { f.order_no = data.order_no; });
+  }
   function addCard(pop, at) {
     if (!pop.uniqueid || cards.has(pop.uniqueid) || gone.has(pop.uniqueid)) { return; }
+    if (!pop.order_no && orderOfCall.has(pop.uniqueid)) {
+      pop = Object.assign({}, pop, { order_no: orderOfCall.get(pop.uniqueid) });
+      orderOfCall.delete(pop.uniqueid);
+    }
     const profile = pop.profile || {};
     const card = el("article", null, "card" + (pop.priority >= 10 ? " emergency" : ""));
     card.dataset.uniqueid = pop.uniqueid;
@@ -155,11 +179,13 @@
       return m && m.elder_id !== profile.elder_id; });
     row(list, "Household", others.map(function (m) { return m.name; }).join(", "));
     card.appendChild(list);
+    card.callBackFields = [];
     if (profile.elder_id) {
       const calls = el("p", null, "call-back");
       (profile.phones || []).forEach(function (p) {
         const fields = { elder_id: String(profile.elder_id), number: p.number };
         if (pop.order_no) { fields.order_no = pop.order_no; }
+        card.callBackFields.push(fields);
         calls.appendChild(callBackButton("Call back " + p.number, fields));
       });
       card.appendChild(calls);

@@ -1,0 +1,167 @@
+"""An emergency's order, stored beside the call instead of in its way.
+
+An elder in an emergency goes to the operator queue as soon as the engine knows who is
+calling; the order is written meanwhile. The write is tried again until it is stored (a
+burst of a thousand handsets, or a database that is restarting, only delays it), and once
+stored the order is announced on the consoles and the family escalation starts. What is not
+stored when the engine stops, or after ``GIVE_UP_S``, is written to the emergency spool in the
+dialplan's own record format (``agi_scripts/emergency_spool.py``), which the spool replay
+turns into the order (``dispatch/spool_replay.py``); the order's business key and its call
+uniqueid make every path store it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agi_scripts.emergency_spool import RECORD_VERSION, record_name, write_atomically
+from dispatch.console_events import OrderCreated
+from dispatch.models import WorkOrder
+from dispatch.orders import ServiceType, create_order, emergency_key
+from dispatch.regions import Place
+from ivr.storage_steps import storage_step
+
+if TYPE_CHECKING:
+    from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # then every last one
+GIVE_UP_S = 60.0  # real seconds of refused writes before the spool takes the order
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyCall:
+    """The call an emergency order is stored for."""
+
+    uniqueid: str
+    linkedid: str | None
+    channel: str
+    caller: str | None  # the caller's number (E.164), None if withheld
+    caller_name: str | None
+    reason: str  # the queue reason (handset_emergency, caller_emergency)
+    elder_id: int
+    requested_by: str
+    source: str  # the order source: handset, phone
+    place: Place
+
+    def spool_record(self, now: datetime) -> dict[str, object]:
+        """The dialplan's spool record (version 1) for this call."""
+        return {"version": RECORD_VERSION, "uniqueid": self.uniqueid,
+                "linkedid": self.linkedid or "", "channel": self.channel,
+                "caller_number": self.caller or "", "caller_name": self.caller_name or "",
+                "reason": self.reason, "queuestatus": "", "spooled_at": now.isoformat()}
+
+
+async def store_emergency_order(session: AsyncSession, call: EmergencyCall, at: datetime
+                                ) -> WorkOrder:
+    """The call's emergency order, created once: a retry after a commit whose answer was lost
+    finds the order stored by the first try. COMMITs."""
+    try:
+        return await create_order(session, elder_id=call.elder_id,
+                                  service=ServiceType.EMERGENCY, source=call.source,
+                                  call_uniqueid=call.uniqueid, requested_by=call.requested_by,
+                                  at=at, business_key=emergency_key(call.uniqueid))
+    except IntegrityError:
+        await session.rollback()
+        stored = await session.scalar(
+            select(WorkOrder).where(WorkOrder.business_key == emergency_key(call.uniqueid)))
+        if stored is None:
+            raise
+        return stored
+
+
+async def stored_or_spooled(task: asyncio.Task[WorkOrder | None]) -> WorkOrder | None:
+    """The order ``task`` stored, or None if it went to the spool (a stop cancelled it)."""
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if task.cancelled():
+            return None
+        raise
+
+
+class EmergencyOrders:
+    """Stores emergency orders in the background, each until it is stored or spooled."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self._pending: dict[asyncio.Task[WorkOrder | None], EmergencyCall] = {}
+
+    def store(self, call: EmergencyCall) -> asyncio.Task[WorkOrder | None]:
+        """Start storing ``call``'s order; the task gives the order, or None if spooled."""
+        at = self.ctx.now()
+        task = asyncio.create_task(self._store(call, at), name=f"emergency order {call.uniqueid}")
+        self._pending[task] = call
+        task.add_done_callback(self._pending.pop)
+        return task
+
+    async def _store(self, call: EmergencyCall, at: datetime) -> WorkOrder | None:
+        """Write until stored; spooled (None) after GIVE_UP_S, or when cancelled at a stop."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + GIVE_UP_S
+        try:
+            for attempt in itertools.count():
+                stored = await storage_step(
+                    self.ctx.urgent_writing,
+                    lambda session: store_emergency_order(session, call, at), log,
+                    "emergency order for call %s not stored (try %d); trying again",
+                    call.uniqueid, attempt + 1)
+                if stored.value is not None:
+                    await self._announce(call, stored.value)
+                    return stored.value
+                if loop.time() >= give_up:
+                    break
+                await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+        except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
+            self._spool(call)
+            return None
+        await asyncio.to_thread(self._spool, call)
+        return None
+
+    async def _announce(self, call: EmergencyCall, order: WorkOrder) -> None:
+        await self.ctx.live.publish(OrderCreated(
+            order_no=order.order_no, service=ServiceType.EMERGENCY.value,
+            elder_id=call.elder_id, source=call.source, uniqueid=call.uniqueid,
+            place=call.place))
+        if self.ctx.on_emergency is not None:
+            self.ctx.on_emergency(order.id, call.elder_id)
+
+    def _spool(self, call: EmergencyCall) -> None:
+        """Hand the order to the spool replay; logged at ERROR if even that fails."""
+        now = datetime.now(UTC)
+        record = call.spool_record(now)
+        try:
+            path = write_atomically(Path(self.ctx.settings.spool.dir), record_name(record, now),
+                                    json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        except OSError as exc:
+            log.error("emergency order for call %s neither stored nor spooled: %s",
+                      call.uniqueid, exc)
+            return
+        log.warning("emergency order for call %s not stored: spooled as %s for the replay",
+                    call.uniqueid, path.name)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def close(self) -> None:
+        """Stop trying: every order not stored yet goes to the spool."""
+        pending = list(self._pending.items())
+        for task, _call in pending:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in pending), return_exceptions=True)
+        for task, call in pending:
+            if task.cancelled():  # cancelled before its first step: nothing spooled it
+                self._spool(call)

@@ -1,0 +1,97 @@
+"""Wire-level, on PostgreSQL: an emergency caller reaches the operator queue without waiting
+for the order to be stored. With the orders table locked by another session, a handset call
+is queued and answered all the same; its order is stored once the lock goes, and the call
+record points to it. When the engine stops before the order could be stored, the order goes
+to the emergency spool, and the spool replay stores it, once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select, text
+
+from dispatch.db import make_sync_engine
+from dispatch.models import Call, WorkOrder
+from dispatch.phones import national
+from ivr.spool_service import replay_once
+from tests.callstack import CallStack, open_stack, until
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CallStack]:
+    async for opened in open_stack("server", tmp_path_factory.mktemp("queue-first")):
+        yield opened
+
+
+@contextmanager
+def orders_locked(stack: CallStack) -> Iterator[None]:
+    """No order can be inserted (reads go on) until the block ends."""
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("LOCK TABLE work_orders IN SHARE ROW EXCLUSIVE MODE"))
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def orders_of(stack: CallStack, uniqueid: str) -> list[Any]:
+    return stack.rows(select(WorkOrder.id, WorkOrder.service, WorkOrder.order_no)
+                      .where(WorkOrder.call_uniqueid == uniqueid))
+
+
+def call_record(stack: CallStack, uniqueid: str) -> Any:
+    rows = stack.rows(select(Call.order_id, Call.reason).where(Call.uniqueid == uniqueid))
+    return rows[0] if rows else None
+
+
+async def handset_call(stack: CallStack, index: int) -> dict[str, Any]:
+    return await stack.sim.call({"number": national(stack.numbers["handsets"][index]),
+                                 "name": "", "to": "12349", "context": "from-pstn",
+                                 "script": [], "hangup_after": None})
+
+
+def queued(result: dict[str, Any]) -> bool:
+    return result["queue"] is not None and any(app == "Queue" for _, app, _ in result["apps"])
+
+
+async def test_the_caller_is_queued_while_the_order_waits(stack: CallStack) -> None:
+    with orders_locked(stack):
+        result = await handset_call(stack, 0)
+        assert queued(result) and result["queue"]["priority"] == 10
+        assert orders_of(stack, result["uniqueid"]) == []  # queued, answered, not stored yet
+    uniqueid = result["uniqueid"]
+    record = await until(lambda: call_record(stack, uniqueid), "the call record")
+    orders = orders_of(stack, uniqueid)
+    assert [(o.service, o.id) for o in orders] == [("emergency", record.order_id)]
+    assert record.reason == "handset_emergency"
+
+
+async def test_an_order_not_stored_at_a_stop_is_spooled_and_replayed_once(
+        stack: CallStack) -> None:
+    assert stack.engine is not None and stack.engine.context is not None
+    ctx = stack.engine.context
+    spool = Path(stack.settings.spool.dir)
+    with orders_locked(stack):
+        result = await handset_call(stack, 1)
+        assert queued(result)
+        await until(lambda: ctx.emergency_orders.pending == 1, "the order waiting")
+        await ctx.emergency_orders.close()  # as the engine's stop does
+        spooled = list(spool.glob("*.json"))
+        assert len(spooled) == 1 and result["uniqueid"] in spooled[0].name
+    uniqueid = result["uniqueid"]
+    record = await until(lambda: call_record(stack, uniqueid), "the call record")
+    assert record.order_id is None and record.reason == "handset_emergency"
+    assert await replay_once(ctx) == 1
+    assert await replay_once(ctx) == 0
+    orders = orders_of(stack, uniqueid)
+    assert [o.service for o in orders] == ["emergency"]
+    assert not list(spool.glob("*.json")) and len(list((spool / "replayed").glob("*"))) == 1
