@@ -191,6 +191,8 @@ class Engine:
                 steps.append((name, service.close))
         if self.context is not None:  # its waiters (escalations, the dispatcher) have ended
             steps.append(("trunk count", self.context.trunk_count.close))
+            if self.context.priority_lines is not None:
+                steps.append(("trunk turns", self.context.priority_lines.close))
         if self._db_engine is not None:
             steps.append(("database pool", self._db_engine.dispose))
         for name, step in steps:

@@ -17,8 +17,10 @@ carrier, not the engine, has the last word. Priority calls waiting together take
 that free up first come, first served (``<prefix>trunk:waiting``, scored by when each began
 to wait): a free line never stays unused because more calls wait than it can carry. With
 Redis down the notes are not kept and the count is 0: emergencies still go out at once.
-However many priority calls wait, the other calls on the trunk are counted once per look
-(``SharedCount``): a burst of emergencies does not turn into a storm of database reads.
+However many priority calls wait, each engine looks once every ``LINE_POLL_S`` for all of
+its waiters (one Redis transaction), and the other calls on the trunk are counted once per
+look (``SharedCount``): a burst of emergencies does not turn into a storm of Redis
+transactions and database reads that starves the callers still arriving.
 """
 
 from __future__ import annotations
@@ -105,6 +107,16 @@ class PriorityLine:
     uniqueid: str | None = None
 
 
+@dataclass
+class _Waiter:
+    """A priority call of this process waiting for its turn on the trunk."""
+
+    member: str
+    noted: float  # monotonic: when its note was made
+    deadline: float  # monotonic: when it dials regardless
+    turn: asyncio.Future[None]
+
+
 class PriorityLines:
     """The high-priority calls in flight across every engine."""
 
@@ -113,6 +125,8 @@ class PriorityLines:
         self.key = f"{prefix}trunk:priority"
         self.waiting_key = f"{prefix}trunk:waiting"
         self._hangups = hangups
+        self._waiters: dict[str, _Waiter] = {}
+        self._keeper: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def holding(self, ttl_s: float, talk_ttl_s: float,
@@ -139,43 +153,74 @@ class PriorityLines:
                          wait_s: float) -> None:
         """Until this call's turn: the calls on the trunk (priority calls ringing or talking,
         the dispatcher's) and the priority calls that began to wait before it leave it a
-        line."""
+        line. One look serves every call of this process waiting (``_keep_turns``)."""
         noted = time.monotonic()  # the note was made before this: count rows read after it
-        deadline = noted + wait_s
         try:
             await self._client.zadd(self.waiting_key, {member: time.time()})
-            while True:
-                try:
-                    ahead, on_line = await self._place(member, wait_s)
-                    taken = on_line + ahead + 1 + await lines_taken(noted)
-                except Exception as exc:  # a count that cannot be made never holds a call back
-                    log.warning("trunk lines not counted (%s): dialling", describe(exc))
-                    return
-                if taken <= trunk:
-                    return
-                if time.monotonic() >= deadline:
-                    log.warning("no trunk line free after %.0f s (%d calls on %d lines, "
-                                "%d priority calls waiting before this one): dialling",
-                                wait_s, taken - ahead - 1, trunk, ahead)
-                    return
-                await asyncio.sleep(LINE_POLL_S)
         except REDIS_ERRORS as exc:
             log.warning("priority call's turn not kept (Redis unavailable): %s", exc)
+            return
+        waiter = _Waiter(member, noted, noted + wait_s,
+                         asyncio.get_running_loop().create_future())
+        self._waiters[member] = waiter
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_turns(lines_taken, trunk, wait_s),
+                                               name="trunk turns")
+        try:
+            await waiter.turn
         finally:
+            self._waiters.pop(member, None)
             with contextlib.suppress(*REDIS_ERRORS):
                 await self._client.zrem(self.waiting_key, member)
 
-    async def _place(self, member: str, wait_s: float) -> tuple[int, int]:
-        """(priority calls waiting before ``member``, priority calls ringing or talking)."""
+    async def _keep_turns(self, lines_taken: SharedCount, trunk: int, wait_s: float) -> None:
+        """While calls of this process wait: one look a LINE_POLL_S for all of them, and
+        the first waiters (of every engine) that the free lines can carry go."""
+        while self._waiters:
+            waiters = list(self._waiters.values())
+            try:
+                first, on_line = await self._first_waiting(trunk, wait_s)
+                # counted against rows read after the newest note of those looked at
+                free = trunk - on_line - await lines_taken(max(w.noted for w in waiters))
+            except Exception as exc:  # a count that cannot be made never holds a call back
+                log.warning("trunk lines not counted (%s): dialling", describe(exc))
+                first, free = [], trunk
+                going = {w.member for w in waiters}
+            else:
+                going = set(first[:max(free, 0)])
+            now = time.monotonic()
+            for waiter in waiters:
+                if waiter.member not in going and now < waiter.deadline:
+                    continue
+                if waiter.member not in going:
+                    log.warning("no trunk line free after %.0f s (%d calls on %d lines, "
+                                "%d priority calls waiting): dialling", wait_s,
+                                trunk - free, trunk, len(first))
+                self._waiters.pop(waiter.member, None)
+                if not waiter.turn.done():
+                    waiter.turn.set_result(None)
+            if self._waiters:
+                await asyncio.sleep(LINE_POLL_S)
+
+    async def _first_waiting(self, trunk: int, wait_s: float) -> tuple[list[str], int]:
+        """(the first ``trunk`` priority calls waiting, oldest first, across every engine;
+        priority calls ringing or talking)."""
         now = time.time()
         pipe = self._client.pipeline(transaction=True)
         pipe.zremrangebyscore(self.key, "-inf", now)
         pipe.zremrangebyscore(self.waiting_key, "-inf", now - wait_s - WAITER_LAPSE_S)
         pipe.zcard(self.key)
         pipe.zcard(self.waiting_key)
-        pipe.zrank(self.waiting_key, member)
-        _lapsed, _gone, noted, waiting, rank = await pipe.execute()
-        return int(rank or 0), max(0, int(noted) - int(waiting))
+        pipe.zrange(self.waiting_key, 0, max(trunk - 1, 0))
+        _lapsed, _gone, noted, waiting, first = await pipe.execute()
+        members = [m.decode() if isinstance(m, bytes) else str(m) for m in first]
+        return members, max(0, int(noted) - int(waiting))
+
+    async def close(self) -> None:
+        """Stop looking for lines (the calls that waited have ended)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
 
     async def _keep_or_free(self, member: str, line: PriorityLine, talk_ttl_s: float) -> None:
         uniqueid = line.uniqueid
