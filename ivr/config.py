@@ -105,7 +105,8 @@ class DialSettings(BaseModel):
     line_wait_s: float = Field(
         default=30.0, ge=0, le=300,
         description="an emergency call-back or family alert finding every trunk line taken "
-                    "waits this long for one to free, then dials regardless")
+                    "waits this long for one to free, then dials regardless (the longest "
+                    "waiting first, five a second per engine)")
     max_call_s: float = Field(
         default=2 * 3600.0, gt=0, le=86_400,
         description="an answered priority call's line is counted until its hangup, at most "

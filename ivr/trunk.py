@@ -13,7 +13,9 @@ less ``[care] reserve_channels`` more, so a line is free for the next emergency.
 A priority call never waits behind a call not yet dialled. When every line is taken by calls
 already on it, it waits for the next one to end (its note already keeps the dispatcher from
 giving that line to anything else), up to ``[dial] line_wait_s``, then dials regardless: the
-carrier, not the engine, has the last word. Priority calls waiting together take the lines
+carrier, not the engine, has the last word. Those past their wait go one a look per engine
+(``OVERDUE_PER_LOOK`` every ``LINE_POLL_S``, oldest first), so a burst of alerts reaches the
+carrier paced, not all at once. Priority calls waiting together take the lines
 that free up first come, first served (``<prefix>trunk:waiting``, scored by when each began
 to wait): a free line never stays unused because more calls wait than it can carry. With
 Redis down the notes are not kept and the count is 0: emergencies still go out at once.
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 LINE_POLL_S = 0.2  # real seconds between looks for a free line
+OVERDUE_PER_LOOK = 1  # calls past their wait that dial regardless, per engine and look
 WAITER_LAPSE_S = 30.0  # a waiter's entry outlives its wait by this much (a crashed engine's)
 COUNT_TIMEOUT_S = 1.0  # a database that does not answer at once does not hold a call back
 
@@ -108,13 +111,26 @@ class PriorityLine:
 
 
 @dataclass
-class _Waiter:
+class Waiter:
     """A priority call of this process waiting for its turn on the trunk."""
 
     member: str
     noted: float  # monotonic: when its note was made
     deadline: float  # monotonic: when it dials regardless
     turn: asyncio.Future[None]
+
+
+def turns(waiters: list[Waiter], first: list[str], free: int, now: float
+          ) -> tuple[list[Waiter], list[Waiter]]:
+    """Of this engine's ``waiters``, those whose turn it is (among the ``first`` waiting of
+    every engine that the ``free`` lines carry), and those that dial regardless: past their
+    deadline, the oldest ``OVERDUE_PER_LOOK`` of them, so a burst is let out at a pace."""
+    going = set(first[:max(free, 0)])
+    in_turn = [waiter for waiter in waiters if waiter.member in going]
+    overdue = sorted((waiter for waiter in waiters
+                      if waiter.member not in going and now >= waiter.deadline),
+                     key=lambda waiter: waiter.noted)
+    return in_turn, overdue[:OVERDUE_PER_LOOK]
 
 
 class PriorityLines:
@@ -125,7 +141,7 @@ class PriorityLines:
         self.key = f"{prefix}trunk:priority"
         self.waiting_key = f"{prefix}trunk:waiting"
         self._hangups = hangups
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, Waiter] = {}
         self._keeper: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
@@ -160,7 +176,7 @@ class PriorityLines:
         except REDIS_ERRORS as exc:
             log.warning("priority call's turn not kept (Redis unavailable): %s", exc)
             return
-        waiter = _Waiter(member, noted, noted + wait_s,
+        waiter = Waiter(member, noted, noted + wait_s,
                          asyncio.get_running_loop().create_future())
         self._waiters[member] = waiter
         if self._keeper is None or self._keeper.done():
@@ -184,18 +200,14 @@ class PriorityLines:
                 free = trunk - on_line - await lines_taken(max(w.noted for w in waiters))
             except Exception as exc:  # a count that cannot be made never holds a call back
                 log.warning("trunk lines not counted (%s): dialling", describe(exc))
-                first, free = [], trunk
-                going = {w.member for w in waiters}
+                going, overdue = waiters, []
             else:
-                going = set(first[:max(free, 0)])
-            now = time.monotonic()
-            for waiter in waiters:
-                if waiter.member not in going and now < waiter.deadline:
-                    continue
-                if waiter.member not in going:
-                    log.warning("no trunk line free after %.0f s (%d calls on %d lines, "
-                                "%d priority calls waiting): dialling", wait_s,
-                                trunk - free, trunk, len(first))
+                going, overdue = turns(waiters, first, free, time.monotonic())
+            if overdue:
+                log.warning("no trunk line free after %.0f s (%d calls on %d lines, "
+                            "%d priority calls waiting): dialling the longest waiting",
+                            wait_s, trunk - free, trunk, len(first))
+            for waiter in [*going, *overdue]:
                 self._waiters.pop(waiter.member, None)
                 if not waiter.turn.done():
                     waiter.turn.set_result(None)

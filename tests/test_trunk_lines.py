@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from ivr.ami.messages import AmiMessage
 from ivr.hangups import HangupWatch
-from ivr.trunk import PriorityLines, SharedCount
+from ivr.trunk import PriorityLines, SharedCount, Waiter, turns
 
 
 def _hangup(uniqueid: str) -> AmiMessage:
@@ -197,3 +197,24 @@ async def _until(count: Callable[[], Awaitable[int]], wanted: int) -> None:
     """Until ``count()`` reaches ``wanted`` (each look yields to the waiters' loops)."""
     while await count() != wanted:
         await asyncio.sleep(0.01)
+
+
+def test_calls_past_their_wait_dial_one_a_look_oldest_first() -> None:
+    """Every line taken and three calls past their wait: one dials a look, the one that has
+    waited longest first; a call whose turn comes goes at once, past its wait or not."""
+    loop = asyncio.new_event_loop()
+    try:
+        waiters = [Waiter(name, noted, noted + 30.0, loop.create_future())
+                   for name, noted in (("b", 2.0), ("a", 1.0), ("c", 3.0))]
+        first = ["a", "b", "c"]  # every engine's queue, oldest first
+        going, overdue = turns(waiters, first, free=0, now=100.0)
+        assert going == [] and [w.member for w in overdue] == ["a"]
+        left = [w for w in waiters if w.member != "a"]
+        going, overdue = turns(left, first[1:], free=0, now=100.2)
+        assert going == [] and [w.member for w in overdue] == ["b"]
+        going, overdue = turns(left, first[1:], free=2, now=100.4)
+        assert [w.member for w in going] == ["b", "c"] and overdue == []
+        going, overdue = turns(left, first[1:], free=0, now=10.0)  # within their wait
+        assert going == [] and overdue == []
+    finally:
+        loop.close()
