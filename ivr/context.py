@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -65,17 +65,19 @@ class EngineContext:
         """``writing(urgent=True)``, for the helpers that take a session factory."""
         return self.writing(urgent=True)
 
-    def holding_priority_line(self) -> contextlib.AbstractAsyncContextManager[PriorityLine]:
+    def holding_priority_line(self, on_wait: Callable[[], Awaitable[None]] | None = None
+                              ) -> contextlib.AbstractAsyncContextManager[PriorityLine]:
         """Note an emergency call-back or a family alert from before it is dialled until it
         hangs up (``ivr/trunk.py``): the other outbound calls leave its line free. When every
-        trunk line is taken by calls already on it, first wait for one to end."""
+        trunk line is taken by calls already on it, first wait for one to end (``on_wait``
+        runs as the wait begins)."""
         if self.priority_lines is None:
             return contextlib.nullcontext(PriorityLine())
         dial, speed = self.settings.dial, self.clock.speed
         return self.priority_lines.holding(
             dial.ring_timeout_s / speed + 30.0, dial.max_call_s / speed,
             lines_taken=self.trunk_count, trunk=self.settings.dispatch.trunk_channels,
-            wait_s=dial.line_wait_s / speed)
+            wait_s=dial.line_wait_s / speed, on_wait=on_wait)
 
     async def _outbound_lines(self) -> int:
         """Trunk lines the dispatcher's calls (offers, callbacks, caring calls) hold now."""

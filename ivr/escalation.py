@@ -145,7 +145,11 @@ class FamilyEscalation:
         """Call one contact: "acknowledged", "not_sent" (nothing dialled), "lost" (no word
         of the call) or the call's outcome."""
         dial = self.ctx.settings.dial
-        async with self.ctx.holding_priority_line() as line:
+        async def waiting() -> None:  # on the timeline: this contact waits for a line
+            await self._event(order_id, "family_waiting",
+                              {"contact_id": contact.id, "relation": contact.relation})
+
+        async with self.ctx.holding_priority_line(on_wait=waiting) as line:
             placed = await place_call(
                 self.ami, channel=dial.family.format(number=national(contact.number)),
                 context=FAMILY_CONTEXT, exten="s", caller_id=dial.caller_id,

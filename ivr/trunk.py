@@ -117,7 +117,8 @@ class Waiter:
     member: str
     noted: float  # monotonic: when its note was made
     deadline: float  # monotonic: when it dials regardless
-    turn: asyncio.Future[None]
+    turn: asyncio.Future[None]  # done when it may dial
+    waits: asyncio.Future[None]  # done when a look found no line for it
 
 
 def turns(waiters: list[Waiter], first: list[str], free: int, now: float
@@ -147,11 +148,14 @@ class PriorityLines:
     @contextlib.asynccontextmanager
     async def holding(self, ttl_s: float, talk_ttl_s: float,
                       lines_taken: SharedCount | None = None,
-                      trunk: int = 0, wait_s: float = 0.0) -> AsyncIterator[PriorityLine]:
+                      trunk: int = 0, wait_s: float = 0.0,
+                      on_wait: Callable[[], Awaitable[None]] | None = None
+                      ) -> AsyncIterator[PriorityLine]:
         """Note one high-priority call for the block (at most ``ttl_s`` real seconds) and,
         if the block marks it answered, until its channel hangs up (at most ``talk_ttl_s``).
         With ``lines_taken`` (the other calls on the trunk, a ``SharedCount``) and ``trunk``,
-        first wait up to ``wait_s`` real seconds for a free line."""
+        first wait up to ``wait_s`` real seconds for a free line; ``on_wait`` runs (while
+        the call keeps its place) if the first look finds none."""
         member = uuid.uuid4().hex
         try:
             await self._client.zadd(self.key, {member: time.time() + ttl_s + wait_s})
@@ -160,13 +164,14 @@ class PriorityLines:
         line = PriorityLine()
         try:
             if lines_taken is not None and trunk > 0:
-                await self._free_line(member, lines_taken, trunk, wait_s)
+                await self._free_line(member, lines_taken, trunk, wait_s, on_wait)
             yield line
         finally:
             await self._keep_or_free(member, line, talk_ttl_s)
 
     async def _free_line(self, member: str, lines_taken: SharedCount, trunk: int,
-                         wait_s: float) -> None:
+                         wait_s: float, on_wait: Callable[[], Awaitable[None]] | None = None
+                         ) -> None:
         """Until this call's turn: the calls on the trunk (priority calls ringing or talking,
         the dispatcher's) and the priority calls that began to wait before it leave it a
         line. One look serves every call of this process waiting (``_keep_turns``)."""
@@ -176,13 +181,17 @@ class PriorityLines:
         except REDIS_ERRORS as exc:
             log.warning("priority call's turn not kept (Redis unavailable): %s", exc)
             return
-        waiter = Waiter(member, noted, noted + wait_s,
-                         asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(member, noted, noted + wait_s, loop.create_future(),
+                        loop.create_future())
         self._waiters[member] = waiter
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep_turns(lines_taken, trunk, wait_s),
                                                name="trunk turns")
         try:
+            await asyncio.wait({waiter.turn, waiter.waits}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.turn.done() and on_wait is not None:
+                await on_wait()
             await waiter.turn
         finally:
             self._waiters.pop(member, None)
@@ -211,6 +220,9 @@ class PriorityLines:
                 self._waiters.pop(waiter.member, None)
                 if not waiter.turn.done():
                     waiter.turn.set_result(None)
+            for waiter in self._waiters.values():
+                if not waiter.waits.done():  # looked at, and no line for it yet
+                    waiter.waits.set_result(None)
             if self._waiters:
                 await asyncio.sleep(LINE_POLL_S)
 

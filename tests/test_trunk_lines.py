@@ -84,6 +84,29 @@ async def test_a_priority_call_waits_for_a_free_line_then_dials(
         pass
 
 
+async def test_a_call_that_must_wait_for_a_line_says_so_once(
+        redis_client: aioredis.Redis) -> None:
+    lines, _hangups = _lines(redis_client)
+    taken = {"others": 3}
+    said: list[str] = []
+
+    async def count() -> int:
+        return taken["others"]
+
+    async def on_wait() -> None:  # the escalation writes it on the order's timeline
+        said.append("waiting")
+        taken["others"] = 2  # and then a call ends
+
+    lines_taken = SharedCount(count, fresh_s=0.0)
+    async with lines.holding(30.0, 3600.0, lines_taken, trunk=3, wait_s=60.0,
+                             on_wait=on_wait):
+        assert said == ["waiting"]
+    async with lines.holding(30.0, 3600.0, lines_taken, trunk=3, wait_s=60.0,
+                             on_wait=on_wait):
+        pass  # a line was free at the first look: nothing to say
+    assert said == ["waiting"]
+
+
 async def test_waiting_calls_share_one_count_of_the_trunk() -> None:
     made = 0
     release = asyncio.Event()
@@ -204,7 +227,7 @@ def test_calls_past_their_wait_dial_one_a_look_oldest_first() -> None:
     waited longest first; a call whose turn comes goes at once, past its wait or not."""
     loop = asyncio.new_event_loop()
     try:
-        waiters = [Waiter(name, noted, noted + 30.0, loop.create_future())
+        waiters = [Waiter(name, noted, noted + 30.0, loop.create_future(), loop.create_future())
                    for name, noted in (("b", 2.0), ("a", 1.0), ("c", 3.0))]
         first = ["a", "b", "c"]  # every engine's queue, oldest first
         going, overdue = turns(waiters, first, free=0, now=100.0)

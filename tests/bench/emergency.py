@@ -46,7 +46,8 @@ RATE_PER_S = 10.0  # arrivals: RATE x HOLD = 500 calls in progress
 CALLS = 1000
 BURST = 500
 OPERATOR_COUNT = 540
-ESCALATION_BEGUN = ("family_called", "family_none")
+# begun: a family call made, none to make, or one waiting its turn for a trunk line
+ESCALATION_BEGUN = ("family_called", "family_none", "family_waiting")
 # The engine's emergency route as the PBX sees it, sent with no work behind it.
 BARE_EMERGENCY = ["ANSWER", "GET VARIABLE CHANNEL(linkedid)",
                   "SET VARIABLE HOTLINE_REASON handset_emergency",
