@@ -202,6 +202,24 @@ async def identify(
     )
 
 
+async def handset_owners(session: AsyncSession) -> dict[str, tuple[int, Place]]:
+    """Every registered one-key handset number (E.164) -> its elder (the first registered,
+    on a line several elders share) and the elder's place. Reads only."""
+    rows = (await session.execute(
+        select(ElderPhone.number_e164, Elder.id, Elder.province_code, Elder.city_code,
+               Elder.county_code)
+        .join(Elder, Elder.id == ElderPhone.elder_id)
+        .where(ElderPhone.kind == PhoneKind.HANDSET)
+        .order_by(ElderPhone.number_e164, Elder.id))).all()
+    await session.rollback()
+    owners: dict[str, tuple[int, Place]] = {}
+    places: dict[tuple[Any, ...], Place] = {}  # one Place per county, shared
+    for number, elder_id, *codes in rows:
+        place = places.setdefault(tuple(codes), Place(*codes))
+        owners.setdefault(number, (int(elder_id), place))
+    return owners
+
+
 async def set_no_menu(session: AsyncSession, elder_id: int, no_menu: bool) -> bool:
     """Set or clear an elder's no-menu flag and commit; False if there is no such elder."""
     result = await session.execute(

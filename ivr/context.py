@@ -15,6 +15,7 @@ from ivr.acks import Acknowledgements
 from ivr.clock import Clock
 from ivr.config import Settings
 from ivr.emergency_orders import EmergencyOrders
+from ivr.handset_lines import HandsetLines
 from ivr.hangups import HangupWatch
 from ivr.live import LiveState
 from ivr.prompts import PromptCatalogue
@@ -37,6 +38,7 @@ class EngineContext:
     dispatcher: Dispatcher | None = None  # offers orders to vendors; None if dispatch is off
     priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
     hangups: HangupWatch = field(default_factory=HangupWatch)  # what is held until a hangup
+    handsets: HandsetLines = field(default_factory=HandsetLines)  # known without the database
     _write_gate: WriteGate | None = None
     # the dispatcher's calls on the trunk, counted once for every priority call waiting
     trunk_count: SharedCount = field(init=False)

@@ -104,7 +104,9 @@ class Engine:
         routes = {script.value: make(self) for script, make in FLOW_SCRIPTS.items()}
         self.agi = FastAgiServer(routes, settings.agi)
         await self.agi.start()
-        self._background = [asyncio.create_task(replay_forever(self.context)),
+        self._background = [asyncio.create_task(self.context.handsets.refresh_forever(
+                                self.context)),
+                            asyncio.create_task(replay_forever(self.context)),
                             asyncio.create_task(scan_forever(self.context)),
                             asyncio.create_task(self.outbox.relay_forever())]
         if settings.metrics.enabled:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from dispatch.citygen import generate_city, sample_numbers
 from dispatch.db import make_sync_engine, upgrade, with_schema
@@ -54,6 +55,7 @@ class CallStack:
     sim: SimulatorProcess
     numbers: dict[str, list[str]] = field(default_factory=dict)
     ami_proxy: CuttableProxy | None = None
+    db_proxy: CuttableProxy | None = None  # between the engine and PostgreSQL
 
     async def call(self, number: str, script: list[dict[str, Any]] | None = None,
                    hangup_after: float | None = None) -> dict[str, Any]:
@@ -167,16 +169,25 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
                      agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
                      ami: bool = False, sim_globals: dict[str, str] | None = None,
                      sim_args: tuple[str, ...] = (), ami_proxy: bool = False,
+                     db_proxy: bool = False,
                      clock_start: datetime | None = None) -> AsyncIterator[CallStack]:
     """Engine and simulator on a generated registry; with ``ami_proxy`` the engine's AMI link
-    runs through a CuttableProxy (``stack.ami_proxy``); ``clock_start``: the engine's clock
-    reads that time when it starts (a day of the calendar), then runs at ``speed``."""
+    runs through a CuttableProxy (``stack.ami_proxy``), with ``db_proxy`` its PostgreSQL
+    connections (``stack.db_proxy``); ``clock_start``: the engine's clock reads that time
+    when it starts (a day of the calendar), then runs at ``speed``."""
     db_url, redis_url, schema = backend_urls(kind, folder)
     upgrade(db_url)
     generate_city(db_url, elders=elders, vendors=5, seed=99)
     numbers = sample_numbers(db_url, 20, 99)
+    database: CuttableProxy | None = None
+    engine_db_url = db_url
+    if db_proxy:
+        direct = make_url(db_url)
+        database = CuttableProxy(direct.port or 5432)
+        engine_db_url = direct.set(port=await database.start()).render_as_string(
+            hide_password=False)
     overrides: dict[str, Any] = {
-        "database": {"url": db_url},
+        "database": {"url": engine_db_url},
         "redis": {"url": redis_url, "embedded_path": str(folder / "redis.db"),
                   "key_prefix": f"t{uuid.uuid4().hex[:8]}:"},
         "agi": {"port": 0},
@@ -212,10 +223,12 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
             settings.ami.secret = sim.ami_secret
             await engine.start_ami()
         await sim.request("operators", operators=OPERATORS)
-        yield CallStack(db_url, settings, engine, sim, numbers, ami_proxy=proxy)
+        yield CallStack(db_url, settings, engine, sim, numbers, ami_proxy=proxy,
+                        db_proxy=database)
     finally:
-        if proxy is not None:
-            await proxy.close()
+        for opened in (proxy, database):
+            if opened is not None:
+                await opened.close()
         await sim.stop()
         if engine is not None:
             await engine.stop()

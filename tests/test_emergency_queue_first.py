@@ -26,7 +26,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CallStack]:
-    async for opened in open_stack("server", tmp_path_factory.mktemp("queue-first")):
+    async for opened in open_stack("server", tmp_path_factory.mktemp("queue-first"),
+                                   db_proxy=True):
         yield opened
 
 
@@ -95,3 +96,23 @@ async def test_an_order_not_stored_at_a_stop_is_spooled_and_replayed_once(
     orders = orders_of(stack, uniqueid)
     assert [o.service for o in orders] == ["emergency"]
     assert not list(spool.glob("*.json")) and len(list((spool / "replayed").glob("*"))) == 1
+
+
+async def test_a_handset_is_an_emergency_while_the_database_is_unreachable(
+        stack: CallStack) -> None:
+    assert stack.db_proxy is not None and stack.engine is not None
+    ctx = stack.engine.context
+    assert ctx is not None
+    await until(lambda: len(ctx.handsets) > 0, "the handset lines read")
+    await stack.db_proxy.cut()
+    try:
+        result = await handset_call(stack, 2)
+        assert queued(result) and result["variables"]["QUEUE_PRIO"] == "10"
+        assert result["variables"]["HOTLINE_REASON"] == "handset_emergency"
+    finally:
+        stack.db_proxy.restore()
+    uniqueid = result["uniqueid"]
+    record = await until(lambda: call_record(stack, uniqueid), "the call record")
+    orders = orders_of(stack, uniqueid)
+    assert [(o.service, o.id) for o in orders] == [("emergency", record.order_id)]
+    assert record.reason == "handset_emergency"

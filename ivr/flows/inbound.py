@@ -159,9 +159,15 @@ class InboundFlow:
             lambda session: identify(session, agi.env.callerid, self.ivr.local_area_code,
                                      default_language=self.ivr.default_language),
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
-        if found.value is None:
-            raise RouteToHuman(CallReason.REGISTRY_UNAVAILABLE, prompt="system_busy")
-        return found.value
+        if found.value is not None:
+            return found.value
+        handset = self.ctx.handsets.identity(agi.env.callerid, self.ivr.local_area_code,
+                                             self.ivr.default_language)
+        if handset is not None:  # an emergency whether or not the registry answers
+            log.warning("registry unavailable: caller %s is a handset line: emergency",
+                        mask(agi.env.callerid))
+            return handset
+        raise RouteToHuman(CallReason.REGISTRY_UNAVAILABLE, prompt="system_busy")
 
     async def _choose_member(
         self, agi: AgiSession, outcome: CallOutcome, identity: CallerIdentity,
