@@ -188,6 +188,7 @@ class PriorityLines:
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self._keep_turns(lines_taken, trunk, wait_s),
                                                name="trunk turns")
+            self._keeper.add_done_callback(self._keeper_ended)
         try:
             await asyncio.wait({waiter.turn, waiter.waits}, return_when=asyncio.FIRST_COMPLETED)
             if not waiter.turn.done() and on_wait is not None:
@@ -225,6 +226,18 @@ class PriorityLines:
                     waiter.waits.set_result(None)
             if self._waiters:
                 await asyncio.sleep(LINE_POLL_S)
+
+    def _keeper_ended(self, keeper: asyncio.Task[None]) -> None:
+        """A look that failed unforeseen, or a stop, never leaves a call waiting for good:
+        the calls still waiting dial."""
+        if not keeper.cancelled() and keeper.exception() is None:
+            return  # it ended with no call left waiting
+        if not keeper.cancelled():
+            log.error("looking for trunk lines failed: the waiting calls dial",
+                      exc_info=keeper.exception())
+        for waiter in list(self._waiters.values()):
+            if not waiter.turn.done():
+                waiter.turn.set_result(None)
 
     async def _first_waiting(self, trunk: int, wait_s: float) -> tuple[list[str], int]:
         """(the first ``trunk`` priority calls waiting, oldest first, across every engine;
