@@ -162,7 +162,7 @@ def _city(db_url: str) -> list[str]:
     return sample_numbers(db_url, 500, 7)["elders"]
 
 
-def _postgres_schema_url() -> str | None:
+def _postgres_schema_url(schema: str = "bench_calls") -> str | None:
     """A fresh schema of its own on the PostgreSQL server, if one is configured."""
     base = os.environ.get("HOTLINE_TEST_DATABASE_URL")
     if not base:
@@ -173,10 +173,10 @@ def _postgres_schema_url() -> str | None:
 
     admin = make_sync_engine(base)
     with admin.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS bench_calls CASCADE"))
-        conn.execute(text("CREATE SCHEMA bench_calls"))
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     admin.dispose()
-    return with_schema(base, "bench_calls")
+    return with_schema(base, schema)
 
 
 def _sqlite_url(run: Path) -> str:
