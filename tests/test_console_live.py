@@ -144,6 +144,10 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             await li.wait_for_selector(row, timeout=TIMEOUT_MS)
             order_no = await li.get_attribute(row, "data-order-no")
             assert HOSTILE in await li.inner_text(row)
+            # the order is stored beside the queued call: its number reaches the card
+            await li.wait_for_selector(f"{card}[data-order-no='{order_no}']",
+                                       timeout=TIMEOUT_MS)
+            assert order_no in await li.inner_text(card)
             await li.wait_for_selector("body[data-alarm=on]", timeout=TIMEOUT_MS)
             await li.wait_for_selector("body[data-beeps]", timeout=TIMEOUT_MS)
             await async_screenshot(li, "console-screen-pop")
