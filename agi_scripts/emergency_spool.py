@@ -172,20 +172,30 @@ def _field(value: Any) -> str:
     return "" if text == "unknown" else text
 
 
+def spool_record(uniqueid: Any, linkedid: Any, channel: Any, caller_number: Any,
+                 caller_name: Any, reason: Any, queuestatus: Any, now: datetime
+                 ) -> dict[str, Any]:
+    """A version-1 spool record; the engine writes the same for an order it could not store."""
+    return {
+        "version": RECORD_VERSION,
+        "uniqueid": _field(uniqueid),
+        "linkedid": _field(linkedid),
+        "channel": _field(channel),
+        "caller_number": _field(caller_number),
+        "caller_name": _field(caller_name),
+        "reason": _field(reason),
+        "queuestatus": _field(queuestatus),
+        "spooled_at": now.isoformat(),
+    }
+
+
 def build_record(agi: SpoolAGI, now: datetime) -> dict[str, Any]:
     """The spool record: caller ID and ids from the environment, the rest from the channel."""
     env = agi.env
-    return {
-        "version": RECORD_VERSION,
-        "uniqueid": _field(env.get("agi_uniqueid")),
-        "linkedid": _field(agi.variable("CHANNEL(linkedid)")),
-        "channel": _field(env.get("agi_channel")),
-        "caller_number": _field(env.get("agi_callerid")),
-        "caller_name": _field(env.get("agi_calleridname")),
-        "reason": _field(agi.variable("HOTLINE_REASON")),
-        "queuestatus": _field(agi.variable("QUEUESTATUS")),
-        "spooled_at": now.isoformat(),
-    }
+    return spool_record(env.get("agi_uniqueid"), agi.variable("CHANNEL(linkedid)"),
+                        env.get("agi_channel"), env.get("agi_callerid"),
+                        env.get("agi_calleridname"), agi.variable("HOTLINE_REASON"),
+                        agi.variable("QUEUESTATUS"), now)
 
 
 def record_name(record: dict[str, Any], now: datetime) -> str:

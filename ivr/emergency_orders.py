@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agi_scripts.emergency_spool import RECORD_VERSION, record_name, write_atomically
+from agi_scripts.emergency_spool import record_name, spool_record, write_atomically
 from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order, emergency_key
@@ -55,13 +55,6 @@ class EmergencyCall:
     requested_by: str
     source: str  # the order source: handset, phone
     place: Place
-
-    def spool_record(self, now: datetime) -> dict[str, object]:
-        """The dialplan's spool record (version 1) for this call."""
-        return {"version": RECORD_VERSION, "uniqueid": self.uniqueid,
-                "linkedid": self.linkedid or "", "channel": self.channel,
-                "caller_number": self.caller or "", "caller_name": self.caller_name or "",
-                "reason": self.reason, "queuestatus": "", "spooled_at": now.isoformat()}
 
 
 async def store_emergency_order(session: AsyncSession, call: EmergencyCall, at: datetime
@@ -141,7 +134,8 @@ class EmergencyOrders:
     def _spool(self, call: EmergencyCall) -> None:
         """Hand the order to the spool replay; logged at ERROR if even that fails."""
         now = datetime.now(UTC)
-        record = call.spool_record(now)
+        record = spool_record(call.uniqueid, call.linkedid, call.channel, call.caller,
+                              call.caller_name, call.reason, "", now)
         try:
             path = write_atomically(Path(self.ctx.settings.spool.dir), record_name(record, now),
                                     json.dumps(record, ensure_ascii=False).encode("utf-8"))
