@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,15 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch.outbound import outbound_lines
 from ivr.acks import Acknowledgements
+from ivr.admitted_sessions import AdmittedSessions
 from ivr.clock import Clock
 from ivr.config import Settings
 from ivr.emergency_orders import EmergencyOrders
 from ivr.handset_lines import HandsetLines
 from ivr.hangups import HangupWatch
 from ivr.live import LiveState
+from ivr.patient_writes import PatientWrites
+from ivr.priority_gate import PriorityGate
 from ivr.prompts import PromptCatalogue
 from ivr.trunk import PriorityLine, PriorityLines, SharedCount
-from ivr.write_gate import WriteGate
 
 if TYPE_CHECKING:
     from ivr.dispatcher import Dispatcher
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 @dataclass
 class EngineContext:
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    session_maker: InitVar[async_sessionmaker[AsyncSession]]
     live: LiveState
     prompts: PromptCatalogue
     clock: Clock
@@ -39,20 +41,26 @@ class EngineContext:
     priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
     hangups: HangupWatch = field(default_factory=HangupWatch)  # what is held until a hangup
     handsets: HandsetLines = field(default_factory=HandsetLines)  # known without the database
-    _write_gate: WriteGate | None = None
+    _write_gate: PriorityGate | None = None
+    # every session of the process, admitted by the pool's slots, a caller's first
+    sessions: AdmittedSessions = field(init=False)
     # the dispatcher's calls on the trunk, counted once for every priority call waiting
     trunk_count: SharedCount = field(init=False)
     # emergency orders being stored while their callers are already queued
     emergency_orders: EmergencyOrders = field(init=False)
+    # queue events and call records, written after the caller went on, each until stored
+    patient_writes: PatientWrites = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = AdmittedSessions(session_maker, self.settings.database.pool_size)
         self.trunk_count = SharedCount(self._outbound_lines)
         self.emergency_orders = EmergencyOrders(self)
+        self.patient_writes = PatientWrites(self)
         if self.settings.database.url.startswith("sqlite"):
             # SQLite has one writer. The call path writes synchronously (dispatch/hotpath.py);
             # an ORM write that awaits mid-transaction must not hold the lock meanwhile, so
-            # every write in this process queues here first (ivr/write_gate.py).
-            self._write_gate = WriteGate()
+            # every write in this process queues here first (ivr/priority_gate.py).
+            self._write_gate = PriorityGate()
 
     @contextlib.asynccontextmanager
     async def writing(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -60,7 +68,7 @@ class EngineContext:
         ``urgent``: a caller on the line waits for it, so it goes before background writes."""
         gate = (self._write_gate.hold(urgent) if self._write_gate is not None
                 else contextlib.nullcontext())
-        async with gate, self.sessions() as session:
+        async with gate, self.sessions(urgent) as session:
             yield session
 
     def urgent_writing(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:

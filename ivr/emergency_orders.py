@@ -30,14 +30,13 @@ from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order, emergency_key
 from dispatch.regions import Place
-from ivr.storage_steps import storage_step
+from ivr.storage_steps import retry_delay, storage_step
 
 if TYPE_CHECKING:
     from ivr.context import EngineContext
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)  # then every last one
 GIVE_UP_S = 60.0  # real seconds of refused writes before the spool takes the order
 
 
@@ -116,7 +115,7 @@ class EmergencyOrders:
                     return stored.value
                 if loop.time() >= give_up:
                     break
-                await asyncio.sleep(RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)])
+                await asyncio.sleep(retry_delay(attempt))
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
             self._spool(call)
             return None

@@ -85,7 +85,7 @@ class Engine:
         )
         self.context = EngineContext(
             settings=settings,
-            sessions=async_sessionmaker_for(self._db_engine),
+            session_maker=async_sessionmaker_for(self._db_engine),
             live=live,
             prompts=prompts,
             clock=self.clock,
@@ -191,6 +191,8 @@ class Engine:
                               ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:
                 steps.append((name, service.close))
+        if self.context is not None:  # the calls and the AMI events have ended
+            steps.append(("patient writes", self.context.patient_writes.close))
         if self.context is not None:  # its waiters (escalations, the dispatcher) have ended
             steps.append(("trunk count", self.context.trunk_count.close))
             if self.context.priority_lines is not None:

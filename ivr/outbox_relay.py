@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from dispatch import outbox
-from dispatch.console_events import ConsoleEvent
+from dispatch.console_events import ConsoleEvent, ScreenPop
 from dispatch.outbox import Announcement
 from ivr.context import EngineContext
 from ivr.periodic import repeat
@@ -92,7 +92,8 @@ class OutboxRelay:
             self._sent.add(entry.outbox_id)  # else Redis refused: the relay publishes it
 
     async def _commit_row(self, event: ConsoleEvent) -> Announcement:
-        async with self.ctx.sessions() as session:
+        # a screen pop's caller waits for it: its row goes before the background writes
+        async with self.ctx.sessions(urgent=isinstance(event, ScreenPop)) as session:
             return await outbox.add_committed(session, event, self.ctx.now())
 
     def _late_row(self, write: asyncio.Future[Announcement]) -> None:

@@ -23,7 +23,6 @@ from ivr.ami.messages import AmiMessage
 from ivr.context import EngineContext
 from ivr.dialplan_contract import UserEventName
 from ivr.metrics import QUEUE_WAIT_SECONDS
-from ivr.storage_steps import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,8 @@ PENDING_KEEP = timedelta(hours=6)  # an abandon not followed by a Hangup is forg
 
 
 class QueueTracker:
-    """AMI event handlers writing the queue_calls record (idempotent across processes)."""
+    """AMI event handlers writing the queue_calls record (idempotent across processes),
+    each write in the background until stored (``ivr/patient_writes.py``)."""
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
@@ -94,12 +94,10 @@ class QueueTracker:
         uniqueid = message.get("Uniqueid")
         if not uniqueid:
             return
-        try:
-            async with self.ctx.writing() as session:
-                await note_queue_event(session, uniqueid, linkedid=message.get("Linkedid"),
-                                       **fields)
-        except (*STORAGE_ERRORS, RuntimeError) as exc:
-            log.error("queue event for %s not stored: %s", uniqueid, exc)
+        linkedid = message.get("Linkedid")
+        self.ctx.patient_writes.add(
+            uniqueid, f"queue event for {uniqueid}",
+            lambda session: note_queue_event(session, uniqueid, linkedid=linkedid, **fields))
 
 
 def _observe_wait(outcome: str, message: AmiMessage) -> None:

@@ -34,7 +34,7 @@ async def publish_screen_pop(
                       for member_id in household or []]
             return own, others, await elder_place(session, elder_id)
 
-        read = await storage_step(ctx.sessions, profiles, log,
+        read = await storage_step(ctx.sessions.urgent, profiles, log,
                                   "profile of elder %s unavailable", elder_id)
         if read.value is not None:
             profile, members, place = read.value

@@ -21,6 +21,9 @@ from ivr.metrics import STORAGE_ERRORS as STORAGE_ERROR_COUNT
 
 T = TypeVar("T")
 
+# Pauses between the tries of a write that must be stored (then every last one).
+RETRY_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
 # OSError: the database or its socket went away (TimeoutError, a lock wait ran out, is one).
 STORAGE_ERRORS = (SQLAlchemyError, OSError)
 
@@ -61,3 +64,8 @@ def describe(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     first = (str(cause).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+
+
+def retry_delay(attempt: int) -> float:
+    """The pause after the ``attempt``-th (from 0) refused try of a write that must be stored."""
+    return RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]

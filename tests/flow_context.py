@@ -36,7 +36,7 @@ async def open_flow_context(folder: Path) -> AsyncIterator[EngineContext]:
     redis = open_redis(settings.redis)
     try:
         ctx = EngineContext(
-            settings=settings, sessions=async_sessionmaker_for(db_engine),
+            settings=settings, session_maker=async_sessionmaker_for(db_engine),
             live=LiveState(redis.client, settings.redis.key_prefix),
             prompts=PromptCatalogue.load(default_language=settings.ivr.default_language,
                                          prefix=settings.ivr.prompt_prefix),

@@ -2,7 +2,9 @@
 for the order to be stored. With the orders table locked by another session, a handset call
 is queued and answered all the same; its order is stored once the lock goes, and the call
 record points to it. When the engine stops before the order could be stored, the order goes
-to the emergency spool, and the spool replay stores it, once."""
+to the emergency spool, and the spool replay stores it, once. With the database unreachable
+a handset call is still an emergency, and its order, queue entry and call record are all
+stored once the database is back."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest_asyncio
 from sqlalchemy import select, text
 
 from dispatch.db import make_sync_engine
-from dispatch.models import Call, WorkOrder
+from dispatch.models import Call, QueueCall, WorkOrder
 from dispatch.phones import national
 from ivr.spool_service import replay_once
 from tests.callstack import CallStack, open_stack, until
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CallStack]:
     async for opened in open_stack("server", tmp_path_factory.mktemp("queue-first"),
-                                   db_proxy=True):
+                                   db_proxy=True, ami=True):
         yield opened
 
 
@@ -58,6 +60,13 @@ async def handset_call(stack: CallStack, index: int) -> dict[str, Any]:
     return await stack.sim.call({"number": national(stack.numbers["handsets"][index]),
                                  "name": "", "to": "12349", "context": "from-pstn",
                                  "script": [], "hangup_after": None})
+
+
+def queue_entry(stack: CallStack, uniqueid: str) -> Any:
+    """The call's queue record once its answer is in it (None before)."""
+    rows = stack.rows(select(QueueCall).where(QueueCall.uniqueid == uniqueid,
+                                              QueueCall.answered_at.is_not(None)))
+    return rows[0] if rows else None
 
 
 def queued(result: dict[str, Any]) -> bool:
@@ -116,3 +125,7 @@ async def test_a_handset_is_an_emergency_while_the_database_is_unreachable(
     orders = orders_of(stack, uniqueid)
     assert [(o.service, o.id) for o in orders] == [("emergency", record.order_id)]
     assert record.reason == "handset_emergency"
+    # the queue's events came while the database was away: written once it was back
+    entry = await until(lambda: queue_entry(stack, uniqueid), "the queue entry")
+    assert entry.queued_at is not None and entry.joined_at is not None
+    assert entry.priority == 10 and entry.outcome == "answered"

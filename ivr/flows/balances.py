@@ -47,7 +47,7 @@ async def _play(agi: AgiSession, ctx: EngineContext, names: list[str], language:
 async def read_card(agi: AgiSession, ctx: EngineContext, elder_id: int, language: str
                     ) -> None:
     """Say the elder's card balances (or that they cannot be read now)."""
-    read = await storage_step(ctx.sessions, lambda session: card_balances(session, elder_id),
+    read = await storage_step(ctx.sessions.urgent, lambda session: card_balances(session, elder_id),
                               log, "card balances of elder %s unreadable", elder_id)
     await _play(agi, ctx, card_words(read.value) if read.ok else ["balance_unavailable"],
                 language)
@@ -59,7 +59,7 @@ async def read_vendor_month(agi: AgiSession, ctx: EngineContext, vendor_id: int,
     money = ctx.settings.money
     month = month_of(ctx.now(), ZoneInfo(ctx.settings.dispatch.timezone))
     read = await storage_step(
-        ctx.sessions, lambda session: vendor_month(
+        ctx.sessions.urgent, lambda session: vendor_month(
             session, vendor_id, month, to_fen(money.upheld_complaint_deduction_yuan)),
         log, "month of vendor %s unreadable", vendor_id)
     if read.value is None:

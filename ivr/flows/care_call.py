@@ -44,7 +44,8 @@ class CareCallFlow:
         attempt = await answered_attempt(agi, self.ctx)
         if attempt is None:
             return
-        found = await storage_step(self.ctx.sessions, lambda s: round_call(s, attempt.id), log,
+        found = await storage_step(self.ctx.sessions.urgent,
+                                   lambda s: round_call(s, attempt.id), log,
                                    "round of care call %s unreadable", attempt.id)
         care = found.value
         if care is None:
@@ -100,7 +101,7 @@ class CareCallFlow:
         if outcome is OfferOutcome.HELP:
             await self._call_back_item(agi, attempt, care)
         stored = await storage_step(
-            self.ctx.writing, lambda s: record_answer(s, attempt, outcome, self.ctx.now()),
+            self.ctx.urgent_writing, lambda s: record_answer(s, attempt, outcome, self.ctx.now()),
             log, "answer %s of care round %s not stored", outcome, care.round_id)
         if not stored.ok:
             log.error("care round %s: the answer is lost; the sweep calls again",
@@ -124,7 +125,7 @@ class CareCallFlow:
         record) and on their consoles."""
         now = self.ctx.now()
         await storage_step(
-            self.ctx.writing,
+            self.ctx.urgent_writing,
             lambda session: record_call(
                 session, uniqueid=agi.env.uniqueid, linkedid=None, channel=agi.env.channel,
                 direction="outbound", caller_number=attempt.number_e164,

@@ -52,7 +52,7 @@ class FamilyAlertFlow:
         event = FamilyAcknowledged if acknowledged else FamilyNoKey
         kind = event.name.value
         await storage_step(
-            self.ctx.writing,
+            self.ctx.urgent_writing,
             lambda session: add_order_event(session, order_id, kind, self.ctx.now(),
                                             {"contact_id": contact_id, "uniqueid": uniqueid}),
             log, "family answer for order %s not stored", order_id)

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dispatch.calls import CallDisposition, CallReason, record_call
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
@@ -155,7 +155,7 @@ class InboundFlow:
 
     async def _identify(self, agi: AgiSession) -> CallerIdentity:
         found = await storage_step(
-            self.ctx.sessions,
+            self.ctx.sessions.urgent,  # the caller waits for it
             lambda session: identify(session, agi.env.callerid, self.ivr.local_area_code,
                                      default_language=self.ivr.default_language),
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
@@ -400,26 +400,17 @@ class InboundFlow:
             await self.ctx.live.publish(CallbackNeeded(
                 elder_id=identity.elder_id, number=identity.number, uniqueid=agi.env.uniqueid,
                 place=identity.place))
-        await storage_step(
-            self.ctx.writing,
-            lambda session: record_call(
-                session,
-                uniqueid=agi.env.uniqueid,
-                linkedid=outcome.linkedid,
-                channel=agi.env.channel,
-                direction="inbound",
-                caller_number=identity.number if identity else None,
-                identity_status=identity.status.value if identity else "unidentified",
-                elder_id=identity.elder_id if identity else None,
-                started_at=outcome.started_at,
-                ended_at=self.ctx.now(),
-                disposition=outcome.disposition,
-                reason=outcome.reason,
-                order_id=outcome.order_id,
-                answered_at=outcome.answered_at,
-                order_announced_at=outcome.order_announced_at,
-            ),
-            log, "call record for %s not stored", agi.env.uniqueid)
+        uniqueid = agi.env.uniqueid
+        record: dict[str, Any] = dict(
+            uniqueid=uniqueid, linkedid=outcome.linkedid, channel=agi.env.channel,
+            direction="inbound", caller_number=identity.number if identity else None,
+            identity_status=identity.status.value if identity else "unidentified",
+            elder_id=identity.elder_id if identity else None, started_at=outcome.started_at,
+            ended_at=self.ctx.now(), disposition=outcome.disposition, reason=outcome.reason,
+            order_id=outcome.order_id, answered_at=outcome.answered_at,
+            order_announced_at=outcome.order_announced_at)
+        await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
+                                            lambda session: record_call(session, **record))
         await self.ctx.live.call_ended(CallEnded(
             uniqueid=agi.env.uniqueid, disposition=outcome.disposition, reason=outcome.reason))
         log.info(

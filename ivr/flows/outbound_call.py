@@ -38,13 +38,14 @@ async def answered_attempt(agi: AgiSession, ctx: EngineContext) -> Attempt | Non
 
     if ctx.dispatcher is not None and agi.env.uniqueid:
         ctx.dispatcher.line_until_hangup(int(raw), agi.env.uniqueid)
-    return (await storage_step(ctx.writing, awaiting, log, "attempt %s unreadable", raw)).value
+    return (await storage_step(ctx.urgent_writing, awaiting, log, "attempt %s unreadable",
+                               raw)).value
 
 
 async def settle(ctx: EngineContext, attempt: Attempt, outcome: OfferOutcome) -> None:
     """Record a call's outcome once, then let the dispatcher take the order's next step."""
     settled = await storage_step(
-        ctx.writing, lambda session: record_outcome(session, attempt, outcome, ctx.now()),
+        ctx.urgent_writing, lambda session: record_outcome(session, attempt, outcome, ctx.now()),
         log, "outcome %s of attempt %s not stored (the sweep settles it)", outcome, attempt.id)
     if settled.value and ctx.dispatcher is not None:
         ctx.dispatcher.attempt_settled(attempt)

@@ -57,7 +57,7 @@ class QualityCallbackFlow:
 
     async def _record(self, attempt: Attempt, rating: int) -> bool | None:
         stored = await storage_step(
-            self.ctx.writing,
+            self.ctx.urgent_writing,
             lambda session: record_rating(session, attempt, rating, self.ctx.now()),
             log, "rating of order %s not stored", attempt.order_id)
         if not stored.ok:

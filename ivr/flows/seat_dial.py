@@ -29,7 +29,7 @@ class SeatDialFlow:
     async def __call__(self, agi: AgiSession) -> None:
         dialled = agi.env.extension
         checked = await storage_step(
-            self.ctx.sessions,
+            self.ctx.sessions.urgent,
             lambda session: check_seat_dial(session, dialled,
                                             self.ctx.settings.ivr.local_area_code),
             log, "seat %s: registry unreadable, call to %s refused", agi.env.channel,

@@ -73,7 +73,7 @@ class ServiceReportFlow:
 
     async def _worker(self, agi: AgiSession) -> Worker | None:
         number = normalize(agi.env.callerid, self.ctx.settings.ivr.local_area_code)
-        async with self.ctx.sessions() as session:
+        async with self.ctx.sessions(urgent=True) as session:
             worker = await worker_by_number(session, number)
         if worker is None:
             log.warning("service line call from unregistered %s", mask(agi.env.callerid))
@@ -90,7 +90,7 @@ class ServiceReportFlow:
                 await read_vendor_month(agi, self.ctx, worker.vendor_id, self.language)
                 continue
             attempt += 1
-            async with self.ctx.sessions() as session:
+            async with self.ctx.sessions(urgent=True) as session:
                 order = await worker_order(session, digits, worker)
             if order is not None:
                 return order
@@ -100,7 +100,7 @@ class ServiceReportFlow:
 
     async def _report(self, worker: Worker, order: WorkerOrder, key: str) -> str:
         report = report_arrived if key == ARRIVED else report_completed
-        async with self.ctx.writing() as session:
+        async with self.ctx.writing(urgent=True) as session:
             ok = await report(session, order.id, worker, self.ctx.now())
         if not ok:
             return "worker_state_refused"

@@ -35,7 +35,7 @@ class VendorOfferFlow:
             await self._say(agi, "offer_withdrawn")
             return
         read = await storage_step(
-            self.ctx.sessions,
+            self.ctx.sessions.urgent,
             lambda session: offer_details(session, attempt.id,
                                           self.ctx.settings.dispatch.arrival_window_s),
             log, "offer %s unreadable", attempt.id)

@@ -1,0 +1,121 @@
+"""Background writes that wait their turn and are tried again, never dropped on a busy day.
+
+A queue event or a finished call's record is written after the caller has gone on. On a
+disaster minute there are tens of thousands of them; written each on its own and given up
+after one failure, a burst or a database restarting would lose them. Here each goes to one
+of a few lanes (by its key, so one call's writes keep their order), and a lane's worker
+writes them one after another, each until it is stored: a storage error is logged and the
+same write is tried again after a growing pause. Only a stop that outlasts its bound, or a
+write that is a bug (any other exception), loses one, and that is logged at ERROR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ivr.storage_steps import retry_delay, storage_step
+
+if TYPE_CHECKING:
+    from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+LANES = 4
+CLOSE_GIVE_UP_S = 10.0  # at a stop, writes still refused after this long are lost (logged)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientWrite:
+    key: str  # whose write (a call's uniqueid): one key's writes keep their order
+    what: str  # for the log: "queue event for 1712345678.12"
+    work: Callable[[AsyncSession], Awaitable[object]]
+
+
+class PatientWrites:
+    """``store`` or ``add`` a write; ``close`` at the engine's stop stores what is left."""
+
+    def __init__(self, ctx: EngineContext, lanes: int = LANES) -> None:
+        self.ctx = ctx
+        self._lanes: list[collections.deque[PatientWrite]] = [
+            collections.deque() for _ in range(lanes)]
+        self._workers: list[asyncio.Task[None] | None] = [None] * lanes
+        self._closing_since: float | None = None
+
+    @property
+    def pending(self) -> int:
+        """Writes added and not stored yet."""
+        return sum(len(lane) for lane in self._lanes)
+
+    async def store(self, key: str, what: str,
+                    work: Callable[[AsyncSession], Awaitable[object]]) -> None:
+        """Write now, for a caller that can wait for it; refused, it is tried again in the
+        background (after the key's writes already waiting there)."""
+        if not self._lanes[self._lane(key)] and self._closing_since is None:
+            step = await storage_step(self.ctx.writing, work, log,
+                                      "%s not stored yet, trying again in the background", what)
+            if step.ok:
+                return
+        self.add(key, what, work)
+
+    def add(self, key: str, what: str, work: Callable[[AsyncSession], Awaitable[object]]
+            ) -> None:
+        """Write in the background, after the key's writes already waiting."""
+        if self._closing_since is not None:
+            log.error("%s not stored: the engine is stopping", what)
+            return
+        index = self._lane(key)
+        self._lanes[index].append(PatientWrite(key, what, work))
+        worker = self._workers[index]
+        if worker is None or worker.done():
+            self._workers[index] = asyncio.create_task(self._drain(index),
+                                                       name=f"patient writes {index}")
+
+    def _lane(self, key: str) -> int:
+        return zlib.crc32(key.encode()) % len(self._lanes)
+
+    async def _drain(self, index: int) -> None:
+        """Store the lane's writes in order, each until stored; ends when the lane is empty."""
+        lane = self._lanes[index]
+        loop = asyncio.get_running_loop()
+        while lane:
+            write = lane[0]
+            for attempt in itertools.count():
+                try:
+                    step = await storage_step(self.ctx.writing, write.work, log,
+                                              "%s not stored yet (try %d), trying again",
+                                              write.what, attempt + 1)
+                except Exception:
+                    log.exception("%s not stored: it failed", write.what)
+                    break
+                if step.ok:
+                    break
+                if (self._closing_since is not None
+                        and loop.time() - self._closing_since >= CLOSE_GIVE_UP_S):
+                    log.error("%s lost at the stop", write.what)
+                    break
+                await asyncio.sleep(retry_delay(attempt))
+            lane.popleft()
+
+    async def close(self) -> None:
+        """Store what is left (giving up on refused writes after CLOSE_GIVE_UP_S); a stop
+        that cancels this loses the rest, each logged."""
+        self._closing_since = asyncio.get_running_loop().time()
+        workers = [worker for worker in self._workers if worker is not None]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            for lane in self._lanes:
+                for write in lane:
+                    log.error("%s lost at the stop", write.what)
+                lane.clear()

@@ -1,0 +1,67 @@
+"""The engine's sessions on PostgreSQL under a burst larger than the pool: every session is
+admitted in its turn (none fails on the pool's timeout), no more than the slots are open
+at once, a caller's urgent session goes before the background ones already waiting, and a
+session opened inside another of the same task does not wait on itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dispatch.db import async_sessionmaker_for, make_async_engine
+from ivr.admitted_sessions import AdmittedSessions
+
+SLOTS = 2
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_async_engine(pg_url, pool_size=SLOTS)  # SLOTS + SLOTS overflow
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _queued(sessions: AdmittedSessions, count: int) -> None:
+    async with asyncio.timeout(30):
+        while sessions.gate.waiting < count:
+            await asyncio.sleep(0)
+
+
+async def test_a_burst_waits_its_turn_with_the_caller_first(pool: AsyncEngine) -> None:
+    sessions = AdmittedSessions(async_sessionmaker_for(pool), SLOTS)
+    finished: list[str] = []
+    most_open = 0
+
+    async def query(name: str, urgent: bool = False) -> None:
+        nonlocal most_open
+        async with sessions(urgent) as session:
+            await session.execute(text("SELECT pg_sleep(0.01)"))
+            most_open = max(most_open, pool.pool.checkedout())  # type: ignore[attr-defined]
+        finished.append(name)
+
+    background = [asyncio.create_task(query(f"bg{i}")) for i in range(40)]
+    await _queued(sessions, 40 - SLOTS)
+    caller = asyncio.create_task(query("caller", urgent=True))
+    await asyncio.gather(*background, caller)
+    assert len(finished) == 41 and most_open <= SLOTS
+    assert finished.index("caller") <= SLOTS  # after the ones inside at most
+
+
+async def test_a_session_inside_a_session_does_not_wait_on_itself(pool: AsyncEngine) -> None:
+    sessions = AdmittedSessions(async_sessionmaker_for(pool), SLOTS)
+
+    async def outer_and_inner() -> int:
+        async with sessions() as outer:
+            await outer.execute(text("SELECT 1"))
+            async with sessions() as inner:  # every slot is held by a task like this one
+                return int(await inner.scalar(text("SELECT 2")) or 0)
+
+    async with asyncio.timeout(30):
+        results = await asyncio.gather(*(outer_and_inner() for _ in range(SLOTS * 3)))
+    assert results == [2] * (SLOTS * 3) and sessions.gate.waiting == 0
