@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +164,18 @@ def backend_urls(kind: str, folder: Path) -> tuple[str, str, str | None]:
     schema = f"calls_{uuid.uuid4().hex[:12]}"
     _pg_admin(base, f'CREATE SCHEMA "{schema}"')
     return with_schema(base, schema), redis_url, schema
+
+
+@contextlib.contextmanager
+def server_backends(folder: Path) -> Iterator[tuple[str, str]]:
+    """(PostgreSQL URL on a schema of its own, Redis URL) for the block; the schema is
+    dropped after it."""
+    db_url, redis_url, schema = backend_urls("server", folder)
+    try:
+        yield db_url, redis_url
+    finally:
+        if schema is not None:
+            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,

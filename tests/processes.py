@@ -35,6 +35,23 @@ def engines() -> Iterator[list[subprocess.Popen[bytes]]]:
                 process.wait()
 
 
+async def listening(port: int, process: subprocess.Popen[bytes] | None = None,
+                    timeout_s: float = 30.0) -> None:
+    """Until something accepts connections on the loopback ``port`` (fails after
+    ``timeout_s``, or as soon as ``process`` has exited)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if loop.time() > deadline or (process is not None and process.poll() is not None):
+                raise
+            await asyncio.sleep(0.05)
+
+
 def engine_process(env: dict[str, str], agi_port: int, log: Path) -> subprocess.Popen[bytes]:
     """``hotline engine`` configured by ``env``, serving FastAGI on ``agi_port``."""
     return subprocess.Popen([sys.executable, "-m", "ivr.cli", "engine"],
@@ -61,16 +78,7 @@ class RedisServer:
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
+        await listening(self.port, self.process, timeout_s=10)
 
     def kill(self) -> None:
         """SIGKILL: everything Redis held is gone, as after a crash without persistence."""

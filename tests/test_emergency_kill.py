@@ -5,9 +5,7 @@ escalation cut off by the kill resumes exactly once when two engines start again
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,9 @@ from dispatch.models import OrderEvent, ServiceType, WorkOrder
 from dispatch.phones import national
 from ivr.demo.simproc import SimulatorProcess
 from ivr.escalation import FAMILY_CONTEXT
-from tests.callstack import OPERATORS, CallStack, backend_urls, until
-from tests.processes import engine_process, engines
+from tests.callstack import OPERATORS, CallStack, server_backends, until
+from tests.processes import engine_env, engine_process, engines
 from tests.sim_phones import answers_and_presses
-from tests.storage import PG_ENV, _pg_admin
 from tests.test_engine_process import _wait_for_port
 from tests.test_family_escalation import handset_with_family
 from tests.test_inbound_failures import closed_port
@@ -32,12 +29,8 @@ SPEED = 30.0
 
 
 async def test_engine_killed_mid_alarm_loses_nothing(tmp_path: Path) -> None:
-    db_url, redis_url, schema = backend_urls("server", tmp_path)
-    try:
+    with server_backends(tmp_path) as (db_url, redis_url):
         await killed_mid_alarm(tmp_path, db_url, redis_url)
-    finally:
-        if schema is not None:
-            _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def originated(sim: SimulatorProcess) -> list[dict[str, Any]]:
@@ -65,14 +58,7 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
     sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{port}", speed=SPEED,
                                        log_path=tmp_path / "sim.log",
                                        globals_={"HOTLINE_SPOOL_DIR": str(tmp_path / "spool")})
-    env = {
-        **os.environ,
-        "HOTLINE_DATABASE__URL": db_url, "HOTLINE_REDIS__URL": redis_url,
-        "HOTLINE_REDIS__KEY_PREFIX": f"k{uuid.uuid4().hex[:8]}:",
-        "HOTLINE_AMI__PORT": str(sim.ami_port), "HOTLINE_AMI__SECRET": sim.ami_secret,
-        "HOTLINE_CLOCK__SPEED": str(SPEED), "HOTLINE_SPOOL__DIR": str(tmp_path / "spool"),
-        "HOTLINE_ALARMS__SPOOL_DIR": str(tmp_path / "alarms"),
-    }
+    env = engine_env(db_url, redis_url, sim, tmp_path, SPEED)
     log = tmp_path / "engines.log"
     try:
         await sim.request("operators", operators=OPERATORS)

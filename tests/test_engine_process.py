@@ -16,20 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.agi_peer import AsteriskPeer, environment
+from tests.processes import listening
 from tests.test_inbound_failures import closed_port
 
 
 async def _wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    await listening(port, timeout_s=timeout)
 
 
 async def _answer_everything(peer: AsteriskPeer) -> list[str]:

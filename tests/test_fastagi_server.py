@@ -261,6 +261,35 @@ async def test_garbage_header_is_refused(serve) -> None:
     assert await peer.read_until_eof() == []
 
 
+@pytest.mark.parametrize("reset", [False, True])
+async def test_a_health_check_is_a_probe_not_a_failed_call(
+        serve, caplog: pytest.LogCaptureFixture, reset: bool) -> None:
+    """HAProxy's check connects and closes (FIN, or RST) without a byte: counted, not logged;
+    a connection closed inside its header is still a dropped call."""
+    server = await serve({})
+    caplog.set_level(logging.INFO, logger="ivr.agi.server")
+    for _ in range(3):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        if reset:
+            writer.transport.abort()
+        else:
+            writer.close()
+        await writer.wait_closed()
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_lines(["agi_network: yes"])  # and no blank line: cut off inside it
+    await peer.close()
+
+    def counted() -> bool:
+        return server.probes == 3 and server.sessions_failed == 1
+
+    async with asyncio.timeout(10):
+        while not counted():
+            await asyncio.sleep(0.01)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "FastAGI connection dropped before a call started: connection closed inside the AGI "
+        "header block"]
+
+
 async def test_eof_in_the_middle_of_a_command(serve) -> None:
     outcome = []
     ended = asyncio.Event()

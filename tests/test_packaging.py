@@ -67,7 +67,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _expected_data() -> set[str]:
     expected = {str(path.relative_to(ROOT)) for path in (ROOT / "recordings").rglob("*")
                 if path.suffix in (".toml", ".wav")}
-    expected |= {f"asterisk_conf/{path.name}" for path in (ROOT / "asterisk_conf").glob("*.conf")}
+    expected |= {f"asterisk_conf/{path.name}" for pattern in ("*.conf", "*.cfg")
+                 for path in (ROOT / "asterisk_conf").glob(pattern)}
     for path in (ROOT / "dialplans").glob("*.conf"):
         expected |= {f"dialplans/{path.name}", f"asterisk_conf/dialplans/{path.name}"}
     expected |= {f"agi_scripts/{path.name}" for path in (ROOT / "agi_scripts").glob("*.py")}

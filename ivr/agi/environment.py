@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.agi.errors import AgiHangup, AgiProtocolError
+from ivr.agi.errors import AgiHangup, AgiProbe, AgiProtocolError
 
 MAX_HEADER_LINES = 256
 
@@ -96,7 +96,9 @@ async def _read_environment(reader: asyncio.StreamReader, max_bytes: int) -> Agi
     while True:
         try:
             raw = await reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if total == 0 and not getattr(exc, "partial", b""):
+                raise AgiProbe("connection closed before a byte was sent") from exc
             raise AgiHangup("connection closed inside the AGI header block") from exc
         except asyncio.LimitOverrunError as exc:
             raise AgiProtocolError("AGI header line too long") from exc

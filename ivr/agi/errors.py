@@ -13,6 +13,11 @@ class AgiHangup(AgiError):
     """The channel hung up, or the peer closed the connection."""
 
 
+class AgiProbe(AgiHangup):
+    """The peer closed the connection before sending a byte: a load balancer's health check
+    (HAProxy's ``check``), not a call."""
+
+
 class AgiCommandError(AgiError):
     """Asterisk rejected a command: 510 unknown command or 520 usage error."""
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from dispatch.calls import CallReason
 from ivr.agi.environment import read_environment
-from ivr.agi.errors import AgiError, AgiHangup, AgiProtocolError
+from ivr.agi.errors import AgiError, AgiHangup, AgiProbe, AgiProtocolError
 from ivr.agi.session import AgiSession
 from ivr.config import AgiSettings
 from ivr.dialplan_contract import ChannelVar
@@ -57,6 +57,7 @@ class FastAgiServer(TcpService):
         self.sessions_refused = 0
         self.sessions_served = 0
         self.sessions_failed = 0
+        self.probes = 0  # connections closed before a byte: health checks
 
     async def start(self) -> int:
         await self._listen(self._on_connection, self._settings.host, self._settings.port,
@@ -89,6 +90,9 @@ class FastAgiServer(TcpService):
                 timeout_s=self._settings.header_timeout_s,
                 max_bytes=self._settings.header_max_bytes,
             )
+        except AgiProbe:  # a load balancer's health check: the engine is up, nothing to log
+            self.probes += 1
+            return
         except (AgiProtocolError, AgiHangup) as exc:
             self.sessions_failed += 1
             self._dropped.warning("FastAGI connection dropped before a call started: %s", exc)
