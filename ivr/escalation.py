@@ -51,12 +51,21 @@ class FamilyEscalation:
         self.ami = ami
         self.leases = leases
         self.jobs = OrderTasks("family escalation")
+        # at a stop: the leases of the escalations cut off, released together after them
+        self._closing = False
+        self._held_at_close: list[str] = []
 
     def start(self, order_id: int, elder_id: int, resumed: bool = False) -> None:
         self.jobs.start(order_id, lambda: self.run(order_id, elder_id, resumed))
 
     async def close(self) -> None:
+        """Cut the escalations off and release their leases in one round trip (each alone,
+        thousands after a disaster minute would outlast the stop), so another engine resumes
+        them at once."""
+        self._closing = True
         await self.jobs.close()
+        held, self._held_at_close = self._held_at_close, []
+        await self.leases.release_many(held)
 
     @property
     def _lease_s(self) -> float:
@@ -73,7 +82,10 @@ class FamilyEscalation:
         try:
             return await self._escalate(order_id, elder_id, resumed, lease)
         finally:
-            await self.leases.release(lease)
+            if self._closing:
+                self._held_at_close.append(lease)
+            else:
+                await self.leases.release(lease)
 
     async def _escalate(self, order_id: int, elder_id: int, resumed: bool, lease: str) -> str:
         async with self.ctx.sessions() as session:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LANES = 4
+LANES = 16  # writes at once at most (the pool's slots bound them too)
 CLOSE_GIVE_UP_S = 10.0  # at a stop, writes still refused after this long are lost (logged)
 
 
@@ -57,11 +57,17 @@ class PatientWrites:
 
     async def store(self, key: str, what: str,
                     work: Callable[[AsyncSession], Awaitable[object]]) -> None:
-        """Write now, for a caller that can wait for it; refused, it is tried again in the
-        background (after the key's writes already waiting there)."""
+        """Write now, for a caller that can wait for it; refused, or the caller cancelled
+        while it waits, it is tried again in the background (after the key's writes already
+        waiting there). The writes must be idempotent: one cut off mid-way is written again."""
         if not self._lanes[self._lane(key)] and self._closing_since is None:
-            step = await storage_step(self.ctx.writing, work, log,
-                                      "%s not stored yet, trying again in the background", what)
+            try:
+                step = await storage_step(self.ctx.writing, work, log,
+                                          "%s not stored yet, trying again in the background",
+                                          what)
+            except asyncio.CancelledError:  # the caller is cut off (a stop): the lane writes it
+                self.add(key, what, work)
+                raise
             if step.ok:
                 return
         self.add(key, what, work)

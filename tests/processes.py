@@ -18,8 +18,9 @@ import pytest
 
 
 @contextlib.contextmanager
-def engines() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Engine processes started in the block; whatever is still running is stopped after."""
+def engines(stop_timeout_s: float = 30.0) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Engine processes started in the block; whatever is still running is stopped after
+    (SIGTERM, then SIGKILL after ``stop_timeout_s``)."""
     started: list[subprocess.Popen[bytes]] = []
     try:
         yield started
@@ -29,7 +30,7 @@ def engines() -> Iterator[list[subprocess.Popen[bytes]]]:
                 process.send_signal(signal.SIGTERM)
         for process in started:
             try:
-                process.wait(30)
+                process.wait(stop_timeout_s)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

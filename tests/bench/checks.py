@@ -326,10 +326,18 @@ class Stored:
 # -- what a run left in Redis --------------------------------------------------------------
 
 
+STREAM_PAGE = 2000
+
+
 async def stream_events(client: Any, stream_key: str, kind: str) -> list[tuple[float, dict]]:
     """(wall time of the entry, payload) of every ``kind`` event in the live event stream."""
     out = []
-    for entry_id, fields in await client.xrange(stream_key):
-        if fields[b"type"] == kind.encode():
-            out.append((int(entry_id.split(b"-")[0]) / 1000, json.loads(fields[b"data"])))
-    return out
+    start: bytes | str = "-"
+    while True:  # in pages: one reply of a whole disaster's stream outlasts the socket timeout
+        page = await client.xrange(stream_key, min=start, count=STREAM_PAGE)
+        for entry_id, fields in page:
+            if fields[b"type"] == kind.encode():
+                out.append((int(entry_id.split(b"-")[0]) / 1000, json.loads(fields[b"data"])))
+        if len(page) < STREAM_PAGE:
+            return out
+        start = b"(" + page[-1][0]
