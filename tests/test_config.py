@@ -45,6 +45,9 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
          "money.categories.dibao.voucher_yuan"),
         ('[care]\nallowed_from = "21:00"\nallowed_until = "09:00"\n[ami]\nsecret="x"',
          "allowed_from must be before"),
+        ('[redis]\nsentinels = ["10.0.0.5"]\n[ami]\nsecret="x"', "a Sentinel address is host:port"),
+        ('[redis]\nsentinels = ["h:26379/0"]\n[ami]\nsecret="x"', "redis.sentinels"),
+        ('[redis]\nsentinel_service = "a b"\n[ami]\nsecret="x"', "redis.sentinel_service"),
     ],
 )
 def test_broken_config_gives_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

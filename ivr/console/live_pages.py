@@ -381,8 +381,12 @@ ROUTES: list[BaseRoute] = [
 
 
 def console_redis(settings: Settings, socket_path: str | None = None) -> aioredis.Redis | None:
-    """The console's own client of the engine's Redis: ``redis.url``, or the embedded
-    server's socket (the demo); None without either."""
+    """The console's own client of the engine's Redis: the primary the Sentinels name,
+    ``redis.url``, or the embedded server's socket (the demo); None without any."""
+    if settings.redis.sentinels:
+        from ivr.redis_link import primary_through_sentinels
+
+        return primary_through_sentinels(settings.redis)
     if settings.redis.url:
         return aioredis.Redis.from_url(settings.redis.url, socket_timeout=5)
     if socket_path:
