@@ -4,10 +4,12 @@ is queued and answered all the same; its order is stored once the lock goes, and
 record points to it. When the engine stops before the order could be stored, the order goes
 to the emergency spool, and the spool replay stores it, once. With the database unreachable
 a handset call is still an emergency, and its order, queue entry and call record are all
-stored once the database is back."""
+stored once the database is back; so are those of a burst of twelve made while it is gone
+for 10 s."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,8 @@ from ivr.spool_service import replay_once
 from tests.callstack import CallStack, open_stack, until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+OUTAGE_S = 10.0
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -129,3 +133,32 @@ async def test_a_handset_is_an_emergency_while_the_database_is_unreachable(
     entry = await until(lambda: queue_entry(stack, uniqueid), "the queue entry")
     assert entry.queued_at is not None and entry.joined_at is not None
     assert entry.priority == 10 and entry.outcome == "answered"
+
+
+async def test_a_burst_while_the_database_is_gone_for_ten_seconds_loses_nothing(
+        stack: CallStack) -> None:
+    """Twelve handset calls while PostgreSQL is unreachable for 10 s: every one is queued as
+    an emergency at once, and once the database is back each has its order (once), its call
+    record pointing to it and its answered queue entry."""
+    assert stack.db_proxy is not None and stack.engine is not None
+    ctx = stack.engine.context
+    assert ctx is not None
+    await until(lambda: len(ctx.handsets) > 0, "the handset lines read")
+    loop = asyncio.get_running_loop()
+    await stack.db_proxy.cut()
+    gone_at = loop.time()
+    try:
+        results = await asyncio.gather(*(handset_call(stack, index) for index in range(3, 15)))
+        # the outage lasts its 10 s whatever the calls took (a scenario, not a wait for them)
+        await asyncio.sleep(max(0.0, OUTAGE_S - (loop.time() - gone_at)))
+    finally:
+        stack.db_proxy.restore()
+    for result in results:
+        assert queued(result) and result["variables"]["QUEUE_PRIO"] == "10", result
+    for result in results:
+        uniqueid = result["uniqueid"]
+        record = await until(lambda uid=uniqueid: call_record(stack, uid), "a call record")
+        orders = orders_of(stack, uniqueid)
+        assert [(o.service, o.id) for o in orders] == [("emergency", record.order_id)]
+        entry = await until(lambda uid=uniqueid: queue_entry(stack, uid), "a queue entry")
+        assert entry.priority == 10 and entry.outcome == "answered"
