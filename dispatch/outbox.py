@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.console_events import ConsoleEvent, ConsoleEventError, from_payload
@@ -86,3 +86,14 @@ async def mark_published(session: AsyncSession, ids: Iterable[int], at: datetime
                                       OutboxEntry.published_at.is_(None))
             .values(published_at=at))
     await session.commit()
+
+
+async def prune(session: AsyncSession, published_before: datetime, limit: int = 5000) -> int:
+    """Delete up to ``limit`` rows published before ``published_before`` (the stream has
+    trimmed their entries by then; unpublished rows are never deleted); COMMIT. Returns how
+    many went."""
+    oldest = (select(OutboxEntry.id).where(OutboxEntry.published_at < published_before)
+              .order_by(OutboxEntry.id).limit(limit))
+    result = await session.execute(delete(OutboxEntry).where(OutboxEntry.id.in_(oldest)))
+    await session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from dispatch import outbox
 from dispatch.console_events import ConsoleEvent, ScreenPop
 from dispatch.outbox import Announcement
 from ivr.context import EngineContext
 from ivr.periodic import repeat
-from ivr.storage_steps import STORAGE_ERRORS, describe
+from ivr.storage_steps import STORAGE_ERRORS, describe, storage_step
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,17 @@ class OutboxRelay:
                 break
         if total:
             log.info("outbox: %d events published late", total)
-        await self.ctx.live.trim_older_than(self.ctx.settings.redis.event_stream_max_age_s)
+        max_age_s = self.ctx.settings.redis.event_stream_max_age_s
+        await self.ctx.live.trim_older_than(max_age_s)
+        await self._prune(max_age_s)
         return total
+
+    async def _prune(self, max_age_s: float) -> None:
+        """Published rows as old as the stream's trimmed entries go, a batch a pass (after a
+        disaster minute the outbox is the largest table)."""
+        before = self.ctx.now() - timedelta(seconds=max_age_s)
+        await storage_step(self.ctx.writing, lambda session: outbox.prune(session, before),
+                           log, "published outbox rows not pruned")
 
     async def relay_forever(self) -> None:
         await repeat(self.relay_once,
