@@ -55,6 +55,8 @@ class OutboxRelay:
         self.ctx = ctx
         self._sent: set[int] = set()  # published by announce, not yet marked in the table
         self._writes: set[asyncio.Future[Announcement]] = set()  # rows being committed
+        # rows still being committed whose event already went out directly
+        self._late: set[asyncio.Future[Announcement]] = set()
 
     def attach(self) -> None:
         """Route every ``ctx.live.publish`` through the outbox."""
@@ -78,6 +80,8 @@ class OutboxRelay:
         done, _pending = await asyncio.wait({write}, timeout=wait_s)
         if not done:
             write.add_done_callback(self._late_row)
+            self._late.add(write)
+            write.add_done_callback(self._late.discard)
             log.warning("event %s sent without its outbox row (database busy): its write "
                         "goes on in the background", event.name)
             await self.ctx.live.publish_direct(event)
@@ -126,7 +130,12 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Mark what ``announce`` sent, publish what is still unpublished and trim the
-        stream; returns rows published late."""
+        stream; returns rows published late.
+
+        First the rows whose event already went out directly finish committing (or fail):
+        read while committing, such a row would look unpublished and go out twice."""
+        if self._late:
+            await asyncio.wait(set(self._late))  # their _late_row has run when this returns
         await self.mark_sent()
         total = 0
         while True:
