@@ -58,6 +58,8 @@ class ConsoleEvent(BaseModel):
     # a field this version does not know (a newer engine's) is ignored, never an error
     model_config = ConfigDict(frozen=True, extra="ignore")
     name: ClassVar[ConsoleEventName]
+    # a caller on the line waits for this event (its outbox row goes before background work)
+    caller_waits: ClassVar[bool] = False
 
     def payload(self) -> dict[str, Any]:
         """The payload as JSON types (what the outbox row stores)."""
@@ -90,6 +92,7 @@ class CallEnded(ConsoleEvent):
 
 class ScreenPop(_AboutElder):
     name = ConsoleEventName.SCREEN_POP
+    caller_waits = True  # published before the caller may go on to the queue
     uniqueid: str
     linkedid: str | None = None
     reason: str

@@ -13,7 +13,6 @@ uniqueid make every path store it once.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order, emergency_key
 from dispatch.regions import Place
-from ivr.storage_steps import retry_delay, storage_step
+from ivr.storage_steps import stored_with_retries
 
 if TYPE_CHECKING:
     from ivr.context import EngineContext
@@ -104,18 +103,13 @@ class EmergencyOrders:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + GIVE_UP_S
         try:
-            for attempt in itertools.count():
-                stored = await storage_step(
-                    self.ctx.urgent_writing,
-                    lambda session: store_emergency_order(session, call, at), log,
-                    "emergency order for call %s not stored (try %d); trying again",
-                    call.uniqueid, attempt + 1)
-                if stored.value is not None:
-                    await self._announce(call, stored.value)
-                    return stored.value
-                if loop.time() >= give_up:
-                    break
-                await asyncio.sleep(retry_delay(attempt))
+            stored = await stored_with_retries(
+                self.ctx.urgent_writing, lambda session: store_emergency_order(session, call, at),
+                log, "emergency order for call %s not stored (try %d); trying again",
+                call.uniqueid, give_up=lambda: loop.time() >= give_up)
+            if stored.value is not None:
+                await self._announce(call, stored.value)
+                return stored.value
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
             self._spool(call)
             return None

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from dispatch import outbox
-from dispatch.console_events import ConsoleEvent, ScreenPop
+from dispatch.console_events import ConsoleEvent
 from dispatch.outbox import Announcement
 from ivr.context import EngineContext
 from ivr.periodic import repeat
@@ -97,8 +97,7 @@ class OutboxRelay:
             self._sent.add(entry.outbox_id)  # else Redis refused: the relay publishes it
 
     async def _commit_row(self, event: ConsoleEvent) -> Announcement:
-        # a screen pop's caller waits for it: its row goes before the background writes
-        async with self.ctx.sessions(urgent=isinstance(event, ScreenPop)) as session:
+        async with self.ctx.sessions(urgent=event.caller_waits) as session:
             return await outbox.add_committed(session, event, self.ctx.now())
 
     def _late_row(self, write: asyncio.Future[Announcement]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ivr.storage_steps import retry_delay, storage_step
+from ivr.storage_steps import storage_step, stored_with_retries
 
 if TYPE_CHECKING:
     from ivr.context import EngineContext
@@ -49,11 +48,6 @@ class PatientWrites:
             collections.deque() for _ in range(lanes)]
         self._workers: list[asyncio.Task[None] | None] = [None] * lanes
         self._closing_since: float | None = None
-
-    @property
-    def pending(self) -> int:
-        """Writes added and not stored yet."""
-        return sum(len(lane) for lane in self._lanes)
 
     async def store(self, key: str, what: str,
                     work: Callable[[AsyncSession], Awaitable[object]]) -> None:
@@ -94,22 +88,20 @@ class PatientWrites:
         loop = asyncio.get_running_loop()
         while lane:
             write = lane[0]
-            for attempt in itertools.count():
-                try:
-                    step = await storage_step(self.ctx.writing, write.work, log,
-                                              "%s not stored yet (try %d), trying again",
-                                              write.what, attempt + 1)
-                except Exception:
-                    log.exception("%s not stored: it failed", write.what)
-                    break
-                if step.ok:
-                    break
-                if (self._closing_since is not None
-                        and loop.time() - self._closing_since >= CLOSE_GIVE_UP_S):
+            try:
+                step = await stored_with_retries(
+                    self.ctx.writing, write.work, log, "%s not stored yet (try %d), trying again",
+                    write.what, give_up=lambda: self._stop_given_up(loop.time()))
+            except Exception:
+                log.exception("%s not stored: it failed", write.what)
+            else:
+                if not step.ok:
                     log.error("%s lost at the stop", write.what)
-                    break
-                await asyncio.sleep(retry_delay(attempt))
             lane.popleft()
+
+    def _stop_given_up(self, now: float) -> bool:
+        """The engine has been stopping for CLOSE_GIVE_UP_S: refused writes are lost."""
+        return self._closing_since is not None and now - self._closing_since >= CLOSE_GIVE_UP_S
 
     async def close(self) -> None:
         """Store what is left (giving up on refused writes after CLOSE_GIVE_UP_S); a stop

@@ -8,6 +8,8 @@ storage errors, so no caller catches them on its own.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -64,6 +66,25 @@ def describe(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     first = (str(cause).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
+
+
+async def stored_with_retries(
+    session: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    log: logging.Logger,
+    failure: str,
+    *args: object,
+    give_up: Callable[[], bool],
+) -> Step[T]:
+    """``storage_step`` tried again after ``retry_delay`` pauses until it is stored, or until
+    ``give_up()`` says so after a refused try (then a Step that is not ok). ``failure`` is
+    logged with ``*args`` and the try's number."""
+    for attempt in itertools.count():
+        step = await storage_step(session, work, log, failure, *args, attempt + 1)
+        if step.ok or give_up():
+            return step
+        await asyncio.sleep(retry_delay(attempt))
+    raise AssertionError("unreachable")
 
 
 def retry_delay(attempt: int) -> float:
