@@ -124,6 +124,7 @@ class SimulatorProcess:
             "--ami-secret-env", "HOTLINE_SIM_AMI_SECRET",
             "--global", f"HOTLINE_AGI={agi_url}",
             "--global", f"HOTLINE_AGI_BIN={agi_scripts_dir()}",
+            "--agi-dir", str(agi_scripts_dir()),  # the scripts' working folder, from any cwd
         ]
         for name, value in (globals_ or {}).items():
             args += ["--global", f"{name}={value}"]
