@@ -7,7 +7,9 @@ stored the order is announced on the consoles and the family escalation starts. 
 stored when the engine stops, or after ``GIVE_UP_S``, is written to the emergency spool in the
 dialplan's own record format (``agi_scripts/emergency_spool.py``), which the spool replay
 turns into the order (``dispatch/spool_replay.py``); the order's business key and its call
-uniqueid make every path store it once.
+uniqueid make every path store it once. Until then the record also waits in this process's
+in-flight folder (``ivr/inflight_orders.py``), so an engine killed before the order is stored
+leaves it for another engine's replay.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order, emergency_key
 from dispatch.regions import Place
+from ivr.inflight_orders import InflightOrders
 from ivr.storage_steps import stored_with_retries
 
 if TYPE_CHECKING:
@@ -88,11 +91,16 @@ class EmergencyOrders:
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
+        self.inflight = InflightOrders(ctx.settings.spool.dir)
         self._pending: dict[asyncio.Task[WorkOrder | None], EmergencyCall] = {}
+        self._held: dict[str, Path | None] = {}  # uniqueid -> its in-flight record
 
     def store(self, call: EmergencyCall) -> asyncio.Task[WorkOrder | None]:
-        """Start storing ``call``'s order; the task gives the order, or None if spooled."""
+        """Start storing ``call``'s order, its in-flight record written first (before the
+        caller is routed); the task gives the order, or None if spooled."""
         at = self.ctx.now()
+        held_at = datetime.now(UTC)
+        self._held[call.uniqueid] = self.inflight.hold(_record(call, held_at), held_at)
         task = asyncio.create_task(self._store(call, at), name=f"emergency order {call.uniqueid}")
         self._pending[task] = call
         task.add_done_callback(self._pending.pop)
@@ -108,6 +116,7 @@ class EmergencyOrders:
                 log, "emergency order for call %s not stored (try %d); trying again",
                 call.uniqueid, give_up=lambda: loop.time() >= give_up)
             if stored.value is not None:
+                self.inflight.release(self._held.pop(call.uniqueid, None))
                 await self._announce(call, stored.value)
                 return stored.value
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
@@ -125,10 +134,10 @@ class EmergencyOrders:
             self.ctx.on_emergency(order.id, call.elder_id)
 
     def _spool(self, call: EmergencyCall) -> None:
-        """Hand the order to the spool replay; logged at ERROR if even that fails."""
+        """Hand the order to the spool replay; logged at ERROR if even that fails (its
+        in-flight record, if any, then stays for a later replay to adopt)."""
         now = datetime.now(UTC)
-        record = spool_record(call.uniqueid, call.linkedid, call.channel, call.caller,
-                              call.caller_name, call.reason, "", now)
+        record = _record(call, now)
         try:
             path = write_atomically(Path(self.ctx.settings.spool.dir), record_name(record, now),
                                     json.dumps(record, ensure_ascii=False).encode("utf-8"))
@@ -136,6 +145,7 @@ class EmergencyOrders:
             log.error("emergency order for call %s neither stored nor spooled: %s",
                       call.uniqueid, exc)
             return
+        self.inflight.release(self._held.pop(call.uniqueid, None))
         log.warning("emergency order for call %s not stored: spooled as %s for the replay",
                     call.uniqueid, path.name)
 
@@ -152,3 +162,10 @@ class EmergencyOrders:
         for task, call in pending:
             if task.cancelled():  # cancelled before its first step: nothing spooled it
                 self._spool(call)
+        self.inflight.close()
+
+
+def _record(call: EmergencyCall, now: datetime) -> dict[str, object]:
+    """The call's version-1 spool record, as the dialplan's script writes it."""
+    return spool_record(call.uniqueid, call.linkedid, call.channel, call.caller,
+                        call.caller_name, call.reason, "", now)

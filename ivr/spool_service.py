@@ -1,7 +1,9 @@
-"""Replays the emergency spool (calls nobody answered while the engine was down) into orders."""
+"""Replays the emergency spool (calls nobody answered while the engine was down, and the
+in-flight orders of engines that died) into orders."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -11,6 +13,7 @@ from dispatch import outbox
 from dispatch.console_events import SpooledUnknownCaller
 from dispatch.spool_replay import SpoolAlert, replay_spool, settle_alert
 from ivr.context import EngineContext
+from ivr.inflight_orders import adopt_orphans
 from ivr.outbox_relay import publish_committed
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
@@ -19,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 async def replay_once(ctx: EngineContext) -> int:
-    """One pass over the spool: orders for known callers, alerts for the others."""
+    """One pass over the spool, with what dead engines left in flight: orders for known
+    callers, alerts for the others."""
+    await asyncio.to_thread(adopt_orphans, ctx.settings.spool.dir)
     report = await replay_spool(ctx.writing, ctx.settings.spool.dir,
                                 ctx.settings.ivr.local_area_code, ctx.now())
     # each order's announcement was committed with it; Redis refusing leaves it to the relay

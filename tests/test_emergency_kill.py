@@ -1,6 +1,8 @@
 """Wire-level: the engine is killed (SIGKILL) in the middle of a handset emergency. The call
 still reaches an operator through the dialplan, the emergency order is there, and the family
-escalation cut off by the kill resumes exactly once when two engines start again."""
+escalation cut off by the kill resumes exactly once when two engines start again. An engine
+killed after queueing the caller but before its order was stored leaves the order to another
+engine, running all along, which stores it once."""
 
 from __future__ import annotations
 
@@ -10,17 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from dispatch.citygen import generate_city
 from dispatch.db import upgrade
-from dispatch.models import OrderEvent, ServiceType, WorkOrder
+from dispatch.models import OrderEvent, QueueCall, ServiceType, WorkOrder
 from dispatch.phones import national
 from ivr.demo.simproc import SimulatorProcess
 from ivr.escalation import FAMILY_CONTEXT
+from ivr.inflight_orders import INFLIGHT
 from tests.callstack import OPERATORS, CallStack, server_backends, until
-from tests.processes import engine_env, engine_process, engines
+from tests.processes import engine_env, engine_process, engines, listening
 from tests.sim_phones import answers_and_presses
+from tests.tcp_proxy import CuttableProxy
 from tests.test_engine_process import _wait_for_port
 from tests.test_family_escalation import handset_with_family
 from tests.test_inbound_failures import closed_port
@@ -31,6 +35,12 @@ SPEED = 30.0
 async def test_engine_killed_mid_alarm_loses_nothing(tmp_path: Path) -> None:
     with server_backends(tmp_path) as (db_url, redis_url):
         await killed_mid_alarm(tmp_path, db_url, redis_url)
+
+
+async def test_engine_killed_before_the_order_is_stored_loses_no_order(tmp_path: Path
+                                                                       ) -> None:
+    with server_backends(tmp_path) as (db_url, redis_url):
+        await killed_before_the_order(tmp_path, db_url, redis_url)
 
 
 async def originated(sim: SimulatorProcess) -> list[dict[str, Any]]:
@@ -114,6 +124,66 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
                        if k == "family_called" and d["contact_id"] == second_id]
     assert [d["outcome"] for d in calls_to_second] == ["answered"], timeline
     assert "family_unreached" not in kinds
+
+
+async def killed_before_the_order(tmp_path: Path, db_url: str, redis_url: str) -> None:
+    """Engine A's database replies stop once it sends the order's INSERT (so the order can
+    never commit); the caller is queued all the same, A is killed, and engine B, which served
+    no call, stores the order from A's in-flight record."""
+    upgrade(db_url)
+    generate_city(db_url, elders=300, vendors=5, seed=99)
+    line, family = handset_with_family(db_url, 2)
+    stack_db = CallStack(db_url, None, None, None)  # type: ignore[arg-type]  # for poll()
+    direct = make_url(db_url)
+    database = CuttableProxy(direct.port or 5432)
+    proxied_url = direct.set(port=await database.start()).render_as_string(hide_password=False)
+    port = closed_port()
+    spool = tmp_path / "spool"
+    sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{port}", speed=SPEED,
+                                       log_path=tmp_path / "sim.log",
+                                       globals_={"HOTLINE_SPOOL_DIR": str(spool)})
+    env = engine_env(db_url, redis_url, sim, tmp_path, SPEED)
+    log = tmp_path / "engines.log"
+    try:
+        await sim.request("operators", operators=OPERATORS)
+        await sim.request("phones", phones={
+            national(number): answers_and_presses(("1", 1.0), ring_s=1.0) for number in family})
+        with engines() as running:
+            running.append(engine_process(env, 0, log))  # B: no calls, its replay runs
+            running.append(engine_process({**env, "HOTLINE_DATABASE__URL": proxied_url},
+                                          port, log))  # A
+            await listening(port, running[1])
+            database.hold_replies_after(b"INSERT INTO work_orders")
+            call = asyncio.create_task(sim.call({
+                "number": national(line), "name": "", "to": "12349", "context": "from-pstn",
+                "script": [], "hangup_after": None}))
+            await asyncio.wait_for(database.marker_sent.wait(), 60)
+            await until(lambda: _in_queue(sim, national(line)), "the caller in the queue")
+            running[1].send_signal(signal.SIGKILL)
+            running[1].wait(10)
+            database.release_replies()
+            result = await asyncio.wait_for(call, 120)
+            orders = await stack_db.poll(
+                select(WorkOrder.service, WorkOrder.requested_by)
+                .where(WorkOrder.call_uniqueid == result["uniqueid"]), bool, timeout_s=60.0)
+            entries = await stack_db.poll(
+                select(QueueCall.priority, QueueCall.outcome)
+                .where(QueueCall.uniqueid == result["uniqueid"],
+                       QueueCall.outcome.is_not(None)), bool, timeout_s=60.0)
+    finally:
+        await sim.stop()
+        await database.close()
+    output = log.read_text(errors="replace")
+    assert result["queue"] is not None and result["queue"]["operator"] in ("op1", "op2"), output
+    assert [tuple(row) for row in orders] == [("emergency", "spool")], output
+    assert [tuple(row) for row in entries] == [(10, "answered")], output
+    assert "taken from" in output and "into the spool" in output
+    assert not any((spool / INFLIGHT).glob("*/*.json"))
+
+
+async def _in_queue(sim: SimulatorProcess, number: str) -> bool:
+    return any(channel["app"] == "Queue" and channel["callerid"] == number
+               for channel in (await sim.request("channels"))["channels"])
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
