@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from ivr.config import ConfigError, Settings, load_settings, shown_settings
+from ivr.config import AmiSettings, ConfigError, Settings, load_settings, shown_settings
 from ivr.logmask import JsonLines, install_masking_filter
 
 if TYPE_CHECKING:
@@ -486,20 +486,31 @@ def cmd_check_pbx(args: argparse.Namespace) -> int:
 
 
 async def _check_pbx(settings: Settings) -> tuple[list[str], bool]:
+    """Every configured box in turn: ``[ami]``, then each of ``[[pbxs]]``."""
+    lines: list[str] = []
+    ok = True
+    for box in [settings.ami, *settings.pbxs]:
+        box_lines, box_ok = await _check_one_pbx(box)
+        lines += box_lines
+        ok = ok and box_ok
+    return lines, ok
+
+
+async def _check_one_pbx(box: AmiSettings) -> tuple[list[str], bool]:
     from ivr.ami.client import AmiClient
     from ivr.ami.errors import AmiError
     from ivr.pbx_check import check_pbx
 
-    ami = AmiClient(settings.ami)
+    ami = AmiClient(box)
+    where = f"AMI {box.name} {box.host}:{box.port}"
     try:
         try:
             await ami.start()
-            await ami.wait_connected(settings.ami.ping_timeout_s)
+            await ami.wait_connected(box.ping_timeout_s)
         except AmiError as exc:
-            return [f"FAIL  AMI {settings.ami.host}:{settings.ami.port}: {exc}"], False
+            return [f"FAIL  {where}: {exc}"], False
         report = await check_pbx(ami)
-        return [f"ok    AMI {settings.ami.host}:{settings.ami.port} as "
-                f"{settings.ami.username}", *report.lines()], report.ok
+        return [f"ok    {where} as {box.username}", *report.lines()], report.ok
     finally:
         await ami.close()
 

@@ -90,6 +90,15 @@ class AgiSettings(BaseModel):
 
 
 class AmiSettings(BaseModel):
+    """One Asterisk box's AMI link (``[ami]``, the first box; ``[[pbxs]]``, the others)."""
+
+    name: str = Field(default="pbx", pattern=r"^[A-Za-z0-9_.-]{1,32}$",
+                      description="the box's name in logs and checks")
+    endpoints: list[str] = Field(
+        default_factory=list, max_length=1000,
+        description="the PJSIP endpoints (trunks, seats) on this box: an Originate or an "
+                    "action on a channel of one of them goes to this box; the first box "
+                    "takes whatever no box names")
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=5038, ge=1, le=65535)
@@ -398,6 +407,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
+    pbxs: list[AmiSettings] = Field(default_factory=list, max_length=64,
+                                    description="more Asterisk boxes, an AMI link to each")
     ivr: IvrSettings = IvrSettings()
     dial: DialSettings = DialSettings()
     dispatch: DispatchSettings = DispatchSettings()
@@ -511,3 +522,28 @@ def _check_consistency(settings: Settings) -> None:
             "ami.secret is empty: set HOTLINE_AMI__SECRET (there is no default secret), "
             "or disable AMI with HOTLINE_AMI__ENABLED=false"
         )
+    _check_pbxs(settings)
+
+
+def _check_pbxs(settings: Settings) -> None:
+    """Several boxes: each named once, each endpoint on one box, each with its secret."""
+    if settings.pbxs and not settings.ami.enabled:
+        raise ConfigError("pbxs are configured but ami.enabled is false")
+    owners: dict[str, str] = {}
+    names: set[str] = set()
+    for index, box in enumerate([settings.ami, *settings.pbxs]):
+        where = "ami" if index == 0 else f"pbxs[{index - 1}]"
+        if box.name in names:
+            raise ConfigError(f"{where}.name {box.name!r} is used by another box")
+        names.add(box.name)
+        if index > 0 and not box.secret:
+            raise ConfigError(f"{where}.secret is empty (there is no default secret)")
+        if index > 0 and not box.enabled:
+            raise ConfigError(f"{where}.enabled is false: remove the box instead")
+        for endpoint in box.endpoints:
+            if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", endpoint):
+                raise ConfigError(f"{where}.endpoints: {endpoint[:40]!r} is not an endpoint name")
+            if endpoint in owners:
+                raise ConfigError(f"{where}.endpoints: {endpoint!r} is already on box "
+                                  f"{owners[endpoint]!r}")
+            owners[endpoint] = box.name

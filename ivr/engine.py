@@ -18,6 +18,7 @@ from ivr.acks import Acknowledgements
 from ivr.agi.server import FastAgiServer
 from ivr.alarm_service import scan_forever
 from ivr.ami.link import AmiLink
+from ivr.ami.pbx_links import Pbx, PbxLinks
 from ivr.claims import Leases
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
@@ -58,14 +59,15 @@ class Engine:
         self.settings = settings
         self.clock = clock or ScaledClock(settings.clock.speed)
         self.agi: FastAgiServer | None = None
-        self.ami: AmiClient | None = None
+        self.ami: PbxLinks | None = None  # one AMI link per Asterisk box, routed by trunk
+        self.ami_clients: list[AmiClient] = []
         self.escalation: FamilyEscalation | None = None
         self.emergency_watch: EmergencyWatch | None = None
         self.dispatcher: Dispatcher | None = None
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
         self.speech: SpeechService | None = None
-        self.pbx_report: Any = None  # ivr.pbx_check.PbxReport of the last AMI connection
+        self.pbx_reports: dict[str, Any] = {}  # box name -> its last ivr.pbx_check.PbxReport
         self.outbox: OutboxRelay | None = None
         self.queue_members: QueueMembers | None = None
         self.metrics: MetricsServer | None = None
@@ -123,12 +125,16 @@ class Engine:
         assert self.context is not None
         assert self.redis is not None
         self.queue_members = QueueMembers(self.redis.client, self.settings.redis.key_prefix)
-        self.ami = AmiClient(self.settings.ami, on_connect=self._on_ami_connect)
+        boxes = [self.settings.ami, *self.settings.pbxs]
+        self.ami_clients = [AmiClient(box, on_connect=self._on_ami_connect) for box in boxes]
+        self.ami = PbxLinks([Pbx(box.name, frozenset(box.endpoints), client)
+                             for box, client in zip(boxes, self.ami_clients, strict=True)])
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
         self.context.hangups.subscribe(self.ami)  # answered calls' lines free at hangup
         self.queue_members.subscribe(self.ami)
-        await self.ami.start()
+        for client in self.ami_clients:
+            await client.start()
         leases = Leases(self.redis.client, self.settings.redis.key_prefix)
         self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
@@ -142,26 +148,39 @@ class Engine:
 
     async def _on_ami_connect(self, ami: AmiLink) -> None:
         await self._check_pbx(ami)
-        if self.queue_members is not None:
+        # the operators' queue is on the first box; the others carry trunks
+        if self.queue_members is not None and self.ami is not None \
+                and ami is self.ami.first.link:
             await self.queue_members.refresh(ami)
 
     async def _check_pbx(self, ami: AmiLink) -> None:
         """On every AMI (re)connection: is the PBX what the engine needs? A failure is logged,
-        kept in ``pbx_report`` (``pbx_ok``) and published as a ``pbx_check`` event; the engine
-        goes on with what still works."""
+        kept in ``pbx_reports`` (``pbx_ok``) and published as a ``pbx_check`` event; the
+        engine goes on with what still works."""
         from ivr.pbx_check import check_pbx, log_report
 
+        name = next((box.name for box in self.ami.boxes if box.link is ami), "pbx") \
+            if self.ami is not None else "pbx"
         report = await check_pbx(ami)
-        self.pbx_report = report
-        log_report(report)
+        self.pbx_reports[name] = report
+        log_report(report, name)
         if self.context is not None:
-            await self.context.live.publish(PbxCheck(ok=report.ok,
-                                                     problems=list(report.problems)))
+            await self.context.live.publish(PbxCheck(
+                ok=report.ok, problems=[f"{name}: {problem}" for problem in report.problems]))
+
+    @property
+    def pbx_report(self) -> Any:
+        """The first box's last PBX check; None before its first AMI connection."""
+        first = self.ami.first.name if self.ami is not None else None
+        return self.pbx_reports.get(first) if first is not None else None
 
     @property
     def pbx_ok(self) -> bool | None:
-        """The last PBX check's verdict; None before the first AMI connection."""
-        return None if self.pbx_report is None else self.pbx_report.ok
+        """Every box's last check passed; None before every box has been checked once."""
+        boxes = self.ami.boxes if self.ami is not None else []
+        if not boxes or any(box.name not in self.pbx_reports for box in boxes):
+            return None
+        return all(self.pbx_reports[box.name].ok for box in boxes)
 
     @property
     def agi_port(self) -> int:
@@ -184,10 +203,12 @@ class Engine:
         if self.context is not None:
             steps.append(("acknowledgements", self.context.acks.close))
             steps.append(("releases at hangup", self.context.hangups.close))
+        links = [(f"AMI link {box.name}", client) for box, client in
+                 zip(self.ami.boxes if self.ami else [], self.ami_clients, strict=False)]
         for name, service in (("metrics", self.metrics), ("speech", self.speech),
                               ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),
-                              ("dispatcher", self.dispatcher), ("AMI link", self.ami),
+                              ("dispatcher", self.dispatcher), *links,
                               ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:
                 steps.append((name, service.close))

@@ -140,9 +140,9 @@ async def _check_queue(ami: AmiLink, queue: str, report: PbxReport) -> None:
         report.problems.append(f"queue {queue} is not configured (queues.conf)")
 
 
-def log_report(report: PbxReport) -> None:
-    """One line per failure (error) or one line that all is well."""
+def log_report(report: PbxReport, pbx: str = "pbx") -> None:
+    """One line per failure (error) or one line that all is well, naming the box."""
     for problem in report.problems:
-        log.error("PBX check: %s", problem)
+        log.error("PBX check of %s: %s", pbx, problem)
     if report.ok:
-        log.info("PBX check passed: %d checks", len(report.passed))
+        log.info("PBX check of %s passed: %d checks", pbx, len(report.passed))

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--agi-idle-timeout", type=_positive, default=60.0,
                         help="real seconds to wait for each engine command before giving up")
     common.add_argument("--record-dir", type=Path, help="where RECORD FILE writes silence")
+    common.add_argument("--system-name", default="",
+                        help="asterisk.conf's systemname: the prefix of every uniqueid")
+    common.add_argument("--pjsip-trunks", default="trunk",
+                        help="comma-separated PJSIP trunk endpoints (pjsip-trunk.conf); a call "
+                             "to PJSIP/<number>@<another> fails as on Asterisk")
     common.add_argument("--log-level", default="WARNING")
     serve = sub.add_parser("serve", parents=[common], help="run until shut down")
     serve.add_argument("--host", default="127.0.0.1", help="bind address for all servers")
@@ -101,6 +106,8 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
         agi_connect_timeout=args.agi_connect_timeout, agi_idle_timeout=args.agi_idle_timeout,
         agi_dir=args.agi_dir.resolve(),
         record_dir=args.record_dir.resolve() if args.record_dir else None,
+        system_name=args.system_name,
+        pjsip_trunks=frozenset(t.strip() for t in args.pjsip_trunks.split(",") if t.strip()),
     )
     pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,
               SoundLibrary(args.sounds, args.prompt_prefix), settings, dict(args.globals))

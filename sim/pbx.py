@@ -32,6 +32,7 @@ from sim.outbound import (
     NOANSWER,
     DialStringError,
     OutboundLeg,
+    Target,
     parse_dialstring,
 )
 from sim.parties import CallerParty, PhoneBook
@@ -55,6 +56,13 @@ class PbxSettings:
     agi_idle_timeout: float = 60.0
     agi_dir: Path = field(default_factory=lambda: Path("agi_scripts").resolve())
     record_dir: Path | None = None
+    # asterisk.conf's systemname: with one, every uniqueid starts "<systemname>-", so the
+    # uniqueids of several PBXs never collide
+    system_name: str = ""
+    # the PJSIP trunk endpoints pjsip-trunk.conf would define, beside pjsip.conf's seats: a
+    # call to PJSIP/<number>@<other> fails as chan_pjsip's does for an endpoint that does
+    # not exist
+    pjsip_trunks: frozenset[str] = frozenset({"trunk"})
 
 
 @dataclass
@@ -136,6 +144,8 @@ class Pbx:
         dnid: str = "",
     ) -> Channel:
         uniqueid = f"{int(self.clock.now())}.{next(self._uid)}"
+        if self.settings.system_name:
+            uniqueid = f"{self.settings.system_name}-{uniqueid}"
         chan = Channel(
             self, name, tech, uniqueid, linkedid or uniqueid, context=context, exten=exten,
             caller_num=caller_num, caller_name=caller_name, language=language, state=state,
@@ -163,6 +173,19 @@ class Pbx:
         return THREAD_ID_BASE + 512 * (abs(hash(chan.linkedid)) % 4096)
 
     # seats --------------------------------------------------------------------------------
+    def cannot_create(self, target: Target) -> str | None:
+        """Why chan_pjsip could not create a channel to ``target`` (ast_request fails, nothing
+        rings), or None: an unregistered seat, or an endpoint that does not exist."""
+        if self.seats.knows(target.device) and self.device_state(target.device) == "UNAVAILABLE":
+            return f"{target.device} is unavailable"
+        if target.tech == "PJSIP" and "@" in target.resource:
+            endpoint = target.resource.rpartition("@")[2]
+            if endpoint not in self.settings.pjsip_trunks \
+                    and not self.seats.knows(f"PJSIP/{endpoint}"):
+                return (f"Unable to create PJSIP channel with endpoint '{endpoint}' as it "
+                        "does not exist")
+        return None
+
     def device_state(self, device: str) -> str:
         """Device state of a seat (``PJSIP/operator1``) from its registration and channels."""
         prefix = device + "-"
@@ -360,10 +383,11 @@ class Pbx:
             log.warning("Originate: %s", exc)
             fire(0, None)
             return
-        if self.seats.knows(target.device) and self.device_state(target.device) == "UNAVAILABLE":
-            # chan_pjsip cannot create a channel to a seat without a reachable contact:
-            # ast_request fails and the OriginateResponse reason is 0 (failed), nothing rings
-            log.info("Originate: %s is unavailable", target.device)
+        refused = self.cannot_create(target)
+        if refused is not None:
+            # chan_pjsip cannot create the channel: ast_request fails and the
+            # OriginateResponse reason is 0 (failed), nothing rings
+            log.info("Originate: %s", refused)
             fire(0, None)
             return
         name, num = parse_callerid(req.caller_id)

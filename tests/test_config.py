@@ -48,6 +48,13 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('[redis]\nsentinels = ["10.0.0.5"]\n[ami]\nsecret="x"', "a Sentinel address is host:port"),
         ('[redis]\nsentinels = ["h:26379/0"]\n[ami]\nsecret="x"', "redis.sentinels"),
         ('[redis]\nsentinel_service = "a b"\n[ami]\nsecret="x"', "redis.sentinel_service"),
+        ('[ami]\nsecret="x"\n[[pbxs]]\nname="b"\nport=5039', "pbxs\\[0\\].secret is empty"),
+        ('[ami]\nsecret="x"\n[[pbxs]]\nsecret="y"', "'pbx' is used by another box"),
+        ('[ami]\nsecret="x"\nendpoints=["trunk"]\n[[pbxs]]\nname="b"\nsecret="y"\n'
+         'endpoints=["trunk"]', "'trunk' is already on box 'pbx'"),
+        ('[ami]\nsecret="x"\n[[pbxs]]\nname="b"\nsecret="y"\nendpoints=["a\\r\\nAction: x"]',
+         "is not an endpoint name"),
+        ('[ami]\nsecret="x"\n[[pbxs]]\nname="b c"\nsecret="y"', "pbxs.0.name"),
     ],
 )
 def test_broken_config_gives_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
@@ -97,12 +104,13 @@ def test_cli_config_check_hides_every_password(
         '[database]\nurl = "postgresql://hotline:db-pa%3Ass@db.internal:5432/hotline"\n'
         '[redis]\nurl = "redis://:redis-pass@redis.internal:6379/0"\n'
         '[ami]\nsecret = "s3cr3t-value"\n'
+        '[[pbxs]]\nname = "county-b"\nsecret = "second-box-secret"\nendpoints = ["trunk-b"]\n'
     )
     monkeypatch.delenv("HOTLINE_DATABASE__URL", raising=False)
     monkeypatch.delenv("HOTLINE_REDIS__URL", raising=False)
     assert main(["--config", str(config), "config", "check"]) == 0
     out = capsys.readouterr().out
-    for secret in ("db-pa", "redis-pass", "s3cr3t-value"):
+    for secret in ("db-pa", "redis-pass", "s3cr3t-value", "second-box-secret"):
         assert secret not in out
     assert '"url": "postgresql://hotline:***@db.internal:5432/hotline"' in out
     assert '"url": "redis://:***@redis.internal:6379/0"' in out

@@ -80,4 +80,4 @@ async def test_a_user_without_reporting_is_named(tmp_path: Path) -> None:
 
 async def test_check_pbx_fails_when_asterisk_is_unreachable() -> None:
     code, out = await check_pbx_cli(None, port=closed_port())
-    assert code == 1 and out.startswith("FAIL  AMI 127.0.0.1:")
+    assert code == 1 and out.startswith("FAIL  AMI pbx 127.0.0.1:")

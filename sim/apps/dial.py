@@ -72,9 +72,12 @@ async def dial(ctx: AppContext, data: str) -> int:
               "status": CHANUNAVAIL, "answered_at": None, "ended_at": None}
     if chan.record is not None:
         chan.record.dial.append(record)
-    # a seat that is not registered, or whose contact does not answer, is not rung
-    targets = [t for t in targets if not ctx.pbx.seats.knows(t.device)
-               or ctx.pbx.device_state(t.device) != "UNAVAILABLE"]
+    # a seat that is not registered, or an endpoint that does not exist, is not rung
+    refused = {id(t): ctx.pbx.cannot_create(t) for t in targets}
+    for target in targets:
+        if refused[id(target)] is not None:
+            log.warning("Dial: %s", refused[id(target)])
+    targets = [t for t in targets if refused[id(t)] is None]
     if not targets:
         chan.set_var("DIALSTATUS", CHANUNAVAIL)
         return 0
