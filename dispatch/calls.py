@@ -25,6 +25,7 @@ class CallDisposition(StrEnum):
     ORDER = "order"  # an order committed and read back (the reason is its service)
     OPERATOR = "operator"  # routed to a human (the reason says why)
     ABANDONED = "abandoned"  # the caller hung up first
+    MESSAGE = "message"  # outside the operators' hours: sent to leave a message
 
 
 class CallReason(StrEnum):

@@ -46,6 +46,7 @@ class ConsoleEventName(StrEnum):
     CALL_ANSWERED = "call_answered"
     QUEUE_ABANDONED = "queue_abandoned"
     ALARM_ACKNOWLEDGED = "alarm_acknowledged"
+    MESSAGE_LEFT = "message_left"
 
 
 class ConsoleEventError(ValueError):
@@ -285,13 +286,23 @@ class AlarmAcknowledged(_AboutElder):
     by: str
 
 
+class MessageLeft(_AboutElder):
+    """A caller left a spoken message (after hours, or the queue timed out): a call-back."""
+
+    name = ConsoleEventName.MESSAGE_LEFT
+    uniqueid: str
+    elder_id: int | None = None
+    caller: str | None = None  # masked
+    duration_s: float | None = None
+
+
 EVENT_TYPES: dict[ConsoleEventName, type[ConsoleEvent]] = {
     cls.name: cls for cls in (
         CallStarted, CallEnded, ScreenPop, Queued, Overflow, CallbackNeeded, OrderCreated,
         OrderAccepted, OrderArrived, OrderCompleted, DispatchEscalated, Alert,
         ComplaintOpened, EmergencyOpen, FamilyAcknowledged, FamilyNoKey, FamilyUnreached,
         AlarmEmergency, AlarmAlertEvent, SpooledEmergency, SpooledUnknownCaller, PbxCheck,
-        CallAnswered, QueueAbandoned, AlarmAcknowledged)
+        CallAnswered, QueueAbandoned, AlarmAcknowledged, MessageLeft)
 }
 
 

@@ -853,3 +853,37 @@ class LedgerMonthClose(Base):
 
 
 __all__ += ["LedgerMonthClose"]
+
+
+# -- recordings: calls (MixMonitor) and callers' messages (RECORD FILE) ---------------------
+
+
+class RecordingKind(StrEnum):
+    MESSAGE = "message"  # a caller's spoken message, left for a call-back
+    CALL = "call"  # an answered call, or an emergency conference
+
+
+class Recording(Base):
+    """An audio file in the recordings folder (``[recordings] dir``, shared with Asterisk),
+    indexed to its call, elder and order. It is served only by its random ``token``, to an
+    account whose region covers the elder. Kept for the retention period, or, for an
+    emergency order or an upheld complaint, until ``released_at``; ``deleted_at`` once the
+    retention removed the file."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[RecordingKind] = mapped_column(choice(RecordingKind, 16))
+    uniqueid: Mapped[str] = mapped_column(String(64), index=True)
+    elder_id: Mapped[int | None] = mapped_column(ForeignKey("elders.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), index=True)
+    caller_number: Mapped[str | None] = mapped_column(String(20))
+    file: Mapped[str] = mapped_column(String(255), unique=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    released_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+__all__ += ["Recording", "RecordingKind"]

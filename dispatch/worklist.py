@@ -2,8 +2,8 @@
 
 Open emergencies no operator has answered come first, oldest first; then emergencies an
 operator answered that still await a disposition; then callers who need a call back (their
-queue wait ended unanswered or abandoned, or they hung up before choosing). Phone numbers
-are masked.
+queue wait ended unanswered or abandoned, they hung up before choosing, or they left a
+spoken message). Phone numbers are masked.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dispatch.models import Call, Elder, QueueCall, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_KINDS, CALLBACK_REASON, OpenAlarm, open_alarms
 from dispatch.phones import mask
 from dispatch.quality import callback_numbers
+from dispatch.recordings import messages_since
 from dispatch.regions import RegionScope
 
 UNATTENDED = "unattended"
@@ -49,6 +50,7 @@ class WorkItem:
     order_id: int | None = None
     acknowledged: bool = False  # an operator acknowledged the emergency (dispatch/alarm_acks)
     call: str | None = None  # a caller to call back: the ended call's uniqueid
+    recording: str | None = None  # the caller's message: its recording's token
 
 
 async def worklist(session: AsyncSession, now: datetime, stale_s: float,
@@ -83,9 +85,10 @@ def _emergency_item(alarm: OpenAlarm, number: str | None, acked: bool) -> WorkIt
 async def callers_to_call_back(session: AsyncSession, since: datetime,
                                scope: RegionScope | None = None) -> list[WorkItem]:
     """Queue waits that ended unanswered or abandoned (the engine's emergency callbacks and
-    emergency calls excepted: those are on the list as emergencies) and calls that ended
-    before the caller chose anything, oldest first; with ``scope``, those of its elders
-    and of callers no elder is known for."""
+    emergency calls excepted: those are on the list as emergencies), calls that ended before
+    the caller chose anything, and messages callers left (one item a call, the message's if
+    there is one), oldest first; with ``scope``, those of its elders and of callers no elder
+    is known for."""
     emergency_call = exists().where(WorkOrder.call_uniqueid == QueueCall.uniqueid,
                                     WorkOrder.service == ServiceType.EMERGENCY)
     in_scope = [] if scope is None else [or_(Call.elder_id.is_(None),
@@ -104,15 +107,25 @@ async def callers_to_call_back(session: AsyncSession, since: datetime,
         .outerjoin(Elder, Elder.id == Call.elder_id)
         .where(Call.started_at >= since, Call.reason.in_(CALL_BACK_NOTES), *in_scope)
     )).all()
-    seen = {row.uniqueid for row in waits}
-    items = [WorkItem(section=CALL_BACK, since=row.queued_at, phone=mask(row.caller_number),
-                      note=f"{row.outcome} in the queue ({row.reason or 'no reason'})",
-                      call=row.uniqueid)
-             for row in waits]
+    messages = await messages_since(session, since, scope)
+    items = [WorkItem(section=CALL_BACK, since=message.started_at,
+                      phone=mask(message.caller_number), note=_message_note(message.duration_s),
+                      call=message.uniqueid, recording=message.token)
+             for message in messages]
+    seen = {message.uniqueid for message in messages}
+    items += [WorkItem(section=CALL_BACK, since=row.queued_at, phone=mask(row.caller_number),
+                       note=f"{row.outcome} in the queue ({row.reason or 'no reason'})",
+                       call=row.uniqueid)
+              for row in waits if row.uniqueid not in seen]
+    seen |= {row.uniqueid for row in waits}
     items += [WorkItem(section=CALL_BACK, since=row.started_at, phone=mask(row.caller_number),
                        note=CALL_BACK_NOTES[row.reason], call=row.uniqueid)
               for row in hung_up if row.uniqueid not in seen]
     return sorted(items, key=lambda item: item.since)
+
+
+def _message_note(duration_s: float | None) -> str:
+    return "left a message" + (f" ({round(duration_s)} s)" if duration_s else "")
 
 
 def format_worklist(items: list[WorkItem], now: datetime, window_s: float) -> str:

@@ -10,7 +10,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     from pydub import AudioSegment
     from pydub.effects import normalize
-    from pydub.silence import detect_leading_silence
+    from pydub.silence import detect_leading_silence, detect_nonsilent
     from pydub.utils import audioop
 
 TELEPHONE_RATE = 8000
@@ -88,3 +88,15 @@ def pcm_to_wav(pcm: bytes, path: str | Path, rate: int = TELEPHONE_RATE) -> Path
     out = Path(path)
     _pcm_segment(pcm, rate).export(str(out), format="wav")
     return out
+
+
+def voiced_seconds(path: str | Path, threshold_dbfs: float = SILENCE_THRESHOLD_DBFS) -> float:
+    """Seconds of a WAV recording louder than ``threshold_dbfs`` (a line's hiss is not a
+    voice); 0 for a file that is not a readable WAV."""
+    try:
+        segment = AudioSegment.from_wav(str(path))
+    except (OSError, EOFError, ValueError, IndexError):
+        return 0.0
+    spans = detect_nonsilent(segment, min_silence_len=200, silence_thresh=threshold_dbfs,
+                             seek_step=10)
+    return sum(end - start for start, end in spans) / 1000.0

@@ -123,6 +123,11 @@ class IvrSettings(BaseModel):
     menu_timeout_ms: int = Field(default=8000, ge=2000, le=30000)
     menu_attempts: int = Field(default=3, ge=1, le=5)
     local_area_code: str = Field(default="931", pattern=r"^[1-9][0-9]{1,3}$")
+    operator_hours: tuple[time, time] | None = Field(
+        default=None, description="[from, until] local time ([dispatch] timezone) when "
+                                  "operators answer non-emergency callers; outside them such "
+                                  "a caller may leave a message. None: always. Emergencies "
+                                  "always go to the operators.")
 
 
 class DialSettings(BaseModel):
@@ -342,6 +347,20 @@ class ClockSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0, le=10_000, description="simulated seconds per second")
 
 
+class RecordingSettings(BaseModel):
+    """Callers' messages and recorded calls: where Asterisk writes them, how long they stay."""
+
+    dir: Path = Field(default=VAR_DIR / "recordings",
+                      description="shared with Asterisk: RECORD FILE messages, MixMonitor calls")
+    retention_days: int = Field(default=180, ge=1, le=3650,
+                                description="then deleted, unless an emergency order's or an "
+                                            "upheld complaint's (kept until released)")
+    message_max_s: int = Field(default=120, ge=10, le=600, description="longest message")
+    message_silence_s: int = Field(default=5, ge=1, le=30,
+                                   description="quiet that ends a message")
+    prune_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
+
+
 class SpeechSettings(BaseModel):
     """The spoken menu: off unless enabled; a missing or broken model means the keypad menu."""
 
@@ -418,6 +437,7 @@ class Settings(BaseSettings):
     emergency: EmergencySettings = EmergencySettings()
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
+    recordings: RecordingSettings = RecordingSettings()
     console: ConsoleSettings = ConsoleSettings()
     metrics: MetricsSettings = MetricsSettings()
     money: MoneySettings = MoneySettings()

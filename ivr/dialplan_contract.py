@@ -33,6 +33,7 @@ class AgiScript(StrEnum):
     SERVICE_REPORT = "service_report"
     SEAT_DIAL = "seat_dial"
     CARE_CALL = "care_call"
+    MESSAGE = "message"  # a non-emergency caller leaves a spoken message
 
 
 class ChannelVar(StrEnum):
@@ -51,6 +52,7 @@ class ChannelVar(StrEnum):
     DIAL_ALLOWED = "HOTLINE_DIAL_ALLOWED"  # seat dialling: the engine's verdict
     DIAL_NUMBER = "HOTLINE_DIAL_NUMBER"
     DIAL_KIND = "HOTLINE_DIAL_KIND"
+    MESSAGE = "HOTLINE_MESSAGE"  # message flow -> dialplan: "stored"
 
 
 class DialplanGlobal(StrEnum):

@@ -31,6 +31,7 @@ from ivr.fdlimit import RateLimitedLog, raise_open_file_limit
 from ivr.flows.care_call import CareCallFlow
 from ivr.flows.family_alert import FamilyAlertFlow
 from ivr.flows.inbound import InboundFlow
+from ivr.flows.leave_message import LeaveMessageFlow
 from ivr.flows.quality_callback import QualityCallbackFlow
 from ivr.flows.seat_dial import SeatDialFlow
 from ivr.flows.service_report import ServiceReportFlow
@@ -274,6 +275,7 @@ FLOW_SCRIPTS: dict[AgiScript, Callable[[Engine], Any]] = {
     AgiScript.SERVICE_REPORT: lambda engine: ServiceReportFlow(engine.context),
     AgiScript.SEAT_DIAL: lambda engine: SeatDialFlow(engine.context),
     AgiScript.CARE_CALL: lambda engine: CareCallFlow(engine.context),
+    AgiScript.MESSAGE: lambda engine: LeaveMessageFlow(engine.context),
 }
 
 

@@ -39,9 +39,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     account(db_url, "wu", Role.OPERATOR, "county:110105")  # no softphone seat
     settings = load_settings(None, database={"url": db_url},
                              ami={"enabled": True, "secret": "not-reachable",
-                                  "port": closed_port(), "ping_timeout_s": 0.5})
+                                  "port": closed_port(), "ping_timeout_s": 0.5},
+                             recordings={"dir": str(recordings_dir(db_url))})
     with ConsoleServer(create_app(settings)) as server:
         yield server.url, db_url, world
+
+
+def recordings_dir(db_url: str) -> Path:
+    """The console's recordings folder: beside its SQLite database."""
+    return Path(db_url.removeprefix("sqlite:///")).parent / "recordings"
 
 
 def session_of(chromium: Any, url: str, name: str) -> dict[str, Any]:

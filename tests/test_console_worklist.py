@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.alarm_acks import ACK_ANNOUNCEMENT, acknowledge_alarm
 from dispatch.calls import record_call
 from dispatch.dispositions import DispositionError
-from dispatch.models import Elder, OrderStatus, OutboxEntry, WorkOrder
+from dispatch.models import Elder, OrderStatus, OutboxEntry, RecordingKind, WorkOrder
 from dispatch.orders import ServiceType, create_order
 from dispatch.queue_calls import note_queue_event
+from dispatch.recordings import NewRecording, add_recording, exists_elsewhere, playable
 from dispatch.regions import RegionScope
 from dispatch.wallboard import local_midnight, wallboard_figures
 from dispatch.worklist import CALL_BACK, UNATTENDED, worklist
@@ -77,6 +78,35 @@ async def test_an_account_sees_its_region_and_the_callers_nobody_knows(
     assert [(item.section, item.order_no) for item in seen] == [
         (UNATTENDED, east_no), (CALL_BACK, None), (CALL_BACK, None)]
     assert not seen[0].acknowledged
+
+
+async def test_messages_are_call_backs_of_their_region_with_their_recording(
+        db_session: AsyncSession) -> None:
+    east, west = await elder(db_session, "王东", EAST), await elder(db_session, "李西", WEST)
+    tokens = {}
+    for uid, elder_id in (("4.1", east), ("4.2", west), ("4.3", None)):
+        await queued(db_session, uid, 30, None, outcome="unanswered")
+        await record_call(db_session, uniqueid=uid, linkedid=uid, channel="PJSIP/pstn-1",
+                          direction="inbound", caller_number="+8613800138000",
+                          identity_status="elder" if elder_id else "unknown",
+                          elder_id=elder_id, started_at=NOW - timedelta(minutes=31),
+                          ended_at=NOW - timedelta(minutes=19), disposition="operator",
+                          reason="caller_request")
+        tokens[uid] = (await add_recording(db_session, NewRecording(
+            kind=RecordingKind.MESSAGE, uniqueid=uid, file=f"messages/{uid}.wav",
+            started_at=NOW - timedelta(minutes=20), duration_s=12.4, elder_id=elder_id,
+            caller_number="+8613800138000"))).token
+    seen = await worklist(db_session, NOW, 3600, 86400, EAST_SCOPE)
+    # one item a call: the message, which replaces the unanswered wait
+    assert [(item.call, item.recording, item.note) for item in seen] == [
+        ("4.1", tokens["4.1"], "left a message (12 s)"),
+        ("4.3", tokens["4.3"], "left a message (12 s)")]
+    assert len(await worklist(db_session, NOW, 3600, 86400)) == 3
+    assert (await playable(db_session, EAST_SCOPE, tokens["4.1"])) is not None
+    assert (await playable(db_session, EAST_SCOPE, tokens["4.3"])) is not None  # nobody's
+    assert (await playable(db_session, EAST_SCOPE, tokens["4.2"])) is None
+    assert (await playable(db_session, EAST_SCOPE, "x" * 200)) is None
+    assert await exists_elsewhere(db_session, tokens["4.2"])
 
 
 async def test_an_acknowledgement_is_kept_once_and_announced(db_session: AsyncSession) -> None:

@@ -6,7 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ivr.console import call_back, care_plans, elders, orders, settlement, stats
+from ivr.console import (
+    call_back,
+    care_plans,
+    elders,
+    orders,
+    recordings,
+    settlement,
+    stats,
+)
 from ivr.console.auth import require
 from ivr.console.templating import render
 
@@ -24,4 +32,5 @@ ROUTES = [
     *call_back.ROUTES,
     *settlement.ROUTES,
     *stats.ROUTES,
+    *recordings.ROUTES,
 ]

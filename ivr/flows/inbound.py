@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from dispatch.calls import CallDisposition, CallReason, record_call
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
@@ -32,6 +33,7 @@ from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order
 from dispatch.phones import mask
 from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
+from dispatch.selection import is_open
 from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
 from ivr.agi.session import AgiSession
@@ -349,6 +351,9 @@ class InboundFlow:
         outcome.disposition, outcome.reason = CallDisposition.OPERATOR, route.reason
         if agi.hungup:
             return
+        if route.priority == 0 and self._after_hours():
+            await self._to_message(agi, outcome, route)
+            return
         await self._screen_pop(agi, outcome, route)
         try:
             await agi.set_variable(REASON_VARIABLE, route.reason)
@@ -363,6 +368,27 @@ class InboundFlow:
                 # only an explanation plays first; the reassurance (to_operator, or emergency
                 # above priority 0) is the hold class's announcement while operators are rung
                 await agi.stream_file(self.ctx.prompts.path(route.prompt, language))
+        except AgiHangup:
+            pass
+
+    def _after_hours(self) -> bool:
+        """Outside ``[ivr] operator_hours`` (local time): no operator answers a caller who is
+        not in an emergency."""
+        hours = self.ivr.operator_hours
+        if hours is None:
+            return False
+        local = self.ctx.now().astimezone(ZoneInfo(self.ctx.settings.dispatch.timezone))
+        return not is_open(hours[0], hours[1], local.time())
+
+    async def _to_message(self, agi: AgiSession, outcome: CallOutcome, route: RouteToHuman
+                          ) -> None:
+        """After hours: the dialplan's message context instead of the operators' queue."""
+        outcome.disposition = CallDisposition.MESSAGE
+        language = outcome.identity.language if outcome.identity else self.ivr.default_language
+        try:
+            await agi.set_variable(REASON_VARIABLE, route.reason)
+            await agi.set_variable("HOTLINE_LANGUAGE", self.ctx.prompts.recorded_language(language))
+            await agi.set_variable(ROUTE_VARIABLE, "message")
         except AgiHangup:
             pass
 

@@ -26,7 +26,7 @@
   };
   const WORK_KINDS = new Set(["screen_pop", "emergency_open", "call_answered",
     "queue_abandoned", "callback_needed", "alarm_acknowledged", "alarm_emergency",
-    "spooled_emergency", "family_acknowledged"]);
+    "spooled_emergency", "family_acknowledged", "message_left"]);
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -284,6 +284,7 @@
   function rowFor(item, kept) {
     const key = rowKey(item);
     const sig = JSON.stringify([item.section, item.acknowledged, item.elder_name, item.phone,
+      item.recording,
       item.address, item.note]);
     let row = rows.get(key);
     if (!row || row.sig !== sig) {
@@ -400,6 +401,13 @@
   }
   function actions(item) {
     const td = el("td", null, "actions");
+    if (item.recording) {
+      const audio = el("audio", null, "message");
+      audio.controls = true;
+      audio.preload = "none";
+      audio.src = "/recordings/" + encodeURIComponent(item.recording);
+      td.appendChild(audio);
+    }
     if (item.call) { td.appendChild(callBackButton("Call back", { call: item.call })); }
     if (!item.order_no) { return td; }
     if (item.section === "unattended" && !item.acknowledged) {

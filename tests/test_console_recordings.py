@@ -1,0 +1,65 @@
+"""Recordings in the console, in a real Chromium: a recording is served only by its token,
+only to an account whose region covers the elder, each playback and each refusal audited,
+and never from a path. (A message on the live worklist, played in the page:
+tests/test_messages.py.)"""
+
+from __future__ import annotations
+
+import wave
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatch.models import Recording, RecordingKind
+from dispatch.recordings import new_token
+from tests.console_site import audit, recordings_dir, write
+from tests.console_world import World
+
+SECONDS = 2.0
+
+
+def a_message(db_url: str, elder_id: int, name: str) -> tuple[str, bytes]:
+    """A message of ``elder_id`` (a WAV file and its row); its token and the file's bytes."""
+    folder = recordings_dir(db_url) / "messages"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(range(256)) * int(8000 * 2 * SECONDS / 256))
+    token = new_token()
+    write(db_url, Recording.__table__.insert().values(
+        token=token, kind=RecordingKind.MESSAGE.value, uniqueid=f"1796400000.{name}",
+        elder_id=elder_id, caller_number="+8613800000011", file=f"messages/{name}.wav",
+        started_at=datetime.now(UTC), duration_s=SECONDS))
+    return token, path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def messages(console: tuple[str, str, World]) -> dict[str, tuple[str, bytes]]:
+    _url, db_url, world = console
+    return {"own": a_message(db_url, world.elders["李秀英"], "own"),
+            "other": a_message(db_url, world.elders["孙桂兰"], "other")}
+
+
+def test_a_recording_is_served_by_token_within_the_region_only(
+        console: tuple[str, str, World], messages: dict[str, tuple[str, bytes]],
+        page: Any) -> None:
+    url, db_url, _world = console
+    token, data = messages["own"]
+    reply = page.request.get(f"{url}/recordings/{token}")
+    assert reply.status == 200 and reply.body() == data
+    assert reply.headers["content-type"] == "audio/wav"
+    assert "no-store" in reply.headers["cache-control"]
+    other, _ = messages["other"]
+    for asked, elsewhere in ((other, True), (new_token(), False)):
+        refused = page.request.get(f"{url}/recordings/{asked}")
+        assert refused.status == 404 and b"RIFF" not in refused.body()
+        [row] = [row for row in audit(db_url, "recording_refused") if row.target == asked]
+        assert row.detail["exists_elsewhere"] is elsewhere and row.account_name == "zhang"
+    for path in ("messages/own.wav", "..%2Fconsole.sqlite3", "..%2F..%2Fetc%2Fpasswd"):
+        assert page.request.get(f"{url}/recordings/{path}").status == 404
+    assert Path(recordings_dir(db_url) / "messages" / "own.wav").exists()
