@@ -59,6 +59,17 @@ async def queued(session: AsyncSession, uid: str, minutes_ago: float, wait_s: fl
                                outcome=outcome)
 
 
+async def operator_call(session: AsyncSession, uid: str, elder_id: int | None,
+                        minutes_ago: float) -> None:
+    """The call record of a caller who asked for a human, ended 19 minutes ago."""
+    await record_call(session, uniqueid=uid, linkedid=uid, channel="PJSIP/pstn-1",
+                      direction="inbound", caller_number="+8613800138000",
+                      identity_status="elder" if elder_id else "unknown",
+                      elder_id=elder_id, started_at=NOW - timedelta(minutes=minutes_ago),
+                      ended_at=NOW - timedelta(minutes=19), disposition="operator",
+                      reason="caller_request")
+
+
 async def test_an_account_sees_its_region_and_the_callers_nobody_knows(
         db_session: AsyncSession) -> None:
     east, west = await elder(db_session, "王东", EAST), await elder(db_session, "李西", WEST)
@@ -66,12 +77,7 @@ async def test_an_account_sees_its_region_and_the_callers_nobody_knows(
     await emergency(db_session, west, "2.1", 5)
     for uid, elder_id in (("3.1", east), ("3.2", west), ("3.3", None)):
         await queued(db_session, uid, 20, None, outcome="abandoned")
-        await record_call(db_session, uniqueid=uid, linkedid=uid, channel="PJSIP/pstn-1",
-                          direction="inbound", caller_number="+8613800138000",
-                          identity_status="elder" if elder_id else "unknown",
-                          elder_id=elder_id, started_at=NOW - timedelta(minutes=21),
-                          ended_at=NOW - timedelta(minutes=19), disposition="operator",
-                          reason="caller_request")
+        await operator_call(db_session, uid, elder_id, 21)
     everything = await worklist(db_session, NOW, 3600, 86400)
     assert len(everything) == 5
     seen = await worklist(db_session, NOW, 3600, 86400, EAST_SCOPE)
@@ -86,12 +92,7 @@ async def test_messages_are_call_backs_of_their_region_with_their_recording(
     tokens = {}
     for uid, elder_id in (("4.1", east), ("4.2", west), ("4.3", None)):
         await queued(db_session, uid, 30, None, outcome="unanswered")
-        await record_call(db_session, uniqueid=uid, linkedid=uid, channel="PJSIP/pstn-1",
-                          direction="inbound", caller_number="+8613800138000",
-                          identity_status="elder" if elder_id else "unknown",
-                          elder_id=elder_id, started_at=NOW - timedelta(minutes=31),
-                          ended_at=NOW - timedelta(minutes=19), disposition="operator",
-                          reason="caller_request")
+        await operator_call(db_session, uid, elder_id, 31)
         tokens[uid] = (await add_recording(db_session, NewRecording(
             kind=RecordingKind.MESSAGE, uniqueid=uid, file=f"messages/{uid}.wav",
             started_at=NOW - timedelta(minutes=20), duration_s=12.4, elder_id=elder_id,
