@@ -21,6 +21,9 @@ from dispatch.models import (
     OrderEvent,
     OrderStatus,
     OutboundCall,
+    QueueCall,
+    Recording,
+    RecordingKind,
     Vendor,
     VendorStatus,
     WorkOrder,
@@ -52,6 +55,7 @@ class TimelineEntry:
     at: datetime
     kind: str
     detail: dict[str, Any]
+    recording: str | None = None  # a recording's token: played on the timeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,18 @@ async def _timeline(session: AsyncSession, order: WorkOrder) -> list[TimelineEnt
             "caller": call.caller_number, "identity": call.identity_status,
             "answered_at": call.answered_at, "ended_at": call.ended_at,
             "disposition": call.disposition, "reason": call.reason}))
+    own = [Recording.order_id == order.id,
+           Recording.uniqueid.in_(select(Call.uniqueid).where(calls))]
+    if order.call_uniqueid:
+        own.append(Recording.uniqueid == order.call_uniqueid)
+    answered = select(QueueCall.id).where(QueueCall.uniqueid == Recording.uniqueid,
+                                          QueueCall.answered_at.is_not(None)).exists()
+    heard = or_(Recording.kind == RecordingKind.MESSAGE, answered)  # a call: once answered
+    for recording in (await session.scalars(
+            select(Recording).where(or_(*own), heard, Recording.deleted_at.is_(None)))).all():
+        entries.append(TimelineEntry(recording.started_at, f"recording_{recording.kind.value}",
+                                     {"call": recording.uniqueid,
+                                      "seconds": recording.duration_s}, recording.token))
     offers = select(OutboundCall, Vendor.name).outerjoin(
         Vendor, Vendor.id == OutboundCall.vendor_id).where(OutboundCall.order_id == order.id)
     for attempt, vendor in (await session.execute(offers)).all():

@@ -8,6 +8,7 @@ reached only through its random token, and only by an account whose region cover
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,18 @@ def new_token() -> str:
 def relative_file(root: Path, path: Path) -> str:
     """``path`` as stored: relative to the recordings folder ``root``; ValueError if outside."""
     return PurePosixPath(Path(path).resolve().relative_to(Path(root).resolve())).as_posix()
+
+
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+def safe_relative(name: str) -> str | None:
+    """``name`` if it is a plain relative path (``calls/20261204/1796400000.12.wav``): no root,
+    no ``..``, no odd characters; else None."""
+    parts = name.split("/")
+    if len(name) > 255 or len(parts) > 8 or not all(_SAFE_PART.match(p) for p in parts):
+        return None
+    return name
 
 
 def file_in(root: Path, relative: str) -> Path | None:

@@ -436,6 +436,28 @@ def cmd_worklist(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recordings(args: argparse.Namespace) -> int:
+    """prune: the retention pass, its report printed; release TOKEN: a held recording may
+    now expire."""
+    from dispatch.retention import prune, release
+
+    settings = _settings(args)
+    now = datetime.now(UTC)
+    if args.action == "release":
+        if not args.token:
+            print("hotline: recordings release needs the recording's token", file=sys.stderr)
+            return 2
+        done = asyncio.run(_in_session(settings.database.url,
+                                       lambda s: release(s, args.token, now)))
+        print(f"recording {args.token} released" if done
+              else f"no held recording {args.token[:40]!r}")
+        return 0 if done else 1
+    report = asyncio.run(_in_session(settings.database.url, lambda s: prune(
+        s, settings.recordings.dir, now, settings.recordings.retention_days)))
+    print("\n".join(report.lines()))
+    return 0
+
+
 def cmd_bridge(args: argparse.Namespace) -> int:
     from ivr.bridging import BridgeError, bridge_once
 
@@ -635,6 +657,11 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("--as", dest="disposition", required=True,
                        choices=["real_emergency", "accidental", "test", "no_response"])
     alarm.add_argument("--by", required=True, help="the operator closing it")
+    recordings = add("recordings", cmd_recordings, "prune: delete expired recordings (not "
+                     "those held: emergencies, upheld complaints) and report files and index "
+                     "entries without each other; release TOKEN: let a held one expire")
+    recordings.add_argument("action", choices=["prune", "release"])
+    recordings.add_argument("token", nargs="?", default="")
     worklist = add("worklist", cmd_worklist, "what operators take first: open emergencies "
                    "nobody has answered, then those awaiting a disposition, then call-backs")
     worklist.add_argument("--hours", type=float, default=24.0,

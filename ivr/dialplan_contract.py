@@ -68,3 +68,4 @@ class UserEventName(StrEnum):
     QUEUED = "HotlineQueued"
     OVERFLOW = "HotlineOverflow"
     CALLBACK_NEEDED = "HotlineCallbackNeeded"
+    RECORDING = "HotlineRecording"  # a call is recorded (MixMonitor): its file

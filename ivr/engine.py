@@ -42,7 +42,9 @@ from ivr.outbox_relay import OutboxRelay
 from ivr.prompts import PromptCatalogue
 from ivr.queue_members import QueueMembers
 from ivr.queue_tracker import QueueTracker
+from ivr.recording_index import RecordingIndex
 from ivr.redis_link import RedisLink, open_redis
+from ivr.retention_service import prune_forever
 from ivr.speech.service import SpeechService
 from ivr.spool_service import replay_forever
 from ivr.trunk import PriorityLines
@@ -111,6 +113,7 @@ class Engine:
                                 self.context)),
                             asyncio.create_task(replay_forever(self.context)),
                             asyncio.create_task(scan_forever(self.context)),
+                            asyncio.create_task(prune_forever(self.context)),
                             asyncio.create_task(self.outbox.relay_forever())]
         if settings.metrics.enabled:
             self.metrics = MetricsServer(self.context, settings.metrics)
@@ -132,6 +135,7 @@ class Engine:
                              for box, client in zip(boxes, self.ami_clients, strict=True)])
         subscribe_engine_events(self.ami, self.context.live)
         QueueTracker(self.context).subscribe(self.ami)
+        RecordingIndex(self.context).subscribe(self.ami)
         self.context.hangups.subscribe(self.ami)  # answered calls' lines free at hangup
         self.queue_members.subscribe(self.ami)
         for client in self.ami_clients:

@@ -98,13 +98,26 @@ class Channel:
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.bridged_with: Channel | None = None
-        self.bridge_id = ""
+        self.audiohooks: list[Any] = []  # MixMonitors on this channel (sim/apps/mixmonitor.py)
+        self._bridge_id = ""
         self.party_hangup_hook: Callable[[], None] | None = None
         self.in_pbx = False  # a dialplan Runner drives this channel
         self.pending_goto: tuple[str, str, int] | None = None
         self._hangup_waiters: list[Callable[[], None]] = []
         self._goto_waiters: list[Callable[[], None]] = []
         self._answer_waiters: list[Callable[[], None]] = []
+
+    @property
+    def bridge_id(self) -> str:
+        """The bridge (a two-party bridge or a ConfBridge room) the channel is in, or ""."""
+        return self._bridge_id
+
+    @bridge_id.setter
+    def bridge_id(self, value: str) -> None:
+        was, self._bridge_id = bool(self._bridge_id), value
+        if was != bool(value):
+            for hook in self.audiohooks:
+                hook.bridged(bool(value))
 
     # events -----------------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -240,6 +253,9 @@ class Channel:
             self.hangup_cause = cause
         self.destroyed = True
         self.ended_at = self.pbx.clock.stamp()
+        hooks, self.audiohooks = self.audiohooks, []
+        for hook in hooks:  # a MixMonitor's file is complete when its channel goes
+            hook.close()
         if self.observed:
             self.emit(ev.hangup(self, self.hangup_cause))
         self.pbx.forget(self)

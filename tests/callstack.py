@@ -210,6 +210,7 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
         "alarms": {"spool_dir": str(folder / "alarms"), "scan_interval_s": 3600.0,
                    "min_age_s": 0.0},
         "care": {"words_dir": str(folder / "care_words")},
+        "recordings": {"dir": str(folder / "recordings")},
     }
     for section, values in (engine_overrides or {}).items():
         overrides.setdefault(section, {}).update(values)
@@ -224,6 +225,8 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
     sim = await SimulatorProcess.start(agi_url=agi_url, speed=speed,
                                        log_path=folder / "sim.log", extra_args=sim_args,
                                        globals_={"HOTLINE_SPOOL_DIR": str(folder / "spool"),
+                                                 "HOTLINE_RECORDINGS_DIR": str(
+                                                     settings.recordings.dir),
                                                  **(sim_globals or {})})
     proxy: CuttableProxy | None = None
     try:

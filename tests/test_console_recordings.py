@@ -20,8 +20,9 @@ from tests.console_world import World
 SECONDS = 2.0
 
 
-def a_message(db_url: str, elder_id: int, name: str) -> tuple[str, bytes]:
-    """A message of ``elder_id`` (a WAV file and its row); its token and the file's bytes."""
+def a_recording(db_url: str, elder_id: int, name: str, kind: RecordingKind
+                ) -> tuple[str, bytes]:
+    """A recording of ``elder_id`` (a WAV file and its row); its token and the file's bytes."""
     folder = recordings_dir(db_url) / "messages"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.wav"
@@ -32,7 +33,7 @@ def a_message(db_url: str, elder_id: int, name: str) -> tuple[str, bytes]:
         out.writeframes(bytes(range(256)) * int(8000 * 2 * SECONDS / 256))
     token = new_token()
     write(db_url, Recording.__table__.insert().values(
-        token=token, kind=RecordingKind.MESSAGE.value, uniqueid=f"1796400000.{name}",
+        token=token, kind=kind.value, uniqueid=f"1796400000.{name}",
         elder_id=elder_id, caller_number="+8613800000011", file=f"messages/{name}.wav",
         started_at=datetime.now(UTC), duration_s=SECONDS))
     return token, path.read_bytes()
@@ -41,8 +42,8 @@ def a_message(db_url: str, elder_id: int, name: str) -> tuple[str, bytes]:
 @pytest.fixture(scope="module")
 def messages(console: tuple[str, str, World]) -> dict[str, tuple[str, bytes]]:
     _url, db_url, world = console
-    return {"own": a_message(db_url, world.elders["李秀英"], "own"),
-            "other": a_message(db_url, world.elders["孙桂兰"], "other")}
+    return {"own": a_recording(db_url, world.elders["李秀英"], "own", RecordingKind.MESSAGE),
+            "other": a_recording(db_url, world.elders["孙桂兰"], "other", RecordingKind.CALL)}
 
 
 def test_a_recording_is_served_by_token_within_the_region_only(

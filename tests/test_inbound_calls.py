@@ -43,7 +43,7 @@ def heard(result: dict[str, Any]) -> list[str]:
 
 
 # dialplan steps between the engine's AGI and Queue that take no time (nothing is played)
-INSTANT_APPS = {"GotoIf", "ExecIf", "Goto", "NoOp", "Answer", "Set", "UserEvent"}
+INSTANT_APPS = {"GotoIf", "ExecIf", "Goto", "NoOp", "Answer", "Set", "UserEvent", "MixMonitor"}
 
 
 def reassured_in_queue(result: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from dispatch.accounts import Role
 from dispatch.db import async_sessionmaker_for, make_async_engine
-from dispatch.models import AuditEntry, Call, Elder, Recording
+from dispatch.models import AuditEntry, Call, Elder, Recording, RecordingKind
 from dispatch.phones import national
 from dispatch.worklist import CALL_BACK, worklist
 from ivr.assets import prompts_dir
@@ -62,7 +62,8 @@ def press(key: str, delay: float = 1.0) -> dict[str, Any]:
 
 
 def messages(stack: CallStack, uniqueid: str) -> list[Any]:
-    return stack.rows(select(Recording).where(Recording.uniqueid == uniqueid))
+    return stack.rows(select(Recording).where(Recording.uniqueid == uniqueid,
+                                              Recording.kind == RecordingKind.MESSAGE))
 
 
 async def call_backs(stack: CallStack) -> list[Any]:
