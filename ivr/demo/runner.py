@@ -106,6 +106,7 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
             "record_dir": str((DEMO_DIR / "recordings").resolve())},
         dispatch=DEMO_DISPATCH,
         care={"words_dir": str((DEMO_DIR / "care_words").resolve())},
+        recordings={"dir": str((DEMO_DIR / "call_recordings").resolve())},
         money=DEMO_MONEY,
     )
     started = time.monotonic()
@@ -130,7 +131,9 @@ async def run_demo(*, calls: int, speed: float, seed: int, elders: int, vendors:
     await add_demo_tariffs(engine.context)
     sim = await SimulatorProcess.start(
         agi_url=f"agi://127.0.0.1:{engine.agi_port}", speed=speed,
-        log_path=DEMO_DIR / "sim.log", globals_={"HOTLINE_SPOOL_DIR": str(settings.spool.dir)},
+        log_path=DEMO_DIR / "sim.log", extra_args=["--record-dir", "/"],
+        globals_={"HOTLINE_SPOOL_DIR": str(settings.spool.dir),
+                  "HOTLINE_RECORDINGS_DIR": str(settings.recordings.dir)},
     )
     lifecycle = Lifecycle(engine.context, sim, seed)
     care = CareMorning(engine.context, sim, seed)
