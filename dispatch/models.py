@@ -887,3 +887,104 @@ class Recording(Base):
 
 
 __all__ += ["Recording", "RecordingKind"]
+
+
+# -- the province's side of the export: batches of county platforms, merged ----------------
+
+
+class UpstreamBatch(Base):
+    """A batch of a county platform imported here (``hotline import-upstream``)."""
+
+    __tablename__ = "upstream_batches"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(6), index=True)
+    since: Mapped[datetime | None]
+    until: Mapped[datetime]
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    records: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime]
+
+
+class UpstreamElder(Base):
+    __tablename__ = "upstream_elders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # pseudonymised
+    source: Mapped[str] = mapped_column(String(6), index=True)
+    province: Mapped[str | None] = mapped_column(String(6))
+    city: Mapped[str | None] = mapped_column(String(6))
+    county: Mapped[str | None] = mapped_column(String(6), index=True)
+    category: Mapped[str] = mapped_column(String(24))
+    gender: Mapped[str | None] = mapped_column(String(1))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    registered_at: Mapped[datetime]
+    as_of: Mapped[datetime]  # the watermark of the batch this row came from
+
+
+class UpstreamVendor(Base):
+    __tablename__ = "upstream_vendors"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(6), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    counties: Mapped[list[str]] = mapped_column(JSON)
+    services: Mapped[list[str]] = mapped_column(JSON)
+    rank_score: Mapped[float | None] = mapped_column(Float)
+    registered_at: Mapped[datetime]
+    as_of: Mapped[datetime]
+
+
+class UpstreamOrder(Base):
+    __tablename__ = "upstream_orders"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # <source>:<order_no>
+    source: Mapped[str] = mapped_column(String(6), index=True)
+    order_no: Mapped[str] = mapped_column(String(8))
+    elder: Mapped[str] = mapped_column(String(32))
+    county: Mapped[str | None] = mapped_column(String(6), index=True)
+    service: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    source_channel: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    vendor: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    rating: Mapped[int | None] = mapped_column(Integer)
+    timeline: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    as_of: Mapped[datetime]
+
+
+class UpstreamAlarm(Base):
+    __tablename__ = "upstream_alarms"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(6), index=True)
+    elder: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(3))
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+    order: Mapped[str | None] = mapped_column(String(16))
+    as_of: Mapped[datetime]
+
+
+class UpstreamComplaint(Base):
+    __tablename__ = "upstream_complaints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(6), index=True)
+    order: Mapped[str] = mapped_column(String(16))
+    vendor: Mapped[str | None] = mapped_column(String(32))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    upheld: Mapped[bool | None] = mapped_column()
+    as_of: Mapped[datetime]
+
+
+__all__ += ["UpstreamAlarm", "UpstreamBatch", "UpstreamComplaint", "UpstreamElder",
+            "UpstreamOrder", "UpstreamVendor"]

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -458,6 +458,52 @@ def cmd_recordings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """One incremental batch for the province; prints its watermark (the next --since)."""
+    from dispatch.export import ExportError, ExportSettings, export_batch, parse_watermark
+
+    settings = _settings(args)
+    try:
+        export = ExportSettings(args.source or settings.export.source,
+                                settings.export.pseudonym_key.encode("utf-8"),
+                                settings.export.personal_data)
+        since = parse_watermark(args.since)
+        until = parse_watermark(args.until) or datetime.now(UTC) - timedelta(
+            seconds=settings.export.lag_s)
+        batch = asyncio.run(_in_session(settings.database.url, lambda s: export_batch(
+            s, Path(args.out), export, since, until)))
+    except ExportError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    if batch is None:
+        print(f"nothing new since {args.since or 'the beginning'}; until {until.isoformat()}")
+        return 0
+    counts = ", ".join(f"{n} {name.removesuffix('.jsonl')}" for name, n in batch.records.items())
+    print(f"batch {batch.folder.name}: {counts}")
+    print(f"until {until.isoformat()}")
+    return 0
+
+
+def cmd_import_upstream(args: argparse.Namespace) -> int:
+    """Merge county batches into this (the province's) database; print the roll-up."""
+    from dispatch.upstream import BatchError, format_rollup, import_upstream, province_rollup
+
+    settings = _settings(args)
+
+    async def run(session: Any) -> str:
+        report = await import_upstream(session, Path(args.folder))
+        return (f"imported {len(report.imported)} batch(es), {report.records} records; "
+                f"{len(report.skipped)} already imported\n"
+                + format_rollup(await province_rollup(session)))
+
+    try:
+        print(asyncio.run(_in_session(settings.database.url, run)))
+    except (BatchError, OSError) as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_bridge(args: argparse.Namespace) -> int:
     from ivr.bridging import BridgeError, bridge_once
 
@@ -657,6 +703,15 @@ def build_parser() -> argparse.ArgumentParser:
     alarm.add_argument("--as", dest="disposition", required=True,
                        choices=["real_emergency", "accidental", "test", "no_response"])
     alarm.add_argument("--by", required=True, help="the operator closing it")
+    export = add("export", cmd_export, "write the next incremental batch for the province "
+                 "(JSON Lines, docs/export/) and print its watermark")
+    export.add_argument("--since", help="the watermark the previous export printed")
+    export.add_argument("--until", help="end of the batch (default: now less [export] lag_s)")
+    export.add_argument("--out", required=True, help="folder the batch folder goes into")
+    export.add_argument("--source", help="this platform's region code ([export] source)")
+    upstream = add("import-upstream", cmd_import_upstream, "the province: merge the batches "
+                   "in FOLDER (of several platforms) and print the roll-up")
+    upstream.add_argument("folder")
     recordings = add("recordings", cmd_recordings, "prune: delete expired recordings (not "
                      "those held: emergencies, upheld complaints) and report files and index "
                      "entries without each other; release TOKEN: let a held one expire")

@@ -361,6 +361,20 @@ class RecordingSettings(BaseModel):
     prune_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
 
 
+class ExportSettings(BaseModel):
+    """The export to the province (``hotline export``; format in docs/export/)."""
+
+    source: str = Field(default="", pattern=r"^([0-9]{6})?$",
+                        description="this platform's county (or city) code")
+    pseudonym_key: str = Field(default="", description="HMAC key of the elders' pseudonyms: "
+                                                       "no default, keep it for good")
+    personal_data: bool = Field(default=False,
+                                description="elders' names and phone numbers in the export")
+    lag_s: float = Field(default=60.0, ge=0, le=3600,
+                         description="a batch ends this long before now: late commits wait "
+                                     "for the next one")
+
+
 class SpeechSettings(BaseModel):
     """The spoken menu: off unless enabled; a missing or broken model means the keypad menu."""
 
@@ -438,6 +452,7 @@ class Settings(BaseSettings):
     clock: ClockSettings = ClockSettings()
     speech: SpeechSettings = SpeechSettings()
     recordings: RecordingSettings = RecordingSettings()
+    export: ExportSettings = ExportSettings()
     console: ConsoleSettings = ConsoleSettings()
     metrics: MetricsSettings = MetricsSettings()
     money: MoneySettings = MoneySettings()

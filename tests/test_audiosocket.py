@@ -127,7 +127,7 @@ async def test_hangup_frame_ends_the_stream(server: AudioSocketServer) -> None:
     struct.pack("!BH", KIND_AUDIO, 60000) + b"x" * 100,  # length beyond the bound
     frame(KIND_AUDIO, b"odd"),  # not whole 16-bit samples
     frame(0x42, b"what"),  # unknown kind
-    frame(KIND_UUID, uuid.uuid4().bytes),  # a second UUID
+    frame(KIND_UUID, uuid.UUID(int=0x5EC0_0D).bytes),  # a second UUID
     frame(KIND_DTMF, b"x"),  # not a DTMF digit
 ])
 async def test_malformed_frame_closes_that_connection(server: AudioSocketServer,
@@ -148,7 +148,7 @@ async def test_malformed_frame_closes_that_connection(server: AudioSocketServer,
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # garbage
     frame(KIND_AUDIO, AUDIO),  # audio before the UUID
     frame(KIND_UUID, b"short"),  # truncated UUID
-    frame(KIND_UUID, uuid.uuid4().bytes),  # a call nobody expects
+    frame(KIND_UUID, uuid.UUID(int=0xABCD).bytes),  # a call nobody expects
     struct.pack("!BH", KIND_UUID, 16) + b"12345",  # stalls inside the UUID frame
 ])
 async def test_bad_opening_is_dropped(server: AudioSocketServer, opening: bytes) -> None:
