@@ -18,8 +18,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Test modules are shared among one worker per CPU (pytest-xdist), each module whole on
+# one worker, so its module-scoped stack is built once.
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

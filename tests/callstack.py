@@ -210,7 +210,7 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
         "alarms": {"spool_dir": str(folder / "alarms"), "scan_interval_s": 3600.0,
                    "min_age_s": 0.0},
         "care": {"words_dir": str(folder / "care_words")},
-        "recordings": {"dir": str(folder / "recordings")},
+        "recordings": {"dir": str(folder / "call_recordings")},
     }
     for section, values in (engine_overrides or {}).items():
         overrides.setdefault(section, {}).update(values)

@@ -37,17 +37,21 @@ async def test_a_burst_waits_its_turn_with_the_caller_first(pool: AsyncEngine) -
     sessions = AdmittedSessions(async_sessionmaker_for(pool), SLOTS)
     finished: list[str] = []
     most_open = 0
+    go_on = asyncio.Event()  # the first ones inside hold their slots until the caller waits
 
     async def query(name: str, urgent: bool = False) -> None:
         nonlocal most_open
         async with sessions(urgent) as session:
             await session.execute(text("SELECT pg_sleep(0.01)"))
             most_open = max(most_open, pool.pool.checkedout())  # type: ignore[attr-defined]
+            await go_on.wait()
         finished.append(name)
 
     background = [asyncio.create_task(query(f"bg{i}")) for i in range(40)]
     await _queued(sessions, 40 - SLOTS)
     caller = asyncio.create_task(query("caller", urgent=True))
+    await _queued(sessions, 40 - SLOTS + 1)
+    go_on.set()
     await asyncio.gather(*background, caller)
     assert len(finished) == 41 and most_open <= SLOTS
     assert finished.index("caller") <= SLOTS  # after the ones inside at most

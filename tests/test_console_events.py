@@ -57,6 +57,8 @@ SAMPLES: list[ConsoleEvent] = [
                     interface="PJSIP/op1001", seat="op1001", member="op1001", hold_s=4),
     ev.QueueAbandoned(uniqueid="1.3", linkedid="1.3"),
     ev.AlarmAcknowledged(order_no="E1", order_id=5, by="zhang", place=PLACE),
+    ev.MessageLeft(uniqueid="1.4", elder_id=7, caller="138****0000", duration_s=12.5,
+                   place=PLACE),
 ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from tests.bench.checks import Bench
 
 BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "care", "settle",
-              "speech"]
+              "export", "speech"]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
@@ -55,6 +55,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
         module.run(bench)
 
+    def export(bench: Bench) -> None:
+        from tests.bench import export as module
+
+        module.run(bench, tuple(args.export_orders))
+
     def speech(bench: Bench) -> None:
         from tests.bench import speech as module
 
@@ -62,6 +67,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
     return {"callerid": callerid, "calls": calls, "emergency": emergency,
             "console": console, "dispatch": dispatch, "care": care, "settle": settle,
+            "export": export,
             "speech": speech}
 
 
@@ -92,6 +98,8 @@ def main() -> None:
                         help="check-ins due in one morning window")
     parser.add_argument("--care-speed", type=float, default=care.SPEED,
                         help="simulated seconds per second for the caring calls")
+    parser.add_argument("--export-orders", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="orders exported and imported, one run per size")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
