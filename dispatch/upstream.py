@@ -69,11 +69,8 @@ def batch_folders(root: Path) -> list[Path]:
 def read_manifest(folder: Path) -> tuple[dict[str, Any], str]:
     """The checked manifest and its SHA-256; BatchError naming what is wrong."""
     data = (folder / MANIFEST).read_bytes()
-    try:
-        manifest = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise BatchError(f"{folder.name}: manifest is not JSON: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    manifest = _json_object(data, f"{folder.name}/{MANIFEST}")
+    if manifest.get("format") != FORMAT:
         raise BatchError(f"{folder.name}: not a {FORMAT} batch")
     source = manifest.get("source")
     if not (isinstance(source, str) and len(source) == 6 and source.isdigit()):
@@ -84,6 +81,16 @@ def read_manifest(folder: Path) -> tuple[dict[str, Any], str]:
     for name, entry in files.items():
         _check_file(folder / name, entry)
     return manifest, hashlib.sha256(data).hexdigest()
+
+
+def _json_object(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise BatchError(f"{where}: not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BatchError(f"{where}: not a JSON object")
+    return value
 
 
 def _check_file(path: Path, entry: Any) -> None:
@@ -105,11 +112,8 @@ def _records(path: Path, source: str, as_of: datetime) -> Iterator[dict[str, Any
         for number, line in enumerate(handle, 1):
             if len(line) > MAX_LINE:
                 raise BatchError(f"{path.name}:{number}: line too long")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BatchError(f"{path.name}:{number}: not JSON: {exc}") from None
-            if not isinstance(record, dict) or record.get("source") != source:
+            record = _json_object(line, f"{path.name}:{number}")
+            if record.get("source") != source:
                 raise BatchError(f"{path.name}:{number}: not a record of source {source}")
             yield _row(path.name, record, as_of)
 
