@@ -209,3 +209,46 @@ async def test_a_tampered_or_truncated_batch_is_refused_whole(
     orders.write_bytes(data)
     assert await import_batch(db_session, batch.folder, datetime.now(UTC)) == sum(
         batch.records.values())
+
+
+@pytest.mark.parametrize(("env", "args", "message"), [
+    ({}, [], "pseudonym_key must be set"),
+    ({"HOTLINE_EXPORT__PSEUDONYM_KEY": KEY.decode()}, ["--source", "6201"],
+     "six-digit region code"),
+    ({"HOTLINE_EXPORT__PSEUDONYM_KEY": KEY.decode()}, ["--since", "yesterday"],
+     "not a watermark"),
+    ({"HOTLINE_EXPORT__PSEUDONYM_KEY": KEY.decode()},
+     ["--since", "2026-12-02T00:00:00+00:00", "--until", "2026-12-01T00:00:00+00:00"],
+     "since must be before until"),
+])
+def test_the_export_command_refuses_bad_settings_clearly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        env: dict[str, str], args: list[str], message: str) -> None:
+    from ivr.cli import main
+
+    for name, value in {"HOTLINE_DATABASE__URL": f"sqlite:///{tmp_path / 'c.sqlite3'}",
+                        "HOTLINE_AMI__ENABLED": "false", "HOTLINE_CONFIG": "",
+                        "HOTLINE_EXPORT__SOURCE": "620102", **env}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["export", "--out", str(tmp_path / "out"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_import_command_refuses_a_folder_that_is_not_a_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from ivr.cli import main
+
+    monkeypatch.setenv("HOTLINE_DATABASE__URL", f"sqlite:///{tmp_path / 'p.sqlite3'}")
+    monkeypatch.setenv("HOTLINE_AMI__ENABLED", "false")
+    monkeypatch.setenv("HOTLINE_CONFIG", "")
+    batch = tmp_path / "batches" / "620102-x"
+    batch.mkdir(parents=True)
+    (batch / "manifest.json").write_text('{"format": "something/9"}')
+    assert main(["import-upstream", str(tmp_path / "batches")]) == 1
+    assert "not a hotline-export/1 batch" in capsys.readouterr().err
+    (batch / "manifest.json").write_text("[1, 2")
+    assert main(["import-upstream", str(tmp_path / "batches")]) == 1
+    assert "not JSON" in capsys.readouterr().err
+    assert main(["import-upstream", str(tmp_path / "nowhere")]) == 1
