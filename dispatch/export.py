@@ -260,7 +260,10 @@ async def _grouped(session: AsyncSession, key: Any, value: Any, ids: list[int]
 
 async def _orders(session: AsyncSession, settings: ExportSettings, since: datetime | None,
                   until: datetime) -> AsyncIterator[dict[str, Any]]:
-    touched = select(OrderEvent.order_id).where(_in_window(OrderEvent.at, since, until))
+    changed = _in_window(WorkOrder.created_at, since, until)
+    if since is not None:  # the first batch has every order already
+        changed = or_(changed, WorkOrder.id.in_(
+            select(OrderEvent.order_id).where(_in_window(OrderEvent.at, since, until))))
     statement = (select(WorkOrder.id, WorkOrder.order_no, WorkOrder.elder_id,
                         WorkOrder.service, WorkOrder.status, WorkOrder.source,
                         WorkOrder.priority, WorkOrder.vendor_id, WorkOrder.created_at,
@@ -268,8 +271,7 @@ async def _orders(session: AsyncSession, settings: ExportSettings, since: dateti
                         WorkOrder.rating, Elder.county_code)
                  .join(Elder, Elder.id == WorkOrder.elder_id)
                  .where(WorkOrder.order_no.is_not(None), WorkOrder.created_at <= until,
-                        or_(_in_window(WorkOrder.created_at, since, until),
-                            WorkOrder.id.in_(touched)))
+                        changed)
                  .order_by(WorkOrder.id))
     async for chunk in _chunks(_stream(session, statement)):
         timelines = await _timelines(session, [row.id for row in chunk], until)

@@ -4,7 +4,7 @@ as the real commands (child processes) on 100,000 and 1,000,000 orders with thei
 and back into a scratch table, in the same run.
 
 Reported: wall time and records per second of each, and each command's peak resident memory
-(the child's ``ru_maxrss``); the goal is memory flat in the number of records.
+(its own VmHWM, read as it exits); the goal is memory flat in the number of records.
 
 Checks: the manifest counts every order and elder; the province's import brings every
 record in, and its roll-up counts every order; neither command logs an error.
@@ -85,22 +85,32 @@ def _fill(db_url: str, orders: int, at: datetime) -> None:
         engine.dispose()
 
 
+# runs the ``hotline`` command and, as it exits, writes its own peak resident memory (VmHWM of
+# its address space since exec; a child's ru_maxrss would include its parent's at the fork)
+PEAK_WRAPPER = """
+import atexit, runpy, sys
+peak_file = sys.argv.pop(1)
+def note_peak():
+    with open("/proc/self/status") as status, open(peak_file, "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM")).split()[1])
+atexit.register(note_peak)
+sys.argv[0] = "hotline"
+runpy.run_module("ivr.cli", run_name="__main__")
+"""
+
+
 def _command(args: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
-    """Run ``hotline ARGS``: (seconds, its own peak resident MiB, its output)."""
+    """Run ``hotline ARGS``: (seconds, its peak resident MiB, its output)."""
+    peak_file = log.with_name(f"peak-{args[0]}.txt")
     started = time.perf_counter()
     with log.open("ab") as err:
-        process = subprocess.Popen([sys.executable, "-m", "ivr.cli", *args], env=env,
-                                   stdout=subprocess.PIPE, stderr=err)
-        assert process.stdout is not None
-        out = process.stdout.read()
-        _pid, status, usage = os.wait4(process.pid, 0)  # this child's own rusage
-        process.returncode = os.waitstatus_to_exitcode(status)
-        process.stdout.close()
+        done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(peak_file), *args],
+                              env=env, stdout=subprocess.PIPE, stderr=err, check=False)
     seconds = time.perf_counter() - started
-    if process.returncode:
-        raise RuntimeError(f"hotline {' '.join(args)} failed ({process.returncode}); "
+    if done.returncode:
+        raise RuntimeError(f"hotline {' '.join(args)} failed ({done.returncode}); "
                            f"see {log}")
-    return seconds, usage.ru_maxrss / 1024, out.decode()
+    return seconds, int(peak_file.read_text()) / 1024, done.stdout.decode()
 
 
 def _copy_baseline(db_url: str, folder: Path) -> tuple[float, float]:
