@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from dispatch.models import Recording, RecordingKind
+from dispatch.models import QueueCall, Recording, RecordingKind, WorkOrder
 from dispatch.recordings import new_token
-from tests.console_site import audit, recordings_dir, write
+from tests.console_site import audit, recordings_dir, rows, write
 from tests.console_world import World
 
 SECONDS = 2.0
 
 
-def a_recording(db_url: str, elder_id: int, name: str, kind: RecordingKind
-                ) -> tuple[str, bytes]:
+def a_recording(db_url: str, elder_id: int, name: str, kind: RecordingKind,
+                uniqueid: str | None = None) -> tuple[str, bytes]:
     """A recording of ``elder_id`` (a WAV file and its row); its token and the file's bytes."""
     folder = recordings_dir(db_url) / "messages"
     folder.mkdir(parents=True, exist_ok=True)
@@ -33,7 +34,7 @@ def a_recording(db_url: str, elder_id: int, name: str, kind: RecordingKind
         out.writeframes(bytes(range(256)) * int(8000 * 2 * SECONDS / 256))
     token = new_token()
     write(db_url, Recording.__table__.insert().values(
-        token=token, kind=kind.value, uniqueid=f"1796400000.{name}",
+        token=token, kind=kind.value, uniqueid=uniqueid or f"1796400000.{name}",
         elder_id=elder_id, caller_number="+8613800000011", file=f"messages/{name}.wav",
         started_at=datetime.now(UTC), duration_s=SECONDS))
     return token, path.read_bytes()
@@ -64,3 +65,25 @@ def test_a_recording_is_served_by_token_within_the_region_only(
     for path in ("messages/own.wav", "..%2Fconsole.sqlite3", "..%2F..%2Fetc%2Fpasswd"):
         assert page.request.get(f"{url}/recordings/{path}").status == 404
     assert Path(recordings_dir(db_url) / "messages" / "own.wav").exists()
+
+
+def test_a_recorded_call_plays_on_its_order_page(console: tuple[str, str, World],
+                                                 page: Any) -> None:
+    url, db_url, world = console
+    order_no = world.orders["emergency"]
+    [(call, elder_id)] = rows(db_url, select(WorkOrder.call_uniqueid, WorkOrder.elder_id)
+                              .where(WorkOrder.order_no == order_no))
+    write(db_url, QueueCall.__table__.insert().values(
+        uniqueid=call, queued_at=datetime.now(UTC), answered_at=datetime.now(UTC),
+        outcome="answered"))  # an operator answered: MixMonitor recorded the call
+    token, _data = a_recording(db_url, elder_id, "order-call", RecordingKind.CALL, call)
+    page.goto(f"{url}/orders/{order_no}")
+    player = page.locator(f'#timeline audio.recording[src="/recordings/{token}"]')
+    assert player.count() == 1
+    duration = player.evaluate("""audio => new Promise((done, fail) => {
+        audio.addEventListener("loadedmetadata", () => done(audio.duration));
+        audio.addEventListener("error", () => fail(new Error("not playable")));
+        audio.load();
+    })""")
+    assert duration == pytest.approx(SECONDS, abs=0.05)
+    assert [row.target for row in audit(db_url, "recording_played")].count(token) == 1
