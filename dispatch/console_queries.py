@@ -21,7 +21,6 @@ from dispatch.models import (
     OrderEvent,
     OrderStatus,
     OutboundCall,
-    QueueCall,
     Recording,
     RecordingKind,
     Vendor,
@@ -31,6 +30,7 @@ from dispatch.models import (
 )
 from dispatch.orders import is_valid_order_no
 from dispatch.phones import normalize
+from dispatch.recordings import call_answered
 from dispatch.regions import RegionScope
 
 SEARCH_LIMIT = 50
@@ -156,9 +156,7 @@ async def _timeline(session: AsyncSession, order: WorkOrder) -> list[TimelineEnt
            Recording.uniqueid.in_(select(Call.uniqueid).where(calls))]
     if order.call_uniqueid:
         own.append(Recording.uniqueid == order.call_uniqueid)
-    answered = select(QueueCall.id).where(QueueCall.uniqueid == Recording.uniqueid,
-                                          QueueCall.answered_at.is_not(None)).exists()
-    heard = or_(Recording.kind == RecordingKind.MESSAGE, answered)  # a call: once answered
+    heard = or_(Recording.kind == RecordingKind.MESSAGE, call_answered())
     for recording in (await session.scalars(
             select(Recording).where(or_(*own), heard, Recording.deleted_at.is_(None)))).all():
         entries.append(TimelineEntry(recording.started_at, f"recording_{recording.kind.value}",

@@ -13,11 +13,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.models import Elder, Recording, RecordingKind
+from dispatch.models import Elder, QueueCall, Recording, RecordingKind
 from dispatch.regions import RegionScope
 
 TOKEN_BYTES = 16
@@ -65,6 +66,13 @@ class NewRecording:
     elder_id: int | None = None
     order_id: int | None = None
     caller_number: str | None = None
+
+
+def call_answered() -> Any:
+    """The condition that a recording's call was answered by an operator (a call nobody
+    answered has no MixMonitor file: option b keeps only bridged audio)."""
+    return select(QueueCall.id).where(QueueCall.uniqueid == Recording.uniqueid,
+                                      QueueCall.answered_at.is_not(None)).exists()
 
 
 async def add_recording(session: AsyncSession, new: NewRecording) -> Recording:

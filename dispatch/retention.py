@@ -24,13 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.models import (
     Call,
     Complaint,
-    QueueCall,
     Recording,
     RecordingKind,
     ServiceType,
     WorkOrder,
 )
-from dispatch.recordings import file_in
+from dispatch.recordings import call_answered, file_in
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,7 @@ async def prune(session: AsyncSession, root: Path, now: datetime, retention_days
     """One pass: delete what expired and is not held, then check index and folder."""
     report = await prune_expired(session, root, now, retention_days)
     await check_index(session, root, now, report)
+    await forget_unrecorded(session, report.never_recorded, now)
     return report
 
 
@@ -128,42 +128,38 @@ def _remove(root: Path, relative: str) -> None:
 
 async def check_index(session: AsyncSession, root: Path, now: datetime,
                       report: RetentionReport) -> RetentionReport:
-    """Rows whose file is gone and files no row knows, each older than ``GRACE``; the folder
-    is read off the event loop."""
+    """Rows whose file is gone and files no row knows, each older than ``GRACE`` (the folder
+    is read off the event loop); a missing file of a call no operator answered is
+    ``never_recorded`` (:func:`forget_unrecorded` removes those rows). Reads only."""
     known = set((await session.scalars(select(Recording.file))).all())
     live = list((await session.scalars(
         select(Recording.file).where(Recording.deleted_at.is_(None),
                                      Recording.started_at < now - GRACE))).all())
     missing, orphans = await asyncio.to_thread(_compare, Path(root), known, live,
                                                (now - GRACE).timestamp())
-    report.never_recorded = await _never_recorded(session, missing, now)
-    report.missing_files = [name for name in missing if name not in report.never_recorded]
+    unanswered = set((await session.scalars(
+        select(Recording.file).where(Recording.file.in_(missing),
+                                     Recording.kind == RecordingKind.CALL,
+                                     ~call_answered()))).all()) if missing else set()
+    report.never_recorded = [name for name in missing if name in unanswered]
+    report.missing_files = [name for name in missing if name not in unanswered]
     report.orphan_files = orphans
-    if missing:
-        log.warning("%d indexed recording(s) without their file, e.g. %s", len(missing),
-                    ", ".join(missing[:3]))
+    if report.missing_files:
+        log.warning("%d indexed recording(s) without their file, e.g. %s",
+                    len(report.missing_files), ", ".join(report.missing_files[:3]))
     if orphans:
         log.warning("%d file(s) in the recordings folder belong to no recording, e.g. %s",
                     len(orphans), ", ".join(orphans[:3]))
     return report
 
 
-async def _never_recorded(session: AsyncSession, missing: list[str], now: datetime
-                          ) -> list[str]:
-    """Of the ``missing`` files, those of calls no operator answered: their rows go (marked
-    deleted), as nothing was recorded. COMMITs."""
-    if not missing:
-        return []
-    answered = select(QueueCall.id).where(QueueCall.uniqueid == Recording.uniqueid,
-                                          QueueCall.answered_at.is_not(None)).exists()
-    names = list((await session.scalars(
-        select(Recording.file).where(Recording.file.in_(missing),
-                                     Recording.kind == RecordingKind.CALL, ~answered))).all())
+async def forget_unrecorded(session: AsyncSession, names: list[str], now: datetime) -> None:
+    """Mark the rows of calls nothing was recorded for as deleted. COMMITs."""
     if names:
-        await session.execute(update(Recording).where(Recording.file.in_(names))
+        await session.execute(update(Recording).where(Recording.file.in_(names),
+                                                      Recording.deleted_at.is_(None))
                               .values(deleted_at=now))
         await session.commit()
-    return names
 
 
 def _compare(root: Path, known: set[str], live: list[str], newest: float

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from dispatch.retention import RetentionReport, check_index, prune_expired
+from dispatch.retention import (
+    RetentionReport,
+    check_index,
+    forget_unrecorded,
+    prune_expired,
+)
 from ivr.context import EngineContext
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
@@ -14,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 async def prune_once(ctx: EngineContext) -> RetentionReport:
-    """Delete what expired (one writer at a time, as every write), then check the index."""
+    """Delete what expired and forget calls never recorded (writes, one writer at a time
+    as every write), check the index (reads) in between."""
     settings = ctx.settings.recordings
     report = RetentionReport()
     await storage_step(ctx.writing, lambda session: prune_expired(
@@ -22,6 +28,10 @@ async def prune_once(ctx: EngineContext) -> RetentionReport:
         "recordings retention pass failed (the next pass retries)")
     await storage_step(ctx.sessions, lambda session: check_index(
         session, settings.dir, ctx.now(), report), log, "recordings index not checked")
+    if report.never_recorded:
+        await storage_step(ctx.writing, lambda session: forget_unrecorded(
+            session, report.never_recorded, ctx.now()), log,
+            "rows of calls never recorded not removed (the next pass retries)")
     return report
 
 
