@@ -92,21 +92,23 @@ class EmergencyOrders:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
         self.inflight = InflightOrders(ctx.settings.spool.dir)
-        self._pending: dict[asyncio.Task[WorkOrder | None], EmergencyCall] = {}
-        self._held: dict[str, Path | None] = {}  # uniqueid -> its in-flight record
+        # each task's call and its in-flight record (None if the disk refused it)
+        self._pending: dict[asyncio.Task[WorkOrder | None], tuple[EmergencyCall, Path | None]] = {}
 
     def store(self, call: EmergencyCall) -> asyncio.Task[WorkOrder | None]:
         """Start storing ``call``'s order, its in-flight record written first (before the
         caller is routed); the task gives the order, or None if spooled."""
         at = self.ctx.now()
         held_at = datetime.now(UTC)
-        self._held[call.uniqueid] = self.inflight.hold(_record(call, held_at), held_at)
-        task = asyncio.create_task(self._store(call, at), name=f"emergency order {call.uniqueid}")
-        self._pending[task] = call
+        held = self.inflight.hold(_record(call, held_at), held_at)
+        task = asyncio.create_task(self._store(call, at, held),
+                                   name=f"emergency order {call.uniqueid}")
+        self._pending[task] = (call, held)
         task.add_done_callback(self._pending.pop)
         return task
 
-    async def _store(self, call: EmergencyCall, at: datetime) -> WorkOrder | None:
+    async def _store(self, call: EmergencyCall, at: datetime, held: Path | None
+                     ) -> WorkOrder | None:
         """Write until stored; spooled (None) after GIVE_UP_S, or when cancelled at a stop."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + GIVE_UP_S
@@ -116,13 +118,13 @@ class EmergencyOrders:
                 log, "emergency order for call %s not stored (try %d); trying again",
                 call.uniqueid, give_up=lambda: loop.time() >= give_up)
             if stored.value is not None:
-                self.inflight.release(self._held.pop(call.uniqueid, None))
+                self.inflight.release(held)
                 await self._announce(call, stored.value)
                 return stored.value
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
-            self._spool(call)
+            self._spool(call, held)
             return None
-        await asyncio.to_thread(self._spool, call)
+        await asyncio.to_thread(self._spool, call, held)
         return None
 
     async def _announce(self, call: EmergencyCall, order: WorkOrder) -> None:
@@ -133,19 +135,23 @@ class EmergencyOrders:
         if self.ctx.on_emergency is not None:
             self.ctx.on_emergency(order.id, call.elder_id)
 
-    def _spool(self, call: EmergencyCall) -> None:
-        """Hand the order to the spool replay; logged at ERROR if even that fails (its
-        in-flight record, if any, then stays for a later replay to adopt)."""
+    def _spool(self, call: EmergencyCall, held: Path | None) -> None:
+        """Hand the order to the spool replay: its in-flight record moves there (written
+        afresh if the disk had refused it); logged at ERROR if even that fails (a record
+        still in flight is adopted by a later replay)."""
         now = datetime.now(UTC)
-        record = _record(call, now)
         try:
-            path = write_atomically(Path(self.ctx.settings.spool.dir), record_name(record, now),
-                                    json.dumps(record, ensure_ascii=False).encode("utf-8"))
+            if held is not None:
+                path = self.inflight.to_spool(held)
+            else:
+                record = _record(call, now)
+                path = write_atomically(
+                    Path(self.ctx.settings.spool.dir), record_name(record, now),
+                    json.dumps(record, ensure_ascii=False).encode("utf-8"))
         except OSError as exc:
             log.error("emergency order for call %s neither stored nor spooled: %s",
                       call.uniqueid, exc)
             return
-        self.inflight.release(self._held.pop(call.uniqueid, None))
         log.warning("emergency order for call %s not stored: spooled as %s for the replay",
                     call.uniqueid, path.name)
 
@@ -159,9 +165,9 @@ class EmergencyOrders:
         for task, _call in pending:
             task.cancel()
         await asyncio.gather(*(task for task, _ in pending), return_exceptions=True)
-        for task, call in pending:
+        for task, (call, held) in pending:
             if task.cancelled():  # cancelled before its first step: nothing spooled it
-                self._spool(call)
+                self._spool(call, held)
         self.inflight.close()
 
 

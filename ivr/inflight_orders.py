@@ -70,6 +70,14 @@ class InflightOrders:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def to_spool(self, path: Path) -> Path:
+        """Move a held record into the spool for the replay, durably (a stop's hand-over
+        must outlive the host); OSError if the disk refuses."""
+        _sync(path)
+        target = _move(path, self.spool_dir)
+        _sync(self.spool_dir)
+        return target
+
     def close(self) -> None:
         """At a clean stop: remove the folder if nothing is left in it, release the lock.
         Records still there are adopted by the next replay, as after a kill."""
@@ -139,9 +147,8 @@ def _adopt(folder: Path, spool_dir: Path) -> list[str]:
             if entry.name.startswith("."):  # a write the kill cut short: never routed
                 os.unlink(entry.path)
                 continue
-            os.replace(entry.path, spool_dir / entry.name)
-            moved.append(entry.name)
-        _sync_folder(spool_dir)
+            moved.append(_move(Path(entry.path), spool_dir).name)
+        _sync(spool_dir)
         (folder / LOCK_NAME).unlink()
         folder.rmdir()
     except OSError as exc:
@@ -155,8 +162,16 @@ def _adopt(folder: Path, spool_dir: Path) -> list[str]:
     return moved
 
 
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def _move(path: Path, spool_dir: Path) -> Path:
+    """A record into the spool, under its own name (the same file system: a rename)."""
+    target = spool_dir / path.name
+    os.replace(path, target)
+    return target
+
+
+def _sync(path: Path) -> None:
+    """fsync a file or a folder."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
