@@ -57,7 +57,10 @@ class ExportError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class ExportSettings:
+class ExportIdentity:
+    """Who exports (the platform's region code) and how its records are named: pseudonyms
+    under its key, ids prefixed with its code."""
+
     source: str  # the platform's county (or city) code
     pseudonym_key: bytes
     personal_data: bool = False
@@ -122,7 +125,7 @@ def _line(record: dict[str, Any]) -> bytes:
                       separators=(",", ":")).encode("utf-8") + b"\n"
 
 
-async def export_batch(session: AsyncSession, out: Path, settings: ExportSettings,
+async def export_batch(session: AsyncSession, out: Path, settings: ExportIdentity,
                        since: datetime | None, until: datetime) -> Batch | None:
     """Write the batch (since, until] into ``out``; None (nothing written) if nothing changed."""
     if since is not None and since >= until:
@@ -188,7 +191,7 @@ async def _stream(session: AsyncSession, statement: Any) -> AsyncIterator[Any]:
         yield row
 
 
-async def _elders(session: AsyncSession, settings: ExportSettings, since: datetime | None,
+async def _elders(session: AsyncSession, settings: ExportIdentity, since: datetime | None,
                   until: datetime) -> AsyncIterator[dict[str, Any]]:
     statement = (select(Elder.id, Elder.province_code, Elder.city_code, Elder.county_code,
                         Elder.subsidy_category, Elder.gender, Elder.birth_date,
@@ -230,7 +233,7 @@ async def _chunks(rows: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
         yield chunk
 
 
-async def _vendors(session: AsyncSession, settings: ExportSettings, since: datetime | None,
+async def _vendors(session: AsyncSession, settings: ExportIdentity, since: datetime | None,
                    until: datetime) -> AsyncIterator[dict[str, Any]]:
     statement = (select(Vendor.id, Vendor.name, Vendor.status, Vendor.rank_score,
                         Vendor.created_at)
@@ -258,7 +261,7 @@ async def _grouped(session: AsyncSession, key: Any, value: Any, ids: list[int]
     return found
 
 
-async def _orders(session: AsyncSession, settings: ExportSettings, since: datetime | None,
+async def _orders(session: AsyncSession, settings: ExportIdentity, since: datetime | None,
                   until: datetime) -> AsyncIterator[dict[str, Any]]:
     changed = _in_window(WorkOrder.created_at, since, until)
     if since is not None:  # the first batch has every order already
@@ -306,7 +309,7 @@ def _safe_detail(detail: Any) -> dict[str, str]:
             if isinstance(detail.get(key), str | int)}
 
 
-async def _alarms(session: AsyncSession, settings: ExportSettings, since: datetime | None,
+async def _alarms(session: AsyncSession, settings: ExportIdentity, since: datetime | None,
                   until: datetime) -> AsyncIterator[dict[str, Any]]:
     statement = (select(AlarmEvent.id, AlarmEvent.elder_id, AlarmEvent.kind, AlarmEvent.action,
                         AlarmEvent.code, AlarmEvent.received_at, AlarmEvent.handled_at,
@@ -322,7 +325,7 @@ async def _alarms(session: AsyncSession, settings: ExportSettings, since: dateti
                "order": settings.order_id(row.order_no) if row.order_no else None}
 
 
-async def _complaints(session: AsyncSession, settings: ExportSettings, since: datetime | None,
+async def _complaints(session: AsyncSession, settings: ExportIdentity, since: datetime | None,
                       until: datetime) -> AsyncIterator[dict[str, Any]]:
     statement = (select(Complaint.id, Complaint.vendor_id, Complaint.rating,
                         Complaint.opened_at, Complaint.closed_at, Complaint.upheld,

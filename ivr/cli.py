@@ -460,11 +460,11 @@ def cmd_recordings(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """One incremental batch for the province; prints its watermark (the next --since)."""
-    from dispatch.export import ExportError, ExportSettings, export_batch, parse_watermark
+    from dispatch.export import ExportError, ExportIdentity, export_batch, parse_watermark
 
     settings = _settings(args)
     try:
-        export = ExportSettings(args.source or settings.export.source,
+        export = ExportIdentity(args.source or settings.export.source,
                                 settings.export.pseudonym_key.encode("utf-8"),
                                 settings.export.personal_data)
         since = parse_watermark(args.since)

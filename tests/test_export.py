@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.citygen import generate_city
 from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine, upgrade
-from dispatch.export import ExportSettings, export_batch
+from dispatch.export import ExportIdentity, export_batch
 from dispatch.models import (
     Complaint,
     Elder,
@@ -88,7 +88,7 @@ async def export(url: str, out: Path, source: str, since: datetime | None, until
     engine = make_async_engine(url)
     try:
         async with async_sessionmaker_for(engine)() as session:
-            return await export_batch(session, out, ExportSettings(source, KEY), since, until)
+            return await export_batch(session, out, ExportIdentity(source, KEY), since, until)
     finally:
         await engine.dispose()
 
