@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.hotpath import write_transaction
@@ -23,43 +23,35 @@ FIELDS = frozenset({
 
 
 async def note_queue_event(session: AsyncSession, uniqueid: str, **fields: Any) -> None:
-    """Record what an AMI event says about ``uniqueid``'s wait, keeping earlier values."""
+    """Record what an AMI event says about ``uniqueid``'s wait, keeping earlier values: one
+    statement, so one round trip with no transaction around it."""
     names = tuple(sorted(name for name, value in fields.items() if value is not None))
     unknown = set(fields) - FIELDS
     if unknown:
         raise ValueError(f"unknown queue call fields: {sorted(unknown)}")
     params = {"uid": uniqueid, **{name: fields[name] for name in names}}
-    follow = [(_fill(names), params)] if names else []
-    for _attempt in range(2):
-        try:
-            await write_transaction(session, (_INSERT_IF_NEW, {"uid": uniqueid}),
-                                    lambda _row: follow)
-            return
-        except IntegrityError:  # another engine process inserted it at the same moment
-            continue
-    raise RuntimeError(f"queue call {uniqueid} could not be recorded")
+    await write_transaction(session, (_upsert(names), params))
 
 
-_INSERT_IF_NEW = insert(QueueCall).from_select(
-    ["uniqueid"],
-    select(bindparam("uid", type_=QueueCall.uniqueid.type)).where(
-        ~exists().where(QueueCall.uniqueid == bindparam("uid"))
-    ),
-)
-_FILLS: dict[tuple[str, ...], Any] = {}
+_UPSERTS: dict[tuple[str, ...], Any] = {}
 
 
-def _fill(names: tuple[str, ...]) -> Any:
-    """UPDATE setting each named column only where it is still empty (cached per shape)."""
-    statement = _FILLS.get(names)
+def _upsert(names: tuple[str, ...]) -> Any:
+    """INSERT of the call's row, or on its uniqueid's conflict an UPDATE of each named column
+    that is still empty (cached per shape). PostgreSQL's construct; SQLite compiles the same
+    ON CONFLICT clause."""
+    statement = _UPSERTS.get(names)
     if statement is None:
         columns = QueueCall.__table__.c
-        statement = _FILLS[names] = (
-            update(QueueCall)
-            .where(QueueCall.uniqueid == bindparam("uid"))
-            .values({name: func.coalesce(columns[name], bindparam(name, type_=columns[name].type))
-                     for name in names})
-        )
+        inserted = insert(QueueCall).values(
+            {"uniqueid": bindparam("uid", type_=columns.uniqueid.type),
+             **{name: bindparam(name, type_=columns[name].type) for name in names}})
+        statement = _UPSERTS[names] = (
+            inserted.on_conflict_do_update(
+                index_elements=[columns.uniqueid],
+                set_={name: func.coalesce(columns[name], inserted.excluded[name])
+                      for name in names})
+            if names else inserted.on_conflict_do_nothing(index_elements=[columns.uniqueid]))
     return statement
 
 

@@ -31,8 +31,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _configure_logging(settings.log_level, settings.log_format)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(settings))
+    from ivr.event_loop import runner
+
+    with contextlib.suppress(KeyboardInterrupt), runner() as loop:
+        loop.run(serve_forever(settings))
     return 0
 
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from ivr.event_loop import use_everywhere
 from tests.bench.checks import Bench
 
 BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "care", "settle",
@@ -73,6 +74,8 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
 def main() -> None:
     from tests.bench import care, emergency
+
+    use_everywhere()  # the loop the engine process runs on
 
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--only", action="append", choices=BENCHMARKS)

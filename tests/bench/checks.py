@@ -44,6 +44,7 @@ from dispatch.models import (
     ServiceType,
     WorkOrder,
 )
+from ivr.event_loop import use_everywhere
 
 RUNS_DIR = Path(os.environ.get("HOTLINE_VAR_DIR", "var")) / "bench" / "runs"
 SHOWN = 3  # examples quoted per failed check
@@ -223,6 +224,7 @@ class Bench:
 
 def standalone(name: str, body: Callable[[Bench], None]) -> None:
     """Run one benchmark from its own command line; exit 1 if it failed its checks."""
+    use_everywhere()  # the loop the engine process runs on
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: "
                                                       "%(message)s")
     with Bench(name) as bench:
