@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dispatch.console_events import PbxCheck
 from dispatch.db import async_sessionmaker_for, make_async_engine, upgrade
 from ivr.acks import Acknowledgements
+from ivr.adopted_calls import AdoptedCalls
 from ivr.agi.server import FastAgiServer
 from ivr.alarm_service import scan_forever
 from ivr.ami.link import AmiLink
@@ -66,6 +67,7 @@ class Engine:
         self.ami_clients: list[AmiClient] = []
         self.escalation: FamilyEscalation | None = None
         self.emergency_watch: EmergencyWatch | None = None
+        self.adopted_calls: AdoptedCalls | None = None
         self.dispatcher: Dispatcher | None = None
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
@@ -143,6 +145,9 @@ class Engine:
         leases = Leases(self.redis.client, self.settings.redis.key_prefix)
         self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
+        # handset calls the dialplan queued without any engine: their order and screen pop
+        self.adopted_calls = AdoptedCalls(self.context, leases)
+        self.adopted_calls.subscribe(self.ami)
         if self.dispatcher is not None:
             self.dispatcher.attach_ami(self.ami)
         # escalations cut off by a crash or restart continue (once, whichever engine runs them)

@@ -23,6 +23,7 @@ from ivr.clock import ScaledClock
 from ivr.config import Settings, load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
+from tests.ports import closed_port
 from tests.storage import PG_ENV, _pg_admin
 from tests.tcp_proxy import CuttableProxy
 
@@ -182,12 +183,14 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
                      agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
                      ami: bool = False, sim_globals: dict[str, str] | None = None,
                      sim_args: tuple[str, ...] = (), ami_proxy: bool = False,
-                     db_proxy: bool = False,
+                     db_proxy: bool = False, agi_down: bool = False,
                      clock_start: datetime | None = None) -> AsyncIterator[CallStack]:
     """Engine and simulator on a generated registry; with ``ami_proxy`` the engine's AMI link
     runs through a CuttableProxy (``stack.ami_proxy``), with ``db_proxy`` its PostgreSQL
     connections (``stack.db_proxy``); ``clock_start``: the engine's clock reads that time
-    when it starts (a day of the calendar), then runs at ``speed``."""
+    when it starts (a day of the calendar), then runs at ``speed``; with ``agi_down`` the
+    engine runs (and links to AMI if asked) but the dialplan's FastAGI address is a port
+    nobody listens on."""
     db_url, redis_url, schema = backend_urls(kind, folder)
     upgrade(db_url)
     generate_city(db_url, elders=elders, vendors=5, seed=99)
@@ -221,7 +224,7 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
                  if clock_start is not None else None)
         engine = Engine(settings, clock)
         await engine.start(migrate=False, connect_ami=False)
-        agi_url = f"agi://127.0.0.1:{engine.agi_port}"
+        agi_url = f"agi://127.0.0.1:{closed_port() if agi_down else engine.agi_port}"
     sim = await SimulatorProcess.start(agi_url=agi_url, speed=speed,
                                        log_path=folder / "sim.log", extra_args=sim_args,
                                        globals_={"HOTLINE_SPOOL_DIR": str(folder / "spool"),

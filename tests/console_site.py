@@ -5,7 +5,6 @@ fixture of the same name takes its place there)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,7 @@ from ivr.config import load_settings
 from ivr.console.app import create_app
 from tests.browser import ConsoleServer, account, sign_in
 from tests.console_world import World, seed_world
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import closed_port
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.callstack import until
+from tests.ports import closed_port
 from tests.processes import RedisServer, listening
-from tests.test_inbound_failures import closed_port
 
 SERVICE = "hotline"
 SENTINELS = 3

@@ -20,11 +20,11 @@ from dispatch.phones import national
 from dispatch.quality import callback_number
 from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import CallStack, backend_urls
+from tests.ports import closed_port
 from tests.processes import RedisServer, engine_env, engine_process, engines
 from tests.storage import PG_ENV, _pg_admin
 from tests.test_dispatch_crash import kill_an_engine
 from tests.test_engine_process import _wait_for_port
-from tests.test_inbound_failures import closed_port
 
 SPEED = 30.0
 ELDERS = 30

@@ -16,8 +16,8 @@ from dispatch.console_events import CallStarted, ConsoleEvent, ScreenPop, entry_
 from dispatch.regions import Place, RegionScope
 from ivr.console.live_feed import FeedStatus, LiveEvent, LiveFeed
 from tests.callstack import until
+from tests.ports import closed_port
 from tests.processes import RedisServer
-from tests.test_inbound_failures import closed_port
 
 STREAM = "feedtest:events"
 COUNTY_A, COUNTY_B = RegionScope.parse("county:110105"), RegionScope.parse("county:110106")

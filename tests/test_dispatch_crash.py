@@ -25,10 +25,10 @@ from dispatch.orders import create_order
 from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import CallStack, backend_urls
 from tests.dispatch_world import rank_vendors
+from tests.ports import closed_port
 from tests.processes import RedisServer, engine_env, engine_process, engines
 from tests.storage import PG_ENV, _pg_admin
 from tests.test_engine_process import _wait_for_port
-from tests.test_inbound_failures import closed_port
 
 SPEED = 30.0
 # 20 s on an idle machine, 50 s beside six busy processes, several minutes under CPU stress:

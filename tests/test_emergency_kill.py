@@ -22,12 +22,12 @@ from ivr.demo.simproc import SimulatorProcess
 from ivr.escalation import FAMILY_CONTEXT
 from ivr.inflight_orders import INFLIGHT
 from tests.callstack import OPERATORS, CallStack, server_backends, until
+from tests.ports import closed_port
 from tests.processes import engine_env, engine_process, engines, listening
 from tests.sim_phones import answers_and_presses
 from tests.tcp_proxy import CuttableProxy
 from tests.test_engine_process import _wait_for_port
 from tests.test_family_escalation import handset_with_family
-from tests.test_inbound_failures import closed_port
 
 SPEED = 30.0
 

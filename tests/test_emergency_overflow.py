@@ -11,8 +11,8 @@ from typing import Any
 from dispatch.db import upgrade
 from dispatch.spool_replay import replay_spool
 from ivr.demo.simproc import SimulatorProcess
+from tests.ports import closed_port
 from tests.test_emergency_spool import AREA, NOW, city, emergency_orders, open_sessions, spool_files
-from tests.test_inbound_failures import closed_port
 
 SPEED = 30.0
 SUPERVISOR = {"name": "supervisor", "answer_delay_s": 2.0, "talk_s": 5.0,

@@ -24,8 +24,8 @@ from dispatch.orders import ServiceType, create_order
 from dispatch.spool_replay import QUARANTINE, REPLAYED, replay_spool, settle_alert
 from ivr.assets import agi_scripts_dir
 from ivr.demo.simproc import SimulatorProcess
+from tests.ports import closed_port
 from tests.test_inbound_calls import heard
-from tests.test_inbound_failures import closed_port
 
 SCRIPT = agi_scripts_dir() / "emergency_spool.py"
 AREA = "931"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.agi_peer import AsteriskPeer, environment
+from tests.ports import closed_port
 from tests.processes import listening
-from tests.test_inbound_failures import closed_port
 
 
 async def _wait_for_port(port: int, timeout: float = 30.0) -> None:

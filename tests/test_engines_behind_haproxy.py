@@ -23,9 +23,9 @@ from dispatch.phones import national
 from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import OPERATORS, CallStack, server_backends, until
 from tests.haproxy import HAProxy
+from tests.ports import closed_port
 from tests.processes import engine_env, engine_process, engines
 from tests.test_engine_process import _wait_for_port
-from tests.test_inbound_failures import closed_port
 from tests.test_metrics import scrape, total
 
 SPEED = 30.0

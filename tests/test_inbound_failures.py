@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,13 +10,8 @@ from dispatch.db import make_sync_engine
 from dispatch.models import WorkOrder
 from ivr.spool_service import replay_once
 from tests.callstack import open_stack
+from tests.ports import closed_port
 from tests.test_inbound_calls import CONFIRM_KEY_DELAY, LISTEN, MENU_KEY_DELAY, heard, press
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_engine_down_sends_the_call_to_the_operator_queue(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ from ivr.config import load_settings
 from ivr.engine import Engine
 from ivr.spool_service import replay_once
 from sim.alarm_box import AlarmBox, BoxEvent
+from tests.ports import closed_port
 from tests.processes import RedisServer
 from tests.test_emergency_spool import write_record
-from tests.test_inbound_failures import closed_port
 
 ELDER_LINE = "13912345678"
 DEADLINE_S = 30.0

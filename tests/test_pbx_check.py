@@ -11,8 +11,8 @@ from pathlib import Path
 
 from dispatch.phones import national
 from tests.callstack import CallStack, open_stack, until
+from tests.ports import closed_port
 from tests.test_emergency_retry import stream
-from tests.test_inbound_failures import closed_port
 
 NO_REPORTING = "[hotline]\nread = system,call,agent,user\nwrite = call,originate\n"
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,9 @@ from dispatch.db import make_sync_engine
 from dispatch.models import Vendor, VendorPhone, VendorStatus
 from dispatch.phones import national
 from tests.callstack import CallStack, open_stack
+from tests.ports import closed_port
 
 REFUSED = "hotline/zh/seat_dial_refused"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def seat_call(stack: CallStack, dialled: str, seat: str = "operator1") -> dict[str, Any]:

@@ -48,8 +48,8 @@ from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.calls import _city, _postgres_schema_url
 from tests.bench.checks import DRAIN_S, Bench, Stored, standalone, stream_events
 from tests.haproxy import HAProxy
+from tests.ports import closed_port
 from tests.processes import engine_env, engine_process, engines, listening
-from tests.test_inbound_failures import closed_port
 
 # Real time, as in production: prompts, rings and the engine's background loops (the emergency
 # watch, escalation resume, spool scans) at their real pace; the handset route plays nothing.

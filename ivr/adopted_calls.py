@@ -1,0 +1,90 @@
+"""Handset calls the dialplan queued without the engine.
+
+When FastAGI does not serve a call (no engine reachable, the connection dropped by a load
+balancer that found no engine in time, an engine killed mid-call), the dialplan still queues
+the caller, with ``HOTLINE_REASON`` ``engine_<AGISTATUS>`` and at priority 0, and only spools
+the call if nobody answers. An operator answering such a handset call would have no screen
+pop, and the emergency no order and no family escalation. Every engine sees the dialplan's
+``HotlineQueued`` event; one of them (a lease per call) adopts the call: if the caller-ID is a
+handset line (``ivr/handset_lines.py``, no database needed) it stores the call's emergency
+order (the same business key as the flow's and the spool's, so stored once whichever path
+gets there), which starts the family escalation, publishes the screen pop and writes the call
+record pointing to the order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from dispatch.calls import CallDisposition, CallReason, record_call
+from dispatch.phones import mask
+from ivr.ami.link import AmiLink
+from ivr.ami.messages import AmiMessage
+from ivr.claims import Leases
+from ivr.dialplan_contract import UserEventName
+from ivr.emergency_orders import EmergencyCall, stored_or_spooled
+from ivr.screen_pop import publish_screen_pop
+
+if TYPE_CHECKING:
+    from ivr.context import EngineContext
+
+log = logging.getLogger(__name__)
+
+# the dialplan's reason when the engine set none: engine_ and the AGISTATUS it saw
+AGISTATUS_REASONS = frozenset(f"engine_{status}"
+                              for status in ("SUCCESS", "FAILURE", "HANGUP", "NOTFOUND"))
+LEASE_S = 3600.0  # one engine adopts a call; the lease outlives any call
+EMERGENCY_PRIORITY = 10
+
+
+class AdoptedCalls:
+    """Adopts the handset calls queued without the engine; one per engine process."""
+
+    def __init__(self, ctx: EngineContext, leases: Leases) -> None:
+        self.ctx = ctx
+        self.leases = leases
+        self.adopted = 0
+
+    def subscribe(self, ami: AmiLink) -> None:
+        ami.on_event("UserEvent", self._on_user_event)
+
+    async def _on_user_event(self, message: AmiMessage) -> None:
+        if (message.get("UserEvent") != UserEventName.QUEUED
+                or message.get("Reason") not in AGISTATUS_REASONS):
+            return
+        ivr = self.ctx.settings.ivr
+        identity = self.ctx.handsets.identity(message.get("CallerIDNum"), ivr.local_area_code,
+                                              ivr.default_language)
+        uniqueid = message.get("Uniqueid")
+        if identity is None or identity.elder_id is None or not uniqueid:
+            return  # not a handset: the operator takes it as any caller the engine missed
+        if not await self.leases.claim(f"adopt:{uniqueid}", LEASE_S):
+            return  # another engine adopted it
+        self.adopted += 1
+        reason = message.get("Reason")
+        log.warning("handset call %s from %s queued without the engine (%s): adopted as an "
+                    "emergency", uniqueid, mask(identity.number), reason)
+        started = self.ctx.now()
+        linkedid = message.get("Linkedid") or None
+        task = self.ctx.emergency_orders.store(EmergencyCall(
+            uniqueid=uniqueid, linkedid=linkedid, channel=message.get("Channel"),
+            caller=identity.number, caller_name=message.get("CallerIDName") or None,
+            reason=CallReason.HANDSET_EMERGENCY.value, elder_id=identity.elder_id,
+            requested_by="elder", source="handset", place=identity.place))
+        await publish_screen_pop(
+            self.ctx, uniqueid=uniqueid, linkedid=linkedid,
+            reason=CallReason.HANDSET_EMERGENCY.value, priority=EMERGENCY_PRIORITY,
+            caller=identity.number, caller_status=identity.status.value, relation=None,
+            order_no=None, elder_id=identity.elder_id)
+        order = await stored_or_spooled(task)
+        record = dict(
+            uniqueid=uniqueid, linkedid=linkedid, channel=message.get("Channel"),
+            direction="inbound", caller_number=identity.number,
+            identity_status=identity.status.value, elder_id=identity.elder_id,
+            started_at=started, ended_at=self.ctx.now(),
+            disposition=CallDisposition.OPERATOR, reason=reason,
+            order_id=None if order is None else order.id, answered_at=None,
+            order_announced_at=None)
+        await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
+                                            lambda session: record_call(session, **record))
