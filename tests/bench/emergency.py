@@ -40,6 +40,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from dispatch.citygen import sample_numbers
+from dispatch.models import Call
 from dispatch.stats import percentile
 from ivr.config import DialSettings, load_settings
 from ivr.demo.simproc import SimulatorProcess
@@ -254,7 +255,9 @@ async def _engines_run(bench: Bench, label: str, engine_count: int, calls: int, 
         balancer.stop()
     calls_made = timings(results, sim.real_start)
     await _check_emergencies(bench, label, db_url, calls_made, pops)
-    return EnginesRun(calls_made, pops, cpu_s, catch_up_s)
+    async with Stored(db_url) as stored:  # queued by the dialplan alone, adopted over AMI
+        adopted = await stored.count(Call, Call.reason.like("engine\\_%", escape="\\"))
+    return EnginesRun(calls_made, pops, cpu_s, catch_up_s, adopted)
 
 
 @dataclass
@@ -263,6 +266,7 @@ class EnginesRun:
     pops: dict[str, float]
     cpu_s: float  # the engine processes' CPU seconds while the calls were made
     catch_up_s: float | None  # after the last call, until every escalation had begun
+    adopted: int  # calls FastAGI never served, queued by the dialplan, adopted over AMI
 
 
 def process_cpu_s(pid: int) -> float:
@@ -352,6 +356,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, burst: int) -> None:
         label = f"{count} engine process{'es' if count > 1 else ''} behind HAProxy"
         disaster.update(figures(label, ran.calls, ran.pops, 0))
         disaster[f"{label}: engines' CPU ms per call"] = 1000 * ran.cpu_s / DISASTER_CALLS
+        disaster[f"{label}: calls FastAGI never served (adopted over AMI)"] = ran.adopted
         disaster[f"{label}: every escalation begun, s after the last call"] = (
             "not within 300 s" if ran.catch_up_s is None else round(ran.catch_up_s, 1))
     else:
