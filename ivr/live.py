@@ -65,10 +65,10 @@ class LiveState:
         else:
             await self.publish_direct(event)
 
-    async def publish_direct(self, event: ConsoleEvent) -> None:
-        """Straight to the stream, no outbox: lost if Redis is down (logged)."""
-        await self._run(self._client.xadd(self.stream_key, entry_fields(event),
-                                          maxlen=self._maxlen, approximate=True))
+    async def publish_direct(self, event: ConsoleEvent) -> bool:
+        """Straight to the stream, no outbox; True once Redis has it (else logged)."""
+        return await self._run(self._client.xadd(self.stream_key, entry_fields(event),
+                                                 maxlen=self._maxlen, approximate=True))
 
     async def publish_entry(self, outbox_id: int, event: ConsoleEvent) -> bool:
         """XADD one outbox row (its id in the entry); True only once Redis has it."""
@@ -103,12 +103,15 @@ class LiveState:
         pipe.xadd(self.stream_key, entry_fields(event), maxlen=self._maxlen, approximate=True)
         await pipe.execute()
 
-    async def _run(self, operation: Any) -> None:
+    async def _run(self, operation: Any) -> bool:
+        """Await a Redis operation; False (counted, logged now and then) if Redis refused."""
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 await operation
         except (RedisError, OSError, TimeoutError) as exc:
             self._count_error(exc)
+            return False
+        return True
 
     def _count_error(self, exc: BaseException) -> None:
         self.errors += 1

@@ -55,8 +55,9 @@ class OutboxRelay:
         self.ctx = ctx
         self._sent: set[int] = set()  # published by announce, not yet marked in the table
         self._writes: set[asyncio.Future[Announcement]] = set()  # rows being committed
-        # rows still being committed whose event already went out directly
-        self._late: set[asyncio.Future[Announcement]] = set()
+        # rows still being committed whose event was sent directly: each settles once both
+        # the row and that send are done
+        self._late: set[asyncio.Future[None]] = set()
 
     def attach(self) -> None:
         """Route every ``ctx.live.publish`` through the outbox."""
@@ -79,12 +80,17 @@ class OutboxRelay:
         write.add_done_callback(self._writes.discard)
         done, _pending = await asyncio.wait({write}, timeout=wait_s)
         if not done:
-            write.add_done_callback(self._late_row)
-            self._late.add(write)
-            write.add_done_callback(self._late.discard)
             log.warning("event %s sent without its outbox row (database busy): its write "
                         "goes on in the background", event.name)
-            await self.ctx.live.publish_direct(event)
+            published: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            late = asyncio.ensure_future(self._late_row(write, published))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            try:
+                published.set_result(await self.ctx.live.publish_direct(event))
+            finally:
+                if not published.done():  # cancelled: nothing says Redis has it
+                    published.set_result(False)
             return
         try:
             entry = write.result()
@@ -100,15 +106,22 @@ class OutboxRelay:
         async with self.ctx.sessions(urgent=event.caller_waits) as session:
             return await outbox.add_committed(session, event, self.ctx.now())
 
-    def _late_row(self, write: asyncio.Future[Announcement]) -> None:
-        """A row committed after its event went out directly: published, to be marked."""
-        if write.cancelled() or write.exception() is not None:
+    async def _late_row(self, write: asyncio.Future[Announcement],
+                        published: asyncio.Future[bool]) -> None:
+        """A row committed after its event was sent directly: marked published if Redis took
+        that event, else left unpublished for the relay (the event is never lost to a Redis
+        refusal while the row was still being written)."""
+        sent = await published
+        try:
+            entry = await write
+        except STORAGE_ERRORS:
             return
-        self._sent.add(write.result().outbox_id)
+        if sent:
+            self._sent.add(entry.outbox_id)
 
     async def close(self) -> None:
         """Wait for the outbox rows still being written (``mark_sent`` then marks them)."""
-        await asyncio.gather(*self._writes, return_exceptions=True)
+        await asyncio.gather(*self._writes, *self._late, return_exceptions=True)
 
     async def mark_sent(self) -> None:
         """Record as published, in one write, the rows ``announce`` published."""
@@ -134,7 +147,7 @@ class OutboxRelay:
         First the rows whose event already went out directly finish committing (or fail):
         read while committing, such a row would look unpublished and go out twice."""
         if self._late:
-            await asyncio.wait(set(self._late))  # their _late_row has run when this returns
+            await asyncio.wait(set(self._late))  # each row settled: marked, or left for us
         await self.mark_sent()
         total = 0
         while True:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from dispatch.alarm_codes import load_code_map
+from dispatch.console_events import Queued
 from dispatch.db import make_sync_engine
 from dispatch.models import AlarmEvent, Elder, ElderPhone, OutboxEntry, PhoneKind, WorkOrder
 from dispatch.spool_replay import REPLAYED
@@ -120,6 +123,62 @@ async def test_alerts_made_while_redis_is_down_reach_the_stream_when_it_returns(
         finally:
             orders.dispose()
         assert spooled["order_no"] == order_no
+    finally:
+        await client.aclose()
+        await engine.stop()
+        redis.stop()
+
+
+@contextmanager
+def outbox_writes_held(db_url: str) -> Iterator[None]:
+    """No row can be added to the outbox until the block ends (reads go on)."""
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":  # the database's write lock from BEGIN on
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin() as transaction:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("LOCK TABLE event_outbox IN SHARE MODE"))
+                yield
+                transaction.rollback()
+    finally:
+        engine.dispose()
+
+
+async def test_an_event_sent_directly_while_redis_refused_it_is_relayed_from_its_late_row(
+        migrated_db_url: str, tmp_path: Path) -> None:
+    """The database too slow for an event's row (it goes out directly, the row follows) and
+    Redis refusing that direct send: the row, once it lands, is left unpublished, and the
+    relay sends it when Redis is back. (It used to be marked published: the event was lost.)"""
+    db_url = migrated_db_url
+    redis = RedisServer(closed_port(), tmp_path)
+    await redis.start()
+    settings = load_settings(
+        None, database={"url": db_url}, redis={"url": redis.url, "key_prefix": "late:",
+                                               "outbox_relay_s": 600.0},
+        agi={"port": 0}, ami={"enabled": False}, dispatch={"enabled": False},
+        spool={"dir": str(tmp_path / "spool"), "replay_interval_s": 3600.0},
+        alarms={"spool_dir": str(tmp_path / "alarms"), "scan_interval_s": 3600.0})
+    engine = Engine(settings)
+    await engine.start(migrate=False, connect_ami=False)
+    client = aioredis.Redis.from_url(redis.url)
+    try:
+        assert engine.context is not None and engine.outbox is not None
+        redis.kill()
+        with outbox_writes_held(db_url):
+            await engine.context.live.publish(Queued(uniqueid="1700000000.7", linkedid=None,
+                                                     reason="handset_emergency",
+                                                     queue_status=None, source="dialplan"))
+        await engine.outbox.relay_once()  # the late row settles; Redis still refuses
+        rows = outbox_rows(db_url)
+        assert [(kind, published) for _, kind, published in rows] == [("queued", None)]
+
+        await redis.start()
+        await engine.outbox.relay_once()
+        assert [published is not None for _, _, published in outbox_rows(db_url)] == [True]
+        entries = await client.xrange(engine.context.live.stream_key)
+        assert [int(fields[b"outbox_id"]) for _, fields in entries] == [rows[0][0]]
     finally:
         await client.aclose()
         await engine.stop()
