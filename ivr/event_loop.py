@@ -1,6 +1,6 @@
-"""The engine's event loop: uvloop's. Its transports, timers and callbacks are written in C,
-which cut the engine's CPU time per emergency call by about a fifth in the disaster-burst
-benchmark, and with it the time callers wait for a busy engine."""
+"""The engine's event loop: uvloop's. Its transports, timers and callbacks are written in C;
+under a disaster burst the engine process is CPU-bound, and the standard loop's Python was a
+large share of its time (README, "The disaster minute on uvloop")."""
 
 from __future__ import annotations
 
