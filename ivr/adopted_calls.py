@@ -24,6 +24,7 @@ from ivr.ami.messages import AmiMessage
 from ivr.claims import Leases
 from ivr.dialplan_contract import UserEventName
 from ivr.emergency_orders import EmergencyCall, stored_or_spooled
+from ivr.flows.inbound import EMERGENCY_QUEUE_PRIORITY
 from ivr.screen_pop import publish_screen_pop
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 AGISTATUS_REASONS = frozenset(f"engine_{status}"
                               for status in ("SUCCESS", "FAILURE", "HANGUP", "NOTFOUND"))
 LEASE_S = 3600.0  # one engine adopts a call; the lease outlives any call
-EMERGENCY_PRIORITY = 10
 
 
 class AdoptedCalls:
@@ -74,7 +74,7 @@ class AdoptedCalls:
             requested_by="elder", source="handset", place=identity.place))
         await publish_screen_pop(
             self.ctx, uniqueid=uniqueid, linkedid=linkedid,
-            reason=CallReason.HANDSET_EMERGENCY.value, priority=EMERGENCY_PRIORITY,
+            reason=CallReason.HANDSET_EMERGENCY.value, priority=EMERGENCY_QUEUE_PRIORITY,
             caller=identity.number, caller_status=identity.status.value, relation=None,
             order_no=None, elder_id=identity.elder_id)
         order = await stored_or_spooled(task)

@@ -24,7 +24,7 @@ from ivr.config import Settings, load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine
 from tests.ports import closed_port
-from tests.storage import PG_ENV, _pg_admin
+from tests.storage import PG_ENV, _pg_admin, rows
 from tests.tcp_proxy import CuttableProxy
 
 REDIS_ENV = "HOTLINE_TEST_REDIS_URL"
@@ -133,12 +133,7 @@ class CallStack:
 
     def rows(self, statement: Any) -> list[Any]:
         """Rows of ``statement`` read now, through a database engine of its own."""
-        engine = make_sync_engine(self.db_url)
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(statement).all())
-        finally:
-            engine.dispose()
+        return rows(self.db_url, statement)
 
     def record(self, uniqueid: str) -> tuple[Call | None, WorkOrder | None]:
         engine = make_sync_engine(self.db_url)

@@ -20,6 +20,7 @@ from ivr.console.app import create_app
 from tests.browser import ConsoleServer, account, sign_in
 from tests.console_world import World, seed_world
 from tests.ports import closed_port
+from tests.storage import rows
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +70,6 @@ def page(chromium: Any, signed_in: dict[str, Any]) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
-
-
-def rows(db_url: str, statement: Any) -> list[Any]:
-    engine = make_sync_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(statement).all())
-    finally:
-        engine.dispose()
 
 
 def audit(db_url: str, action: str) -> list[Any]:

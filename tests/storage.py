@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -29,6 +30,17 @@ from dispatch.db import (
 
 PG_ENV = "HOTLINE_TEST_DATABASE_URL"
 REDIS_ENV = "HOTLINE_TEST_REDIS_URL"
+
+
+def rows(db_url: str, statement: Any) -> list[Any]:
+    """Rows of ``statement`` read now, through a database engine of its own (what others
+    have committed)."""
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(statement).all())
+    finally:
+        engine.dispose()
 
 
 def _pg_admin(base_url: str, statement: str) -> None:

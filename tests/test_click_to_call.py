@@ -24,19 +24,16 @@ from dispatch.orders import create_order
 from dispatch.phones import national
 from ivr.click_to_call import CallBackError, blocked_reason, call_back_once, seat_exten
 from tests.callstack import CallStack, open_stack, until
+from tests.storage import rows
 
 ACTOR = Actor(None, "op-test", "127.0.0.1")
 REFUSED = "hotline/zh/seat_dial_refused"
 
 
 def elder_of(db_url: str, number: str) -> int:
-    engine = make_sync_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(select(ElderPhone.elder_id)
-                                    .where(ElderPhone.number_e164 == number)).scalar_one())
-    finally:
-        engine.dispose()
+    (elder_id,), = rows(db_url, select(ElderPhone.elder_id)
+                        .where(ElderPhone.number_e164 == number))
+    return int(elder_id)
 
 
 async def new_order(stack: CallStack, elder_id: int) -> str:

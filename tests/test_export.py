@@ -32,6 +32,7 @@ from dispatch.models import (
 )
 from dispatch.orders import ServiceType, create_order
 from dispatch.upstream import BatchError, import_batch, import_upstream, province_rollup
+from tests.storage import rows
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "export"
 KEY = b"a province-wide pseudonym key"
@@ -182,13 +183,8 @@ async def test_two_counties_export_and_the_province_adds_them_up(
 
 
 def _order_no(url: str, order_id: int) -> str:
-    engine = make_sync_engine(url)
-    try:
-        with engine.connect() as conn:
-            return str(conn.execute(select(WorkOrder.order_no)
-                                    .where(WorkOrder.id == order_id)).scalar_one())
-    finally:
-        engine.dispose()
+    (order_no,), = rows(url, select(WorkOrder.order_no).where(WorkOrder.id == order_id))
+    return str(order_no)
 
 
 async def test_a_tampered_or_truncated_batch_is_refused_whole(
