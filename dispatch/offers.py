@@ -8,15 +8,16 @@ by a conditional UPDATE or by the unique attempt number.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.db import insert_ignoring
 from dispatch.models import (
     CallPurpose,
     Elder,
@@ -28,10 +29,10 @@ from dispatch.models import (
     WorkOrder,
 )
 from dispatch.orders import order_event
-from dispatch.outbound import Attempt, attempts_of, cancelling, finishing, new_attempt
+from dispatch.outbound import Attempt, attempts_of_orders, cancelling, finishing
 from dispatch.regions import Place
 from dispatch.retry_policy import Rule, decide
-from dispatch.selection import SelectionPolicy, vendor_candidates
+from dispatch.selection import SelectionPolicy, candidates_for, order_places
 
 OFFER = CallPurpose.VENDOR_OFFER
 OPEN_FOR_OFFERS = (OrderStatus.NEW, OrderStatus.DISPATCHING)
@@ -74,94 +75,163 @@ class OfferDetails:
     place: Place  # the elder's region
 
 
-async def _order(session: AsyncSession, order_id: int) -> Any:
-    return (await session.execute(
-        select(WorkOrder.id, WorkOrder.status, WorkOrder.service, WorkOrder.created_at,
-               WorkOrder.accept_deadline).where(WorkOrder.id == order_id)
-    )).first()
+@dataclass(frozen=True)
+class _Offer:
+    """An attempt to schedule: this vendor at this number, its ``tries``-th time, at ``due_at``."""
+
+    vendor_id: int | None
+    number: str
+    tries: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What an order needs next: nothing, an offer, escalation, or a vendor not yet tried."""
+
+    seq: int = 0
+    deadline: datetime | None = None
+    offer: _Offer | None = None
+    escalate: str | None = None
+    tried: frozenset[int] | None = None  # set when the next vendor is to be chosen
+
+
+_NOTHING = _Decision()
 
 
 async def plan_next(session: AsyncSession, order_id: int, at: datetime, policy: OfferPolicy,
                     rng: random.Random) -> NextStep:
-    """Schedule the order's next offer (same vendor later, or the next vendor now), or escalate.
+    """``plan_offers`` of one order."""
+    return (await plan_offers(session, [order_id], at, policy, rng))[order_id]
 
-    Does nothing while an attempt is scheduled or in progress, or once the order left
-    dispatching. Commits what it wrote.
+
+async def plan_offers(session: AsyncSession, order_ids: Collection[int], at: datetime,
+                      policy: OfferPolicy, rng: random.Random) -> dict[int, NextStep]:
+    """Schedule each order's next offer (same vendor later, or the next vendor now), or
+    escalate it; one transaction for them all, COMMITted, a few queries whatever their number.
+
+    Does nothing for an order while an attempt of it is scheduled or in progress, or once it
+    left dispatching; nor for one another engine planned meanwhile (its status moved, or its
+    attempt's number taken first).
     """
-    order = await _order(session, order_id)
-    if order is None or order.status not in OPEN_FOR_OFFERS:
-        return NextStep()
-    if order.service is ServiceType.EMERGENCY:
-        return NextStep()  # emergencies belong to the operators and the family escalation
-    deadline = order.accept_deadline or order.created_at + timedelta(
-        seconds=policy.accept_within_s)
-    attempts = await attempts_of(session, order_id, OFFER)
+    orders = {row.id: row for row in await session.execute(
+        select(WorkOrder.id, WorkOrder.status, WorkOrder.service, WorkOrder.created_at,
+               WorkOrder.accept_deadline).where(WorkOrder.id.in_(list(order_ids))))}
+    attempts = await attempts_of_orders(session, list(orders), OFFER)
+    decisions = {order_id: _decide(order, attempts[order_id], at, policy, rng)
+                 for order_id, order in orders.items()}
+    choosing = {order_id: d.tried for order_id, d in decisions.items() if d.tried is not None}
+    if choosing:
+        places = await order_places(session, choosing)
+        candidates = await candidates_for(session, places, at=at, tz=policy.tz,
+                                          policy=policy.selection, exclude=choosing, most=1)
+        for order_id, tried in choosing.items():
+            best = candidates.get(order_id, [])[:1]
+            decisions[order_id] = replace(
+                decisions[order_id], tried=None,
+                offer=_Offer(best[0].vendor_id, best[0].phone_e164, 1, at) if best else None,
+                escalate=None if best else "no_vendor_left" if tried else "no_vendor_available")
+    steps = dict.fromkeys(order_ids, NextStep())
+    escalating = {i: d.escalate for i, d in decisions.items() if d.escalate is not None}
+    steps.update(await _escalate_many(session, escalating, at))
+    offering = {i: d for i, d in decisions.items() if d.offer is not None}
+    steps.update(await _schedule_many(session, offering, orders))
+    await session.commit()
+    return steps
+
+
+def _decide(order: Any, attempts: list[Attempt], at: datetime, policy: OfferPolicy,
+            rng: random.Random) -> _Decision:
+    """The next step of one order from what is stored of it (no query)."""
+    if order.status not in OPEN_FOR_OFFERS or order.service is ServiceType.EMERGENCY:
+        return _NOTHING  # emergencies belong to the operators and the family escalation
     if any(a.state not in (OutboundState.DONE, OutboundState.CANCELLED) for a in attempts):
-        return NextStep()
+        return _NOTHING
     last = next((a for a in reversed(attempts) if a.state is OutboundState.DONE), None)
     if last is not None and last.outcome == OfferOutcome.ACCEPTED:
-        return NextStep()
+        return _NOTHING
+    deadline = order.accept_deadline or order.created_at + timedelta(
+        seconds=policy.accept_within_s)
     seq = (attempts[-1].seq if attempts else 0) + 1
     if last is not None:
         decision = decide(last.outcome or OfferOutcome.LOST, last.tries, policy.retry,
                           policy.jitter, rng)
         due_at = at + timedelta(seconds=decision.delay_s)
         if decision.retry_same and due_at < deadline:
-            return await _schedule(session, order, seq, last.vendor_id, last.number_e164,
-                                   last.tries + 1, due_at, deadline)
+            return _Decision(seq, deadline, offer=_Offer(last.vendor_id, last.number_e164,
+                                                         last.tries + 1, due_at))
     if at >= deadline:
-        return await escalate(session, order_id, at, "accept_deadline")
-    tried = {a.vendor_id for a in attempts if a.vendor_id is not None}
-    candidates = await vendor_candidates(session, order_id=order_id, at=at, tz=policy.tz,
-                                         policy=policy.selection, exclude=tried)
-    if not candidates:
-        return await escalate(session, order_id, at,
-                              "no_vendor_left" if tried else "no_vendor_available")
-    best = candidates[0]
-    return await _schedule(session, order, seq, best.vendor_id, best.phone_e164, 1, at, deadline)
+        return _Decision(seq, deadline, escalate="accept_deadline")
+    return _Decision(seq, deadline, tried=frozenset(
+        a.vendor_id for a in attempts if a.vendor_id is not None))
 
 
-async def _schedule(session: AsyncSession, order: Any, seq: int, vendor_id: int | None,
-                    number: str, tries: int, due_at: datetime, deadline: datetime) -> NextStep:
-    try:
-        if order.status is OrderStatus.NEW:
-            moved = await session.execute(
-                update(WorkOrder)
-                .where(WorkOrder.id == order.id, WorkOrder.status == OrderStatus.NEW)
-                .values(status=OrderStatus.DISPATCHING, accept_deadline=deadline)
-            )
-            if moved.rowcount != 1:
-                await session.rollback()
-                return NextStep()
-        attempt_id = (await session.execute(new_attempt(
-            purpose=OFFER, order_id=order.id, seq=seq, vendor_id=vendor_id, number_e164=number,
-            tries=tries, due_at=due_at,
-        ))).scalar_one()
-        statement, params = order_event(order.id, "offer_scheduled", due_at,
-                                        {"vendor_id": vendor_id, "seq": seq, "try": tries})
-        await session.execute(statement, params)
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()  # another engine scheduled this very attempt first
-        return NextStep()
-    return NextStep(attempt_id=int(attempt_id), due_at=due_at)
+async def _schedule_many(session: AsyncSession, offering: Mapping[int, _Decision],
+                         orders: Mapping[int, Any]) -> dict[int, NextStep]:
+    """Insert the offers' attempts, new orders moved to dispatching first; an order whose
+    move or attempt another engine made first is left to it."""
+    if not offering:
+        return {}
+    new = {i: d.deadline for i, d in offering.items() if orders[i].status is OrderStatus.NEW}
+    lost: set[int] = set()
+    if new:
+        moved = set(await session.scalars(
+            update(WorkOrder)
+            .where(WorkOrder.id.in_(list(new)), WorkOrder.status == OrderStatus.NEW)
+            .values(status=OrderStatus.DISPATCHING,
+                    accept_deadline=case(*((WorkOrder.id == order_id, literal(
+                        deadline, WorkOrder.accept_deadline.type))
+                        for order_id, deadline in new.items())))
+            .returning(WorkOrder.id)
+            .execution_options(synchronize_session=False)))
+        lost = set(new) - moved
+    rows = [{"purpose": OFFER, "order_id": i, "round_id": None, "seq": d.seq,
+             "vendor_id": d.offer.vendor_id, "number_e164": d.offer.number,
+             "tries": d.offer.tries, "state": OutboundState.SCHEDULED, "due_at": d.offer.due_at}
+            for i, d in offering.items() if i not in lost and d.offer is not None]
+    if not rows:
+        return {}
+    inserted = {order_id: attempt_id for attempt_id, order_id in await session.execute(
+        insert_ignoring(OutboundCall.__table__, session.bind.dialect,
+                        ("order_id", "purpose", "seq"))
+        .values(rows).returning(OutboundCall.id, OutboundCall.order_id))}
+    events = [order_event(row["order_id"], "offer_scheduled", row["due_at"],
+                          {"vendor_id": row["vendor_id"], "seq": row["seq"],
+                           "try": row["tries"]})
+              for row in rows if row["order_id"] in inserted]
+    if events:
+        await session.execute(events[0][0], [params for _, params in events])
+    return {order_id: NextStep(attempt_id=int(attempt_id),
+                               due_at=offering[order_id].offer.due_at)  # type: ignore[union-attr]
+            for order_id, attempt_id in inserted.items()}
 
 
 async def escalate(session: AsyncSession, order_id: int, at: datetime, reason: str) -> NextStep:
     """Hand the order to the operators: no vendor accepted in time. COMMITs; once per order."""
-    moved = await session.execute(
-        update(WorkOrder)
-        .where(WorkOrder.id == order_id, WorkOrder.status.in_(OPEN_FOR_OFFERS))
-        .values(status=OrderStatus.ESCALATED)
-    )
-    if moved.rowcount != 1:
-        await session.rollback()
-        return NextStep()
-    await session.execute(cancelling(order_id, OFFER, at))
-    statement, params = order_event(order_id, "dispatch_escalated", at, {"reason": reason})
-    await session.execute(statement, params)
+    step = (await _escalate_many(session, {order_id: reason}, at)).get(order_id, NextStep())
     await session.commit()
-    return NextStep(escalated=reason)
+    return step
+
+
+async def _escalate_many(session: AsyncSession, reasons: Mapping[int, str], at: datetime
+                         ) -> dict[int, NextStep]:
+    """Hand orders to the operators, each once, with its reason on its timeline (in the
+    caller's transaction)."""
+    if not reasons:
+        return {}
+    moved = list(await session.scalars(
+        update(WorkOrder)
+        .where(WorkOrder.id.in_(list(reasons)), WorkOrder.status.in_(OPEN_FOR_OFFERS))
+        .values(status=OrderStatus.ESCALATED)
+        .returning(WorkOrder.id)
+        .execution_options(synchronize_session=False)))
+    if not moved:
+        return {}
+    await session.execute(cancelling(moved, OFFER, at))
+    events = [order_event(order_id, "dispatch_escalated", at, {"reason": reasons[order_id]})
+              for order_id in moved]
+    await session.execute(events[0][0], [params for _, params in events])
+    return {order_id: NextStep(escalated=reasons[order_id]) for order_id in moved}
 
 
 async def accept(session: AsyncSession, attempt: Attempt, at: datetime,

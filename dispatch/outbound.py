@@ -9,8 +9,8 @@ event) is recorded once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,12 +81,22 @@ async def schedule(session: AsyncSession, **values: Any) -> int | None:
 async def attempts_of(session: AsyncSession, order_id: int, purpose: CallPurpose
                       ) -> list[Attempt]:
     """An order's attempts of one purpose, in order."""
+    return (await attempts_of_orders(session, [order_id], purpose))[order_id]
+
+
+async def attempts_of_orders(session: AsyncSession, order_ids: Collection[int],
+                             purpose: CallPurpose) -> dict[int, list[Attempt]]:
+    """Each order's attempts of one purpose, in order (one query for them all)."""
+    found: dict[int, list[Attempt]] = {order_id: [] for order_id in order_ids}
     rows = await session.execute(
         select(*_ROW_COLUMNS)
-        .where(OutboundCall.order_id == order_id, OutboundCall.purpose == purpose)
-        .order_by(OutboundCall.seq)
+        .where(OutboundCall.order_id.in_(list(found)), OutboundCall.purpose == purpose)
+        .order_by(OutboundCall.order_id, OutboundCall.seq)
     )
-    return [Attempt.of(row) for row in rows]
+    for row in rows:
+        attempt = Attempt.of(row)
+        found[attempt.order_id].append(attempt)  # type: ignore[index]
+    return found
 
 
 async def attempts_of_round(session: AsyncSession, round_id: int) -> list[Attempt]:
@@ -98,10 +108,8 @@ async def attempts_of_round(session: AsyncSession, round_id: int) -> list[Attemp
 
 
 async def get_attempt(session: AsyncSession, attempt_id: int) -> Attempt | None:
-    row = (await session.execute(
-        select(*_ROW_COLUMNS).where(OutboundCall.id == attempt_id)
-    )).first()
-    return Attempt.of(row) if row is not None else None
+    found = await _get_attempts(session, [attempt_id])
+    return found[0] if found else None
 
 
 def on_line(now: datetime, longest_call: timedelta) -> ColumnElement[bool]:
@@ -140,73 +148,117 @@ async def line_demand(session: AsyncSession, purpose: CallPurpose, now: datetime
                      OutboundCall.due_at <= now)))) or 0)
 
 
-async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,
-                longest_call: timedelta, trunk_channels: int, vendor_channels: int,
-                reserve: Mapping[CallPurpose, int] | None = None,
-                priority_lines: Callable[[], Awaitable[int]] | None = None,
-                freeing: int | None = None) -> Claim:
-    """Move a due attempt to ``dialing`` for this engine, within the channel caps; COMMIT.
+@dataclass(frozen=True)
+class Caps:
+    """The channel caps a claim respects: the trunk's lines, each vendor's, and the lines
+    some purposes leave free (caring calls, for the calls that matter more)."""
 
-    ``reserve``: lines some purposes leave free (caring calls, for the calls that matter
-    more). ``priority_lines``: the emergency call-backs and family alerts on the trunk now
+    longest_call: timedelta
+    trunk_channels: int
+    vendor_channels: int
+    reserve: Mapping[CallPurpose, int] = field(default_factory=dict)
+
+
+async def claim(session: AsyncSession, attempt_id: int, *, engine_id: str, at: datetime,
+                caps: Caps, priority_lines: Callable[[], Awaitable[int]] | None = None,
+                freeing: int | None = None) -> Claim:
+    """``claim_many`` of one attempt."""
+    return (await claim_many(session, [attempt_id], engine_id=engine_id, at=at, caps=caps,
+                             priority_lines=priority_lines, freeing=freeing))[attempt_id]
+
+
+async def claim_many(session: AsyncSession, attempt_ids: Sequence[int], *, engine_id: str,
+                     at: datetime, caps: Caps,
+                     priority_lines: Callable[[], Awaitable[int]] | None = None,
+                     freeing: int | None = None) -> dict[int, Claim]:
+    """Move due attempts to ``dialing`` for this engine, in the order given, as far as the
+    channel caps allow; one transaction, COMMITted.
+
+    ``priority_lines``: the emergency call-backs and family alerts on the trunk now
     (``ivr/trunk.py``). A priority call notes itself, then counts these rows; this claim
-    commits its row, then counts the priority calls again: of two that race, one sees the
-    other. Should the trunk then hold more calls than it has lines, the claim is undone.
-    ``freeing``: an attempt whose channel has just hung up, handing its line to this one
-    (``ivr/line_handover.py``): its hangup is stored in the same transaction, whatever the
-    claim's fate, so no other claim sees that line free before this one has it.
+    commits its rows, then counts the priority calls again: of two that race, one sees the
+    other. Should the trunk then hold more calls than it has lines, the last claims are
+    undone. ``freeing``: an attempt whose channel has just hung up, handing its line to
+    these (``ivr/line_handover.py``): its hangup is stored in the same transaction, whatever
+    the claims' fate, so no other claim sees that line free before this one has it.
     """
     async def priority() -> int:
         return await priority_lines() if priority_lines is not None else 0
 
+    claims: dict[int, Claim] = dict.fromkeys(attempt_ids, Claim(refused="gone"))
     try:
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                   {"key": _CLAIM_LOCK})
         if freeing is not None:
             await session.execute(_hanging_up(freeing, at))
-        attempt = await get_attempt(session, attempt_id)
+        waiting = [a for a in await _get_attempts(session, claims)
+                   if a.state is OutboundState.SCHEDULED]
         lines = 0
-        if attempt is None or attempt.state is not OutboundState.SCHEDULED:
-            refused: str | None = "gone"
-        else:
-            lines = await _on_line(session, at, longest_call)
-            refused = await _cap_reached(session, attempt, at, longest_call, lines,
-                                         trunk_channels, vendor_channels,
-                                         (reserve or {}).get(attempt.purpose, 0),
-                                         await priority())
-        if refused is None:
-            moved = await session.execute(
-                update(OutboundCall)
-                .where(OutboundCall.id == attempt_id,
-                       OutboundCall.state == OutboundState.SCHEDULED)
-                .values(state=OutboundState.DIALING, claimed_by=engine_id[:64], claimed_at=at)
-            )
-            refused = None if moved.rowcount == 1 else "gone"
-        if refused is not None or attempt is None:
-            if freeing is not None:
-                await session.commit()  # the hangup stands, claimed or not
-            return Claim(refused=refused or "gone")
-        await session.commit()
-        if lines + 1 + await priority() > trunk_channels:  # a priority call came meanwhile
-            await unclaim(session, attempt_id)
-            return Claim(refused="trunk_full")
-        return Claim(attempt=attempt)
+        granted: list[Attempt] = []
+        if waiting:
+            lines = await _on_line(session, at, caps.longest_call)
+            vendor_lines = await _vendor_lines(session, at, caps.longest_call, waiting)
+            busy = lines + await priority()
+            for attempt in waiting:
+                refused = _cap_reached(attempt, busy, vendor_lines, caps)
+                if refused is not None:
+                    claims[attempt.id] = Claim(refused=refused)
+                    continue
+                granted.append(attempt)
+                busy += 1
+                if attempt.vendor_id is not None:
+                    vendor_lines[attempt.vendor_id] = vendor_lines.get(attempt.vendor_id, 0) + 1
+        moved = set(await session.scalars(
+            update(OutboundCall)
+            .where(OutboundCall.id.in_([a.id for a in granted]),
+                   OutboundCall.state == OutboundState.SCHEDULED)
+            .values(state=OutboundState.DIALING, claimed_by=engine_id[:64], claimed_at=at)
+            .returning(OutboundCall.id))) if granted else set()
+        if moved or freeing is not None:
+            await session.commit()  # a hangup stands, claimed or not
+        taken = [attempt for attempt in granted if attempt.id in moved]
+        over = lines + len(taken) + await priority() - caps.trunk_channels if taken else 0
+        for attempt in taken[len(taken) - max(0, over):]:  # a priority call came meanwhile
+            await unclaim(session, attempt.id)
+            claims[attempt.id] = Claim(refused="trunk_full")
+        for attempt in taken[:len(taken) - max(0, over)]:
+            claims[attempt.id] = Claim(attempt=attempt)
+        return claims
     finally:
         if session.in_transaction():
             await session.rollback()
 
 
-async def _cap_reached(session: AsyncSession, attempt: Attempt, at: datetime,
-                       longest_call: timedelta, lines: int, trunk_channels: int,
-                       vendor_channels: int, kept_free: int, priority: int) -> str | None:
+async def _get_attempts(session: AsyncSession, attempt_ids: Collection[int]) -> list[Attempt]:
+    """The stored attempts among ``attempt_ids``, in the order given."""
+    rows = await session.execute(select(*_ROW_COLUMNS)
+                                 .where(OutboundCall.id.in_(list(attempt_ids))))
+    stored = {attempt.id: attempt for attempt in map(Attempt.of, rows)}
+    return [stored[i] for i in attempt_ids if i in stored]
+
+
+async def _vendor_lines(session: AsyncSession, at: datetime, longest_call: timedelta,
+                        attempts: Sequence[Attempt]) -> dict[int, int]:
+    """Lines each of these attempts' vendors holds now."""
+    vendors = {a.vendor_id for a in attempts if a.vendor_id is not None}
+    if not vendors:
+        return {}
+    rows = await session.execute(
+        select(OutboundCall.vendor_id, func.count()).select_from(OutboundCall)
+        .where(on_line(at, longest_call), OutboundCall.vendor_id.in_(sorted(vendors)))
+        .group_by(OutboundCall.vendor_id))
+    return {int(vendor): int(count) for vendor, count in rows}
+
+
+def _cap_reached(attempt: Attempt, busy: int, vendor_lines: Mapping[int, int], caps: Caps
+                 ) -> str | None:
     """Why ``attempt`` may not take a line now ("trunk_full", "vendor_busy"), or None;
-    ``lines``: the attempts on a line now."""
-    if lines + priority + kept_free >= trunk_channels:
+    ``busy``: the lines taken now, priority calls and earlier claims of this batch included."""
+    if busy + caps.reserve.get(attempt.purpose, 0) >= caps.trunk_channels:
         return "trunk_full"
-    if attempt.vendor_id is not None and await _on_line(
-        session, at, longest_call, OutboundCall.vendor_id == attempt.vendor_id
-    ) >= vendor_channels:
+    if attempt.vendor_id is not None \
+            and vendor_lines.get(attempt.vendor_id, 0) >= caps.vendor_channels:
         return "vendor_busy"
     return None
 
@@ -295,11 +347,12 @@ async def overdue_active(session: AsyncSession, *, dialing_before: datetime,
     return [Attempt.of(row) for row in rows]
 
 
-def cancelling(order_id: int, purpose: CallPurpose, at: datetime) -> Any:
-    """The UPDATE that cancels an order's attempts not yet dialled."""
+def cancelling(order_id: int | Collection[int], purpose: CallPurpose, at: datetime) -> Any:
+    """The UPDATE that cancels an order's (or several orders') attempts not yet dialled."""
+    orders = [order_id] if isinstance(order_id, int) else list(order_id)
     return (
         update(OutboundCall)
-        .where(OutboundCall.order_id == order_id, OutboundCall.purpose == purpose,
+        .where(OutboundCall.order_id.in_(orders), OutboundCall.purpose == purpose,
                OutboundCall.state == OutboundState.SCHEDULED)
         .values(state=OutboundState.CANCELLED, finished_at=at)
     )

@@ -10,25 +10,28 @@ Candidates are ranked by a score of 0-100, a weighted mean of three parts, each 
 quality (``rank_score`` / 100, or the policy's rank for new vendors), closeness
 (``r / (r + d)`` for a distance of ``d`` km and the policy's reference distance ``r``) and
 spare capacity (``1 - open_orders / max_open_orders``). One query fetches every candidate
-with its load and dispatch line; hours, distance and score are computed in Python.
+with its load and dispatch line, for any number of orders at once (``candidates_for``);
+hours, distance and score are computed in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import heapq
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.geo import distance_km
 from dispatch.models import (
     Elder,
     OrderStatus,
+    ServiceType,
     Vendor,
     VendorPhone,
     VendorStatus,
@@ -40,9 +43,12 @@ from dispatch.models import (
 __all__ = [
     "OPEN_ORDER_STATUSES",
     "Candidate",
+    "OrderPlace",
     "SelectionPolicy",
     "UnknownOrderError",
+    "candidates_for",
     "is_open",
+    "order_places",
     "vendor_candidates",
 ]
 
@@ -144,15 +150,26 @@ _DISPATCH_LINE = (
 )
 
 
-async def _order_place(session: AsyncSession, order_id: int) -> Row[Any]:
-    row = (await session.execute(
-        select(WorkOrder.service, Elder.county_code, Elder.latitude, Elder.longitude)
+@dataclass(frozen=True)
+class OrderPlace:
+    """What choosing an order's vendors needs: its service and where the elder lives."""
+
+    service: ServiceType
+    county_code: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+async def order_places(session: AsyncSession, order_ids: Collection[int]
+                       ) -> dict[int, OrderPlace]:
+    """The place of each order found among ``order_ids`` (one query)."""
+    rows = await session.execute(
+        select(WorkOrder.id, WorkOrder.service, Elder.county_code, Elder.latitude,
+               Elder.longitude)
         .join(Elder, Elder.id == WorkOrder.elder_id)
-        .where(WorkOrder.id == order_id)
-    )).first()
-    if row is None:
-        raise UnknownOrderError(f"no work order with id {order_id}")
-    return row
+        .where(WorkOrder.id.in_(list(order_ids)))
+    )
+    return {row[0]: OrderPlace(*row[1:]) for row in rows}
 
 
 async def vendor_candidates(session: AsyncSession, *, order_id: int, at: datetime,
@@ -160,54 +177,103 @@ async def vendor_candidates(session: AsyncSession, *, order_id: int, at: datetim
                             exclude: Collection[int] = ()) -> list[Candidate]:
     """Vendors that may be offered order ``order_id`` at ``at``, best first.
 
-    Two queries whatever the number of vendors: the order's service and place, then the
-    candidates with their open orders and dispatch line. An elder without a county gets
-    no candidates. Raises :class:`UnknownOrderError` for a missing order and ValueError
-    for a naive ``at``.
+    Raises :class:`UnknownOrderError` for a missing order and ValueError for a naive ``at``.
+    """
+    places = await order_places(session, [order_id])
+    if order_id not in places:
+        raise UnknownOrderError(f"no work order with id {order_id}")
+    found = await candidates_for(session, places, at=at, tz=tz, policy=policy,
+                                 exclude={order_id: exclude})
+    return found[order_id]
+
+
+async def candidates_for(session: AsyncSession, places: Mapping[int, OrderPlace], *,
+                         at: datetime, tz: ZoneInfo, policy: SelectionPolicy,
+                         exclude: Mapping[int, Collection[int]] | None = None,
+                         most: int | None = None) -> dict[int, list[Candidate]]:
+    """The ``most`` best candidates (all if None) of each order in ``places``, best first;
+    ``exclude``: the vendors an order was offered already.
+
+    One query whatever the number of orders and vendors: every vendor of the orders'
+    services and counties, with its open orders and dispatch line. An elder without a
+    county gets no candidates. Raises ValueError for a naive ``at``.
     """
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"naive datetime {at!r}: give the time of the offer with its zone")
-    service, county, elder_lat, elder_lon = await _order_place(session, order_id)
-    if county is None:
-        return []
-    statement = (
-        select(Vendor.id, Vendor.name, Vendor.opens_at, Vendor.closes_at, Vendor.rank_score,
-               Vendor.latitude, Vendor.longitude, Vendor.max_open_orders,
-               _OPEN_ORDERS.label("open_orders"), _DISPATCH_LINE.label("phone"))
-        .join(vendor_services, and_(vendor_services.c.vendor_id == Vendor.id,
-                                    vendor_services.c.service == service))
-        .join(vendor_coverage, and_(vendor_coverage.c.vendor_id == Vendor.id,
-                                    vendor_coverage.c.county_code == county))
-        .where(Vendor.status == VendorStatus.ACTIVE,
-               Vendor.max_open_orders > _OPEN_ORDERS,
-               _DISPATCH_LINE.is_not(None))
-    )
-    if exclude:
-        statement = statement.where(Vendor.id.not_in(sorted(set(exclude))))
+    wanted = {(place.service, place.county_code) for place in places.values()
+              if place.county_code is not None}
     local = at.astimezone(tz).time().replace(tzinfo=None)
-    candidates = []
-    for row in await session.execute(statement):
-        if policy.require_open and not is_open(row.opens_at, row.closes_at, local):
+    vendors: dict[tuple[ServiceType, str], list[_Vendor]] = {pair: [] for pair in wanted}
+    if wanted:
+        statement = (
+            select(vendor_services.c.service, vendor_coverage.c.county_code,
+                   Vendor.id, Vendor.name, Vendor.opens_at, Vendor.closes_at,
+                   Vendor.rank_score, Vendor.latitude, Vendor.longitude,
+                   Vendor.max_open_orders, _OPEN_ORDERS.label("open_orders"),
+                   _DISPATCH_LINE.label("phone"))
+            .join(vendor_services, vendor_services.c.vendor_id == Vendor.id)
+            .join(vendor_coverage, vendor_coverage.c.vendor_id == Vendor.id)
+            .where(Vendor.status == VendorStatus.ACTIVE,
+                   vendor_services.c.service.in_(sorted({s for s, _ in wanted})),
+                   vendor_coverage.c.county_code.in_(sorted({c for _, c in wanted})),
+                   Vendor.max_open_orders > _OPEN_ORDERS,
+                   _DISPATCH_LINE.is_not(None))
+        )
+        for row in await session.execute(statement):
+            (service, county, vendor_id, name, opens_at, closes_at, rank, latitude,
+             longitude, max_open, open_orders, phone) = row
+            if (service, county) in vendors and not (
+                    policy.require_open and not is_open(opens_at, closes_at, local)):
+                vendors[(service, county)].append(_Vendor(
+                    vendor_id, name, rank, latitude, longitude, max_open, open_orders, phone))
+    excluded = exclude or {}
+    return {order_id: _ranked(vendors.get((place.service, place.county_code), []), place,
+                              set(excluded.get(order_id, ())), policy, most)
+            for order_id, place in places.items()}
+
+
+class _Vendor(NamedTuple):
+    """A candidate vendor's row, read once for every order that may go to it."""
+
+    id: int
+    name: str
+    rank_score: float | None
+    latitude: float | None
+    longitude: float | None
+    max_open_orders: int
+    open_orders: int
+    phone: str
+
+
+def _ranked(vendors: list[_Vendor], place: OrderPlace, exclude: set[int],
+            policy: SelectionPolicy, most: int | None) -> list[Candidate]:
+    """The ``most`` best (all if None) of ``vendors`` not excluded and near enough."""
+    scored = []
+    located = place.latitude is not None and place.longitude is not None
+    for vendor in vendors:
+        if vendor.id in exclude:
             continue
         distance = None
-        if None not in (row.latitude, row.longitude, elder_lat, elder_lon):
-            distance = distance_km(elder_lat, elder_lon, row.latitude, row.longitude)
+        if located and vendor.latitude is not None and vendor.longitude is not None:
+            distance = distance_km(place.latitude, place.longitude,  # type: ignore[arg-type]
+                                   vendor.latitude, vendor.longitude)
             if policy.max_distance_km is not None and distance > policy.max_distance_km:
                 continue
-        candidates.append(Candidate(
-            vendor_id=row.id, name=row.name, phone_e164=row.phone,
-            distance_km=None if distance is None else round(distance, 3),
-            rank_score=row.rank_score, open_orders=row.open_orders,
-            score=policy.score(row.rank_score, distance, row.open_orders,
-                               row.max_open_orders),
-        ))
-    candidates.sort(key=lambda c: (-c.score, _tie_break(policy, c), c.vendor_id))
-    return candidates
+        score = policy.score(vendor.rank_score, distance, vendor.open_orders,
+                             vendor.max_open_orders)
+        scored.append((-score, _tie_break(policy, vendor.open_orders, distance), vendor.id,
+                       distance, vendor))
+    best = sorted(scored) if most is None else heapq.nsmallest(most, scored)
+    return [Candidate(vendor_id=vendor.id, name=vendor.name, phone_e164=vendor.phone,
+                      distance_km=None if distance is None else round(distance, 3),
+                      rank_score=vendor.rank_score, open_orders=vendor.open_orders,
+                      score=-negated)
+            for negated, _tie, _id, distance, vendor in best]
 
 
-def _tie_break(policy: SelectionPolicy, candidate: Candidate) -> float:
+def _tie_break(policy: SelectionPolicy, open_orders: int, distance: float | None) -> float:
     if policy.tie_break == "least_loaded":
-        return candidate.open_orders
+        return open_orders
     if policy.tie_break == "nearest":
-        return float("inf") if candidate.distance_km is None else candidate.distance_km
+        return float("inf") if distance is None else distance
     return 0.0

@@ -44,8 +44,8 @@ from dispatch.charging import ChargeError, SubsidyRule, charge_order, uncharged_
 from dispatch.console_events import DispatchEscalated, OrderCreated
 from dispatch.ledger import month_of, to_fen
 from dispatch.models import CallPurpose, OfferOutcome
-from dispatch.offers import NextStep, OfferPolicy, accept, plan_next, record_outcome
-from dispatch.outbound import Attempt
+from dispatch.offers import NextStep, OfferPolicy, accept, plan_offers, record_outcome
+from dispatch.outbound import Attempt, Caps, Claim
 from dispatch.overdue import overdue_alerts, stalled_orders
 from dispatch.phones import mask, national
 from dispatch.quality import CallbackPolicy, plan_next_callback
@@ -61,6 +61,7 @@ from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar, Context
 from ivr.event_places import order_place
 from ivr.line_handover import HANDOVER_S, LineHandovers
+from ivr.micro_batch import MicroBatch
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
 
@@ -78,6 +79,7 @@ LOST_MARGIN_S = 30.0  # clock seconds past the ring timeout before an attempt co
 REFILL_HORIZON_S = 7 * 86_400
 CHARGE_LOOKBACK_D = 31  # completed orders the sweep still charges if their charge is missing
 CHARGE_RETRY_S = 3600.0  # a refused charge (no price, no rule) is tried again after this
+BATCH_MOST = 200  # orders planned, or attempts claimed, in one transaction
 
 
 def dialable(number_e164: str) -> str | None:
@@ -156,6 +158,11 @@ class Dispatcher:
         self._care_refill = False  # a call ended during a fill: it looks once more
         self._care_backlog = False  # due caring calls may be waiting for a line
         self.handovers = LineHandovers()
+        # a burst of orders is planned, and its attempts claimed, a batch at a time
+        self._offer_plans: MicroBatch[int, NextStep | None] = MicroBatch(
+            self._plan_offers, BATCH_MOST, NextStep())
+        self._claims: MicroBatch[int, Claim | None] = MicroBatch(
+            self._claim_batch, BATCH_MOST, None)
         self._promising = asyncio.Lock()  # one promise planned at a time: each its own round
         care = ctx.settings.care
         self.care_policy = CarePolicy(
@@ -178,12 +185,15 @@ class Dispatcher:
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        await self._offer_plans.close()
+        await self._claims.close()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` in the background, at most ``_work``'s bound of them at once: a burst
-        of orders queues here, not on the database pool, whose waits would time out and
-        leave calls without a connection."""
-        task = asyncio.create_task(self._bounded(coro))
+    def _spawn(self, coro: Coroutine[Any, Any, Any], bounded: bool = True) -> None:
+        """Run ``coro`` in the background, at most ``_work``'s bound of them at once if
+        ``bounded``: a burst of work queues here, not on the database pool. Work that is
+        planned and claimed in batches (a new order's first offer) is not bounded: its
+        batches hold one session each, and the more it gathers the fewer they are."""
+        task = asyncio.create_task(self._bounded(coro) if bounded else coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -221,7 +231,7 @@ class Dispatcher:
         """A new order was committed: offer it to a vendor now."""
         if self.ami is None:
             return
-        self._spawn(self.plan(order_id, CallPurpose.VENDOR_OFFER))
+        self._spawn(self.plan(order_id, CallPurpose.VENDOR_OFFER), bounded=False)
 
     def attempt_settled(self, attempt: Attempt) -> None:
         """A flow recorded an attempt's outcome: take the order's (or the round's) next
@@ -416,24 +426,55 @@ class Dispatcher:
             self.ctx.on_emergency(order.id, order.elder_id)
 
     async def plan(self, order_id: int, purpose: CallPurpose) -> None:
-        now = self.ctx.now()
-
-        async def next_step(session: AsyncSession) -> NextStep:
-            if purpose is CallPurpose.VENDOR_OFFER:
-                return await plan_next(session, order_id, now, self.offer_policy, self.rng)
-            return await plan_next_callback(session, order_id, now, self.callback_policy)
-
-        planned = await storage_step(self.ctx.writing, next_step, log,
-                                     "next step of order %s not planned (the sweep retries)",
-                                     order_id)
-        if planned.value is None:
+        """Plan the order's next offer (in a batch with the others being planned) or
+        quality callback, and take it."""
+        if purpose is CallPurpose.VENDOR_OFFER:
+            step = await self._offer_plans.submit(order_id)
+        else:
+            now = self.ctx.now()
+            step = (await storage_step(
+                self.ctx.writing,
+                lambda session: plan_next_callback(session, order_id, now,
+                                                   self.callback_policy),
+                log, "next step of order %s not planned (the sweep retries)", order_id)).value
+        if step is None:
             return
-        step = planned.value
         if step.escalated:
             await self.ctx.live.publish(DispatchEscalated(
                 order_id=order_id, reason=step.escalated,
                 place=await order_place(self.ctx, order_id)))
-        await self._take(step, now)
+        await self._take(step, self.ctx.now())
+
+    async def _plan_offers(self, order_ids: list[int]) -> dict[int, NextStep | None]:
+        """One batch of ``plan``: None for each order if it was not stored. Its session is
+        urgent, as a caller's: one batch serves up to ``BATCH_MOST`` elders, and behind the
+        flows of the vendor calls already ringing it would wait for all of them."""
+        now = self.ctx.now()
+        planned = await storage_step(
+            self.ctx.urgent_writing,
+            lambda session: plan_offers(session, order_ids, now, self.offer_policy, self.rng),
+            log, "next step of %d orders (order %s first) not planned (the sweep retries)",
+            len(order_ids), order_ids[0])
+        return dict(planned.value) if planned.value is not None else dict.fromkeys(order_ids)
+
+    @property
+    def caps(self) -> Caps:
+        return Caps(longest_call=self.ctx.longest_call,
+                    trunk_channels=self.settings.trunk_channels,
+                    vendor_channels=self.settings.vendor_channels,
+                    reserve={CallPurpose.CARE_CALL: self.ctx.settings.care.reserve_channels})
+
+    async def _claim_batch(self, attempt_ids: list[int]) -> dict[int, Claim | None]:
+        """One batch of claims (urgent, as a batch of plans): None for each attempt if
+        nothing was stored."""
+        claimed = await storage_step(
+            self.ctx.urgent_writing, lambda session: outbound.claim_many(
+                session, attempt_ids, engine_id=self.engine_id, at=self.ctx.now(),
+                caps=self.caps, priority_lines=self._priority_lines),
+            log, "%d attempts (attempt %s first) not claimed", len(attempt_ids),
+            attempt_ids[0])
+        return dict(claimed.value) if claimed.value is not None \
+            else dict.fromkeys(attempt_ids)
 
     async def _take(self, step: NextStep, now: datetime) -> None:
         """Dial the planned attempt now if it is due, else put it on the schedule."""
@@ -467,18 +508,16 @@ class Dispatcher:
             later = self.ctx.clock.now() + CAP_RETRY_S * self.ctx.clock.speed
             await self.schedule.add([(attempt_id, later)])
             return None
-        claimed = await storage_step(
-            self.ctx.writing, lambda session: outbound.claim(
-                session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
-                longest_call=self.ctx.longest_call,
-                trunk_channels=self.settings.trunk_channels,
-                vendor_channels=self.settings.vendor_channels,
-                reserve={CallPurpose.CARE_CALL: self.ctx.settings.care.reserve_channels},
-                priority_lines=self._priority_lines, freeing=freeing),
-            log, "attempt %s not claimed", attempt_id)
-        if claimed.value is None:
+        if freeing is None:
+            claim = await self._claims.submit(attempt_id)
+        else:  # the hangup of ``freeing`` is stored with this claim, whatever its fate
+            claim = (await storage_step(
+                self.ctx.writing, lambda session: outbound.claim(
+                    session, attempt_id, engine_id=self.engine_id, at=self.ctx.now(),
+                    caps=self.caps, priority_lines=self._priority_lines, freeing=freeing),
+                log, "attempt %s not claimed", attempt_id)).value
+        if claim is None:
             return None
-        claim = claimed.value
         if claim.attempt is None:
             if claim.refused == "gone":
                 await self.schedule.remove(attempt_id)

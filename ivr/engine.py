@@ -250,29 +250,42 @@ _OWN_CODE = str(Path(__file__).resolve().parents[1])
 
 
 def _still_running(most: int = 3) -> str:
-    """Where the tasks still running stand (the innermost frame of a few, and how many
-    share it): what a step that overran its stop was waiting for."""
+    """Where the tasks still running stand: the coroutine each task was started with, the
+    deepest frame of this project's code and the frame it waits in, and how many share
+    that; what a step that overran its stop was waiting for."""
     places: collections.Counter[str] = collections.Counter()
     for task in asyncio.all_tasks():
         if task is asyncio.current_task():
             continue
-        frame = _innermost_frame(task.get_coro())
-        places[f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} "
-               f"{frame.f_code.co_name}" if frame else task.get_name()] += 1
+        places[_task_place(task)] += 1
     return "; ".join(f"{n} at {place}" for place, n in places.most_common(most)) or "none"
 
 
-def _innermost_frame(awaitable: Any) -> Any:
-    """The frame of this project's code deepest down a coroutine's chain of awaits (None if
-    none has one)."""
-    frame = None
+def _task_place(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    started = getattr(getattr(coro, "cr_code", None), "co_qualname", task.get_name())
+    frames = _await_chain(coro)
+    own = [frame for frame in frames if _is_own(frame.f_code.co_filename)]
+    shown = [f for f in (own[-1] if own else None, frames[-1] if frames else None) if f]
+    return " > ".join([started, *dict.fromkeys(
+        f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+        for f in shown)])
+
+
+def _is_own(filename: str) -> bool:
+    return filename.startswith(_OWN_CODE) and "site-packages" not in filename
+
+
+def _await_chain(awaitable: Any) -> list[Any]:
+    """The frames down a coroutine's chain of awaits, outermost first."""
+    frames = []
     while awaitable is not None:
         here = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
-        if here is not None and _OWN_CODE in here.f_code.co_filename:
-            frame = here
+        if here is not None:
+            frames.append(here)
         awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom",
                                                                     None)
-    return frame
+    return frames
 
 
 # The flow behind each FastAGI script the dialplan asks for (ivr/dialplan_contract.py).

@@ -69,7 +69,6 @@ async def dialled_attempt(ctx: EngineContext, purpose: CallPurpose, **order: Any
             number_e164="+869310000001", tries=1, due_at=now)
         assert attempt_id is not None
         claim = await outbound.claim(session, attempt_id, engine_id="flow-test", at=now,
-                                     longest_call=ctx.longest_call, trunk_channels=30,
-                                     vendor_channels=1)
+                                     caps=outbound.Caps(ctx.longest_call, 30, 1))
     assert claim.attempt is not None
     return claim.attempt

@@ -124,6 +124,8 @@ async def test_nine_repeats_the_offer_before_the_vendor_accepts(tmp_path: Path) 
         order = await new_order(stack)
         rows = await settled(stack, order.id, lambda r: any(x.outcome for x in r))
         assert outcomes(rows) == [(vendors[0].id, "accepted")]
+        await stack.poll(select(OutboundCall.hung_up_at).where(  # the call, played to its end
+            OutboundCall.order_id == order.id), lambda r: r and r[0].hung_up_at, 60.0)
         [call] = (await stack.sim.request("originated"))["originated"]
         assert call["variables"]["HOTLINE_ATTEMPT_ID"] == str(
             attempts(stack.db_url, order.id)[0].id)

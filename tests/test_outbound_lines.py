@@ -27,7 +27,7 @@ async def _attempt(session: AsyncSession, seq: int) -> int:
 
 async def _claim(session: AsyncSession, attempt_id: int, at: datetime) -> str | None:
     claim = await outbound.claim(session, attempt_id, engine_id="lines-test", at=at,
-                                 longest_call=LONGEST, trunk_channels=1, vendor_channels=1)
+                                 caps=outbound.Caps(LONGEST, 1, 1))
     return claim.refused
 
 
@@ -83,15 +83,15 @@ async def test_a_claim_racing_a_priority_call_is_undone(db_session: AsyncSession
         return next(counts)
 
     claim = await outbound.claim(db_session, first, engine_id="lines-test", at=NOW,
-                                 longest_call=LONGEST, trunk_channels=1, vendor_channels=1,
+                                 caps=outbound.Caps(LONGEST, 1, 1),
                                  priority_lines=priority_lines)
     assert claim.refused == "trunk_full"
     undone = await outbound.get_attempt(db_session, first)
     assert undone is not None and undone.state == "scheduled"
     # with one line of two kept free for the priority calls, a caring call waits
     claim = await outbound.claim(db_session, second, engine_id="lines-test", at=NOW,
-                                 longest_call=LONGEST, trunk_channels=2, vendor_channels=1,
-                                 reserve={CallPurpose.QUALITY_CALLBACK: 1},
+                                 caps=outbound.Caps(LONGEST, 2, 1,
+                                                    {CallPurpose.QUALITY_CALLBACK: 1}),
                                  priority_lines=lambda: _count(1))
     assert claim.refused == "trunk_full"
     assert await _claim(db_session, second, NOW) is None
@@ -115,7 +115,7 @@ async def test_a_claim_handed_a_line_stores_its_hangup_in_the_same_transaction(
     at = NOW + timedelta(seconds=29)
     assert await _claim(db_session, second, at) == "trunk_full"  # its goodbye holds the line
     claim = await outbound.claim(db_session, second, engine_id="lines-test", at=at,
-                                 longest_call=LONGEST, trunk_channels=1, vendor_channels=1,
+                                 caps=outbound.Caps(LONGEST, 1, 1),
                                  freeing=first)
     assert claim.refused is None and claim.attempt is not None
     hung_up = await db_session.scalar(select(OutboundCall.hung_up_at)
@@ -133,7 +133,7 @@ async def test_a_hangup_handed_to_a_refused_claim_still_stands(db_session: Async
     await _answered_and_done(db_session, first)
     at = NOW + timedelta(seconds=29)
     claim = await outbound.claim(db_session, second, engine_id="lines-test", at=at,
-                                 longest_call=LONGEST, trunk_channels=1, vendor_channels=1,
+                                 caps=outbound.Caps(LONGEST, 1, 1),
                                  priority_lines=lambda: _count(1), freeing=first)
     assert claim.refused == "trunk_full"
     assert await db_session.scalar(select(OutboundCall.hung_up_at)

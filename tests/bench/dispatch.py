@@ -90,10 +90,11 @@ class Stamps:
         return await self._original(**fields)
 
     async def commit(self, elder_id: int, service: ServiceType) -> int:
-        """Commit an order as the inbound flow does and hand it to the dispatcher."""
+        """Commit an order as the inbound flow does (an urgent write: the caller waits for
+        it) and hand it to the dispatcher."""
         ctx = self.engine.context
         assert ctx is not None and ctx.dispatcher is not None
-        async with ctx.writing() as session:
+        async with ctx.urgent_writing() as session:
             order = await create_order(session, elder_id=elder_id, service=service,
                                        source="phone", call_uniqueid=None,
                                        requested_by="elder", at=ctx.now())

@@ -1,0 +1,86 @@
+"""Micro-batching: requests made while a batch runs are served together by the next one.
+
+A burst of a thousand orders would otherwise be a thousand planning transactions (and a
+thousand claims, each under the claim lock): one at a time, each waits for all the others.
+Gathered, a thousand requests are a handful of transactions of a few queries each. A lone
+request is served at once, alone: batching adds no wait when there is no burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class MicroBatch(Generic[K, V]):
+    """Serves ``submit(key)`` through ``run(keys)``, one batch of at most ``most`` keys at a
+    time. ``run`` answers every key it was given; a key submitted again while it waits gets
+    ``repeat`` (the first request does the work). An error of ``run`` is every waiter's."""
+
+    def __init__(self, run: Callable[[list[K]], Awaitable[dict[K, V]]], most: int,
+                 repeat: V) -> None:
+        self._run = run
+        self._most = most
+        self._repeat = repeat
+        self._waiting: dict[K, list[asyncio.Future[V]]] = {}
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, key: K) -> V:
+        return await self.request(key)
+
+    def request(self, key: K) -> asyncio.Future[V]:
+        """``submit`` without waiting: the future of ``key``'s answer."""
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.setdefault(key, [])
+        waiters.append(future)
+        if len(waiters) > 1:
+            future.set_result(self._repeat)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._drain(), name="micro batch")
+        return future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[:self._most]
+                batch = {key: self._waiting.pop(key) for key in keys}
+                try:
+                    results = await self._run(keys)
+                except BaseException as exc:
+                    for futures in batch.values():
+                        _settle(futures[0], exc=exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for key, futures in batch.items():
+                    _settle(futures[0], results[key])
+        finally:
+            self._runner = None
+
+    async def close(self) -> None:
+        """Cancel the batch running; every request waiting fails with CancelledError."""
+        runner = self._runner
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        for futures in self._waiting.values():
+            futures[0].cancel()
+        self._waiting.clear()
+
+
+def _settle(future: asyncio.Future[V], result: V | None = None,
+            exc: BaseException | None = None) -> None:
+    if future.done():  # its waiter was cancelled
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        future.cancel()
+    elif exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
