@@ -135,6 +135,9 @@ async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
                 return row
         except asyncpg.exceptions.PostgresError as exc:
             raise _storage_error(exc, step.sql) from exc
+        except asyncpg.exceptions.InterfaceError as exc:  # its connection closed under it
+            await conn.invalidate()
+            raise _storage_error(exc, step.sql) from exc
         except BaseException:
             # Cancelled (or failed) anywhere else, even while BEGIN's answer was on its way:
             # the driver may believe a transaction is open that nobody will commit, so this

@@ -19,6 +19,7 @@ operators' console).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -86,9 +87,10 @@ class CallerIdentity:
                        place=member.place)
 
 
-def _lookup_statement() -> Select[Any]:
-    number = bindparam("number", type_=String)
-    as_elder = (
+def _as_elder() -> Select[Any]:
+    """Every elder whose own phone a number is, as a registry match (the caller's number is
+    for the caller to add)."""
+    return (
         select(
             literal_column("0").label("rank"),
             literal_column("0").label("priority"),
@@ -101,8 +103,12 @@ def _lookup_statement() -> Select[Any]:
             Elder.province_code, Elder.city_code, Elder.county_code,
         )
         .join_from(ElderPhone, Elder, ElderPhone.elder_id == Elder.id)
-        .where(ElderPhone.number_e164 == number)
     )
+
+
+def _lookup_statement() -> Select[Any]:
+    number = bindparam("number", type_=String)
+    as_elder = _as_elder().where(ElderPhone.number_e164 == number)
     as_family = (
         select(
             literal_column("1"),
@@ -129,7 +135,10 @@ def _lookup_statement() -> Select[Any]:
 _LOOKUP = _lookup_statement()
 
 
-class _Match(NamedTuple):
+class RegistryMatch(NamedTuple):
+    """One registry row a number matches: an elder whose phone it is (rank 0), or a family
+    contact of an elder (rank 1)."""
+
     rank: int
     priority: int
     elder_id: int
@@ -147,7 +156,7 @@ class _Match(NamedTuple):
         return Place(self.province_code, self.city_code, self.county_code)
 
 
-async def _find(session: AsyncSession, number: str) -> list[_Match]:
+async def _find(session: AsyncSession, number: str) -> list[RegistryMatch]:
     """The registry matches for ``number``, best first: every elder whose phone it is, else
     the family contacts.
 
@@ -160,7 +169,7 @@ async def _find(session: AsyncSession, number: str) -> list[_Match]:
         rows = await fetch_committed_rows(bind, _LOOKUP, {"number": number})
     else:
         rows = (await (await session.connection()).execute(_LOOKUP, {"number": number})).all()
-    return [_Match(*row) for row in rows]
+    return [RegistryMatch(*row) for row in rows]
 
 
 async def identify(
@@ -175,7 +184,12 @@ async def identify(
         return CallerIdentity(
             CallerStatus.WITHHELD, None, None, None, default_language, None, False
         )
-    matches = await _find(session, number)
+    return identity_of(number, await _find(session, number), default_language)
+
+
+def identity_of(number: str, matches: Sequence[RegistryMatch], default_language: str
+                ) -> CallerIdentity:
+    """The caller on ``number`` from its registry matches, best first (no query)."""
     if not matches:
         return CallerIdentity(
             CallerStatus.UNKNOWN, number, None, None, default_language, None, False
@@ -202,22 +216,22 @@ async def identify(
     )
 
 
-async def handset_owners(session: AsyncSession) -> dict[str, tuple[int, Place]]:
-    """Every registered one-key handset number (E.164) -> its elder (the first registered,
-    on a line several elders share) and the elder's place. Reads only."""
+async def handset_matches(session: AsyncSession) -> dict[str, list[RegistryMatch]]:
+    """Every registered one-key handset number (E.164) -> its registry matches, as
+    ``identify`` finds them (every elder whose phone the number is, oldest first). Reads
+    only."""
+    handsets = select(ElderPhone.number_e164).where(ElderPhone.kind == PhoneKind.HANDSET)
     rows = (await session.execute(
-        select(ElderPhone.number_e164, Elder.id, Elder.province_code, Elder.city_code,
-               Elder.county_code)
-        .join(Elder, Elder.id == ElderPhone.elder_id)
-        .where(ElderPhone.kind == PhoneKind.HANDSET)
+        _as_elder().add_columns(ElderPhone.number_e164)
+        .where(ElderPhone.number_e164.in_(handsets.scalar_subquery()))
         .order_by(ElderPhone.number_e164, Elder.id))).all()
     await session.rollback()
-    owners: dict[str, tuple[int, Place]] = {}
-    places: dict[tuple[Any, ...], Place] = {}  # one Place per county, shared
-    for number, elder_id, *codes in rows:
-        place = places.setdefault(tuple(codes), Place(*codes))
-        owners.setdefault(number, (int(elder_id), place))
-    return owners
+    matches: dict[str, list[RegistryMatch]] = {}
+    for *fields, number in rows:
+        found = matches.setdefault(number, [])
+        if len(found) < MAX_HOUSEHOLD:
+            found.append(RegistryMatch(*fields))
+    return matches
 
 
 async def set_no_menu(session: AsyncSession, elder_id: int, no_menu: bool) -> bool:

@@ -124,6 +124,8 @@ class EmergencyOrders:
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
             self._spool(call, held)
             return None
+        except Exception:  # a fault of no known kind: the spool replay takes the order
+            log.exception("emergency order for call %s failed; spooling it", call.uniqueid)
         await asyncio.to_thread(self._spool, call, held)
         return None
 

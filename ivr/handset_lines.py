@@ -1,11 +1,13 @@
 """The one-key handset lines, known without the database.
 
-A handset call is an emergency before anything else. Should the registry not answer (the
-database restarting, unreachable, locked), the caller would otherwise be an unidentified
-caller in the ordinary queue. The engine keeps every handset number and its elder in memory,
-read at start and every ``REFRESH_S``: a handset calling while the registry is down still
-queues at emergency priority, and its order is stored once the database is back
-(``ivr/emergency_orders.py``).
+A handset call is an emergency before anything else. The engine keeps every handset number
+with its registry matches in memory, read at start and every ``REFRESH_S``, and a handset
+caller is identified from there: the call reaches the operator queue without waiting for the
+registry, which on a disaster minute is busy with thousands of other calls (and may be
+restarting, unreachable or locked). The caller is the one ``identify`` would find, as of the
+last read: a handset registered or moved since then is found through the registry (the
+flow's next step) within ``REFRESH_S``. Its order is stored meanwhile, or once the database
+is back (``ivr/emergency_orders.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from dispatch.phones import normalize
-from dispatch.regions import Place
-from dispatch.registry import CallerIdentity, CallerStatus, handset_owners
+from dispatch.registry import CallerIdentity, RegistryMatch, handset_matches, identity_of
 from ivr.periodic import repeat
 from ivr.storage_steps import storage_step
 
@@ -28,17 +29,17 @@ REFRESH_S = 300.0  # real seconds between reads of the handset numbers
 
 
 class HandsetLines:
-    """Handset number (E.164) -> its elder and place, as last read from the registry."""
+    """Handset number (E.164) -> its registry matches, as last read."""
 
     def __init__(self) -> None:
-        self._owners: dict[str, tuple[int, Place]] = {}
+        self._owners: dict[str, list[RegistryMatch]] = {}
 
     def __len__(self) -> int:
         return len(self._owners)
 
     async def refresh(self, ctx: EngineContext) -> bool:
         """Read the handset numbers again; False (the last list kept) if the read failed."""
-        read = await storage_step(ctx.sessions, handset_owners, log,
+        read = await storage_step(ctx.sessions, handset_matches, log,
                                   "handset lines not read (the last list is kept)")
         if read.value is not None:
             self._owners = read.value
@@ -51,12 +52,10 @@ class HandsetLines:
 
     def identity(self, raw_callerid: str | None, local_area_code: str, language: str
                  ) -> CallerIdentity | None:
-        """The caller as a handset's elder, if the number is a handset line (else None)."""
+        """The caller as ``identify`` found them at the last read, if the number is a
+        handset line (else None); ``language``: for an elder without one of their own."""
         number = normalize(raw_callerid, local_area_code)
-        owner = self._owners.get(number) if number is not None else None
-        if owner is None:
+        matches = self._owners.get(number) if number is not None else None
+        if number is None or matches is None:
             return None
-        elder_id, place = owner
-        return CallerIdentity(status=CallerStatus.ELDER, number=number, elder_id=elder_id,
-                              elder_name=None, language=language, relation=None,
-                              handset=True, place=place)
+        return identity_of(number, matches, language)

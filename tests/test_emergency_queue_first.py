@@ -111,6 +111,27 @@ async def test_an_order_not_stored_at_a_stop_is_spooled_and_replayed_once(
     assert not list(spool.glob("*.json")) and len(list((spool / "replayed").glob("*"))) == 1
 
 
+async def test_an_order_whose_store_fails_unexpectedly_is_spooled_and_replayed(
+        stack: CallStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault of no known kind in the order's write (a driver error nobody foresaw): the
+    order goes to the spool, and the replay stores it."""
+    assert stack.engine is not None and stack.engine.context is not None
+    ctx = stack.engine.context
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("a driver fault nobody foresaw")
+
+    monkeypatch.setattr("ivr.emergency_orders.store_emergency_order", broken)
+    result = await handset_call(stack, 15)
+    assert queued(result)
+    uniqueid = result["uniqueid"]
+    record = await until(lambda: call_record(stack, uniqueid), "the call record")
+    assert record.order_id is None and record.reason == "handset_emergency"
+    monkeypatch.undo()
+    assert await replay_once(ctx) == 1
+    assert [o.service for o in orders_of(stack, uniqueid)] == ["emergency"]
+
+
 async def test_a_handset_is_an_emergency_while_the_database_is_unreachable(
         stack: CallStack) -> None:
     assert stack.db_proxy is not None and stack.engine is not None

@@ -11,6 +11,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import column, func, insert, make_url, select, table, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.db import make_async_engine
@@ -61,3 +62,29 @@ async def test_a_write_cancelled_at_its_begin_leaves_the_pool_committing(
         await engine.dispose()
         await reader.dispose()
         await proxy.close()
+
+
+@pytest.mark.parametrize("follow_up", [False, True], ids=["single", "transaction"])
+async def test_a_write_on_a_connection_closed_under_it_is_a_storage_error(
+        pg_url: str, follow_up: bool) -> None:
+    """A pooled connection the database (or the network) closed: the write fails as a
+    storage error, which every caller retries or spools (an emergency order is never lost
+    to a driver error of another kind), and the next write gets a working connection."""
+    engine = make_async_engine(pg_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE closed_notes (n integer)"))
+        notes = table("closed_notes", column("n"))
+        async with engine.connect() as conn:  # the pool's one connection, closed under it
+            driver = (await conn.get_raw_connection()).driver_connection
+            driver.terminate()
+        async with AsyncSession(engine) as session:
+            with pytest.raises(OperationalError):
+                await write_transaction(session, (insert(notes), {"n": 1}),
+                                        *([lambda _row: [(insert(notes), {"n": 2})]]
+                                          if follow_up else []))
+            await write_transaction(session, (insert(notes), {"n": 3}))
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(notes.c.n))).scalars().all() == [3]
+    finally:
+        await engine.dispose()

@@ -361,9 +361,16 @@ def _household_pop(events: list[dict[str, Any]], uniqueid: str) -> dict[str, Any
     return pop
 
 
+async def _reread_handset_lines(stack: CallStack) -> None:
+    """What the engine's next periodic read of the handset lines does (ivr/handset_lines.py)."""
+    assert stack.engine is not None and stack.engine.context is not None
+    assert await stack.engine.context.handsets.refresh(stack.engine.context)
+
+
 async def test_a_household_handset_is_an_emergency_for_all_at_once(stack: CallStack) -> None:
     number = stack.numbers["handsets"][3]
     first, second = join_household(stack, number, "刘淑芬")
+    await _reread_handset_lines(stack)
     result = await stack.call(national(number))
     call, order = stack.record(result["uniqueid"])
     assert (call.disposition, call.reason) == ("operator", "handset_emergency")
@@ -386,3 +393,23 @@ async def test_nine_at_the_household_question_queues_at_once(stack: CallStack) -
     assert reassured_in_queue(result) == "emergency"
     pop = _household_pop(await _stream_events(stack), result["uniqueid"])
     assert [member["elder_id"] for member in pop["household"]] == [first, second]
+
+
+async def test_a_handset_registered_since_the_last_read_is_an_emergency_too(
+        stack: CallStack) -> None:
+    """A handset line the engine has not read yet is found through the registry."""
+    elder_id = stack.rows(select(ElderPhone.elder_id).where(
+        ElderPhone.number_e164 == stack.numbers["elders"][19]))[0][0]
+    number = "+8613912349019"
+    engine = make_sync_engine(stack.db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(ElderPhone.__table__.insert().values(
+                elder_id=elder_id, number_e164=number, kind="handset"))
+    finally:
+        engine.dispose()
+    result = await stack.call(national(number))
+    call, order = stack.record(result["uniqueid"])
+    assert (call.disposition, call.reason) == ("operator", "handset_emergency")
+    assert order.service == "emergency" and order.elder_id == elder_id
+    assert result["variables"]["QUEUE_PRIO"] == "10"

@@ -67,6 +67,9 @@ EMERGENCY_QUEUE_PRIORITY = 10
 QUEUE_REASSURANCE = "to_operator"  # announced by the operator queue's hold class instead
 MAX_RECHOOSE = 2
 MAX_MISHEARD = 2  # speech not understood this often: a human takes over
+# An emergency caller waits this long (real seconds) at most for the operators' screen pop
+# before going on to the queue; the pop goes on meanwhile and follows moments later.
+EMERGENCY_POP_WAIT_S = 0.15
 
 
 class RouteToHuman(Exception):
@@ -96,6 +99,7 @@ class CallOutcome:
     strikes: list[str] = field(default_factory=list)
     misheard: int = 0
     emergency_order: asyncio.Task[WorkOrder | None] | None = field(default=None, repr=False)
+    screen_pop: asyncio.Task[None] | None = field(default=None, repr=False)
     spoken: SpokenMenu | None = field(default=None, repr=False)
 
 
@@ -156,6 +160,12 @@ class InboundFlow:
         await self._announce_order(agi, language, outcome)
 
     async def _identify(self, agi: AgiSession) -> CallerIdentity:
+        """The caller: a handset line from memory (an emergency waits for no query,
+        ``ivr/handset_lines.py``), anyone else from the registry."""
+        handset = self.ctx.handsets.identity(agi.env.callerid, self.ivr.local_area_code,
+                                             self.ivr.default_language)
+        if handset is not None:
+            return handset
         found = await storage_step(
             self.ctx.sessions.urgent,  # the caller waits for it
             lambda session: identify(session, agi.env.callerid, self.ivr.local_area_code,
@@ -163,12 +173,6 @@ class InboundFlow:
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
         if found.value is not None:
             return found.value
-        handset = self.ctx.handsets.identity(agi.env.callerid, self.ivr.local_area_code,
-                                             self.ivr.default_language)
-        if handset is not None:  # an emergency whether or not the registry answers
-            log.warning("registry unavailable: caller %s is a handset line: emergency",
-                        mask(agi.env.callerid))
-            return handset
         raise RouteToHuman(CallReason.REGISTRY_UNAVAILABLE, prompt="system_busy")
 
     async def _choose_member(
@@ -354,7 +358,10 @@ class InboundFlow:
         if route.priority == 0 and self._after_hours():
             await self._to_message(agi, outcome, route)
             return
-        await self._screen_pop(agi, outcome, route)
+        outcome.screen_pop = asyncio.ensure_future(self._screen_pop(agi, outcome, route))
+        # on a disaster minute the pop waits for a busy database; the emergency does not
+        await asyncio.wait({outcome.screen_pop},
+                           timeout=EMERGENCY_POP_WAIT_S if route.priority > 0 else None)
         try:
             await agi.set_variable(REASON_VARIABLE, route.reason)
             await agi.set_variable("HOTLINE_PRIORITY", str(route.priority))
@@ -416,6 +423,11 @@ class InboundFlow:
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
         identity = outcome.identity
+        if outcome.screen_pop is not None:  # an emergency's pop may follow its queue entry
+            try:
+                await outcome.screen_pop
+            except Exception:
+                log.exception("screen pop of call %s failed", agi.env.uniqueid)
         if outcome.emergency_order is not None:  # the call record points to its order
             order = await stored_or_spooled(outcome.emergency_order)
             if order is not None:
