@@ -15,6 +15,7 @@ import re
 import shlex
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -135,13 +136,31 @@ def _ensure_sqlite_dir(parsed: URL) -> None:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+SQLITE_PRAGMA_WAIT_S = 30.0  # as busy_timeout: the longest a new connection waits for a lock
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            _execute_when_unlocked(cursor, pragma)
     finally:
         cursor.close()
+
+
+def _execute_when_unlocked(cursor: Any, statement: str) -> None:
+    """Run ``statement``, tried again while another connection holds the lock it needs.
+    Switching a new file to WAL can answer "database is locked" at once, busy_timeout or
+    not, while another process's first connection is switching it or migrating it."""
+    deadline = time.monotonic() + SQLITE_PRAGMA_WAIT_S
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_explicit_transactions(dbapi_connection: Any, record: Any) -> None:
