@@ -13,8 +13,8 @@ from collections.abc import Callable
 from ivr.event_loop import use_everywhere
 from tests.bench.checks import Bench
 
-BENCHMARKS = ["callerid", "calls", "emergency", "console", "dispatch", "care", "settle",
-              "export", "speech"]
+BENCHMARKS = ["callerid", "calls", "scaling", "emergency", "console", "dispatch", "care",
+              "settle", "export", "speech"]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
@@ -28,6 +28,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
         module.run(bench, calls=args.calls, concurrency=args.concurrency,
                    classic_calls=args.classic_calls)
+
+    def scaling(bench: Bench) -> None:
+        from tests.bench import scaling as module
+
+        module.run(bench)
 
     def emergency(bench: Bench) -> None:
         from tests.bench import emergency as module
@@ -66,7 +71,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
         module.run(bench)
 
-    return {"callerid": callerid, "calls": calls, "emergency": emergency,
+    return {"callerid": callerid, "calls": calls, "scaling": scaling, "emergency": emergency,
             "console": console, "dispatch": dispatch, "care": care, "settle": settle,
             "export": export,
             "speech": speech}
