@@ -100,6 +100,7 @@ class CallOutcome:
     misheard: int = 0
     emergency_order: asyncio.Task[WorkOrder | None] | None = field(default=None, repr=False)
     screen_pop: asyncio.Task[None] | None = field(default=None, repr=False)
+    live_start: asyncio.Task[None] | None = field(default=None, repr=False)
     spoken: SpokenMenu | None = field(default=None, repr=False)
 
 
@@ -135,7 +136,8 @@ class InboundFlow:
         outcome.linkedid = await agi.get_variable("CHANNEL(linkedid)")
         identity = await self._identify(agi)
         outcome.identity = identity
-        await self._record_start(agi, identity, outcome)
+        # shown live meanwhile: no caller waits for the wallboard
+        outcome.live_start = asyncio.ensure_future(self._record_start(agi, identity, outcome))
         if identity.status is CallerStatus.WITHHELD:
             raise RouteToHuman(CallReason.WITHHELD_NUMBER, prompt="unknown_caller")
         if identity.status is CallerStatus.UNKNOWN:
@@ -423,11 +425,9 @@ class InboundFlow:
 
     async def _finish(self, agi: AgiSession, outcome: CallOutcome) -> None:
         identity = outcome.identity
-        if outcome.screen_pop is not None:  # an emergency's pop may follow its queue entry
-            try:
-                await outcome.screen_pop
-            except Exception:
-                log.exception("screen pop of call %s failed", agi.env.uniqueid)
+        # an emergency's pop may follow its queue entry; the live call shows before it ends
+        await _settled(outcome.screen_pop, "screen pop", agi.env.uniqueid)
+        await _settled(outcome.live_start, "live start", agi.env.uniqueid)
         if outcome.emergency_order is not None:  # the call record points to its order
             order = await stored_or_spooled(outcome.emergency_order)
             if order is not None:
@@ -459,3 +459,13 @@ class InboundFlow:
             outcome.reason,
             f" order {outcome.order_no}" if outcome.order_no else "",
         )
+
+
+async def _settled(task: asyncio.Task[None] | None, what: str, uniqueid: str) -> None:
+    """Wait for a step the call went on without; its failure is logged, never raised."""
+    if task is None:
+        return
+    try:
+        await task
+    except Exception:
+        log.exception("%s of call %s failed", what, uniqueid)

@@ -48,6 +48,7 @@ from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.calls import _city, _postgres_schema_url
 from tests.bench.checks import DRAIN_S, Bench, Stored, standalone, stream_events
+from tests.bench.lean_driver import TO_OPERATOR, Transcript, lean_drive
 from tests.haproxy import HAProxy
 from tests.ports import closed_port
 from tests.processes import engine_env, engine_process, engines, listening
@@ -208,6 +209,81 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
     return calls_made, pops
 
 
+async def _lean_burst(bench: Bench, burst: int) -> dict[str, Any]:
+    """``burst`` handset calls in the same instant from the lean FastAGI driver (no
+    simulator in their way), to one engine in this process and to the bare server:
+    connection -> the route to the operator queue. Each engine call is checked for its
+    emergency order (once), its call record pointing to it and its screen pop (with no PBX
+    behind the driver there is no queue entry and no family call to check)."""
+    run = bench.run_dir("lean-burst")
+    db_url = f"sqlite:///{run / 'hotline.sqlite3'}"
+    _city(db_url)
+    handsets = sample_numbers(db_url, 500, 7)["handsets"]
+    settings = load_settings(
+        None, database={"url": db_url}, agi={"port": 0}, ami={"enabled": False},
+        redis={"url": "", "embedded_path": str(run / "redis.db"),
+               "key_prefix": f"benchl{time.monotonic_ns()}:"},
+        clock={"speed": SPEED}, spool={"dir": str(run / "spool")},
+        alarms={"spool_dir": str(run / "alarms")}, dispatch={"enabled": False})
+    engine = Engine(settings)
+    await engine.start(migrate=False, connect_ami=False)
+    try:
+        sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
+                                           speed=SPEED, log_path=bench.log_file(run / "sim.log"))
+        try:
+            await sim.request("operators", operators=operators(1.0))
+            transcript = Transcript.of(await sim.call({
+                "number": handsets[-1], "to": "12349", "context": "from-pstn", "script": [],
+                "hangup_after": None}))
+        finally:
+            await sim.stop()
+        freeze_startup_objects()  # as the engine process does
+        through_engine = await lean_drive(engine.agi_port, transcript, handsets[:-1], burst,
+                                          "1800008000", concurrency=burst, done=TO_OPERATOR)
+        pops = await _all_pops(engine, through_engine["done"])
+    finally:
+        await engine.stop(grace_s=DRAIN_S)
+        gc.unfreeze()
+    await bench.no_tasks_left("lean burst run")
+    bare = BareFastAgi([command for command, _ in transcript.steps])
+    port = await bare.start()
+    try:
+        through_bare = await lean_drive(port, transcript, handsets[:-1], burst, "1800008001",
+                                        concurrency=burst, done=TO_OPERATOR)
+    finally:
+        await bare.close()
+    label = f"lean driver, {burst} in the same instant"
+    routed = through_engine["done"]
+    bench.expect(f"{label}: engine calls routed to the queue", burst, len(routed))
+    bench.expect(f"{label}: bare calls routed", burst, len(through_bare["done"]))
+    bench.missing(f"{label}: screen pops in Redis", routed, pops)
+    async with Stored(db_url) as stored:
+        orders = await stored.emergency_orders_of_calls(routed)
+        bench.missing(f"{label}: emergency orders", routed, orders)
+        bench.once_each(f"{label}: emergency orders", await stored.orders_of_calls(routed))
+        bench.missing(f"{label}: call records pointing to their order", routed,
+                      await stored.call_records(routed, with_their_order=True))
+    return {f"{label}, engine: connect -> route p50 / p99 ms":
+            f"{through_engine['connect -> done p50 ms']:.0f} / "
+            f"{through_engine['connect -> done p99 ms']:.0f}",
+            f"{label}, bare FastAGI: connect -> route p50 / p99 ms":
+            f"{through_bare['connect -> done p50 ms']:.0f} / "
+            f"{through_bare['connect -> done p99 ms']:.0f}"}
+
+
+async def _all_pops(engine: Engine, uniqueids: list[str], timeout_s: float = 60.0
+                    ) -> dict[str, float]:
+    """The screen pops in Redis once every call of ``uniqueids`` has one (an emergency's pop
+    may follow its route), or as they are after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        pops = await screen_pops(engine)
+        if all(uniqueid in pops for uniqueid in uniqueids) or loop.time() > deadline:
+            return pops
+        await asyncio.sleep(0.5)
+
+
 async def _engines_run(bench: Bench, label: str, engine_count: int, calls: int, rate: float,
                        hold_s: float) -> EnginesRun | None:
     """The run through ``engine_count`` engine processes behind HAProxy (the shipped
@@ -342,6 +418,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, burst: int) -> None:
     steady, pops = await _engine_run(bench, "engine", calls, RATE_PER_S, hold_s)
     bare_burst = await _bare_run(bench, "bare FastAGI burst", burst, None, hold_s)
     in_burst, burst_pops = await _engine_run(bench, "burst", burst, None, hold_s)
+    lean_burst = await _lean_burst(bench, burst)
     disaster_rate = DISASTER_CALLS / DISASTER_WINDOW_S
     bare_disaster = await _bare_run(bench, "bare FastAGI disaster", DISASTER_CALLS,
                                     disaster_rate, DISASTER_HOLD_S)
@@ -377,6 +454,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, burst: int) -> None:
         **figures("engine", steady, pops, steady_from),
         **figures(f"baseline, bare FastAGI, {burst} in the same instant", bare_burst, None, 0),
         **figures(f"engine, {burst} in the same instant", in_burst, burst_pops, 0),
+        **lean_burst,
         "note": "PBX times: answer stamped by the simulator, queue = Queue app start; "
                 "screen pop = its Redis entry time; negative: the pop came first",
         "goal p99": f"< 200 ms each, at {in_progress} concurrent calls",

@@ -17,10 +17,8 @@ one order in the database and its call record pointing to it; no engine logged a
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -31,7 +29,7 @@ from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.calls import FAST, _city, _postgres_schema_url, caller
 from tests.bench.checks import Bench, Stored, standalone
 from tests.bench.emergency import process_cpu_s
-from tests.bench.lean_driver import Transcript
+from tests.bench.lean_driver import Transcript, lean_drive
 from tests.haproxy import HAProxy
 from tests.ports import closed_port
 from tests.processes import engine_env, engine_process, engines, listening
@@ -40,22 +38,6 @@ ENGINE_COUNTS = (1, 2, 4)
 CALLS = 3000
 WARMUP = 200
 CONCURRENCY = 200
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def lean_drive(port: int, transcript: Transcript, numbers: list[str], calls: int,
-                     prefix: str) -> dict[str, Any]:
-    """The lean driver, in a process of its own, through 127.0.0.1:``port``."""
-    request = {"host": "127.0.0.1", "port": port, "script": "inbound", "numbers": numbers,
-               "calls": calls, "concurrency": CONCURRENCY, "prefix": prefix,
-               "uniqueid": transcript.uniqueid, "steps": transcript.steps}
-    driver = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.bench.lean_driver", cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    out, _ = await driver.communicate(json.dumps(request).encode())
-    if driver.returncode != 0:
-        raise RuntimeError(f"lean driver exited with {driver.returncode}")
-    return dict(json.loads(out))
 
 
 async def _record(port: int, number: str, run: Path, bench: Bench) -> Transcript:
