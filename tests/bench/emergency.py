@@ -12,7 +12,9 @@ Baseline, same run and load: a bare FastAGI server that sends the engine's own c
 for an emergency with no work behind it, so the difference is the engine's added latency. A
 second pair sends 500 calls in the same instant, the worst case, to the bare server and to the
 engine: there the simulator driving the calls is itself slow, and the bare server's figures
-show how much of the delay is the driver's. The last runs play the disaster minute: 5,000
+show how much of the delay is the driver's. The same burst from the lean FastAGI driver
+(tests/bench/lean_driver.py: no dialplan, no channels) shows the engine's own share, from
+each connection to its route to the queue. The last runs play the disaster minute: 5,000
 handset calls spread over 60 s, each talking 5 s with its operator, to the bare server, then
 to one and to two engine processes behind HAProxy (the shipped configuration) on PostgreSQL
 and Redis (one engine in this process on SQLite where those or HAProxy are missing), with
