@@ -170,6 +170,19 @@ def _servers_configured() -> bool:
                 and os.environ.get("HOTLINE_TEST_REDIS_URL"))
 
 
+async def _engine_in_process(run: Path, db_url: str, redis_url: str) -> Engine:
+    """An engine started in this process on ``db_url`` and ``redis_url`` (the embedded
+    Redis if empty), its files in ``run``: FastAGI only, no AMI, no dispatch."""
+    engine = Engine(load_settings(
+        None, database={"url": db_url}, agi={"port": 0}, ami={"enabled": False},
+        redis={"url": redis_url, "embedded_path": str(run / "redis.db"),
+               "key_prefix": f"benche{time.monotonic_ns()}:"},
+        clock={"speed": SPEED}, spool={"dir": str(run / "spool")},
+        alarms={"spool_dir": str(run / "alarms")}, dispatch={"enabled": False}))
+    await engine.start(migrate=False, connect_ami=False)
+    return engine
+
+
 async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
                       hold_s: float, servers: bool = False
                       ) -> tuple[list[Timing], dict[str, float]]:
@@ -180,17 +193,8 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
     db_url = pg_url or f"sqlite:///{run / 'hotline.sqlite3'}"
     _city(db_url)
     handsets = sample_numbers(db_url, 500, 7)["handsets"]
-    settings = load_settings(
-        None, database={"url": db_url}, agi={"port": 0},
-        ami={"enabled": False},
-        redis={"url": os.environ["HOTLINE_TEST_REDIS_URL"] if pg_url else "",
-               "embedded_path": str(run / "redis.db"),
-               "key_prefix": f"benche{time.monotonic_ns()}:"},
-        clock={"speed": SPEED}, spool={"dir": str(run / "spool")},
-        alarms={"spool_dir": str(run / "alarms")}, dispatch={"enabled": False},
-    )
-    engine = Engine(settings)
-    await engine.start(migrate=False, connect_ami=False)
+    engine = await _engine_in_process(
+        run, db_url, os.environ["HOTLINE_TEST_REDIS_URL"] if pg_url else "")
     sim: SimulatorProcess | None = None
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
@@ -221,14 +225,7 @@ async def _lean_burst(bench: Bench, burst: int) -> dict[str, Any]:
     db_url = f"sqlite:///{run / 'hotline.sqlite3'}"
     _city(db_url)
     handsets = sample_numbers(db_url, 500, 7)["handsets"]
-    settings = load_settings(
-        None, database={"url": db_url}, agi={"port": 0}, ami={"enabled": False},
-        redis={"url": "", "embedded_path": str(run / "redis.db"),
-               "key_prefix": f"benchl{time.monotonic_ns()}:"},
-        clock={"speed": SPEED}, spool={"dir": str(run / "spool")},
-        alarms={"spool_dir": str(run / "alarms")}, dispatch={"enabled": False})
-    engine = Engine(settings)
-    await engine.start(migrate=False, connect_ami=False)
+    engine = await _engine_in_process(run, db_url, "")
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=SPEED, log_path=bench.log_file(run / "sim.log"))
@@ -258,13 +255,8 @@ async def _lean_burst(bench: Bench, burst: int) -> dict[str, Any]:
     routed = through_engine["done"]
     bench.expect(f"{label}: engine calls routed to the queue", burst, len(routed))
     bench.expect(f"{label}: bare calls routed", burst, len(through_bare["done"]))
-    bench.missing(f"{label}: screen pops in Redis", routed, pops)
     async with Stored(db_url) as stored:
-        orders = await stored.emergency_orders_of_calls(routed)
-        bench.missing(f"{label}: emergency orders", routed, orders)
-        bench.once_each(f"{label}: emergency orders", await stored.orders_of_calls(routed))
-        bench.missing(f"{label}: call records pointing to their order", routed,
-                      await stored.call_records(routed, with_their_order=True))
+        await _check_stored(bench, label, stored, routed, pops)
     return {f"{label}, engine: connect -> route p50 / p99 ms":
             f"{through_engine['connect -> done p50 ms']:.0f} / "
             f"{through_engine['connect -> done p99 ms']:.0f}",
@@ -373,17 +365,25 @@ async def _check_emergencies(bench: Bench, label: str, db_url: str, calls: list[
     uniqueids = [c.uniqueid for c in calls]
     bench.expect(f"{label}: emergencies that reached the Queue", len(calls),
                  sum(1 for c in calls if c.answered_to_queue_ms is not None))
-    bench.missing(f"{label}: screen pops in Redis", uniqueids, pops)
     async with Stored(db_url) as stored:
-        orders = await stored.emergency_orders_of_calls(uniqueids)
-        bench.missing(f"{label}: emergency orders", uniqueids, orders)
-        bench.once_each(f"{label}: emergency orders", await stored.orders_of_calls(uniqueids))
-        bench.missing(f"{label}: call records pointing to their order", uniqueids,
-                      await stored.call_records(uniqueids, with_their_order=True))
+        orders = await _check_stored(bench, label, stored, uniqueids, pops)
         bench.missing(f"{label}: queue entries", uniqueids,
                       await stored.queue_entries(uniqueids))
         bench.missing(f"{label}: family escalations begun", orders.values(),
                       await stored.orders_with_event(orders.values(), ESCALATION_BEGUN))
+
+
+async def _check_stored(bench: Bench, label: str, stored: Stored, uniqueids: list[str],
+                        pops: dict[str, float]) -> dict[str, int]:
+    """Each emergency's screen pop, its order (once) and its call record pointing to it;
+    returns the orders by call."""
+    bench.missing(f"{label}: screen pops in Redis", uniqueids, pops)
+    orders = await stored.emergency_orders_of_calls(uniqueids)
+    bench.missing(f"{label}: emergency orders", uniqueids, orders)
+    bench.once_each(f"{label}: emergency orders", await stored.orders_of_calls(uniqueids))
+    bench.missing(f"{label}: call records pointing to their order", uniqueids,
+                  await stored.call_records(uniqueids, with_their_order=True))
+    return orders
 
 
 async def _bare_run(bench: Bench, label: str, calls: int, rate: float | None, hold_s: float
