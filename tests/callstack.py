@@ -42,7 +42,10 @@ async def until(condition: Callable[[], Any], what: str = "", timeout_s: float =
     while True:
         value = condition()
         if asyncio.iscoroutine(value):
-            value = await value
+            try:  # a check that never answers (a dead server) fails in time too, named
+                value = await asyncio.wait_for(value, max(deadline - loop.time(), 0.05))
+            except TimeoutError:
+                raise AssertionError(f"no answer while waiting for {what or condition}") from None
         if value:
             return value
         assert loop.time() < deadline, f"timed out waiting for {what or condition}"
@@ -174,6 +177,14 @@ def server_backends(folder: Path) -> Iterator[tuple[str, str]]:
             _pg_admin(os.environ[PG_ENV], f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def report_simulator(sim: SimulatorProcess, log: Path, lines: int = 40) -> None:
+    """On a failing test, say whether the simulator is still running and show the end of its
+    log (pytest prints a failing test's captured output)."""
+    state = "running" if sim.process.returncode is None else f"exited {sim.process.returncode}"
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+    print(f"simulator {state}; last lines of {log}:", *tail, sep="\n")
+
+
 async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float = 60.0,
                      agi_url: str | None = None, engine_overrides: dict[str, Any] | None = None,
                      ami: bool = False, sim_globals: dict[str, str] | None = None,
@@ -239,6 +250,9 @@ async def open_stack(kind: str, folder: Path, *, elders: int = 300, speed: float
         await sim.request("operators", operators=OPERATORS)
         yield CallStack(db_url, settings, engine, sim, numbers, ami_proxy=proxy,
                         db_proxy=database)
+    except BaseException:
+        report_simulator(sim, folder / "sim.log")
+        raise
     finally:
         for opened in (proxy, database):
             if opened is not None:
