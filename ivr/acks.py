@@ -1,4 +1,5 @@
-"""Family members' answers ("press 1"), delivered to the escalation that waits for them.
+"""Answers one process waits for from another: a family member's "press 1", delivered to the
+escalation that waits for it, and an operator's page saying a screen pop's card is shown.
 
 A family member's answer (key 1, or a call that ended without it) is recorded by whichever
 engine process ran their call; the escalation waiting for it may run in another. The answer is
@@ -61,7 +62,11 @@ class Acknowledgements:
     async def signal(self, order_id: int, contact_id: int, acknowledged: bool = True) -> None:
         """Record the contact's answer (key 1, or the call ended without it) and wake whoever
         waits for it, here or in another engine process."""
-        key, answer = self.key(order_id, contact_id), "1" if acknowledged else "0"
+        await self.signal_key(self.key(order_id, contact_id), acknowledged)
+
+    async def signal_key(self, key: str, acknowledged: bool = True) -> None:
+        """Record the answer kept under ``key`` and wake whoever waits for it."""
+        answer = "1" if acknowledged else "0"
         self._wake(key, answer)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
@@ -70,12 +75,16 @@ class Acknowledgements:
                 pipe.publish(self.channel, f"{key}={answer}")
                 await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("acknowledgement %s not shared through Redis: %s", key, exc)
+            log.warning("answer %s not shared through Redis: %s", key, exc)
 
     async def wait(self, order_id: int, contact_id: int, timeout_s: float) -> bool:
         """True once the contact acknowledged; False when their call ended without it, or
         after ``timeout_s`` real seconds with no answer."""
-        key = self.key(order_id, contact_id)
+        return await self.wait_key(self.key(order_id, contact_id), timeout_s)
+
+    async def wait_key(self, key: str, timeout_s: float) -> bool:
+        """True once the answer under ``key`` is yes; False for a no, or after ``timeout_s``
+        real seconds with none."""
         deadline = time.monotonic() + timeout_s
         loop = asyncio.get_running_loop()
         while True:

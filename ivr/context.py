@@ -20,6 +20,7 @@ from ivr.handset_lines import HandsetLines
 from ivr.hangups import HangupWatch
 from ivr.live import LiveState
 from ivr.patient_writes import PatientWrites
+from ivr.pop_delivery import WatchedRegions
 from ivr.priority_gate import PriorityGate
 from ivr.prompts import PromptCatalogue
 from ivr.trunk import PriorityLine, PriorityLines, SharedCount
@@ -41,6 +42,7 @@ class EngineContext:
     priority_lines: PriorityLines | None = None  # emergency call-backs and family alerts
     hangups: HangupWatch = field(default_factory=HangupWatch)  # what is held until a hangup
     handsets: HandsetLines = field(default_factory=HandsetLines)  # known without the database
+    screens: WatchedRegions | None = None  # where an operator's live page shows pops now
     _write_gate: PriorityGate | None = None
     # every session of the process, admitted by the pool's slots, a caller's first
     sessions: AdmittedSessions = field(init=False)

@@ -8,7 +8,7 @@ import errno
 import gc
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from ivr.flows.vendor_offer import VendorOfferFlow
 from ivr.live import LiveState
 from ivr.metrics_service import MetricsServer
 from ivr.outbox_relay import OutboxRelay
+from ivr.pop_delivery import WatchedRegions
 from ivr.prompts import PromptCatalogue
 from ivr.queue_members import QueueMembers
 from ivr.queue_tracker import QueueTracker
@@ -99,6 +100,8 @@ class Engine:
             acks=Acknowledgements(self.redis.client, settings.redis.key_prefix),
         )
         self.context.acks.start()
+        self.context.screens = WatchedRegions(self.redis.client, settings.redis.key_prefix,
+                                              self.context.acks)
         self.context.priority_lines = PriorityLines(self.redis.client, settings.redis.key_prefix,
                                                     self.context.hangups)
         self.outbox = OutboxRelay(self.context)
@@ -116,7 +119,8 @@ class Engine:
                             asyncio.create_task(replay_forever(self.context)),
                             asyncio.create_task(scan_forever(self.context)),
                             asyncio.create_task(prune_forever(self.context)),
-                            asyncio.create_task(self.outbox.relay_forever())]
+                            asyncio.create_task(self.outbox.relay_forever()),
+                            asyncio.create_task(self.context.screens.refresh_forever())]
         if settings.metrics.enabled:
             self.metrics = MetricsServer(self.context, settings.metrics)
             await self.metrics.start()
@@ -232,18 +236,31 @@ class Engine:
             steps.append(("database pool", self._db_engine.dispose))
         for name, step in steps:
             bound = grace_s + STOP_STEP_TIMEOUT_S + STOP_STEP_EXTRA_S.get(name, 0.0)
-            try:
-                await asyncio.wait_for(step(), bound)
-            except TimeoutError:
-                log.error("shutdown: %s did not stop within %.0f s; going on (%s)", name,
-                          bound, _still_running())
-            except Exception:
-                log.exception("shutdown: stopping %s failed; going on", name)
+            await _bounded_step(name, step, bound)
 
     async def _stop_background(self) -> None:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+
+
+async def _bounded_step(name: str, step: Callable[[], Awaitable[Any]], bound: float) -> None:
+    """Run one stop step for at most ``bound`` seconds. One that overruns is logged with
+    where every task stands, its own included, before it is cancelled."""
+    task = asyncio.ensure_future(step())
+    try:
+        await asyncio.wait({task}, timeout=bound)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not task.done():
+        log.error("shutdown: %s did not stop within %.0f s; going on (%s)", name, bound,
+                  _still_running())
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_STEP_CANCEL_S)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.error("shutdown: stopping %s failed; going on", name, exc_info=task.exception())
 
 
 _OWN_CODE = str(Path(__file__).resolve().parents[1])
@@ -327,6 +344,7 @@ def freeze_startup_objects() -> None:
 
 
 STOP_STEP_TIMEOUT_S = 15.0
+STOP_STEP_CANCEL_S = 5.0  # a step that overran gets this long to end once cancelled
 # Steps that store data get longer: after a disaster minute the queue events and call records
 # still waiting for the database take a while to write, and each one lost is a record gone.
 STOP_STEP_EXTRA_S = {"patient writes": 60.0}

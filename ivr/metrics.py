@@ -37,6 +37,10 @@ ORIGINATES = Counter(
 STORAGE_ERRORS = Counter(
     "hotline_storage_errors", "Steps that failed on a storage error, by store", ["store"],
     registry=REGISTRY)
+POPS_SHOWN = Counter(
+    "hotline_screen_pops_shown", "Screen pops an open live page of the call's region was "
+    "waited for, by whether the card reached it before the call was queued (in_time, late)",
+    ["outcome"], registry=REGISTRY)
 AMI_CONNECTED = Gauge(
     "hotline_ami_connected", "1 while this engine's AMI link is logged in, else 0",
     registry=REGISTRY)

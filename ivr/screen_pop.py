@@ -20,10 +20,11 @@ async def publish_screen_pop(
     ctx: EngineContext, *, uniqueid: str, linkedid: str | None, reason: str, priority: int,
     caller: str | None, caller_status: str, relation: str | None, order_no: str | None,
     elder_id: int | None, household: list[int] | None = None,
-) -> None:
+) -> Place:
     """Publish a ``screen_pop`` event with the elder's profile (None if unknown or unreadable)
     before the call reaches the operators; from a number several elders share and no member
-    chosen, ``household`` names them all and each one's profile is in the event."""
+    chosen, ``household`` names them all and each one's profile is in the event. Returns the
+    elder's place (unknown: ``Place()``), whose operators' pages show it."""
     profile = None
     members: list[dict[str, Any] | None] = []
     place = Place()
@@ -42,3 +43,4 @@ async def publish_screen_pop(
         uniqueid=uniqueid, linkedid=linkedid, reason=reason, priority=priority, caller=caller,
         caller_status=caller_status, relation=relation, order_no=order_no, profile=profile,
         household=members, place=place))
+    return place

@@ -26,8 +26,11 @@ from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_eng
 from dispatch.models import AuditEntry, Call, Elder, ElderPhone, OrderEvent, QueueCall, WorkOrder
 from dispatch.orders import ServiceType, create_order, order_no_for
 from dispatch.phones import national
+from dispatch.regions import Place
 from ivr.config import Settings
 from ivr.console.server import console_app
+from ivr.metrics import REGISTRY
+from ivr.pop_delivery import seen_key
 from tests.browser import ConsoleServer, account, async_chromium, async_screenshot, async_sign_in
 from tests.callstack import CallStack, open_stack, until
 
@@ -124,11 +127,20 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
                 signed_in(browser, console.url, "li") as li, \
                 signed_in(browser, console.url, "zhao") as zhao:
             await stack.sim.request("operators", operators=OP1)
+            # the engine knows a page of the county is open: the call waits for its card
+            screens = stack.engine.context.screens
+            await until(lambda: screens.watched(Place(county_code=elder.county)),
+                        "the county's open page known to the engine")
+            pops_shown = shown_count()
             call = asyncio.create_task(stack.call(national(elder.line)))
             card = f".card:has(h3:text-is('{elder.name}'))"
             await li.wait_for_selector(card, timeout=TIMEOUT_MS)
             # the elder's record is on the card while op1's phone still rings
             uniqueid = await li.get_attribute(card, "data-uniqueid")
+            said = seen_key(stack.settings.redis.key_prefix, uniqueid)
+            assert await until(lambda: stack.engine.redis.client.get(said),
+                               "the console's word that the card reached a page") == b"1"
+            await until(lambda: shown_count() == pops_shown + 1, "the engine's wait counted")
             waits = stack.rows(select(QueueCall.answered_at)
                             .where(QueueCall.uniqueid == uniqueid))
             assert all(answered is None for (answered,) in waits)
@@ -190,6 +202,12 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
     refused = stack.rows(select(AuditEntry.account_name, AuditEntry.detail)
                       .where(AuditEntry.action == "order_refused"))
     assert refused == [("li", {"exists_elsewhere": True})]
+
+
+def shown_count() -> float:
+    """Calls that waited for their card on an open page, this process."""
+    return sum(REGISTRY.get_sample_value("hotline_screen_pops_shown_total", {"outcome": outcome})
+               or 0.0 for outcome in ("in_time", "late"))
 
 
 async def foreign_emergency(stack: CallStack, county: str) -> str:

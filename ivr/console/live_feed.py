@@ -38,6 +38,7 @@ READ_BATCH = 500
 BLOCK_MS = 1000
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 2.0
 HEARTBEAT_S = 15.0  # a page hears something at least this often (proxies, dead peers)
+BATCH_MAX = 200  # events a page gets in one write at most
 SEEN_OUTBOX_IDS = 4096  # per subscriber: duplicates are adjacent in practice
 
 
@@ -226,42 +227,76 @@ class LiveFeed:
         """Every event ``scope`` may see (of ``kinds``, if given) after stream id ``since``
         (from now if None), in order and once each, with a FeedStatus whenever the feed goes
         down or comes back, and ``idle`` after ``heartbeat_s`` (the feed's) of silence."""
+        batches = self.subscribe_batches(scope, since, kinds, heartbeat_s)
+        try:
+            async for batch in batches:
+                for item in batch:
+                    yield item
+        finally:
+            await batches.aclose()
+
+    async def subscribe_batches(self, scope: RegionScope, since: str | None,
+                                kinds: frozenset[str] | None = None,
+                                heartbeat_s: float | None = None
+                                ) -> AsyncIterator[list[Item]]:
+        """What ``subscribe`` gives, a list at a time: everything already waiting for the
+        subscriber comes at once (a page gets it in one write when the console is busy)."""
         quiet_s = self.heartbeat_s if heartbeat_s is None else heartbeat_s
         subscriber = Subscriber(scope, asyncio.Queue(self.queue_size), kinds)
         self._subscribers.add(subscriber)
         last = since if since is not None and is_stream_id(since) else self.position
         seen: OrderedDict[int, None] = OrderedDict()
         try:
-            yield FeedStatus("live" if self.connected else "reconnecting")
+            yield [FeedStatus("live" if self.connected else "reconnecting")]
             need_backlog = since is not None
             while True:
                 if need_backlog:
+                    batch: list[Item] = []
                     async for item in self._backlog(subscriber, last):
                         if isinstance(item, FeedStatus):
-                            yield item
+                            batch.append(item)
                         elif _fresh(item, last, seen):
                             last = item.id
-                            yield item
+                            batch.append(item)
+                        if len(batch) >= BATCH_MAX:
+                            yield batch
+                            batch = []
+                    if batch:
+                        yield batch
                     need_backlog = False
                     continue
                 if self._task is None:
                     return  # the feed stopped
-                try:
-                    async with asyncio.timeout(quiet_s):
-                        item = await subscriber.queue.get()
-                except TimeoutError:
-                    yield FeedStatus("idle")
-                    continue
-                if item is STOPPED:
-                    return
-                if item is CATCH_UP:
-                    self.catch_ups += 1
-                    need_backlog = True
-                elif isinstance(item, FeedStatus):
-                    yield item
-                elif _fresh(item, last, seen):
-                    last = item.id
-                    yield item
+                queue = subscriber.queue
+                if queue.empty():
+                    try:
+                        async with asyncio.timeout(quiet_s):
+                            first = await queue.get()
+                    except TimeoutError:
+                        yield [FeedStatus("idle")]
+                        continue
+                else:
+                    first = queue.get_nowait()
+                batch = []
+                item: Item | None = first
+                while item is not None:
+                    if item is STOPPED:
+                        if batch:
+                            yield batch
+                        return
+                    if item is CATCH_UP:
+                        self.catch_ups += 1
+                        need_backlog = True
+                        break  # the marker is alone in the queue: the backlog follows
+                    if isinstance(item, FeedStatus):
+                        batch.append(item)
+                    elif _fresh(item, last, seen):
+                        last = item.id
+                        batch.append(item)
+                    item = (queue.get_nowait() if not queue.empty() and len(batch) < BATCH_MAX
+                            else None)
+                if batch:
+                    yield batch
         finally:
             self._subscribers.discard(subscriber)
 

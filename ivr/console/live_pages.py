@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -38,6 +39,7 @@ from dispatch.dispositions import Disposition, DispositionError, close_alarm
 from dispatch.orders import is_valid_order_no
 from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
 from dispatch.worklist import worklist
+from ivr.acks import Acknowledgements
 from ivr.config import Settings
 from ivr.console.auth import current_account, require
 from ivr.console.call_back import call_back_blocked
@@ -52,6 +54,7 @@ from ivr.console.live_feed import (
 )
 from ivr.console.state import ConsoleState, actor, console_state
 from ivr.console.templating import render
+from ivr.pop_delivery import OpenScreens, is_uniqueid, seen_key
 from ivr.queue_members import operator_counts
 from ivr.storage_steps import STORAGE_ERRORS, describe
 
@@ -63,6 +66,7 @@ WORKLIST_WINDOW_S = 24 * 3600
 WORKLIST_REUSE_S = 1.0
 WORKLIST_KEEP_S = 10.0
 NOTE_MAX = 500
+CARDS_SENT_KEPT = 4096  # calls whose card this console has already reported sent
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 # What the pages act on (cards, the worklist, the wallboard); the stream's other events
 # (call started and ended, vendors, family calls...) stay off the wire.
@@ -130,6 +134,9 @@ class LiveContext:
     prefix: str
     replay_s: int = POP_REPLAY_S
     worklists: WorklistReads[bytes] = field(default_factory=WorklistReads)
+    screens: OpenScreens | None = None  # the regions this console's live pages cover
+    answers: Acknowledgements | None = None  # "card sent", for the engine that waits
+    cards_sent: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
 
 def live_context(request: Request) -> LiveContext:
@@ -213,24 +220,51 @@ async def live_events(request: Request) -> Response:
     state = console_state(request)
     account = _account(request)
     check_s = state.settings.console.account_check_s
-    items = live.feed.subscribe(account.scope, _since(request, live), PAGE_KINDS,
-                                heartbeat_s=min(HEARTBEAT_S, check_s))
+    batches = live.feed.subscribe_batches(account.scope, _since(request, live), PAGE_KINDS,
+                                          heartbeat_s=min(HEARTBEAT_S, check_s))
+    # an operator's screen (``screen=1``, live.js): calls wait for their card to reach it
+    screen = live.screens is not None and request.query_params.get("screen") == "1"
+    showing = (live.screens.opened(account.scope) if live.screens is not None and screen
+               else contextlib.nullcontext())
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
         next_check = time.monotonic() + check_s
         try:
-            async for item in items:
+            async for batch in batches:
                 if time.monotonic() >= next_check:
                     if not await still_signed_in(state, account):
                         yield sse_message(SIGNED_OUT, stream_ms())
                         return
                     next_check = time.monotonic() + check_s
-                yield sse_message(item, stream_ms())
+                now = stream_ms()
+                yield "".join(sse_message(item, now) for item in batch)
+                if screen:
+                    for item in batch:
+                        if isinstance(item, LiveEvent) and item.kind == _E.SCREEN_POP:
+                            await card_sent(live, item)
         finally:
-            await items.aclose()
+            await batches.aclose()
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+    async def stream_while_open() -> AsyncIterator[str]:
+        with showing:
+            async for message in stream():
+                yield message
+
+    return StreamingResponse(stream_while_open(), media_type="text/event-stream",
+                             headers=SSE_HEADERS)
+
+
+async def card_sent(live: LiveContext, pop: LiveEvent) -> None:
+    """A call's card went out to an operator's screen: the engine holding the call lets it
+    ring the operators now (``ivr.pop_delivery``). Said once per call by this console."""
+    uniqueid = str(pop.data.get("uniqueid") or "")
+    if live.answers is None or not is_uniqueid(uniqueid) or uniqueid in live.cards_sent:
+        return
+    live.cards_sent[uniqueid] = None
+    if len(live.cards_sent) > CARDS_SENT_KEPT:
+        live.cards_sent.popitem(last=False)
+    await live.answers.signal_key(seen_key(live.prefix, uniqueid))
 
 
 # -- the worklist --------------------------------------------------------------------------
@@ -403,18 +437,29 @@ def live_parts(settings: Settings, socket_path: str | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         client = console_redis(settings, socket_path)
-        feed = None
+        prefix = settings.redis.key_prefix
+        live = LiveContext(None, client, prefix, replay_s)
+        renewing = None
         if client is None:
             log.warning("redis.url is not set: the console's live screens are off")
         else:
-            feed = LiveFeed(client, f"{settings.redis.key_prefix}events")
-            await feed.start()
-        app.state.live = LiveContext(feed, client, settings.redis.key_prefix, replay_s)
+            live.feed = LiveFeed(client, f"{prefix}events")
+            await live.feed.start()
+            live.screens = OpenScreens(client, prefix)
+            live.answers = Acknowledgements(client, prefix)
+            renewing = asyncio.create_task(live.screens.renew_forever(), name="open screens")
+        app.state.live = live
         try:
             yield
         finally:
-            if feed is not None:
-                await feed.stop()
+            if renewing is not None:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+            if live.screens is not None:
+                await live.screens.withdraw()
+            if live.feed is not None:
+                await live.feed.stop()
             if client is not None:
                 await client.aclose()
 

@@ -56,6 +56,7 @@ from ivr.menu import (
     main_choice,
     menu_escape_digits,
 )
+from ivr.metrics import POPS_SHOWN
 from ivr.screen_pop import publish_screen_pop
 from ivr.speech.service import SpeechService
 from ivr.storage_steps import storage_step
@@ -404,9 +405,10 @@ class InboundFlow:
     async def _screen_pop(
         self, agi: AgiSession, outcome: CallOutcome, route: RouteToHuman
     ) -> None:
-        """Put who is calling on the operators' screens before the call reaches them."""
+        """Put who is calling on the operators' screens before the call reaches them, and
+        give an open page of the region a moment to show it (``ivr.pop_delivery``)."""
         identity = outcome.identity
-        await publish_screen_pop(
+        place = await publish_screen_pop(
             self.ctx, uniqueid=agi.env.uniqueid, linkedid=outcome.linkedid, reason=route.reason,
             priority=route.priority, caller=identity.number if identity else agi.env.callerid,
             caller_status=identity.status.value if identity else "unidentified",
@@ -414,6 +416,10 @@ class InboundFlow:
             elder_id=identity.elder_id if identity else None,
             household=[m.elder_id for m in identity.household] if identity else [],
         )
+        if self.ctx.screens is not None:
+            shown = await self.ctx.screens.shown(agi.env.uniqueid, place)
+            if shown is not None:
+                POPS_SHOWN.labels("in_time" if shown else "late").inc()
 
     async def _record_start(
         self, agi: AgiSession, identity: CallerIdentity, outcome: CallOutcome

@@ -35,6 +35,7 @@ from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine, freeze_startup_objects
+from ivr.metrics import REGISTRY
 from tests.bench.calls import _city
 from tests.bench.checks import DRAIN_S, Bench, standalone
 from tests.bench.emergency import (
@@ -191,6 +192,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
             listeners, output = await _clients(url, cookie, clients - pages - 1, redis_url,
                                                stream, calls, calls / RATE_PER_S + hold_s + 120,
                                                run / "clients.json")
+            await _pages_known(engine)
             results = await drive(sim, handsets, calls, RATE_PER_S)
             await asyncio.wait_for(output.readline(), 300)
             await listeners.wait()
@@ -199,6 +201,9 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
                      for page in shown]
             await browser.close()
         pops = await screen_pops(engine)
+        waited = {outcome: REGISTRY.get_sample_value("hotline_screen_pops_shown_total",
+                                                     {"outcome": outcome}) or 0
+                  for outcome in ("in_time", "late")}
     finally:
         await engine.stop(grace_s=DRAIN_S)
         if sim is not None:
@@ -218,9 +223,24 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
     errors = [line for line in console_log.read_text(errors="replace").splitlines()
               if " ERROR " in line or line.startswith("Traceback")]
     bench.expect("console log errors", 0, len(errors))
+    # every call waited for its card (the pages were open before the first call)
+    bench.expect("calls that waited for their card on an open page", len(calls_made),
+                 int(sum(waited.values())))
     bench.report(f"console: {pages + 1} pages + {clients - pages - 1} event-stream clients, "
                  f"{int(RATE_PER_S * hold_s)} calls in progress",
-                 _figures(calls_made, results, cards, heard, int(RATE_PER_S * hold_s)))
+                 {**_figures(calls_made, results, cards, heard, int(RATE_PER_S * hold_s)),
+                  "calls whose card a page reported shown within the engine's 150 ms wait":
+                      f"{int(waited['in_time'])} of {int(sum(waited.values()))}"})
+
+
+async def _pages_known(engine: Engine, timeout_s: float = 60.0) -> None:
+    """Until the engine knows the pages are open (it reads that each second)."""
+    assert engine.context is not None and engine.context.screens is not None
+    deadline = time.monotonic() + timeout_s
+    while not engine.context.screens.scopes:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the engine never learnt that the live pages are open")
+        await asyncio.sleep(0.1)
 
 
 def _province(db_url: str) -> str:

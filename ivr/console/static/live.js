@@ -80,7 +80,8 @@
   function connect() {
     const query = lastId ? "since=" + encodeURIComponent(lastId)
       : "replay=" + encodeURIComponent(root.dataset.replay || "0");
-    source = new EventSource("/live/events?" + query);
+    // screen=1: an operator's screen; a call waits a moment for its card to reach one
+    source = new EventSource("/live/events?screen=1&" + query);
     source.addEventListener("status", function (msg) {
       const status = JSON.parse(msg.data);
       if (status.state === "signed_out") { signOut(); return; }
