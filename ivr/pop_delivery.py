@@ -1,7 +1,7 @@
 """A screen pop's card on an operator's screen before the operators' phones ring.
 
-When a console sends a call's screen pop to an operator's live page (``/live/events?screen=1``,
-the live screen's own stream), it records that as an answer
+When a console has sent a call's screen pop to each of its operators' live pages that show
+it (``/live/events?screen=1``, the live screen's own stream), it records that as an answer
 (:class:`~ivr.acks.Acknowledgements`, key ``<prefix>pop_seen:<uniqueid>``). The call's flow,
 having published the pop, waits for that answer for at most ``POP_SEEN_WAIT_S`` before it
 lets the call into the queue: an operator whose phone rings already sees who is calling,
@@ -61,7 +61,7 @@ class OpenScreens:
         self._client = client
         self._key = watchers_key(prefix)
         self._console = secrets.token_hex(8)
-        self._open: Counter[str] = Counter()
+        self._open: Counter[RegionScope] = Counter()
         self._announced: set[str] = set()
         self._renewed = asyncio.Event()
 
@@ -72,21 +72,27 @@ class OpenScreens:
     def opened(self, scope: RegionScope) -> Iterator[None]:
         """While a page of ``scope`` is open (a region's first page and its last are announced
         by the renewal they wake)."""
-        region = str(scope)
-        self._open[region] += 1
-        if self._open[region] == 1:
+        self._open[scope] += 1
+        if self._open[scope] == 1:
             self._renewed.set()
         try:
             yield
         finally:
-            self._open[region] -= 1
-            if self._open[region] <= 0:
-                del self._open[region]
+            self._open[scope] -= 1
+            if self._open[scope] <= 0:
+                del self._open[scope]
                 self._renewed.set()
+
+    def showing(self, place: Place | None) -> int:
+        """How many of this console's open pages show a pop of ``place`` (every page, for
+        an unknown caller's)."""
+        if place is None or place == Place():
+            return sum(self._open.values())
+        return sum(n for scope, n in self._open.items() if scope.covers(place))
 
     async def renew(self) -> None:
         """Put this console's regions in the set (and drop the ones no page covers now)."""
-        regions = set(self._open)
+        regions = {str(scope) for scope in self._open}
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 pipe = self._client.pipeline(transaction=False)
@@ -115,7 +121,7 @@ class OpenScreens:
         """The console stops: its pages are no longer waited for."""
         with contextlib.suppress(*REDIS_ERRORS):
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                members = [self._member(region) for region in self._open]
+                members = [self._member(str(scope)) for scope in self._open]
                 if members:
                     await self._client.zrem(self._key, *members)
 

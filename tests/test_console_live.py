@@ -141,6 +141,12 @@ async def test_a_handset_emergency_pops_up_is_taken_and_closed(stack: CallStack)
             assert await until(lambda: stack.engine.redis.client.get(said),
                                "the console's word that the card reached a page") == b"1"
             await until(lambda: shown_count() == pops_shown + 1, "the engine's wait counted")
+            # the wait ticks on the card on screen
+            await li.wait_for_function(
+                """(id) => { const w = document.querySelector(
+                                `.card[data-uniqueid="${id}"] .wait`);
+                             return w !== null && w.textContent !== "0:00"; }""",
+                arg=uniqueid, timeout=TIMEOUT_MS)
             waits = stack.rows(select(QueueCall.answered_at)
                             .where(QueueCall.uniqueid == uniqueid))
             assert all(answered is None for (answered,) in waits)

@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 
 from dispatch.regions import Place, RegionScope
 from ivr.acks import Acknowledgements
+from ivr.console.live_feed import LiveEvent
+from ivr.console.live_pages import LiveContext, card_sent
 from ivr.pop_delivery import (
     OpenScreens,
     WatchedRegions,
@@ -161,3 +163,33 @@ async def test_with_redis_gone_nobody_is_waited_for(tmp_path: Path, prefix: str)
     ("1733\r\nAction: Originate", False), ("a b", False), ("x/../y", False), ("中文", False)])
 def test_a_card_shown_names_a_call_id_and_nothing_else(text: str, ok: bool) -> None:
     assert is_uniqueid(text) is ok
+
+
+def test_a_console_counts_the_open_pages_that_show_a_pop(redis_client: aioredis.Redis,
+                                                         prefix: str) -> None:
+    screens = OpenScreens(redis_client, prefix)
+    city = RegionScope.parse("city:110100")
+    with screens.opened(COUNTY), screens.opened(COUNTY), screens.opened(city):
+        assert screens.showing(HERE) == 3
+        assert screens.showing(NEXT_COUNTY) == 1  # the city's page only
+        assert screens.showing(OTHER_PROVINCE) == 0
+        assert screens.showing(Place()) == screens.showing(None) == 3  # unknown: everyone
+    assert screens.showing(HERE) == 0
+
+
+async def test_the_console_answers_once_the_card_went_to_every_page_that_shows_it(
+        redis_client: aioredis.Redis, prefix: str) -> None:
+    live = LiveContext(None, redis_client, prefix, screens=OpenScreens(redis_client, prefix),
+                       answers=Acknowledgements(redis_client, prefix))
+    assert live.screens is not None
+    pop = LiveEvent("1733390000-0", "screen_pop", {"uniqueid": "1733390000.7"}, None, HERE)
+    key = seen_key(prefix, "1733390000.7")
+    with live.screens.opened(COUNTY), live.screens.opened(COUNTY):
+        await card_sent(live, pop)
+        assert await redis_client.get(key) is None  # one of the two pages has it
+        await card_sent(live, pop)
+        assert await redis_client.get(key) == b"1"
+        await redis_client.delete(key)
+        await card_sent(live, pop)  # a page that joined later: said once already
+        assert await redis_client.get(key) is None
+    await redis_client.delete(key)

@@ -137,6 +137,7 @@ class LiveContext:
     screens: OpenScreens | None = None  # the regions this console's live pages cover
     answers: Acknowledgements | None = None  # "card sent", for the engine that waits
     cards_sent: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    cards_pending: OrderedDict[str, int] = field(default_factory=OrderedDict)  # pages to go
 
 
 def live_context(request: Request) -> LiveContext:
@@ -256,10 +257,19 @@ async def live_events(request: Request) -> Response:
 
 
 async def card_sent(live: LiveContext, pop: LiveEvent) -> None:
-    """A call's card went out to an operator's screen: the engine holding the call lets it
-    ring the operators now (``ivr.pop_delivery``). Said once per call by this console."""
+    """A call's card went out to one of this console's operators' screens. Once it has gone
+    to every one of them that shows it (those open when the first got it), the engine
+    holding the call lets it ring the operators (``ivr.pop_delivery``)."""
     uniqueid = str(pop.data.get("uniqueid") or "")
-    if live.answers is None or not is_uniqueid(uniqueid) or uniqueid in live.cards_sent:
+    if (live.answers is None or live.screens is None or not is_uniqueid(uniqueid)
+            or uniqueid in live.cards_sent):
+        return
+    pending = live.cards_pending.pop(uniqueid, None)
+    left = (live.screens.showing(pop.place) if pending is None else pending) - 1
+    if left > 0:
+        live.cards_pending[uniqueid] = left
+        if len(live.cards_pending) > CARDS_SENT_KEPT:  # pages closed before they got it
+            live.cards_pending.popitem(last=False)
         return
     live.cards_sent[uniqueid] = None
     if len(live.cards_sent) > CARDS_SENT_KEPT:

@@ -186,10 +186,12 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
                 async_playwright() as playwright:
             browser = await playwright.chromium.launch(**LAUNCH)
             shown = [await _signed_in(browser, url, f"bench{i}") for i in range(pages)]
+            # the plain clients' session, signed in through the form; that page then closes
             sse_page = await _signed_in(browser, url, f"bench{pages}")
             cookie = "; ".join(f"{c['name']}={c['value']}"
                                for c in await sse_page.context.cookies())
-            listeners, output = await _clients(url, cookie, clients - pages - 1, redis_url,
+            await sse_page.context.close()
+            listeners, output = await _clients(url, cookie, clients - pages, redis_url,
                                                stream, calls, calls / RATE_PER_S + hold_s + 120,
                                                run / "clients.json")
             await _pages_known(engine)
@@ -226,7 +228,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
     # every call waited for its card (the pages were open before the first call)
     bench.expect("calls that waited for their card on an open page", len(calls_made),
                  int(sum(waited.values())))
-    bench.report(f"console: {pages + 1} pages + {clients - pages - 1} event-stream clients, "
+    bench.report(f"console: {pages} pages + {clients - pages} event-stream clients, "
                  f"{int(RATE_PER_S * hold_s)} calls in progress",
                  {**_figures(calls_made, results, cards, heard, int(RATE_PER_S * hold_s)),
                   "calls whose card a page reported shown within the engine's 150 ms wait":
@@ -272,10 +274,14 @@ def _figures(calls: list[Timing], results: list[dict[str, Any]],
             early += at_ms <= (call.queue_real * 1000)  # the phones ring from the join
             lead.append(call.queue_real * 1000 - entry_ms)
             entry_to_card.append(at_ms - entry_ms)
+    to_queue = [c.answered_to_queue_ms for c in steady.values()
+                if c.answered_to_queue_ms is not None]
     fan_out = [ms for got in heard["sse"] for uid, ms in got if uid in steady]
     raw = [ms for uid, ms in heard["raw"] if uid in steady]
     return {
         "calls measured": len(steady),
+        "answer -> queue p50 / p99 ms (the wait for the card included)":
+            f"{_ms(to_queue, 50)} / {_ms(to_queue, 99)}",
         "baseline: stream -> raw XREAD p50 / p99 ms": f"{_ms(raw, 50)} / {_ms(raw, 99)}",
         "stream -> console client p50 / p99 ms": f"{_ms(fan_out, 50)} / {_ms(fan_out, 99)}",
         "screen pop's stream entry -> queue entry (its head start) p50 / p99 ms":

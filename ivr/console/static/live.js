@@ -195,6 +195,7 @@
     if (empty) { empty.remove(); }
     cardsBox.prepend(card);
     cards.set(pop.uniqueid, card);
+    if (watcher) { watcher.observe(card); }
   }
   function answered(data) {
     const card = cards.get(data.uniqueid);
@@ -225,15 +226,27 @@
     if (!card) { return; }
     card.remove();
     cards.delete(uniqueid);
+    if (watcher) { watcher.unobserve(card); onScreen.delete(card); }
     if (!cards.size) { cardsBox.appendChild(el("p", "No call is waiting.", "empty")); }
+  }
+  // Only the cards on screen tick: a busy night has hundreds, and rewriting every one's
+  // wait each second would keep the page from showing the next card. A card coming into
+  // view is brought up to date at once.
+  const onScreen = new Set();
+  const watcher = window.IntersectionObserver ? new IntersectionObserver(function (seen) {
+    seen.forEach(function (entry) {
+      if (entry.isIntersecting) { onScreen.add(entry.target); tickCard(entry.target); }
+      else { onScreen.delete(entry.target); }
+    });
+  }) : null;
+  function tickCard(card, now) {
+    const wait = card.firstChild;  // the .wait span
+    const text = minutes(((now || Date.now() - skew) - Number(card.dataset.since)) / 1000);
+    if (wait.textContent !== text) { wait.textContent = text; }
   }
   function tick() {
     const now = Date.now() - skew;
-    cards.forEach(function (card) {
-      const wait = card.firstChild;  // the .wait span
-      const text = minutes((now - Number(card.dataset.since)) / 1000);
-      if (wait.textContent !== text) { wait.textContent = text; }
-    });
+    (watcher ? onScreen : cards).forEach(function (card) { tickCard(card, now); });
   }
 
   // -- the worklist ---------------------------------------------------------------------
