@@ -170,6 +170,17 @@ def _servers_configured() -> bool:
                 and os.environ.get("HOTLINE_TEST_REDIS_URL"))
 
 
+def _storage(run: Path, label: str, servers: bool) -> tuple[str, str]:
+    """(database URL, Redis URL) of a run: a fresh PostgreSQL schema and the Redis server
+    where ``servers`` and both are configured, else SQLite in ``run`` and the embedded
+    Redis (an empty URL)."""
+    pg_url = (_postgres_schema_url(f"bench_{label.replace(' ', '_')}")
+              if servers and _servers_configured() else None)
+    if pg_url is not None:
+        return pg_url, os.environ["HOTLINE_TEST_REDIS_URL"]
+    return f"sqlite:///{run / 'hotline.sqlite3'}", ""
+
+
 async def _engine_in_process(run: Path, db_url: str, redis_url: str) -> Engine:
     """An engine started in this process on ``db_url`` and ``redis_url`` (the embedded
     Redis if empty), its files in ``run``: FastAGI only, no AMI, no dispatch."""
@@ -188,13 +199,10 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
                       ) -> tuple[list[Timing], dict[str, float]]:
     """The engine's run; with ``servers``, on PostgreSQL and Redis where configured."""
     run = bench.run_dir(label)
-    on_servers = servers and _servers_configured()
-    pg_url = _postgres_schema_url(f"bench_{label}") if on_servers else None
-    db_url = pg_url or f"sqlite:///{run / 'hotline.sqlite3'}"
+    db_url, redis_url = _storage(run, label, servers)
     _city(db_url)
     handsets = sample_numbers(db_url, 500, 7)["handsets"]
-    engine = await _engine_in_process(
-        run, db_url, os.environ["HOTLINE_TEST_REDIS_URL"] if pg_url else "")
+    engine = await _engine_in_process(run, db_url, redis_url)
     sim: SimulatorProcess | None = None
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
@@ -217,15 +225,16 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
 
 async def _lean_burst(bench: Bench, burst: int) -> dict[str, Any]:
     """``burst`` handset calls in the same instant from the lean FastAGI driver (no
-    simulator in their way), to one engine in this process and to the bare server:
+    simulator in their way), to one engine in this process (on PostgreSQL and Redis where
+    configured) and to the bare server:
     connection -> the route to the operator queue. Each engine call is checked for its
     emergency order (once), its call record pointing to it and its screen pop (with no PBX
     behind the driver there is no queue entry and no family call to check)."""
     run = bench.run_dir("lean-burst")
-    db_url = f"sqlite:///{run / 'hotline.sqlite3'}"
+    db_url, redis_url = _storage(run, "lean burst", servers=True)
     _city(db_url)
     handsets = sample_numbers(db_url, 500, 7)["handsets"]
-    engine = await _engine_in_process(run, db_url, "")
+    engine = await _engine_in_process(run, db_url, redis_url)
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=SPEED, log_path=bench.log_file(run / "sim.log"))
@@ -251,13 +260,15 @@ async def _lean_burst(bench: Bench, burst: int) -> dict[str, Any]:
                                         concurrency=burst, done=TO_OPERATOR)
     finally:
         await bare.close()
+    storage = "SQLite + embedded Redis" if redis_url == "" else "PostgreSQL + Redis"
     label = f"lean driver, {burst} in the same instant"
     routed = through_engine["done"]
     bench.expect(f"{label}: engine calls routed to the queue", burst, len(routed))
     bench.expect(f"{label}: bare calls routed", burst, len(through_bare["done"]))
     async with Stored(db_url) as stored:
         await _check_stored(bench, label, stored, routed, pops)
-    return {f"{label}, engine: connect -> route p50 / p99 ms":
+    return {f"{label}: engine's storage": storage,
+            f"{label}, engine: connect -> route p50 / p99 ms":
             f"{through_engine['connect -> done p50 ms']:.0f} / "
             f"{through_engine['connect -> done p99 ms']:.0f}",
             f"{label}, bare FastAGI: connect -> route p50 / p99 ms":
