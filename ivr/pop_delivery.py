@@ -32,7 +32,7 @@ from ivr.acks import Acknowledgements
 
 log = logging.getLogger(__name__)
 
-POP_SEEN_WAIT_S = 0.15  # the longest a caller waits for their card to be on a screen
+POP_SEEN_WAIT_S = 0.15  # the longest a caller waits for their card to reach the screens
 WATCH_TTL_S = 15.0  # a console gone without a word stops being waited for after this
 RENEW_S = 5.0
 REFRESH_S = 1.0
@@ -63,6 +63,7 @@ class OpenScreens:
         self._console = secrets.token_hex(8)
         self._open: Counter[RegionScope] = Counter()
         self._announced: set[str] = set()
+        self._failing = False
         self._renewed = asyncio.Event()
 
     def _member(self, region: str) -> str:
@@ -104,8 +105,11 @@ class OpenScreens:
                     pipe.zadd(self._key, {self._member(r): now + WATCH_TTL_S for r in regions})
                 await pipe.execute()
             self._announced = regions
+            self._failing = False
         except REDIS_ERRORS as exc:
-            log.warning("open live screens not announced: %s", exc)
+            if not self._failing:  # once an outage, not every renewal
+                log.warning("open live screens not announced (Redis unavailable): %s", exc)
+            self._failing = True
 
     async def renew_forever(self) -> None:
         """Renew every RENEW_S, and at once when a region gains its first page or loses
@@ -121,7 +125,8 @@ class OpenScreens:
         """The console stops: its pages are no longer waited for."""
         with contextlib.suppress(*REDIS_ERRORS):
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                members = [self._member(str(scope)) for scope in self._open]
+                regions = self._announced | {str(scope) for scope in self._open}
+                members = [self._member(region) for region in regions]
                 if members:
                     await self._client.zrem(self._key, *members)
 

@@ -193,3 +193,16 @@ async def test_the_console_answers_once_the_card_went_to_every_page_that_shows_i
         await card_sent(live, pop)  # a page that joined later: said once already
         assert await redis_client.get(key) is None
     await redis_client.delete(key)
+
+
+async def test_a_console_that_stops_withdraws_its_screens(
+        redis_client: aioredis.Redis, prefix: str, engine_side: WatchedRegions) -> None:
+    screens = OpenScreens(redis_client, prefix)
+    with screens.opened(COUNTY):
+        await screens.renew()
+        await engine_side.refresh()
+        assert engine_side.watched(HERE)
+    await screens.withdraw()  # its last page closed, not yet renewed: still withdrawn
+    await engine_side.refresh()
+    assert not engine_side.watched(HERE)
+    assert await redis_client.zcard(watchers_key(prefix)) == 0
