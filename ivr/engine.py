@@ -254,8 +254,8 @@ async def _bounded_step(name: str, step: Callable[[], Awaitable[Any]], bound: fl
         task.cancel()
         raise
     if not task.done():
-        log.error("shutdown: %s did not stop within %.0f s; going on (%s)", name, bound,
-                  _still_running())
+        log.error("shutdown: %s did not stop within %.0f s; going on (the step: %s; others: %s)",
+                  name, bound, _task_place(task), _still_running(besides=task))
         task.cancel()
         await asyncio.wait({task}, timeout=STOP_STEP_CANCEL_S)
         return
@@ -266,13 +266,13 @@ async def _bounded_step(name: str, step: Callable[[], Awaitable[Any]], bound: fl
 _OWN_CODE = str(Path(__file__).resolve().parents[1])
 
 
-def _still_running(most: int = 3) -> str:
+def _still_running(most: int = 6, besides: asyncio.Task[Any] | None = None) -> str:
     """Where the tasks still running stand: the coroutine each task was started with, the
     deepest frame of this project's code and the frame it waits in, and how many share
     that; what a step that overran its stop was waiting for."""
     places: collections.Counter[str] = collections.Counter()
     for task in asyncio.all_tasks():
-        if task is asyncio.current_task():
+        if task is asyncio.current_task() or task is besides:
             continue
         places[_task_place(task)] += 1
     return "; ".join(f"{n} at {place}" for place, n in places.most_common(most)) or "none"

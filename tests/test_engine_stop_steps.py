@@ -27,7 +27,8 @@ async def test_an_overrunning_step_names_where_it_hangs_and_is_cancelled(
     assert cancelled.is_set()
     [record] = caplog.records
     assert "a step did not stop within" in record.getMessage()
-    assert "stuck_in_here" in record.getMessage()  # the step's own task, before its cancel
+    # the step's own task, named before its cancel, and first
+    assert "(the step: stuck_in_here" in record.getMessage()
 
 
 async def test_a_failing_step_is_logged_and_the_stop_goes_on(

@@ -48,3 +48,29 @@ async def test_jobs_cancelled_at_close_log_nothing(caplog: pytest.LogCaptureFixt
     await jobs.close()
     assert 3 not in jobs
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_close_cancels_again_a_job_that_swallowed_its_cancel_and_starts_no_more(
+        caplog: pytest.LogCaptureFixture) -> None:
+    cancels = 0
+    started = asyncio.Event()
+
+    async def stubborn() -> None:
+        nonlocal cancels
+        started.set()
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels > 1:
+                    raise
+                # the first cancel is lost, as a library may lose one
+
+    jobs = OrderTasks("family escalation")
+    assert jobs.start(5, stubborn)
+    await started.wait()
+    await asyncio.wait_for(jobs.close(again_after_s=0.05), 30)
+    assert cancels == 2 and 5 not in jobs
+    assert not jobs.start(6, stubborn)  # closed: the stopping process takes nothing new
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
