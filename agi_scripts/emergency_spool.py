@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Emergency spool: record an unanswered 12349 call when the engine and the operators are down.
+"""Emergency spool: record a 12349 call the engine may not know of, or nobody answered.
 
 A classic AGI script (python3 + pyst2 only; it runs on the Asterisk box alone). The dialplan
-runs it after the operator queue gave up; it writes one JSON record per call into the spool
+runs it after the operator queue gave up, and when a call the engine did not take ends; it
+writes one JSON record per call into the spool
 directory given as the first argument (default ``$AST_SPOOL_DIR/hotline``, that is
 ``/var/spool/asterisk/hotline``), atomically: a temporary name in the same directory, fsync,
 rename. The engine replays the records into emergency work orders when it returns
 (``dispatch/spool_replay.py``).
 
 Record (version 1): ``version``, ``uniqueid``, ``linkedid``, ``channel``, ``caller_number``,
-``caller_name``, ``reason`` (HOTLINE_REASON), ``queuestatus`` (QUEUESTATUS), ``spooled_at``
-(ISO 8601, UTC).
+``caller_name``, ``reason`` (HOTLINE_REASON), ``queuestatus`` (QUEUESTATUS), ``member``
+(MEMBERINTERFACE: the operator who answered, empty if nobody did), ``spooled_at`` (ISO 8601,
+UTC).
 
 The call never suffers from this script: every error ends in a clean exit (status 0). On
 success it sets the channel variable HOTLINE_SPOOLED=1, otherwise HOTLINE_SPOOLED=0 when the
@@ -173,8 +175,8 @@ def _field(value: Any) -> str:
 
 
 def spool_record(uniqueid: Any, linkedid: Any, channel: Any, caller_number: Any,
-                 caller_name: Any, reason: Any, queuestatus: Any, now: datetime
-                 ) -> dict[str, Any]:
+                 caller_name: Any, reason: Any, queuestatus: Any, now: datetime, *,
+                 member: Any = "") -> dict[str, Any]:
     """A version-1 spool record; the engine writes the same for an order it could not store."""
     return {
         "version": RECORD_VERSION,
@@ -185,6 +187,7 @@ def spool_record(uniqueid: Any, linkedid: Any, channel: Any, caller_number: Any,
         "caller_name": _field(caller_name),
         "reason": _field(reason),
         "queuestatus": _field(queuestatus),
+        "member": _field(member),
         "spooled_at": now.isoformat(),
     }
 
@@ -195,7 +198,8 @@ def build_record(agi: SpoolAGI, now: datetime) -> dict[str, Any]:
     return spool_record(env.get("agi_uniqueid"), agi.variable("CHANNEL(linkedid)"),
                         env.get("agi_channel"), env.get("agi_callerid"),
                         env.get("agi_calleridname"), agi.variable("HOTLINE_REASON"),
-                        agi.variable("QUEUESTATUS"), now)
+                        agi.variable("QUEUESTATUS"), now,
+                        member=agi.variable("MEMBERINTERFACE"))
 
 
 def record_name(record: dict[str, Any], now: datetime) -> str:

@@ -1,8 +1,9 @@
-"""Replay of the emergency spool: calls nobody answered while the engine was down.
+"""Replay of the emergency spool: calls the engine did not take, or nobody answered.
 
 ``agi_scripts/emergency_spool.py`` writes one JSON record per call (version 1: ``uniqueid``,
 ``linkedid``, ``channel``, ``caller_number``, ``caller_name``, ``reason``, ``queuestatus``,
-``spooled_at``). Each record becomes an EMERGENCY work order for the identified elder, whose
+``spooled_at``; ``member``, the operator who answered, may be absent). Each record becomes an
+EMERGENCY work order for the identified elder, whose
 ``call_uniqueid`` is the call's uniqueid; a record moves to ``replayed/`` only after its order
 and its ``spooled_emergency`` outbox row (``dispatch/outbox.py``) are committed, and an
 order already carrying that uniqueid is never made twice, so a crash at any point and a
@@ -10,8 +11,9 @@ second run are both harmless. Callers the registry does not know come back as al
 record stays in place until :func:`settle_alert` confirms the alert is in the outbox.
 Malformed records go to ``quarantine/`` with a ``.reason`` file beside them. The engine's own
 emergency callbacks (reason ``emergency_callback``) belong to an order that stays open: they
-move to ``replayed/`` and open no second order. One replay runs at a time per spool directory
-(an advisory lock); nothing here raises.
+move to ``replayed/`` and open no second order. A call an operator answered (``member``) that
+did not come from a one-key handset opens nothing: the operator took it. One replay runs at a
+time per spool directory (an advisory lock); nothing here raises.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ RECORD_VERSION = 1
 MAX_RECORD_BYTES = 16 * 1024
 MAX_UNIQUEID = 64
 MAX_TEXT = 256
-TEXT_FIELDS = ("linkedid", "channel", "caller_number", "caller_name", "reason", "queuestatus")
+TEXT_FIELDS = ("linkedid", "channel", "caller_number", "caller_name", "reason", "queuestatus",
+               "member")
 REQUESTED_BY = "spool"
 
 class MalformedRecord(ValueError):
@@ -65,6 +68,7 @@ class SpoolRecord:
     caller_name: str
     reason: str
     queuestatus: str
+    member: str  # the queue member who answered the call; empty if nobody did
     spooled_at: datetime
 
 
@@ -95,6 +99,7 @@ class ReplayReport:
     quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)  # left for the next run
     callbacks: list[str] = field(default_factory=list)  # uniqueids of the engine's callbacks
+    answered: list[str] = field(default_factory=list)  # ordinary calls an operator took
     busy: bool = False  # another replay holds the spool
 
     @property
@@ -223,6 +228,10 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
             report.orders.append(SpooledOrder(record.uniqueid, existing, None, False))
             return
         identity = await identify(session, record.caller_number, local_area_code)
+        if record.member and not identity.handset:  # an operator took it: nothing is owed
+            _move(path, REPLAYED)
+            report.answered.append(record.uniqueid)
+            return
         if identity.elder_id is None:
             report.alerts.append(SpoolAlert(path, record, identity.status.value))
             return
@@ -236,12 +245,14 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
         announced = await _announce(session, order.order_no, identity.elder_id, record, now)
         report.orders.append(SpooledOrder(record.uniqueid, order.order_no,
                                           identity.elder_id, True, announced))
-        log.warning("spool: emergency order %s for the unanswered call of %s (%s)",
-                    order.order_no, mask(identity.number), record.reason or "-")
+        log.warning("spool: emergency order %s for the %s call of %s (%s)", order.order_no,
+                    "answered handset" if record.member else "unanswered",
+                    mask(identity.number), record.reason or "-")
         with contextlib.suppress(Exception):  # the order stands; the event is a detail
             await add_order_event(session, order.id, "spooled_call", now, {
                 "spooled_at": record.spooled_at.isoformat(), "reason": record.reason,
                 "queuestatus": record.queuestatus, "linkedid": record.linkedid,
+                "member": record.member,
             })
     _move(path, REPLAYED)
 

@@ -42,7 +42,7 @@ from ivr.metrics_service import MetricsServer
 from ivr.outbox_relay import OutboxRelay
 from ivr.pop_delivery import WatchedRegions
 from ivr.prompts import PromptCatalogue
-from ivr.queue_members import QueueMembers
+from ivr.queue_members import QueueMembers, queue_listing
 from ivr.queue_tracker import QueueTracker
 from ivr.recording_index import RecordingIndex
 from ivr.redis_link import RedisLink, open_redis
@@ -144,8 +144,6 @@ class Engine:
         RecordingIndex(self.context).subscribe(self.ami)
         self.context.hangups.subscribe(self.ami)  # answered calls' lines free at hangup
         self.queue_members.subscribe(self.ami)
-        for client in self.ami_clients:
-            await client.start()
         leases = Leases(self.redis.client, self.settings.redis.key_prefix)
         self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
@@ -154,6 +152,8 @@ class Engine:
         self.adopted_calls.subscribe(self.ami)
         if self.dispatcher is not None:
             self.dispatcher.attach_ami(self.ami)
+        for client in self.ami_clients:  # wired before the first connection's sweep
+            await client.start()
         # escalations cut off by a crash or restart continue (once, whichever engine runs them)
         self._background.append(asyncio.create_task(self.escalation.resume_forever()))
         # emergencies nobody answered: re-alerted, and the elder called back into the queue
@@ -163,9 +163,15 @@ class Engine:
     async def _on_ami_connect(self, ami: AmiLink) -> None:
         await self._check_pbx(ami)
         # the operators' queue is on the first box; the others carry trunks
-        if self.queue_members is not None and self.ami is not None \
-                and ami is self.ami.first.link:
-            await self.queue_members.refresh(ami)
+        if self.ami is None or ami is not self.ami.first.link:
+            return
+        listing = await queue_listing(ami)
+        if listing is None:
+            return
+        if self.queue_members is not None:
+            await self.queue_members.refresh(listing)
+        if self.adopted_calls is not None:  # callers queued while no engine listened
+            self.adopted_calls.sweep(ami, listing)
 
     async def _check_pbx(self, ami: AmiLink) -> None:
         """On every AMI (re)connection: is the PBX what the engine needs? A failure is logged,
@@ -222,6 +228,7 @@ class Engine:
         for name, service in (("metrics", self.metrics), ("speech", self.speech),
                               ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),
+                              ("adopted calls", self.adopted_calls),
                               ("dispatcher", self.dispatcher), *links,
                               ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:

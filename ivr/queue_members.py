@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,17 +155,9 @@ class QueueMembers:
                 pipe.hdel(self.key, *gone)
             await self._write(pipe.execute())
 
-    async def refresh(self, ami: AmiLink) -> None:
-        """Replace the picture with a QueueStatus listing of every queue (on (re)connect)."""
-        try:
-            reply = await ami.action("QueueStatus")
-        except AmiError as exc:
-            log.warning("queue members not listed: %s", exc)
-            return
-        if not isinstance(reply, list):
-            log.warning("queue members not listed: %s", reply.get("Message"))
-            return
-        members = [m for m in (Member.from_event(item) for item in reply
+    async def refresh(self, listing: Sequence[AmiMessage]) -> None:
+        """Replace the picture with a QueueStatus ``listing`` of every queue (on (re)connect)."""
+        members = [m for m in (Member.from_event(item) for item in listing
                                if item.get("Event") == "QueueMember") if m is not None]
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(self.key)
@@ -183,3 +175,16 @@ class QueueMembers:
             await operation
         except REDIS_ERRORS as exc:
             log.warning("queue member state not written: %s", exc)
+
+
+async def queue_listing(ami: AmiLink) -> list[AmiMessage] | None:
+    """QueueStatus of every queue: members and waiting callers; None (logged) if refused."""
+    try:
+        reply = await ami.action("QueueStatus")
+    except AmiError as exc:
+        log.warning("queues not listed: %s", exc)
+        return None
+    if not isinstance(reply, list):
+        log.warning("queues not listed: %s", reply.get("Message"))
+        return None
+    return reply

@@ -30,6 +30,15 @@ class Section:
     lines: list[tuple[str, str]] = field(default_factory=list)  # as written, repeats kept
 
 
+TRUE_WORDS = frozenset({"yes", "true", "y", "t", "1", "on"})  # ast_true()
+FALSE_WORDS = frozenset({"no", "false", "n", "f", "0", "off"})  # ast_false()
+
+
+def ast_true(value: str | None) -> bool:
+    """Asterisk's ast_true(): yes, true, y, t, 1 or on, in any case."""
+    return (value or "").strip().lower() in TRUE_WORDS
+
+
 def read_sections(path: Path) -> list[Section]:
     """Every section in file order, parents' options applied; PartyError names file and line.
 

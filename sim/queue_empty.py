@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from sim.conf import FALSE_WORDS as _FALSE
+from sim.conf import TRUE_WORDS as _TRUE
+
 log = logging.getLogger(__name__)
 
 CONDITIONS = frozenset(
@@ -20,8 +23,6 @@ LOOSE = frozenset({"penalty", "invalid"})
 STRICT = LOOSE | {"paused", "unavailable"}
 # joinempty = no, leavewhenempty = yes
 EMPTY_WHEN_PAUSED = LOOSE | {"paused"}
-_TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})  # ast_true()
-_FALSE = frozenset({"no", "false", "n", "f", "0", "off"})  # ast_false()
 
 
 def parse_empty_options(value: str, joinempty: bool,

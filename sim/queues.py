@@ -27,7 +27,7 @@ from twisted.internet.defer import Deferred
 
 from sim import events as ev
 from sim.channel import Channel, State
-from sim.conf import read_sections
+from sim.conf import ast_true, read_sections
 from sim.parties import PartyError
 from sim.queue_empty import is_empty, parse_empty_options
 
@@ -123,6 +123,7 @@ class QueueManager:
         self.musicclasses: dict[str, str] = {}  # hold class per queue (queues.conf)
         self.joinempty: dict[str, frozenset[str]] = {}
         self.leavewhenempty: dict[str, frozenset[str]] = {}
+        self.interface_vars: set[str] = set()  # queues with setinterfacevar = yes
         self._stats: dict[str, QueueStats] = {}
         self._seq = itertools.count()
 
@@ -135,6 +136,8 @@ class QueueManager:
                 continue
             self.strategies[name] = options.get("strategy", "ringall")
             self.musicclasses[name] = options.get("musicclass", "")
+            if ast_true(options.get("setinterfacevar")):
+                self.interface_vars.add(name)
             join: frozenset[str] = frozenset()
             leave: frozenset[str] = frozenset()
             for key, value in section.lines:  # each line adds to the ones before
@@ -362,12 +365,24 @@ class QueueManager:
             ("Interface", op.interface), ("MemberName", op.name), ("HoldTime", str(hold)),
             ("RingTime", str(ring)),
         ))
+        if waiter.queue in self.interface_vars:  # app_queue, just before the bridge
+            for party in (chan, op_chan):
+                self._set_interface_vars(party, op)
         op.calls_taken += 1
         op.last_call = int(self.pbx.clock.now())
         self._member_status(op, 2)
         if not waiter.done.called:
             waiter.done.callback(Connection(op, op_chan, hold, ring))
         self.refresh()  # members whose ringing was cancelled
+
+    @staticmethod
+    def _set_interface_vars(chan: Channel, op: Operator) -> None:
+        """setinterfacevar: the member's MEMBER* variables, as app_queue sets them."""
+        for name, value in (("MEMBERINTERFACE", op.interface), ("MEMBERNAME", op.name),
+                            ("MEMBERCALLS", str(op.calls_taken)),
+                            ("MEMBERLASTCALL", str(op.last_call)), ("MEMBERPENALTY", "0"),
+                            ("MEMBERDYNAMIC", "0"), ("MEMBERREALTIME", "0")):
+            chan.set_var(name, value)
 
     def _queues_of(self, op: Operator) -> tuple[str, ...]:
         """The queues ``op`` is a member of (each one reports its members' changes)."""

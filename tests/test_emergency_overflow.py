@@ -1,6 +1,8 @@
 """Wire-level, shipped dialplan under the simulator with the engine down: the supervisor's
-phone rings too once no operator answered within HOTLINE_OVERFLOW_S, and a caller who hangs
-up while waiting is spooled by the classic script from the ``h`` extension."""
+phone rings too once no operator answered within HOTLINE_OVERFLOW_S, and every call the
+engine did not take is spooled by the classic script from the ``h`` extension when it ends:
+a caller who hung up while waiting, and a caller an operator talked to (the replay opens an
+order for a handset call only)."""
 
 from __future__ import annotations
 
@@ -49,7 +51,9 @@ async def test_no_operator_within_the_overflow_time_rings_the_supervisor(tmp_pat
     assert queue["answered_at"] - first_join >= 30.0  # the default HOTLINE_OVERFLOW_S
     assert any(name == "UserEvent" and data.startswith("HotlineOverflow")
                for _t, name, data in result["apps"])
-    assert "HOTLINE_SPOOLED" not in result["variables"]  # answered: nothing to spool
+    assert result["variables"]["MEMBERINTERFACE"] == "PJSIP/supervisor"  # setinterfacevar
+    [path] = spool_files(tmp_path / "spool")
+    assert json.loads(path.read_text(encoding="utf-8"))["member"] == "PJSIP/supervisor"
 
 
 async def test_an_operator_within_the_overflow_time_keeps_the_supervisor_free(
@@ -81,10 +85,27 @@ async def test_a_caller_who_hangs_up_in_the_queue_is_spooled_and_replayed(tmp_pa
     assert order.call_uniqueid == result["uniqueid"]
 
 
-async def test_a_caller_who_talked_to_an_operator_is_not_spooled(tmp_path: Path) -> None:
+async def test_a_call_an_operator_took_opens_an_order_for_a_handset_only(tmp_path: Path
+                                                                          ) -> None:
+    db_url = f"sqlite:///{tmp_path / 'hotline.sqlite3'}"
+    upgrade(db_url)
+    numbers = city(db_url)
     quick = {"name": "op1", "answer_delay_s": 2.0, "talk_s": 30.0}
-    result = await engine_down_call(tmp_path, [quick], "13800138000", hangup_after=10.0)
-    assert result["queue"]["operator"] == "op1" and result["hangup_by"] == "caller"
-    assert "ABANDONED" not in result["variables"]
-    assert "HOTLINE_SPOOLED" not in result["variables"]
-    assert spool_files(tmp_path / "spool") == []
+    results = {kind: await engine_down_call(tmp_path, [quick], numbers[kind][0].removeprefix(
+        "+86"), hangup_after=10.0) for kind in ("elders", "handsets")}
+    for result in results.values():
+        assert result["queue"]["operator"] == "op1" and result["hangup_by"] == "caller"
+        assert "ABANDONED" not in result["variables"]
+        assert result["variables"]["HOTLINE_SPOOLED"] == "1"  # the engine may not know of it
+    records = [json.loads(path.read_text(encoding="utf-8"))
+               for path in spool_files(tmp_path / "spool")]
+    assert sorted(record["uniqueid"] for record in records) == sorted(
+        result["uniqueid"] for result in results.values())
+    assert {record["member"] for record in records} == {"PJSIP/op1"}
+    async for sessions in open_sessions(db_url):
+        report = await replay_spool(sessions, tmp_path / "spool", AREA, NOW)
+    assert report.answered == [results["elders"]["uniqueid"]] and report.alerts == []
+    [order] = emergency_orders(db_url)  # the handset call: its emergency order, once
+    assert order.call_uniqueid == results["handsets"]["uniqueid"]
+    assert [o.order_no for o in report.created] == [order.order_no]
+    assert spool_files(tmp_path / "spool") == []  # both records settled

@@ -18,9 +18,9 @@ async def test_engine_down_sends_the_call_to_the_operator_queue(tmp_path: Path) 
     async for stack in open_stack("embedded", tmp_path, elders=20,
                                   agi_url=f"agi://127.0.0.1:{closed_port()}"):
         result = await stack.call("13800138000")
-        assert result["variables"]["AGISTATUS"] == "FAILURE"
-        assert result["variables"]["HOTLINE_REASON"] == "engine_FAILURE"
+        assert result["variables"]["HOTLINE_REASON"] == "engine_FAILURE"  # AGISTATUS FAILURE
         assert result["queue"]["answered_at"] is not None
+        assert result["variables"]["HOTLINE_SPOOLED"] == "1"  # at its end: no engine knew it
 
 
 async def test_database_down_routes_to_a_human(tmp_path: Path) -> None:

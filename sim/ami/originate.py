@@ -8,6 +8,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from sim.conf import TRUE_WORDS as _TRUE
 from sim.functions import parse_callerid
 from sim.pbx import OriginateRequest, OriginateResult
 
@@ -19,7 +20,6 @@ from .wire import ack, error
 
 log = logging.getLogger(__name__)
 
-_TRUE = {"yes", "true", "y", "t", "1", "on"}
 ANSWERED = 4
 
 

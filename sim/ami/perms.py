@@ -6,6 +6,9 @@ import functools
 import operator
 from collections.abc import Iterable
 
+from sim.conf import FALSE_WORDS as _FALSE
+from sim.conf import TRUE_WORDS as _TRUE
+
 ALL = 0x7FFFFFFF  # INT_MAX: the "all" class
 
 CLASSES: dict[str, int] = {
@@ -30,8 +33,6 @@ CLASSES: dict[str, int] = {
     "message": 1 << 30,
 }
 _LABELS = [*CLASSES.items(), ("all", ALL), ("none", 0)]
-_TRUE = {"yes", "true", "y", "t", "1", "on"}
-_FALSE = {"no", "false", "n", "f", "0", "off"}
 
 
 def _instring(big: str, small: str) -> bool:

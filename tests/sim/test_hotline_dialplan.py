@@ -39,7 +39,11 @@ async def test_engine_down_routes_to_a_human(tmp_path: Path) -> None:
     assert nobody["queue"]["left_reason"] == "timeout"
     assert nobody["variables"]["QUEUESTATUS"] == "TIMEOUT"
     assert nobody["variables"]["HOTLINE_SPOOLED"] == "1"  # nobody answered: spooled, not lost
-    assert len(list((tmp_path / "spool").glob("*.json"))) == 1
+    assert served["variables"]["HOTLINE_SPOOLED"] == "1"  # ended with no engine aware of it
+    members = {record["uniqueid"]: record["member"] for record in (
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in (tmp_path / "spool").glob("*.json"))}
+    assert members == {served["uniqueid"]: "PJSIP/op1", nobody["uniqueid"]: ""}
     # the engine is down, yet each queue's hold class (musiconhold.conf) reassures the caller
     assert served["queue"]["musicclass"] == nobody["queue"]["musicclass"] == "hotline-operator-zh"
     assert [h[1] for h in served["heard"]] == ["hotline/zh/to_operator"]
