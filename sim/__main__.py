@@ -14,7 +14,7 @@ from typing import Any
 
 from sim.ami.perms import class_names
 from sim.clock import SimClock
-from sim.conf import read_conf
+from sim.conf import read_sections
 from sim.dialplan.parser import DialplanError, load
 from sim.logmask import setup_logging
 from sim.moh import DataDir
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="environment variable holding the AMI secret")
     serve.add_argument("--alarm-spool", type=Path, metavar="DIR",
                        help="AlarmReceiver spool directory the alarm op writes into")
+    serve.add_argument("--stop-on-stdin-eof", action="store_true",
+                       help="shut down when standard input closes: the process that started "
+                            "the simulator with a pipe there has ended, however it ended")
     run = sub.add_parser("run", parents=[common], help="play a scenario and exit")
     run.add_argument("--scenario", type=Path, required=True)
     run.add_argument("--results", type=Path, required=True)
@@ -145,6 +148,7 @@ def _read_json(path: Path) -> Any:
 def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
     """The AMI user: its secret from the environment (Asterisk reads it from the file the
     shipped manager.conf includes), its read/write classes from manager.conf's section."""
+    from sim.ami.event_filters import EventFilters, parse_filter
     from sim.ami.server import AmiUser
 
     if not args.ami_secret_env:
@@ -156,15 +160,18 @@ def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
     if not args.manager_conf and not (args.dialplans[0].is_file() and path.is_file()):
         return {args.ami_user: AmiUser(secret, read=set(ALL_CLASSES), write=set(ALL_CLASSES))}
     try:
-        sections = read_conf(path)
-    except PartyError as exc:
-        raise SystemExit(str(exc)) from None
-    section = next((options for name, options in sections.items()
-                    if name.lower() == args.ami_user.lower() and name != "general"), None)
-    if section is None:
-        raise SystemExit(f"{path}: no [{args.ami_user}] user section")
-    return {args.ami_user: AmiUser(secret, read=class_names(section.get("read", "")),
-                                   write=class_names(section.get("write", "")))}
+        section = next((section for section in read_sections(path)
+                        if section.name.lower() == args.ami_user.lower()
+                        and section.name != "general" and not section.template), None)
+        if section is None:
+            raise SystemExit(f"{path}: no [{args.ami_user}] user section")
+        filters = EventFilters.of(parse_filter(key, value) for key, value in section.lines
+                                  if key.lower().startswith("eventfilter"))
+    except (PartyError, ValueError) as exc:
+        raise SystemExit(f"{path}: {exc}") from None
+    return {args.ami_user: AmiUser(secret, read=class_names(section.options.get("read", "")),
+                                   write=class_names(section.options.get("write", "")),
+                                   filters=filters)}
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -189,8 +196,23 @@ def serve(args: argparse.Namespace) -> int:
              "clock": {"speed": pbx.clock.speed, "real_start": pbx.clock.real_start}}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
+    if args.stop_on_stdin_eof:
+        _stop_at_stdin_eof(reactor)
     reactor.run()
     return 0
+
+
+def _stop_at_stdin_eof(reactor: Any) -> None:
+    """A daemon thread reads standard input to its end, then stops the reactor."""
+    import threading
+
+    def watch() -> None:
+        while sys.stdin.buffer.read1(4096):
+            pass
+        log.warning("standard input closed: the simulator's parent has ended; shutting down")
+        reactor.callFromThread(lambda: reactor.running and reactor.stop())
+
+    threading.Thread(target=watch, name="stdin watch", daemon=True).start()
 
 
 def _scenario(data: Any) -> tuple[list[dict], Any, Any]:

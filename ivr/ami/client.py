@@ -197,6 +197,11 @@ class AmiClient:
         if entry is not None and not entry[1].done():
             entry[1].set_result(OriginateOutcome.from_event(event))
 
+    @property
+    def handled_events(self) -> frozenset[str]:
+        """The event names (or patterns) some handler listens to."""
+        return self._events.patterns
+
     def on_event(self, name: str, handler: EventHandler) -> None:
         """Call ``handler`` for every event named ``name`` (fnmatch pattern; ``*`` = all).
 

@@ -27,10 +27,17 @@ class EventRegistry:
 
     def __init__(self) -> None:
         self._handlers: list[tuple[re.Pattern[str], EventHandler]] = []
+        self._patterns: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def register(self, pattern: str, handler: EventHandler) -> None:
         self._handlers.append((re.compile(fnmatch.translate(pattern)), handler))
+        self._patterns.add(pattern)
+
+    @property
+    def patterns(self) -> frozenset[str]:
+        """Every pattern some handler was registered for."""
+        return frozenset(self._patterns)
 
     def dispatch(self, event: AmiMessage) -> int:
         """Hand ``event`` to every matching handler; returns how many matched."""

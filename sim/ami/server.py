@@ -15,6 +15,7 @@ from sim.events import Event
 from sim.pbx import Pbx
 
 from .actions import dispatch
+from .event_filters import EventFilters
 from .events import AmiEvent
 from .framing import Request
 from .perms import mask_of
@@ -28,11 +29,12 @@ FAILED_LOGIN_DELAY_S = 1.0
 
 @dataclass(frozen=True)
 class AmiUser:
-    """One manager.conf user: secret and read/write permission classes."""
+    """One manager.conf user: secret, read/write permission classes and event filters."""
 
     secret: str
     read: set[str] = field(default_factory=set)
     write: set[str] = field(default_factory=set)
+    filters: EventFilters = field(default_factory=EventFilters)
 
     def __post_init__(self) -> None:
         if not self.secret:
@@ -80,7 +82,8 @@ class AmiFactory(Factory):
         return self.users.get(username.lower())
 
     def broadcast(self, event: AmiEvent) -> None:
-        """Send ``event`` to every session whose read permissions and event mask allow it."""
+        """Send ``event`` to every session whose read permissions, event mask and user's
+        event filters allow it."""
         payload: bytes | None = None
         for session in list(self.sessions):
             if session.wants(event):

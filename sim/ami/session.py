@@ -151,8 +151,10 @@ class AmiSession(Protocol):
         self.transport.abortConnection()
 
     def wants(self, event: AmiEvent) -> bool:
-        """Asterisk's rule: the session's event mask must cover all of the event's classes."""
-        return (self.send_events & event.category) == event.category and not self.closing
+        """Asterisk's rule: the session's event mask must cover all of the event's classes,
+        and the user's eventfilter lines let it through."""
+        return ((self.send_events & event.category) == event.category and not self.closing
+                and (self.user is None or self.user.filters.passes(event)))
 
     def deliver(self, payload: bytes) -> None:
         """Send an event payload (after the reply of the action running, if any)."""
