@@ -125,6 +125,7 @@ class SimulatorProcess:
             "--global", f"HOTLINE_AGI={agi_url}",
             "--global", f"HOTLINE_AGI_BIN={agi_scripts_dir()}",
             "--agi-dir", str(agi_scripts_dir()),  # the scripts' working folder, from any cwd
+            "--stop-on-stdin-eof",  # never outlives this process, even one killed outright
         ]
         for name, value in (globals_ or {}).items():
             args += ["--global", f"{name}={value}"]
@@ -132,8 +133,8 @@ class SimulatorProcess:
         stderr = log_path.open("ab") if log_path else asyncio.subprocess.DEVNULL
         env = {**os.environ, "HOTLINE_SIM_AMI_SECRET": secret, "PYTHONUNBUFFERED": "1"}
         process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env
-        )
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            env=env)
         try:
             assert process.stdout is not None
             line = await asyncio.wait_for(process.stdout.readline(), READY_TIMEOUT_S)
