@@ -1,5 +1,6 @@
 """Answers one process waits for from another: a family member's "press 1", delivered to the
-escalation that waits for it, and an operator's page saying a screen pop's card is shown.
+escalation that waits for it, and the console saying a screen pop's card was sent to every
+open operator's screen that shows it.
 
 A family member's answer (key 1, or a call that ended without it) is recorded by whichever
 engine process ran their call; the escalation waiting for it may run in another. The answer is

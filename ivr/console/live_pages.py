@@ -224,9 +224,8 @@ async def live_events(request: Request) -> Response:
     batches = live.feed.subscribe_batches(account.scope, _since(request, live), PAGE_KINDS,
                                           heartbeat_s=min(HEARTBEAT_S, check_s))
     # an operator's screen (``screen=1``, live.js): calls wait for their card to reach it
-    screen = live.screens is not None and request.query_params.get("screen") == "1"
-    showing = (live.screens.opened(account.scope) if live.screens is not None and screen
-               else contextlib.nullcontext())
+    screens = live.screens if request.query_params.get("screen") == "1" else None
+    showing = screens.opened(account.scope) if screens is not None else contextlib.nullcontext()
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 1000\n\n"
@@ -240,7 +239,7 @@ async def live_events(request: Request) -> Response:
                     next_check = time.monotonic() + check_s
                 now = stream_ms()
                 yield "".join(sse_message(item, now) for item in batch)
-                if screen:
+                if screens is not None:
                     for item in batch:
                         if isinstance(item, LiveEvent) and item.kind == _E.SCREEN_POP:
                             await card_sent(live, item)
@@ -266,15 +265,18 @@ async def card_sent(live: LiveContext, pop: LiveEvent) -> None:
         return
     pending = live.cards_pending.pop(uniqueid, None)
     left = (live.screens.showing(pop.place) if pending is None else pending) - 1
-    if left > 0:
-        live.cards_pending[uniqueid] = left
-        if len(live.cards_pending) > CARDS_SENT_KEPT:  # pages closed before they got it
-            live.cards_pending.popitem(last=False)
+    if left > 0:  # the oldest forgotten: pages closed before they got it
+        _keep_bounded(live.cards_pending, uniqueid, left)
         return
-    live.cards_sent[uniqueid] = None
-    if len(live.cards_sent) > CARDS_SENT_KEPT:
-        live.cards_sent.popitem(last=False)
+    _keep_bounded(live.cards_sent, uniqueid, None)
     await live.answers.signal_key(seen_key(live.prefix, uniqueid))
+
+
+def _keep_bounded(kept: OrderedDict[str, Any], key: str, value: Any) -> None:
+    """Remember ``key``; past CARDS_SENT_KEPT entries the oldest is forgotten."""
+    kept[key] = value
+    if len(kept) > CARDS_SENT_KEPT:
+        kept.popitem(last=False)
 
 
 # -- the worklist --------------------------------------------------------------------------
