@@ -36,13 +36,16 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from dispatch.citygen import sample_numbers
+from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.models import Call
+from dispatch.spool_replay import replay_spool
 from dispatch.stats import percentile
 from ivr.config import DialSettings, load_settings
 from ivr.demo.simproc import SimulatorProcess
@@ -335,10 +338,11 @@ async def _engines_run(bench: Bench, label: str, engine_count: int, calls: int, 
             await sim.stop()
         balancer.stop()
     calls_made = timings(results, sim.real_start)
+    replayed = await replay_left_spool(db_url, run / "spool")
     await _check_emergencies(bench, label, db_url, calls_made, pops)
     async with Stored(db_url) as stored:  # queued by the dialplan alone, adopted over AMI
         adopted = await stored.count(Call, Call.reason.like("engine\\_%", escape="\\"))
-    return EnginesRun(calls_made, pops, cpu_s, catch_up_s, adopted)
+    return EnginesRun(calls_made, pops, cpu_s, catch_up_s, adopted, replayed)
 
 
 @dataclass
@@ -348,6 +352,19 @@ class EnginesRun:
     cpu_s: float  # the engine processes' CPU seconds while the calls were made
     catch_up_s: float | None  # after the last call, until every escalation had begun
     adopted: int  # calls FastAGI never served, queued by the dialplan, adopted over AMI
+    replayed: int  # orders made from the spool the engines left (calls no engine adopted)
+
+
+async def replay_left_spool(db_url: str, spool: Path) -> int:
+    """Replay what the dialplan spooled and no engine replayed before they stopped, as the
+    next engine start would; the number of orders it made."""
+    engine = make_async_engine(db_url, pool_size=2)
+    try:
+        report = await replay_spool(async_sessionmaker_for(engine), spool,
+                                    load_settings(None).ivr.local_area_code, datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    return len(report.created)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -447,6 +464,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, burst: int) -> None:
         disaster.update(figures(label, ran.calls, ran.pops, 0))
         disaster[f"{label}: engines' CPU ms per call"] = 1000 * ran.cpu_s / DISASTER_CALLS
         disaster[f"{label}: calls FastAGI never served (adopted over AMI)"] = ran.adopted
+        disaster[f"{label}: orders made from the dialplan's spool after the run"] = ran.replayed
         disaster[f"{label}: every escalation begun, s after the last call"] = (
             "not within 300 s" if ran.catch_up_s is None else round(ran.catch_up_s, 1))
     else:
