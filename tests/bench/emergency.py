@@ -47,7 +47,7 @@ from dispatch.db import async_sessionmaker_for, make_async_engine
 from dispatch.models import Call
 from dispatch.spool_replay import replay_spool
 from dispatch.stats import percentile
-from ivr.config import DialSettings, load_settings
+from ivr.config import DialSettings, IvrSettings, load_settings
 from ivr.demo.simproc import SimulatorProcess
 from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.bare_fastagi import BareFastAgi
@@ -361,7 +361,7 @@ async def replay_left_spool(db_url: str, spool: Path) -> int:
     engine = make_async_engine(db_url, pool_size=2)
     try:
         report = await replay_spool(async_sessionmaker_for(engine), spool,
-                                    load_settings(None).ivr.local_area_code, datetime.now(UTC))
+                                    IvrSettings().local_area_code, datetime.now(UTC))
     finally:
         await engine.dispose()
     return len(report.created)
