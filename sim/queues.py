@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,7 @@ class QueueManager:
         self.joinempty: dict[str, frozenset[str]] = {}
         self.leavewhenempty: dict[str, frozenset[str]] = {}
         self.interface_vars: set[str] = set()  # queues with setinterfacevar = yes
+        self._rung: Counter[str] = Counter()  # operator name -> waiters ringing them now
         self._stats: dict[str, QueueStats] = {}
         self._seq = itertools.count()
 
@@ -198,7 +200,7 @@ class QueueManager:
         seats = self.pbx.seats
         if seats.knows(op.interface) and op.name in seats.contacts:
             return self.pbx.device_state(op.interface)
-        if any(rung is op for w in self._all_waiters() for rung, _c, _t in w.ringing):
+        if self._rung[op.name]:  # some waiter's ringing list holds them
             return "RINGING"
         return "INUSE" if op.busy else "NOT_INUSE"
 
@@ -210,9 +212,6 @@ class QueueManager:
     def refuses(self, queue: str) -> bool:
         """joinempty: a caller may not join ``queue`` as it is now (QUEUESTATUS=JOINEMPTY)."""
         return self.is_empty(queue, self.joinempty.get(queue, frozenset()))
-
-    def _all_waiters(self) -> list[Waiter]:
-        return [w for line in self.waiting.values() for w in line]
 
     def stats(self, queue: str) -> QueueStats:
         return self._stats.setdefault(queue, QueueStats())
@@ -274,6 +273,7 @@ class QueueManager:
         """Stop ringing every member rung for ``waiter`` (except ``keep``, who answered)."""
         rings, waiter.ringing = waiter.ringing, []
         for op, op_chan, call in rings:
+            self._rung[op.name] -= 1
             if op is keep:
                 continue
             if call.active():
@@ -341,6 +341,7 @@ class QueueManager:
             waiter.rang_at = pbx.clock.elapsed()
         call = pbx.clock.call_later(op.answer_delay_s, self._answered, waiter, op)
         waiter.ringing.append((op, op_chan, call))
+        self._rung[op.name] += 1
 
     def _answered(self, waiter: Waiter, op: Operator) -> None:
         rung = next((r for r in waiter.ringing if r[0] is op), None)
