@@ -148,7 +148,7 @@ def _read_json(path: Path) -> Any:
 def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
     """The AMI user: its secret from the environment (Asterisk reads it from the file the
     shipped manager.conf includes), its read/write classes from manager.conf's section."""
-    from sim.ami.event_filters import EventFilters, parse_filter
+    from sim.ami.event_filters import EventFilters
     from sim.ami.server import AmiUser
 
     if not args.ami_secret_env:
@@ -165,13 +165,27 @@ def _ami_users(args: argparse.Namespace) -> dict[str, Any]:
                         and section.name != "general" and not section.template), None)
         if section is None:
             raise SystemExit(f"{path}: no [{args.ami_user}] user section")
-        filters = EventFilters.of(parse_filter(key, value) for key, value in section.lines
-                                  if key.lower().startswith("eventfilter"))
+        filters = EventFilters.of(_event_filters(path, section.lines))
     except (PartyError, ValueError) as exc:
         raise SystemExit(f"{path}: {exc}") from None
     return {args.ami_user: AmiUser(secret, read=class_names(section.options.get("read", "")),
                                    write=class_names(section.options.get("write", "")),
                                    filters=filters)}
+
+
+def _event_filters(path: Path, lines: list[tuple[str, str]]) -> list[Any]:
+    """The user's eventfilter lines; one manager.c refuses is skipped with a warning."""
+    from sim.ami.event_filters import parse_filter
+
+    filters = []
+    for key, value in lines:
+        if not key.lower().startswith("eventfilter"):
+            continue
+        try:
+            filters.append(parse_filter(key, value))
+        except ValueError as exc:
+            log.warning("%s: %s = %s skipped: %s", path, key, value, exc)
+    return filters
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ def test_include_and_exclude_filters_follow_manager_c() -> None:
     legacy = EventFilters.of([parse_filter("eventfilter", "!Channel: PJSIP/operator")])
     assert legacy.passes(hangup) and not legacy.passes(newstate)  # excludes only
     assert EventFilters.of([parse_filter("eventfilter", "Event: Hang")]).passes(hangup)
+    assert not EventFilters.of([parse_filter("eventfilter(name(hangup))", "")]).passes(hangup)
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -51,6 +52,9 @@ def test_include_and_exclude_filters_follow_manager_c() -> None:
     ("eventfilter(colour(red))", ""),
     ("eventfilter(method(fuzzy))", "x"),
     ("eventfilter", "Event: (unclosed"),
+    ("eventfilter(name(Hangup))", "Channel: PJSIP"),  # a pattern needs a method
+    ("eventfilter(name(Hangup),method(regex))", ""),
+    ("eventfilter", ""),
 ])
 def test_a_broken_filter_line_is_refused(key: str, value: str) -> None:
     with pytest.raises(ValueError, match="eventfilter"):

@@ -5,8 +5,12 @@ Two forms, both repeatable in a user's section:
 - structured (Asterisk 22): ``eventfilter(action(include|exclude),name(Hangup),header(Channel),
   method(regex|exact|starts_with|ends_with|contains|none)) = [expression]``; with ``header``
   the expression is applied to that header's value only, else to the whole event payload;
-  without an expression (or with method ``none``) the name and header decide alone;
-- legacy: ``eventfilter = <regex>`` matched anywhere in the payload, ``!<regex>`` to exclude.
+  the method defaults to ``none`` (the name and header decide alone), so an expression
+  needs a method; ``name`` is compared case-sensitively;
+- legacy: ``eventfilter = <regex>`` matched anywhere in the payload, ``!<regex>`` to exclude;
+  an empty one is refused.
+
+manager.c skips a line it refuses (the simulator logs why) and keeps the others.
 
 No filters: every event. Only includes: an event matching any of them. Only excludes: every
 event matching none of them. Both: an event some include matches and no exclude does.
@@ -66,6 +70,8 @@ def parse_filter(key: str, value: str) -> EventFilter:
     if key.lower() == "eventfilter":  # legacy: a regex, ! to exclude
         include = not value.startswith("!")
         expression = value if include else value[1:]
+        if not expression:
+            raise ValueError("legacy eventfilter with no filter pattern")
         _compile(expression)
         return EventFilter(include, expression=expression)
     if not key.lower().startswith("eventfilter(") or not key.endswith(")"):
@@ -83,9 +89,13 @@ def parse_filter(key: str, value: str) -> EventFilter:
     action = criteria.get("action", "include").lower()
     if action not in ("include", "exclude"):
         raise ValueError(f"eventfilter action({action}) is neither include nor exclude")
-    method = criteria.get("method", "regex" if value else "none").lower()
+    method = criteria.get("method", "none").lower()
     if method not in METHODS:
         raise ValueError(f"eventfilter method({method}) is unknown")
+    if method == "none" and value:
+        raise ValueError("eventfilter method can't be 'none' with a filter pattern")
+    if method != "none" and not value:
+        raise ValueError(f"eventfilter method({method}) with no filter pattern")
     if method == "regex":
         _compile(value)
     return EventFilter(action == "include", criteria.get("name") or None,
