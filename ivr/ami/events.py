@@ -26,23 +26,21 @@ class EventRegistry:
     """
 
     def __init__(self) -> None:
-        self._handlers: list[tuple[re.Pattern[str], EventHandler]] = []
-        self._patterns: set[str] = set()
+        self._handlers: list[tuple[str, re.Pattern[str], EventHandler]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def register(self, pattern: str, handler: EventHandler) -> None:
-        self._handlers.append((re.compile(fnmatch.translate(pattern)), handler))
-        self._patterns.add(pattern)
+        self._handlers.append((pattern, re.compile(fnmatch.translate(pattern)), handler))
 
     @property
     def patterns(self) -> frozenset[str]:
         """Every pattern some handler was registered for."""
-        return frozenset(self._patterns)
+        return frozenset(pattern for pattern, _, _ in self._handlers)
 
     def dispatch(self, event: AmiMessage) -> int:
         """Hand ``event`` to every matching handler; returns how many matched."""
         matched = 0
-        for pattern, handler in list(self._handlers):
+        for _, pattern, handler in list(self._handlers):
             if pattern.match(event.event) is None:
                 continue
             matched += 1

@@ -43,13 +43,14 @@ class EventFilter:
             values = [value for key, value in event.headers
                       if value is not None and key.lower() == self.header.lower()]
             return bool(values) and any(self._applies(value) for value in values)
-        if self.method == "none" or not self.expression:
-            return True
-        return self._applies(event.to_bytes().decode("utf-8", errors="replace"))
+        return self._applies(event.payload.decode("utf-8", errors="replace")
+                             if self.method != "none" else "")
 
     def _applies(self, data: str) -> bool:
+        """The expression against ``data`` (method none: anything; ``parse_filter`` gives
+        every other method an expression)."""
         expression, method = self.expression, self.method
-        if method == "none" or not expression:
+        if method == "none":
             return True
         if method == "exact":
             return data == expression

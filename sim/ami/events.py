@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from .perms import authority_to_str, privilege_mask
 from .wire import encode
@@ -26,9 +27,14 @@ class AmiEvent:
             (str(k), None if v is None else str(v)) for k, v in headers
         ))
 
-    def to_bytes(self) -> bytes:
+    @cached_property
+    def payload(self) -> bytes:
+        """The event on the wire, encoded once for every session and filter that needs it."""
         return encode([("Event", self.name), ("Privilege", authority_to_str(self.category)),
                        *self.headers])
+
+    def to_bytes(self) -> bytes:
+        return self.payload
 
 
 def event_tv(timestamp: float) -> str:

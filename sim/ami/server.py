@@ -84,11 +84,9 @@ class AmiFactory(Factory):
     def broadcast(self, event: AmiEvent) -> None:
         """Send ``event`` to every session whose read permissions, event mask and user's
         event filters allow it."""
-        payload: bytes | None = None
         for session in list(self.sessions):
             if session.wants(event):
-                payload = payload or event.to_bytes()
-                session.deliver(payload)
+                session.deliver(event.payload)
 
     def _pbx_event(self, event: Event) -> None:
         if self.sessions:
