@@ -1,11 +1,13 @@
 """A screen pop's card on an operator's screen before the operators' phones ring.
 
-When a console has sent a call's screen pop to each of its operators' live pages that show
-it (``/live/events?screen=1``, the live screen's own stream), it records that as an answer
-(:class:`~ivr.acks.Acknowledgements`, key ``<prefix>pop_seen:<uniqueid>``). The call's flow,
-having published the pop, waits for that answer for at most ``POP_SEEN_WAIT_S`` before it
-lets the call into the queue: an operator whose phone rings already sees who is calling,
-and a caller never waits longer than that for a screen.
+A console sends a call's screen pop to its operators' live pages that show it
+(``/live/events?screen=1``, the live screen's own stream), and each page, once the card is in
+its DOM, says so (``POST /live/shown``). When every page that was open to show it has, the
+console records that as an answer (:class:`~ivr.acks.Acknowledgements`, key
+``<prefix>pop_seen:<uniqueid>``). The call's flow, having published the pop, waits for that
+answer for at most ``POP_SEEN_WAIT_S`` before it lets the call into the queue: an operator
+whose phone rings already sees who is calling, and a caller never waits longer than that for
+a screen.
 
 The flow waits only when a live page that would show the card is open. Each console keeps,
 per region its open pages cover, a member ``<region>|<console id>`` in the sorted set

@@ -406,6 +406,10 @@ async def test_bad_input_to_the_live_screen_is_refused_and_an_ended_session_says
                                           "note": "长" * 501}, 400, "at most 500"),
                 ("/live/worklist/close", {"order_no": order_no, "disposition": "test",
                                           "note": "a\x1b[2Jb"}, 400, "control characters"),
+                ("/live/shown", {}, 400, "uniqueids"),
+                ("/live/shown", {"uniqueids": "1733390000.7,a b"}, 400, "call ids"),
+                ("/live/shown", {"uniqueids": "1.1\r\nAction: x"}, 400, "uniqueids"),
+                ("/live/shown", {"uniqueids": ",".join(["1.1"] * 201)}, 400, "up to 200"),
             ]
             for url, fields, status, reason in refused:
                 got, body = await post(url, fields)

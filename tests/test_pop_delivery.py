@@ -1,7 +1,7 @@
 """A call waits for its card only where a live page would show it, over a real Redis: the
 regions a console's open pages cover reach every engine, and leave when the pages close or
-the console goes silent; the console's word that the card went out ends the wait at once,
-and without it the cap does; with Redis gone nobody is waited for."""
+the console goes silent; the console's word that every page has the card on screen ends the
+wait at once, and without it the cap does; with Redis gone nobody is waited for."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from dispatch.regions import Place, RegionScope
 from ivr.acks import Acknowledgements
 from ivr.console.live_feed import LiveEvent
-from ivr.console.live_pages import LiveContext, card_sent
+from ivr.console.live_pages import LiveContext, card_going_out, card_on_screen
 from ivr.pop_delivery import (
     OpenScreens,
     WatchedRegions,
@@ -177,20 +177,26 @@ def test_a_console_counts_the_open_pages_that_show_a_pop(redis_client: aioredis.
     assert screens.showing(HERE) == 0
 
 
-async def test_the_console_answers_once_the_card_went_to_every_page_that_shows_it(
+async def test_the_console_answers_once_every_page_that_shows_the_card_has_it_on_screen(
         redis_client: aioredis.Redis, prefix: str) -> None:
     live = LiveContext(None, redis_client, prefix, screens=OpenScreens(redis_client, prefix),
                        answers=Acknowledgements(redis_client, prefix))
     assert live.screens is not None
     pop = LiveEvent("1733390000-0", "screen_pop", {"uniqueid": "1733390000.7"}, None, HERE)
     key = seen_key(prefix, "1733390000.7")
+    elsewhere = RegionScope.parse("county:310101")
     with live.screens.opened(COUNTY), live.screens.opened(COUNTY):
-        await card_sent(live, pop)
-        assert await redis_client.get(key) is None  # one of the two pages has it
-        await card_sent(live, pop)
+        assert not await card_on_screen(live, COUNTY, "1733390000.7")  # not sent out yet
+        card_going_out(live, pop)
+        card_going_out(live, pop)  # to the second page: still two pages to hear from
+        assert not await card_on_screen(live, elsewhere, "1733390000.7")  # not its region
+        assert await card_on_screen(live, COUNTY, "1733390000.7")
+        assert await redis_client.get(key) is None  # one of the two pages has it on screen
+        assert await card_on_screen(live, COUNTY, "1733390000.7")
         assert await redis_client.get(key) == b"1"
         await redis_client.delete(key)
-        await card_sent(live, pop)  # a page that joined later: said once already
+        card_going_out(live, pop)  # a page that joined later: said once already
+        assert await card_on_screen(live, COUNTY, "1733390000.7")
         assert await redis_client.get(key) is None
     await redis_client.delete(key)
 

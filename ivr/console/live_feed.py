@@ -95,7 +95,12 @@ def event_from_entry(entry_id: bytes | str, fields: Mapping[Any, Any]) -> LiveEv
 
 def visible_to(event: LiveEvent, scope: RegionScope) -> bool:
     """Inside the account's region, or about no known elder (shown to everyone)."""
-    return event.place is None or event.place == Place() or scope.covers(event.place)
+    return place_visible(event.place, scope)
+
+
+def place_visible(place: Place | None, scope: RegionScope) -> bool:
+    """An event of ``place`` is shown to ``scope``: inside it, or of no known elder."""
+    return place is None or place == Place() or scope.covers(place)
 
 
 def wanted_by(event: LiveEvent, subscriber: Subscriber) -> bool:

@@ -37,6 +37,7 @@ from dispatch.console_events import ConsoleEventName
 from dispatch.console_queries import order_exists, visible_order
 from dispatch.dispositions import Disposition, DispositionError, close_alarm
 from dispatch.orders import is_valid_order_no
+from dispatch.regions import Place, RegionScope
 from dispatch.wallboard import ANSWER_TARGETS, wallboard_figures
 from dispatch.worklist import worklist
 from ivr.acks import Acknowledgements
@@ -50,6 +51,7 @@ from ivr.console.live_feed import (
     LiveEvent,
     LiveFeed,
     is_stream_id,
+    place_visible,
     stream_id_key,
 )
 from ivr.console.state import ConsoleState, actor, console_state
@@ -66,7 +68,8 @@ WORKLIST_WINDOW_S = 24 * 3600
 WORKLIST_REUSE_S = 1.0
 WORKLIST_KEEP_S = 10.0
 NOTE_MAX = 500
-CARDS_SENT_KEPT = 4096  # calls whose card this console has already reported sent
+CARDS_SENT_KEPT = 4096  # calls whose card this console has already reported on screen
+SHOWN_MAX = 200  # calls one page's "on screen" report may name
 SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 # What the pages act on (cards, the worklist, the wallboard); the stream's other events
 # (call started and ended, vendors, family calls...) stay off the wire.
@@ -127,6 +130,14 @@ class WorklistReads(Generic[Body]):
         return age <= WORKLIST_KEEP_S and stream_id_key(cached.position) >= stream_id_key(seen)
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCard:
+    """A card gone out to the screens: how many pages have yet to say it is on screen."""
+
+    pages: int
+    place: Place | None
+
+
 @dataclass
 class LiveContext:
     feed: LiveFeed | None
@@ -135,9 +146,9 @@ class LiveContext:
     replay_s: int = POP_REPLAY_S
     worklists: WorklistReads[bytes] = field(default_factory=WorklistReads)
     screens: OpenScreens | None = None  # the regions this console's live pages cover
-    answers: Acknowledgements | None = None  # "card sent", for the engine that waits
-    cards_sent: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    cards_pending: OrderedDict[str, int] = field(default_factory=OrderedDict)  # pages to go
+    answers: Acknowledgements | None = None  # "card on screen", for the engine that waits
+    cards_sent: OrderedDict[str, None] = field(default_factory=OrderedDict)  # all said so
+    cards_pending: OrderedDict[str, PendingCard] = field(default_factory=OrderedDict)
 
 
 def live_context(request: Request) -> LiveContext:
@@ -237,12 +248,12 @@ async def live_events(request: Request) -> Response:
                         yield sse_message(SIGNED_OUT, stream_ms())
                         return
                     next_check = time.monotonic() + check_s
-                now = stream_ms()
-                yield "".join(sse_message(item, now) for item in batch)
-                if screens is not None:
+                if screens is not None:  # before it goes: the page's word may come at once
                     for item in batch:
                         if isinstance(item, LiveEvent) and item.kind == _E.SCREEN_POP:
-                            await card_sent(live, item)
+                            card_going_out(live, item)
+                now = stream_ms()
+                yield "".join(sse_message(item, now) for item in batch)
         finally:
             await batches.aclose()
 
@@ -255,21 +266,32 @@ async def live_events(request: Request) -> Response:
                              headers=SSE_HEADERS)
 
 
-async def card_sent(live: LiveContext, pop: LiveEvent) -> None:
-    """A call's card went out to one of this console's operators' screens. Once it has gone
-    to every one of them that shows it (those open when the first got it), the engine
-    holding the call lets it ring the operators (``ivr.pop_delivery``)."""
+def card_going_out(live: LiveContext, pop: LiveEvent) -> None:
+    """A call's card is going out to this console's operators' screens: the console now
+    awaits the word of each page open that shows it (``card_on_screen``)."""
     uniqueid = str(pop.data.get("uniqueid") or "")
     if (live.answers is None or live.screens is None or not is_uniqueid(uniqueid)
-            or uniqueid in live.cards_sent):
+            or uniqueid in live.cards_sent or uniqueid in live.cards_pending):
         return
-    pending = live.cards_pending.pop(uniqueid, None)
-    left = (live.screens.showing(pop.place) if pending is None else pending) - 1
-    if left > 0:  # the oldest forgotten: pages closed before they got it
-        _keep_bounded(live.cards_pending, uniqueid, left)
-        return
+    _keep_bounded(live.cards_pending, uniqueid,
+                  PendingCard(live.screens.showing(pop.place), pop.place))
+
+
+async def card_on_screen(live: LiveContext, scope: RegionScope, uniqueid: str) -> bool:
+    """A page of ``scope`` has the call's card in its DOM. Once every page that was open to
+    show it has said so, the engine holding the call lets it ring the operators
+    (``ivr.pop_delivery``). False for a card this console did not send to ``scope``."""
+    pending = live.cards_pending.get(uniqueid)
+    if pending is None or live.answers is None or not place_visible(pending.place, scope):
+        return uniqueid in live.cards_sent
+    del live.cards_pending[uniqueid]
+    if pending.pages > 1:
+        _keep_bounded(live.cards_pending, uniqueid, PendingCard(pending.pages - 1,
+                                                                pending.place))
+        return True
     _keep_bounded(live.cards_sent, uniqueid, None)
     await live.answers.signal_key(seen_key(live.prefix, uniqueid))
+    return True
 
 
 def _keep_bounded(kept: OrderedDict[str, Any], key: str, value: Any) -> None:
@@ -277,6 +299,26 @@ def _keep_bounded(kept: OrderedDict[str, Any], key: str, value: Any) -> None:
     kept[key] = value
     if len(kept) > CARDS_SENT_KEPT:
         kept.popitem(last=False)
+
+
+@require()
+async def cards_shown(request: Request) -> Response:
+    """A live page's word that these calls' cards (``uniqueids``, comma-separated) are now
+    in its DOM: 204, or 400 naming what is wrong with the list."""
+    try:
+        form = await read_form(request)
+        listed = text(form, "uniqueids", SHOWN_MAX * 65)
+    except FormError as exc:
+        return _refusal(str(exc))
+    assert listed is not None
+    uniqueids = listed.split(",")
+    if len(uniqueids) > SHOWN_MAX or not all(is_uniqueid(u) for u in uniqueids):
+        return _refusal(f"uniqueids: up to {SHOWN_MAX} call ids, separated by commas")
+    live = live_context(request)
+    scope = _account(request).scope
+    for uniqueid in dict.fromkeys(uniqueids):
+        await card_on_screen(live, scope, uniqueid)
+    return Response(status_code=204)
 
 
 # -- the worklist --------------------------------------------------------------------------
@@ -418,6 +460,7 @@ async def wallboard_json(request: Request) -> Response:
 ROUTES: list[BaseRoute] = [
     Route("/live", live_page, methods=["GET"]),
     Route("/live/events", live_events, methods=["GET"]),
+    Route("/live/shown", cards_shown, methods=["POST"]),
     Route("/live/worklist.json", worklist_json, methods=["GET"]),
     Route("/live/worklist/ack", acknowledge, methods=["POST"]),
     Route("/live/worklist/close", close, methods=["POST"]),

@@ -196,6 +196,29 @@
     cardsBox.prepend(card);
     cards.set(pop.uniqueid, card);
     if (watcher) { watcher.observe(card); }
+    onScreenNow(pop.uniqueid);
+  }
+  // The console hears which cards are on this screen: a call is held (briefly) until its
+  // card is on every open screen of its region, so the phones ring after it shows. One
+  // report in flight at a time; the cards shown meanwhile go in the next one.
+  const SHOWN_MAX = 200;
+  const shownIds = [];
+  let reporting = false;
+  const CALL_ID = /^[A-Za-z0-9._-]{1,64}$/;  // what the console takes (ivr.pop_delivery)
+  function onScreenNow(uniqueid) {
+    if (!CALL_ID.test(uniqueid)) { return; }
+    shownIds.push(uniqueid);
+    reportShown();
+  }
+  async function reportShown() {
+    if (reporting || !shownIds.length || signedOut) { return; }
+    reporting = true;
+    const ids = shownIds.splice(0, SHOWN_MAX);
+    try {
+      await window.hotline.post("/live/shown", { uniqueids: ids.join(",") });
+    } catch (err) { /* the console is down: the call goes on after its short wait */ }
+    reporting = false;
+    reportShown();
   }
   function answered(data) {
     const card = cards.get(data.uniqueid);
