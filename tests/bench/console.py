@@ -217,10 +217,10 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
     for i, seen in enumerate(cards):
         bench.missing(f"page {i}: cards", uniqueids, {uid for uid, _, _ in seen})
     bench.missing("raw stream reader: screen pops", uniqueids, {u for u, _ in heard["raw"]})
-    for i, got in enumerate(heard["sse"]):
-        if not bench.missing(f"event-stream client {i}: screen pops", uniqueids,
-                             {u for u, _ in got}):
-            break
+    # every client's screen pops, as (client, call) pairs: one line for all of them
+    bench.missing(f"event-stream clients ({len(heard['sse'])}): screen pops",
+                  [(i, uid) for i in range(len(heard["sse"])) for uid in uniqueids],
+                  {(i, u) for i, got in enumerate(heard["sse"]) for u, _ in got})
     bench.expect("event-stream clients that failed", 0, len(heard["failed"]))
     errors = [line for line in console_log.read_text(errors="replace").splitlines()
               if " ERROR " in line or line.startswith("Traceback")]
