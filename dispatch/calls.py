@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,3 +108,12 @@ _INSERT_CALL = insert(Call).values(
         "disposition", "reason", "order_id",
     )}
 )
+
+
+async def link_call_to_order(session: AsyncSession, uniqueid: str, order_id: int) -> None:
+    """Point ``uniqueid``'s call record at ``order_id`` if it names no order yet; COMMITs."""
+    await write_transaction(session, (_LINK_ORDER, {"uid": uniqueid[:64], "order": order_id}))
+
+
+_LINK_ORDER = (update(Call).where(Call.uniqueid == bindparam("uid"), Call.order_id.is_(None))
+               .values(order_id=bindparam("order")))

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatch import outbox
+from dispatch.calls import CallDisposition, link_call_to_order, record_call
 from dispatch.console_events import SpooledEmergency
 from dispatch.models import OrderSource, ServiceType, WorkOrder
 from dispatch.open_alarms import CALLBACK_REASON
@@ -40,7 +41,7 @@ from dispatch.orders import add_order_event, create_order, emergency_key
 from dispatch.outbox import Announcement
 from dispatch.phones import mask
 from dispatch.profile import elder_place
-from dispatch.registry import identify
+from dispatch.registry import CallerIdentity, identify
 
 log = logging.getLogger(__name__)
 
@@ -204,14 +205,30 @@ def _replay_lock(spool_dir: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-async def _existing_order(session: AsyncSession, uniqueid: str) -> str | None:
+async def _existing_order(session: AsyncSession, uniqueid: str) -> tuple[str, int] | None:
+    """(order number, id) of the order already made for the call, if any."""
     try:
         result = await session.execute(
-            select(WorkOrder.order_no).where(WorkOrder.call_uniqueid == uniqueid).limit(1)
-        )
-        return result.scalar_one_or_none()
+            select(WorkOrder.order_no, WorkOrder.id).where(WorkOrder.call_uniqueid == uniqueid)
+            .limit(1))
+        row = result.first()
+        return None if row is None else (str(row[0]), int(row[1]))
     finally:
         await session.rollback()  # end the read before the write transaction
+
+
+async def _call_recorded(session: AsyncSession, record: SpoolRecord, identity: CallerIdentity,
+                         order_id: int) -> None:
+    """The call's record, pointing to its order: written when the engine that took the call
+    died before writing it (its in-flight record came here), linked when it names no order;
+    a record already pointing to the order is left as it is."""
+    await record_call(
+        session, uniqueid=record.uniqueid, linkedid=record.linkedid or None,
+        channel=record.channel, direction="inbound", caller_number=identity.number,
+        identity_status=identity.status.value, elder_id=identity.elder_id,
+        started_at=record.spooled_at, ended_at=record.spooled_at,
+        disposition=CallDisposition.OPERATOR, reason=record.reason or None, order_id=order_id)
+    await link_call_to_order(session, record.uniqueid, order_id)
 
 
 async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
@@ -223,11 +240,13 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
         return
     async with sessions() as session:
         existing = await _existing_order(session, record.uniqueid)
-        if existing is not None:
-            _move(path, REPLAYED)
-            report.orders.append(SpooledOrder(record.uniqueid, existing, None, False))
-            return
         identity = await identify(session, record.caller_number, local_area_code)
+        if existing is not None:
+            if identity.elder_id is not None:
+                await _call_recorded(session, record, identity, existing[1])
+            _move(path, REPLAYED)
+            report.orders.append(SpooledOrder(record.uniqueid, existing[0], None, False))
+            return
         if record.member and not identity.handset:  # an operator took it: nothing is owed
             _move(path, REPLAYED)
             report.answered.append(record.uniqueid)
@@ -254,6 +273,7 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
                 "queuestatus": record.queuestatus, "linkedid": record.linkedid,
                 "member": record.member,
             })
+        await _call_recorded(session, record, identity, order.id)
     _move(path, REPLAYED)
 
 

@@ -138,8 +138,10 @@ class AdoptedCalls:
             disposition=CallDisposition.OPERATOR, reason=reason,
             order_id=None if order is None else order.id, answered_at=None,
             order_announced_at=None)
-        await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
-                                            lambda session: record_call(session, **record))
+        if (await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
+                                                lambda session: record_call(session, **record))
+                and order is not None):
+            self.ctx.emergency_orders.call_recorded(uniqueid)
 
 
 async def _reason_of(ami: AmiLink, channel: str) -> str | None:

@@ -7,9 +7,10 @@ stored the order is announced on the consoles and the family escalation starts. 
 stored when the engine stops, or after ``GIVE_UP_S``, is written to the emergency spool in the
 dialplan's own record format (``agi_scripts/emergency_spool.py``), which the spool replay
 turns into the order (``dispatch/spool_replay.py``); the order's business key and its call
-uniqueid make every path store it once. Until then the record also waits in this process's
-in-flight folder (``ivr/inflight_orders.py``), so an engine killed before the order is stored
-leaves it for another engine's replay.
+uniqueid make every path store it once. Until the order and then the call's record pointing
+to it are stored, the record also waits in this process's in-flight folder
+(``ivr/inflight_orders.py``), so an engine killed in between leaves it for another engine's
+replay, which stores what is missing.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class EmergencyOrders:
         self.inflight = InflightOrders(ctx.settings.spool.dir)
         # each task's call and its in-flight record (None if the disk refused it)
         self._pending: dict[asyncio.Task[WorkOrder | None], tuple[EmergencyCall, Path | None]] = {}
+        # calls whose order is stored and whose call record is not yet: their in-flight record
+        self._stored: dict[str, Path | None] = {}
 
     def store(self, call: EmergencyCall) -> asyncio.Task[WorkOrder | None]:
         """Start storing ``call``'s order, its in-flight record written first (before the
@@ -118,7 +121,7 @@ class EmergencyOrders:
                 log, "emergency order for call %s not stored (try %d); trying again",
                 call.uniqueid, give_up=lambda: loop.time() >= give_up)
             if stored.value is not None:
-                self.inflight.release(held)
+                self._stored[call.uniqueid] = held  # kept until its call record is stored
                 await self._announce(call, stored.value)
                 return stored.value
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
@@ -136,6 +139,12 @@ class EmergencyOrders:
             place=call.place))
         if self.ctx.on_emergency is not None:
             self.ctx.on_emergency(order.id, call.elder_id)
+
+    def call_recorded(self, uniqueid: str) -> None:
+        """The call record of ``uniqueid`` (pointing to its stored order) is stored too: its
+        in-flight record goes. Until then a killed engine leaves it for another engine's
+        replay, which writes the call record the dead one could not."""
+        self.inflight.release(self._stored.pop(uniqueid, None))
 
     def _spool(self, call: EmergencyCall, held: Path | None) -> None:
         """Hand the order to the spool replay: its in-flight record moves there (written

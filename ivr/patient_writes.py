@@ -50,21 +50,23 @@ class PatientWrites:
         self._closing_since: float | None = None
 
     async def store(self, key: str, what: str,
-                    work: Callable[[AsyncSession], Awaitable[object]]) -> None:
-        """Write now, for a caller that can wait for it; refused, or the caller cancelled
-        while it waits, it is tried again in the background (after the key's writes already
-        waiting there). The writes must be idempotent: one cut off mid-way is written again."""
+                    work: Callable[[AsyncSession], Awaitable[object]]) -> bool:
+        """Write now, for a caller that can wait for it: True once stored. Refused, or the
+        caller cancelled while it waits, it is tried again in the background (after the
+        key's writes already waiting there), and False. The writes must be idempotent: one
+        cut off mid-way is written again."""
         if not self._lanes[self._lane(key)] and self._closing_since is None:
             try:
                 step = await storage_step(self.ctx.writing, work, log,
                                           "%s not stored yet, trying again in the background",
-                                          what)
+                                          what, level=logging.WARNING)
             except asyncio.CancelledError:  # the caller is cut off (a stop): the lane writes it
                 self.add(key, what, work)
                 raise
             if step.ok:
-                return
+                return True
         self.add(key, what, work)
+        return False
 
     def add(self, key: str, what: str, work: Callable[[AsyncSession], Awaitable[object]]
             ) -> None:

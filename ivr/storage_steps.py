@@ -44,10 +44,11 @@ async def storage_step(
     log: logging.Logger,
     failure: str,
     *args: object,
+    level: int = logging.ERROR,
 ) -> Step[T]:
     """Run ``work`` in a session from ``session`` (``ctx.writing`` or ``ctx.sessions``).
 
-    A storage error is logged at ERROR as ``failure % args`` followed by what went wrong
+    A storage error is logged at ``level`` as ``failure % args`` followed by what went wrong
     (never the statement's parameters: they hold personal data), and returns a Step that is
     not ok; any other exception propagates.
     """
@@ -56,7 +57,7 @@ async def storage_step(
             return Step(True, await work(opened))
     except STORAGE_ERRORS as exc:
         STORAGE_ERROR_COUNT.labels("database").inc()
-        log.error(f"{failure}: %s", *args, describe(exc))
+        log.log(level, f"{failure}: %s", *args, describe(exc))
         return Step(False)
 
 
@@ -78,9 +79,11 @@ async def stored_with_retries(
 ) -> Step[T]:
     """``storage_step`` tried again after ``retry_delay`` pauses until it is stored, or until
     ``give_up()`` says so after a refused try (then a Step that is not ok). ``failure`` is
-    logged with ``*args`` and the try's number."""
+    logged with ``*args`` and the try's number, as a WARNING: the write is not lost, it is
+    tried again, and the caller says what it does if it gives up."""
     for attempt in itertools.count():
-        step = await storage_step(session, work, log, failure, *args, attempt + 1)
+        step = await storage_step(session, work, log, failure, *args, attempt + 1,
+                                  level=logging.WARNING)
         if step.ok or give_up():
             return step
         await asyncio.sleep(retry_delay(attempt))

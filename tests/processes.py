@@ -25,15 +25,22 @@ def engines(stop_timeout_s: float = 30.0) -> Iterator[list[subprocess.Popen[byte
     try:
         yield started
     finally:
-        for process in started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(stop_timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_engines(started, stop_timeout_s)
+
+
+def stop_engines(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """SIGTERM to every one still running, then SIGKILL to those not gone after
+    ``timeout_s``. Blocking: from an event loop that relays their traffic (a TCP proxy in
+    the test's process), call it in a thread."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def listening(port: int, process: subprocess.Popen[bytes] | None = None,

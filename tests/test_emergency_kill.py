@@ -2,7 +2,8 @@
 still reaches an operator through the dialplan, the emergency order is there, and the family
 escalation cut off by the kill resumes exactly once when two engines start again. An engine
 killed after queueing the caller but before its order was stored leaves the order to another
-engine, running all along, which stores it once."""
+engine, running all along, which stores it once, with the call's record pointing to it; one
+killed after the order but before the call's record leaves that record to the other engine."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import make_url, select
 
 from dispatch.citygen import generate_city
 from dispatch.db import upgrade
-from dispatch.models import OrderEvent, QueueCall, ServiceType, WorkOrder
+from dispatch.models import Call, OrderEvent, QueueCall, ServiceType, WorkOrder
 from dispatch.phones import national
 from ivr.demo.simproc import SimulatorProcess
 from ivr.escalation import FAMILY_CONTEXT
@@ -40,7 +41,14 @@ async def test_engine_killed_mid_alarm_loses_nothing(tmp_path: Path) -> None:
 async def test_engine_killed_before_the_order_is_stored_loses_no_order(tmp_path: Path
                                                                        ) -> None:
     with server_backends(tmp_path) as (db_url, redis_url):
-        await killed_before_the_order(tmp_path, db_url, redis_url)
+        await killed_mid_call(tmp_path, db_url, redis_url, b"INSERT INTO work_orders",
+                              "spool")
+
+
+async def test_engine_killed_before_the_call_record_is_stored_loses_no_record(
+        tmp_path: Path) -> None:
+    with server_backends(tmp_path) as (db_url, redis_url):
+        await killed_mid_call(tmp_path, db_url, redis_url, b"INSERT INTO calls", "elder")
 
 
 async def originated(sim: SimulatorProcess) -> list[dict[str, Any]]:
@@ -126,10 +134,13 @@ async def killed_mid_alarm(tmp_path: Path, db_url: str, redis_url: str) -> None:
     assert "family_unreached" not in kinds
 
 
-async def killed_before_the_order(tmp_path: Path, db_url: str, redis_url: str) -> None:
-    """Engine A's database replies stop once it sends the order's INSERT (so the order can
-    never commit); the caller is queued all the same, A is killed, and engine B, which served
-    no call, stores the order from A's in-flight record."""
+async def killed_mid_call(tmp_path: Path, db_url: str, redis_url: str, marker: bytes,
+                          requested_by: str) -> None:
+    """Engine A's database replies stop once it sends ``marker`` (the order's INSERT: the
+    order never commits; the call record's: the order did); the caller is queued all the
+    same, A is killed, and engine B, which served no call, stores what A could not from A's
+    in-flight record: the order (``requested_by`` then says who made it) and the call's
+    record pointing to it."""
     upgrade(db_url)
     generate_city(db_url, elders=300, vendors=5, seed=99)
     line, family = handset_with_family(db_url, 2)
@@ -153,7 +164,7 @@ async def killed_before_the_order(tmp_path: Path, db_url: str, redis_url: str) -
             running.append(engine_process({**env, "HOTLINE_DATABASE__URL": proxied_url},
                                           port, log))  # A
             await listening(port, running[1])
-            database.hold_replies_after(b"INSERT INTO work_orders")
+            database.hold_replies_after(marker)
             call = asyncio.create_task(sim.call({
                 "number": national(line), "name": "", "to": "12349", "context": "from-pstn",
                 "script": [], "hangup_after": None}))
@@ -170,12 +181,17 @@ async def killed_before_the_order(tmp_path: Path, db_url: str, redis_url: str) -
                 select(QueueCall.priority, QueueCall.outcome)
                 .where(QueueCall.uniqueid == result["uniqueid"],
                        QueueCall.outcome.is_not(None)), bool, timeout_s=60.0)
+            records = await stack_db.poll(
+                select(Call.disposition, WorkOrder.call_uniqueid)
+                .join(WorkOrder, WorkOrder.id == Call.order_id)
+                .where(Call.uniqueid == result["uniqueid"]), bool, timeout_s=60.0)
     finally:
         await sim.stop()
         await database.close()
     output = log.read_text(errors="replace")
     assert result["queue"] is not None and result["queue"]["operator"] in ("op1", "op2"), output
-    assert [tuple(row) for row in orders] == [("emergency", "spool")], output
+    assert [tuple(row) for row in orders] == [("emergency", requested_by)], output
+    assert [tuple(row) for row in records] == [("operator", result["uniqueid"])], output
     assert [tuple(row) for row in entries] == [(10, "answered")], output
     assert "taken from" in output and "into the spool" in output
     assert not any((spool / INFLIGHT).glob("*/*.json"))

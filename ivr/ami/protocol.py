@@ -122,6 +122,9 @@ class AmiProtocol(asyncio.Protocol):
         self.version = ""
         loop = asyncio.get_running_loop()
         self.banner: asyncio.Future[str] = loop.create_future()
+        # a link lost before its banner, after the connect gave up waiting, is not an error
+        # for asyncio to report at collection: its failure was the connect's to report
+        self.banner.add_done_callback(_consume)
         self.lost: asyncio.Future[Exception | None] = loop.create_future()
 
     # ---- input -------------------------------------------------------------
@@ -239,3 +242,9 @@ class AmiProtocol(asyncio.Protocol):
 def _explicit_async(value: object) -> str:
     """Async as exactly 'true' or 'false' (absent means false, Asterisk's default)."""
     return "true" if str(value or "").strip().lower() in _TRUE else "false"
+
+
+def _consume(future: asyncio.Future[str]) -> None:
+    """Mark a finished future's exception as retrieved."""
+    if not future.cancelled():
+        future.exception()

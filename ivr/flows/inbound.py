@@ -453,8 +453,10 @@ class InboundFlow:
             ended_at=self.ctx.now(), disposition=outcome.disposition, reason=outcome.reason,
             order_id=outcome.order_id, answered_at=outcome.answered_at,
             order_announced_at=outcome.order_announced_at)
-        await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
-                                            lambda session: record_call(session, **record))
+        if (await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
+                                                lambda session: record_call(session, **record))
+                and outcome.order_id is not None and outcome.emergency_order is not None):
+            self.ctx.emergency_orders.call_recorded(uniqueid)
         await self.ctx.live.call_ended(CallEnded(
             uniqueid=agi.env.uniqueid, disposition=outcome.disposition, reason=outcome.reason))
         log.info(

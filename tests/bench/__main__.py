@@ -13,8 +13,8 @@ from collections.abc import Callable
 from ivr.event_loop import use_everywhere
 from tests.bench.checks import Bench
 
-BENCHMARKS = ["callerid", "calls", "scaling", "emergency", "console", "dispatch", "care",
-              "settle", "export", "speech"]
+BENCHMARKS = ["callerid", "calls", "scaling", "emergency", "faults", "console", "dispatch",
+              "care", "settle", "export", "speech"]
 
 
 def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
@@ -39,6 +39,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
 
         module.run(bench, calls=args.emergency_calls, hold_s=args.emergency_hold,
                    burst=args.emergency_burst)
+
+    def faults(bench: Bench) -> None:
+        from tests.bench import faults as module
+
+        module.run(bench, calls=args.fault_calls)
 
     def console(bench: Bench) -> None:
         from tests.bench import console as module
@@ -72,9 +77,8 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], None]]:
         module.run(bench)
 
     return {"callerid": callerid, "calls": calls, "scaling": scaling, "emergency": emergency,
-            "console": console, "dispatch": dispatch, "care": care, "settle": settle,
-            "export": export,
-            "speech": speech}
+            "faults": faults, "console": console, "dispatch": dispatch, "care": care,
+            "settle": settle, "export": export, "speech": speech}
 
 
 def main() -> None:
@@ -95,6 +99,8 @@ def main() -> None:
                         help="seconds each emergency stays up (10 x this are in progress)")
     parser.add_argument("--emergency-burst", type=int, default=emergency.BURST,
                         help="emergencies arriving in the same instant")
+    parser.add_argument("--fault-calls", type=int, default=emergency.DISASTER_CALLS,
+                        help="handset emergencies in the minute of faults")
     parser.add_argument("--console-calls", type=int, default=600,
                         help="emergencies arriving at 10 per second while consoles watch")
     parser.add_argument("--console-pages", type=int, default=4,
