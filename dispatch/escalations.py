@@ -38,3 +38,12 @@ async def unfinished(session: AsyncSession, since: datetime) -> list[tuple[int, 
         .order_by(WorkOrder.id)
     )).all()
     return [(order_id, elder_id) for order_id, elder_id in rows]
+
+
+async def has_call_event(session: AsyncSession, order_id: int, kind: str, uniqueid: str
+                         ) -> bool:
+    """The order's timeline already holds a ``kind`` event about the call ``uniqueid``."""
+    details = (await session.execute(
+        select(OrderEvent.detail).where(OrderEvent.order_id == order_id,
+                                        OrderEvent.kind == kind))).scalars()
+    return any((detail or {}).get("uniqueid") == uniqueid for detail in details)

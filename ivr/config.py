@@ -108,6 +108,11 @@ class AmiSettings(BaseModel):
     ping_interval_s: float = Field(default=10.0, gt=0)
     ping_timeout_s: float = Field(default=5.0, gt=0)
     reconnect_delay_s: float = Field(default=1.0, gt=0)
+    queue_log: str = Field(
+        default="",
+        description="app_queue's queue log as the engine can read it (Asterisk writes "
+                    "/var/log/asterisk/queue_log): the queue waits whose AMI events were lost "
+                    "while the link was down are read back from it. Empty: not read")
     events: str = Field(
         default="call,agent,user", pattern=r"^(on|off|[a-z]+(,[a-z]+)*)$",
         description="event classes asked for at login: Originate replies (call), the queue "

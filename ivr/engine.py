@@ -42,6 +42,7 @@ from ivr.metrics_service import MetricsServer
 from ivr.outbox_relay import OutboxRelay
 from ivr.pop_delivery import WatchedRegions
 from ivr.prompts import PromptCatalogue
+from ivr.queue_log_recovery import QueueLogRecovery
 from ivr.queue_members import QueueMembers, queue_listing
 from ivr.queue_tracker import QueueTracker
 from ivr.recording_index import RecordingIndex
@@ -69,6 +70,7 @@ class Engine:
         self.escalation: FamilyEscalation | None = None
         self.emergency_watch: EmergencyWatch | None = None
         self.adopted_calls: AdoptedCalls | None = None
+        self.queue_log: QueueLogRecovery | None = None
         self.dispatcher: Dispatcher | None = None
         self.redis: RedisLink | None = None
         self.context: EngineContext | None = None
@@ -152,6 +154,13 @@ class Engine:
         self.adopted_calls.subscribe(self.ami)
         if self.dispatcher is not None:
             self.dispatcher.attach_ami(self.ami)
+        if self.settings.ami.queue_log:  # waits whose events an AMI outage hid
+            first = self.ami_clients[0]
+            self.queue_log = QueueLogRecovery(Path(self.settings.ami.queue_log),
+                                              self.context.patient_writes.add,
+                                              lambda: first.connected)
+            self._background.append(asyncio.create_task(self.queue_log.sample_forever(),
+                                                        name="queue log samples"))
         for client in self.ami_clients:  # wired before the first connection's sweep
             await client.start()
         # escalations cut off by a crash or restart continue (once, whichever engine runs them)
@@ -162,9 +171,13 @@ class Engine:
 
     async def _on_ami_connect(self, ami: AmiLink) -> None:
         await self._check_pbx(ami)
+        if self.ami is not None and self.context is not None:  # lines of calls ended unseen
+            await self.context.hangups.settle_missed([box.link for box in self.ami.boxes])
         # the operators' queue is on the first box; the others carry trunks
         if self.ami is None or ami is not self.ami.first.link:
             return
+        if self.queue_log is not None:
+            await self.queue_log.recover()
         listing = await queue_listing(ami)
         if listing is None:
             return

@@ -88,9 +88,17 @@ class FamilyEscalation:
                 await self.leases.release(lease)
 
     async def _escalate(self, order_id: int, elder_id: int, resumed: bool, lease: str) -> str:
-        async with self.ctx.sessions() as session:
-            kinds = await escalations.timeline(session, order_id)
-            contacts = await family_contacts(session, elder_id)
+        async def read(session: Any) -> tuple[Any, list[Contact]]:
+            return (await escalations.timeline(session, order_id),
+                    await family_contacts(session, elder_id))
+
+        # the database down: left to the next resume pass, which starts it again
+        step = await storage_step(self.ctx.sessions, read, log,
+                                  "escalation of order %s deferred: its timeline not read",
+                                  order_id, level=logging.WARNING)
+        if step.value is None:
+            return "deferred"
+        kinds, contacts = step.value
         if any(kind in escalations.FINISHED for kind, _ in kinds):
             return "finished"
         called = {detail.get("contact_id") for kind, detail in kinds
@@ -228,4 +236,4 @@ class FamilyEscalation:
         await storage_step(
             self.ctx.writing,
             lambda session: add_order_event(session, order_id, kind, self.ctx.now(), detail),
-            log, "escalation step of order %s not stored", order_id)
+            log, "escalation step of order %s not stored", order_id, level=logging.WARNING)

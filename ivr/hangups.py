@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ivr.ami.errors import AmiError
 from ivr.ami.link import AmiLink
 from ivr.ami.messages import AmiMessage
 
@@ -67,6 +68,33 @@ class HangupWatch:
             dropped, _releases = self._waiting.popitem(last=False)
             log.warning("hangup of channel %s no longer awaited (too many channels awaited)",
                         dropped)
+
+    async def settle_missed(self, links: Sequence[AmiLink]) -> int:
+        """After an AMI reconnection: the channels awaited here that no PBX has any more hung
+        up while a link was down (their ``Hangup`` lost), and their releases run now; the
+        number of them. Each PBX is asked for its channels (CoreShowChannels); with a link
+        down or a listing refused nothing is settled (a channel might be on that PBX)."""
+        awaited = list(self._waiting)  # each existed before the listings were asked for
+        if not awaited:
+            return 0
+        live: set[str] = set()
+        for link in links:
+            if not getattr(link, "connected", False):
+                return 0
+            try:
+                listing = await link.action("CoreShowChannels")
+            except AmiError as exc:
+                log.warning("channels not listed after the reconnection: %s", exc)
+                return 0
+            if not isinstance(listing, list):
+                return 0
+            live.update(message.get("Uniqueid") or "" for message in listing)
+        gone = [uniqueid for uniqueid in awaited if uniqueid not in live]
+        for uniqueid in gone:
+            self.on_hangup(AmiMessage([("Event", "Hangup"), ("Uniqueid", uniqueid)]))
+        if gone:
+            log.warning("%d channels hung up while the AMI link was down: released", len(gone))
+        return len(gone)
 
     @property
     def waiting(self) -> int:

@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from ivr.storage_steps import STORAGE_ERRORS, describe
+
 log = logging.getLogger(__name__)
 
 
@@ -21,5 +23,8 @@ async def repeat(step: Callable[[], Awaitable[object]], pause: Callable[[], Awai
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError from exc
-            log.exception("%s failed; retrying later", what)
+            if isinstance(exc, STORAGE_ERRORS):  # the database is down: nothing to trace
+                log.warning("%s failed; retrying later: %s", what, describe(exc))
+            else:
+                log.exception("%s failed; retrying later", what)
         await pause()

@@ -36,7 +36,8 @@ async def publish_screen_pop(
             return own, others, await elder_place(session, elder_id)
 
         read = await storage_step(ctx.sessions.urgent, profiles, log,
-                                  "profile of elder %s unavailable", elder_id)
+                                  "profile of elder %s unavailable: the pop goes without it",
+                                  elder_id, level=logging.WARNING)
         if read.value is not None:
             profile, members, place = read.value
     await ctx.live.publish(ScreenPop(

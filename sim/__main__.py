@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--agi-idle-timeout", type=_positive, default=60.0,
                         help="real seconds to wait for each engine command before giving up")
     common.add_argument("--record-dir", type=Path, help="where RECORD FILE writes silence")
+    common.add_argument("--queue-log", type=Path,
+                        help="app_queue's queue log file (Asterisk's queue_log), appended to")
     common.add_argument("--system-name", default="",
                         help="asterisk.conf's systemname: the prefix of every uniqueid")
     common.add_argument("--pjsip-trunks", default="trunk",
@@ -110,6 +112,7 @@ def make_pbx(args: argparse.Namespace, reactor: Any) -> Pbx:
         agi_dir=args.agi_dir.resolve(),
         record_dir=args.record_dir.resolve() if args.record_dir else None,
         system_name=args.system_name,
+        queue_log=args.queue_log.resolve() if args.queue_log else None,
         pjsip_trunks=frozenset(t.strip() for t in args.pjsip_trunks.split(",") if t.strip()),
     )
     pbx = Pbx(reactor, SimClock(reactor, args.speed), dialplan,

@@ -36,6 +36,7 @@ from sim.outbound import (
     parse_dialstring,
 )
 from sim.parties import CallerParty, PhoneBook
+from sim.queue_log import QueueLog
 from sim.queues import QueueManager
 from sim.record import CallRecord
 from sim.seats import Seats, extension_state
@@ -63,6 +64,8 @@ class PbxSettings:
     # call to PJSIP/<number>@<other> fails as chan_pjsip's does for an endpoint that does
     # not exist
     pjsip_trunks: frozenset[str] = frozenset({"trunk"})
+    # app_queue's queue log (Asterisk: /var/log/asterisk/queue_log); None: not written
+    queue_log: Path | None = None
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Pbx:
         self.events = ev.EventBus()
         self.phones = PhoneBook()
         self.originated: deque[dict[str, Any]] = deque(maxlen=ORIGINATE_LOG)
+        self.queue_log = QueueLog(settings.queue_log, self.clock)
         self.queues = QueueManager(self)
         self.moh = MusicOnHold()
         self.seats = Seats()

@@ -31,6 +31,7 @@ from sim.channel import Channel, State
 from sim.conf import ast_true, read_sections
 from sim.parties import PartyError
 from sim.queue_empty import is_empty, parse_empty_options
+from sim.queue_log import NO_AGENT
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
@@ -238,17 +239,20 @@ class QueueManager:
         waiter.original_position = pos + 1
         chan.emit(ev.channel_event("QueueCallerJoin", ev.AGENT, chan, ("Queue", queue),
                                    ("Position", str(pos + 1)), ("Count", str(len(line)))))
+        self.pbx.queue_log.write(chan.uniqueid, queue, NO_AGENT, "ENTERQUEUE", "",
+                                 chan.caller_num or "", pos + 1)
         self._dispatch(queue)
         return waiter
 
-    def leave(self, waiter: Waiter) -> None:
+    def leave(self, waiter: Waiter, logged: str | None) -> None:
         """The caller stops waiting unanswered: hangup, timeout (EXITWITHTIMEOUT) or a
         redirect. app_queue's record_abandoned() runs for each of them: ABANDONED=TRUE and
-        QueueCallerAbandon, then leave_queue()'s QueueCallerLeave; any ringing is cancelled."""
-        if self._abandon(waiter):
+        QueueCallerAbandon, then leave_queue()'s QueueCallerLeave; any ringing is cancelled.
+        ``logged``: the queue log's event for it (ABANDON, EXITWITHTIMEOUT), None for none."""
+        if self._abandon(waiter, logged):
             self.refresh()
 
-    def _abandon(self, waiter: Waiter) -> bool:
+    def _abandon(self, waiter: Waiter, logged: str | None) -> bool:
         """record_abandoned() then leave_queue() for ``waiter``; False if it had left."""
         line = self.waiting.get(waiter.queue, [])
         if waiter not in line:
@@ -267,6 +271,9 @@ class QueueManager:
         line.remove(waiter)
         chan.emit(ev.channel_event("QueueCallerLeave", ev.AGENT, chan, ("Queue", waiter.queue),
                                    ("Position", str(pos)), ("Count", str(len(line)))))
+        if logged is not None:
+            self.pbx.queue_log.write(chan.uniqueid, waiter.queue, NO_AGENT, logged, pos,
+                                     waiter.original_position, held)
         return True
 
     def _cancel_rings(self, waiter: Waiter, keep: Operator | None = None) -> None:
@@ -316,7 +323,7 @@ class QueueManager:
         if not conditions or not self.is_empty(queue, conditions):
             return
         for waiter in [w for w in self.waiting.get(queue, []) if not w.ringing]:
-            self._abandon(waiter)
+            self._abandon(waiter, "EXITEMPTY")
             if not waiter.done.called:
                 waiter.done.callback(LEAVE_EMPTY)
 
@@ -366,6 +373,8 @@ class QueueManager:
             ("Interface", op.interface), ("MemberName", op.name), ("HoldTime", str(hold)),
             ("RingTime", str(ring)),
         ))
+        self.pbx.queue_log.write(chan.uniqueid, waiter.queue, op.name, "CONNECT", hold,
+                                 op_chan.uniqueid, ring)
         if waiter.queue in self.interface_vars:  # app_queue, just before the bridge
             for party in (chan, op_chan):
                 self._set_interface_vars(party, op)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from dispatch.console_events import FamilyAcknowledged, FamilyNoKey
+from dispatch.escalations import has_call_event
 from dispatch.orders import add_order_event
 from ivr.agi.errors import AgiHangup
 from ivr.agi.session import AgiSession
 from ivr.context import EngineContext
 from ivr.dialplan_contract import ChannelVar
 from ivr.event_places import order_place
-from ivr.storage_steps import storage_step
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,17 @@ class FamilyAlertFlow:
                       uniqueid: str) -> None:
         event = FamilyAcknowledged if acknowledged else FamilyNoKey
         kind = event.name.value
-        await storage_step(
-            self.ctx.urgent_writing,
-            lambda session: add_order_event(session, order_id, kind, self.ctx.now(),
-                                            {"contact_id": contact_id, "uniqueid": uniqueid}),
-            log, "family answer for order %s not stored", order_id)
+        at = self.ctx.now()
+
+        async def once(session: AsyncSession) -> None:  # a retry after a lost commit: no twin
+            if not await has_call_event(session, order_id, kind, uniqueid):
+                await add_order_event(session, order_id, kind, at,
+                                      {"contact_id": contact_id, "uniqueid": uniqueid})
+
+        # the answer stays on the timeline whatever the database does meanwhile: a resumed
+        # escalation must not ring the family again after someone pressed 1
+        await self.ctx.patient_writes.store(f"family:{order_id}", f"family answer for order "
+                                            f"{order_id}", once)
         await self.ctx.live.publish(event(order_id=order_id, contact_id=contact_id,
                                           place=await order_place(self.ctx, order_id)))
 

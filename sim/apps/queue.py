@@ -54,7 +54,9 @@ async def queue(ctx: AppContext, data: str) -> int:
     finally:
         win.close()
     if res.kind != "until" or not isinstance(res.value, Connection):
-        pbx.queues.leave(waiter)  # QueueCallerAbandon whatever the reason, as app_queue
+        # QueueCallerAbandon whatever the reason, as app_queue; its queue log says which
+        pbx.queues.leave(waiter, {"hangup": "ABANDON", "redirect": None}.get(
+            res.kind, "EXITWITHTIMEOUT"))
         emptied = res.kind == "until" and res.value == LEAVE_EMPTY  # it has left already
         record["left_reason"] = "leaveempty" if emptied else {
             "hangup": "abandon", "redirect": "redirect"}.get(res.kind, "timeout")
@@ -81,6 +83,9 @@ async def queue(ctx: AppContext, data: str) -> int:
         "operator" if ended_by_agent else "caller")
     talk = int(pbx.clock.stamp() - record["answered_at"])
     pbx.queues.stats(name).completed += 1
+    pbx.queue_log.write(chan.uniqueid, name, conn.operator.name,
+                        "COMPLETEAGENT" if ended_by_agent else "COMPLETECALLER",
+                        conn.hold_time, talk, waiter.original_position)
     chan.emit(ev.channel_event(
         "AgentComplete", ev.AGENT, chan, ("Queue", name),
         ("Interface", conn.operator.interface), ("MemberName", conn.operator.name),

@@ -155,9 +155,11 @@ async def _run(bench: Bench, calls: int) -> None:
     ami: CuttableProxy | None = None
     log = FaultLog()
     try:
+        queue_log = run / "queue_log"  # app_queue's, read back after the AMI cut
         sim = await SimulatorProcess.start(
             agi_url=f"agi://127.0.0.1:{balancer.port}", speed=SPEED,
             log_path=bench.log_file(run / "sim.log"),
+            extra_args=("--queue-log", str(queue_log)),
             globals_={"HOTLINE_SPOOL_DIR": str(run / "spool")})
         ami = CuttableProxy(sim.ami_port)
         pbx = SimpleNamespace(ami_port=await ami.start(), ami_secret=sim.ami_secret)
@@ -165,7 +167,7 @@ async def _run(bench: Bench, calls: int) -> None:
                          DISPATCH__ENABLED="false",
                          DIAL__RING_TIMEOUT_S=str(DialSettings().ring_timeout_s),
                          REDIS__SENTINELS=json.dumps(redis.addresses),
-                         REDIS__SENTINEL_SERVICE=SERVICE)
+                         REDIS__SENTINEL_SERVICE=SERVICE, AMI__QUEUE_LOG=str(queue_log))
         engines_log = bench.log_file(run / "engines.log")
         with engines(stop_timeout_s=ENGINE_STOP_S) as running:
             for port in agi_ports:
