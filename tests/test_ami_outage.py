@@ -129,3 +129,41 @@ async def test_an_emergency_during_a_cut_calls_the_family_when_the_link_returns(
         channels = [entry["channel"] for entry in await family_originates(stack)]
         assert len(channels) == 3
         assert all(number in channel for number, channel in zip(numbers, channels, strict=True))
+
+
+async def test_a_line_whose_hangup_the_cut_hid_is_released_when_the_link_returns(
+        tmp_path: Path) -> None:
+    """A call holding a line hangs up while the link is down, so its ``Hangup`` never
+    reaches the engine: once the link is back the engine lists the PBX's channels, finds the
+    call gone and releases the line. Without that the line would stay taken until its lapse
+    and the emergencies after the outage would wait for lines nobody uses."""
+    async for stack in open_stack("embedded", tmp_path, elders=300, speed=SPEED, ami=True,
+                                  ami_proxy=True, engine_overrides=OVERRIDES):
+        await _hangup_during_a_cut(stack)
+
+
+async def _hangup_during_a_cut(stack: CallStack) -> None:
+    assert stack.engine is not None and stack.ami_proxy is not None
+    assert stack.engine.context is not None
+    hangups = stack.engine.context.hangups
+    await until(link_is(stack, True), "the engine's AMI link")
+    call = asyncio.create_task(stack.call(stack.numbers["elders"][0], hangup_after=20.0))
+    channels = await until(lambda: _live_channels(stack), "the call's channel")
+    released = asyncio.Event()
+
+    async def release() -> None:
+        released.set()
+
+    hangups.when_hung_up(channels[0], "test", release)
+    await stack.ami_proxy.cut()
+    await until(link_is(stack, False), "the engine to see the cut")
+    await call  # it hung up while the engine could not hear it
+    assert not released.is_set() and hangups.waiting == 1
+    stack.ami_proxy.restore()
+    await until(released.is_set, "the line released after the link came back")
+    assert hangups.waiting == 0
+
+
+async def _live_channels(stack: CallStack) -> list[str]:
+    return [channel["uniqueid"]
+            for channel in (await stack.sim.request("channels"))["channels"]]
