@@ -95,18 +95,19 @@ async def _faults(log: FaultLog, running: list[Any], redis: SentinelGroup,
     redis.primary.kill()
     await redis.failed_over()
     log.windows["Redis primary killed, replica promoted"] = (began, log.since())
-    await _at(log, DATABASE_AT_S)
+    await _cut(log, "PostgreSQL unreachable", DATABASE_AT_S, database, DATABASE_DOWN_S)
+    await _cut(log, "AMI link cut", AMI_AT_S, ami, AMI_DOWN_S)
+
+
+async def _cut(log: FaultLog, name: str, at_s: float, relay: CuttableProxy, down_s: float
+               ) -> None:
+    """From ``at_s``, nothing passes ``relay`` for ``down_s``."""
+    await _at(log, at_s)
     began = log.since()
-    await database.cut()
-    await asyncio.sleep(DATABASE_DOWN_S)
-    database.restore()
-    log.windows["PostgreSQL unreachable"] = (began, log.since())
-    await _at(log, AMI_AT_S)
-    began = log.since()
-    await ami.cut()
-    await asyncio.sleep(AMI_DOWN_S)
-    ami.restore()
-    log.windows["AMI link cut"] = (began, log.since())
+    await relay.cut()
+    await asyncio.sleep(down_s)
+    relay.restore()
+    log.windows[name] = (began, log.since())
 
 
 def _family_calls_twice(originated: list[dict[str, Any]]) -> tuple[int, list[Any]]:
