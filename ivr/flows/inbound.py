@@ -57,6 +57,7 @@ from ivr.menu import (
     menu_escape_digits,
 )
 from ivr.metrics import POPS_SHOWN
+from ivr.pop_delivery import is_uniqueid
 from ivr.screen_pop import publish_screen_pop
 from ivr.speech.service import SpeechService
 from ivr.storage_steps import storage_step
@@ -134,7 +135,8 @@ class InboundFlow:
     async def _run(self, agi: AgiSession, outcome: CallOutcome) -> None:
         await agi.answer()
         outcome.answered_at = self.ctx.now()
-        outcome.linkedid = await agi.get_variable("CHANNEL(linkedid)")
+        outcome.linkedid = linkedid_argument(agi.env.args) or await agi.get_variable(
+            "CHANNEL(linkedid)")
         identity = await self._identify(agi)
         outcome.identity = identity
         # shown live meanwhile: no caller waits for the wallboard
@@ -467,6 +469,13 @@ class InboundFlow:
             outcome.reason,
             f" order {outcome.order_no}" if outcome.order_no else "",
         )
+
+
+def linkedid_argument(args: tuple[str, ...]) -> str | None:
+    """The linkedid the dialplan passes as the script's first argument, if it is one (a
+    uniqueid's characters only); None to ask the channel for it."""
+    text = args[0].strip() if args else ""
+    return text if is_uniqueid(text) else None
 
 
 async def _settled(task: asyncio.Task[None] | None, what: str, uniqueid: str) -> None:

@@ -78,7 +78,7 @@ ESCALATION_CATCH_UP_S = 300.0  # after a disaster minute, to begin every family 
 # begun: a family call made, none to make, or one waiting its turn for a trunk line
 ESCALATION_BEGUN = ("family_called", "family_none", "family_waiting")
 # The engine's emergency route as the PBX sees it, sent with no work behind it.
-BARE_EMERGENCY = ["ANSWER", "GET VARIABLE CHANNEL(linkedid)",
+BARE_EMERGENCY = ["ANSWER",
                   "SET VARIABLE HOTLINE_REASON handset_emergency",
                   "SET VARIABLE HOTLINE_PRIORITY 10", "SET VARIABLE HOTLINE_ELDER_ID 1",
                   "SET VARIABLE HOTLINE_ROUTE operator"]

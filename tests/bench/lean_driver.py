@@ -52,7 +52,9 @@ def _environment(script_url: str, number: str, uniqueid: str) -> bytes:
         name=f"PJSIP/trunk-{uniqueid.replace('.', '')[-8:]}", language="zh", tech="PJSIP",
         uniqueid=uniqueid, caller_num=number, caller_name="", dnid="12349",
         context="from-pstn", exten="12349", priority=2, accountcode="")
-    return env_block(channel, script_url, [], network_script=script_url.rsplit("/", 1)[-1])
+    # the dialplan's argument: the linkedid, an inbound call's own uniqueid
+    return env_block(channel, script_url, [uniqueid],
+                     network_script=script_url.rsplit("/", 1)[-1])
 
 
 async def play(host: str, port: int, script: str, number: str, uniqueid: str,
