@@ -113,7 +113,7 @@ class Pbx:
         self.events = ev.EventBus()
         self.phones = PhoneBook()
         self.originated: deque[dict[str, Any]] = deque(maxlen=ORIGINATE_LOG)
-        self.queue_log = QueueLog(settings.queue_log, self.clock)
+        self.queue_log = QueueLog(self.settings.queue_log, self.clock)
         self.queues = QueueManager(self)
         self.moh = MusicOnHold()
         self.seats = Seats()
