@@ -24,7 +24,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from dispatch.calls import CallDisposition, CallReason, record_call
+from dispatch.calls import CallDisposition, CallReason
 from dispatch.phones import mask
 from ivr.ami.errors import AmiError
 from ivr.ami.link import AmiLink
@@ -138,10 +138,7 @@ class AdoptedCalls:
             disposition=CallDisposition.OPERATOR, reason=reason,
             order_id=None if order is None else order.id, answered_at=None,
             order_announced_at=None)
-        if (await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
-                                                lambda session: record_call(session, **record))
-                and order is not None):
-            self.ctx.emergency_orders.call_recorded(uniqueid)
+        await self.ctx.emergency_orders.store_call_record(record)
 
 
 async def _reason_of(ami: AmiLink, channel: str) -> str | None:

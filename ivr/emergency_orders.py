@@ -21,13 +21,14 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agi_scripts.emergency_spool import record_name, spool_record, write_atomically
+from dispatch.calls import record_call
 from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order, emergency_key
@@ -140,11 +141,15 @@ class EmergencyOrders:
         if self.ctx.on_emergency is not None:
             self.ctx.on_emergency(order.id, call.elder_id)
 
-    def call_recorded(self, uniqueid: str) -> None:
-        """The call record of ``uniqueid`` (pointing to its stored order) is stored too: its
-        in-flight record goes. Until then a killed engine leaves it for another engine's
-        replay, which writes the call record the dead one could not."""
-        self.inflight.release(self._stored.pop(uniqueid, None))
+    async def store_call_record(self, record: dict[str, Any]) -> None:
+        """Write a call's record (``dispatch.calls.record_call`` fields), in the background
+        until stored if refused. Once it is stored, an emergency's in-flight record goes;
+        until then a killed engine leaves it for another engine's replay, which writes the
+        call record the dead one could not."""
+        uniqueid = record["uniqueid"]
+        if await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
+                                               lambda session: record_call(session, **record)):
+            self.inflight.release(self._stored.pop(uniqueid, None))
 
     def _spool(self, call: EmergencyCall, held: Path | None) -> None:
         """Hand the order to the spool replay: its in-flight record moves there (written

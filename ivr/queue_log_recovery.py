@@ -75,7 +75,7 @@ def wait_fields(line: QueueLogLine) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Place:
+class LogPlace:
     """Where the file stood: its inode and size."""
 
     inode: int
@@ -91,22 +91,22 @@ class QueueLogRecovery:
         self.path = path
         self._write = write  # (uniqueid, what, work): a patient, idempotent write
         self._is_up = is_up
-        self._samples: deque[Place] = deque(maxlen=SAMPLES)
+        self._samples: deque[LogPlace] = deque(maxlen=SAMPLES)
         self._unreadable = False
         self.recovered = 0  # lines recorded by the last recovery
 
-    def _place(self) -> Place | None:
+    def _place(self) -> LogPlace | None:
         try:
             stat = os.stat(self.path)
         except FileNotFoundError:  # no caller has queued yet: an empty log
-            return Place(0, 0)
+            return LogPlace(0, 0)
         except OSError as exc:
             if not self._unreadable:
                 log.warning("queue log %s not readable: %s", self.path, exc)
             self._unreadable = True
             return None
         self._unreadable = False
-        return Place(stat.st_ino, stat.st_size)
+        return LogPlace(stat.st_ino, stat.st_size)
 
     def sample(self) -> None:
         if self._is_up():
@@ -148,7 +148,7 @@ class QueueLogRecovery:
                         self.path)
         return recorded
 
-    def _read_since(self, start: Place) -> list[QueueLogLine]:
+    def _read_since(self, start: LogPlace) -> list[QueueLogLine]:
         now = self._place()
         if now is None:
             return []

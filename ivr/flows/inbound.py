@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from dispatch.calls import CallDisposition, CallReason, record_call
+from dispatch.calls import CallDisposition, CallReason
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
 from dispatch.models import WorkOrder
 from dispatch.orders import ServiceType, create_order
@@ -455,10 +455,7 @@ class InboundFlow:
             ended_at=self.ctx.now(), disposition=outcome.disposition, reason=outcome.reason,
             order_id=outcome.order_id, answered_at=outcome.answered_at,
             order_announced_at=outcome.order_announced_at)
-        if (await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
-                                                lambda session: record_call(session, **record))
-                and outcome.order_id is not None and outcome.emergency_order is not None):
-            self.ctx.emergency_orders.call_recorded(uniqueid)
+        await self.ctx.emergency_orders.store_call_record(record)
         await self.ctx.live.call_ended(CallEnded(
             uniqueid=agi.env.uniqueid, disposition=outcome.disposition, reason=outcome.reason))
         log.info(
