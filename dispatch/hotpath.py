@@ -16,7 +16,7 @@ import asyncio
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -83,7 +83,7 @@ def _sqlite_writer(engine: AsyncEngine) -> sqlite3.Connection | None:
 
 
 async def write_transaction(
-    session: AsyncSession, first: Planned, then: FollowUp = _no_follow_up
+    session: AsyncSession, first: Planned, then: FollowUp | None = None
 ) -> Sequence[Any] | None:
     """Run ``first`` (its RETURNING row, if any, is returned) and the statements ``then``
     builds from that row, in one committed transaction. A single statement (no ``then``) is
@@ -92,6 +92,15 @@ async def write_transaction(
     A session bound to an engine writes through the driver; a session bound to a connection
     (a test's outer transaction) runs the same statements through SQLAlchemy.
     """
+    return (await write_transaction_rows(session, first, then))[0]
+
+
+async def write_transaction_rows(
+    session: AsyncSession, first: Planned, then: FollowUp | None = None
+) -> list[Sequence[Any] | None]:
+    """``write_transaction``, giving every statement's first RETURNING row (None for a
+    statement without one), ``first``'s first."""
+    then = then or _no_follow_up
     bind = session.bind
     if not isinstance(bind, AsyncEngine):
         return await _session_write(session, first, then)
@@ -104,35 +113,41 @@ async def write_transaction(
 
 
 async def _session_write(session: AsyncSession, first: Planned, then: FollowUp
-                         ) -> Sequence[Any] | None:
+                         ) -> list[Sequence[Any] | None]:
+    rows: list[Sequence[Any] | None] = []
     try:
-        statement, params = first
-        result = await session.execute(statement, params)
-        row = result.first() if result.returns_rows else None
-        for statement, params in then(row):
-            await session.execute(statement, params)
+        for statement, params in _statements(first, then, rows):
+            result = await session.execute(statement, params)
+            rows.append(result.first() if result.returns_rows else None)
         await session.commit()
     except BaseException:
         await session.rollback()
         raise
-    return row
+    return rows
+
+
+def _statements(first: Planned, then: FollowUp, rows: list[Sequence[Any] | None]
+                ) -> Iterator[Planned]:
+    """``first``, then (once its row is in ``rows``) the statements ``then`` builds."""
+    yield first
+    yield from then(rows[0])
 
 
 async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
-                         ) -> Sequence[Any] | None:
+                         ) -> list[Sequence[Any] | None]:
     dialect = engine.dialect
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         step = compiled(first[0], dialect)
         try:
             if then is _no_follow_up:
-                return await driver.fetchrow(step.sql, *step.args(first[1]))
+                return [await driver.fetchrow(step.sql, *step.args(first[1]))]
+            rows: list[Sequence[Any] | None] = []
             async with driver.transaction():
-                row = await driver.fetchrow(step.sql, *step.args(first[1]))
-                for statement, params in then(row):
+                for statement, params in _statements(first, then, rows):
                     step = compiled(statement, dialect)
-                    await driver.execute(step.sql, *step.args(params))
-                return row
+                    rows.append(await driver.fetchrow(step.sql, *step.args(params)))
+            return rows
         except asyncpg.exceptions.PostgresError as exc:
             raise _storage_error(exc, step.sql) from exc
         except asyncpg.exceptions.InterfaceError as exc:  # its connection closed under it
@@ -147,28 +162,28 @@ async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
 
 
 def _sqlite_write_in_thread(engine: AsyncEngine, first: Planned, then: FollowUp
-                            ) -> Sequence[Any] | None:
+                            ) -> list[Sequence[Any] | None]:
     writer = _sqlite_writer(engine)
     assert writer is not None
     return _sqlite_write(writer, engine.dialect, first, then)
 
 
 def _sqlite_write(writer: sqlite3.Connection, dialect: Dialect, first: Planned,
-                  then: FollowUp) -> Sequence[Any] | None:
+                  then: FollowUp) -> list[Sequence[Any] | None]:
     step = compiled(first[0], dialect)
     if then is _no_follow_up:
         try:
-            rows = writer.execute(step.sql, step.args(first[1])).fetchall()  # done: committed
-            return rows[0] if rows else None
+            found = writer.execute(step.sql, step.args(first[1])).fetchall()  # committed
+            return [found[0] if found else None]
         except sqlite3.Error as exc:
             raise _storage_error(exc, step.sql) from exc
+    rows: list[Sequence[Any] | None] = []
     try:
         writer.execute("BEGIN IMMEDIATE")
         try:
-            row = writer.execute(step.sql, step.args(first[1])).fetchone()
-            for statement, params in then(row):
+            for statement, params in _statements(first, then, rows):
                 step = compiled(statement, dialect)
-                writer.execute(step.sql, step.args(params))
+                rows.append(writer.execute(step.sql, step.args(params)).fetchone())
             writer.execute("COMMIT")
         except BaseException:
             if writer.in_transaction:
@@ -176,4 +191,4 @@ def _sqlite_write(writer: sqlite3.Connection, dialect: Dialect, first: Planned,
             raise
     except sqlite3.Error as exc:
         raise _storage_error(exc, step.sql) from exc
-    return row
+    return rows

@@ -14,17 +14,28 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
-from dispatch.hotpath import write_transaction
-from dispatch.models import OrderEvent, OrderSource, OrderStatus, ServiceType, WorkOrder
+from dispatch.console_events import ConsoleEvent
+from dispatch.hotpath import Planned, write_transaction, write_transaction_rows
+from dispatch.models import (
+    OrderEvent,
+    OrderSource,
+    OrderStatus,
+    OutboxEntry,
+    ServiceType,
+    WorkOrder,
+)
+from dispatch.order_ids import reserve_order_id
+from dispatch.outbox import Announcement, outbox_row
 
 __all__ = [
     "PRIORITY",
     "ServiceType",
     "add_order_event",
+    "create_announced_order",
     "create_order",
     "emergency_key",
     "find_order",
@@ -54,6 +65,25 @@ _SET_ORDER_NO = (
 )
 _INSERT_EVENT = insert(OrderEvent).values(
     {name: bindparam(name) for name in ("order_id", "at", "kind", "detail")}
+)
+# With its id reserved ahead (dispatch/order_ids.py), an order, its "created" event and the
+# outbox row announcing it are one statement: one round trip, atomic without BEGIN/COMMIT
+# (PostgreSQL checks the event's foreign key at the statement's end).
+_NUMBERED_ORDER = (
+    insert(WorkOrder)
+    .values({name: bindparam(name) for name in ("id", "order_no", *_ORDER_COLUMNS)})
+    .cte("new_order")
+)
+_CREATED_EVENT = insert(OrderEvent).values(
+    order_id=bindparam("id"), at=bindparam("created_at"), kind=literal("created"),
+    detail=bindparam("detail", type_=OrderEvent.__table__.c.detail.type))
+_ORDER_AND_EVENT = _CREATED_EVENT.returning(OrderEvent.order_id).add_cte(_NUMBERED_ORDER)
+_ORDER_EVENT_AND_OUTBOX = (
+    insert(OutboxEntry)
+    .values(kind=bindparam("outbox_kind"), payload=bindparam("payload"),
+            created_at=bindparam("created_at"))
+    .returning(OutboxEntry.id)
+    .add_cte(_NUMBERED_ORDER, _CREATED_EVENT.cte("new_event"))
 )
 
 _SCRAMBLED = 9_000_000  # ids below this get a scrambled 7-digit body
@@ -120,13 +150,47 @@ async def create_order(
     requested_by: str | None,
     at: datetime,
     note: str | None = None,
-    also: Callable[[str], Sequence[tuple[Executable, dict[str, Any]]]] | None = None,
+    also: Callable[[str], Sequence[Planned]] | None = None,
     business_key: str | None = None,
 ) -> WorkOrder:
     """Insert an order and its "created" event, COMMIT, and return it with order_no set.
 
     ``note`` (an operator's words) goes in the event; ``also(order_no)`` gives statements
     written in the same transaction (the console's audit row)."""
+    order, _ = await _create(session, elder_id=elder_id, service=service, source=source,
+                             call_uniqueid=call_uniqueid, requested_by=requested_by, at=at,
+                             note=note, also=also, business_key=business_key, event_of=None)
+    return order
+
+
+async def create_announced_order(
+    session: AsyncSession,
+    *,
+    elder_id: int,
+    service: ServiceType,
+    source: str,
+    call_uniqueid: str | None,
+    requested_by: str | None,
+    at: datetime,
+    event_of: Callable[[str], ConsoleEvent],
+    business_key: str | None = None,
+) -> tuple[WorkOrder, Announcement]:
+    """``create_order`` with the outbox row of ``event_of(order_no)`` committed with it: the
+    consoles hear of the order whatever happens after the commit (``dispatch/outbox.py``)."""
+    order, announcement = await _create(
+        session, elder_id=elder_id, service=service, source=source,
+        call_uniqueid=call_uniqueid, requested_by=requested_by, at=at, note=None, also=None,
+        business_key=business_key, event_of=event_of)
+    assert announcement is not None
+    return order, announcement
+
+
+async def _create(
+    session: AsyncSession, *, elder_id: int, service: ServiceType, source: str,
+    call_uniqueid: str | None, requested_by: str | None, at: datetime, note: str | None,
+    also: Callable[[str], Sequence[Planned]] | None, business_key: str | None,
+    event_of: Callable[[str], ConsoleEvent] | None,
+) -> tuple[WorkOrder, Announcement | None]:
     service = ServiceType(service)
     values = {
         "elder_id": elder_id,
@@ -139,24 +203,46 @@ async def create_order(
         "created_at": at,
         "business_key": _bounded("business_key", business_key, 80),
     }
-    numbered: dict[str, str] = {}
+    detail = {"service": service.value, "source": values["source"].value,
+              "requested_by": requested_by, **({"note": note} if note else {})}
+    reserved = await reserve_order_id(session)
+    if reserved is not None:
+        order_no = order_no_for(reserved)
+        event = event_of(order_no) if event_of is not None else None
+        params = {**values, "id": reserved, "order_no": order_no, "detail": detail}
+        if event is not None:
+            params.update(outbox_kind=event.name.value, payload=event.payload())
+        statement = _ORDER_EVENT_AND_OUTBOX if event is not None else _ORDER_AND_EVENT
+        row = await write_transaction(session, (statement, params),
+                                      (lambda _row: also(order_no)) if also else None)
+        assert row is not None
+        announcement = Announcement(int(row[0]), event) if event is not None else None
+        return WorkOrder(id=reserved, order_no=order_no, **values), announcement
+    numbered: dict[str, Any] = {}
 
-    def number_and_log(row: Sequence[Any] | None) -> list[tuple[Executable, dict[str, Any]]]:
+    def number_and_log(row: Sequence[Any] | None) -> list[Planned]:
         assert row is not None
         order_id = int(row[0])
         numbered["order_no"] = order_no = order_no_for(order_id)
-        detail = {"service": service.value, "source": values["source"].value,
-                  "requested_by": requested_by, **({"note": note} if note else {})}
+        numbered["event"] = event = event_of(order_no) if event_of is not None else None
         return [
             (_SET_ORDER_NO, {"order_id": order_id, "order_no": order_no}),
             (_INSERT_EVENT, {"order_id": order_id, "at": at, "kind": "created",
                              "detail": detail}),
             *(also(order_no) if also else ()),
+            *((outbox_row(event, at),) if event is not None else ()),
         ]
 
-    row = await write_transaction(session, (_INSERT_ORDER, values), number_and_log)
-    assert row is not None
-    return WorkOrder(id=int(row[0]), order_no=numbered["order_no"], **values)
+    rows = await write_transaction_rows(session, (_INSERT_ORDER, values), number_and_log)
+    first = rows[0]
+    assert first is not None
+    order = WorkOrder(id=int(first[0]), order_no=numbered["order_no"], **values)
+    event = numbered["event"]
+    if event is None:
+        return order, None
+    outbox_id = rows[-1]
+    assert outbox_id is not None
+    return order, Announcement(int(outbox_id[0]), event)
 
 
 async def add_order_event(

@@ -179,7 +179,13 @@ async def identify(
     default_language: str = "zh",
 ) -> CallerIdentity:
     """Identify a caller from the raw caller ID Asterisk presented."""
-    number = normalize(raw_callerid, local_area_code)
+    return await identify_number(session, normalize(raw_callerid, local_area_code),
+                                 default_language)
+
+
+async def identify_number(session: AsyncSession, number: str | None,
+                          default_language: str = "zh") -> CallerIdentity:
+    """Identify a caller from their number already normalised (None: withheld)."""
     if number is None:
         return CallerIdentity(
             CallerStatus.WITHHELD, None, None, None, default_language, None, False

@@ -31,7 +31,8 @@ from agi_scripts.emergency_spool import record_name, spool_record, write_atomica
 from dispatch.calls import record_call
 from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
-from dispatch.orders import ServiceType, create_order, emergency_key
+from dispatch.orders import ServiceType, create_announced_order, emergency_key
+from dispatch.outbox import Announcement
 from dispatch.regions import Place
 from ivr.inflight_orders import InflightOrders
 from ivr.storage_steps import stored_with_retries
@@ -61,21 +62,26 @@ class EmergencyCall:
 
 
 async def store_emergency_order(session: AsyncSession, call: EmergencyCall, at: datetime
-                                ) -> WorkOrder:
-    """The call's emergency order, created once: a retry after a commit whose answer was lost
-    finds the order stored by the first try. COMMITs."""
+                                ) -> tuple[WorkOrder, Announcement | None]:
+    """The call's emergency order, created once, with the outbox row that announces it: a
+    retry after a commit whose answer was lost finds the order stored by the first try (and
+    no announcement: its row, committed with it, goes out by the relay). COMMITs."""
     try:
-        return await create_order(session, elder_id=call.elder_id,
-                                  service=ServiceType.EMERGENCY, source=call.source,
-                                  call_uniqueid=call.uniqueid, requested_by=call.requested_by,
-                                  at=at, business_key=emergency_key(call.uniqueid))
+        return await create_announced_order(
+            session, elder_id=call.elder_id, service=ServiceType.EMERGENCY, source=call.source,
+            call_uniqueid=call.uniqueid, requested_by=call.requested_by, at=at,
+            business_key=emergency_key(call.uniqueid),
+            event_of=lambda order_no: OrderCreated(
+                order_no=order_no, service=ServiceType.EMERGENCY.value,
+                elder_id=call.elder_id, source=call.source, uniqueid=call.uniqueid,
+                place=call.place))
     except IntegrityError:
         await session.rollback()
         stored = await session.scalar(
             select(WorkOrder).where(WorkOrder.business_key == emergency_key(call.uniqueid)))
         if stored is None:
             raise
-        return stored
+        return stored, None
 
 
 async def stored_or_spooled(task: asyncio.Task[WorkOrder | None]) -> WorkOrder | None:
@@ -122,9 +128,13 @@ class EmergencyOrders:
                 log, "emergency order for call %s not stored (try %d); trying again",
                 call.uniqueid, give_up=lambda: loop.time() >= give_up)
             if stored.value is not None:
+                order, announcement = stored.value
                 self._stored[call.uniqueid] = held  # kept until its call record is stored
-                await self._announce(call, stored.value)
-                return stored.value
+                if announcement is not None:
+                    await self.ctx.live.publish_stored(announcement)
+                if self.ctx.on_emergency is not None:
+                    self.ctx.on_emergency(order.id, call.elder_id)
+                return order
         except asyncio.CancelledError:  # the engine stops: the spool replay takes it over
             self._spool(call, held)
             return None
@@ -132,14 +142,6 @@ class EmergencyOrders:
             log.exception("emergency order for call %s failed; spooling it", call.uniqueid)
         await asyncio.to_thread(self._spool, call, held)
         return None
-
-    async def _announce(self, call: EmergencyCall, order: WorkOrder) -> None:
-        await self.ctx.live.publish(OrderCreated(
-            order_no=order.order_no, service=ServiceType.EMERGENCY.value,
-            elder_id=call.elder_id, source=call.source, uniqueid=call.uniqueid,
-            place=call.place))
-        if self.ctx.on_emergency is not None:
-            self.ctx.on_emergency(order.id, call.elder_id)
 
     async def store_call_record(self, record: dict[str, Any]) -> None:
         """Write a call's record (``dispatch.calls.record_call`` fields), in the background

@@ -54,7 +54,10 @@ class HandsetLines:
                  ) -> CallerIdentity | None:
         """The caller as ``identify`` found them at the last read, if the number is a
         handset line (else None); ``language``: for an elder without one of their own."""
-        number = normalize(raw_callerid, local_area_code)
+        return self.identity_of_number(normalize(raw_callerid, local_area_code), language)
+
+    def identity_of_number(self, number: str | None, language: str) -> CallerIdentity | None:
+        """``identity`` of a number already normalised (None: withheld)."""
         matches = self._owners.get(number) if number is not None else None
         if number is None or matches is None:
             return None

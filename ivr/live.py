@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from dispatch.console_events import CallEnded, CallStarted, ConsoleEvent, entry_fields
+from dispatch.outbox import Announcement
 from ivr.metrics import STORAGE_ERRORS as STORAGE_ERROR_COUNT
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class LiveState:
         self.errors = 0
         self._last_error_log = 0.0
         self.announcer: Callable[[ConsoleEvent], Awaitable[None]] | None = None
+        # told the outbox id of each row ``publish_stored`` sent (the relay marks them)
+        self.on_published: Callable[[int], None] | None = None
 
     @property
     def stream_key(self) -> str:
@@ -64,6 +67,12 @@ class LiveState:
             await self.announcer(event)
         else:
             await self.publish_direct(event)
+
+    async def publish_stored(self, entry: Announcement) -> None:
+        """An event whose outbox row was committed with what it announces: sent now; if Redis
+        refuses, the relay publishes the row later."""
+        if await self.publish_entry(entry.outbox_id, entry.event) and self.on_published:
+            self.on_published(entry.outbox_id)
 
     async def publish_direct(self, event: ConsoleEvent) -> bool:
         """Straight to the stream, no outbox; True once Redis has it (else logged)."""

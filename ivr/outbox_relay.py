@@ -62,6 +62,7 @@ class OutboxRelay:
     def attach(self) -> None:
         """Route every ``ctx.live.publish`` through the outbox."""
         self.ctx.live.announcer = self.announce
+        self.ctx.live.on_published = self._sent.add
 
     async def announce(self, event: ConsoleEvent) -> None:
         """Commit the event's row, then publish it. The row gets ``ANNOUNCE_WAIT_S`` of engine

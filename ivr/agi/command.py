@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _VERB = re.compile(r"[A-Za-z]+( [A-Za-z]+)*")
@@ -23,3 +24,10 @@ def build_command(verb: str, *args: str | int) -> str:
     if not _VERB.fullmatch(verb):
         raise ValueError(f"invalid AGI command verb: {verb!r}")
     return " ".join([verb, *(quote_argument(str(arg)) for arg in args)])
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def command_line(verb: str, *args: str | int) -> bytes:
+    """``build_command`` encoded with its newline, ready to send; the lines a call flow sends
+    repeat (its prompts, its menus), so they are built once."""
+    return build_command(verb, *args).encode("utf-8") + b"\n"

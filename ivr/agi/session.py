@@ -6,12 +6,16 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ivr.agi.command import build_command
+from ivr.agi.command import command_line
 from ivr.agi.environment import AgiEnvironment
 from ivr.agi.errors import AgiCommandError, AgiHangup, AgiProtocolError
 from ivr.agi.reply import AgiReply, parse_200
 from ivr.metrics import AGI_COMMAND_SECONDS
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +39,27 @@ class DigitInput:
     timed_out: bool
 
 
+class _ReplyOverdue(Exception):
+    """No reply within the session's reply time-out (fed to the reader by its timer)."""
+
+
+_timings: dict[str, Histogram] = {}
+
+
+def _timing(verb: str) -> Histogram:
+    """The reply-time histogram of ``verb`` (its labelled child, looked up once)."""
+    found = _timings.get(verb)
+    if found is None:
+        found = _timings[verb] = AGI_COMMAND_SECONDS.labels(verb)
+    return found
+
+
 class AgiSession:
-    """Commands on one channel. Every reply read is bounded in time; a HANGUP line never desyncs."""
+    """Commands on one channel. Every reply read is bounded in time; a HANGUP line never desyncs.
+
+    The bound is one timer per session, not one per command: a command only moves the
+    session's deadline, and the timer, when it fires early, sleeps on to the deadline (a
+    call sends a command every few hundred milliseconds; its replies rarely take long)."""
 
     def __init__(
         self,
@@ -52,29 +75,52 @@ class AgiSession:
         self._reply_timeout_s = reply_timeout_s
         self.hungup = False
         self.commands_sent = 0
+        self._deadline: float | None = None  # loop time a reply is due by, while one is awaited
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- raw protocol -------------------------------------------------------------------------
 
     async def command(self, verb: str, *args: str | int) -> AgiReply:
         """Send one command and return its 200 reply; raise on 510/520/511 or a dead link."""
-        line = build_command(verb, *args)
+        line = command_line(verb, *args)
         try:
-            self._writer.write(line.encode("utf-8") + b"\n")
+            self._writer.write(line)
             await self._writer.drain()
         except (ConnectionError, RuntimeError) as exc:
             self.hungup = True
             raise AgiHangup(f"connection lost sending {verb}") from exc
         self.commands_sent += 1
         sent = time.perf_counter()
+        self._await_reply_by(self._reply_timeout_s)
         try:
-            async with asyncio.timeout(self._reply_timeout_s):
-                reply = await self._read_reply()
-            AGI_COMMAND_SECONDS.labels(verb).observe(time.perf_counter() - sent)
-            return reply
-        except TimeoutError:
+            reply = await self._read_reply()
+        except _ReplyOverdue:
             raise AgiProtocolError(
                 f"no reply to {verb} within {self._reply_timeout_s:g} s"
             ) from None
+        finally:
+            self._deadline = None
+        _timing(verb).observe(time.perf_counter() - sent)
+        return reply
+
+    def _await_reply_by(self, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """The reply awaited is overdue: the read fails (the session is over). Else sleep on
+        to the current deadline, if a reply is awaited."""
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            self._reader.set_exception(_ReplyOverdue())
+        else:
+            self._timer = loop.call_at(deadline, self._on_timer)
 
     async def _readline(self) -> str:
         try:
@@ -139,6 +185,9 @@ class AgiSession:
         """End the session for Asterisk now (it closes the socket: AGI returns and the
         dialplan goes on) while the flow finishes its own bookkeeping; no command after."""
         self._writer.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def stream_file(self, prompt: str, escape_digits: str = "") -> Playback:
         """Play a prompt; a missing prompt is reported (result -1, endpos 0), not fatal."""

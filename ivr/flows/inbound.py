@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 from dispatch.calls import CallDisposition, CallReason
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
 from dispatch.models import WorkOrder
-from dispatch.orders import ServiceType, create_order
-from dispatch.phones import mask
-from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify
+from dispatch.orders import ServiceType, create_announced_order
+from dispatch.phones import mask, normalize
+from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify_number
 from dispatch.selection import is_open
 from ivr.agi.errors import AgiHangup
 from ivr.agi.server import REASON_VARIABLE, ROUTE_VARIABLE
@@ -167,14 +167,14 @@ class InboundFlow:
     async def _identify(self, agi: AgiSession) -> CallerIdentity:
         """The caller: a handset line from memory (an emergency waits for no query,
         ``ivr/handset_lines.py``), anyone else from the registry."""
-        handset = self.ctx.handsets.identity(agi.env.callerid, self.ivr.local_area_code,
-                                             self.ivr.default_language)
+        number = normalize(agi.env.callerid, self.ivr.local_area_code)
+        language = self.ivr.default_language
+        handset = self.ctx.handsets.identity_of_number(number, language)
         if handset is not None:
             return handset
         found = await storage_step(
             self.ctx.sessions.urgent,  # the caller waits for it
-            lambda session: identify(session, agi.env.callerid, self.ivr.local_area_code,
-                                     default_language=self.ivr.default_language),
+            lambda session: identify_number(session, number, default_language=language),
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
         if found.value is not None:
             return found.value
@@ -304,20 +304,25 @@ class InboundFlow:
         assert identity.elder_id is not None
         requested_by = self._requested_by(identity)
         elder_id = identity.elder_id
+        uniqueid = agi.env.uniqueid
+
+        def announced(order_no: str) -> OrderCreated:
+            return OrderCreated(order_no=order_no, service=service.value, elder_id=elder_id,
+                                source=source, uniqueid=uniqueid, place=identity.place)
+
         stored = await storage_step(
             self.ctx.urgent_writing,  # the caller waits for it
-            lambda session: create_order(session, elder_id=elder_id, service=service,
-                                         source=source, call_uniqueid=agi.env.uniqueid,
-                                         requested_by=requested_by, at=self.ctx.now()),
-            log, "order not stored for call %s", agi.env.uniqueid)
+            lambda session: create_announced_order(
+                session, elder_id=elder_id, service=service, source=source,
+                call_uniqueid=uniqueid, requested_by=requested_by, at=self.ctx.now(),
+                event_of=announced),
+            log, "order not stored for call %s", uniqueid)
         if stored.value is None:
             raise RouteToHuman(CallReason.STORAGE_UNAVAILABLE, prompt="system_busy")
-        order = stored.value
+        order, announcement = stored.value
         outcome.order_id, outcome.order_no = order.id, order.order_no
         outcome.disposition, outcome.reason = CallDisposition.ORDER, service
-        await self.ctx.live.publish(OrderCreated(
-            order_no=order.order_no, service=service.value, elder_id=identity.elder_id,
-            source=source, uniqueid=agi.env.uniqueid, place=identity.place))
+        await self.ctx.live.publish_stored(announcement)
         if service is not ServiceType.EMERGENCY and self.ctx.dispatcher is not None:
             self.ctx.dispatcher.order_created(order.id)
 
