@@ -195,3 +195,47 @@ async def test_call_record_links_its_order(db_session: AsyncSession) -> None:
     assert (call.disposition, call.reason, call.order_id) == ("order", None, order.id)
     assert call.order_announced_at - call.answered_at == timedelta(seconds=24)
     assert call.ended_at == AT + timedelta(seconds=40)
+
+
+async def test_an_announced_order_commits_its_outbox_row_with_it_and_engines_number_apart(
+        migrated_db_url: str) -> None:
+    """Two engine processes' pools creating announced orders at once: each order is stored
+    with its "created" event and the outbox row of its event, whose order number is the
+    order's, and no number is given twice (on PostgreSQL each engine numbers from ids it
+    reserved ahead)."""
+    from dispatch.console_events import OrderCreated
+    from dispatch.db import make_async_engine
+    from dispatch.models import OutboxEntry
+    from dispatch.orders import create_announced_order
+    from dispatch.regions import Place
+
+    engines = [make_async_engine(migrated_db_url, pool_size=3) for _ in range(2)]
+    try:
+        async with async_sessionmaker_for(engines[0])() as session:
+            elder_id = await _elder(session)
+
+        async def one(i: int) -> tuple[WorkOrder, int, str]:
+            async with async_sessionmaker_for(engines[i % 2])() as session:
+                order, announced = await create_announced_order(
+                    session, elder_id=elder_id, service=ServiceType.MEAL, source="phone",
+                    call_uniqueid=f"1700000000.{i}", requested_by="elder", at=AT,
+                    event_of=lambda number: OrderCreated(
+                        order_no=number, service="meal", elder_id=elder_id, source="phone",
+                        uniqueid=f"1700000000.{i}", place=Place(None, None, None)))
+                assert isinstance(announced.event, OrderCreated)
+                return order, announced.outbox_id, announced.event.order_no
+
+        made = await asyncio.gather(*(one(i) for i in range(40)))
+        async with async_sessionmaker_for(engines[0])() as session:
+            stored = {o.id: o.order_no for o in await session.scalars(select(WorkOrder))}
+            rows = {row.id: row.payload for row in await session.scalars(select(OutboxEntry))}
+            created = set(await session.scalars(
+                select(OrderEvent.order_id).where(OrderEvent.kind == "created")))
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert len(stored) == 40 and len(set(stored.values())) == 40
+    for order, outbox_id, announced_no in made:
+        assert stored[order.id] == order.order_no == announced_no == order_no_for(order.id)
+        assert rows[outbox_id]["order_no"] == order.order_no
+    assert created == set(stored)
