@@ -145,13 +145,15 @@ class EmergencyOrders:
 
     async def store_call_record(self, record: dict[str, Any]) -> None:
         """Write a call's record (``dispatch.calls.record_call`` fields), in the background
-        until stored if refused. Once it is stored, an emergency's in-flight record goes;
-        until then a killed engine leaves it for another engine's replay, which writes the
-        call record the dead one could not."""
+        until stored if refused. Once it is stored, now or later, an emergency's in-flight
+        record goes; until then a killed engine leaves it for another engine's replay, which
+        writes the call record the dead one could not."""
         uniqueid = record["uniqueid"]
-        if await self.ctx.patient_writes.store(uniqueid, f"call record for {uniqueid}",
-                                               lambda session: record_call(session, **record)):
-            self.inflight.release(self._stored.pop(uniqueid, None))
+        held = self._stored.pop(uniqueid, None)
+        await self.ctx.patient_writes.store(
+            uniqueid, f"call record for {uniqueid}",
+            lambda session: record_call(session, **record),
+            on_stored=(lambda: self.inflight.release(held)) if held is not None else None)
 
     def _spool(self, call: EmergencyCall, held: Path | None) -> None:
         """Hand the order to the spool replay: its in-flight record moves there (written

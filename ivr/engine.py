@@ -104,14 +104,15 @@ class Engine:
         self.context.acks.start()
         self.context.screens = WatchedRegions(self.redis.client, settings.redis.key_prefix,
                                               self.context.acks)
-        self.context.priority_lines = PriorityLines(self.redis.client, settings.redis.key_prefix,
+        self.context.priority_lines = PriorityLines(self.redis.background,
+                                                    settings.redis.key_prefix,
                                                     self.context.hangups)
         self.outbox = OutboxRelay(self.context)
         self.outbox.attach()  # every event for the consoles is committed before it is sent
         self.speech = await SpeechService.start(settings.speech, prompts,
                                                 settings.ivr.default_language)
         if settings.dispatch.enabled:
-            self.dispatcher = Dispatcher(self.context, None, self.redis.client)
+            self.dispatcher = Dispatcher(self.context, None, self.redis.background)
             self.context.dispatcher = self.dispatcher
         routes = {script.value: make(self) for script, make in FLOW_SCRIPTS.items()}
         self.agi = FastAgiServer(routes, settings.agi)
@@ -136,7 +137,7 @@ class Engine:
 
         assert self.context is not None
         assert self.redis is not None
-        self.queue_members = QueueMembers(self.redis.client, self.settings.redis.key_prefix)
+        self.queue_members = QueueMembers(self.redis.background, self.settings.redis.key_prefix)
         boxes = [self.settings.ami, *self.settings.pbxs]
         self.ami_clients = [AmiClient(box, on_connect=self._on_ami_connect) for box in boxes]
         self.ami = PbxLinks([Pbx(box.name, frozenset(box.endpoints), client)
@@ -146,7 +147,7 @@ class Engine:
         RecordingIndex(self.context).subscribe(self.ami)
         self.context.hangups.subscribe(self.ami)  # answered calls' lines free at hangup
         self.queue_members.subscribe(self.ami)
-        leases = Leases(self.redis.client, self.settings.redis.key_prefix)
+        leases = Leases(self.redis.background, self.settings.redis.key_prefix)
         self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
         # handset calls the dialplan queued without any engine: their order and screen pop

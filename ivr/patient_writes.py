@@ -37,6 +37,7 @@ class PatientWrite:
     key: str  # whose write (a call's uniqueid): one key's writes keep their order
     what: str  # for the log: "queue event for 1712345678.12"
     work: Callable[[AsyncSession], Awaitable[object]]
+    on_stored: Callable[[], None] | None = None  # once the write is stored, now or later
 
 
 class PatientWrites:
@@ -50,32 +51,36 @@ class PatientWrites:
         self._closing_since: float | None = None
 
     async def store(self, key: str, what: str,
-                    work: Callable[[AsyncSession], Awaitable[object]]) -> bool:
+                    work: Callable[[AsyncSession], Awaitable[object]],
+                    on_stored: Callable[[], None] | None = None) -> bool:
         """Write now, for a caller that can wait for it: True once stored. Refused, or the
         caller cancelled while it waits, it is tried again in the background (after the
         key's writes already waiting there), and False. The writes must be idempotent: one
-        cut off mid-way is written again."""
+        cut off mid-way is written again. ``on_stored`` runs once it is stored, whichever
+        way."""
         if not self._lanes[self._lane(key)] and self._closing_since is None:
             try:
                 step = await storage_step(self.ctx.writing, work, log,
                                           "%s not stored yet, trying again in the background",
                                           what, level=logging.WARNING)
             except asyncio.CancelledError:  # the caller is cut off (a stop): the lane writes it
-                self.add(key, what, work)
+                self.add(key, what, work, on_stored)
                 raise
             if step.ok:
+                if on_stored is not None:
+                    on_stored()
                 return True
-        self.add(key, what, work)
+        self.add(key, what, work, on_stored)
         return False
 
-    def add(self, key: str, what: str, work: Callable[[AsyncSession], Awaitable[object]]
-            ) -> None:
+    def add(self, key: str, what: str, work: Callable[[AsyncSession], Awaitable[object]],
+            on_stored: Callable[[], None] | None = None) -> None:
         """Write in the background, after the key's writes already waiting."""
         if self._closing_since is not None:
             log.error("%s not stored: the engine is stopping", what)
             return
         index = self._lane(key)
-        self._lanes[index].append(PatientWrite(key, what, work))
+        self._lanes[index].append(PatientWrite(key, what, work, on_stored))
         worker = self._workers[index]
         if worker is None or worker.done():
             self._workers[index] = asyncio.create_task(self._drain(index),
@@ -99,6 +104,8 @@ class PatientWrites:
             else:
                 if not step.ok:
                     log.error("%s lost at the stop", write.what)
+                elif write.on_stored is not None:
+                    write.on_stored()
             lane.popleft()
 
     def _stop_given_up(self, now: float) -> bool:

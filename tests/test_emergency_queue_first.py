@@ -66,6 +66,11 @@ async def handset_call(stack: CallStack, index: int) -> dict[str, Any]:
                                  "script": [], "hangup_after": None})
 
 
+def inflight_records(stack: CallStack, uniqueid: str) -> list[Path]:
+    """The in-flight records the engine holds for call ``uniqueid``."""
+    return list((Path(stack.settings.spool.dir) / "inflight").rglob(f"*{uniqueid}*"))
+
+
 def queue_entry(stack: CallStack, uniqueid: str) -> Any:
     """The call's queue record once its answer is in it (None before)."""
     rows = stack.rows(select(QueueCall).where(QueueCall.uniqueid == uniqueid,
@@ -87,6 +92,8 @@ async def test_the_caller_is_queued_while_the_order_waits(stack: CallStack) -> N
     orders = orders_of(stack, uniqueid)
     assert [(o.service, o.id) for o in orders] == [("emergency", record.order_id)]
     assert record.reason == "handset_emergency"
+    # both stored: the in-flight record a killed engine would have left goes
+    await until(lambda: not inflight_records(stack, uniqueid), "the in-flight record gone")
 
 
 async def test_an_order_not_stored_at_a_stop_is_spooled_and_replayed_once(
@@ -183,3 +190,30 @@ async def test_a_burst_while_the_database_is_gone_for_ten_seconds_loses_nothing(
         assert [(o.service, o.id) for o in orders] == [("emergency", record.order_id)]
         entry = await until(lambda uid=uniqueid: queue_entry(stack, uid), "a queue entry")
         assert entry.priority == 10 and entry.outcome == "answered"
+
+
+async def test_a_call_record_stored_in_the_background_releases_the_in_flight_record(
+        stack: CallStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call record's first write is refused (on a disaster minute: the database busy),
+    so it is stored later by the background writes: once it is, the emergency's in-flight
+    record goes too (it stayed forever, and every restart replayed it again)."""
+    from sqlalchemy.exc import OperationalError
+
+    from ivr import emergency_orders
+
+    stored = emergency_orders.record_call
+    refused: list[str] = []
+
+    async def refused_once(session: Any, **record: Any) -> Any:
+        if not refused:
+            refused.append(record["uniqueid"])
+            raise OperationalError("INSERT INTO calls", None, ConnectionError("busy"))
+        return await stored(session, **record)
+
+    monkeypatch.setattr(emergency_orders, "record_call", refused_once)
+    result = await handset_call(stack, 3)
+    assert queued(result)
+    uniqueid = result["uniqueid"]
+    record = await until(lambda: call_record(stack, uniqueid), "the call record")
+    assert refused == [uniqueid] and record.order_id is not None
+    await until(lambda: not inflight_records(stack, uniqueid), "the in-flight record gone")

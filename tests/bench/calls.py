@@ -19,6 +19,7 @@ protocol's even where the simulator is what limits the calls per second.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -29,7 +30,7 @@ from typing import Any
 from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
-from ivr.engine import Engine
+from ivr.engine import Engine, freeze_startup_objects
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.checks import DRAIN_S, Bench, Stored, stream_events
 
@@ -119,6 +120,7 @@ async def _engine_figures(bench: Bench, label: str, db_url: str, redis_url: str,
     )
     engine = Engine(settings)
     await engine.start(migrate=False, connect_ami=False)
+    freeze_startup_objects()  # as the engine process does
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=FAST, log_path=bench.log_file(run / "sim.log"))
@@ -133,6 +135,7 @@ async def _engine_figures(bench: Bench, label: str, db_url: str, redis_url: str,
                      await stream_events(live._client, live.stream_key, "order_created")}
     finally:
         await engine.stop(grace_s=DRAIN_S)
+        gc.unfreeze()  # this process runs server after server: let the stopped one be freed
     await bench.no_tasks_left(f"{label}: engine")
     uniqueids = [r["uniqueid"] for r in results]
     bench.missing(f"{label}: order_created events in Redis", uniqueids, announced)
@@ -201,6 +204,7 @@ async def _run(bench: Bench, calls: int, concurrency: int, classic_calls: int) -
 
     bare = BareFastAgi(commands)
     port = await bare.start()
+    freeze_startup_objects()  # the same for the protocol's baseline
     try:
         sim = await SimulatorProcess.start(
             agi_url=f"agi://127.0.0.1:{port}", speed=FAST,
@@ -212,6 +216,7 @@ async def _run(bench: Bench, calls: int, concurrency: int, classic_calls: int) -
             await sim.stop()
     finally:
         await bare.close()
+        gc.unfreeze()
     bench.expect("bare FastAGI: sessions served", len(results), bare.sessions)
     bench.report("inbound calls: bare FastAGI (protocol ceiling)", bare_figures)
 

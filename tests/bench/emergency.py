@@ -223,6 +223,7 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
         gc.unfreeze()  # this process runs engine after engine: let the stopped one be freed
     await bench.no_tasks_left(f"{label} run")
     calls_made = timings(results, sim.real_start)
+    check_inflight_released(bench, label, run / "spool")
     await _check_emergencies(bench, label, db_url, calls_made, pops)
     return calls_made, pops
 
@@ -339,6 +340,7 @@ async def _engines_run(bench: Bench, label: str, engine_count: int, calls: int,
             await sim.stop()
         balancer.stop()
     calls_made = timings(results, sim.real_start)
+    check_inflight_released(bench, label, run / "spool")
     replayed = await replay_left_spool(db_url, run / "spool")
     await _check_emergencies(bench, label, db_url, calls_made, pops)
     async with Stored(db_url) as stored:  # queued by the dialplan alone, adopted over AMI
@@ -354,6 +356,13 @@ class EnginesRun:
     catch_up_s: float | None  # after the last call, until every escalation had begun
     adopted: int  # calls FastAGI never served, queued by the dialplan, adopted over AMI
     replayed: int  # orders made from the spool the engines left (calls no engine adopted)
+
+
+def check_inflight_released(bench: Bench, label: str, spool: Path) -> None:
+    """Engines stopped cleanly, every order and call record stored: no emergency's in-flight
+    record is left for a replay (``ivr/inflight_orders.py``)."""
+    left = [path.name for path in (spool / "inflight").rglob("*.json")]
+    bench.expect(f"{label}: in-flight records left after a clean stop", 0, len(left))
 
 
 async def replay_left_spool(db_url: str, spool: Path) -> int:
