@@ -30,7 +30,7 @@ from typing import Any
 from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
-from ivr.engine import Engine, freeze_startup_objects
+from ivr.engine import Engine, tune_garbage_collector
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.checks import DRAIN_S, Bench, Stored, stream_events
 
@@ -120,7 +120,7 @@ async def _engine_figures(bench: Bench, label: str, db_url: str, redis_url: str,
     )
     engine = Engine(settings)
     await engine.start(migrate=False, connect_ami=False)
-    freeze_startup_objects()  # as the engine process does
+    tune_garbage_collector()  # as the engine process does
     try:
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=FAST, log_path=bench.log_file(run / "sim.log"))
@@ -204,7 +204,7 @@ async def _run(bench: Bench, calls: int, concurrency: int, classic_calls: int) -
 
     bare = BareFastAgi(commands)
     port = await bare.start()
-    freeze_startup_objects()  # the same for the protocol's baseline
+    tune_garbage_collector()  # the same for the protocol's baseline
     try:
         sim = await SimulatorProcess.start(
             agi_url=f"agi://127.0.0.1:{port}", speed=FAST,

@@ -34,7 +34,7 @@ from dispatch.citygen import sample_numbers
 from dispatch.stats import percentile
 from ivr.config import load_settings
 from ivr.demo.simproc import SimulatorProcess
-from ivr.engine import Engine, freeze_startup_objects
+from ivr.engine import Engine, tune_garbage_collector
 from ivr.metrics import REGISTRY
 from tests.bench.calls import _city
 from tests.bench.checks import DRAIN_S, Bench, standalone
@@ -179,7 +179,7 @@ async def _run(bench: Bench, calls: int, hold_s: float, pages: int, clients: int
                                            speed=SPEED,
                                            log_path=bench.log_file(run / "sim.log"))
         await sim.connect_engine(engine)
-        freeze_startup_objects()
+        tune_garbage_collector()
         await sim.request("operators", operators=operators(hold_s))
         console_log = run / "console.log"
         async with console_process(db_url, redis_url, prefix, console_log) as url, \

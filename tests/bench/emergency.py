@@ -50,7 +50,7 @@ from dispatch.spool_replay import replay_spool
 from dispatch.stats import percentile
 from ivr.config import DialSettings, IvrSettings, load_settings
 from ivr.demo.simproc import SimulatorProcess
-from ivr.engine import Engine, freeze_startup_objects
+from ivr.engine import Engine, tune_garbage_collector
 from tests.bench.bare_fastagi import BareFastAgi
 from tests.bench.calls import _city, _postgres_schema_url
 from tests.bench.checks import DRAIN_S, Bench, Stored, standalone, stream_events
@@ -212,7 +212,7 @@ async def _engine_run(bench: Bench, label: str, calls: int, rate: float | None,
         sim = await SimulatorProcess.start(agi_url=f"agi://127.0.0.1:{engine.agi_port}",
                                            speed=SPEED, log_path=bench.log_file(run / "sim.log"))
         await sim.connect_engine(engine)
-        freeze_startup_objects()  # as the engine process does
+        tune_garbage_collector()  # as the engine process does
         await sim.request("operators", operators=operators(hold_s))
         results = await drive(sim, handsets, calls, rate)
         pops = await screen_pops(engine)
@@ -250,7 +250,7 @@ async def _lean_burst(bench: Bench, burst: int) -> dict[str, Any]:
                 "hangup_after": None}))
         finally:
             await sim.stop()
-        freeze_startup_objects()  # as the engine process does
+        tune_garbage_collector()  # as the engine process does
         through_engine = await lean_drive(engine.agi_port, transcript, handsets[:-1], burst,
                                           "1800008000", concurrency=burst, done=TO_OPERATOR)
         pops = await _all_pops(engine, through_engine["done"])
