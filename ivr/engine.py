@@ -358,8 +358,9 @@ def quiet_resource_errors(
 
 
 # Collections of the youngest generation after this many new objects, not Python's 700: a
-# call makes thousands of short-lived objects, and at 700 the collector ran a thousand times
-# a second on a busy engine, a tenth of its CPU (README, "Inbound calls").
+# call makes thousands of short-lived objects that reference counting frees anyway, and the
+# collections cost a busy engine CPU for little (README, "Inbound calls, one statement per
+# order and a tuned collector").
 YOUNG_COLLECTION_OBJECTS = 50_000
 OLDER_COLLECTIONS = (20, 100)
 
