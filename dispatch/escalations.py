@@ -40,6 +40,15 @@ async def unfinished(session: AsyncSession, since: datetime) -> list[tuple[int, 
     return [(order_id, elder_id) for order_id, elder_id in rows]
 
 
+async def has_event_at(session: AsyncSession, order_id: int, kind: str, at: datetime) -> bool:
+    """The order's timeline already holds its ``kind`` event of time ``at`` (a write retried
+    after its commit's answer was lost)."""
+    found = await session.scalar(
+        select(OrderEvent.id).where(OrderEvent.order_id == order_id, OrderEvent.kind == kind,
+                                    OrderEvent.at == at).limit(1))
+    return found is not None
+
+
 async def has_call_event(session: AsyncSession, order_id: int, kind: str, uniqueid: str
                          ) -> bool:
     """The order's timeline already holds a ``kind`` event about the call ``uniqueid``."""

@@ -233,7 +233,17 @@ class FamilyEscalation:
         return await self.ctx.acks.wait(order_id, contact_id, wait_s)
 
     async def _event(self, order_id: int, kind: str, detail: dict[str, Any]) -> None:
-        await storage_step(
-            self.ctx.writing,
-            lambda session: add_order_event(session, order_id, kind, self.ctx.now(), detail),
-            log, "escalation step of order %s not stored", order_id, level=logging.WARNING)
+        """A step on the order's timeline, written now or, refused (the database down), in
+        the background until stored: a family call made while the database was away is on
+        the timeline once it is back (it was lost, and the call never shown)."""
+        at = self.ctx.now()
+        tries = 0
+
+        async def write(session: Any) -> None:
+            nonlocal tries
+            tries += 1  # a retry first looks for the step an earlier try may have stored
+            if tries == 1 or not await escalations.has_event_at(session, order_id, kind, at):
+                await add_order_event(session, order_id, kind, at, detail)
+
+        await self.ctx.patient_writes.store(
+            f"order {order_id}", f"escalation step {kind} of order {order_id}", write)

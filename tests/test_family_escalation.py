@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from dispatch.db import make_sync_engine
@@ -111,3 +113,37 @@ async def test_a_contact_who_hangs_up_without_the_key_is_followed_at_once(tmp_pa
         assert len(no_key) == 1 and [outcome for _, outcome in called] == ["answered"] * 2
         assert (called[1][0] - no_key[0]).total_seconds() < 100  # far below ack_wait_s
         assert [kind for kind, _, _ in timeline].count("family_acknowledged") == 1
+
+
+async def test_a_step_the_database_refused_is_on_the_timeline_once_it_is_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first family call's step is refused once (the database away for a moment): the
+    escalation goes on, and the step is written in the background, once, before the next
+    (it was lost, and the timeline never showed that call)."""
+    from sqlalchemy.exc import OperationalError
+
+    from ivr import escalation
+
+    stored = escalation.add_order_event
+    refused: list[str] = []
+
+    async def refused_once(session: Any, order_id: int, kind: str, *args: Any) -> None:
+        if kind == "family_called" and not refused:
+            refused.append(kind)
+            raise OperationalError("INSERT INTO order_events", None, ConnectionError("away"))
+        await stored(session, order_id, kind, *args)
+
+    monkeypatch.setattr(escalation, "add_order_event", refused_once)
+    async for stack in open_stack("embedded", tmp_path, elders=300, ami=True):
+        line, family = handset_with_family(stack.db_url, 2)
+        await stack.sim.request("phones", phones={
+            national(family[0]): {"answer": "busy"},
+            national(family[1]): answers_and_presses(("1", 2.0)),
+        })
+        result = await stack.call(national(line))
+        order_no = result["variables"].get("HOTLINE_ORDER_NO") or stack.record(
+            result["uniqueid"])[1].order_no
+        events = await escalation_events(stack, order_no)
+        assert refused == ["family_called"]
+        assert [d["outcome"] for kind, d in events if kind == "family_called"] == [
+            "busy", "answered"]
