@@ -35,7 +35,7 @@ from ivr.dialplan_contract import ChannelVar, Context
 from ivr.event_places import order_place
 from ivr.order_tasks import OrderTasks
 from ivr.periodic import repeat
-from ivr.storage_steps import storage_step
+from ivr.storage_steps import storage_step, stored_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +233,11 @@ class FamilyEscalation:
         return await self.ctx.acks.wait(order_id, contact_id, wait_s)
 
     async def _event(self, order_id: int, kind: str, detail: dict[str, Any]) -> None:
-        """A step on the order's timeline, written now or, refused (the database down), in
-        the background until stored: a family call made while the database was away is on
-        the timeline once it is back (it was lost, and the call never shown)."""
+        """A step on the order's timeline, stored before the escalation goes on: refused (the
+        database away for a moment), it is tried again, once stored, for up to half a lease
+        period (the resume pass, in this process or another, reads the timeline to know whom
+        it called; a step still unwritten would have it ring them again). Given up, it is
+        logged and the escalation goes on without it."""
         at = self.ctx.now()
         tries = 0
 
@@ -245,5 +247,11 @@ class FamilyEscalation:
             if tries == 1 or not await escalations.has_event_at(session, order_id, kind, at):
                 await add_order_event(session, order_id, kind, at, detail)
 
-        await self.ctx.patient_writes.store(
-            f"order {order_id}", f"escalation step {kind} of order {order_id}", write)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._lease_s / 2
+        step = await stored_with_retries(
+            self.ctx.writing, write, log, "escalation step %s of order %s not stored (try %d)",
+            kind, order_id, give_up=lambda: loop.time() >= give_up_at)
+        if not step.ok:
+            log.warning("escalation step %s of order %s not stored: going on without it",
+                        kind, order_id)
