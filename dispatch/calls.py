@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatch.driver_batch import batchable
 from dispatch.hotpath import write_transaction
 from dispatch.models import Call
 
@@ -101,13 +102,13 @@ async def record_call(
             raise
 
 
-_INSERT_CALL = insert(Call).values(
+_INSERT_CALL = batchable(insert(Call).values(
     {name: bindparam(name) for name in (
         "uniqueid", "linkedid", "channel", "direction", "caller_number", "identity_status",
         "elder_id", "started_at", "answered_at", "order_announced_at", "ended_at",
         "disposition", "reason", "order_id",
     )}
-)
+))
 
 
 async def link_call_to_order(session: AsyncSession, uniqueid: str, order_id: int) -> None:
@@ -115,5 +116,6 @@ async def link_call_to_order(session: AsyncSession, uniqueid: str, order_id: int
     await write_transaction(session, (_LINK_ORDER, {"uid": uniqueid[:64], "order": order_id}))
 
 
-_LINK_ORDER = (update(Call).where(Call.uniqueid == bindparam("uid"), Call.order_id.is_(None))
-               .values(order_id=bindparam("order")))
+_LINK_ORDER = batchable(
+    update(Call).where(Call.uniqueid == bindparam("uid"), Call.order_id.is_(None))
+    .values(order_id=bindparam("order")))

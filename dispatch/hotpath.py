@@ -22,11 +22,11 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
 from dispatch.db import _sqlite_file, compiled
+from dispatch.driver_batch import batched_write, is_batchable, storage_error
 
 Planned = tuple[Executable, dict[str, Any]]
 FollowUp = Callable[[Sequence[Any] | None], Sequence[Planned]]
@@ -34,15 +34,6 @@ FollowUp = Callable[[Sequence[Any] | None], Sequence[Planned]]
 
 def _no_follow_up(_row: Sequence[Any] | None) -> Sequence[Planned]:
     return ()
-
-
-def _storage_error(exc: Exception, sql: str) -> DBAPIError:
-    """The driver's error as the SQLAlchemy error an ORM route would have raised."""
-    integrity = isinstance(
-        exc, sqlite3.IntegrityError | asyncpg.exceptions.IntegrityConstraintViolationError
-    )
-    kind = IntegrityError if integrity else OperationalError
-    return kind(sql, None, exc)
 
 
 SQLITE_WRITE_WAIT_S = 3.0  # the longest a call-path write waits for another writer's lock
@@ -87,7 +78,8 @@ async def write_transaction(
 ) -> Sequence[Any] | None:
     """Run ``first`` (its RETURNING row, if any, is returned) and the statements ``then``
     builds from that row, in one committed transaction. A single statement (no ``then``) is
-    sent on its own, atomic without BEGIN and COMMIT: one round trip instead of three.
+    sent on its own, atomic without BEGIN and COMMIT: one round trip instead of three; on
+    PostgreSQL a ``batchable`` one goes with other callers' (``dispatch/driver_batch.py``).
 
     A session bound to an engine writes through the driver; a session bound to a connection
     (a test's outer transaction) runs the same statements through SQLAlchemy.
@@ -108,6 +100,8 @@ async def write_transaction_rows(
         return await asyncio.get_running_loop().run_in_executor(
             _writer_thread(bind), _sqlite_write_in_thread, bind, first, then)
     if bind.dialect.driver == "asyncpg":
+        if then is _no_follow_up and is_batchable(first[0]):
+            return [await batched_write(bind, *first)]
         return await _asyncpg_write(bind, first, then)
     return await _session_write(session, first, then)
 
@@ -149,10 +143,10 @@ async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
                     rows.append(await driver.fetchrow(step.sql, *step.args(params)))
             return rows
         except asyncpg.exceptions.PostgresError as exc:
-            raise _storage_error(exc, step.sql) from exc
+            raise storage_error(exc, step.sql) from exc
         except asyncpg.exceptions.InterfaceError as exc:  # its connection closed under it
             await conn.invalidate()
-            raise _storage_error(exc, step.sql) from exc
+            raise storage_error(exc, step.sql) from exc
         except BaseException:
             # Cancelled (or failed) anywhere else, even while BEGIN's answer was on its way:
             # the driver may believe a transaction is open that nobody will commit, so this
@@ -176,7 +170,7 @@ def _sqlite_write(writer: sqlite3.Connection, dialect: Dialect, first: Planned,
             found = writer.execute(step.sql, step.args(first[1])).fetchall()  # committed
             return [found[0] if found else None]
         except sqlite3.Error as exc:
-            raise _storage_error(exc, step.sql) from exc
+            raise storage_error(exc, step.sql) from exc
     rows: list[Sequence[Any] | None] = []
     try:
         writer.execute("BEGIN IMMEDIATE")
@@ -190,5 +184,5 @@ def _sqlite_write(writer: sqlite3.Connection, dialect: Dialect, first: Planned,
                 writer.execute("ROLLBACK")
             raise
     except sqlite3.Error as exc:
-        raise _storage_error(exc, step.sql) from exc
+        raise storage_error(exc, step.sql) from exc
     return rows

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dispatch.db import fetch_committed_rows
+from dispatch.driver_batch import batched_rows
 from dispatch.models import Elder, ElderPhone, FamilyContact, PhoneKind
 from dispatch.phones import normalize
 from dispatch.regions import Place
@@ -125,8 +126,9 @@ def _lookup_statement() -> Select[Any]:
         .where(FamilyContact.number_e164 == number)
     )
     found = union_all(as_elder, as_family).subquery("found")
+    # the number asked for comes back first: a batch of lookups sorts its rows out by it
     return (
-        select(found)
+        select(cast(number, String).label("asked"), found)
         .order_by(found.c.rank, found.c.priority, found.c.elder_id)
         .limit(MAX_HOUSEHOLD)
     )
@@ -161,15 +163,19 @@ async def _find(session: AsyncSession, number: str) -> list[RegistryMatch]:
     the family contacts.
 
     With a session bound to an engine (the usual case) the lookup reads committed data
-    by the driver's shortest route (see fetch_committed_rows); a session bound to a
-    connection runs it inside its own transaction.
+    by the driver's shortest route (see fetch_committed_rows), on PostgreSQL together with
+    the other callers' lookups of the moment (``dispatch/driver_batch.py``); a session bound
+    to a connection runs it inside its own transaction.
     """
     bind = session.bind
-    if isinstance(bind, AsyncEngine):
-        rows = await fetch_committed_rows(bind, _LOOKUP, {"number": number})
+    params = {"number": number}
+    if isinstance(bind, AsyncEngine) and bind.dialect.driver == "asyncpg":
+        rows = await batched_rows(bind, _LOOKUP, "number", params)
+    elif isinstance(bind, AsyncEngine):
+        rows = await fetch_committed_rows(bind, _LOOKUP, params)
     else:
-        rows = (await (await session.connection()).execute(_LOOKUP, {"number": number})).all()
-    return [RegistryMatch(*row) for row in rows]
+        rows = (await (await session.connection()).execute(_LOOKUP, params)).all()
+    return [RegistryMatch(*row[1:]) for row in rows]
 
 
 async def identify(

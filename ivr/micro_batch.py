@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+P = TypeVar("P")
 
 
 class MicroBatch(Generic[K, V]):
@@ -84,3 +86,32 @@ def _settle(future: asyncio.Future[V], result: V | None = None,
         future.set_exception(exc)
     else:
         future.set_result(result)  # type: ignore[arg-type]
+
+
+class PayloadBatch(Generic[P, V]):
+    """Serves ``submit(payload)`` through ``run(payloads)``, which answers each payload in
+    order; the payloads submitted while a batch runs go together in the next one (at most
+    ``most``). A request cut off before its batch went is left out of it."""
+
+    def __init__(self, run: Callable[[list[P]], Awaitable[list[V]]], most: int) -> None:
+        self._run = run
+        self._tickets = itertools.count()
+        self._payloads: dict[int, P] = {}
+        self._batch: MicroBatch[int, V | None] = MicroBatch(self._run_tickets, most, None)
+
+    async def submit(self, payload: P) -> V:
+        ticket = next(self._tickets)
+        self._payloads[ticket] = payload
+        try:
+            return await self._batch.submit(ticket)  # type: ignore[return-value]
+        finally:
+            self._payloads.pop(ticket, None)
+
+    async def _run_tickets(self, tickets: list[int]) -> dict[int, V | None]:
+        sent = [ticket for ticket in tickets if ticket in self._payloads]
+        answers = await self._run([self._payloads.pop(ticket) for ticket in sent]) if sent else []
+        found = dict(zip(sent, answers, strict=True))
+        return {ticket: found.get(ticket) for ticket in tickets}
+
+    async def close(self) -> None:
+        await self._batch.close()
