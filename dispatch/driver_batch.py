@@ -9,7 +9,10 @@ checkout and one round trip (asyncpg's ``fetchmany``: about 8 µs a statement in
 
 A batch is atomic. If the database refuses one statement of it (an order's duplicate key),
 nothing of it is stored, and each statement is sent again on its own, so each caller gets
-its own outcome, as if it had been sent alone.
+its own outcome, as if it had been sent alone. A caller cut off before its batch went is
+left out of it; a batch whose every caller is cut off while it runs is cancelled (asyncpg
+cancels the statement on the server), so a statement cut off at an engine's stop is not
+stored behind its back, as it was not when sent alone.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class _EngineBatches:
         batch = self._writes.get(statement)
         if batch is None:
             batch = self._writes[statement] = PayloadBatch(
-                lambda args: self._send_writes(step, args), MOST_PER_BATCH)
+                lambda args: self._send_writes(step, args), MOST_PER_BATCH, abandon=True)
         outcome = await batch.submit(step.args(params))
         if isinstance(outcome, DBAPIError):
             raise outcome
@@ -83,7 +86,7 @@ class _EngineBatches:
         batch = self._reads.get((statement, tag))
         if batch is None:
             batch = self._reads[(statement, tag)] = PayloadBatch(
-                lambda asked: self._send_reads(step, asked), MOST_PER_BATCH)
+                lambda asked: self._send_reads(step, asked), MOST_PER_BATCH, abandon=True)
         return await batch.submit((params[tag], step.args(params)))
 
     async def _send_writes(self, step: DriverStatement, args: list[list[Any]]

@@ -22,18 +22,30 @@ P = TypeVar("P")
 class MicroBatch(Generic[K, V]):
     """Serves ``submit(key)`` through ``run(keys)``, one batch of at most ``most`` keys at a
     time. ``run`` answers every key it was given; a key submitted again while it waits gets
-    ``repeat`` (the first request does the work). An error of ``run`` is every waiter's."""
+    ``repeat`` (the first request does the work). An error of ``run`` is every waiter's.
+    With ``abandon``, a batch whose every waiter is cut off while it runs is cancelled (a
+    statement nobody waits for any more is not left to commit), and a waiter cut off while
+    its batch runs returns only once the batch has ended, one way or the other (so it never
+    goes on while its work may still be done behind its back)."""
 
     def __init__(self, run: Callable[[list[K]], Awaitable[dict[K, V]]], most: int,
-                 repeat: V) -> None:
+                 repeat: V, abandon: bool = False) -> None:
         self._run = run
         self._most = most
         self._repeat = repeat
+        self._abandon = abandon
         self._waiting: dict[K, list[asyncio.Future[V]]] = {}
         self._runner: asyncio.Task[None] | None = None
+        self._running: tuple[asyncio.Future[dict[K, V]], set[K]] | None = None
 
     async def submit(self, key: K) -> V:
-        return await self.request(key)
+        try:
+            return await self.request(key)
+        except asyncio.CancelledError:
+            running = self._running
+            if running is not None and key in running[1]:
+                await asyncio.wait([running[0]])
+            raise
 
     def request(self, key: K) -> asyncio.Future[V]:
         """``submit`` without waiting: the future of ``key``'s answer."""
@@ -52,17 +64,35 @@ class MicroBatch(Generic[K, V]):
                 keys = list(self._waiting)[:self._most]
                 batch = {key: self._waiting.pop(key) for key in keys}
                 try:
-                    results = await self._run(keys)
+                    results = await self._run_batch(keys, [f[0] for f in batch.values()])
                 except BaseException as exc:
                     for futures in batch.values():
                         _settle(futures[0], exc=exc)
-                    if isinstance(exc, asyncio.CancelledError):
+                    if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
                         raise
                     continue
                 for key, futures in batch.items():
                     _settle(futures[0], results[key])
         finally:
             self._runner = None
+
+    async def _run_batch(self, keys: list[K], waiters: list[asyncio.Future[V]]
+                         ) -> dict[K, V]:
+        if not self._abandon:
+            return await self._run(keys)
+        run = asyncio.ensure_future(self._run(keys))
+
+        def abandon_if_unwanted(_waiter: asyncio.Future[V]) -> None:
+            if all(waiter.cancelled() for waiter in waiters):
+                run.cancel()
+
+        for waiter in waiters:
+            waiter.add_done_callback(abandon_if_unwanted)
+        self._running = (run, set(keys))
+        try:
+            return await run
+        finally:
+            self._running = None
 
     async def close(self) -> None:
         """Cancel the batch running; every request waiting fails with CancelledError."""
@@ -74,6 +104,12 @@ class MicroBatch(Generic[K, V]):
         for futures in self._waiting.values():
             futures[0].cancel()
         self._waiting.clear()
+
+
+def _being_cancelled() -> bool:
+    """The current task itself is being cancelled (not a batch it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _settle(future: asyncio.Future[V], result: V | None = None,
@@ -91,13 +127,16 @@ def _settle(future: asyncio.Future[V], result: V | None = None,
 class PayloadBatch(Generic[P, V]):
     """Serves ``submit(payload)`` through ``run(payloads)``, which answers each payload in
     order; the payloads submitted while a batch runs go together in the next one (at most
-    ``most``). A request cut off before its batch went is left out of it."""
+    ``most``). A request cut off before its batch went is left out of it; ``abandon`` as
+    for MicroBatch."""
 
-    def __init__(self, run: Callable[[list[P]], Awaitable[list[V]]], most: int) -> None:
+    def __init__(self, run: Callable[[list[P]], Awaitable[list[V]]], most: int,
+                 abandon: bool = False) -> None:
         self._run = run
         self._tickets = itertools.count()
         self._payloads: dict[int, P] = {}
-        self._batch: MicroBatch[int, V | None] = MicroBatch(self._run_tickets, most, None)
+        self._batch: MicroBatch[int, V | None] = MicroBatch(self._run_tickets, most, None,
+                                                            abandon)
 
     async def submit(self, payload: P) -> V:
         ticket = next(self._tickets)

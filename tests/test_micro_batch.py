@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from ivr.micro_batch import MicroBatch
+from ivr.micro_batch import MicroBatch, PayloadBatch
 
 
 class Doubler:
@@ -85,3 +85,49 @@ async def test_close_cancels_the_batch_running_and_the_requests_waiting() -> Non
             await task
     doubler.release.set()
     assert await batch.submit(5) == 10  # usable again
+
+
+async def test_a_batch_every_waiter_left_is_abandoned_and_they_return_once_it_ended() -> None:
+    doubler = Doubler()
+    ended = asyncio.Event()
+
+    async def run(keys: list[int]) -> dict[int, int]:
+        try:
+            return await doubler.run(keys)
+        finally:
+            ended.set()
+
+    batch = MicroBatch(run, most=10, repeat=-1, abandon=True)
+    waiters = [asyncio.ensure_future(batch.submit(key)) for key in (1, 2)]
+    await doubler.started.wait()
+    waiters[0].cancel()
+    await asyncio.sleep(0)
+    assert not ended.is_set()  # one waiter is left: the batch goes on
+    waiters[1].cancel()
+    for waiter in waiters:
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert ended.is_set()  # each returned only once its batch had ended
+    doubler.release.set()
+    assert await batch.submit(3) == 6  # the next batch runs
+
+
+async def test_a_payload_batch_answers_each_payload_and_leaves_out_the_cut_off() -> None:
+    batches: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def run(payloads: list[str]) -> list[str]:
+        batches.append(payloads)
+        await release.wait()
+        return [payload.upper() for payload in payloads]
+
+    batch: PayloadBatch[str, str] = PayloadBatch(run, most=10)
+    first = asyncio.ensure_future(batch.submit("a"))
+    await asyncio.sleep(0)
+    others = [asyncio.ensure_future(batch.submit(p)) for p in ("b", "c", "b")]
+    await asyncio.sleep(0)
+    others[1].cancel()
+    release.set()
+    assert await first == "A"
+    assert [await others[0], await others[2]] == ["B", "B"]
+    assert batches == [["a"], ["b", "b"]]

@@ -1,0 +1,46 @@
+"""The live state of the calls of the moment goes to Redis in one pipeline
+(``ivr/live.py``): each call's commands still land, and a command Redis refuses fails only
+the call it belongs to."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import redis.asyncio as aioredis
+
+from dispatch.console_events import CallEnded, CallStarted
+from ivr.live import LiveState
+
+
+async def test_a_refused_command_fails_only_its_own_call(redis_client: aioredis.Redis) -> None:
+    live = LiveState(redis_client, f"t{uuid.uuid4().hex[:8]}:", maxlen=1000)
+    calls = [f"1700000000.{n}" for n in range(5)]
+    await redis_client.set(live.call_key(calls[2]), "not a hash")  # HSET on it is refused
+    sent = []
+    pipeline = redis_client.pipeline
+
+    def counted_pipeline(*args: object, **kwargs: object) -> object:
+        sent.append(1)
+        return pipeline(*args, **kwargs)
+
+    redis_client.pipeline = counted_pipeline  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(live.call_started(CallStarted(
+            uniqueid=uniqueid, channel="PJSIP/trunk-1", status="elder", caller="138****0000"))
+            for uniqueid in calls))
+    finally:
+        redis_client.pipeline = pipeline  # type: ignore[method-assign]
+    assert len(sent) == 1  # the five calls' commands in one pipeline
+    assert live.errors == 1
+    members = await redis_client.smembers(live.live_calls_key)
+    # the refused call's other commands still ran: only its hash is missing
+    assert {m.decode() for m in members} == set(calls)
+    for uniqueid in calls:
+        stored = await redis_client.type(live.call_key(uniqueid))
+        assert stored == (b"string" if uniqueid == calls[2] else b"hash")
+    assert await redis_client.xlen(live.stream_key) == 5
+    await live.call_ended(CallEnded(uniqueid=calls[0], disposition="order"))
+    assert await redis_client.exists(live.call_key(calls[0])) == 0
+    await redis_client.delete(live.stream_key, live.live_calls_key,
+                              *(live.call_key(uniqueid) for uniqueid in calls))
