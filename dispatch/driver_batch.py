@@ -95,8 +95,10 @@ class _EngineBatches:
             if len(args) > 1:
                 try:
                     rows = await driver.fetchmany(step.sql, args)
-                except asyncpg.exceptions.PostgresError:
-                    pass  # nothing of the batch is stored: each goes again on its own
+                except asyncpg.exceptions.PostgresError as exc:
+                    if _connection_lost(exc, driver):
+                        raise
+                    # nothing of the batch is stored: each goes again on its own
                 else:
                     if rows and len(rows) != len(args):
                         raise AssertionError(f"not one row each: {step.sql}")
@@ -135,15 +137,22 @@ class _EngineBatches:
             try:
                 return await send(driver)
             except asyncpg.exceptions.PostgresError as exc:  # the server's refusal
-                if driver.is_closed():  # or its end: the server shut the connection
+                if _connection_lost(exc, driver):  # or its end: it shut the connection
                     await conn.invalidate()
                 raise storage_error(exc, step.sql) from exc
-            except asyncpg.exceptions.InterfaceError as exc:  # its connection closed under it
+            except (asyncpg.exceptions.InterfaceError,  # its connection closed under it
+                    asyncpg.exceptions.InternalClientError) as exc:
                 await conn.invalidate()
                 raise storage_error(exc, step.sql) from exc
             except BaseException:
                 await conn.invalidate()
                 raise
+
+
+def _connection_lost(exc: asyncpg.exceptions.PostgresError, driver: Any) -> bool:
+    """The error ended the connection (a server shut down or restarting, a backend
+    terminated: SQLSTATE classes 08 and 57), not just this statement."""
+    return driver.is_closed() or str(exc.sqlstate or "")[:2] in ("08", "57")
 
 
 _BATCHES: weakref.WeakKeyDictionary[Any, _EngineBatches] = weakref.WeakKeyDictionary()

@@ -14,6 +14,7 @@ overflow connections.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -35,17 +36,31 @@ class AdmittedSessions:
     @contextlib.asynccontextmanager
     async def __call__(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         if _holding.get():
-            async with self.maker() as session:
+            session = self.maker()
+            try:
                 yield session
+            finally:
+                await _close(session)
             return
         async with self.gate.hold(urgent):
             token = _holding.set(True)
+            session = self.maker()
             try:
-                async with self.maker() as session:
-                    yield session
+                yield session
             finally:
-                _holding.reset(token)
+                try:
+                    await _close(session)
+                finally:
+                    _holding.reset(token)
 
     def urgent(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """``sessions(urgent=True)``, for the helpers that take a session factory."""
         return self(urgent=True)
+
+
+async def _close(session: AsyncSession) -> None:
+    """Close ``session`` as ``async with`` would (to completion, even if the caller is cut
+    off), unless it holds nothing: most call-path steps write through the driver and never
+    use their session's connection, and a close costs a task and a greenlet (about 55 µs)."""
+    if session.in_transaction() or session.identity_map:
+        await asyncio.shield(asyncio.ensure_future(session.close()))

@@ -156,12 +156,24 @@ async def _check_orders(bench: Bench, label: str, db_url: str, uniqueids: list[s
 
 
 def _city(db_url: str) -> list[str]:
-    """A fresh registry of 10,000 elders at ``db_url``; a sample of elders' numbers."""
+    """A fresh registry of 10,000 elders at ``db_url``, its statistics gathered (as a
+    registry in service has them: else PostgreSQL's autovacuum gathers them at some moment
+    of the measured calls); a sample of elders' numbers."""
+    from sqlalchemy import text
+
     from dispatch.citygen import generate_city, sample_numbers
-    from dispatch.db import upgrade
+    from dispatch.db import make_sync_engine, upgrade
 
     upgrade(db_url)
     generate_city(db_url, elders=10_000, vendors=40, seed=7)
+    if db_url.startswith("postgresql"):
+        engine = make_sync_engine(db_url)
+        try:
+            with engine.begin() as conn:
+                for name in ("elders", "elder_phones", "family_contacts"):
+                    conn.execute(text(f"ANALYZE {name}"))
+        finally:
+            engine.dispose()
     return sample_numbers(db_url, 500, 7)["elders"]
 
 
