@@ -116,6 +116,5 @@ async def link_call_to_order(session: AsyncSession, uniqueid: str, order_id: int
     await write_transaction(session, (_LINK_ORDER, {"uid": uniqueid[:64], "order": order_id}))
 
 
-_LINK_ORDER = batchable(
-    update(Call).where(Call.uniqueid == bindparam("uid"), Call.order_id.is_(None))
-    .values(order_id=bindparam("order")))
+_LINK_ORDER = (update(Call).where(Call.uniqueid == bindparam("uid"), Call.order_id.is_(None))
+               .values(order_id=bindparam("order")))

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from dispatch.console_events import ConsoleEvent
-from dispatch.driver_batch import batchable
 from dispatch.hotpath import Planned, write_transaction, write_transaction_rows
 from dispatch.models import (
     OrderEvent,
@@ -64,9 +63,9 @@ _SET_ORDER_NO = (
     .where(WorkOrder.id == bindparam("order_id"))
     .values(order_no=bindparam("order_no"))
 )
-_INSERT_EVENT = batchable(insert(OrderEvent).values(
+_INSERT_EVENT = insert(OrderEvent).values(
     {name: bindparam(name) for name in ("order_id", "at", "kind", "detail")}
-))
+)
 # With its id reserved ahead (dispatch/order_ids.py), an order, its "created" event and the
 # outbox row announcing it are one statement: one round trip, atomic without BEGIN/COMMIT
 # (PostgreSQL checks the event's foreign key at the statement's end).
@@ -78,9 +77,8 @@ _NUMBERED_ORDER = (
 _CREATED_EVENT = insert(OrderEvent).values(
     order_id=bindparam("id"), at=bindparam("created_at"), kind=literal("created"),
     detail=bindparam("detail", type_=OrderEvent.__table__.c.detail.type))
-_ORDER_AND_EVENT = batchable(
-    _CREATED_EVENT.returning(OrderEvent.order_id).add_cte(_NUMBERED_ORDER))
-_ORDER_EVENT_AND_OUTBOX = batchable(
+_ORDER_AND_EVENT = _CREATED_EVENT.returning(OrderEvent.order_id).add_cte(_NUMBERED_ORDER)
+_ORDER_EVENT_AND_OUTBOX = (
     insert(OutboxEntry)
     .values(kind=bindparam("outbox_kind"), payload=bindparam("payload"),
             created_at=bindparam("created_at"))

@@ -18,16 +18,14 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.console_events import ConsoleEvent, ConsoleEventError, from_payload
-from dispatch.driver_batch import batchable
 from dispatch.hotpath import Planned, write_transaction
 from dispatch.models import OutboxEntry
 
 log = logging.getLogger(__name__)
 
-_INSERT = batchable(
-    insert(OutboxEntry)
-    .values({name: bindparam(name) for name in ("kind", "payload", "created_at")})
-    .returning(OutboxEntry.id))
+_INSERT = (insert(OutboxEntry)
+           .values({name: bindparam(name) for name in ("kind", "payload", "created_at")})
+           .returning(OutboxEntry.id))
 
 
 @dataclass(frozen=True, slots=True)

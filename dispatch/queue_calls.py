@@ -13,7 +13,6 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.driver_batch import batchable
 from dispatch.hotpath import write_transaction
 from dispatch.models import QueueCall
 
@@ -47,7 +46,7 @@ def _upsert(names: tuple[str, ...]) -> Any:
         inserted = insert(QueueCall).values(
             {"uniqueid": bindparam("uid", type_=columns.uniqueid.type),
              **{name: bindparam(name, type_=columns[name].type) for name in names}})
-        statement = _UPSERTS[names] = batchable(
+        statement = _UPSERTS[names] = (
             inserted.on_conflict_do_update(
                 index_elements=[columns.uniqueid],
                 set_={name: func.coalesce(columns[name], inserted.excluded[name])
