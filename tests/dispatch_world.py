@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from dispatch.citygen import COUNTIES
-from dispatch.db import make_sync_engine
+from dispatch.db import make_sync_engine, write_transaction
 from dispatch.models import (
     OrderEvent,
     OutboundCall,
@@ -38,7 +38,9 @@ def rank_vendors(db_url: str) -> list[RankedVendor]:
     """
     engine = make_sync_engine(db_url)
     try:
-        with engine.begin() as conn:
+        # reads, then writes while the engine runs: the write lock first (on SQLite a read
+        # snapshot a background write overtook cannot become a write: "database is locked")
+        with write_transaction(engine) as conn:
             ids = list(conn.scalars(select(Vendor.id).order_by(Vendor.id)))
             conn.execute(delete(vendor_services))
             conn.execute(delete(vendor_coverage))

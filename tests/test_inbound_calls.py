@@ -15,7 +15,12 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
+from dispatch.db import (
+    async_sessionmaker_for,
+    make_async_engine,
+    make_sync_engine,
+    write_transaction,
+)
 from dispatch.ledger import AccountKey, post
 from dispatch.models import AccountKind, Elder, ElderPhone
 from ivr.agi.server import ROUTE_VARIABLE
@@ -320,7 +325,7 @@ def join_household(stack: CallStack, number_e164: str, name: str) -> tuple[int, 
     returns (the first member's id, the new member's id)."""
     engine = make_sync_engine(stack.db_url)
     try:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:  # reads, then writes: the write lock first
             first, kind = conn.execute(select(ElderPhone.elder_id, ElderPhone.kind)
                                        .where(ElderPhone.number_e164 == number_e164)).one()
             elder_id = conn.execute(Elder.__table__.insert().values(
