@@ -65,27 +65,53 @@ async def care_stack(tmp_path: Path, clock_start: datetime | None = None, **care
         yield stack
 
 
-async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
-                         end: time = time(23, 59, 59)) -> list[tuple[int, str]]:
-    """Check-in plans for the first ``count`` elders with a phone: (elder id, the number the
-    engine will call, national)."""
+async def elders_with_phones(stack: CallStack, count: int) -> list[tuple[int, str]]:
+    """The first ``count`` elders with a phone: (elder id, the number the engine will call,
+    national). Their phones and names are set before their plans are stored: the engine
+    dials a plan due now at its next sweep."""
     engine = make_async_engine(stack.db_url, pool_size=1)
     chosen: list[tuple[int, str]] = []
     try:
         async with async_sessionmaker_for(engine)() as session:
             for elder_id in (await session.scalars(select(Elder.id).order_by(Elder.id))).all():
                 number = await callback_number(session, elder_id)
-                if number is None:
-                    continue
-                await session.execute(insert(CarePlan).values(
-                    elder_id=elder_id, kind=CareKind.CHECK_IN, window_start=start,
-                    window_end=end, weekdays=127, created_at=datetime.now(UTC)))
-                chosen.append((elder_id, national(number)))
+                if number is not None:
+                    chosen.append((elder_id, national(number)))
                 if len(chosen) == count:
                     break
+    finally:
+        await engine.dispose()
+    return chosen
+
+
+async def add_plans(stack: CallStack, elders: list[int],
+                    kinds: list[tuple[CareKind, str | None]] | None = None,
+                    start: time = time(0, 0), end: time = time(23, 59, 59)) -> None:
+    """A plan for each elder, of its (kind, words): check-ins by default."""
+    engine = make_async_engine(stack.db_url, pool_size=1)
+    try:
+        async with async_sessionmaker_for(engine)() as session:
+            for elder_id, (kind, message) in zip(
+                    elders, kinds or [(CareKind.CHECK_IN, None)] * len(elders), strict=True):
+                await session.execute(insert(CarePlan).values(
+                    elder_id=elder_id, kind=kind, message=message, window_start=start,
+                    window_end=end, weekdays=127, created_at=datetime.now(UTC)))
             await session.commit()
     finally:
         await engine.dispose()
+
+
+async def plan_check_ins(stack: CallStack, count: int, start: time = time(0, 0),
+                         end: time = time(23, 59, 59), phone: dict[str, Any] | None = None,
+                         planned: int | None = None) -> list[tuple[int, str]]:
+    """The first ``count`` elders with a phone, whose phones all behave as ``phone`` (the
+    simulator's default phone when None), and check-in plans for the first ``planned`` of
+    them (all by default): (elder id, number)."""
+    chosen = await elders_with_phones(stack, count)
+    if phone is not None:
+        await stack.sim.request("phones", phones={number: phone for _e, number in chosen})
+    await add_plans(stack, [elder for elder, _number in chosen][:planned], start=start,
+                    end=end)
     return chosen
 
 
@@ -116,13 +142,14 @@ def round_of(stack: CallStack, elder_id: int) -> Any:
 async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
     async with care_stack(tmp_path) as stack:
         await stack.sim.request("operators", operators=OPERATOR)
-        (well, well_no), (help_, help_no), (op, op_no) = await plan_check_ins(stack, 3)
+        (well, well_no), (help_, help_no), (op, op_no) = await elders_with_phones(stack, 3)
         await name_elders(stack, {well: ("张桂兰", "F"), help_: ("欧阳建国", "M"),
                                   op: ("禤明", "M")})  # 禤: a surname not recorded
         await stack.sim.request("phones", phones={
             well_no: answers_and_presses(("1", 2.0)),
             help_no: answers_and_presses(("2", 2.0)),
             op_no: answers_and_presses(("0", 2.0))})
+        await add_plans(stack, [well, help_, op])
 
         async def ended() -> bool:
             states = [getattr(round_of(stack, e), "state", None) for e in (well, help_, op)]
@@ -169,20 +196,12 @@ async def test_a_check_in_hears_well_help_and_operator(tmp_path: Path) -> None:
 async def test_a_reminder_says_its_own_words_and_others_their_prompt(tmp_path: Path) -> None:
     words = "下午三点去社区医院复诊，记得带上病历。"
     async with care_stack(tmp_path) as stack:
-        chosen = await plan_check_ins(stack, 3)
-        kinds = [(CareKind.REMINDER, words), (CareKind.REMINDER, words),
-                 (CareKind.COMPANION, None)]
-        engine = make_async_engine(stack.db_url, pool_size=1)
-        try:
-            async with async_sessionmaker_for(engine)() as session:
-                for (elder_id, _number), (kind, message) in zip(chosen, kinds, strict=True):
-                    await session.execute(update(CarePlan).where(CarePlan.elder_id == elder_id)
-                                          .values(kind=kind, message=message))
-                await session.commit()
-        finally:
-            await engine.dispose()
+        chosen = await elders_with_phones(stack, 3)
         await stack.sim.request("phones", phones={  # they listen, and press nothing
             number: answers_and_presses(ring_s=2.0) for _e, number in chosen})
+        await add_plans(stack, [elder for elder, _number in chosen],
+                        [(CareKind.REMINDER, words), (CareKind.REMINDER, words),
+                         (CareKind.COMPANION, None)])
         await stack.poll(select(CareRound.state), lambda states: len(states) == 3 and all(
             state == "well" for state, in states))
         heard = {call["channel"]: call["heard"]
@@ -204,8 +223,7 @@ async def test_a_reminder_says_its_own_words_and_others_their_prompt(tmp_path: P
 async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist(
         tmp_path: Path) -> None:
     async with care_stack(tmp_path) as stack:
-        ((elder_id, number),) = await plan_check_ins(stack, 1)
-        await stack.sim.request("phones", phones={number: {"answer": "noanswer"}})
+        ((elder_id, _number),) = await plan_check_ins(stack, 1, phone={"answer": "noanswer"})
 
         async def welfare_check() -> Any:
             found = stack.rows(select(WorkOrder).where(WorkOrder.source == "care_check"))
@@ -283,14 +301,14 @@ async def greet_county(stack: CallStack) -> tuple[str, dict[int, str]]:
                 number = await callback_number(session, elder_id)
                 if number is not None:
                     numbers[elder_id] = national(number)
+            await stack.sim.request("phones", phones={
+                number: {"answer": "answer", "ring_s": 2.0, "hangup_after": None, "script": []}
+                for number in numbers.values()})
             await add_campaign(session, Festival.DOUBLE_NINTH, 2026, county_code=first,
                                subsidy_category=None, message="重阳节快乐",
                                at=datetime.now(UTC))
     finally:
         await engine.dispose()
-    await stack.sim.request("phones", phones={
-        number: {"answer": "answer", "ring_s": 2.0, "hangup_after": None, "script": []}
-        for number in numbers.values()})
     return first, numbers
 
 
@@ -332,19 +350,11 @@ async def test_an_emergency_call_back_takes_a_line_ahead_of_waiting_caring_calls
     than the trunk's three lines."""
     async with care_stack(tmp_path, trunk_channels=3, reserve_channels=1, tries=1,
                           ring_timeout_s=60.0) as stack:
-        caring = await plan_check_ins(stack, 8)
+        *caring, (emergency_elder, _number) = await plan_check_ins(
+            stack, 9, phone={"answer": "noanswer"}, planned=8)
         engine = make_async_engine(stack.db_url, pool_size=1)
         try:
             async with async_sessionmaker_for(engine)() as session:
-                planned = {elder for elder, _number in caring}
-                for emergency_elder in (await session.scalars(select(Elder.id))).all():
-                    number = await callback_number(session, emergency_elder)
-                    if emergency_elder not in planned and number is not None:
-                        emergency_number = national(number)
-                        break
-                await stack.sim.request("phones", phones={
-                    number: {"answer": "noanswer"}
-                    for number in [n for _e, n in caring] + [emergency_number]})
                 # the emergency opens once caring calls hold their two lines
                 await stack.poll(select(OutboundCall.id).where(
                     OutboundCall.purpose == "care_call", OutboundCall.state == "dialing"),
@@ -390,9 +400,7 @@ async def test_a_caring_call_holds_its_line_until_it_hangs_up(tmp_path: Path) ->
     "well" go out one after another, each only after the one before has hung up (its
     thanks still used the line after its answer was stored)."""
     async with care_stack(tmp_path, trunk_channels=2, reserve_channels=1) as stack:
-        chosen = await plan_check_ins(stack, 3)
-        await stack.sim.request("phones", phones={
-            number: answers_and_presses(("1", 1.0), ring_s=1.0) for _e, number in chosen})
+        await plan_check_ins(stack, 3, phone=answers_and_presses(("1", 1.0), ring_s=1.0))
         await stack.poll(select(CareRound.state), lambda states: len(states) == 3 and all(
             state == "well" for state, in states))
         await stack.poll(select(OutboundCall.hung_up_at), lambda rows: len(rows) == 3 and all(
