@@ -18,9 +18,10 @@ stored behind its back, as it was not when sent alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
 
 import asyncpg
@@ -138,23 +139,43 @@ class _EngineBatches:
         return [found[tag] for tag, _ in asked]
 
     async def _on_driver(self, step: DriverStatement, send: Any) -> Any:
-        """``send(driver)`` on a pooled connection; a connection that failed under it (or
-        was cut off mid-way) never goes back to the pool."""
-        async with self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            try:
-                return await send(driver)
-            except asyncpg.exceptions.PostgresError as exc:  # the server's refusal
-                if _connection_lost(exc, driver):  # or its end: it shut the connection
-                    await conn.invalidate()
-                raise storage_error(exc, step.sql) from exc
-            except (asyncpg.exceptions.InterfaceError,  # its connection closed under it
-                    asyncpg.exceptions.InternalClientError) as exc:
+        async with pooled_driver(self.engine) as lent:
+            lent.sql = step.sql
+            return await send(lent.driver)
+
+
+class LentDriver:
+    """A pooled connection's asyncpg driver, lent for one step; ``sql`` is the statement
+    being sent, named by the error should it fail."""
+
+    __slots__ = ("driver", "sql")
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.sql = ""
+
+
+@contextlib.asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[LentDriver]:
+    """The driver of a connection from ``engine``'s pool (asyncpg). A driver error is
+    raised as SQLAlchemy's; a connection that failed under its step (or whose step was cut
+    off mid-way, maybe inside a transaction nobody will commit) never goes back to the
+    pool."""
+    async with engine.connect() as conn:
+        lent = LentDriver((await conn.get_raw_connection()).driver_connection)
+        try:
+            yield lent
+        except asyncpg.exceptions.PostgresError as exc:  # the server's refusal
+            if _connection_lost(exc, lent.driver):  # or its end: it shut the connection
                 await conn.invalidate()
-                raise storage_error(exc, step.sql) from exc
-            except BaseException:
-                await conn.invalidate()
-                raise
+            raise storage_error(exc, lent.sql) from exc
+        except (asyncpg.exceptions.InterfaceError,  # its connection closed under it
+                asyncpg.exceptions.InternalClientError) as exc:
+            await conn.invalidate()
+            raise storage_error(exc, lent.sql) from exc
+        except BaseException:
+            await conn.invalidate()
+            raise
 
 
 def _connection_lost(exc: asyncpg.exceptions.PostgresError, driver: Any) -> bool:

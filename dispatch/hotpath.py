@@ -20,13 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql import Executable
 
 from dispatch.db import _sqlite_file, compiled
-from dispatch.driver_batch import batched_write, is_batchable, storage_error
+from dispatch.driver_batch import batched_write, is_batchable, pooled_driver, storage_error
 
 Planned = tuple[Executable, dict[str, Any]]
 FollowUp = Callable[[Sequence[Any] | None], Sequence[Planned]]
@@ -130,29 +129,19 @@ def _statements(first: Planned, then: FollowUp, rows: list[Sequence[Any] | None]
 async def _asyncpg_write(engine: AsyncEngine, first: Planned, then: FollowUp
                          ) -> list[Sequence[Any] | None]:
     dialect = engine.dialect
-    async with engine.connect() as conn:
-        driver = (await conn.get_raw_connection()).driver_connection
-        step = compiled(first[0], dialect)
-        try:
-            if then is _no_follow_up:
-                return [await driver.fetchrow(step.sql, *step.args(first[1]))]
-            rows: list[Sequence[Any] | None] = []
-            async with driver.transaction():
-                for statement, params in _statements(first, then, rows):
-                    step = compiled(statement, dialect)
-                    rows.append(await driver.fetchrow(step.sql, *step.args(params)))
-            return rows
-        except asyncpg.exceptions.PostgresError as exc:
-            raise storage_error(exc, step.sql) from exc
-        except asyncpg.exceptions.InterfaceError as exc:  # its connection closed under it
-            await conn.invalidate()
-            raise storage_error(exc, step.sql) from exc
-        except BaseException:
-            # Cancelled (or failed) anywhere else, even while BEGIN's answer was on its way:
-            # the driver may believe a transaction is open that nobody will commit, so this
-            # connection never goes back to the pool.
-            await conn.invalidate()
-            raise
+    async with pooled_driver(engine) as lent:
+        driver = lent.driver
+        if then is _no_follow_up:
+            step = compiled(first[0], dialect)
+            lent.sql = step.sql
+            return [await driver.fetchrow(step.sql, *step.args(first[1]))]
+        rows: list[Sequence[Any] | None] = []
+        async with driver.transaction():
+            for statement, params in _statements(first, then, rows):
+                step = compiled(statement, dialect)
+                lent.sql = step.sql
+                rows.append(await driver.fetchrow(step.sql, *step.args(params)))
+        return rows
 
 
 def _sqlite_write_in_thread(engine: AsyncEngine, first: Planned, then: FollowUp

@@ -6,16 +6,18 @@ batch nobody waits for any more is not stored, and reads sort their rows out by 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import String, bindparam, cast, column, event, insert, select, table, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
-from dispatch.db import make_async_engine, make_sync_engine
+from dispatch.db import async_sessionmaker_for, make_async_engine, make_sync_engine
 from dispatch.driver_batch import batchable, batched_rows, batched_write
+from dispatch.hotpath import write_transaction
+from tests.storage import table_locked
 
 NOTES = table("batch_notes", column("n"), column("label"))
 ADD_NOTE = batchable(insert(NOTES).values(n=bindparam("n"), label=bindparam("label"))
@@ -33,19 +35,6 @@ async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
-
-
-@contextmanager
-def notes_locked(pg_url: str) -> Iterator[None]:
-    """No note can be written (another session holds the table) until the block ends."""
-    admin = make_sync_engine(pg_url)
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("LOCK TABLE batch_notes IN SHARE ROW EXCLUSIVE MODE"))
-            yield
-            conn.rollback()
-    finally:
-        admin.dispose()
 
 
 async def _until_a_write_waits(engine: AsyncEngine) -> None:
@@ -74,7 +63,7 @@ async def test_the_writes_of_the_moment_share_a_checkout_and_a_refusal_is_its_ow
         engine: AsyncEngine, pg_url: str) -> None:
     checkouts = []
     event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
-    with notes_locked(pg_url):
+    with table_locked(pg_url, "batch_notes"):
         first = asyncio.ensure_future(batched_write(engine, ADD_NOTE, {"n": 0, "label": "a"}))
         await _until_a_write_waits(engine)  # the first, alone, on its way
         numbers = [*range(1, 21), 5]  # the second 5 is refused: the key is taken
@@ -91,7 +80,7 @@ async def test_the_writes_of_the_moment_share_a_checkout_and_a_refusal_is_its_ow
 
 async def test_a_batch_nobody_waits_for_is_not_stored(engine: AsyncEngine, pg_url: str
                                                       ) -> None:
-    with notes_locked(pg_url):
+    with table_locked(pg_url, "batch_notes"):
         write = asyncio.ensure_future(batched_write(engine, ADD_NOTE, {"n": 1, "label": "a"}))
         await _until_a_write_waits(engine)
         write.cancel()
@@ -103,7 +92,7 @@ async def test_a_batch_nobody_waits_for_is_not_stored(engine: AsyncEngine, pg_ur
 
 async def test_a_caller_cut_off_leaves_the_others_of_its_batch_stored(
         engine: AsyncEngine, pg_url: str) -> None:
-    with notes_locked(pg_url):
+    with table_locked(pg_url, "batch_notes"):
         first = asyncio.ensure_future(batched_write(engine, ADD_NOTE, {"n": 0, "label": "a"}))
         await _until_a_write_waits(engine)
         batch = [asyncio.ensure_future(batched_write(engine, ADD_NOTE, {"n": n, "label": "b"}))
@@ -126,3 +115,30 @@ async def test_reads_of_the_moment_sort_their_rows_out_by_caller(engine: AsyncEn
     found = await asyncio.gather(*(batched_rows(engine, NOTES_LABELLED, "label",
                                                 {"label": label}) for label in asked))
     assert [[row[1] for row in rows] for rows in found] == [[1, 3], [2], [1, 3], [], [4]]
+
+
+PLAIN_NOTE = insert(NOTES).values(n=bindparam("n"), label=bindparam("label")).returning(NOTES.c.n)
+
+
+@pytest.mark.parametrize("statement", [ADD_NOTE, PLAIN_NOTE], ids=["batched", "alone"])
+async def test_a_connection_the_server_ended_is_dropped_not_pooled(
+        pg_url: str, statement: Executable) -> None:
+    """The server ends the pool's only connection (an administrator, a restart): the write
+    on it fails, and the next write gets a fresh connection instead of failing again."""
+    engine = make_async_engine(pg_url, pool_size=1)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE batch_notes (n integer PRIMARY KEY, label text)"))
+        backend = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    admin = make_sync_engine(pg_url)
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                {"pid": backend}).scalar_one()
+        async with async_sessionmaker_for(engine)() as session:
+            with pytest.raises(DBAPIError):
+                await write_transaction(session, (statement, {"n": 1, "label": "a"}))
+            assert await write_transaction(session, (statement, {"n": 2, "label": "a"})) == (2,)
+        assert await _notes(engine) == [2]
+    finally:
+        admin.dispose()
+        await engine.dispose()
