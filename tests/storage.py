@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,20 @@ def rows(db_url: str, statement: Any) -> list[Any]:
     try:
         with engine.connect() as conn:
             return list(conn.execute(statement).all())
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def table_locked(db_url: str, table: str) -> Iterator[None]:
+    """No row can be written to ``table`` (PostgreSQL; reads go on) until the block ends:
+    another session holds it."""
+    engine = make_sync_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'LOCK TABLE "{table}" IN SHARE ROW EXCLUSIVE MODE'))
+            yield
+            conn.rollback()
     finally:
         engine.dispose()
 

@@ -10,20 +10,19 @@ for 10 s."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from dispatch.db import make_sync_engine
 from dispatch.models import Call, QueueCall, WorkOrder
 from dispatch.phones import national
 from ivr.spool_service import replay_once
 from tests.callstack import CallStack, open_stack, until
+from tests.storage import table_locked
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -35,19 +34,6 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CallS
     async for opened in open_stack("server", tmp_path_factory.mktemp("queue-first"),
                                    db_proxy=True, ami=True):
         yield opened
-
-
-@contextmanager
-def orders_locked(stack: CallStack) -> Iterator[None]:
-    """No order can be inserted (reads go on) until the block ends."""
-    engine = make_sync_engine(stack.db_url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("LOCK TABLE work_orders IN SHARE ROW EXCLUSIVE MODE"))
-            yield
-            conn.rollback()
-    finally:
-        engine.dispose()
 
 
 def orders_of(stack: CallStack, uniqueid: str) -> list[Any]:
@@ -83,7 +69,7 @@ def queued(result: dict[str, Any]) -> bool:
 
 
 async def test_the_caller_is_queued_while_the_order_waits(stack: CallStack) -> None:
-    with orders_locked(stack):
+    with table_locked(stack.db_url, "work_orders"):
         result = await handset_call(stack, 0)
         assert queued(result) and result["queue"]["priority"] == 10
         assert orders_of(stack, result["uniqueid"]) == []  # queued, answered, not stored yet
@@ -101,7 +87,7 @@ async def test_an_order_not_stored_at_a_stop_is_spooled_and_replayed_once(
     assert stack.engine is not None and stack.engine.context is not None
     ctx = stack.engine.context
     spool = Path(stack.settings.spool.dir)
-    with orders_locked(stack):
+    with table_locked(stack.db_url, "work_orders"):
         result = await handset_call(stack, 1)
         assert queued(result)
         await until(lambda: ctx.emergency_orders.pending == 1, "the order waiting")
