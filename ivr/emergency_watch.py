@@ -59,6 +59,7 @@ class EmergencyWatch:
         self.ami = ami
         self.leases = leases
         self.jobs = OrderTasks("emergency call-back")
+        self.passes = 0  # checks finished, their alerts sent
 
     @property
     def settings(self) -> EmergencySettings:
@@ -88,6 +89,7 @@ class EmergencyWatch:
                                              settings.callback_max_gap_s):
                 self.jobs.start(alarm.order_id, lambda order_id=alarm.order_id:
                                 self.call_back(order_id))
+        self.passes += 1
         return len(unattended)
 
     async def _alert(self, alarm: OpenAlarm, now: datetime) -> None:

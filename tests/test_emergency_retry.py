@@ -7,7 +7,6 @@ the worklist on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -35,7 +34,7 @@ from dispatch.worklist import (
     worklist,
 )
 from ivr.engine import Engine
-from tests.callstack import CallStack, open_stack
+from tests.callstack import CallStack, open_stack, until
 
 SPEED = 30.0
 RETRY = {"retry_interval_s": 3.0, "callback_min_gap_s": 6.0, "callback_max_gap_s": 24.0}
@@ -91,9 +90,16 @@ async def stream(stack: CallStack, kind: str) -> list[dict[str, Any]]:
             await live._client.xrange(live.stream_key) if fields[b"type"] == kind.encode()]
 
 
-async def settle(seconds: float) -> None:
-    """Let ``seconds`` of engine time pass."""
-    await asyncio.sleep(seconds / SPEED)
+async def watch_passes(stack: CallStack, passes: int, engine_s: float = 0.0) -> None:
+    """Until the engine's emergency watch has finished ``passes`` more checks (one under way
+    now is the first: two make one whole check from now on) and ``engine_s`` seconds of
+    engine time have passed."""
+    assert stack.engine is not None and stack.engine.emergency_watch is not None
+    assert stack.engine.context is not None
+    watch, ctx = stack.engine.emergency_watch, stack.engine.context
+    target, until_at = watch.passes + passes, ctx.now() + timedelta(seconds=engine_s)
+    await until(lambda: watch.passes >= target and ctx.now() >= until_at,
+                f"{passes} checks of the emergency watch")
 
 
 async def test_unanswered_emergency_is_called_back_until_an_operator_answers(
@@ -117,7 +123,7 @@ async def test_unanswered_emergency_is_called_back_until_an_operator_answers(
             bool)
         [(answered, priority, operator)] = rows
         assert (priority, operator) == (10, "op1")
-        await settle(RETRY["callback_max_gap_s"] + 3 * RETRY["retry_interval_s"])
+        await watch_passes(stack, 3, RETRY["callback_max_gap_s"] + 3 * RETRY["retry_interval_s"])
         timeline = await callbacks(stack, order.id)
         assert timeline[-1]["uniqueid"] == answered  # the answered callback was the last one
         assert len(timeline) >= 3
@@ -183,9 +189,10 @@ async def test_a_disposition_stops_the_callbacks(tmp_path: Path) -> None:
         closed_at = ctx.now()
         async with ctx.sessions() as session:
             await close_alarm(session, order.order_no, "no_response", "op7", closed_at)
-        await settle(2 * RETRY["retry_interval_s"])
+        await watch_passes(stack, 2)  # a check that read the alarm still open has ended
         alerted = len(await stream(stack, "emergency_open"))
-        await settle(RETRY["callback_max_gap_s"] + RING_S + 3 * RETRY["retry_interval_s"])
+        await watch_passes(stack, 3, RETRY["callback_max_gap_s"] + RING_S
+                           + 3 * RETRY["retry_interval_s"])
         timeline = await callbacks(stack, order.id)
         assert all(datetime.fromisoformat(d["started_at"]) < closed_at for d in timeline)
         assert len(await stream(stack, "emergency_open")) == alerted
