@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from dispatch.console_events import ConsoleEvent
+from dispatch.driver_batch import batchable
 from dispatch.hotpath import Planned, write_transaction, write_transaction_rows
 from dispatch.models import (
     OrderEvent,
@@ -78,13 +79,22 @@ _CREATED_EVENT = insert(OrderEvent).values(
     order_id=bindparam("id"), at=bindparam("created_at"), kind=literal("created"),
     detail=bindparam("detail", type_=OrderEvent.__table__.c.detail.type))
 _ORDER_AND_EVENT = _CREATED_EVENT.returning(OrderEvent.order_id).add_cte(_NUMBERED_ORDER)
-_ORDER_EVENT_AND_OUTBOX = (
-    insert(OutboxEntry)
-    .values(kind=bindparam("outbox_kind"), payload=bindparam("payload"),
-            created_at=bindparam("created_at"))
-    .returning(OutboxEntry.id)
-    .add_cte(_NUMBERED_ORDER, _CREATED_EVENT.cte("new_event"))
-)
+
+
+def _order_event_and_outbox() -> Executable:
+    return (insert(OutboxEntry)
+            .values(kind=bindparam("outbox_kind"), payload=bindparam("payload"),
+                    created_at=bindparam("created_at"))
+            .returning(OutboxEntry.id)
+            .add_cte(_NUMBERED_ORDER, _CREATED_EVENT.cte("new_event")))
+
+
+_ORDER_EVENT_AND_OUTBOX = _order_event_and_outbox()
+# The same statement for a caller's menu order, sent with the other callers' of the moment
+# (dispatch/driver_batch.py). Not an emergency's: on a disaster minute, emergency orders
+# batched behind each other held the screen pops and the family escalations back (README,
+# "Inbound calls, the calls of the moment sent together").
+_ORDER_EVENT_AND_OUTBOX_TOGETHER = batchable(_order_event_and_outbox())
 
 _SCRAMBLED = 9_000_000  # ids below this get a scrambled 7-digit body
 _BODY_BASE = 1_000_000
@@ -174,13 +184,15 @@ async def create_announced_order(
     at: datetime,
     event_of: Callable[[str], ConsoleEvent],
     business_key: str | None = None,
+    together: bool = False,
 ) -> tuple[WorkOrder, Announcement]:
     """``create_order`` with the outbox row of ``event_of(order_no)`` committed with it: the
-    consoles hear of the order whatever happens after the commit (``dispatch/outbox.py``)."""
+    consoles hear of the order whatever happens after the commit (``dispatch/outbox.py``).
+    ``together``: sent with the other orders of the moment (a caller's menu order)."""
     order, announcement = await _create(
         session, elder_id=elder_id, service=service, source=source,
         call_uniqueid=call_uniqueid, requested_by=requested_by, at=at, note=None, also=None,
-        business_key=business_key, event_of=event_of)
+        business_key=business_key, event_of=event_of, together=together)
     assert announcement is not None
     return order, announcement
 
@@ -189,7 +201,7 @@ async def _create(
     session: AsyncSession, *, elder_id: int, service: ServiceType, source: str,
     call_uniqueid: str | None, requested_by: str | None, at: datetime, note: str | None,
     also: Callable[[str], Sequence[Planned]] | None, business_key: str | None,
-    event_of: Callable[[str], ConsoleEvent] | None,
+    event_of: Callable[[str], ConsoleEvent] | None, together: bool = False,
 ) -> tuple[WorkOrder, Announcement | None]:
     service = ServiceType(service)
     values = {
@@ -212,7 +224,9 @@ async def _create(
         params = {**values, "id": reserved, "order_no": order_no, "detail": detail}
         if event is not None:
             params.update(outbox_kind=event.name.value, payload=event.payload())
-        statement = _ORDER_EVENT_AND_OUTBOX if event is not None else _ORDER_AND_EVENT
+        statement = _ORDER_AND_EVENT if event is None else (
+            _ORDER_EVENT_AND_OUTBOX_TOGETHER if together and also is None
+            else _ORDER_EVENT_AND_OUTBOX)
         row = await write_transaction(session, (statement, params),
                                       (lambda _row: also(order_no)) if also else None)
         assert row is not None

@@ -315,7 +315,7 @@ class InboundFlow:
             lambda session: create_announced_order(
                 session, elder_id=elder_id, service=service, source=source,
                 call_uniqueid=uniqueid, requested_by=requested_by, at=self.ctx.now(),
-                event_of=announced),
+                event_of=announced, together=service is not ServiceType.EMERGENCY),
             log, "order not stored for call %s", uniqueid)
         if stored.value is None:
             raise RouteToHuman(CallReason.STORAGE_UNAVAILABLE, prompt="system_busy")
