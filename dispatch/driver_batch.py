@@ -28,7 +28,6 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
-from sqlalchemy.util.concurrency import greenlet_spawn
 
 from dispatch.db import DriverStatement, compiled
 from ivr.micro_batch import PayloadBatch
@@ -170,33 +169,25 @@ class LentDriver:
 async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[LentDriver]:
     """The driver of a connection from ``engine``'s pool (asyncpg). A driver error is
     raised as SQLAlchemy's; a connection that failed under its step (or whose step was cut
-    off mid-way, maybe inside a transaction nobody will commit) never goes back to the
-    pool.
-
-    The connection comes from the pool itself, not through an ``AsyncConnection``: that
-    wrapper's checkout and return cost two more greenlet hand-offs, about 40 µs of CPU a
-    statement; a connection whose driver SQLAlchemy never began a transaction on goes back
-    with nothing to roll back."""
-    pooled = await greenlet_spawn(engine.sync_engine.pool.connect)
-    lent = LentDriver(pooled.driver_connection)
-    try:
-        yield lent
-    except asyncpg.exceptions.PostgresError as exc:  # the server's refusal
-        if _connection_lost(exc, lent.driver):  # or its end: it shut the connection
-            await greenlet_spawn(pooled.invalidate)
-        raise storage_error(exc, lent.sql) from exc
-    except (asyncpg.exceptions.InterfaceError,  # its connection closed under it
-            asyncpg.exceptions.InternalClientError) as exc:
-        await greenlet_spawn(pooled.invalidate)
-        raise storage_error(exc, lent.sql) from exc
-    except BaseException:
-        await greenlet_spawn(pooled.invalidate)
-        raise
-    finally:
-        if pooled.is_valid and lent.dropped:
-            await greenlet_spawn(pooled.invalidate)
-        elif pooled.is_valid:
-            pooled.close()  # back to the pool
+    off mid-way, maybe inside a transaction nobody will commit, or that the step dropped)
+    never goes back to the pool."""
+    async with engine.connect() as conn:
+        lent = LentDriver((await conn.get_raw_connection()).driver_connection)
+        try:
+            yield lent
+        except asyncpg.exceptions.PostgresError as exc:  # the server's refusal
+            if _connection_lost(exc, lent.driver):  # or its end: it shut the connection
+                await conn.invalidate()
+            raise storage_error(exc, lent.sql) from exc
+        except (asyncpg.exceptions.InterfaceError,  # its connection closed under it
+                asyncpg.exceptions.InternalClientError) as exc:
+            await conn.invalidate()
+            raise storage_error(exc, lent.sql) from exc
+        except BaseException:
+            await conn.invalidate()
+            raise
+        if lent.dropped:
+            await conn.invalidate()
 
 
 def _connection_lost(exc: asyncpg.exceptions.PostgresError, driver: Any) -> bool:
