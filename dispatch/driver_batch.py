@@ -41,13 +41,13 @@ def batchable(statement: Executable) -> Executable:
     """Mark ``statement`` (a module constant) as safe to batch: each execution gives exactly
     one row, or none ever (no RETURNING), so a batch's rows map back to their callers.
 
-    Only the call record is marked (with the registry read, ``batched_rows``): a batch's
-    statements go one batch after another. Batched, a flood of background writes (the
-    outbox rows, timeline events and queue entries of a disaster minute's escalations)
-    waited behind each other, and the consoles' outbox rows missed their 200 ms thousands of
-    times; batched orders put a disaster minute's emergency orders behind each other, and
-    its answer -> queue p99 rose from about 0.5 s to 0.7-1.2 s (``python -m tests.bench
-    --only emergency``). An order waits for no other order's batch."""
+    Only the call record and a caller's menu order are marked (with the registry read,
+    ``batched_rows``): a batch's statements go one batch after another. Batched, a flood of
+    background writes (the outbox rows, timeline events and queue entries of a disaster
+    minute's escalations) waited behind each other, and the consoles' outbox rows missed
+    their 200 ms thousands of times; batched emergency orders waited behind each other, and
+    a disaster minute's answer -> queue p99 rose from about 0.5 s to 0.7-1.2 s (``python -m
+    tests.bench --only emergency``). An emergency's order waits for no other's batch."""
     _ONE_ROW_EACH.add(statement)
     return statement
 
