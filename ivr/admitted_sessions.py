@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,42 +25,76 @@ from ivr.priority_gate import PriorityGate
 
 _holding: ContextVar[bool] = ContextVar("holding_admitted_session", default=False)
 
+# Sessions given back untouched and kept to be lent again, at most: a call's steps mostly
+# write through the driver and never use their session, and a new one costs about 15 µs.
+MOST_IDLE = 64
+
 
 class AdmittedSessions:
-    """``sessions()`` or ``sessions(urgent=True)``: a session, once admitted."""
+    """``async with sessions()`` or ``sessions(urgent=True)``: a session, once admitted."""
 
     def __init__(self, maker: async_sessionmaker[AsyncSession], slots: int) -> None:
         self.maker = maker
         self.gate = PriorityGate(slots)
+        self._idle: list[AsyncSession] = []
 
-    @contextlib.asynccontextmanager
-    async def __call__(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
-        if _holding.get():
-            session = self.maker()
-            try:
-                yield session
-            finally:
-                await _close(session)
-            return
-        async with self.gate.hold(urgent):
-            token = _holding.set(True)
-            session = self.maker()
-            try:
-                yield session
-            finally:
-                try:
-                    await _close(session)
-                finally:
-                    _holding.reset(token)
+    def __call__(self, urgent: bool = False) -> _Admitted:
+        return _Admitted(self, urgent)
 
     def urgent(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """``sessions(urgent=True)``, for the helpers that take a session factory."""
-        return self(urgent=True)
+        return _Admitted(self, True)
 
+    def lend(self) -> AsyncSession:
+        """A session no one holds: one given back untouched, or a new one."""
+        return self._idle.pop() if self._idle else self.maker()
 
-async def _close(session: AsyncSession) -> None:
-    """Close ``session`` as ``async with`` would (to completion, even if the caller is cut
-    off), unless it holds nothing: most call-path steps write through the driver and never
-    use their session's connection, and a close costs a task and a greenlet (about 55 µs)."""
-    if session.in_transaction() or session.identity_map:
+    async def give_back(self, session: AsyncSession) -> None:
+        """Close ``session`` as ``async with`` would (to completion, even if the caller is
+        cut off), unless it holds nothing: then it is kept to be lent again (closing it
+        would cost a task and a greenlet, about 55 µs)."""
+        if _untouched(session):
+            if len(self._idle) < MOST_IDLE:
+                self._idle.append(session)
+            return
         await asyncio.shield(asyncio.ensure_future(session.close()))
+
+
+class _Admitted:
+    """One ``async with`` of ``AdmittedSessions``: a class, not a generator, as every step
+    of every call passes one."""
+
+    __slots__ = ("_nested", "_session", "_sessions", "_token", "_urgent")
+
+    def __init__(self, sessions: AdmittedSessions, urgent: bool) -> None:
+        self._sessions, self._urgent = sessions, urgent
+        self._session: AsyncSession | None = None
+        self._token: Token[bool] | None = None
+        self._nested = False
+
+    async def __aenter__(self) -> AsyncSession:
+        # a session opened inside another of the same task takes an overflow connection
+        # rather than queue behind itself
+        self._nested = _holding.get()
+        if not self._nested:
+            await self._sessions.gate._enter(self._urgent)
+            self._token = _holding.set(True)
+        self._session = self._sessions.lend()
+        return self._session
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._session is not None
+        try:
+            await self._sessions.give_back(self._session)
+        finally:
+            if not self._nested:
+                assert self._token is not None
+                _holding.reset(self._token)
+                self._sessions.gate._pass_on()
+
+
+def _untouched(session: AsyncSession) -> bool:
+    """Nothing was begun, loaded, added or noted in ``session``: as good as a new one."""
+    return not (session.in_transaction() or session.identity_map or session.new
+                or session.deleted or session.info)

@@ -64,13 +64,18 @@ class EngineContext:
             # every write in this process queues here first (ivr/priority_gate.py).
             self._write_gate = PriorityGate()
 
-    @contextlib.asynccontextmanager
-    async def writing(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+    def writing(self, urgent: bool = False
+                ) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """A session for one write transaction, serialised where the database requires it;
         ``urgent``: a caller on the line waits for it, so it goes before background writes."""
-        gate = (self._write_gate.hold(urgent) if self._write_gate is not None
-                else contextlib.nullcontext())
-        async with gate, self.sessions(urgent) as session:
+        if self._write_gate is None:
+            return self.sessions(urgent)
+        return self._gated_writing(self._write_gate, urgent)
+
+    @contextlib.asynccontextmanager
+    async def _gated_writing(self, gate: PriorityGate, urgent: bool
+                             ) -> AsyncIterator[AsyncSession]:
+        async with gate.hold(urgent), self.sessions(urgent) as session:
             yield session
 
     def urgent_writing(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:

@@ -12,10 +12,9 @@ inside. Among equals the order is first come, first served. Nobody waiting ever 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+from types import TracebackType
 
 
 class PriorityGate:
@@ -32,24 +31,23 @@ class PriorityGate:
         """Holders waiting for a slot now."""
         return sum(1 for _rank, _seq, turn in self._waiting if not turn.done())
 
-    @contextlib.asynccontextmanager
-    async def hold(self, urgent: bool = False) -> AsyncIterator[None]:
-        """A slot for the block; ``urgent`` goes before background holders waiting."""
-        if self._inside >= self.slots or self._waiting:
-            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiting, (0 if urgent else 1, next(self._order), turn))
-            try:
-                await turn
-            except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():
-                    self._pass_on()  # handed a slot as it was cancelled: hand it on
-                raise
-        else:
+    def hold(self, urgent: bool = False) -> _Held:
+        """A slot for the ``async with`` block; ``urgent`` goes before background holders
+        waiting."""
+        return _Held(self, urgent)
+
+    async def _enter(self, urgent: bool) -> None:
+        if self._inside < self.slots and not self._waiting:
             self._inside += 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (0 if urgent else 1, next(self._order), turn))
         try:
-            yield
-        finally:
-            self._pass_on()
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._pass_on()  # handed a slot as it was cancelled: hand it on
+            raise
 
     def _pass_on(self) -> None:
         """Give the slot being left to the first waiter still waiting, or free it."""
@@ -59,3 +57,20 @@ class PriorityGate:
                 turn.set_result(None)  # the slot stays taken: it is theirs now
                 return
         self._inside -= 1
+
+
+class _Held:
+    """``async with gate.hold(urgent)``: a class, not a generator, as every database session
+    of the process passes one (cheaper to enter and leave)."""
+
+    __slots__ = ("_gate", "_urgent")
+
+    def __init__(self, gate: PriorityGate, urgent: bool) -> None:
+        self._gate, self._urgent = gate, urgent
+
+    async def __aenter__(self) -> None:
+        await self._gate._enter(self._urgent)
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._gate._pass_on()

@@ -71,3 +71,27 @@ async def test_a_session_inside_a_session_does_not_wait_on_itself(pool: AsyncEng
     async with asyncio.timeout(30):
         results = await asyncio.gather(*(outer_and_inner() for _ in range(SLOTS * 3)))
     assert results == [2] * (SLOTS * 3) and sessions.gate.waiting == 0
+
+
+async def test_an_untouched_session_is_lent_again_and_a_used_one_closed(pool: AsyncEngine
+                                                                       ) -> None:
+    sessions = AdmittedSessions(async_sessionmaker_for(pool), SLOTS)
+    async with sessions() as untouched:
+        pass
+    async with sessions() as again:
+        assert again is untouched
+        await again.execute(text("SELECT 1"))  # begins a transaction, left open
+    async with sessions(urgent=True) as fresh:
+        assert fresh is not untouched and not fresh.in_transaction()
+    assert pool.pool.checkedin() >= 1 and pool.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_session_that_failed_inside_is_closed_not_lent(pool: AsyncEngine) -> None:
+    sessions = AdmittedSessions(async_sessionmaker_for(pool), SLOTS)
+    with pytest.raises(RuntimeError):
+        async with sessions() as failed:
+            await failed.execute(text("SELECT 1"))
+            raise RuntimeError("the step failed mid-transaction")
+    async with sessions() as next_one:
+        assert next_one is not failed
+    assert pool.pool.checkedout() == 0  # type: ignore[attr-defined]
