@@ -44,3 +44,27 @@ async def test_a_refused_command_fails_only_its_own_call(redis_client: aioredis.
     assert await redis_client.exists(live.call_key(calls[0])) == 0
     await redis_client.delete(live.stream_key, live.live_calls_key,
                               *(live.call_key(uniqueid) for uniqueid in calls))
+
+
+async def test_a_redis_that_forgot_the_scripts_is_taught_them_again(
+        redis_client: aioredis.Redis) -> None:
+    """A restarted Redis, or a replica just promoted, knows none of the scripts: the calls
+    refused for it are sent again, not lost."""
+    live = LiveState(redis_client, f"t{uuid.uuid4().hex[:8]}:", maxlen=1000)
+    await live.call_started(CallStarted(uniqueid="1700000001.1", channel="PJSIP/trunk-1",
+                                        status="elder", caller="138****0000"))
+    await redis_client.script_flush()
+    calls = [f"1700000001.{n}" for n in range(2, 6)]
+    await asyncio.gather(*(live.call_started(CallStarted(
+        uniqueid=uniqueid, channel="PJSIP/trunk-1", status="elder", caller="138****0000"))
+        for uniqueid in calls))
+    await live.call_ended(CallEnded(uniqueid=calls[0], disposition="order"))
+    assert live.errors == 0
+    members = {m.decode() for m in await redis_client.smembers(live.live_calls_key)}
+    assert members == {"1700000001.1", *calls[1:]}
+    assert await redis_client.hget(live.call_key(calls[1]), "status") == b"elder"
+    assert 0 < await redis_client.ttl(live.call_key(calls[1])) <= 6 * 3600
+    kinds = [fields[b"type"] for _id, fields in await redis_client.xrange(live.stream_key)]
+    assert kinds == [b"call_started"] * 5 + [b"call_ended"]
+    await redis_client.delete(live.stream_key, live.live_calls_key,
+                              *(live.call_key(uniqueid) for uniqueid in calls))
