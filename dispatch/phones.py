@@ -22,7 +22,13 @@ import re
 import unicodedata
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, shortnumberinfo
+from phonenumbers import (
+    NumberParseException,
+    PhoneNumber,
+    PhoneNumberFormat,
+    PhoneNumberType,
+    shortnumberinfo,
+)
 
 REGION = "CN"
 MAX_RAW_LENGTH = 64
@@ -45,6 +51,10 @@ _SEPARATORS = str.maketrans("", "", " \t-.()/")
 _DIALABLE = re.compile(r"\+?[0-9]{3,20}")
 _AREA_CODE = re.compile(r"0?([1-9][0-9]{1,3})")
 _LOCAL_NUMBER = re.compile(r"[2-9][0-9]{6,7}")
+# A mainland mobile as a caller ID shows it: the parser would take it as it is (no national
+# prefix or carrier code of CN's to strip: those begin 0, 11, 12 or 179), so it is checked
+# without parsing (parsing is most of a lookup's cost: about 45 µs of every call).
+_MOBILE = re.compile(r"1(?:[3-689][0-9]|7[0-8])[0-9]{8}")
 
 
 def _area(local_area_code: str) -> str | None:
@@ -62,9 +72,17 @@ def normalize(raw: str | None, local_area_code: str) -> str | None:
     compact = text.translate(_SEPARATORS)
     if not _DIALABLE.fullmatch(compact):
         return None
+    if _MOBILE.fullmatch(compact) and phonenumbers.is_valid_number(
+            PhoneNumber(country_code=86, national_number=int(compact))):
+        return f"+86{compact}"
     area = _area(local_area_code)
     if area and _LOCAL_NUMBER.fullmatch(compact):
         compact = f"0{area}{compact}"
+    return parsed(compact)
+
+
+def parsed(compact: str) -> str | None:
+    """E.164 form of a dialable string (digits, perhaps a leading +), by the parser."""
     try:
         number = phonenumbers.parse(compact, REGION)
     except NumberParseException:

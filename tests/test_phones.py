@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from dispatch.phones import is_mobile, mask, national, normalize
+from dispatch.phones import is_mobile, mask, national, normalize, parsed
 
 AREA = "931"
 
@@ -202,3 +202,15 @@ def test_mobile_or_landline() -> None:
     assert is_mobile("+8613800138000")
     assert not is_mobile("+869318123456")
     assert not is_mobile("garbage")
+
+
+def test_a_mobile_checked_without_the_parser_reads_as_the_parser_reads_it() -> None:
+    """Every 11-digit number beginning with 1, whatever its next two digits (the ones a
+    carrier code or an unallocated range begins with included), normalises as the parser
+    alone reads it."""
+    suffixes = ("00000000", "00138000", "12345678", "99999999", "55512340")
+    for prefix in range(100):
+        for suffix in suffixes:
+            number = f"1{prefix:02d}{suffix}"
+            assert normalize(number, "0931") == parsed(number), number
+            assert normalize(f"{number[:3]}-{number[3:7]} {number[7:]}", "") == parsed(number)
