@@ -211,13 +211,18 @@ async def test_get_data_returns_star_and_hash_keys(serve) -> None:
     assert got == ["*", "0*1"]
 
 
-async def test_utf8_caller_name_split_across_tcp_writes(serve) -> None:
+# header blocks read line by line (a bound below the read buffer) and whole
+HEADER_BOUNDS = [4096, 16384]
+
+
+@pytest.mark.parametrize("header_max_bytes", HEADER_BOUNDS)
+async def test_utf8_caller_name_split_across_tcp_writes(serve, header_max_bytes: int) -> None:
     names = []
 
     async def flow(agi: AgiSession) -> None:
         names.append(agi.env.calleridname)
 
-    server = await serve({"flow": flow})
+    server = await serve({"flow": flow}, header_max_bytes=header_max_bytes)
     peer = await AsteriskPeer.connect(server.port)
     block = ("\n".join(environment("flow", name="张三丰")) + "\n\n").encode("utf-8")
     cut = block.index("三".encode()) + 1  # inside the three bytes of 三
@@ -246,6 +251,26 @@ async def test_stalled_header_is_cut_off_while_other_calls_are_served(serve) -> 
     assert server.sessions_failed == 1
 
 
+async def test_a_block_larger_than_the_read_buffer_is_read_within_its_bound(serve) -> None:
+    """Read whole, a block overrunning the 8 KiB read buffer goes on line by line: served
+    up to ``header_max_bytes``, refused beyond."""
+    arguments = []
+
+    async def flow(agi: AgiSession) -> None:
+        arguments.append(agi.env.args)
+
+    server = await serve({"flow": flow}, header_max_bytes=16384)
+    many = [f"agi_arg_{i}: {'x' * 150}" for i in range(1, 61)]  # about 10 KB
+    peer = await AsteriskPeer.connect(server.port)
+    await peer.send_environment(environment("flow") + many)
+    assert await peer.read_until_eof() == []
+    assert len(arguments) == 1 and len(arguments[0]) == 60
+    too_many = await AsteriskPeer.connect(server.port)
+    await too_many.send_environment(environment("flow") + many * 2)  # about 20 KB
+    assert await too_many.read_until_eof() == []
+    assert len(arguments) == 1 and server.sessions_failed == 1
+
+
 async def test_oversized_header_is_refused(serve) -> None:
     server = await serve({}, header_max_bytes=2048)
     peer = await AsteriskPeer.connect(server.port)
@@ -254,19 +279,21 @@ async def test_oversized_header_is_refused(serve) -> None:
     assert server.sessions_failed == 1
 
 
-async def test_garbage_header_is_refused(serve) -> None:
-    server = await serve({})
+@pytest.mark.parametrize("header_max_bytes", HEADER_BOUNDS)
+async def test_garbage_header_is_refused(serve, header_max_bytes: int) -> None:
+    server = await serve({}, header_max_bytes=header_max_bytes)
     peer = await AsteriskPeer.connect(server.port)
     await peer.send_lines(["GET / HTTP/1.1", "Host: x", ""])
     assert await peer.read_until_eof() == []
 
 
+@pytest.mark.parametrize("header_max_bytes", HEADER_BOUNDS)
 @pytest.mark.parametrize("reset", [False, True])
 async def test_a_health_check_is_a_probe_not_a_failed_call(
-        serve, caplog: pytest.LogCaptureFixture, reset: bool) -> None:
+        serve, caplog: pytest.LogCaptureFixture, reset: bool, header_max_bytes: int) -> None:
     """HAProxy's check connects and closes (FIN, or RST) without a byte: counted, not logged;
     a connection closed inside its header is still a dropped call."""
-    server = await serve({})
+    server = await serve({}, header_max_bytes=header_max_bytes)
     caplog.set_level(logging.INFO, logger="ivr.agi.server")
     for _ in range(3):
         _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

@@ -80,17 +80,40 @@ def parse_environment_lines(lines: list[str]) -> AgiEnvironment:
 
 
 async def read_environment(
-    reader: asyncio.StreamReader, *, timeout_s: float, max_bytes: int
+    reader: asyncio.StreamReader, *, timeout_s: float, max_bytes: int, whole: bool = False
 ) -> AgiEnvironment:
-    """Read the header block within a time and size bound; a slow or endless peer is cut off."""
+    """Read the header block within a time and size bound; a slow or endless peer is cut off.
+    ``whole``: the block in one read (where ``max_bytes`` is at least the reader's buffer
+    limit, so a block too large is still refused as soon as it overruns)."""
+    read = _read_whole_block if whole else _read_environment_lines
     try:
         async with asyncio.timeout(timeout_s):
-            return await _read_environment(reader, max_bytes)
+            return await read(reader, max_bytes)
     except TimeoutError:
         raise AgiProtocolError(f"AGI header block not complete within {timeout_s:g} s") from None
 
 
-async def _read_environment(reader: asyncio.StreamReader, max_bytes: int) -> AgiEnvironment:
+async def _read_whole_block(reader: asyncio.StreamReader, max_bytes: int) -> AgiEnvironment:
+    """The block in one read up to its blank line (Asterisk ends every line with LF); a
+    block longer than the reader's buffer limit is read line by line."""
+    try:
+        raw = await reader.readuntil(b"\n\n")
+    except asyncio.LimitOverrunError:
+        return await _read_environment_lines(reader, max_bytes)
+    except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        if not getattr(exc, "partial", b""):
+            raise AgiProbe("connection closed before a byte was sent") from exc
+        raise AgiHangup("connection closed inside the AGI header block") from exc
+    if len(raw) > max_bytes:
+        raise AgiProtocolError(f"AGI header block larger than {max_bytes} bytes")
+    lines = raw.decode("utf-8", errors="replace").split("\n")[:-2]
+    if len(lines) > MAX_HEADER_LINES:
+        raise AgiProtocolError(f"AGI header block has more than {MAX_HEADER_LINES} lines")
+    return parse_environment_lines([line.removesuffix("\r") for line in lines])
+
+
+async def _read_environment_lines(reader: asyncio.StreamReader, max_bytes: int
+                                  ) -> AgiEnvironment:
     lines: list[str] = []
     total = 0
     while True:

@@ -89,6 +89,7 @@ class FastAgiServer(TcpService):
                 reader,
                 timeout_s=self._settings.header_timeout_s,
                 max_bytes=self._settings.header_max_bytes,
+                whole=self._settings.header_max_bytes >= READ_LIMIT,
             )
         except AgiProbe:  # a load balancer's health check: the engine is up, nothing to log
             self.probes += 1
