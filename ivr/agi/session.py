@@ -85,7 +85,8 @@ class AgiSession:
         line = command_line(verb, *args)
         try:
             self._writer.write(line)
-            await self._writer.drain()
+            if self._writer.transport.get_write_buffer_size():  # else nothing to wait for
+                await self._writer.drain()
         except (ConnectionError, RuntimeError) as exc:
             self.hungup = True
             raise AgiHangup(f"connection lost sending {verb}") from exc
