@@ -126,7 +126,7 @@ async def _calls_during_a_cut(stack: CallStack) -> None:
     answered = await call(stack, national(stack.numbers["handsets"][3]))
     assert answered["queue"]["answered_at"] is not None
     stack.ami_proxy.restore()
-    assert await replay_once(ctx) == 1  # only the call no engine had seen
+    await replay_once(ctx)  # this pass or the engine's own, whichever came first
     assert await replay_once(ctx) == 0
     for result in (waited, answered):
         assert [service for _, service in orders_of(stack, result["uniqueid"])] == [

@@ -40,6 +40,7 @@ from dispatch.phones import national
 from dispatch.quality import callback_number
 from dispatch.worklist import worklist
 from tests.callstack import CallStack, open_stack, until
+from tests.hours_ahead import hours_far_from_now
 from tests.sim_phones import answers_and_presses
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -261,18 +262,9 @@ async def test_an_unreached_elder_is_tried_three_times_then_family_then_worklist
         assert f"welfare check {order.order_no}" in format_care_report(report)
 
 
-def hours_excluding_now() -> dict[str, str]:
-    """Allowed hours that opened an hour or more from now (local): the plan must wait."""
-    local = datetime.now(TZ)
-    opens = local + timedelta(hours=2)
-    if opens.date() != local.date() or opens.hour >= 23:
-        return {"allowed_from": "01:00", "allowed_until": "02:00"} if local.hour >= 3 else \
-            {"allowed_from": "05:00", "allowed_until": "06:00"}
-    return {"allowed_from": f"{opens:%H}:00", "allowed_until": f"{opens.hour + 1:02d}:00"}
-
-
 async def test_a_plan_outside_the_allowed_hours_waits_for_them(tmp_path: Path) -> None:
-    hours = hours_excluding_now()
+    opens, closes = hours_far_from_now()
+    hours = {"allowed_from": opens, "allowed_until": closes}
     async with care_stack(tmp_path, **hours) as stack:
         ((elder_id, _number),) = await plan_check_ins(stack, 1)
         assert stack.engine is not None and stack.engine.dispatcher is not None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +40,7 @@ from dispatch.stats import most_at_once
 from ivr.flows.balances import vendor_month_words
 from tests.callstack import CallStack, open_stack, until
 from tests.dispatch_world import RankedVendor, attempts, order_row, rank_vendors, timeline
+from tests.hours_ahead import hours_far_from_now
 from tests.sim_phones import answers_and_presses
 
 FAST_RETRY = {"declined": {"tries": 1},
@@ -318,16 +319,8 @@ async def test_an_elder_who_does_not_answer_is_tried_three_times_then_left(
         assert order_row(stack.db_url, order.order_no).rating is None
 
 
-def window_excluding_now(tz: str = "Asia/Shanghai") -> tuple[str, str]:
-    local = datetime.now(ZoneInfo(tz))
-    if local.hour < 20:
-        start = local + timedelta(hours=2)
-        return f"{start:%H}:00", f"{start.hour + 1:02d}:00"
-    return "01:00", "02:00"
-
-
 async def test_no_callback_at_night(tmp_path: Path) -> None:
-    opens, closes = window_excluding_now()
+    opens, closes = hours_far_from_now()
     async for stack, vendors in stack_with_vendors(tmp_path, callback_delay_s=0.0,
                                                    callback_from=opens, callback_until=closes):
         order = await accepted_order(stack, vendors[0])

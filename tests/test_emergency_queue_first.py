@@ -97,7 +97,7 @@ async def test_an_order_not_stored_at_a_stop_is_spooled_and_replayed_once(
     uniqueid = result["uniqueid"]
     record = await until(lambda: call_record(stack, uniqueid), "the call record")
     assert record.order_id is None and record.reason == "handset_emergency"
-    assert await replay_once(ctx) == 1
+    await replay_once(ctx)  # this pass or the engine's own, whichever came first
     assert await replay_once(ctx) == 0
     orders = orders_of(stack, uniqueid)
     assert [o.service for o in orders] == ["emergency"]
@@ -121,7 +121,8 @@ async def test_an_order_whose_store_fails_unexpectedly_is_spooled_and_replayed(
     record = await until(lambda: call_record(stack, uniqueid), "the call record")
     assert record.order_id is None and record.reason == "handset_emergency"
     monkeypatch.undo()
-    assert await replay_once(ctx) == 1
+    await replay_once(ctx)  # this pass or the engine's own, whichever came first
+    assert await replay_once(ctx) == 0
     assert [o.service for o in orders_of(stack, uniqueid)] == ["emergency"]
 
 

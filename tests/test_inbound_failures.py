@@ -55,7 +55,7 @@ async def test_nobody_answers_and_the_spooled_call_becomes_an_emergency(tmp_path
         result = await stack.call(number, [LISTEN, press("0", MENU_KEY_DELAY)])
         assert result["variables"]["HOTLINE_SPOOLED"] == "1"
         assert stack.engine is not None and stack.engine.context is not None
-        assert await replay_once(stack.engine.context) == 1
+        await replay_once(stack.engine.context)  # or the engine's own pass did it first
         assert await replay_once(stack.engine.context) == 0  # never twice
         orders = spool_orders(stack.db_url)
         assert [(o.service, o.requested_by, o.call_uniqueid) for o in orders] == [
