@@ -101,6 +101,9 @@ class ScriptedAsterisk(asyncio.Transport):
     def is_closing(self) -> bool:
         return self.released
 
+    def get_write_buffer_size(self) -> int:
+        return 0  # every line is answered as it is written
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 4573)}.get(name, default)
 
