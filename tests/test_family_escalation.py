@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from dispatch.db import make_sync_engine
-from dispatch.models import ElderPhone, FamilyContact, OrderEvent, WorkOrder
+from dispatch.models import ElderPhone, FamilyContact, OrderEvent, ServiceType, WorkOrder
+from dispatch.orders import create_order
 from dispatch.phones import national
 from tests.callstack import CallStack, open_stack
 from tests.sim_phones import answers_and_presses
@@ -147,3 +149,48 @@ async def test_a_step_the_database_refused_is_on_the_timeline_once_it_is_stored(
         assert refused == ["family_called"]
         assert [d["outcome"] for kind, d in events if kind == "family_called"] == [
             "busy", "answered"]
+
+
+async def test_a_step_tried_again_keeps_the_escalation_lease(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family call's step refused while the lease has little time left (its ring used the
+    rest): the lease is kept through the retries, so another engine's resume pass, trying
+    all the while, never takes the escalation over and rings the member again."""
+    from sqlalchemy.exc import OperationalError
+
+    from ivr import escalation
+    from ivr.claims import Leases
+
+    stored = escalation.add_order_event
+    refusals = 4  # 0.1 + 0.25 + 0.5 + 1.0 s of pauses: longer than the lease left
+
+    async def refused(session: Any, order_id: int, kind: str, *args: Any) -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise OperationalError("INSERT INTO order_events", None, ConnectionError("away"))
+        await stored(session, order_id, kind, *args)
+
+    async for stack in open_stack("embedded", tmp_path, elders=20, ami=True):
+        assert stack.engine is not None and stack.engine.context is not None
+        family = stack.engine.escalation
+        ctx = stack.engine.context
+        async with ctx.sessions() as session:
+            elder_id = await session.scalar(select(ElderPhone.elder_id).limit(1))
+        async with ctx.writing() as session:
+            order = await create_order(session, elder_id=elder_id, service=ServiceType.EMERGENCY,
+                                       source="handset", call_uniqueid=None,
+                                       requested_by="elder", at=ctx.now())
+        lease = f"escalation:{order.id}"
+        assert await family.leases.claim(lease, 1.0)  # what the ring left of it
+        other = Leases(family.leases._client, stack.engine.settings.redis.key_prefix)
+        monkeypatch.setattr(escalation, "add_order_event", refused)
+        step = asyncio.create_task(family._event(order.id, "family_called",
+                                                 {"contact_id": 1, "outcome": "busy"}))
+        taken_over = False
+        while not step.done():  # another engine's resume pass, claiming all the while
+            taken_over = taken_over or await other.claim(lease, 60.0)
+            await asyncio.wait([step], timeout=0.05)
+        await step
+        assert refusals == 0 and not taken_over
+        assert not await other.claim(lease, 60.0)  # still this engine's

@@ -76,7 +76,7 @@ async def test_a_redis_that_forgot_the_scripts_is_taught_them_again(
 async def test_a_connection_redis_closed_is_replaced_not_reused(
         redis_client: aioredis.Redis) -> None:
     """Redis drops the connection the live state writes on: a write refused for it is
-    counted, never half-read, and the next one goes on a new connection."""
+    counted, and the next one goes on a new connection."""
     live = LiveState(redis_client, f"t{uuid.uuid4().hex[:8]}:", maxlen=1000)
     event = CallEnded(uniqueid="1700000002.1", disposition="order")
     assert await live.publish_direct(event)
