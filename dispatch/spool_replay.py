@@ -23,7 +23,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -93,6 +93,16 @@ class SpoolAlert:
     caller_status: str  # "unknown" or "withheld"
 
 
+@dataclass(frozen=True, slots=True)
+class UnfinishedCall:
+    """A call a dead engine left in flight: it may have gone to the queue before its screen
+    pop was published (``ivr/spool_service.py`` publishes one)."""
+
+    record: SpoolRecord
+    identity: CallerIdentity
+    order_no: str
+
+
 @dataclass
 class ReplayReport:
     orders: list[SpooledOrder] = field(default_factory=list)
@@ -102,6 +112,7 @@ class ReplayReport:
     callbacks: list[str] = field(default_factory=list)  # uniqueids of the engine's callbacks
     answered: list[str] = field(default_factory=list)  # ordinary calls an operator took
     busy: bool = False  # another replay holds the spool
+    unfinished: list[UnfinishedCall] = field(default_factory=list)  # of the in-flight ones
 
     @property
     def created(self) -> list[SpooledOrder]:
@@ -233,7 +244,7 @@ async def _call_recorded(session: AsyncSession, record: SpoolRecord, identity: C
 
 async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
                       record: SpoolRecord, local_area_code: str, now: datetime,
-                      report: ReplayReport) -> None:
+                      report: ReplayReport, in_flight: bool) -> None:
     if record.reason == CALLBACK_REASON:  # the engine called the elder back for an open order
         _move(path, REPLAYED)  # that order stays open and the engine keeps trying: no new one
         report.callbacks.append(record.uniqueid)
@@ -244,6 +255,8 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
         if existing is not None:
             if identity.elder_id is not None:
                 await _call_recorded(session, record, identity, existing[1])
+                if in_flight:
+                    report.unfinished.append(UnfinishedCall(record, identity, existing[0]))
             _move(path, REPLAYED)
             report.orders.append(SpooledOrder(record.uniqueid, existing[0], None, False))
             return
@@ -274,6 +287,8 @@ async def _replay_one(sessions: async_sessionmaker[AsyncSession], path: Path,
                 "member": record.member,
             })
         await _call_recorded(session, record, identity, order.id)
+        if in_flight:
+            report.unfinished.append(UnfinishedCall(record, identity, order.order_no))
     _move(path, REPLAYED)
 
 
@@ -292,8 +307,11 @@ async def _announce(session: AsyncSession, order_no: str, elder_id: int, record:
 
 
 async def replay_spool(sessions: async_sessionmaker[AsyncSession], spool_dir: Path | str,
-                       local_area_code: str, now: datetime) -> ReplayReport:
-    """Turn every spooled call into an emergency order (or an alert); see the module doc."""
+                       local_area_code: str, now: datetime,
+                       in_flight: Collection[str] = ()) -> ReplayReport:
+    """Turn every spooled call into an emergency order (or an alert); see the module doc.
+    ``in_flight``: the names of the records just adopted from dead engines' in-flight
+    folders (their calls are reported ``unfinished``)."""
     report = ReplayReport()
     folder = Path(spool_dir)
     if not folder.is_dir():
@@ -304,14 +322,16 @@ async def replay_spool(sessions: async_sessionmaker[AsyncSession], spool_dir: Pa
                 report.busy = True
                 return report
             for path in pending_records(folder):
-                await _replay_path(sessions, path, local_area_code, now, report)
+                await _replay_path(sessions, path, local_area_code, now, report,
+                                   path.name in in_flight)
     except OSError as exc:  # the lock file or the directory listing
         report.failed.append((LOCK_FILE, f"spool not readable: {exc.strerror or exc}"))
     return report
 
 
 async def _replay_path(sessions: async_sessionmaker[AsyncSession], path: Path,
-                       local_area_code: str, now: datetime, report: ReplayReport) -> None:
+                       local_area_code: str, now: datetime, report: ReplayReport,
+                       in_flight: bool) -> None:
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_RECORD_BYTES + 1)
@@ -327,7 +347,7 @@ async def _replay_path(sessions: async_sessionmaker[AsyncSession], path: Path,
         report.failed.append((path.name, f"unreadable: {exc}"))
         return
     try:
-        await _replay_one(sessions, path, record, local_area_code, now, report)
+        await _replay_one(sessions, path, record, local_area_code, now, report, in_flight)
     except Exception as exc:  # database down, disk full...: the record waits for next time
         # The type only: driver messages may quote the caller's number.
         log.warning("spool: %s not replayed: %s", path.name, type(exc).__name__)

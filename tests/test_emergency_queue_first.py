@@ -10,6 +10,11 @@ for 10 s."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
+from dispatch.console_events import ScreenPop, parse_entry
 from dispatch.models import Call, QueueCall, WorkOrder
 from dispatch.phones import national
 from ivr.spool_service import replay_once
@@ -204,3 +210,43 @@ async def test_a_call_record_stored_in_the_background_releases_the_in_flight_rec
     record = await until(lambda: call_record(stack, uniqueid), "the call record")
     assert refused == [uniqueid] and record.order_id is not None
     await until(lambda: not inflight_records(stack, uniqueid), "the in-flight record gone")
+
+
+DEAD_ENGINE = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from agi_scripts.emergency_spool import spool_record
+from ivr.inflight_orders import InflightOrders
+spool, uniqueid, caller = sys.argv[1:4]
+now = datetime.now(UTC)
+InflightOrders(Path(spool)).hold(spool_record(uniqueid, uniqueid, "PJSIP/trunk-9", caller, "",
+                                              "handset_emergency", "", now), now)
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+async def test_a_call_a_killed_engine_left_in_flight_gets_its_screen_pop(
+        stack: CallStack) -> None:
+    """An engine killed after it routed a handset caller, before the pop went out (it may
+    follow the route) and before the call ended: the replay that adopts its in-flight record
+    stores the order and publishes the pop."""
+    assert stack.engine is not None and stack.engine.context is not None
+    ctx = stack.engine.context
+    uniqueid = f"{uuid.uuid4().int % 10**9}.{os.getpid()}"
+    caller = stack.numbers["handsets"][16]
+    engine = subprocess.Popen(
+        [sys.executable, "-c", DEAD_ENGINE, stack.settings.spool.dir, uniqueid, caller],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert engine.stdout is not None and engine.stdout.readline() == "held\n"
+    engine.send_signal(signal.SIGKILL)
+    engine.wait()
+    await replay_once(ctx)  # or the engine's own pass did it first
+    assert [o.service for o in orders_of(stack, uniqueid)] == ["emergency"]
+    client = stack.engine.context.live._client
+    pops = [parse_entry(fields) for _id, fields in
+            await client.xrange(f"{stack.settings.redis.key_prefix}events")
+            if fields[b"type"] == b"screen_pop"]
+    (pop,) = [p for p in pops if isinstance(p, ScreenPop) and p.uniqueid == uniqueid]
+    assert pop.priority == 10 and pop.profile is not None and pop.order_no is not None
