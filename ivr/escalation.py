@@ -232,13 +232,6 @@ class FamilyEscalation:
         wait_s = self.ctx.settings.dial.ack_wait_s / self.ctx.clock.speed
         return await self.ctx.acks.wait(order_id, contact_id, wait_s)
 
-    async def _keep_lease(self, lease: str) -> None:
-        """Keep the escalation's lease while a refused step is tried again: it was last
-        refreshed before the ring, and should it lapse during the retries, a resume pass
-        elsewhere would read a timeline without the step and ring the same member again."""
-        while await self.leases.refresh(lease, self._lease_s):
-            await asyncio.sleep(self._lease_s / 3)
-
     async def _event(self, order_id: int, kind: str, detail: dict[str, Any]) -> None:
         """A step on the order's timeline, stored before the escalation goes on: refused (the
         database away for a moment), it is tried again, once stored, for up to half a lease
@@ -248,29 +241,22 @@ class FamilyEscalation:
         at = self.ctx.now()
         tries = 0
 
-        keeper: asyncio.Future[None] | None = None
-
         async def write(session: Any) -> None:
-            nonlocal tries, keeper
+            nonlocal tries
             tries += 1  # a retry first looks for the step an earlier try may have stored
-            if tries == 1:
+            if tries == 1 or not await escalations.has_event_at(session, order_id, kind, at):
                 await add_order_event(session, order_id, kind, at, detail)
-                return
-            if keeper is None:
-                keeper = asyncio.ensure_future(self._keep_lease(f"escalation:{order_id}"))
-            if not await escalations.has_event_at(session, order_id, kind, at):
-                await add_order_event(session, order_id, kind, at, detail)
+
+        async def keep_lease() -> None:
+            # last refreshed before the ring: should it lapse during the retries, a resume
+            # pass elsewhere would read a timeline without this step and ring them again
+            await self.leases.refresh(f"escalation:{order_id}", self._lease_s)
 
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._lease_s / 2
-        try:
-            step = await stored_with_retries(
-                self.ctx.writing, write, log,
-                "escalation step %s of order %s not stored (try %d)",
-                kind, order_id, give_up=lambda: loop.time() >= give_up_at)
-        finally:
-            if keeper is not None:
-                keeper.cancel()
+        step = await stored_with_retries(
+            self.ctx.writing, write, log, "escalation step %s of order %s not stored (try %d)",
+            kind, order_id, give_up=lambda: loop.time() >= give_up_at, before_retry=keep_lease)
         if not step.ok:
             log.warning("escalation step %s of order %s not stored: going on without it",
                         kind, order_id)

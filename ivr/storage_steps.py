@@ -76,17 +76,21 @@ async def stored_with_retries(
     failure: str,
     *args: object,
     give_up: Callable[[], bool],
+    before_retry: Callable[[], Awaitable[object]] | None = None,
 ) -> Step[T]:
     """``storage_step`` tried again after ``retry_delay`` pauses until it is stored, or until
     ``give_up()`` says so after a refused try (then a Step that is not ok). ``failure`` is
     logged with ``*args`` and the try's number, as a WARNING: the write is not lost, it is
-    tried again, and the caller says what it does if it gives up."""
+    tried again, and the caller says what it does if it gives up. ``before_retry`` is
+    awaited after each pause, before the try it precedes."""
     for attempt in itertools.count():
         step = await storage_step(session, work, log, failure, *args, attempt + 1,
                                   level=logging.WARNING)
         if step.ok or give_up():
             return step
         await asyncio.sleep(retry_delay(attempt))
+        if before_retry is not None:
+            await before_retry()
     raise AssertionError("unreachable")
 
 
