@@ -83,11 +83,13 @@ def elder(stack: CallStack, index: int, language: str | None = "ko") -> str:
     if language is not None:
         engine = make_sync_engine(stack.db_url)
         try:
+            # one statement: a read then a write in one SQLite transaction fails at once
+            # ("database is locked") if the engine wrote in between
             with engine.begin() as conn:
-                elder_id = conn.execute(select(ElderPhone.elder_id)
-                                        .where(ElderPhone.number_e164 == number)).scalar_one()
-                conn.execute(update(Elder).where(Elder.id == elder_id)
-                             .values(preferred_language=language))
+                changed = conn.execute(update(Elder).where(Elder.id == select(
+                    ElderPhone.elder_id).where(ElderPhone.number_e164 == number)
+                    .scalar_subquery()).values(preferred_language=language))
+                assert changed.rowcount == 1
         finally:
             engine.dispose()
     return national(number)
