@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ivr.agi.errors import AgiProtocolError
 
@@ -12,9 +12,9 @@ _REPLY_200 = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AgiReply:
-    """One successful (200) reply."""
+class AgiReply(NamedTuple):
+    """One successful (200) reply (a named tuple: a call reads 16 of them, and a tuple is
+    built in a third of a frozen dataclass's time)."""
 
     result: str
     data: str | None
@@ -39,11 +39,5 @@ def parse_200(line: str) -> AgiReply:
     match = _REPLY_200.match(line)
     if match is None:
         raise AgiProtocolError(f"unparseable AGI reply: {line[:120]!r}")
-    result_text = match.group("result")
-    endpos = match.group("endpos")
-    return AgiReply(
-        result=result_text,
-        data=match.group("data"),
-        endpos=int(endpos) if endpos is not None else None,
-        raw=line,
-    )
+    result, data, endpos = match.group("result", "data", "endpos")
+    return AgiReply(result, data, int(endpos) if endpos is not None else None, line)

@@ -5,25 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from ivr.agi.command import command_line
 from ivr.agi.environment import AgiEnvironment
 from ivr.agi.errors import AgiCommandError, AgiHangup, AgiProtocolError
 from ivr.agi.reply import AgiReply, parse_200
+from ivr.loop_histogram import LoopHistogramChild
 from ivr.metrics import AGI_COMMAND_SECONDS
-
-if TYPE_CHECKING:
-    from prometheus_client.metrics import Histogram
 
 log = logging.getLogger(__name__)
 
 MAX_USAGE_LINES = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Playback:
+class Playback(NamedTuple):
     """Outcome of STREAM FILE: the digit that interrupted it, if any."""
 
     digit: str | None
@@ -31,8 +27,7 @@ class Playback:
     missing: bool
 
 
-@dataclass(frozen=True, slots=True)
-class DigitInput:
+class DigitInput(NamedTuple):
     """Outcome of GET DATA: the digits typed and whether input ended by timeout."""
 
     digits: str
@@ -43,10 +38,10 @@ class _ReplyOverdue(Exception):
     """No reply within the session's reply time-out (fed to the reader by its timer)."""
 
 
-_timings: dict[str, Histogram] = {}
+_timings: dict[str, LoopHistogramChild] = {}
 
 
-def _timing(verb: str) -> Histogram:
+def _timing(verb: str) -> LoopHistogramChild:
     """The reply-time histogram of ``verb`` (its labelled child, looked up once)."""
     found = _timings.get(verb)
     if found is None:
@@ -83,16 +78,20 @@ class AgiSession:
     async def command(self, verb: str, *args: str | int) -> AgiReply:
         """Send one command and return its 200 reply; raise on 510/520/511 or a dead link."""
         line = command_line(verb, *args)
+        writer = self._writer
         try:
-            self._writer.write(line)
-            if self._writer.transport.get_write_buffer_size():  # else nothing to wait for
-                await self._writer.drain()
+            writer.write(line)
+            if writer.transport.get_write_buffer_size():  # else nothing to wait for
+                await writer.drain()
         except (ConnectionError, RuntimeError) as exc:
             self.hungup = True
             raise AgiHangup(f"connection lost sending {verb}") from exc
         self.commands_sent += 1
         sent = time.perf_counter()
-        self._await_reply_by(self._reply_timeout_s)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self._reply_timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
         try:
             reply = await self._read_reply()
         except _ReplyOverdue:
@@ -103,12 +102,6 @@ class AgiSession:
             self._deadline = None
         _timing(verb).observe(time.perf_counter() - sent)
         return reply
-
-    def _await_reply_by(self, timeout_s: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.time() + timeout_s
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         """The reply awaited is overdue: the read fails (the session is over). Else sleep on
@@ -139,6 +132,8 @@ class AgiSession:
     async def _read_reply(self) -> AgiReply:
         while True:
             line = await self._readline()
+            if line[:4] == "200 ":
+                return parse_200(line)
             if line == "HANGUP":
                 self.hungup = True
                 continue
