@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from dispatch.outbox import Announcement, outbox_row
 __all__ = [
     "PRIORITY",
     "ServiceType",
+    "StoredOrder",
     "add_order_event",
     "create_announced_order",
     "create_order",
@@ -150,6 +151,13 @@ def emergency_key(uniqueid: str) -> str:
     return f"emergency:{uniqueid}"[:80]
 
 
+class StoredOrder(NamedTuple):
+    """An order just committed: its id, and the number its caller hears."""
+
+    id: int
+    order_no: str
+
+
 async def create_order(
     session: AsyncSession,
     *,
@@ -167,10 +175,11 @@ async def create_order(
 
     ``note`` (an operator's words) goes in the event; ``also(order_no)`` gives statements
     written in the same transaction (the console's audit row)."""
-    order, _ = await _create(session, elder_id=elder_id, service=service, source=source,
-                             call_uniqueid=call_uniqueid, requested_by=requested_by, at=at,
-                             note=note, also=also, business_key=business_key, event_of=None)
-    return order
+    stored, values, _ = await _create(
+        session, elder_id=elder_id, service=service, source=source, call_uniqueid=call_uniqueid,
+        requested_by=requested_by, at=at, note=note, also=also, business_key=business_key,
+        event_of=None)
+    return WorkOrder(id=stored.id, order_no=stored.order_no, **values)
 
 
 async def create_announced_order(
@@ -185,16 +194,18 @@ async def create_announced_order(
     event_of: Callable[[str], ConsoleEvent],
     business_key: str | None = None,
     together: bool = False,
-) -> tuple[WorkOrder, Announcement]:
+) -> tuple[StoredOrder, Announcement]:
     """``create_order`` with the outbox row of ``event_of(order_no)`` committed with it: the
     consoles hear of the order whatever happens after the commit (``dispatch/outbox.py``).
-    ``together``: sent with the other orders of the moment (a caller's menu order)."""
-    order, announcement = await _create(
+    ``together``: sent with the other orders of the moment (a caller's menu order). Gives
+    the order's id and number only: a call's flow needs no more, and an ORM instance of it
+    costs about 13 µs."""
+    stored, _values, announcement = await _create(
         session, elder_id=elder_id, service=service, source=source,
         call_uniqueid=call_uniqueid, requested_by=requested_by, at=at, note=None, also=None,
         business_key=business_key, event_of=event_of, together=together)
     assert announcement is not None
-    return order, announcement
+    return stored, announcement
 
 
 async def _create(
@@ -202,7 +213,8 @@ async def _create(
     call_uniqueid: str | None, requested_by: str | None, at: datetime, note: str | None,
     also: Callable[[str], Sequence[Planned]] | None, business_key: str | None,
     event_of: Callable[[str], ConsoleEvent] | None, together: bool = False,
-) -> tuple[WorkOrder, Announcement | None]:
+) -> tuple[StoredOrder, dict[str, Any], Announcement | None]:
+    """The order stored, its column values, and its announcement if ``event_of``."""
     service = ServiceType(service)
     values = {
         "elder_id": elder_id,
@@ -231,7 +243,7 @@ async def _create(
                                       (lambda _row: also(order_no)) if also else None)
         assert row is not None
         announcement = Announcement(int(row[0]), event) if event is not None else None
-        return WorkOrder(id=reserved, order_no=order_no, **values), announcement
+        return StoredOrder(reserved, order_no), values, announcement
     numbered: dict[str, Any] = {}
 
     def number_and_log(row: Sequence[Any] | None) -> list[Planned]:
@@ -250,13 +262,13 @@ async def _create(
     rows = await write_transaction_rows(session, (_INSERT_ORDER, values), number_and_log)
     first = rows[0]
     assert first is not None
-    order = WorkOrder(id=int(first[0]), order_no=numbered["order_no"], **values)
+    stored = StoredOrder(int(first[0]), numbered["order_no"])
     event = numbered["event"]
     if event is None:
-        return order, None
+        return stored, values, None
     outbox_id = rows[-1]
     assert outbox_id is not None
-    return order, Announcement(int(outbox_id[0]), event)
+    return stored, values, Announcement(int(outbox_id[0]), event)
 
 
 async def add_order_event(

@@ -55,6 +55,9 @@ _LOCAL_NUMBER = re.compile(r"[2-9][0-9]{6,7}")
 # prefix or carrier code of CN's to strip: those begin 0, 11, 12 or 179), so it is checked
 # without parsing (parsing is most of a lookup's cost: about 45 µs of every call).
 _MOBILE = re.compile(r"1(?:[3-689][0-9]|7[0-8])[0-9]{8}")
+# A landline (or a mobile) after the trunk prefix 0: the parser strips that 0 from any
+# number that is valid without it, so a number valid without it is read the same unparsed.
+_TRUNK_NATIONAL = re.compile(r"0[1-9][0-9]{8,10}")
 
 
 def _area(local_area_code: str) -> str | None:
@@ -72,13 +75,20 @@ def normalize(raw: str | None, local_area_code: str) -> str | None:
     compact = text.translate(_SEPARATORS)
     if not _DIALABLE.fullmatch(compact):
         return None
-    if _MOBILE.fullmatch(compact) and phonenumbers.is_valid_number(
-            PhoneNumber(country_code=86, national_number=int(compact))):
+    if _MOBILE.fullmatch(compact) and _valid_national(compact):
         return f"+86{compact}"
     area = _area(local_area_code)
     if area and _LOCAL_NUMBER.fullmatch(compact):
         compact = f"0{area}{compact}"
+    if _TRUNK_NATIONAL.fullmatch(compact) and _valid_national(compact[1:]):
+        return f"+86{compact[1:]}"
     return parsed(compact)
+
+
+def _valid_national(national: str) -> bool:
+    """A mainland national number (no prefix) the numbering plan holds valid."""
+    return bool(phonenumbers.is_valid_number(
+        PhoneNumber(country_code=86, national_number=int(national))))
 
 
 def parsed(compact: str) -> str | None:

@@ -31,7 +31,7 @@ from agi_scripts.emergency_spool import record_name, spool_record, write_atomica
 from dispatch.calls import record_call
 from dispatch.console_events import OrderCreated
 from dispatch.models import WorkOrder
-from dispatch.orders import ServiceType, create_announced_order, emergency_key
+from dispatch.orders import ServiceType, StoredOrder, create_announced_order, emergency_key
 from dispatch.outbox import Announcement
 from dispatch.regions import Place
 from ivr.inflight_orders import InflightOrders
@@ -62,7 +62,7 @@ class EmergencyCall:
 
 
 async def store_emergency_order(session: AsyncSession, call: EmergencyCall, at: datetime
-                                ) -> tuple[WorkOrder, Announcement | None]:
+                                ) -> tuple[StoredOrder, Announcement | None]:
     """The call's emergency order, created once, with the outbox row that announces it: a
     retry after a commit whose answer was lost finds the order stored by the first try (and
     no announcement: its row, committed with it, goes out by the relay). COMMITs."""
@@ -81,10 +81,10 @@ async def store_emergency_order(session: AsyncSession, call: EmergencyCall, at: 
             select(WorkOrder).where(WorkOrder.business_key == emergency_key(call.uniqueid)))
         if stored is None:
             raise
-        return stored, None
+        return StoredOrder(stored.id, stored.order_no), None
 
 
-async def stored_or_spooled(task: asyncio.Task[WorkOrder | None]) -> WorkOrder | None:
+async def stored_or_spooled(task: asyncio.Task[StoredOrder | None]) -> StoredOrder | None:
     """The order ``task`` stored, or None if it went to the spool (a stop cancelled it)."""
     try:
         return await asyncio.shield(task)
@@ -101,11 +101,12 @@ class EmergencyOrders:
         self.ctx = ctx
         self.inflight = InflightOrders(ctx.settings.spool.dir)
         # each task's call and its in-flight record (None if the disk refused it)
-        self._pending: dict[asyncio.Task[WorkOrder | None], tuple[EmergencyCall, Path | None]] = {}
+        self._pending: dict[asyncio.Task[StoredOrder | None],
+                            tuple[EmergencyCall, Path | None]] = {}
         # calls whose order is stored and whose call record is not yet: their in-flight record
         self._stored: dict[str, Path | None] = {}
 
-    def store(self, call: EmergencyCall) -> asyncio.Task[WorkOrder | None]:
+    def store(self, call: EmergencyCall) -> asyncio.Task[StoredOrder | None]:
         """Start storing ``call``'s order, its in-flight record written first (before the
         caller is routed); the task gives the order, or None if spooled."""
         at = self.ctx.now()
@@ -118,7 +119,7 @@ class EmergencyOrders:
         return task
 
     async def _store(self, call: EmergencyCall, at: datetime, held: Path | None
-                     ) -> WorkOrder | None:
+                     ) -> StoredOrder | None:
         """Write until stored; spooled (None) after GIVE_UP_S, or when cancelled at a stop."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + GIVE_UP_S

@@ -204,6 +204,21 @@ def test_mobile_or_landline() -> None:
     assert not is_mobile("garbage")
 
 
+def test_a_number_after_the_trunk_0_checked_without_the_parser_reads_as_the_parser_reads_it(
+) -> None:
+    """Every area code's landlines of 7 and 8 digits, and a mobile after a trunk 0, whether
+    the numbering plan holds them valid or not, normalise as the parser alone reads them;
+    so does a local number completed with the area code."""
+    subscribers = ("2345678", "81234567", "1234567", "61234567", "0000000", "99999999")
+    for area in [f"{code}" for code in range(10, 100)] + [f"{code}" for code in range(300, 1000)]:
+        for subscriber in subscribers:
+            number = f"0{area}{subscriber}"
+            assert normalize(number, "") == parsed(number), number
+    for local, area in (("8123456", "0931"), ("62345678", "010"), ("65123456", "0371")):
+        assert normalize(local, area) == parsed(f"0{area.lstrip('0')}{local}") is not None
+    assert normalize("013800138000", "") == parsed("013800138000") == "+8613800138000"
+
+
 def test_a_mobile_checked_without_the_parser_reads_as_the_parser_reads_it() -> None:
     """Every 11-digit number beginning with 1, whatever its next two digits (the ones a
     carrier code or an unallocated range begins with included), normalises as the parser

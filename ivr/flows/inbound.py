@@ -29,8 +29,7 @@ from zoneinfo import ZoneInfo
 
 from dispatch.calls import CallDisposition, CallReason
 from dispatch.console_events import CallbackNeeded, CallEnded, CallStarted, OrderCreated
-from dispatch.models import WorkOrder
-from dispatch.orders import ServiceType, create_announced_order
+from dispatch.orders import ServiceType, StoredOrder, create_announced_order
 from dispatch.phones import mask, normalize
 from dispatch.registry import CallerIdentity, CallerStatus, HouseholdMember, identify_number
 from dispatch.selection import is_open
@@ -100,7 +99,7 @@ class CallOutcome:
     reason: CallReason | ServiceType | None = None
     strikes: list[str] = field(default_factory=list)
     misheard: int = 0
-    emergency_order: asyncio.Task[WorkOrder | None] | None = field(default=None, repr=False)
+    emergency_order: asyncio.Task[StoredOrder | None] | None = field(default=None, repr=False)
     screen_pop: asyncio.Task[None] | None = field(default=None, repr=False)
     live_start: asyncio.Task[None] | None = field(default=None, repr=False)
     spoken: SpokenMenu | None = field(default=None, repr=False)
