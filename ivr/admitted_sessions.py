@@ -10,6 +10,12 @@ every background one waiting, and a background write waits its turn instead of f
 A session opened while the same task already holds one (a helper's own read inside a write)
 does not queue again, which could wait forever on itself: it takes one of the pool's
 overflow connections.
+
+A step whose statements go in batches through the driver (``dispatch/driver_batch.py``: a
+caller's registry read, menu order and call record on PostgreSQL) takes no slot
+(``unadmitted``): it holds no connection while it waits, and its batch takes one connection
+for up to 256 callers. Admitted, such steps were held to the pool's size, and so were their
+batches.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ class AdmittedSessions:
     def urgent(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """``sessions(urgent=True)``, for the helpers that take a session factory."""
         return _Admitted(self, True)
+
+    def unadmitted(self) -> _Unadmitted:
+        """A session that takes no slot, for a step that only sends batched statements."""
+        return _Unadmitted(self)
 
     def lend(self) -> AsyncSession:
         """A session no one holds: one given back untouched, or a new one."""
@@ -92,6 +102,25 @@ class _Admitted:
                 assert self._token is not None
                 _holding.reset(self._token)
                 self._sessions.gate._pass_on()
+
+
+class _Unadmitted:
+    """One ``async with`` of ``AdmittedSessions.unadmitted``: a lent session, no slot."""
+
+    __slots__ = ("_session", "_sessions")
+
+    def __init__(self, sessions: AdmittedSessions) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = self._sessions.lend()
+        return self._session
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._session is not None
+        await self._sessions.give_back(self._session)
 
 
 def _untouched(session: AsyncSession) -> bool:

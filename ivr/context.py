@@ -8,7 +8,7 @@ from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dispatch.outbound import outbound_lines
 from ivr.acks import Acknowledgements
@@ -44,6 +44,7 @@ class EngineContext:
     handsets: HandsetLines = field(default_factory=HandsetLines)  # known without the database
     screens: WatchedRegions | None = None  # where an operator's live page shows pops now
     _write_gate: PriorityGate | None = None
+    _batches_call_path: bool = field(init=False, default=False)
     # every session of the process, admitted by the pool's slots, a caller's first
     sessions: AdmittedSessions = field(init=False)
     # the dispatcher's calls on the trunk, counted once for every priority call waiting
@@ -58,6 +59,9 @@ class EngineContext:
         self.trunk_count = SharedCount(self._outbound_lines)
         self.emergency_orders = EmergencyOrders(self)
         self.patient_writes = PatientWrites(self)
+        bind = session_maker.kw.get("bind")
+        self._batches_call_path = (isinstance(bind, AsyncEngine)
+                                   and bind.dialect.driver == "asyncpg")
         if self.settings.database.url.startswith("sqlite"):
             # SQLite has one writer. The call path writes synchronously (dispatch/hotpath.py);
             # an ORM write that awaits mid-transaction must not hold the lock meanwhile, so
@@ -77,6 +81,15 @@ class EngineContext:
                              ) -> AsyncIterator[AsyncSession]:
         async with gate.hold(urgent), self.sessions(urgent) as session:
             yield session
+
+    def batched(self, write: bool = False, urgent: bool = True
+                ) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """A session for a call-path step that only sends batched statements (its caller's
+        registry read, menu order or call record): on PostgreSQL it takes no admission slot
+        (``ivr/admitted_sessions.py``); elsewhere as ``writing`` (``write``) or ``sessions``."""
+        if self._batches_call_path:
+            return self.sessions.unadmitted()
+        return self.writing(urgent) if write else self.sessions(urgent)
 
     def urgent_writing(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
         """``writing(urgent=True)``, for the helpers that take a session factory."""

@@ -154,7 +154,8 @@ class EmergencyOrders:
         await self.ctx.patient_writes.store(
             uniqueid, f"call record for {uniqueid}",
             lambda session: record_call(session, **record),
-            on_stored=(lambda: self.inflight.release(held)) if held is not None else None)
+            on_stored=(lambda: self.inflight.release(held)) if held is not None else None,
+            sessions=lambda: self.ctx.batched(write=True, urgent=False))
 
     def _spool(self, call: EmergencyCall, held: Path | None) -> None:
         """Hand the order to the spool replay: its in-flight record moves there (written

@@ -16,6 +16,7 @@ import collections
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 LANES = 16  # writes at once at most (the pool's slots bound them too)
 CLOSE_GIVE_UP_S = 10.0  # at a stop, writes still refused after this long are lost (logged)
 
@@ -38,6 +40,7 @@ class PatientWrite:
     what: str  # for the log: "queue event for 1712345678.12"
     work: Callable[[AsyncSession], Awaitable[object]]
     on_stored: Callable[[], None] | None = None  # once the write is stored, now or later
+    sessions: Sessions | None = None  # where its session comes from (else ctx.writing)
 
 
 class PatientWrites:
@@ -52,35 +55,37 @@ class PatientWrites:
 
     async def store(self, key: str, what: str,
                     work: Callable[[AsyncSession], Awaitable[object]],
-                    on_stored: Callable[[], None] | None = None) -> bool:
+                    on_stored: Callable[[], None] | None = None,
+                    sessions: Sessions | None = None) -> bool:
         """Write now, for a caller that can wait for it: True once stored. Refused, or the
         caller cancelled while it waits, it is tried again in the background (after the
         key's writes already waiting there), and False. The writes must be idempotent: one
         cut off mid-way is written again. ``on_stored`` runs once it is stored, whichever
-        way."""
+        way. ``sessions``: where the write's session comes from (``ctx.writing`` if None)."""
         if not self._lanes[self._lane(key)] and self._closing_since is None:
             try:
-                step = await storage_step(self.ctx.writing, work, log,
+                step = await storage_step(sessions or self.ctx.writing, work, log,
                                           "%s not stored yet, trying again in the background",
                                           what, level=logging.WARNING)
             except asyncio.CancelledError:  # the caller is cut off (a stop): the lane writes it
-                self.add(key, what, work, on_stored)
+                self.add(key, what, work, on_stored, sessions)
                 raise
             if step.ok:
                 if on_stored is not None:
                     on_stored()
                 return True
-        self.add(key, what, work, on_stored)
+        self.add(key, what, work, on_stored, sessions)
         return False
 
     def add(self, key: str, what: str, work: Callable[[AsyncSession], Awaitable[object]],
-            on_stored: Callable[[], None] | None = None) -> None:
+            on_stored: Callable[[], None] | None = None,
+            sessions: Sessions | None = None) -> None:
         """Write in the background, after the key's writes already waiting."""
         if self._closing_since is not None:
             log.error("%s not stored: the engine is stopping", what)
             return
         index = self._lane(key)
-        self._lanes[index].append(PatientWrite(key, what, work, on_stored))
+        self._lanes[index].append(PatientWrite(key, what, work, on_stored, sessions))
         worker = self._workers[index]
         if worker is None or worker.done():
             self._workers[index] = asyncio.create_task(self._drain(index),
@@ -97,7 +102,8 @@ class PatientWrites:
             write = lane[0]
             try:
                 step = await stored_with_retries(
-                    self.ctx.writing, write.work, log, "%s not stored yet (try %d), trying again",
+                    write.sessions or self.ctx.writing, write.work, log,
+                    "%s not stored yet (try %d), trying again",
                     write.what, give_up=lambda: self._stop_given_up(loop.time()))
             except Exception:
                 log.exception("%s not stored: it failed", write.what)

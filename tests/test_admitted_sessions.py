@@ -95,3 +95,36 @@ async def test_a_session_that_failed_inside_is_closed_not_lent(pool: AsyncEngine
     async with sessions() as next_one:
         assert next_one is not failed
     assert pool.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_batched_call_path_step_takes_no_slot(pg_url: str) -> None:
+    """Every slot held and a background session waiting: callers' registry reads, batched
+    through the driver, still go through at once, and take no slot from the one waiting."""
+    from dispatch.db import upgrade
+    from dispatch.registry import CallerStatus, identify_number
+
+    upgrade(pg_url)
+    engine = make_async_engine(pg_url, pool_size=SLOTS)
+    sessions = AdmittedSessions(async_sessionmaker_for(engine), SLOTS)
+    release = asyncio.Event()
+
+    async def background() -> None:
+        async with sessions() as session:
+            await session.execute(text("SELECT 1"))
+            await release.wait()
+
+    async def caller(number: str) -> CallerStatus:
+        async with sessions.unadmitted() as session:
+            return (await identify_number(session, number)).status
+
+    held = [asyncio.create_task(background()) for _ in range(SLOTS + 1)]
+    try:
+        await _queued(sessions, 1)
+        async with asyncio.timeout(10):
+            found = await asyncio.gather(*(caller(f"+8613800{n:06d}") for n in range(20)))
+        assert found == [CallerStatus.UNKNOWN] * 20
+        assert sessions.gate.waiting == 1
+    finally:
+        release.set()
+        await asyncio.gather(*held)
+        await engine.dispose()

@@ -172,7 +172,7 @@ class InboundFlow:
         if handset is not None:
             return handset
         found = await storage_step(
-            self.ctx.sessions.urgent,  # the caller waits for it
+            self.ctx.batched,  # the caller waits for it
             lambda session: identify_number(session, number, default_language=language),
             log, "registry unavailable for caller %s", mask(agi.env.callerid))
         if found.value is not None:
@@ -309,12 +309,14 @@ class InboundFlow:
             return OrderCreated(order_no=order_no, service=service.value, elder_id=elder_id,
                                 source=source, uniqueid=uniqueid, place=identity.place)
 
+        together = service is not ServiceType.EMERGENCY  # sent in a batch
         stored = await storage_step(
-            self.ctx.urgent_writing,  # the caller waits for it
+            # the caller waits for it
+            (lambda: self.ctx.batched(write=True)) if together else self.ctx.urgent_writing,
             lambda session: create_announced_order(
                 session, elder_id=elder_id, service=service, source=source,
                 call_uniqueid=uniqueid, requested_by=requested_by, at=self.ctx.now(),
-                event_of=announced, together=service is not ServiceType.EMERGENCY),
+                event_of=announced, together=together),
             log, "order not stored for call %s", uniqueid)
         if stored.value is None:
             raise RouteToHuman(CallReason.STORAGE_UNAVAILABLE, prompt="system_busy")
