@@ -9,14 +9,15 @@ request is served at once, alone: batching adds no wait when there is no burst.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import itertools
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 P = TypeVar("P")
+T = TypeVar("T")
 
 
 class MicroBatch(Generic[K, V]):
@@ -81,16 +82,9 @@ class MicroBatch(Generic[K, V]):
         if not self._abandon:
             return await self._run(keys)
         run = asyncio.ensure_future(self._run(keys))
-
-        def abandon_if_unwanted(_waiter: asyncio.Future[V]) -> None:
-            if all(waiter.cancelled() for waiter in waiters):
-                run.cancel()
-
-        for waiter in waiters:
-            waiter.add_done_callback(abandon_if_unwanted)
         self._running = (run, set(keys))
         try:
-            return await run
+            return await _unless_abandoned(run, waiters)
         finally:
             self._running = None
 
@@ -104,6 +98,17 @@ class MicroBatch(Generic[K, V]):
         for futures in self._waiting.values():
             futures[0].cancel()
         self._waiting.clear()
+
+
+async def _unless_abandoned(run: asyncio.Future[T], waiters: list[asyncio.Future[Any]]) -> T:
+    """``run``'s outcome; it is cancelled once every one of ``waiters`` is."""
+    def abandon_if_unwanted(_waiter: asyncio.Future[Any]) -> None:
+        if all(waiter.cancelled() for waiter in waiters):
+            run.cancel()
+
+    for waiter in waiters:
+        waiter.add_done_callback(abandon_if_unwanted)
+    return await run
 
 
 def _being_cancelled() -> bool:
@@ -128,29 +133,75 @@ class PayloadBatch(Generic[P, V]):
     """Serves ``submit(payload)`` through ``run(payloads)``, which answers each payload in
     order; the payloads submitted while a batch runs go together in the next one (at most
     ``most``). A request cut off before its batch went is left out of it; ``abandon`` as
-    for MicroBatch."""
+    for MicroBatch. Its own queue, not a MicroBatch's keyed one: every payload is its own
+    request, and the call path submits six a call."""
 
     def __init__(self, run: Callable[[list[P]], Awaitable[list[V]]], most: int,
                  abandon: bool = False) -> None:
         self._run = run
-        self._tickets = itertools.count()
-        self._payloads: dict[int, P] = {}
-        self._batch: MicroBatch[int, V | None] = MicroBatch(self._run_tickets, most, None,
-                                                            abandon)
+        self._most = most
+        self._abandon = abandon
+        self._queue: collections.deque[tuple[P, asyncio.Future[V]]] = collections.deque()
+        self._runner: asyncio.Task[None] | None = None
+        self._running: tuple[asyncio.Future[list[V]], list[asyncio.Future[V]]] | None = None
 
     async def submit(self, payload: P) -> V:
-        ticket = next(self._tickets)
-        self._payloads[ticket] = payload
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._queue.append((payload, future))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._drain(), name="micro batch")
         try:
-            return await self._batch.submit(ticket)  # type: ignore[return-value]
-        finally:
-            self._payloads.pop(ticket, None)
+            return await future
+        except asyncio.CancelledError:
+            running = self._running
+            if running is not None and future in running[1]:
+                await asyncio.wait([running[0]])
+            raise
 
-    async def _run_tickets(self, tickets: list[int]) -> dict[int, V | None]:
-        sent = [ticket for ticket in tickets if ticket in self._payloads]
-        answers = await self._run([self._payloads.pop(ticket) for ticket in sent]) if sent else []
-        found = dict(zip(sent, answers, strict=True))
-        return {ticket: found.get(ticket) for ticket in tickets}
+    async def _drain(self) -> None:
+        queue = self._queue
+        try:
+            while queue:
+                payloads: list[P] = []
+                waiters: list[asyncio.Future[V]] = []
+                while queue and len(waiters) < self._most:
+                    payload, future = queue.popleft()
+                    if not future.done():  # else cut off before its batch went
+                        payloads.append(payload)
+                        waiters.append(future)
+                if not waiters:
+                    continue
+                try:
+                    answers = await self._run_batch(payloads, waiters)
+                except BaseException as exc:
+                    for future in waiters:
+                        _settle(future, exc=exc)
+                    if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                        raise
+                    continue
+                for future, answer in zip(waiters, answers, strict=True):
+                    _settle(future, answer)
+        finally:
+            self._runner = None
+
+    async def _run_batch(self, payloads: list[P], waiters: list[asyncio.Future[V]]
+                         ) -> list[V]:
+        if not self._abandon:
+            return await self._run(payloads)
+        run = asyncio.ensure_future(self._run(payloads))
+        self._running = (run, waiters)
+        try:
+            return await _unless_abandoned(run, waiters)
+        finally:
+            self._running = None
 
     async def close(self) -> None:
-        await self._batch.close()
+        """Cancel the batch running; every request waiting fails with CancelledError."""
+        runner = self._runner
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        for _payload, future in self._queue:
+            future.cancel()
+        self._queue.clear()
