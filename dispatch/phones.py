@@ -58,6 +58,10 @@ _MOBILE = re.compile(r"1(?:[3-689][0-9]|7[0-8])[0-9]{8}")
 # A landline (or a mobile) after the trunk prefix 0: the parser strips that 0 from any
 # number that is valid without it, so a number valid without it is read the same unparsed.
 _TRUNK_NATIONAL = re.compile(r"0[1-9][0-9]{8,10}")
+# A number in international form (+86 or 0086, as E.164 caller IDs and the registry write
+# it) whose national part could not begin with a national prefix or carrier code of CN's:
+# the parser would strip nothing from it.
+_INTERNATIONAL = re.compile(r"(?:\+|00)86((?!0|1[12]|179)[1-9][0-9]{8,11})")
 
 
 def _area(local_area_code: str) -> str | None:
@@ -77,6 +81,9 @@ def normalize(raw: str | None, local_area_code: str) -> str | None:
         return None
     if _MOBILE.fullmatch(compact) and _valid_national(compact):
         return f"+86{compact}"
+    international = _INTERNATIONAL.fullmatch(compact)
+    if international and _valid_national(international.group(1)):
+        return f"+86{international.group(1)}"
     area = _area(local_area_code)
     if area and _LOCAL_NUMBER.fullmatch(compact):
         compact = f"0{area}{compact}"

@@ -219,6 +219,21 @@ def test_a_number_after_the_trunk_0_checked_without_the_parser_reads_as_the_pars
     assert normalize("013800138000", "") == parsed("013800138000") == "+8613800138000"
 
 
+def test_an_international_number_checked_without_the_parser_reads_as_the_parser_reads_it(
+) -> None:
+    """+86 and 0086 before every 1xx prefix of 11 digits and every area code's landlines
+    (a national part that begins 0, 11, 12 or 179 included, which the parser may strip)
+    normalise as the parser alone reads them."""
+    parts = [f"1{prefix:02d}{suffix}" for prefix in range(100)
+             for suffix in ("00138000", "12345678", "99999999")]
+    parts += [f"{area}{subscriber}" for area in [*range(10, 100), *range(300, 1000)]
+              for subscriber in ("2345678", "81234567", "0000000")]
+    parts += ["013800138000", "17951138001380", "1193112345678"]
+    for part in parts:
+        for number in (f"+86{part}", f"0086{part}"):
+            assert normalize(number, "0931") == parsed(number), number
+
+
 def test_a_mobile_checked_without_the_parser_reads_as_the_parser_reads_it() -> None:
     """Every 11-digit number beginning with 1, whatever its next two digits (the ones a
     carrier code or an unallocated range begins with included), normalises as the parser
