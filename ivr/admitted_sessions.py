@@ -33,7 +33,9 @@ _holding: ContextVar[bool] = ContextVar("holding_admitted_session", default=Fals
 
 # Sessions given back untouched and kept to be lent again, at most: a call's steps mostly
 # write through the driver and never use their session, and a new one costs about 15 µs.
-MOST_IDLE = 64
+# A burst's callers each hold one while their batched statements are on their way (about
+# 500 at once with 500 calls in progress), and none of those takes a slot.
+MOST_IDLE = 1024
 
 
 class AdmittedSessions:
