@@ -12,6 +12,8 @@ never a number or a name of a person.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ivr.loop_histogram import LoopHistogram
@@ -57,3 +59,17 @@ OLDEST_EMERGENCY_SECONDS = Gauge(
     "hotline_oldest_open_emergency_seconds", "Age of the oldest emergency order not closed "
     "yet (0 if none)", registry=REGISTRY)
 
+
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: M, *values: str) -> M:
+    """``metric.labels(*values)``, looked up once (the library's lookup takes a lock and
+    checks every value: about 1.5 µs, twice a call)."""
+    key = (id(metric), values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ from ivr.agi.session import AgiSession
 from ivr.config import AgiSettings
 from ivr.dialplan_contract import ChannelVar
 from ivr.fdlimit import RateLimitedLog, session_cap
-from ivr.metrics import CALLS, CALLS_IN_PROGRESS
+from ivr.metrics import CALLS, CALLS_IN_PROGRESS, labelled
 from ivr.tcp_service import TcpService
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class FastAgiServer(TcpService):
             await route_to_operator(session, CallReason.UNKNOWN_SCRIPT)
             return
         ended = "failed"
-        in_progress = CALLS_IN_PROGRESS.labels(env.script)
+        in_progress = labelled(CALLS_IN_PROGRESS, env.script)
         in_progress.inc()
         try:
             await handler(session)
@@ -125,4 +125,4 @@ class FastAgiServer(TcpService):
             await route_to_operator(session, CallReason.ENGINE_ERROR)
         finally:
             in_progress.dec()
-            CALLS.labels(env.script, ended).inc()
+            labelled(CALLS, env.script, ended).inc()

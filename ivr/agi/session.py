@@ -11,7 +11,6 @@ from ivr.agi.command import command_line
 from ivr.agi.environment import AgiEnvironment
 from ivr.agi.errors import AgiCommandError, AgiHangup, AgiProtocolError
 from ivr.agi.reply import AgiReply, parse_200
-from ivr.loop_histogram import LoopHistogramChild
 from ivr.metrics import AGI_COMMAND_SECONDS
 
 log = logging.getLogger(__name__)
@@ -36,17 +35,6 @@ class DigitInput(NamedTuple):
 
 class _ReplyOverdue(Exception):
     """No reply within the session's reply time-out (fed to the reader by its timer)."""
-
-
-_timings: dict[str, LoopHistogramChild] = {}
-
-
-def _timing(verb: str) -> LoopHistogramChild:
-    """The reply-time histogram of ``verb`` (its labelled child, looked up once)."""
-    found = _timings.get(verb)
-    if found is None:
-        found = _timings[verb] = AGI_COMMAND_SECONDS.labels(verb)
-    return found
 
 
 class AgiSession:
@@ -100,7 +88,7 @@ class AgiSession:
             ) from None
         finally:
             self._deadline = None
-        _timing(verb).observe(time.perf_counter() - sent)
+        AGI_COMMAND_SECONDS.labels(verb).observe(time.perf_counter() - sent)
         return reply
 
     def _on_timer(self) -> None:
