@@ -88,6 +88,15 @@ async def mark_published(session: AsyncSession, ids: Iterable[int], at: datetime
     await session.commit()
 
 
+async def reopen_published_since(session: AsyncSession, since: datetime) -> int:
+    """Mark the rows published since ``since`` unpublished again, for the relay to send
+    once more (a new Redis server may lack them); COMMIT. Returns how many."""
+    result = await session.execute(
+        update(OutboxEntry).where(OutboxEntry.published_at >= since).values(published_at=None))
+    await session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def prune(session: AsyncSession, published_before: datetime, limit: int = 5000) -> int:
     """Delete up to ``limit`` rows published before ``published_before`` (the stream has
     trimmed their entries by then; unpublished rows are never deleted); COMMIT. Returns how

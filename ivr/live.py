@@ -105,6 +105,16 @@ class LiveState:
         oldest = f"{int((time.time() - max_age_s) * 1000)}-0"
         await self._run((("XTRIM", self.stream_key, "MINID", "~", oldest),))
 
+    async def server_id(self) -> str | None:
+        """The run id of the Redis server behind the stream: a new one after a restart or
+        a failover. None if Redis does not answer."""
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                info = await self._client.info("server")
+        except (RedisError, OSError, TimeoutError):
+            return None
+        return str(info.get("run_id") or "") or None
+
     def _append(self, entry: dict[str, str]) -> Command:
         return ("XADD", self.stream_key, "MAXLEN", "~", self._maxlen, "*", *_pairs(entry))
 

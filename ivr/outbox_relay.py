@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dispatch import outbox
 from dispatch.console_events import ConsoleEvent
@@ -43,6 +43,12 @@ async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement])
     return len(sent)
 
 
+# A new Redis server behind the stream may lack what its predecessor took in its last
+# moments (Redis replicates after it answers; a primary killed in between takes the entries
+# with it): the rows published since this long before the last pass that saw the old server
+# go out again.
+REPUBLISH_MARGIN_S = 10.0
+
 # How long an event waits for its outbox row before it goes to the stream without one.
 ANNOUNCE_WAIT_S = 0.5
 ANNOUNCE_MIN_REAL_S = 0.2  # under a fast simulated clock, still room for a busy database
@@ -58,6 +64,8 @@ class OutboxRelay:
         # rows still being committed whose event was sent directly: each settles once both
         # the row and that send are done
         self._late: set[asyncio.Future[None]] = set()
+        self._server: str | None = None  # the Redis server the last pass found
+        self._server_seen_at: datetime | None = None
 
     def attach(self) -> None:
         """Route every ``ctx.live.publish`` through the outbox."""
@@ -150,6 +158,7 @@ class OutboxRelay:
         if self._late:
             await asyncio.wait(set(self._late))  # each row settled: marked, or left for us
         await self.mark_sent()
+        await self._follow_server()
         total = 0
         while True:
             async with self.ctx.sessions() as session:
@@ -167,6 +176,29 @@ class OutboxRelay:
         await self.ctx.live.trim_older_than(max_age_s)
         await self._prune(max_age_s)
         return total
+
+    async def _follow_server(self) -> None:
+        """Where the stream's Redis server changed (restarted, or a replica promoted) since
+        the last pass, the rows published since shortly before that pass are marked
+        unpublished, and this pass sends them again (the consoles drop repeats by their
+        outbox id)."""
+        server = await self.ctx.live.server_id()
+        if server is None:
+            return
+        now = self.ctx.now()
+        if self._server is not None and server != self._server:
+            assert self._server_seen_at is not None
+            since = self._server_seen_at - timedelta(
+                seconds=REPUBLISH_MARGIN_S * self.ctx.clock.speed)
+            step = await storage_step(
+                self.ctx.writing, lambda session: outbox.reopen_published_since(session, since),
+                log, "events published before the Redis server changed not reopened",
+                level=logging.WARNING)
+            if not step.ok:
+                return  # the next pass tries again
+            log.warning("the Redis server behind the stream changed: %d events published "
+                        "since %s go out again", step.value, since.isoformat())
+        self._server, self._server_seen_at = server, now
 
     async def _prune(self, max_age_s: float) -> None:
         """Published rows as old as the stream's trimmed entries go, a batch a pass (after a

@@ -183,3 +183,45 @@ async def test_an_event_sent_directly_while_redis_refused_it_is_relayed_from_its
         await client.aclose()
         await engine.stop()
         redis.stop()
+
+
+async def test_events_a_new_redis_server_lacks_go_out_again(
+        migrated_db_url: str, tmp_path: Path) -> None:
+    """The stream's Redis server replaced by one without its last entries (a replica promoted
+    before they reached it; here, a restart without persistence): the rows published
+    shortly before are published again on the new server."""
+    db_url = migrated_db_url
+    redis = RedisServer(closed_port(), tmp_path)
+    await redis.start()
+    settings = load_settings(
+        None, database={"url": db_url}, redis={"url": redis.url, "key_prefix": "again:",
+                                               "outbox_relay_s": 600.0},
+        agi={"port": 0}, ami={"enabled": False}, dispatch={"enabled": False},
+        spool={"dir": str(tmp_path / "spool"), "replay_interval_s": 3600.0},
+        alarms={"spool_dir": str(tmp_path / "alarms"), "scan_interval_s": 3600.0})
+    engine = Engine(settings)
+    await engine.start(migrate=False, connect_ami=False)
+    client = aioredis.Redis.from_url(redis.url)
+    try:
+        assert engine.context is not None and engine.outbox is not None
+        stream = engine.context.live.stream_key
+        await engine.context.live.publish(Queued(uniqueid="1700000000.8", linkedid=None,
+                                                 reason="handset_emergency",
+                                                 queue_status=None, source="dialplan"))
+        await engine.outbox.relay_once()  # marks the row published
+        rows = outbox_rows(db_url)
+        assert [(kind, published is not None) for _, kind, published in rows] == [
+            ("queued", True)]
+        redis.kill()
+        await redis.start()  # a new server: its stream is empty
+        assert await client.xlen(stream) == 0
+        await engine.outbox.relay_once()
+        entries = await client.xrange(stream)
+        assert [int(fields[b"outbox_id"]) for _, fields in entries] == [rows[0][0]]
+        assert [published is not None for _, _, published in outbox_rows(db_url)] == [True]
+        await engine.outbox.relay_once()  # the same server again: nothing goes out twice
+        assert await client.xlen(stream) == 1
+    finally:
+        await client.aclose()
+        await engine.stop()
+        redis.stop()
