@@ -2,7 +2,8 @@
 
 Built on our own protocol (``AmiProtocol``) and event registry. The client
 logs in (MD5 by default), checks the link with a Ping whose reply must come
-within ``ping_timeout_s`` (a half-open link is closed and replaced), reconnects
+within ``ping_timeout_s`` (a half-open link is closed and replaced; a link that delivered
+anything meanwhile is alive, only busy, and waited for again), reconnects
 after ``reconnect_delay_s``, and never re-sends an action that was in flight
 when the link dropped: that action fails and its caller decides. An action that
 never reached Asterisk fails with AmiNotSent, one whose fate is unknown with
@@ -292,11 +293,20 @@ class AmiClient:
                 return f"closed: {protocol.lost.result() or 'by peer'}"
             try:
                 future = protocol.send({"Action": "Ping"})
-                await asyncio.wait_for(asyncio.shield(future), settings.ping_timeout_s)
+                while True:
+                    received = protocol.received
+                    try:
+                        await asyncio.wait_for(asyncio.shield(future), settings.ping_timeout_s)
+                        break
+                    except TimeoutError:
+                        if protocol.received == received:
+                            raise
+                        # the reply is behind events still arriving: the link is alive, the
+                        # engine (or the PBX) is busy; closing it would lose those events
             except TimeoutError:
                 protocol.forget(future)
-                log.warning("AMI keepalive: no Ping reply within %gs, closing the link",
-                            settings.ping_timeout_s)
+                log.warning("AMI keepalive: no Ping reply and nothing else within %gs, "
+                            "closing the link", settings.ping_timeout_s)
                 if protocol.transport is not None:
                     protocol.transport.abort()
                 return "keepalive timeout (half-open link)"

@@ -126,12 +126,14 @@ class AmiProtocol(asyncio.Protocol):
         # for asyncio to report at collection: its failure was the connect's to report
         self.banner.add_done_callback(_consume)
         self.lost: asyncio.Future[Exception | None] = loop.create_future()
+        self.received = 0  # chunks read so far: a link still delivering is not half-open
 
     # ---- input -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
+        self.received += 1
         text = self._decoder.decode(data)
         if not self.banner.done():
             text = self._take_banner(text)
