@@ -200,7 +200,8 @@ class Engine:
         log_report(report, name)
         if self.context is not None:
             await self.context.live.publish(PbxCheck(
-                ok=report.ok, problems=[f"{name}: {problem}" for problem in report.problems]))
+                ok=report.ok, problems=[f"{name}: {problem}"
+                                        for problem in (*report.problems, *report.unanswered)]))
 
     @property
     def pbx_report(self) -> Any:

@@ -36,18 +36,21 @@ _PRIV = re.compile(r"^(?P<synopsis>.*) \(Priv: (?P<priv>[^)]*)\)$")
 
 @dataclass
 class PbxReport:
-    """Each check as a line; ``problems`` are those that failed."""
+    """Each check as a line; ``problems`` are those that failed, ``unanswered`` those the
+    PBX did not answer (a busy box: nothing is known to be wrong)."""
 
     passed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unanswered
 
     def lines(self) -> list[str]:
         return [*(f"ok    {line}" for line in self.passed),
-                *(f"FAIL  {line}" for line in self.problems)]
+                *(f"FAIL  {line}" for line in self.problems),
+                *(f"NOT ANSWERED  {line}" for line in self.unanswered)]
 
 
 def permitted_actions(reply: Any) -> dict[str, str]:
@@ -97,7 +100,7 @@ async def _ask(ami: AmiLink, action: str, headers: dict[str, str], what: str,
     try:
         return await ami.action(action, headers)
     except AmiError as exc:
-        report.problems.append(f"{what} not checked: {exc}")
+        report.unanswered.append(f"{what} not checked: {exc}")
         return None
 
 
@@ -141,8 +144,12 @@ async def _check_queue(ami: AmiLink, queue: str, report: PbxReport) -> None:
 
 
 def log_report(report: PbxReport, pbx: str = "pbx") -> None:
-    """One line per failure (error) or one line that all is well, naming the box."""
+    """One line per failure (error) or per check the box did not answer (warning: it is
+    checked again at the next connection), or one line that all is well, naming the box."""
     for problem in report.problems:
         log.error("PBX check of %s: %s", pbx, problem)
+    for unanswered in report.unanswered:
+        log.warning("PBX check of %s: %s (the PBX is busy or slow; checked again at the "
+                    "next connection)", pbx, unanswered)
     if report.ok:
         log.info("PBX check of %s passed: %d checks", pbx, len(report.passed))
