@@ -29,11 +29,11 @@ from ivr.demo.simproc import SimulatorProcess
 from tests.callstack import OPERATORS, CallStack, server_backends, until
 from tests.haproxy import HAProxy
 from tests.ports import closed_port
-from tests.processes import engine_env, engine_process, engines
-from tests.test_engine_process import _wait_for_port
+from tests.processes import engine_env, engine_process, engines, listening
 from tests.test_metrics import scrape, total
 
 SPEED = 30.0
+ENGINE_START_S = 60.0
 BURST = 16
 KILL_BURST = 30
 ARRIVAL_GAP_S = 1.0  # simulated seconds between the burst's calls: 30 a second
@@ -95,8 +95,12 @@ async def two_engines(tmp_path: Path, db_url: str, redis_url: str, handsets: int
             for agi_port, metrics_port in zip(agi_ports, metrics_ports, strict=True):
                 running.append(engine_process(
                     {**env, "HOTLINE_METRICS__PORT": str(metrics_port)}, agi_port, log))
-            for port in (*agi_ports, *metrics_ports):
-                await _wait_for_port(port)
+            # an engine that exits fails at once, its log named; a slow start under a busy
+            # suite gets a minute
+            for agi_port, metrics_port, process in zip(agi_ports, metrics_ports, running,
+                                                       strict=True):
+                for port in (agi_port, metrics_port):
+                    await listening(port, process, timeout_s=ENGINE_START_S)
             await balancer.engines_up(2)
             yield TwoEngines(sim, running, metrics_ports, numbers,
                              CallStack(db_url, None, None, None),  # type: ignore[arg-type]
