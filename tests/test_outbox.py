@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,16 +146,15 @@ def outbox_writes_held(db_url: str) -> Iterator[None]:
         engine.dispose()
 
 
-async def test_an_event_sent_directly_while_redis_refused_it_is_relayed_from_its_late_row(
-        migrated_db_url: str, tmp_path: Path) -> None:
-    """The database too slow for an event's row (it goes out directly, the row follows) and
-    Redis refusing that direct send: the row, once it lands, is left unpublished, and the
-    relay sends it when Redis is back. (It used to be marked published: the event was lost.)"""
-    db_url = migrated_db_url
+@asynccontextmanager
+async def relaying_engine(db_url: str, tmp_path: Path, prefix: str
+                          ) -> AsyncIterator[tuple[Engine, RedisServer, aioredis.Redis]]:
+    """An engine on ``db_url`` and a redis-server of its own that a test may kill and start
+    again; its relay runs only when the test calls ``relay_once`` (after the first pass)."""
     redis = RedisServer(closed_port(), tmp_path)
     await redis.start()
     settings = load_settings(
-        None, database={"url": db_url}, redis={"url": redis.url, "key_prefix": "late:",
+        None, database={"url": db_url}, redis={"url": redis.url, "key_prefix": prefix,
                                                "outbox_relay_s": 600.0},
         agi={"port": 0}, ami={"enabled": False}, dispatch={"enabled": False},
         spool={"dir": str(tmp_path / "spool"), "replay_interval_s": 3600.0},
@@ -164,6 +163,20 @@ async def test_an_event_sent_directly_while_redis_refused_it_is_relayed_from_its
     await engine.start(migrate=False, connect_ami=False)
     client = aioredis.Redis.from_url(redis.url)
     try:
+        yield engine, redis, client
+    finally:
+        await client.aclose()
+        await engine.stop()
+        redis.stop()
+
+
+async def test_an_event_sent_directly_while_redis_refused_it_is_relayed_from_its_late_row(
+        migrated_db_url: str, tmp_path: Path) -> None:
+    """The database too slow for an event's row (it goes out directly, the row follows) and
+    Redis refusing that direct send: the row, once it lands, is left unpublished, and the
+    relay sends it when Redis is back. (It used to be marked published: the event was lost.)"""
+    db_url = migrated_db_url
+    async with relaying_engine(db_url, tmp_path, "late:") as (engine, redis, client):
         assert engine.context is not None and engine.outbox is not None
         redis.kill()
         with outbox_writes_held(db_url):
@@ -179,10 +192,6 @@ async def test_an_event_sent_directly_while_redis_refused_it_is_relayed_from_its
         assert [published is not None for _, _, published in outbox_rows(db_url)] == [True]
         entries = await client.xrange(engine.context.live.stream_key)
         assert [int(fields[b"outbox_id"]) for _, fields in entries] == [rows[0][0]]
-    finally:
-        await client.aclose()
-        await engine.stop()
-        redis.stop()
 
 
 async def test_events_a_new_redis_server_lacks_go_out_again(
@@ -191,18 +200,7 @@ async def test_events_a_new_redis_server_lacks_go_out_again(
     before they reached it; here, a restart without persistence): the rows published
     shortly before are published again on the new server."""
     db_url = migrated_db_url
-    redis = RedisServer(closed_port(), tmp_path)
-    await redis.start()
-    settings = load_settings(
-        None, database={"url": db_url}, redis={"url": redis.url, "key_prefix": "again:",
-                                               "outbox_relay_s": 600.0},
-        agi={"port": 0}, ami={"enabled": False}, dispatch={"enabled": False},
-        spool={"dir": str(tmp_path / "spool"), "replay_interval_s": 3600.0},
-        alarms={"spool_dir": str(tmp_path / "alarms"), "scan_interval_s": 3600.0})
-    engine = Engine(settings)
-    await engine.start(migrate=False, connect_ami=False)
-    client = aioredis.Redis.from_url(redis.url)
-    try:
+    async with relaying_engine(db_url, tmp_path, "again:") as (engine, redis, client):
         assert engine.context is not None and engine.outbox is not None
         stream = engine.context.live.stream_key
         await engine.context.live.publish(Queued(uniqueid="1700000000.8", linkedid=None,
@@ -221,7 +219,3 @@ async def test_events_a_new_redis_server_lacks_go_out_again(
         assert [published is not None for _, _, published in outbox_rows(db_url)] == [True]
         await engine.outbox.relay_once()  # the same server again: nothing goes out twice
         assert await client.xlen(stream) == 1
-    finally:
-        await client.aclose()
-        await engine.stop()
-        redis.stop()

@@ -120,14 +120,12 @@ class AgiSession:
     async def _read_reply(self) -> AgiReply:
         while True:
             line = await self._readline()
-            if line[:4] == "200 ":
+            code = line[:3]
+            if code == "200":  # first: nearly every reply
                 return parse_200(line)
             if line == "HANGUP":
                 self.hungup = True
                 continue
-            code = line[:3]
-            if code == "200":
-                return parse_200(line)
             if code == "100":  # "100 Trying", sent by older Asterisk versions
                 continue
             if code == "511":
