@@ -4,7 +4,7 @@ answers to the event stream."""
 from __future__ import annotations
 
 from dispatch.console_events import CallAnswered, CallbackNeeded, Overflow, Queued
-from ivr.ami.link import AmiLink
+from ivr.ami.link import EventSource
 from ivr.ami.messages import AmiMessage
 from ivr.dialplan_contract import UserEventName
 from ivr.live import LiveState
@@ -14,7 +14,7 @@ FORWARDED_USER_EVENTS: dict[str, type[Queued | Overflow | CallbackNeeded]] = {
     UserEventName.CALLBACK_NEEDED: CallbackNeeded}
 
 
-def subscribe_engine_events(ami: AmiLink, live: LiveState) -> None:
+def subscribe_engine_events(ami: EventSource, live: LiveState) -> None:
     """Forward the dialplan's UserEvents about the operator queue to the console stream."""
 
     async def on_user_event(message: AmiMessage) -> None:

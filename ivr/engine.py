@@ -20,6 +20,7 @@ from ivr.agi.server import FastAgiServer
 from ivr.alarm_service import scan_forever
 from ivr.ami.link import AmiLink
 from ivr.ami.pbx_links import Pbx, PbxLinks
+from ivr.ami.shared_events import SharedPbxEvents
 from ivr.claims import Leases
 from ivr.clock import Clock, ScaledClock
 from ivr.config import Settings
@@ -78,6 +79,7 @@ class Engine:
         self.pbx_reports: dict[str, Any] = {}  # box name -> its last ivr.pbx_check.PbxReport
         self.outbox: OutboxRelay | None = None
         self.queue_members: QueueMembers | None = None
+        self.shared_events: SharedPbxEvents | None = None  # run here while this engine leads
         self.metrics: MetricsServer | None = None
         self._db_engine: Any = None
         self._background: list[asyncio.Task[None]] = []
@@ -142,12 +144,15 @@ class Engine:
         self.ami_clients = [AmiClient(box, on_connect=self._on_ami_connect) for box in boxes]
         self.ami = PbxLinks([Pbx(box.name, frozenset(box.endpoints), client)
                              for box, client in zip(boxes, self.ami_clients, strict=True)])
-        subscribe_engine_events(self.ami, self.context.live)
-        QueueTracker(self.context).subscribe(self.ami)
-        RecordingIndex(self.context).subscribe(self.ami)
+        leases = Leases(self.redis.background, self.settings.redis.key_prefix)
+        # the same work whichever engine does it: one engine a PBX does it for all
+        self.shared_events = SharedPbxEvents(
+            [(box.name, box.link) for box in self.ami.boxes], leases)
+        subscribe_engine_events(self.shared_events, self.context.live)
+        QueueTracker(self.context).subscribe(self.shared_events)
+        RecordingIndex(self.context).subscribe(self.shared_events)
         self.context.hangups.subscribe(self.ami)  # answered calls' lines free at hangup
         self.queue_members.subscribe(self.ami)
-        leases = Leases(self.redis.background, self.settings.redis.key_prefix)
         self.escalation = FamilyEscalation(self.context, self.ami, leases)
         self.context.on_emergency = self.escalation.start
         # handset calls the dialplan queued without any engine: their order and screen pop
@@ -162,6 +167,8 @@ class Engine:
                                               lambda: first.connected)
             self._background.append(asyncio.create_task(self.queue_log.sample_forever(),
                                                         name="queue log samples"))
+        self._background.append(asyncio.create_task(self.shared_events.hold_forever(),
+                                                    name="AMI event leases"))
         for client in self.ami_clients:  # wired before the first connection's sweep
             await client.start()
         # escalations cut off by a crash or restart continue (once, whichever engine runs them)
@@ -171,6 +178,8 @@ class Engine:
         self._background.append(asyncio.create_task(self.emergency_watch.watch_forever()))
 
     async def _on_ami_connect(self, ami: AmiLink) -> None:
+        if self.shared_events is not None:  # lead at once if no other engine does
+            await self.shared_events.hold()
         await self._check_pbx(ami)
         if self.ami is not None and self.context is not None:  # lines of calls ended unseen
             await self.context.hangups.settle_missed([box.link for box in self.ami.boxes])
@@ -244,7 +253,8 @@ class Engine:
                               ("family escalation", self.escalation),
                               ("emergency watch", self.emergency_watch),
                               ("adopted calls", self.adopted_calls),
-                              ("dispatcher", self.dispatcher), *links,
+                              ("dispatcher", self.dispatcher),
+                              ("shared AMI events", self.shared_events), *links,
                               ("queue members", self.queue_members), ("Redis", self.redis)):
             if service is not None:
                 steps.append((name, service.close))

@@ -18,7 +18,7 @@ from typing import Any
 
 from dispatch.console_events import QueueAbandoned
 from dispatch.queue_calls import note_queue_event
-from ivr.ami.link import AmiLink
+from ivr.ami.link import EventSource
 from ivr.ami.messages import AmiMessage
 from ivr.context import EngineContext
 from ivr.dialplan_contract import UserEventName
@@ -38,7 +38,7 @@ class QueueTracker:
         # uniqueid -> when it last left a queue unanswered, until we know what came next
         self._left_unanswered: OrderedDict[str, datetime] = OrderedDict()
 
-    def subscribe(self, ami: AmiLink) -> None:
+    def subscribe(self, ami: EventSource) -> None:
         ami.on_event("UserEvent", self.on_user_event)
         ami.on_event("QueueCallerJoin", self.on_join)
         ami.on_event("AgentConnect", self.on_connect)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import Recording, RecordingKind
 from dispatch.recordings import NewRecording, add_recording, safe_relative
-from ivr.ami.link import AmiLink
+from ivr.ami.link import EventSource
 from ivr.ami.messages import AmiMessage
 from ivr.context import EngineContext
 from ivr.dialplan_contract import UserEventName
@@ -32,7 +32,7 @@ class RecordingIndex:
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
 
-    def subscribe(self, ami: AmiLink) -> None:
+    def subscribe(self, ami: EventSource) -> None:
         ami.on_event("UserEvent", self.on_user_event)
 
     async def on_user_event(self, message: AmiMessage) -> None:

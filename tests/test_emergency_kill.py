@@ -164,6 +164,9 @@ async def killed_mid_call(tmp_path: Path, db_url: str, redis_url: str, marker: b
             running.append(engine_process({**env, "HOTLINE_DATABASE__URL": proxied_url},
                                           port, log))  # A
             await listening(port, running[1])
+            # B hears the PBX's events before the call: the queue events A cannot store
+            await until(lambda: log.read_text(errors="replace").count("engine ready") == 2,
+                        "both engines ready")
             database.hold_replies_after(marker)
             call = asyncio.create_task(sim.call({
                 "number": national(line), "name": "", "to": "12349", "context": "from-pstn",

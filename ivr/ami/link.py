@@ -9,7 +9,13 @@ from .events import EventHandler
 from .messages import AmiMessage, AmiResponse, OriginateOutcome
 
 
-class AmiLink(Protocol):
+class EventSource(Protocol):
+    """Where AMI event handlers subscribe: a link, or the handlers one engine runs for all."""
+
+    def on_event(self, name: str, handler: EventHandler) -> None: ...
+
+
+class AmiLink(EventSource, Protocol):
     """An AMI connection: actions, asynchronous Originate, and event subscriptions."""
 
     @property
@@ -29,5 +35,3 @@ class AmiLink(Protocol):
     def next_action_id(self) -> str: ...
 
     async def late_outcome(self, action_id: str, timeout: float) -> OriginateOutcome | None: ...
-
-    def on_event(self, name: str, handler: EventHandler) -> None: ...
