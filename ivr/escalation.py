@@ -76,7 +76,7 @@ class FamilyEscalation:
     async def run(self, order_id: int, elder_id: int, resumed: bool = False) -> str:
         """Escalate unless another process does; "acknowledged", "unreached", "no_family",
         "finished" (done before) or "elsewhere" (another process holds the lease)."""
-        lease = f"escalation:{order_id}"
+        lease = escalation_lease(order_id)
         if not await self.leases.claim(lease, self._lease_s):
             return "elsewhere"
         try:
@@ -250,7 +250,7 @@ class FamilyEscalation:
         async def keep_lease() -> None:
             # last refreshed before the ring: should it lapse during the retries, a resume
             # pass elsewhere would read a timeline without this step and ring them again
-            await self.leases.refresh(f"escalation:{order_id}", self._lease_s)
+            await self.leases.refresh(escalation_lease(order_id), self._lease_s)
 
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._lease_s / 2
@@ -260,3 +260,8 @@ class FamilyEscalation:
         if not step.ok:
             log.warning("escalation step %s of order %s not stored: going on without it",
                         kind, order_id)
+
+
+def escalation_lease(order_id: int) -> str:
+    """The lease an order's escalation runs under, in whichever engine runs it."""
+    return f"escalation:{order_id}"

@@ -181,7 +181,7 @@ async def test_a_step_tried_again_keeps_the_escalation_lease(
             order = await create_order(session, elder_id=elder_id, service=ServiceType.EMERGENCY,
                                        source="handset", call_uniqueid=None,
                                        requested_by="elder", at=ctx.now())
-        lease = f"escalation:{order.id}"
+        lease = escalation.escalation_lease(order.id)
         assert await family.leases.claim(lease, 1.0)  # what the ring left of it
         other = Leases(family.leases._client, stack.engine.settings.redis.key_prefix)
         monkeypatch.setattr(escalation, "add_order_event", refused)

@@ -54,13 +54,19 @@ def engine(redis: aioredis.Redis, prefix: str, link: Link, seen: list[tuple[str,
     return shared
 
 
-async def test_one_engine_runs_each_event_and_its_successor_runs_what_it_kept(
-        redis_client: aioredis.Redis) -> None:
+def two_engines(redis: aioredis.Redis, clock: Callable[[], float] | None = None
+                ) -> tuple[SharedEvents, Link, SharedEvents, Link, list[tuple[str, str]]]:
+    """Engines a and b on one PBX, each with its link, noting what they ran in one list."""
     prefix = f"t{uuid.uuid4().hex[:8]}:"
     link_a, link_b, seen = Link(), Link(), []
+    return (engine(redis, prefix, link_a, seen, clock), link_a,
+            engine(redis, prefix, link_b, seen, clock), link_b, seen)
+
+
+async def test_one_engine_runs_each_event_and_its_successor_runs_what_it_kept(
+        redis_client: aioredis.Redis) -> None:
     clock = Clock()
-    a = engine(redis_client, prefix, link_a, seen, clock)
-    b = engine(redis_client, prefix, link_b, seen, clock)
+    a, link_a, b, link_b, seen = two_engines(redis_client, clock)
     assert await a.hold() and not await b.hold()
     owner_a = a._leases.owner
     for uniqueid in ("1.1", "1.2"):  # both engines' links receive every event
@@ -84,10 +90,7 @@ async def test_one_engine_runs_each_event_and_its_successor_runs_what_it_kept(
 
 async def test_a_stopping_engine_hands_its_lease_over_at_once(
         redis_client: aioredis.Redis) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
-    link_a, link_b, seen = Link(), Link(), []
-    a = engine(redis_client, prefix, link_a, seen)
-    b = engine(redis_client, prefix, link_b, seen)
+    a, link_a, b, link_b, seen = two_engines(redis_client)
     assert await a.hold() and not await b.hold()
     link_b.deliver("Hangup", "2.1")
     link_a.deliver("Hangup", "2.1")
@@ -100,10 +103,7 @@ async def test_a_stopping_engine_hands_its_lease_over_at_once(
 
 async def test_an_engine_whose_link_is_down_hands_the_events_over(
         redis_client: aioredis.Redis) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
-    link_a, link_b, seen = Link(), Link(), []
-    a = engine(redis_client, prefix, link_a, seen)
-    b = engine(redis_client, prefix, link_b, seen)
+    a, link_a, b, link_b, seen = two_engines(redis_client)
     link_b.connected = False
     assert not await b.hold()  # not even while nobody leads: its link hears nothing
     assert await a.hold() and not await b.hold()
@@ -122,9 +122,7 @@ async def test_an_engine_whose_link_is_down_hands_the_events_over(
 async def test_without_redis_every_engine_runs_them() -> None:
     dead = aioredis.Redis(port=closed_port(), socket_connect_timeout=1.0,
                           retry=Retry(NoBackoff(), 0))
-    link_a, link_b, seen = Link(), Link(), []
-    a = engine(dead, "t:", link_a, seen)
-    b = engine(dead, "t:", link_b, seen)
+    a, link_a, b, link_b, seen = two_engines(dead)
     assert await a.hold() and await b.hold()
     link_a.deliver("Hangup", "3.1")
     link_b.deliver("Hangup", "3.1")
