@@ -23,7 +23,12 @@ from ivr.storage_steps import STORAGE_ERRORS, describe, storage_step
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 500  # a pass's reads and marks go before background writes: late pops wait on them
+# A pass sends at most this many batches; the next pass (``[redis] outbox_relay_s`` later)
+# then looks for a new Redis server and marks what went out directly meanwhile. Unbounded,
+# a pass on a disaster minute went on for as long as late rows kept coming (88 s once), and
+# a new Redis server went unnoticed as long.
+RELAY_BATCHES = 4
 
 
 async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement]) -> int:
@@ -36,7 +41,7 @@ async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement])
         sent.append(entry.outbox_id)
     if sent:
         try:
-            async with ctx.writing() as session:
+            async with ctx.writing(urgent=True) as session:
                 await outbox.mark_published(session, sent, ctx.now())
         except STORAGE_ERRORS as exc:  # published again later: at least once
             log.error("outbox rows from %s not marked published: %s", sent[0], exc)
@@ -48,6 +53,9 @@ async def publish_committed(ctx: EngineContext, entries: Iterable[Announcement])
 # with it): the rows published since this long before the last pass that saw the old server
 # go out again.
 REPUBLISH_MARGIN_S = 10.0
+# A relay pass waits this long (real seconds) for rows still being written whose event went
+# out directly, before it marks and relays; a database outage must not hold it longer.
+LATE_WAIT_S = 2.0
 
 # How long an event waits for its outbox row before it goes to the stream without one.
 ANNOUNCE_WAIT_S = 0.5
@@ -66,6 +74,9 @@ class OutboxRelay:
         self._late: set[asyncio.Future[None]] = set()
         self._server: str | None = None  # the Redis server the last pass found
         self._server_seen_at: datetime | None = None
+        # how many times a new server was found: a send made before the latest is not
+        # trusted to be in the stream (it may have gone to the old server)
+        self._server_changes = 0
 
     def attach(self) -> None:
         """Route every ``ctx.live.publish`` through the outbox."""
@@ -84,6 +95,7 @@ class OutboxRelay:
         later statement on it fails. It finishes in the background, and its row is marked
         as published (the event went out already)."""
         wait_s = max(ANNOUNCE_WAIT_S / self.ctx.clock.speed, ANNOUNCE_MIN_REAL_S)
+        server_changes = self._server_changes
         write = asyncio.ensure_future(self._commit_row(event))
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
@@ -92,7 +104,7 @@ class OutboxRelay:
             log.warning("event %s sent without its outbox row (database busy): its write "
                         "goes on in the background", event.name)
             published: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            late = asyncio.ensure_future(self._late_row(write, published))
+            late = asyncio.ensure_future(self._late_row(write, published, server_changes))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             try:
@@ -109,14 +121,15 @@ class OutboxRelay:
             await self.ctx.live.publish_direct(event)
             return
         if await self.ctx.live.publish_entry(entry.outbox_id, entry.event):
-            self._sent.add(entry.outbox_id)  # else Redis refused: the relay publishes it
+            self._note_sent(entry.outbox_id, server_changes)
+        # else Redis refused: the relay publishes it
 
     async def _commit_row(self, event: ConsoleEvent) -> Announcement:
         async with self.ctx.sessions(urgent=event.caller_waits) as session:
             return await outbox.add_committed(session, event, self.ctx.now())
 
     async def _late_row(self, write: asyncio.Future[Announcement],
-                        published: asyncio.Future[bool]) -> None:
+                        published: asyncio.Future[bool], server_changes: int) -> None:
         """A row committed after its event was sent directly: marked published if Redis took
         that event, else left unpublished for the relay (the event is never lost to a Redis
         refusal while the row was still being written)."""
@@ -126,7 +139,13 @@ class OutboxRelay:
         except STORAGE_ERRORS:
             return
         if sent:
-            self._sent.add(entry.outbox_id)
+            self._note_sent(entry.outbox_id, server_changes)
+
+    def _note_sent(self, outbox_id: int, server_changes: int) -> None:
+        """The row's event is in the stream, to be marked by the next pass; unless a new Redis
+        server was found since it was sent: then it is left for the relay to send again."""
+        if server_changes == self._server_changes:
+            self._sent.add(outbox_id)
 
     async def close(self) -> None:
         """Wait for the outbox rows still being written (``mark_sent`` then marks them)."""
@@ -138,7 +157,7 @@ class OutboxRelay:
             return
         sent = set(self._sent)
         try:
-            async with self.ctx.writing() as session:
+            async with self.ctx.writing(urgent=True) as session:
                 await outbox.mark_published(session, sorted(sent), self.ctx.now())
         except STORAGE_ERRORS as exc:  # kept for the next pass
             log.warning("%d outbox rows not marked published yet: %s", len(sent),
@@ -150,18 +169,20 @@ class OutboxRelay:
         return await publish_committed(self.ctx, entries)
 
     async def relay_once(self) -> int:
-        """Mark what ``announce`` sent, publish what is still unpublished and trim the
-        stream; returns rows published late.
+        """Follow the stream's Redis server, mark what ``announce`` sent, publish what is
+        still unpublished and trim the stream; returns rows published late.
 
-        First the rows whose event already went out directly finish committing (or fail):
-        read while committing, such a row would look unpublished and go out twice."""
-        if self._late:
-            await asyncio.wait(set(self._late))  # each row settled: marked, or left for us
-        await self.mark_sent()
+        A new server is looked for first, so that what the old one may have lost goes out
+        again at once, even while rows are still being written. Then the rows whose event
+        already went out directly get ``LATE_WAIT_S`` to finish committing (or fail): read
+        while committing, such a row would look unpublished and go out twice."""
         await self._follow_server()
+        if self._late:  # each row settled: marked, or left for us
+            await asyncio.wait(set(self._late), timeout=LATE_WAIT_S)
+        await self.mark_sent()
         total = 0
-        while True:
-            async with self.ctx.sessions() as session:
+        for _ in range(RELAY_BATCHES):
+            async with self.ctx.sessions(urgent=True) as session:
                 entries = [entry for entry in await outbox.pending(session, BATCH)
                            if entry.outbox_id not in self._sent]
             if not entries:
@@ -180,18 +201,22 @@ class OutboxRelay:
     async def _follow_server(self) -> None:
         """Where the stream's Redis server changed (restarted, or a replica promoted) since
         the last pass, the rows published since shortly before that pass are marked
-        unpublished, and this pass sends them again (the consoles drop repeats by their
-        outbox id)."""
+        unpublished, those sent and not yet marked are left unmarked, and this pass sends
+        them again (the consoles drop repeats by their outbox id)."""
         server = await self.ctx.live.server_id()
         if server is None:
             return
         now = self.ctx.now()
         if self._server is not None and server != self._server:
             assert self._server_seen_at is not None
+            # sent, perhaps to the old server, and not marked yet: left for this relay
+            self._sent.clear()
+            self._server_changes += 1
             since = self._server_seen_at - timedelta(
                 seconds=REPUBLISH_MARGIN_S * self.ctx.clock.speed)
             step = await storage_step(
-                self.ctx.writing, lambda session: outbox.reopen_published_since(session, since),
+                self.ctx.urgent_writing,
+                lambda session: outbox.reopen_published_since(session, since),
                 log, "events published before the Redis server changed not reopened",
                 level=logging.WARNING)
             if not step.ok:
