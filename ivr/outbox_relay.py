@@ -23,7 +23,9 @@ from ivr.storage_steps import STORAGE_ERRORS, describe, storage_step
 
 log = logging.getLogger(__name__)
 
-BATCH = 500  # a pass's reads and marks go before background writes: late pops wait on them
+# Rows a relay pass reads at once. A pass's reads and marks are urgent (they go before
+# background writes): late screen pops wait on them.
+BATCH = 500
 # A pass sends at most this many batches; the next pass (``[redis] outbox_relay_s`` later)
 # then looks for a new Redis server and marks what went out directly meanwhile. Unbounded,
 # a pass on a disaster minute went on for as long as late rows kept coming (88 s once), and

@@ -46,7 +46,6 @@ class SharedEvents:
         self.lease = f"ami-events:{pbx}"
         self._lease_s, self._replay_s = lease_s, replay_s
         self._handlers = EventRegistry()
-        self._names: set[str] = set()
         self._kept: collections.deque[tuple[float, AmiMessage]] = collections.deque(
             maxlen=keep_max)
         self.leading = False
@@ -56,10 +55,9 @@ class SharedEvents:
         this engine leads."""
         if any(mark in name for mark in "*?["):
             raise ValueError(f"a shared handler takes an exact event name, not {name!r}")
-        self._handlers.register(name, handler)
-        if name not in self._names:
-            self._names.add(name)
+        if name not in self._handlers.patterns:  # the link hands each name's events on once
             self._link.on_event(name, self._receive)
+        self._handlers.register(name, handler)
 
     def _receive(self, message: AmiMessage) -> None:
         if self.leading:
